@@ -1,0 +1,178 @@
+"""The one exception hierarchy of treeframe, with stable machine codes.
+
+Library, CLI and (later) the REST API share these classes; the ``code`` of each
+class is part of the public contract and never changes once released
+(see ``docs/ERRORS.md``)::
+
+    TreeframeError                      internal_error
+     +-- InvalidRequest                 invalid_request
+     |    +-- InvalidPath               invalid_path
+     |    +-- InvalidId                 invalid_id
+     |    +-- InvalidFrame              invalid_frame
+     |    +-- InvalidViewPolicy         invalid_view_policy
+     +-- NotFound                       not_found
+     |    +-- NodeNotFound              node_not_found
+     |    +-- FrameNotFound             frame_not_found
+     |    +-- WorkspaceNotFound         workspace_not_found
+     +-- ScanError                      scan_failed
+     |    +-- FileChangedDuringScan     file_changed_during_scan
+     +-- IntegrityError                 integrity_error
+     +-- ConfigError                    config_error
+     +-- StorageError                   storage_error
+          +-- StoreLocked               store_locked
+          +-- StoreCorrupt              store_corrupt
+          +-- BackendUnavailable        backend_unavailable
+          +-- ConcurrentUpdate          concurrent_update
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendUnavailable",
+    "ConcurrentUpdate",
+    "ConfigError",
+    "FileChangedDuringScan",
+    "FrameNotFound",
+    "IntegrityError",
+    "InvalidFrame",
+    "InvalidId",
+    "InvalidPath",
+    "InvalidRequest",
+    "InvalidViewPolicy",
+    "NodeNotFound",
+    "NotFound",
+    "ScanError",
+    "StorageError",
+    "StoreCorrupt",
+    "StoreLocked",
+    "TreeframeError",
+    "WorkspaceNotFound",
+]
+
+
+class TreeframeError(Exception):
+    """Base of every error treeframe raises on purpose."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(TreeframeError):
+    """The caller asked for something malformed; nothing was changed."""
+
+    code = "invalid_request"
+
+
+class InvalidPath(InvalidRequest):
+    """A path is outside the workspace, malformed, or has a name that is not valid UTF-8."""
+
+    code = "invalid_path"
+
+
+class InvalidId(InvalidRequest):
+    """A NodeID, FrameID or hash is not 64 lowercase hex characters."""
+
+    code = "invalid_id"
+
+
+class InvalidFrame(InvalidRequest):
+    """A frame's type, agent, basis or content breaks the frame rules."""
+
+    code = "invalid_frame"
+
+
+class InvalidViewPolicy(InvalidRequest):
+    """A view policy asks for an unknown ordering or more frames than the hard cap."""
+
+    code = "invalid_view_policy"
+
+
+class NotFound(TreeframeError):
+    """A record addressed by ID or path does not exist."""
+
+    code = "not_found"
+
+
+class NodeNotFound(NotFound):
+    """No NodeRecord with this ID (or at this path in the current root)."""
+
+    code = "node_not_found"
+
+
+class FrameNotFound(NotFound):
+    """No frame with this ID in the workspace."""
+
+    code = "frame_not_found"
+
+
+class WorkspaceNotFound(NotFound):
+    """No treeframe workspace at or above the given directory."""
+
+    code = "workspace_not_found"
+
+
+class ScanError(TreeframeError):
+    """A scan could not read the tree; the current root did not move."""
+
+    code = "scan_failed"
+
+
+class FileChangedDuringScan(ScanError):
+    """A file vanished or changed while it was being hashed."""
+
+    code = "file_changed_during_scan"
+
+
+class IntegrityError(TreeframeError):
+    """A recomputed hash disagrees with the stored one."""
+
+    code = "integrity_error"
+
+    def __init__(self, message: str, *, expected: str = "", got: str = "") -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.got = got
+
+
+class ConfigError(TreeframeError):
+    """A configuration value or store URL is invalid."""
+
+    code = "config_error"
+
+
+class StorageError(TreeframeError):
+    """The storage backend failed."""
+
+    code = "storage_error"
+
+
+class StoreLocked(StorageError):
+    """The store stayed locked by another writer past the busy timeout."""
+
+    code = "store_locked"
+
+
+class StoreCorrupt(StorageError):
+    """The store's files are damaged or are not a treeframe store."""
+
+    code = "store_corrupt"
+
+
+class BackendUnavailable(StorageError):
+    """A backend's driver is not installed or its service is unreachable."""
+
+    code = "backend_unavailable"
+
+
+class ConcurrentUpdate(StorageError):
+    """A compare-and-set on a pointer lost a race; retry with fresh state."""
+
+    code = "concurrent_update"
+
+    def __init__(self, message: str, *, expected: str = "", actual: str = "") -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual

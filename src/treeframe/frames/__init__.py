@@ -1,0 +1,1 @@
+"""Context frames: immutable frames, per-node Merkle sets, heads and bounded views."""

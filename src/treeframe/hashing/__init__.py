@@ -1,0 +1,1 @@
+"""Canonical byte encodings and the hash functions over them (see docs/SCHEMAS.md)."""

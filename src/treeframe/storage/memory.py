@@ -1,0 +1,312 @@
+"""MemoryStore: the dict-backed reference backend (a real store, not a mock)."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+
+from treeframe.errors import ConcurrentUpdate, InvalidFrame, NodeNotFound, StorageError
+from treeframe.frames.frame import Frame
+from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
+from treeframe.storage.base import Damaged, NodeSetState, RootEntry, SetRootFn
+from treeframe.tree.records import NodeRecord
+
+__all__ = ["MemoryStore"]
+
+
+@dataclass
+class _Workspace:
+    name: str
+    next_seq: int = 1
+    nodes: dict[NodeId, NodeRecord] = field(default_factory=dict)
+    paths: dict[str, NodeId] = field(default_factory=dict)
+    history: list[RootEntry] = field(default_factory=list)
+    staging: dict[str, dict[str, NodeId | None]] = field(default_factory=dict)
+    stat: dict[str, bytes] = field(default_factory=dict)
+    frames: dict[FrameId, Frame] = field(default_factory=dict)
+    contents: dict[ContentHash, bytes] = field(default_factory=dict)
+    node_frames: dict[NodeId, list[Frame]] = field(default_factory=dict)  # in seq order
+    sets: dict[NodeId, NodeSetState] = field(default_factory=dict)
+    heads: dict[tuple[NodeId, str], FrameId] = field(default_factory=dict)
+
+
+class MemoryStore:
+    """Keeps everything in process memory; one lock makes every write atomic."""
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._lock = threading.RLock()
+        self._spaces: dict[WorkspaceId, _Workspace] = {}
+        self._closed = False
+
+    def close(self) -> None:
+        """Mark the store closed."""
+        self._closed = True
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _ws(self, ws: WorkspaceId) -> _Workspace:
+        if self._closed:
+            raise StorageError("store is closed")
+        space = self._spaces.get(ws)
+        if space is None:
+            raise StorageError(f"workspace {ws} does not exist in this store")
+        return space
+
+    # -- workspaces ---------------------------------------------------------
+    def ensure_workspace(self, ws: WorkspaceId, name: str) -> None:
+        """Create the workspace if absent."""
+        with self._lock:
+            self._spaces.setdefault(ws, _Workspace(name))
+
+    def workspace_name(self, ws: WorkspaceId) -> str | None:
+        """Name of the workspace, or None."""
+        space = self._spaces.get(ws)
+        return space.name if space else None
+
+    # -- node records -------------------------------------------------------
+    def put_nodes(self, ws: WorkspaceId, records: Sequence[NodeRecord]) -> None:
+        """Store records; existing ones are kept."""
+        with self._lock:
+            nodes = self._ws(ws).nodes
+            for record in records:
+                nodes.setdefault(record.node_id, record)
+
+    def get_node(self, ws: WorkspaceId, node_id: NodeId) -> NodeRecord | None:
+        """Record by ID."""
+        return self._ws(ws).nodes.get(node_id)
+
+    def get_nodes(self, ws: WorkspaceId, node_ids: Sequence[NodeId]) -> dict[NodeId, NodeRecord]:
+        """Records by ID."""
+        nodes = self._ws(ws).nodes
+        return {n: nodes[n] for n in node_ids if n in nodes}
+
+    # -- current tree -------------------------------------------------------
+    def current_root(self, ws: WorkspaceId) -> RootEntry | None:
+        """Newest history entry."""
+        history = self._ws(ws).history
+        return history[-1] if history else None
+
+    def root_history(
+        self, ws: WorkspaceId, limit: int, before_seq: int | None = None
+    ) -> list[RootEntry]:
+        """History, newest first."""
+        entries = [
+            e for e in reversed(self._ws(ws).history) if before_seq is None or e.seq < before_seq
+        ]
+        return entries[:limit]
+
+    def lookup_path(self, ws: WorkspaceId, path: str) -> NodeId | None:
+        """Current NodeID at a path."""
+        return self._ws(ws).paths.get(path)
+
+    def lookup_paths(self, ws: WorkspaceId, paths: Sequence[str]) -> dict[str, NodeId]:
+        """Current NodeIDs at paths."""
+        index = self._ws(ws).paths
+        return {p: index[p] for p in paths if p in index}
+
+    def begin_scan(self, ws: WorkspaceId) -> str:
+        """Open a staging area."""
+        with self._lock:
+            token = uuid.uuid4().hex
+            self._ws(ws).staging[token] = {}
+            return token
+
+    def stage_paths(
+        self, ws: WorkspaceId, token: str, entries: Sequence[tuple[str, NodeId | None]]
+    ) -> None:
+        """Stage path changes."""
+        with self._lock:
+            stage = self._stage(ws, token)
+            for path, node in entries:
+                stage[path] = node
+
+    def _stage(self, ws: WorkspaceId, token: str) -> dict[str, NodeId | None]:
+        try:
+            return self._ws(ws).staging[token]
+        except KeyError:
+            raise StorageError(f"unknown scan token {token!r}") from None
+
+    def commit_scan(
+        self, ws: WorkspaceId, token: str, root: NodeId, expected: NodeId | None, created_at: str
+    ) -> RootEntry:
+        """Apply staged paths and move the root (compare-and-set)."""
+        with self._lock:
+            space = self._ws(ws)
+            stage = self._stage(ws, token)
+            current = space.history[-1].root if space.history else None
+            if current != expected:
+                raise ConcurrentUpdate(
+                    "the workspace root moved during the scan; scan again",
+                    expected=expected or "",
+                    actual=current or "",
+                )
+            if root not in space.nodes:
+                raise NodeNotFound(f"root node {root} is not stored")
+            for path, node in stage.items():
+                if node is None:
+                    space.paths.pop(path, None)
+                else:
+                    space.paths[path] = node
+            del space.staging[token]
+            seq = space.history[-1].seq + 1 if space.history else 1
+            entry = RootEntry(seq, root, created_at)
+            space.history.append(entry)
+            return entry
+
+    def abort_scan(self, ws: WorkspaceId, token: str) -> None:
+        """Drop the staging area."""
+        with self._lock:
+            self._ws(ws).staging.pop(token, None)
+
+    # -- stat cache ---------------------------------------------------------
+    def get_stat_dir(self, ws: WorkspaceId, dir_path: str) -> bytes | None:
+        """Encoded stat entries of one directory."""
+        return self._ws(ws).stat.get(dir_path)
+
+    def put_stat_dirs(self, ws: WorkspaceId, items: Sequence[tuple[str, bytes]]) -> None:
+        """Replace stat entries."""
+        with self._lock:
+            self._ws(ws).stat.update(items)
+
+    # -- frames -------------------------------------------------------------
+    def append_frame(
+        self, ws: WorkspaceId, frame: Frame, content: bytes, set_root: SetRootFn, created_at: str
+    ) -> Frame:
+        """Append a frame atomically (idempotent)."""
+        with self._lock:
+            space = self._ws(ws)
+            existing = space.frames.get(frame.frame_id)
+            if existing is not None:
+                return existing
+            if frame.node_id not in space.nodes:
+                raise NodeNotFound(f"node {frame.node_id} does not exist in this workspace")
+            members = [bytes.fromhex(f.frame_id) for f in space.node_frames.get(frame.node_id, [])]
+            members.append(bytes.fromhex(frame.frame_id))
+            root = set_root(members).hex()
+            stored = replace(frame, seq=space.next_seq, created_at=created_at)
+            space.next_seq += 1
+            space.contents.setdefault(frame.content_hash, content)
+            space.frames[frame.frame_id] = stored
+            space.node_frames.setdefault(frame.node_id, []).append(stored)
+            space.sets[frame.node_id] = NodeSetState(root, len(members))
+            space.heads[(frame.node_id, frame.frame_type)] = frame.frame_id
+            return stored
+
+    def get_frame(self, ws: WorkspaceId, frame_id: FrameId) -> Frame | None:
+        """Frame by ID."""
+        return self._ws(ws).frames.get(frame_id)
+
+    def get_frames(self, ws: WorkspaceId, frame_ids: Sequence[FrameId]) -> dict[FrameId, Frame]:
+        """Frames by ID."""
+        frames = self._ws(ws).frames
+        return {f: frames[f] for f in frame_ids if f in frames}
+
+    def get_content(self, ws: WorkspaceId, digest: ContentHash) -> bytes | None:
+        """Content by hash."""
+        return self._ws(ws).contents.get(digest)
+
+    def get_contents(
+        self, ws: WorkspaceId, digests: Sequence[ContentHash]
+    ) -> dict[ContentHash, bytes]:
+        """Contents by hash."""
+        contents = self._ws(ws).contents
+        return {d: contents[d] for d in digests if d in contents}
+
+    def iter_node_frames(
+        self,
+        ws: WorkspaceId,
+        node_id: NodeId,
+        *,
+        frame_type: str | None = None,
+        agent_id: str | None = None,
+    ) -> Iterator[Frame]:
+        """A node's frames, newest first."""
+        frames = list(self._ws(ws).node_frames.get(node_id, ()))
+        for frame in reversed(frames):
+            if frame_type is not None and frame.frame_type != frame_type:
+                continue
+            if agent_id is not None and frame.agent_id != agent_id:
+                continue
+            yield frame
+
+    def node_frame_ids(self, ws: WorkspaceId, node_id: NodeId) -> list[FrameId]:
+        """All FrameIDs of a node, sorted."""
+        ids: list[FrameId] = []
+        for frame in self._ws(ws).node_frames.get(node_id, ()):
+            bisect.insort(ids, frame.frame_id)
+        return ids
+
+    def get_frame_set(self, ws: WorkspaceId, node_id: NodeId) -> NodeSetState | None:
+        """Stored set root and count."""
+        return self._ws(ws).sets.get(node_id)
+
+    def get_head(self, ws: WorkspaceId, node_id: NodeId, frame_type: str) -> FrameId | None:
+        """Head by (node, type)."""
+        return self._ws(ws).heads.get((node_id, frame_type))
+
+    def get_heads(self, ws: WorkspaceId, node_id: NodeId) -> dict[str, FrameId]:
+        """All heads of a node."""
+        heads = self._ws(ws).heads
+        return {t: f for (n, t), f in sorted(heads.items()) if n == node_id}
+
+    def compare_and_set_head(
+        self,
+        ws: WorkspaceId,
+        node_id: NodeId,
+        frame_type: str,
+        expected: FrameId | None,
+        new: FrameId,
+    ) -> None:
+        """Move a head if it still points at ``expected``."""
+        with self._lock:
+            space = self._ws(ws)
+            target = space.frames.get(new)
+            if target is None or target.node_id != node_id or target.frame_type != frame_type:
+                raise InvalidFrame(f"frame {new} is not a {frame_type!r} frame of node {node_id}")
+            current = space.heads.get((node_id, frame_type))
+            if current != expected:
+                raise ConcurrentUpdate(
+                    f"head of {frame_type!r} on {node_id} moved",
+                    expected=expected or "",
+                    actual=current or "",
+                )
+            space.heads[(node_id, frame_type)] = new
+
+    # -- full iteration -----------------------------------------------------
+    def iter_all_nodes(self, ws: WorkspaceId) -> Iterator[NodeRecord | Damaged]:
+        """Every record."""
+        yield from list(self._ws(ws).nodes.values())
+
+    def iter_all_frames(self, ws: WorkspaceId) -> Iterator[Frame | Damaged]:
+        """Every frame in seq order."""
+        yield from sorted(self._ws(ws).frames.values(), key=lambda f: f.seq)
+
+    def iter_all_contents(self, ws: WorkspaceId) -> Iterator[tuple[ContentHash, bytes]]:
+        """Every content blob."""
+        yield from list(self._ws(ws).contents.items())
+
+    def iter_all_frame_sets(self, ws: WorkspaceId) -> Iterator[tuple[NodeId, NodeSetState]]:
+        """Every set root."""
+        yield from list(self._ws(ws).sets.items())
+
+    def iter_all_heads(self, ws: WorkspaceId) -> Iterator[tuple[NodeId, str, FrameId]]:
+        """Every head."""
+        yield from [(n, t, f) for (n, t), f in self._ws(ws).heads.items()]
+
+    def iter_all_paths(self, ws: WorkspaceId) -> Iterator[tuple[str, NodeId]]:
+        """Every path-index entry."""
+        yield from list(self._ws(ws).paths.items())

@@ -1,0 +1,1 @@
+"""The filesystem Merkle tree: node records, path rules, ignore rules and scanning."""
