@@ -1,0 +1,1 @@
+"""The ``treeframe`` command line: thin commands over the library."""

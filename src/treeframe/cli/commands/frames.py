@@ -1,0 +1,211 @@
+"""Frame commands: put, get, heads, proof."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from treeframe.cli.common import JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
+from treeframe.cli.output import console, print_json, print_table
+from treeframe.errors import InvalidFrame, InvalidRequest
+from treeframe.frames.frame import DEFAULT_CONTENT_TYPE
+from treeframe.frames.views import DEFAULT_MAX_FRAMES, Ordering, ViewPolicy
+from treeframe.ids import FrameId
+
+__all__ = ["register"]
+
+
+def _read_content(content: str | None, file: Path | None, stdin: bool) -> bytes:
+    given = [x for x in (content is not None, file is not None, stdin) if x]
+    if len(given) != 1:
+        raise InvalidFrame("give exactly one of --content TEXT, --file F or - (stdin)")
+    if content is not None:
+        return content.encode("utf-8")
+    if file is not None:
+        try:
+            return file.read_bytes()
+        except OSError as exc:
+            raise InvalidRequest(f"cannot read {file}: {exc.strerror}") from exc
+    return sys.stdin.buffer.read()
+
+
+def _parse_meta(items: list[str]) -> dict[str, str]:
+    meta: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidFrame(f"--meta expects KEY=VALUE, got {item!r}")
+        meta[key] = value
+    return meta
+
+
+def put(
+    ref: Annotated[str, typer.Argument(help="Path or NodeID to attach the frame to.")],
+    stdin: Annotated[
+        str | None, typer.Argument(help="'-' to read the content from stdin.", show_default=False)
+    ] = None,
+    frame_type: Annotated[str | None, typer.Option("--type", help="Frame type.")] = None,
+    agent: Annotated[str | None, typer.Option("--agent", help="Agent ID.")] = None,
+    content: Annotated[str | None, typer.Option("--content", help="Content text.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Read content from a file.")] = None,
+    content_type: Annotated[
+        str, typer.Option("--content-type", help="MIME type of the content.")
+    ] = DEFAULT_CONTENT_TYPE,
+    meta: Annotated[
+        list[str] | None, typer.Option("--meta", help="KEY=VALUE metadata (not hashed); repeat.")
+    ] = None,
+    basis_frame: Annotated[
+        str | None, typer.Option("--basis-frame", help="Also base the frame on this FrameID.")
+    ] = None,
+    store: StoreOpt = None,
+    workspace: WorkspaceOpt = "default",
+    json_out: JsonOpt = False,
+) -> None:
+    """Append a context frame to a node (idempotent)."""
+    if stdin is not None and stdin != "-":
+        raise InvalidRequest(f"unexpected argument {stdin!r} (use '-' to read stdin)")
+    if not frame_type or not frame_type.strip():
+        raise InvalidFrame("--type is required and must not be empty")
+    if not agent or not agent.strip():
+        raise InvalidFrame("--agent is required and must not be empty")
+    data = _read_content(content, file, stdin == "-")
+    with open_workspace(store, workspace) as ws:
+        record = ws.resolve(ref, Path(os.getcwd()))
+        frame = ws.put_frame(
+            record,
+            frame_type,
+            agent,
+            data,
+            content_type=content_type,
+            metadata=_parse_meta(meta or []),
+            basis_frame=FrameId(basis_frame) if basis_frame else None,
+        )
+    if json_out:
+        print_json(frame.to_dict())
+    else:
+        console.print(frame.frame_id)
+
+
+def get(
+    ref: Annotated[str, typer.Argument(help="Path or NodeID.")],
+    types: Annotated[
+        list[str] | None, typer.Option("--type", help="Only frames of this type; repeat.")
+    ] = None,
+    agents: Annotated[
+        list[str] | None, typer.Option("--agent", help="Only frames by this agent; repeat.")
+    ] = None,
+    max_frames: Annotated[
+        int, typer.Option("--max", help="Most frames to return.")
+    ] = DEFAULT_MAX_FRAMES,
+    order: Annotated[
+        str, typer.Option("--order", help="recency | type | agent")
+    ] = "recency",
+    priority: Annotated[
+        str | None,
+        typer.Option("--priority", help="Comma-separated types (or agents) ranked first."),
+    ] = None,
+    max_bytes: Annotated[
+        int | None, typer.Option("--max-bytes", help="Budget for the returned content.")
+    ] = None,
+    store: StoreOpt = None,
+    workspace: WorkspaceOpt = "default",
+    json_out: JsonOpt = False,
+) -> None:
+    """Print a bounded, deterministic view of a node's frames."""
+    ranked = tuple(p for p in (priority or "").split(",") if p)
+    if order not in ("recency", "type", "agent"):
+        raise InvalidRequest(f"unknown --order {order!r} (use recency, type or agent)")
+    ordering: Ordering = order  # type: ignore[assignment]
+    policy = ViewPolicy(
+        max_frames=max_frames,
+        ordering=ordering,
+        types=tuple(types or ()),
+        agents=tuple(agents or ()),
+        type_priority=ranked if order == "type" else tuple(types or ()),
+        agent_priority=ranked if order == "agent" else tuple(agents or ()),
+        max_bytes=max_bytes,
+    )
+    with open_workspace(store, workspace) as ws:
+        record = ws.resolve(ref, Path(os.getcwd()))
+        view, frames = ws.view(record, policy)
+    if json_out:
+        items: list[dict[str, Any]] = []
+        for item in frames:
+            entry = item.frame.to_dict()
+            entry["content"] = item.content.decode("utf-8", errors="replace")
+            items.append(entry)
+        print_json(
+            {
+                "node_id": record.node_id,
+                "path": record.path,
+                "policy": policy.to_dict(),
+                "frame_count": view.frame_count,
+                "truncated": view.truncated,
+                "frames": items,
+            }
+        )
+        return
+    console.print(
+        f"{record.path or '.'}: {len(frames)} of {view.frame_count} frames"
+        + (" (truncated)" if view.truncated else "")
+    )
+    for item in frames:
+        f = item.frame
+        console.print(f"--- {f.frame_id} #{f.seq} {f.frame_type} by {f.agent_id}", style="bold")
+        console.print(item.content.decode("utf-8", errors="replace"), markup=False)
+
+
+def heads(
+    ref: Annotated[str, typer.Argument(help="Path or NodeID.")],
+    store: StoreOpt = None,
+    workspace: WorkspaceOpt = "default",
+    json_out: JsonOpt = False,
+) -> None:
+    """Show the head frame of every frame type on a node."""
+    with open_workspace(store, workspace) as ws:
+        record = ws.resolve(ref, Path(os.getcwd()))
+        found = ws.heads(record)
+    if json_out:
+        print_json({"node_id": record.node_id, "path": record.path, "heads": found})
+        return
+    if not found:
+        console.print("no frames")
+        return
+    print_table(["type", "frame_id"], [[t, f] for t, f in found.items()])
+
+
+def proof(
+    ref: Annotated[str, typer.Argument(help="Path or NodeID.")],
+    frame_id: Annotated[str, typer.Argument(help="FrameID to prove membership of.")],
+    store: StoreOpt = None,
+    workspace: WorkspaceOpt = "default",
+    json_out: JsonOpt = False,
+) -> None:
+    """Print a Merkle membership proof of a frame in a node's frame set."""
+    from treeframe.frames.merkle_set import verify
+
+    with open_workspace(store, workspace) as ws:
+        record = ws.resolve(ref, Path(os.getcwd()))
+        membership, root = ws.prove(record, frame_id)
+    valid = verify(membership, root)
+    payload = {"node_id": record.node_id, "root": root, "valid": valid, **membership.to_dict()}
+    if json_out:
+        print_json(payload)
+        return
+    console.print(f"frame {membership.frame_id}")
+    console.print(f"root  {root}")
+    for step in membership.steps:
+        console.print(f"  {step.side:5} {step.digest}")
+    console.print("valid" if valid else "INVALID")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach this group's commands to the app."""
+    app.command()(put)
+    app.command()(get)
+    app.command()(heads)
+    app.command()(proof)

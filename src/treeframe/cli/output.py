@@ -1,0 +1,79 @@
+"""The only module that imports rich: console, tables, progress and JSON rendering."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+__all__ = [
+    "console",
+    "err_console",
+    "print_error",
+    "print_json",
+    "print_table",
+    "progress_bar",
+    "show_progress",
+]
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_json(value: Any) -> None:
+    """Print one JSON document (sorted keys) on stdout: the stable machine interface."""
+    sys.stdout.write(json.dumps(value, sort_keys=True, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def print_error(message: str, code: str, *, as_json: bool) -> None:
+    """Print one error line on stderr (JSON when ``--json`` was asked for)."""
+    if as_json:
+        line = json.dumps({"error": {"code": code, "message": message}}, sort_keys=True)
+    else:
+        line = f"error: {message} [{code}]"
+    sys.stderr.write(line.replace("\n", " ") + "\n")
+    sys.stderr.flush()
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[str]], title: str = "") -> None:
+    """Render rows as a table."""
+    table = Table(title=title or None, show_edge=False, pad_edge=False, box=None)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def show_progress(quiet: bool) -> bool:
+    """Progress bars appear only on an interactive terminal and never with ``--quiet``."""
+    return not quiet and sys.stdout.isatty() and sys.stderr.isatty()
+
+
+@contextmanager
+def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[str], None]]:
+    """A spinner with a live status line on stderr; yields ``update(text)``."""
+    if not enabled:
+        yield lambda _text: None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, status="")
+
+        def update(text: str) -> None:
+            progress.update(task, status=text)
+
+        yield update

@@ -1,0 +1,228 @@
+"""verify: recompute every stored hash and report every mismatch, never stopping early.
+
+Checks, in order: node records (NodeID recomputed, children present),
+contents (hash recomputed), frames (FrameID recomputed, node and content
+present, frame set present), frame sets (root and count rebuilt from the
+node's members), heads (frame exists, on that node, of that type), path index
+(each entry names a stored node recorded at that path) and root history.
+A damaged row or an unreadable table becomes a problem in the report, never
+an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from treeframe.errors import TreeframeError
+from treeframe.frames import merkle_set
+from treeframe.frames.frame import Frame
+from treeframe.hashing.ids import content_hash
+from treeframe.ids import WorkspaceId
+from treeframe.storage.base import Damaged, StorageBackend
+from treeframe.tree.records import NodeRecord
+
+__all__ = ["PHASES", "Problem", "VerifyReport", "verify_store"]
+
+PHASES = ("nodes", "contents", "frames", "frame_sets", "heads", "paths", "history")
+
+T = TypeVar("T")
+ProgressFn = Callable[[str, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One mismatch: a stable ``kind``, the key it concerns and a readable message."""
+
+    kind: str
+    key: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready form."""
+        return {"kind": self.kind, "key": self.key, "message": self.message}
+
+
+@dataclass
+class VerifyReport:
+    """What verify checked and every problem it found."""
+
+    checked: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PHASES, 0))
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "ok": self.ok,
+            "checked": dict(self.checked),
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+class _Verifier:
+    def __init__(self, store: StorageBackend, ws: WorkspaceId, progress: ProgressFn | None):
+        self.store = store
+        self.ws = ws
+        self.progress = progress
+        self.report = VerifyReport()
+
+    def problem(self, kind: str, key: str, message: str) -> None:
+        self.report.problems.append(Problem(kind, key, message))
+
+    def each(self, phase: str, items: Callable[[], Iterator[T]]) -> Iterator[T]:
+        """Iterate a store table, turning a failure of the table itself into a problem."""
+        try:
+            for item in items():
+                self.report.checked[phase] += 1
+                if self.progress and self.report.checked[phase] % 1000 == 0:
+                    self.progress(phase, self.report.checked[phase])
+                yield item
+        except TreeframeError as exc:
+            self.problem("table_unreadable", phase, f"could not read {phase}: {exc.message}")
+        if self.progress:
+            self.progress(phase, self.report.checked[phase])
+
+    def damaged(self, item: Damaged) -> None:
+        self.problem("damaged_record", f"{item.table}:{item.key}", item.reason)
+
+    def guarded(self, key: str, check: Callable[[], None]) -> None:
+        try:
+            check()
+        except TreeframeError as exc:
+            self.problem("check_failed", key, exc.message)
+        except (ValueError, AssertionError, TypeError) as exc:
+            self.problem("damaged_record", key, f"unusable record: {exc}")
+
+    def nodes(self) -> None:
+        for item in self.each("nodes", lambda: self.store.iter_all_nodes(self.ws)):
+            if isinstance(item, Damaged):
+                self.damaged(item)
+                continue
+            self.guarded(item.node_id, lambda rec=item: self.node(rec))
+
+    def node(self, record: NodeRecord) -> None:
+        actual = record.compute_id()
+        if actual != record.node_id:
+            self.problem(
+                "node_id_mismatch",
+                record.node_id,
+                f"node record at {record.path!r} hashes to {actual}",
+            )
+        if record.children:
+            ids = [child for _, child in record.children]
+            found = self.store.get_nodes(self.ws, ids)
+            for name, child in record.children:
+                if child not in found:
+                    self.problem(
+                        "missing_child", record.node_id, f"child {name!r} ({child}) is not stored"
+                    )
+
+    def contents(self) -> None:
+        for digest, data in self.each("contents", lambda: self.store.iter_all_contents(self.ws)):
+            actual = content_hash(data)
+            if actual != digest:
+                self.problem("content_hash_mismatch", digest, f"content bytes hash to {actual}")
+
+    def frames(self) -> None:
+        for item in self.each("frames", lambda: self.store.iter_all_frames(self.ws)):
+            if isinstance(item, Damaged):
+                self.damaged(item)
+                continue
+            self.guarded(item.frame_id, lambda frame=item: self.frame(frame))
+
+    def frame(self, frame: Frame) -> None:
+        actual = frame.compute_id()
+        if actual != frame.frame_id:
+            self.problem("frame_id_mismatch", frame.frame_id, f"frame fields hash to {actual}")
+        if self.store.get_node(self.ws, frame.node_id) is None:
+            self.problem("missing_node", frame.frame_id, f"frame's node {frame.node_id} is missing")
+        if self.store.get_content(self.ws, frame.content_hash) is None:
+            self.problem(
+                "missing_content", frame.frame_id, f"content {frame.content_hash} is missing"
+            )
+        if self.store.get_frame_set(self.ws, frame.node_id) is None:
+            self.problem(
+                "missing_frame_set", frame.frame_id, f"node {frame.node_id} has no frame set"
+            )
+
+    def frame_sets(self) -> None:
+        for node_id, state in self.each(
+            "frame_sets", lambda: self.store.iter_all_frame_sets(self.ws)
+        ):
+            members = self.store.node_frame_ids(self.ws, node_id)
+            rebuilt = merkle_set.root_of(members)
+            if rebuilt != state.root:
+                self.problem(
+                    "set_root_mismatch",
+                    node_id,
+                    f"stored frame-set root {state.root} but members rebuild to {rebuilt}",
+                )
+            if len(members) != state.count:
+                self.problem(
+                    "set_count_mismatch",
+                    node_id,
+                    f"stored count {state.count} but {len(members)} frames are stored",
+                )
+
+    def heads(self) -> None:
+        for node_id, frame_type, frame_id in self.each(
+            "heads", lambda: self.store.iter_all_heads(self.ws)
+        ):
+            frame = self.store.get_frame(self.ws, frame_id)
+            key = f"{node_id}:{frame_type}"
+            if frame is None:
+                self.problem("head_dangling", key, f"head points to missing frame {frame_id}")
+            elif frame.node_id != node_id or frame.frame_type != frame_type:
+                self.problem(
+                    "head_mismatch",
+                    key,
+                    f"head points to frame {frame_id} of node {frame.node_id} "
+                    f"and type {frame.frame_type!r}",
+                )
+
+    def paths(self) -> None:
+        for path, node_id in self.each("paths", lambda: self.store.iter_all_paths(self.ws)):
+            record = self.store.get_node(self.ws, node_id)
+            if record is None:
+                self.problem("path_dangling", path, f"path index names missing node {node_id}")
+            elif record.path != path:
+                self.problem(
+                    "path_mismatch", path, f"path index names node recorded at {record.path!r}"
+                )
+        entry = self.store.current_root(self.ws)
+        if entry is not None and self.store.lookup_path(self.ws, "") != entry.root:
+            self.problem("root_mismatch", "", "path index root differs from the current root")
+
+    def history(self) -> None:
+        before: int | None = None
+        while True:
+            page = self.store.root_history(self.ws, 1000, before)
+            if not page:
+                return
+            found = self.store.get_nodes(self.ws, [e.root for e in page])
+            for entry in page:
+                self.report.checked["history"] += 1
+                if entry.root not in found:
+                    self.problem(
+                        "history_root_missing", str(entry.seq), f"root {entry.root} is not stored"
+                    )
+            before = page[-1].seq
+
+
+def verify_store(
+    store: StorageBackend, ws: WorkspaceId, progress: ProgressFn | None = None
+) -> VerifyReport:
+    """Recompute every stored hash of a workspace and return every problem found."""
+    verifier = _Verifier(store, ws, progress)
+    for phase in PHASES:
+        try:
+            getattr(verifier, phase)()
+        except TreeframeError as exc:
+            verifier.problem("table_unreadable", phase, f"could not read {phase}: {exc.message}")
+    return verifier.report

@@ -1,0 +1,212 @@
+"""Workspace: a directory tree bound to a store and a workspace ID.
+
+This is what the CLI drives. Nodes are addressed by NodeID (64 hex) or by a
+path in the current root, relative to the caller's directory like git.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from treeframe.errors import FrameNotFound, InvalidPath, NodeNotFound, StorageError
+from treeframe.frames import merkle_set
+from treeframe.frames.frame import DEFAULT_CONTENT_TYPE, Basis, Frame, new_frame
+from treeframe.frames.views import View, ViewPolicy, select_view
+from treeframe.hashing.ids import workspace_id
+from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
+from treeframe.storage.base import RootEntry, StorageBackend
+from treeframe.storage.registry import open_store
+from treeframe.tree.paths import relative_path
+from treeframe.tree.records import NodeRecord
+from treeframe.tree.scan import ScanResult, scan_tree
+from treeframe.workspace.verify import VerifyReport, verify_store
+from treeframe.workspace.layout import (
+    DEFAULT_WORKSPACE_NAME,
+    STATE_DIR,
+    default_store_url,
+    find_root,
+    utc_now,
+)
+
+__all__ = ["FrameWithContent", "Workspace"]
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+ProgressFn = Callable[[int, int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class FrameWithContent:
+    """A frame together with its content bytes."""
+
+    frame: Frame
+    content: bytes
+
+
+class Workspace:
+    """One workspace: its root directory, its store and its workspace ID."""
+
+    def __init__(self, root: Path, store: StorageBackend, name: str = DEFAULT_WORKSPACE_NAME):
+        self.root = root.absolute()
+        self.store = store
+        self.name = name
+        self.ws: WorkspaceId = workspace_id(name)
+        store.ensure_workspace(self.ws, name)
+
+    # -- lifecycle ----------------------------------------------------------
+    @classmethod
+    def init(
+        cls, path: Path, store_url: str | None = None, name: str = DEFAULT_WORKSPACE_NAME
+    ) -> Workspace:
+        """Create ``.treeframe/`` under ``path`` (idempotent) and open the workspace."""
+        root = path.absolute()
+        if not root.is_dir():
+            raise InvalidPath(f"not a directory: {root}")
+        try:
+            (root / STATE_DIR).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create {root / STATE_DIR}: {exc.strerror}") from exc
+        return cls(root, open_store(store_url or default_store_url(root)), name)
+
+    @classmethod
+    def open(
+        cls, start: Path, store_url: str | None = None, name: str = DEFAULT_WORKSPACE_NAME
+    ) -> Workspace:
+        """Open the workspace at or above ``start``."""
+        root = find_root(start)
+        return cls(root, open_store(store_url or default_store_url(root)), name)
+
+    def close(self) -> None:
+        """Close the store."""
+        self.store.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- tree ---------------------------------------------------------------
+    def scan(self, *, workers: int | None = None, progress: ProgressFn | None = None) -> ScanResult:
+        """Scan the directory tree and move the current root."""
+        return scan_tree(self.root, self.store, self.ws, workers=workers, progress=progress)
+
+    def current_root(self) -> RootEntry | None:
+        """The current root entry, or None before the first scan."""
+        return self.store.current_root(self.ws)
+
+    def history(self, limit: int = 20) -> list[RootEntry]:
+        """The newest ``limit`` root-history entries."""
+        return self.store.root_history(self.ws, limit)
+
+    def path_of(self, target: str, cwd: Path | None = None) -> str:
+        """Workspace-relative canonical path of ``target`` given relative to ``cwd``."""
+        return relative_path(self.root, target, cwd=cwd)
+
+    def resolve(self, ref: str, cwd: Path | None = None) -> NodeRecord:
+        """The node named by ``ref``: a NodeID (64 hex) or a path in the current root.
+
+        A 64-hex ``ref`` is taken as a NodeID when such a node exists; otherwise
+        it is tried as a path, so a file named like a hash stays reachable.
+        """
+        if _HEX64.fullmatch(ref):
+            record = self.store.get_node(self.ws, NodeId(ref))
+            if record is not None:
+                return record
+        path = self.path_of(ref, cwd)
+        if self.current_root() is None:
+            raise NodeNotFound("nothing scanned yet: run 'treeframe scan' first")
+        node_id = self.store.lookup_path(self.ws, path)
+        if node_id is None:
+            if _HEX64.fullmatch(ref):
+                raise NodeNotFound(f"no node with ID {ref} and no path {ref!r} in the current tree")
+            raise NodeNotFound(f"no node at path {path or '.'!r} in the current tree")
+        record = self.store.get_node(self.ws, node_id)
+        if record is None:
+            raise NodeNotFound(f"path index names node {node_id}, which is not stored")
+        return record
+
+    def children(self, record: NodeRecord) -> list[NodeRecord]:
+        """Child records of a directory (empty for files and links), in name order."""
+        ids = [child for _, child in record.children]
+        found = self.store.get_nodes(self.ws, ids)
+        return [found[i] for i in ids if i in found]
+
+    # -- frames -------------------------------------------------------------
+    def put_frame(
+        self,
+        node: NodeRecord,
+        frame_type: str,
+        agent_id: str,
+        content: bytes,
+        *,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        metadata: Mapping[str, str] | None = None,
+        basis_frame: FrameId | None = None,
+    ) -> Frame:
+        """Append a frame to ``node`` (idempotent); the basis is the node, plus a frame if given."""
+        basis = Basis.node(node.node_id)
+        if basis_frame is not None:
+            parse_hex_id(basis_frame, "FrameID")
+            if self.store.get_frame(self.ws, basis_frame) is None:
+                raise FrameNotFound(f"basis frame {basis_frame} does not exist")
+            basis = Basis.node_frame(node.node_id, basis_frame)
+        frame = new_frame(
+            node.node_id,
+            frame_type,
+            agent_id,
+            content,
+            basis=basis,
+            content_type=content_type,
+            metadata=metadata,
+        )
+        return self.store.append_frame(
+            self.ws, frame, content, merkle_set.root_of_raw, utc_now()
+        )
+
+    def get_frame(self, frame_id: str) -> FrameWithContent:
+        """A frame and its content by FrameID."""
+        fid = FrameId(parse_hex_id(frame_id, "FrameID"))
+        frame = self.store.get_frame(self.ws, fid)
+        if frame is None:
+            raise FrameNotFound(f"no frame {fid} in this workspace")
+        return FrameWithContent(frame, self._content(frame))
+
+    def view(self, node: NodeRecord, policy: ViewPolicy) -> tuple[View, list[FrameWithContent]]:
+        """Apply a view policy to a node and fetch the selected frames' contents in one batch."""
+        view = select_view(self.store, self.ws, node.node_id, policy)
+        contents = self.store.get_contents(self.ws, [f.content_hash for f in view.frames])
+        out = [FrameWithContent(f, contents.get(f.content_hash, b"")) for f in view.frames]
+        return view, out
+
+    def heads(self, node: NodeRecord) -> dict[str, FrameId]:
+        """Every head of a node, by frame type."""
+        return self.store.get_heads(self.ws, node.node_id)
+
+    def prove(self, node: NodeRecord, frame_id: str) -> tuple[merkle_set.MembershipProof, str]:
+        """Membership proof of a frame in a node's frame set, with the stored set root."""
+        fid = FrameId(parse_hex_id(frame_id, "FrameID"))
+        state = self.store.get_frame_set(self.ws, node.node_id)
+        members = self.store.node_frame_ids(self.ws, node.node_id)
+        proof = merkle_set.prove(members, fid)
+        return proof, state.root if state else merkle_set.EMPTY_ROOT
+
+    def _content(self, frame: Frame) -> bytes:
+        content = self.store.get_content(self.ws, frame.content_hash)
+        if content is None:
+            raise FrameNotFound(f"content {frame.content_hash} of frame {frame.frame_id} is missing")
+        return content
+
+    # -- integrity ----------------------------------------------------------
+    def verify(self, progress: Callable[[str, int], None] | None = None) -> VerifyReport:
+        """Recompute every stored hash of this workspace; see :mod:`treeframe.workspace.verify`."""
+        return verify_store(self.store, self.ws, progress)
