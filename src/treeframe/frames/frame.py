@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from treeframe.errors import InvalidFrame, StoreCorrupt
+from treeframe.errors import InvalidFrame, InvalidRequest, StoreCorrupt
 from treeframe.hashing.canonical_json import canonical_json, loads
 from treeframe.hashing.ids import (
     BASIS_FRAME,
@@ -83,8 +83,19 @@ class Basis:
             parse_hex_id(self.frame_id, "FrameID")
         for child in self.child_frames:
             parse_hex_id(child, "FrameID")
-        if self.kind != "synthesis" and (self.child_frames or self.policy_id):
-            raise InvalidFrame("only a synthesis basis has child frames and a policy")
+        if self.kind != "synthesis":
+            if self.child_frames or self.policy_id or self.params_json != b"{}":
+                raise InvalidFrame("only a synthesis basis has child frames and a policy")
+            return
+        validate_label(self.policy_id, "policy ID")
+        # The params bytes are hashed, but records carry the parsed object and
+        # re-encode it on load: only canonical bytes survive that round trip.
+        try:
+            canonical = canonical_json(loads(self.params_json))
+        except (ValueError, UnicodeDecodeError):
+            canonical = b""
+        if canonical != self.params_json or not canonical.startswith(b"{"):
+            raise InvalidFrame("synthesis params must be a canonical JSON object")
 
     @classmethod
     def node(cls, node_id: NodeId) -> Basis:
@@ -106,11 +117,15 @@ class Basis:
         cls, child_frames: list[FrameId], policy_id: str, params: Mapping[str, Any] | None = None
     ) -> Basis:
         """Basis of a synthesized frame: ordered child FrameIDs, policy and its parameters."""
+        try:
+            params_json = canonical_json(dict(params or {}))
+        except (TypeError, ValueError) as exc:
+            raise InvalidFrame(f"synthesis params are not canonical JSON: {exc}") from exc
         return cls(
             "synthesis",
             child_frames=tuple(child_frames),
             policy_id=policy_id,
-            params_json=canonical_json(dict(params or {})),
+            params_json=params_json,
         )
 
     @property
@@ -209,19 +224,19 @@ class Frame:
         """Parse the ``frame/1`` form; raises StoreCorrupt on a malformed record."""
         try:
             return cls(
-                frame_id=FrameId(data["frame_id"]),
-                node_id=NodeId(data["node_id"]),
+                frame_id=FrameId(parse_hex_id(data["frame_id"], "FrameID")),
+                node_id=NodeId(parse_hex_id(data["node_id"], "NodeID")),
                 frame_type=str(data["frame_type"]),
                 agent_id=str(data["agent_id"]),
                 basis=Basis.from_dict(data["basis"]),
-                content_hash=ContentHash(data["content_hash"]),
+                content_hash=ContentHash(parse_hex_id(data["content_hash"], "content hash")),
                 size=int(data["size"]),
                 content_type=str(data["content_type"]),
                 metadata=tuple(sorted((str(k), str(v)) for k, v in data["metadata"].items())),
                 seq=int(data["seq"]),
                 created_at=str(data["created_at"]),
             )
-        except (KeyError, TypeError, ValueError, AttributeError, InvalidFrame) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, InvalidRequest) as exc:
             raise StoreCorrupt(f"malformed frame record: {exc}") from exc
 
     @classmethod
@@ -266,9 +281,7 @@ def new_frame(
         try:
             content.decode("utf-8")
         except UnicodeDecodeError:
-            raise InvalidFrame(
-                f"content declared as {content_type!r} is not valid UTF-8"
-            ) from None
+            raise InvalidFrame(f"content declared as {content_type!r} is not valid UTF-8") from None
     meta: list[tuple[str, str]] = []
     for key, value in (metadata or {}).items():
         if not isinstance(key, str) or not key or not isinstance(value, str):

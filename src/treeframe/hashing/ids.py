@@ -13,7 +13,7 @@ from typing import Any
 import blake3
 
 from treeframe.hashing.encoding import blob, count, tagged, text, u8
-from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
+from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId, parse_hex_id
 
 __all__ = [
     "BASIS_FRAME",
@@ -67,7 +67,9 @@ def _digest(data: bytes) -> bytes:
 
 
 def _raw(hex_id: str) -> bytes:
-    return bytes.fromhex(hex_id)
+    # bytes.fromhex() also accepts uppercase and whitespace; two spellings of
+    # one ID must not both hash, so only the canonical 64-lowercase-hex form may.
+    return bytes.fromhex(parse_hex_id(hex_id))
 
 
 def content_hasher() -> Any:
@@ -111,20 +113,17 @@ def basis_hash(
     params_json: bytes = b"",
 ) -> str:
     """Hash of a frame's basis; which fields enter depends on ``kind``."""
-    if kind == BASIS_NODE:
-        assert node_id is not None
+    if kind == BASIS_NODE and node_id is not None:
         fields = blob(_raw(node_id))
-    elif kind == BASIS_FRAME:
-        assert frame_id is not None
+    elif kind == BASIS_FRAME and frame_id is not None:
         fields = blob(_raw(frame_id))
-    elif kind == BASIS_NODE_FRAME:
-        assert node_id is not None and frame_id is not None
+    elif kind == BASIS_NODE_FRAME and node_id is not None and frame_id is not None:
         fields = blob(_raw(node_id)) + blob(_raw(frame_id))
     elif kind == BASIS_SYNTHESIS:
         children = count(blob(_raw(f)) for f in child_frames)
         fields = children + text(policy_id) + blob(params_json)
     else:
-        raise ValueError(f"unknown basis kind {kind}")
+        raise ValueError(f"unknown basis kind {kind} or a missing node_id / frame_id")
     return _digest(tagged(TAG_BASIS, u8(kind), fields)).hex()
 
 

@@ -18,7 +18,7 @@ __all__ = ["child_path", "display_name", "normalize_name", "parent_path", "relat
 
 
 def display_name(raw: str | bytes) -> str:
-    """Printable form of an on-disk name, with undecodable bytes shown as ``\\xNN``."""
+    r"""Printable form of an on-disk name, with undecodable bytes shown as ``\xNN``."""
     data = os.fsencode(raw)
     return data.decode("utf-8", errors="backslashreplace")
 
@@ -31,7 +31,7 @@ def normalize_name(raw: str | bytes, *, where: str = "") -> str:
     except UnicodeDecodeError:
         shown = child_path(where, display_name(data))
         raise InvalidPath(
-            f"name is not valid UTF-8: {shown!r} (rename it or list it in .treeframeignore)"
+            f"name is not valid UTF-8: '{shown}' (rename it or list it in .treeframeignore)"
         ) from None
     if name in ("", ".", "..") or "/" in name or "\x00" in name:
         raise InvalidPath(f"invalid path component {name!r}")

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Literal
 
-from treeframe.errors import StoreCorrupt
+from treeframe.errors import InvalidId, InvalidPath, StoreCorrupt
 from treeframe.hashing.canonical_json import canonical_json, loads
 from treeframe.hashing.ids import dir_node_id, file_node_id, symlink_node_id
-from treeframe.ids import ContentHash, NodeId
+from treeframe.ids import ContentHash, NodeId, parse_hex_id
 
 __all__ = ["NODE_SCHEMA", "NodeKind", "NodeRecord"]
 
 NodeKind = Literal["file", "dir", "symlink"]
 NODE_SCHEMA = "node/1"
+
+
+def _typed(value: Any, kind: type, what: str) -> Any:
+    if not isinstance(value, kind):
+        raise TypeError(f"{what} must be {kind.__name__}, got {type(value).__name__}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +41,7 @@ class NodeRecord:
     children: tuple[tuple[str, NodeId], ...] = ()
 
     @classmethod
-    def file(
-        cls, path: str, content_hash: ContentHash, size: int, executable: bool
-    ) -> NodeRecord:
+    def file(cls, path: str, content_hash: ContentHash, size: int, executable: bool) -> NodeRecord:
         """Build a file record, computing its NodeID."""
         node_id = file_node_id(path, content_hash, executable)
         return cls(node_id, path, "file", content_hash, size, executable)
@@ -48,8 +53,15 @@ class NodeRecord:
 
     @classmethod
     def directory(cls, path: str, children: list[tuple[str, NodeId]]) -> NodeRecord:
-        """Build a directory record; children are sorted by UTF-8 name bytes here."""
+        """Build a directory record; children are sorted by UTF-8 name bytes here.
+
+        Raises InvalidPath when two children share a name.
+        """
         ordered = tuple(sorted(children, key=lambda entry: entry[0].encode("utf-8")))
+        for (name, _), (following, _) in pairwise(ordered):
+            if name == following:
+                # e.g. NFC and NFD spellings of one name side by side on disk
+                raise InvalidPath(f"two entries named {name!r} in directory {path!r}")
         return cls(dir_node_id(path, ordered), path, "dir", children=ordered)
 
     def compute_id(self) -> NodeId:
@@ -89,24 +101,38 @@ class NodeRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NodeRecord:
-        """Parse the ``node/1`` dict form; raises StoreCorrupt on a malformed record."""
+        """Parse the ``node/1`` dict form; raises StoreCorrupt on a malformed record.
+
+        Types are checked, not coerced: a damaged ``"executable": "false"``
+        must not quietly become ``True``.
+        """
         try:
+            if data["schema"] != NODE_SCHEMA:
+                raise ValueError(f"unsupported schema {data['schema']!r}")
             kind = data["kind"]
+            node_id = NodeId(parse_hex_id(data["node_id"], "NodeID"))
+            path = _typed(data["path"], str, "path")
             if kind == "file":
+                size = data["size"]
+                if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                    raise ValueError(f"bad size {size!r}")
                 return cls(
-                    NodeId(data["node_id"]),
-                    data["path"],
+                    node_id,
+                    path,
                     "file",
-                    ContentHash(data["content_hash"]),
-                    int(data["size"]),
-                    bool(data["executable"]),
+                    ContentHash(parse_hex_id(data["content_hash"], "content hash")),
+                    size,
+                    _typed(data["executable"], bool, "executable"),
                 )
             if kind == "symlink":
-                return cls(NodeId(data["node_id"]), data["path"], "symlink", target=data["target"])
+                return cls(node_id, path, "symlink", target=_typed(data["target"], str, "target"))
             if kind == "dir":
-                children = tuple((str(n), NodeId(c)) for n, c in data["children"])
-                return cls(NodeId(data["node_id"]), data["path"], "dir", children=children)
-        except (KeyError, TypeError, ValueError) as exc:
+                children = tuple(
+                    (_typed(n, str, "child name"), NodeId(parse_hex_id(c, "NodeID")))
+                    for n, c in data["children"]
+                )
+                return cls(node_id, path, "dir", children=children)
+        except (KeyError, TypeError, ValueError, InvalidId) as exc:
             raise StoreCorrupt(f"malformed node record: {exc}") from exc
         raise StoreCorrupt(f"malformed node record: unknown kind {kind!r}")
 
