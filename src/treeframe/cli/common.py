@@ -14,7 +14,8 @@ from treeframe.workspace.layout import DEFAULT_WORKSPACE_NAME
 __all__ = ["JsonOpt", "QuietOpt", "StoreOpt", "WorkspaceOpt", "open_workspace"]
 
 JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document on stdout (stable, see docs/CLI.md).")
+    bool,
+    typer.Option("--json", help="Print one JSON document on stdout (stable, see docs/CLI.md)."),
 ]
 StoreOpt = Annotated[
     str | None,

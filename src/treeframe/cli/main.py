@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 
 from treeframe.cli.commands import demo, frames, integrity, tree
@@ -48,18 +47,21 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print_error(exc.message, exc.code, as_json=as_json)
         code = EXIT_ERROR
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.ClickException as exc:
-        print_error(exc.format_message(), "usage_error", as_json=as_json)
+    except typer.TyperException as exc:
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        print_error(message, "usage_error", as_json=as_json)
         code = EXIT_USAGE
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         print_error("interrupted", "interrupted", as_json=as_json)
         code = EXIT_INTERRUPTED
     except Exception as exc:
         if debug:
             raise
-        print_error(f"internal error: {type(exc).__name__}: {exc}", "internal_error", as_json=as_json)
+        print_error(
+            f"internal error: {type(exc).__name__}: {exc}", "internal_error", as_json=as_json
+        )
         code = EXIT_INTERNAL
     if argv is None:
         sys.exit(code)

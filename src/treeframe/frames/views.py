@@ -43,17 +43,18 @@ class ViewPolicy:
     type_priority: tuple[str, ...] = ()
     agent_priority: tuple[str, ...] = ()
     max_bytes: int | None = None
-    hard_max_frames: int = HARD_MAX_FRAMES
 
     def __post_init__(self) -> None:
+        for name in ("types", "agents", "type_priority", "agent_priority"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not isinstance(value, tuple):
+                raise InvalidViewPolicy(f"{name} must be a tuple of strings, got {value!r}")
         if self.ordering not in ("recency", "type", "agent"):
             raise InvalidViewPolicy(
                 f"unknown ordering {self.ordering!r} (use recency, type or agent)"
             )
-        if not 1 <= self.max_frames <= self.hard_max_frames:
-            raise InvalidViewPolicy(
-                f"max_frames must be between 1 and {self.hard_max_frames}, got {self.max_frames}"
-            )
+        if self.max_frames < 1:
+            raise InvalidViewPolicy(f"max_frames must be at least 1, got {self.max_frames}")
         if self.max_bytes is not None and self.max_bytes < 0:
             raise InvalidViewPolicy("max_bytes must not be negative")
 
@@ -89,9 +90,7 @@ def _ranked(
     agents = set(policy.agents)
 
     def wanted(frame: Frame) -> bool:
-        return (not types or frame.frame_type in types) and (
-            not agents or frame.agent_id in agents
-        )
+        return (not types or frame.frame_type in types) and (not agents or frame.agent_id in agents)
 
     if policy.ordering == "recency":
         # One filter can be pushed down to an index; the other is applied here.
@@ -119,9 +118,23 @@ def _ranked(
 
 
 def select_view(
-    store: StorageBackend, ws: WorkspaceId, node_id: NodeId, policy: ViewPolicy
+    store: StorageBackend,
+    ws: WorkspaceId,
+    node_id: NodeId,
+    policy: ViewPolicy,
+    *,
+    hard_cap: int = HARD_MAX_FRAMES,
 ) -> View:
-    """Apply ``policy`` to a node's frames: bounded and deterministic."""
+    """Apply ``policy`` to a node's frames: bounded and deterministic.
+
+    ``hard_cap`` is the deployment's limit (configured by the operator, not
+    the caller); a policy asking for more is refused rather than clipped,
+    so a caller never mistakes a clipped view for the whole answer.
+    """
+    if policy.max_frames > hard_cap:
+        raise InvalidViewPolicy(
+            f"max_frames must be between 1 and {hard_cap}, got {policy.max_frames}"
+        )
     state = store.get_frame_set(ws, node_id)
     total = state.count if state else 0
     chosen: list[Frame] = []

@@ -15,7 +15,7 @@ from types import TracebackType
 from treeframe.errors import FrameNotFound, InvalidPath, NodeNotFound, StorageError
 from treeframe.frames import merkle_set
 from treeframe.frames.frame import DEFAULT_CONTENT_TYPE, Basis, Frame, new_frame
-from treeframe.frames.views import View, ViewPolicy, select_view
+from treeframe.frames.views import HARD_MAX_FRAMES, View, ViewPolicy, select_view
 from treeframe.hashing.ids import workspace_id
 from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
 from treeframe.storage.base import RootEntry, StorageBackend
@@ -23,7 +23,6 @@ from treeframe.storage.registry import open_store
 from treeframe.tree.paths import relative_path
 from treeframe.tree.records import NodeRecord
 from treeframe.tree.scan import ScanResult, scan_tree
-from treeframe.workspace.verify import VerifyReport, verify_store
 from treeframe.workspace.layout import (
     DEFAULT_WORKSPACE_NAME,
     STATE_DIR,
@@ -31,6 +30,7 @@ from treeframe.workspace.layout import (
     find_root,
     utc_now,
 )
+from treeframe.workspace.verify import VerifyReport, verify_store
 
 __all__ = ["FrameWithContent", "Workspace"]
 
@@ -50,8 +50,16 @@ class FrameWithContent:
 class Workspace:
     """One workspace: its root directory, its store and its workspace ID."""
 
-    def __init__(self, root: Path, store: StorageBackend, name: str = DEFAULT_WORKSPACE_NAME):
+    def __init__(
+        self,
+        root: Path,
+        store: StorageBackend,
+        name: str = DEFAULT_WORKSPACE_NAME,
+        *,
+        max_view_frames: int = HARD_MAX_FRAMES,
+    ):
         self.root = root.absolute()
+        self.max_view_frames = max_view_frames
         self.store = store
         self.name = name
         self.ws: WorkspaceId = workspace_id(name)
@@ -169,9 +177,7 @@ class Workspace:
             content_type=content_type,
             metadata=metadata,
         )
-        return self.store.append_frame(
-            self.ws, frame, content, merkle_set.root_of_raw, utc_now()
-        )
+        return self.store.append_frame(self.ws, frame, content, merkle_set.root_of_raw, utc_now())
 
     def get_frame(self, frame_id: str) -> FrameWithContent:
         """A frame and its content by FrameID."""
@@ -183,7 +189,7 @@ class Workspace:
 
     def view(self, node: NodeRecord, policy: ViewPolicy) -> tuple[View, list[FrameWithContent]]:
         """Apply a view policy to a node and fetch the selected frames' contents in one batch."""
-        view = select_view(self.store, self.ws, node.node_id, policy)
+        view = select_view(self.store, self.ws, node.node_id, policy, hard_cap=self.max_view_frames)
         contents = self.store.get_contents(self.ws, [f.content_hash for f in view.frames])
         out = [FrameWithContent(f, contents.get(f.content_hash, b"")) for f in view.frames]
         return view, out
@@ -203,7 +209,9 @@ class Workspace:
     def _content(self, frame: Frame) -> bytes:
         content = self.store.get_content(self.ws, frame.content_hash)
         if content is None:
-            raise FrameNotFound(f"content {frame.content_hash} of frame {frame.frame_id} is missing")
+            raise FrameNotFound(
+                f"content {frame.content_hash} of frame {frame.frame_id} is missing"
+            )
         return content
 
     # -- integrity ----------------------------------------------------------

@@ -179,19 +179,33 @@ def test_reappending_a_frame_does_not_change_the_view(store, frames):
     [
         {"max_frames": 0},
         {"max_frames": -1},
-        {"max_frames": HARD_MAX_FRAMES + 1},
         {"ordering": "random"},
         {"max_bytes": -1},
+        {"types": "note"},
+        {"agents": ["a"]},
     ],
-    ids=["zero", "negative", "over-hard-cap", "unknown-ordering", "negative-bytes"],
+    ids=["zero", "negative", "unknown-ordering", "negative-bytes", "str-types", "list-agents"],
 )
 def test_invalid_policy_raises(kwargs):
     with pytest.raises(InvalidViewPolicy):
         ViewPolicy(**kwargs)
 
 
-def test_hard_cap_is_accepted():
-    assert ViewPolicy(max_frames=HARD_MAX_FRAMES).max_frames == HARD_MAX_FRAMES
+def test_over_hard_cap_is_refused_not_clipped(store, frames):
+    with pytest.raises(InvalidViewPolicy):
+        select_view(store, WS, NODE.node_id, ViewPolicy(max_frames=HARD_MAX_FRAMES + 1))
+
+
+def test_hard_cap_is_configurable(store, frames):
+    with pytest.raises(InvalidViewPolicy):
+        select_view(store, WS, NODE.node_id, ViewPolicy(max_frames=3), hard_cap=2)
+    view = select_view(store, WS, NODE.node_id, ViewPolicy(max_frames=2), hard_cap=2)
+    assert len(view.frames) == 2
+
+
+def test_hard_cap_is_accepted(store, frames):
+    view = select_view(store, WS, NODE.node_id, ViewPolicy(max_frames=HARD_MAX_FRAMES))
+    assert view.frame_count == len(view.frames)
 
 
 def test_policy_to_dict():

@@ -56,8 +56,12 @@ def demo(
             "node_id": app.node_id,
             "frame_count": view.frame_count,
             "frames": [
-                {"frame_id": f.frame.frame_id, "type": f.frame.frame_type,
-                 "agent": f.frame.agent_id, "content": f.content.decode()}
+                {
+                    "frame_id": f.frame.frame_id,
+                    "type": f.frame.frame_type,
+                    "agent": f.frame.agent_id,
+                    "content": f.content.decode(),
+                }
                 for f in frames
             ],
         },

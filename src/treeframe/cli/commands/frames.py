@@ -101,9 +101,7 @@ def get(
     max_frames: Annotated[
         int, typer.Option("--max", help="Most frames to return.")
     ] = DEFAULT_MAX_FRAMES,
-    order: Annotated[
-        str, typer.Option("--order", help="recency | type | agent")
-    ] = "recency",
+    order: Annotated[str, typer.Option("--order", help="recency | type | agent")] = "recency",
     priority: Annotated[
         str | None,
         typer.Option("--priority", help="Comma-separated types (or agents) ranked first."),

@@ -24,9 +24,11 @@ def verify(
     json_out: JsonOpt = False,
 ) -> None:
     """Recompute every stored hash; exit 3 when anything is wrong."""
-    with open_workspace(store, workspace) as ws:
-        with progress_bar("verifying", show_progress(quiet) and not json_out) as update:
-            report = ws.verify(lambda phase, done: update(f"{phase}: {done} checked"))
+    with (
+        open_workspace(store, workspace) as ws,
+        progress_bar("verifying", show_progress(quiet) and not json_out) as update,
+    ):
+        report = ws.verify(lambda phase, done: update(f"{phase}: {done} checked"))
     if json_out:
         payload = report.to_dict()
         payload["problem_count"] = len(report.problems)

@@ -48,13 +48,15 @@ def scan(
     json_out: JsonOpt = False,
 ) -> None:
     """Scan the workspace tree and record its new root."""
-    with open_workspace(store, workspace) as ws:
-        with progress_bar("scanning", show_progress(quiet) and not json_out) as update:
+    with (
+        open_workspace(store, workspace) as ws,
+        progress_bar("scanning", show_progress(quiet) and not json_out) as update,
+    ):
 
-            def progress(seen: int, hashed: int, nbytes: int) -> None:
-                update(f"{seen} files seen, {hashed} hashed, {nbytes / 1e6:.1f} MB")
+        def progress(seen: int, hashed: int, nbytes: int) -> None:
+            update(f"{seen} files seen, {hashed} hashed, {nbytes / 1e6:.1f} MB")
 
-            result = ws.scan(workers=workers, progress=progress)
+        result = ws.scan(workers=workers, progress=progress)
     payload = {
         "root": result.root,
         "seq": result.entry.seq,
@@ -165,9 +167,7 @@ def node(
         heads = ws.heads(record)
         current = ws.store.lookup_path(ws.ws, record.path) == record.node_id
     payload = _node_summary(record, state.count if state else 0)
-    payload.update(
-        frame_set_root=state.root if state else None, heads=heads, current=current
-    )
+    payload.update(frame_set_root=state.root if state else None, heads=heads, current=current)
     if json_out:
         print_json(payload)
         return

@@ -1,0 +1,27 @@
+"""treeframe: a deterministic, Merkle-addressed store of a workspace's files plus context frames.
+
+The names below are the library's public surface; everything else is
+internal and may move.
+"""
+
+from treeframe.errors import TreeframeError
+from treeframe.frames.frame import Basis, Frame, new_frame
+from treeframe.frames.views import View, ViewPolicy
+from treeframe.storage.base import StorageBackend
+from treeframe.storage.registry import open_store
+from treeframe.tree.records import NodeRecord
+from treeframe.workspace import Workspace
+
+__all__ = [
+    "Basis",
+    "Frame",
+    "NodeRecord",
+    "StorageBackend",
+    "TreeframeError",
+    "View",
+    "ViewPolicy",
+    "Workspace",
+    "new_frame",
+    "open_store",
+]
+__version__ = "0.1.0"

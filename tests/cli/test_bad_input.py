@@ -1,0 +1,209 @@
+"""Bad input: one clear line on stderr, a non-zero exit, no traceback, store unchanged."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from tests.cli.helpers import assert_one_line_error, run_cli, store_state
+
+UNKNOWN_ID = "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("node", "does/not/exist"), "node_not_found"),
+        (("node", "../outside"), "invalid_path"),
+        (("node", "/etc/passwd"), "invalid_path"),
+        (("node", UNKNOWN_ID), "node_not_found"),
+        (("ls", "missing-dir"), "node_not_found"),
+        (("get", "src/app.py", "--max", "0"), "invalid_view_policy"),
+        (("get", "src/app.py", "--max", "100000"), "invalid_view_policy"),
+        (("get", "src/app.py", "--order", "random"), "invalid_request"),
+        (("proof", "src/app.py", "not-a-frame-id"), "invalid_id"),
+        (("proof", "src/app.py", "AB" * 32), "invalid_id"),
+        (("proof", "src/app.py", UNKNOWN_ID), "frame_not_found"),
+        (("put", "src/app.py", "--type", "", "--agent", "a", "--content", "x"), "invalid_frame"),
+        (("put", "src/app.py", "--type", "  ", "--agent", "a", "--content", "x"), "invalid_frame"),
+        (("put", "src/app.py", "--type", "t", "--agent", "", "--content", "x"), "invalid_frame"),
+        (("put", "src/app.py", "--agent", "a", "--content", "x"), "invalid_frame"),
+        (("put", "src/app.py", "--type", "t", "--content", "x"), "invalid_frame"),
+        (
+            ("put", "src/app.py", "--type", "bad type", "--agent", "a", "--content", "x"),
+            "invalid_frame",
+        ),
+        (("put", "src/app.py", "--type", "t", "--agent", "a"), "invalid_frame"),
+        (
+            (
+                "put",
+                "src/app.py",
+                "--type",
+                "t",
+                "--agent",
+                "a",
+                "--content",
+                "x",
+                "--meta",
+                "novalue",
+            ),
+            "invalid_frame",
+        ),
+        (
+            ("put", "src/app.py", "--type", "t", "--agent", "a", "--file", "/nonexistent/f"),
+            "invalid_request",
+        ),
+        (("put", "missing.txt", "--type", "t", "--agent", "a", "--content", "x"), "node_not_found"),
+        (
+            (
+                "put",
+                "src/app.py",
+                "--type",
+                "t",
+                "--agent",
+                "a",
+                "--content",
+                "x",
+                "--basis-frame",
+                UNKNOWN_ID,
+            ),
+            "frame_not_found",
+        ),
+        (("status", "--store", "nosuchscheme://x"), "config_error"),
+        (("status", "--store", "sqlite://relative.db"), "config_error"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, tuple) else v,
+)
+def test_bad_input_is_one_line_and_changes_nothing(workspace, args, code):
+    before = store_state(workspace)
+    result = run_cli(workspace, *args)
+    assert_one_line_error(result, code)
+    assert result.code == 1
+    assert store_state(workspace) == before
+
+
+def test_bad_input_with_json_flag_gives_json_error(workspace):
+    result = run_cli(workspace, "node", "nope", "--json")
+    assert result.code == 1
+    assert '"code": "node_not_found"' in result.stderr
+    assert result.stdout == ""
+
+
+def test_usage_error_is_one_line(workspace):
+    result = run_cli(workspace, "get")
+    assert result.code == 2
+    assert_one_line_error(result, "usage_error")
+
+
+def test_binary_content_declared_as_text_is_refused(workspace, tmp_path):
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(b"\xff\xfe\x00binary")
+    before = store_state(workspace)
+    result = run_cli(
+        workspace, "put", "README.md", "--type", "t", "--agent", "a", "--file", str(blob)
+    )
+    assert_one_line_error(result, "invalid_frame")
+    assert store_state(workspace) == before
+    ok = run_cli(
+        workspace,
+        "put",
+        "README.md",
+        "--type",
+        "t",
+        "--agent",
+        "a",
+        "--file",
+        str(blob),
+        "--content-type",
+        "application/octet-stream",
+    )
+    assert ok.code == 0, ok.stderr
+
+
+def test_non_utf8_name_fails_scan_and_leaves_root(workspace):
+    before = store_state(workspace)
+    (workspace / "src").joinpath(os.fsdecode(b"bad\xffname.txt")).write_text("x")
+    result = run_cli(workspace, "scan")
+    assert_one_line_error(result, "invalid_path")
+    assert "bad\\xffname.txt" in result.stderr
+    after = store_state(workspace)
+    assert after["history"] == before["history"]
+    assert after["paths"] == before["paths"]
+
+
+def test_non_utf8_name_listed_in_treeframeignore_is_skipped(workspace):
+    (workspace / "src").joinpath(os.fsdecode(b"bad\xffname.txt")).write_text("x")
+    (workspace / ".treeframeignore").write_bytes(b"bad*name.txt\n")
+    result = run_cli(workspace, "scan", "--json")
+    assert result.code == 0, result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files regardless of permissions")
+def test_unreadable_file_fails_scan(workspace):
+    target = workspace / "src" / "secret.txt"
+    target.write_text("x")
+    target.chmod(0)
+    before = store_state(workspace)
+    try:
+        result = run_cli(workspace, "scan")
+    finally:
+        target.chmod(0o644)
+    assert_one_line_error(result, "scan_failed")
+    assert store_state(workspace)["history"] == before["history"]
+
+
+def test_corrupt_store_is_reported(workspace):
+    db = workspace / ".treeframe" / "store.db"
+    for suffix in ("-wal", "-shm"):
+        (workspace / ".treeframe" / f"store.db{suffix}").unlink(missing_ok=True)
+    db.write_bytes(b"this is not a database" * 200)
+    result = run_cli(workspace, "status")
+    assert_one_line_error(result, "store_corrupt")
+
+
+def test_locked_store_is_reported_and_unchanged(workspace):
+    db = workspace / ".treeframe" / "store.db"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
+            "c.execute('BEGIN EXCLUSIVE')\n"
+            "print('locked', flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == b"locked"
+        url = f"sqlite://{db}?busy_timeout_ms=200"
+        result = run_cli(
+            workspace,
+            "put",
+            "README.md",
+            "--type",
+            "t",
+            "--agent",
+            "a",
+            "--content",
+            "x",
+            "--store",
+            url,
+        )
+        assert_one_line_error(result, "store_locked")
+    finally:
+        holder.communicate(b"")
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+    finally:
+        conn.close()
+    assert rows
+    assert store_state(workspace)["frames"] == []
