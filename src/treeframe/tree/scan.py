@@ -1,0 +1,780 @@
+"""Scan a directory into NodeRecords, streamed into a store, then move the workspace root atomically.
+
+How a scan runs (bounded memory, one pass):
+
+1. A depth-first walk lists each directory (``os.scandir``, entries sorted by
+   name, ``lstat`` never following symlinks), applies the ignore rules
+   (:mod:`treeframe.tree.ignore`) and, per regular file, either takes the
+   content hash from the stat cache (:mod:`treeframe.tree.statcache`) or
+   queues the file for hashing (:mod:`treeframe.tree.filehash`, in worker
+   processes for large scans).
+2. When a directory's whole subtree has been walked it becomes a pending job;
+   jobs are finalized in that (post-)order once their hashes are in, or
+   forcibly when more than :data:`WINDOW` files are held, so workers stay busy
+   while the walk continues and memory stays bounded by the window plus the
+   walk's stack, whatever the size of the tree.
+3. Finalizing a directory builds its children's records and its own, and
+   diffs them against the same directory in the previous tree: only new
+   records are written, only changed paths are staged in the path index
+   (removed subtrees are enumerated from the old records), an unchanged
+   subtree costs nothing. The directory's (name, NodeID) goes to its parent
+   and everything else is dropped.
+4. ``commit_scan`` moves the root, applies the staged paths and appends to
+   the root history in one transaction (compare-and-set against the root seen
+   at the start). If the root did not change, nothing is committed and no
+   history entry is added: the staging area is dropped and the current entry
+   is returned with ``changed=False``.
+
+On any error the staging area is aborted and the error re-raised, so the
+current root and path index never move. NodeRecords and stat-cache blobs
+written before the error may remain: records are immutable, content-addressed
+facts and stat-cache entries describe files as they were when hashed, so
+neither can make a later scan wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import operator
+import os
+import stat
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from treeframe.errors import FileChangedDuringScan, InvalidPath, ScanError
+from treeframe.ids import ContentHash, NodeId, WorkspaceId
+from treeframe.storage.base import RootEntry, StorageBackend
+from treeframe.tree.filehash import Batch, BatchHasher, Hashed, HashQueue, hash_batch
+from treeframe.tree.ignore import (
+    BUILTIN_IGNORED_DIRS,
+    IGNORE_FILE_NAMES,
+    IgnoreRules,
+    parse_ignore_file,
+)
+from treeframe.tree.paths import child_path, normalize_name
+from treeframe.tree.records import NodeRecord
+from treeframe.tree.statcache import (
+    RACY_MARGIN_NS,
+    StatDir,
+    decode_stat_dir,
+    encode_stat_dir,
+)
+
+__all__ = [
+    "BATCH_FILES",
+    "POOL_THRESHOLD",
+    "WINDOW",
+    "ProgressFn",
+    "ScanResult",
+    "scan_tree",
+]
+
+WINDOW = 4096
+"""Files (plus directories) held by walked-but-unfinalized directories before the walk waits."""
+
+POOL_THRESHOLD = 2000
+"""Below this many files to hash, hashing stays in-process (no worker start-up cost)."""
+
+BATCH_FILES = 128
+"""Files per hashing task; large enough to amortize dispatch, small enough to balance."""
+
+BATCH_BYTES = 32 << 20
+"""A hashing task is also closed once its files add up to this many bytes."""
+
+NODE_BATCH = 2000
+PATH_BATCH = 2000
+STAT_BATCH = 256
+PROGRESS_INTERVAL = 0.1
+
+ProgressFn = Callable[[int, int, int], None]
+"""``progress(files_seen, files_hashed, bytes_hashed)``, called at most ~10 times a second."""
+
+_S_IXUSR = stat.S_IXUSR
+_S_ISREG = stat.S_ISREG
+_S_ISLNK = stat.S_ISLNK
+_S_ISDIR = stat.S_ISDIR
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """What a scan found and did.
+
+    ``changed`` is False when the tree's root equals the workspace's current
+    root; then nothing was committed and ``entry`` is the existing entry.
+    """
+
+    root: NodeId
+    entry: RootEntry
+    changed: bool
+    files: int
+    dirs: int
+    symlinks: int
+    files_hashed: int
+    files_reused: int
+    bytes_hashed: int
+    nodes_written: int
+    paths_staged: int
+    warnings: tuple[str, ...]
+    duration_ms: int
+
+
+FileSlot = tuple[str, os.stat_result, bytes | None, Batch | None, int]
+"""(name, lstat, digest if known from the stat cache, batch, index in batch)."""
+
+
+class _Dir:
+    """A directory between being listed and being finalized."""
+
+    __slots__ = (
+        "abs",
+        "batches",
+        "files",
+        "links",
+        "name",
+        "old",
+        "old_children",
+        "parent",
+        "path",
+        "rules",
+        "statdir",
+        "subdirs",
+        "todo",
+    )
+
+    def __init__(
+        self,
+        path: str,
+        abs_path: str,
+        parent: _Dir | None,
+        name: str,
+        old: NodeRecord | None,
+        rules: IgnoreRules,
+    ) -> None:
+        self.path = path
+        self.abs = abs_path
+        self.parent = parent
+        self.name = name
+        self.old = old
+        self.old_children: dict[str, NodeId] = dict(old.children) if old is not None else {}
+        self.rules = rules
+        self.statdir: StatDir | None = None
+        self.files: list[FileSlot] = []
+        self.links: list[NodeRecord] = []
+        self.subdirs: list[tuple[str, NodeId]] = []
+        self.todo: list[tuple[str, str]] = []
+        self.batches: list[Batch] = []
+
+
+class _Sink:
+    """Buffers a scan's writes and sends them to the store in batches."""
+
+    def __init__(self, store: StorageBackend, ws: WorkspaceId, token: str) -> None:
+        self._store = store
+        self._ws = ws
+        self._token = token
+        self._nodes: list[NodeRecord] = []
+        self._paths: list[tuple[str, NodeId | None]] = []
+        self._stats: list[tuple[str, bytes]] = []
+        self.nodes_written = 0
+        self.paths_staged = 0
+
+    def nodes(self, records: list[NodeRecord]) -> None:
+        self._nodes.extend(records)
+        if len(self._nodes) >= NODE_BATCH:
+            self._flush_nodes()
+
+    def paths(self, entries: list[tuple[str, NodeId | None]]) -> None:
+        self._paths.extend(entries)
+        if len(self._paths) >= PATH_BATCH:
+            self._flush_paths()
+
+    def stat_dir(self, dir_path: str, blob: bytes) -> None:
+        self._stats.append((dir_path, blob))
+        if len(self._stats) >= STAT_BATCH:
+            self._flush_stats()
+
+    def _flush_nodes(self) -> None:
+        if self._nodes:
+            self._store.put_nodes(self._ws, self._nodes)
+            self.nodes_written += len(self._nodes)
+            self._nodes = []
+
+    def _flush_paths(self) -> None:
+        if self._paths:
+            self._store.stage_paths(self._ws, self._token, self._paths)
+            self.paths_staged += len(self._paths)
+            self._paths = []
+
+    def _flush_stats(self) -> None:
+        if self._stats:
+            self._store.put_stat_dirs(self._ws, self._stats)
+            self._stats = []
+
+    def flush(self) -> None:
+        self._flush_nodes()
+        self._flush_stats()
+        self._flush_paths()
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    return "special file"
+
+
+_BY_NAME = operator.attrgetter("name")
+"""Sort key of directory entries; code-point order equals UTF-8 byte order."""
+
+
+class _Scanner:
+    """One scan's state: the walk, the pending jobs and the counters."""
+
+    def __init__(
+        self,
+        store: StorageBackend,
+        ws: WorkspaceId,
+        sink: _Sink,
+        hashes: HashQueue,
+        progress: ProgressFn | None,
+    ) -> None:
+        self.store = store
+        self.ws = ws
+        self.sink = sink
+        self.hashes = hashes
+        self.progress = progress
+        self.started_ns = time.time_ns()
+        self.ready: deque[_Dir] = deque()
+        self.held = 0
+        self.root_id: NodeId | None = None
+        self.warnings: list[str] = []
+        self.files = 0
+        self.dirs = 0
+        self.symlinks = 0
+        self.files_reused = 0
+        self._next_tick = time.monotonic() + PROGRESS_INTERVAL
+
+    # -- progress -----------------------------------------------------------
+    def tick(self) -> None:
+        if self.progress is None:
+            return
+        now = time.monotonic()
+        if now >= self._next_tick:
+            self._next_tick = now + PROGRESS_INTERVAL
+            self.progress(self.files, self.hashes.files_hashed, self.hashes.bytes_hashed)
+
+    # -- the walk -----------------------------------------------------------
+    def walk(self, root_abs: str, old_root: NodeRecord | None) -> NodeId:
+        """Walk the tree depth-first, finalizing directories as their hashes arrive."""
+        top = _Dir("", root_abs, None, "", old_root, IgnoreRules())
+        self.list_dir(top)
+        stack = [top]
+        while stack:
+            job = stack[-1]
+            if job.todo:
+                name, abs_path = job.todo.pop()
+                child = _Dir(
+                    child_path(job.path, name),
+                    abs_path,
+                    job,
+                    name,
+                    self.old_subdir(job, name),
+                    job.rules,
+                )
+                self.list_dir(child)
+                stack.append(child)
+                continue
+            stack.pop()
+            self.ready.append(job)
+            self.held += 1 + len(job.files)
+            self.drain()
+        while self.ready:
+            self.finalize(self.ready.popleft())
+        assert self.root_id is not None
+        return self.root_id
+
+    def old_subdir(self, parent: _Dir, name: str) -> NodeRecord | None:
+        """The directory at the same path in the previous tree, if there was one."""
+        child_id = parent.old_children.get(name)
+        if child_id is None:
+            return None
+        record = self.store.get_node(self.ws, child_id)
+        return record if record is not None and record.kind == "dir" else None
+
+    def drain(self) -> None:
+        """Finalize ready jobs in order: those whose hashes are in, or any when over the window."""
+        ready = self.ready
+        while ready:
+            job = ready[0]
+            if self.held <= WINDOW and not all(batch.done() for batch in job.batches):
+                return
+            ready.popleft()
+            self.held -= 1 + len(job.files)
+            self.finalize(job)
+
+    def list_dir(self, job: _Dir) -> None:
+        """List one directory: ignore rules, names, stats, cache hits and hash jobs."""
+        self.dirs += 1
+        self.tick()
+        shown = job.path or "."
+        try:
+            with os.scandir(job.abs) as listing:
+                entries = sorted(listing, key=_BY_NAME)
+        except (FileNotFoundError, NotADirectoryError):
+            raise FileChangedDuringScan(
+                f"directory changed during scan: {shown}; scan again"
+            ) from None
+        except PermissionError:
+            raise ScanError(f"cannot read directory {shown}: permission denied") from None
+        except OSError as exc:
+            raise ScanError(f"cannot read directory {shown}: {exc.strerror}") from exc
+
+        rules = self.read_ignore_files(job, entries)
+        job.rules = rules
+        patterns = rules.has_patterns
+        prefix = job.path + "/" if job.path else ""
+        statdir = decode_stat_dir(self.store.get_stat_dir(self.ws, job.path))
+        job.statdir = statdir
+        cached = statdir.entries if statdir is not None else None
+        # statcache.is_racy, hoisted: an entry is trusted only below this mtime.
+        racy_limit = statdir.written_ns - RACY_MARGIN_NS if statdir is not None else 0
+        hashes = self.hashes
+        files = job.files
+        todo = job.todo
+        unusual = False
+
+        files_seen = 0
+        reused = 0
+        for entry in entries:
+            name = entry.name
+            if not name.isascii():
+                unusual = True
+                maybe = self.checked_name(job, entry, prefix)
+                if maybe is None:
+                    continue
+                name = maybe
+            if entry.is_dir(follow_symlinks=False):
+                if name in BUILTIN_IGNORED_DIRS or (
+                    patterns and rules.is_ignored(prefix + name, is_dir=True)
+                ):
+                    continue
+                todo.append((name, entry.path))
+                continue
+            if patterns and rules.is_ignored(prefix + name, is_dir=False):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                raise FileChangedDuringScan(
+                    f"file changed during scan: {prefix + name}; scan again"
+                ) from None
+            mode = st.st_mode
+            if _S_ISREG(mode):
+                files_seen += 1
+                hit = cached.get(name) if cached is not None else None
+                # Field order: see statcache.StatEntry. The mtime must also be
+                # older than the racy limit for the cached digest to be trusted.
+                if (
+                    hit is not None
+                    and hit[1] == st.st_mtime_ns
+                    and hit[0] == st.st_size
+                    and hit[2] == st.st_ctime_ns
+                    and hit[3] == st.st_ino
+                    and hit[5] == mode
+                    and hit[1] < racy_limit
+                ):
+                    files.append((name, st, hit[6], None, 0))
+                    reused += 1
+                else:
+                    batch, index = hashes.add(
+                        (entry.path, prefix + name, st.st_size, st.st_mtime_ns, st.st_ino, mode)
+                    )
+                    files.append((name, st, None, batch, index))
+                    if not job.batches or job.batches[-1] is not batch:
+                        job.batches.append(batch)
+                    if not hashes.queued & 255:
+                        self.tick()
+            elif _S_ISLNK(mode):
+                job.links.append(self.symlink(entry.path, prefix + name))
+            elif _S_ISDIR(mode):
+                raise FileChangedDuringScan(
+                    f"file changed during scan: {prefix + name}; scan again"
+                )
+            else:
+                self.warnings.append(f"skipped {_special_kind(mode)}: {prefix + name}")
+        self.files += files_seen
+        self.files_reused += reused
+
+        todo.reverse()  # a stack: pop() yields subdirectories in name order
+        if unusual:
+            self.check_collisions(job)
+
+    def read_ignore_files(self, job: _Dir, entries: list[os.DirEntry[str]]) -> IgnoreRules:
+        """The rules for this directory's contents: the inherited ones plus its own files."""
+        found = {
+            entry.name: entry
+            for entry in entries
+            if entry.name in IGNORE_FILE_NAMES and entry.is_file(follow_symlinks=False)
+        }
+        if not found:
+            return job.rules
+        lines: list[str] = []
+        for file_name in IGNORE_FILE_NAMES:
+            entry = found.get(file_name)
+            if entry is None:
+                continue
+            rel = child_path(job.path, file_name)
+            try:
+                with open(entry.path, "rb") as handle:
+                    lines.extend(parse_ignore_file(handle.read()))
+            except FileNotFoundError:
+                raise FileChangedDuringScan(
+                    f"file changed during scan: {rel}; scan again"
+                ) from None
+            except PermissionError:
+                raise ScanError(f"cannot read {rel}: permission denied") from None
+            except OSError as exc:
+                raise ScanError(f"cannot read {rel}: {exc.strerror}") from exc
+        return job.rules.with_directory(job.path, lines, self.warnings)
+
+    def checked_name(self, job: _Dir, entry: os.DirEntry[str], prefix: str) -> str | None:
+        """NFC name of a non-ASCII entry; None if it is not UTF-8 but ignored.
+
+        A name that is not valid UTF-8 is matched against the ignore rules in
+        its surrogate-escape form first, so it can be excluded by name.
+        """
+        raw = entry.name
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            if job.rules.is_ignored(prefix + raw, is_dir=entry.is_dir(follow_symlinks=False)):
+                return None
+        return normalize_name(raw, where=job.path)
+
+    def check_collisions(self, job: _Dir) -> None:
+        """Refuse two entries of one directory whose names are equal after NFC."""
+        names = [slot[0] for slot in job.files]
+        names.extend(record.name for record in job.links)
+        names.extend(name for name, _ in job.todo)
+        if len(set(names)) != len(names):
+            seen: set[str] = set()
+            for name in sorted(names):
+                if name in seen:
+                    raise InvalidPath(
+                        f"two names in {job.path or '.'!r} are the same after Unicode NFC "
+                        f"normalization: {child_path(job.path, name)!r}; rename one"
+                    )
+                seen.add(name)
+
+    def symlink(self, abs_path: str, path: str) -> NodeRecord:
+        """Record a symlink by its target string; the target is never followed."""
+        try:
+            target = os.readlink(abs_path)
+        except FileNotFoundError:
+            raise FileChangedDuringScan(f"file changed during scan: {path}; scan again") from None
+        except OSError as exc:
+            raise ScanError(f"cannot read symlink {path}: {exc.strerror}") from exc
+        try:
+            target.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidPath(f"symlink target is not valid UTF-8: {path!r}") from None
+        self.symlinks += 1
+        return NodeRecord.symlink(path, target)
+
+    # -- finalizing ---------------------------------------------------------
+    def finalize(self, job: _Dir) -> None:
+        """Build the directory's records, diff them against the old tree, emit and drop."""
+        sink = self.sink
+        path = job.path
+        prefix = path + "/" if path else ""
+        old = job.old
+        old_children = job.old_children
+        statdir = job.statdir
+        # The cached hashes are the ones the old tree was built from only if
+        # the blob names the old directory; then unchanged files keep their
+        # old NodeIDs without hashing anything.
+        trusted = (
+            old is not None and statdir is not None and statdir.dir_id == bytes.fromhex(old.node_id)
+        )
+        if old is not None and self.unchanged(job, trusted):
+            self.link(job, old.node_id)
+            return
+        same = old is not None
+        matched = 0
+        children: list[tuple[str, NodeId]] = []
+        new_records: list[NodeRecord] = []
+        staged: list[tuple[str, NodeId | None]] = []
+        replaced: list[NodeId] = []
+        digests: list[bytes] = []
+        hashed = 0
+        last_batch: Batch | None = None
+        results: list[Hashed] = []
+
+        for name, st, digest, batch, index in job.files:
+            old_id = old_children.get(name)
+            if digest is None:
+                # Hashed in this scan; the hasher computed the NodeID too.
+                if batch is not last_batch:
+                    assert batch is not None
+                    results = self.hashes.results(batch)
+                    last_batch = batch
+                content, node_id = results[index]
+                digest = bytes.fromhex(content)
+                hashed += 1
+                if node_id != old_id:
+                    executable = bool(st.st_mode & _S_IXUSR)
+                    new_records.append(
+                        NodeRecord(node_id, prefix + name, "file", content, st.st_size, executable)
+                    )
+            elif trusted and old_id is not None:
+                node_id = old_id
+            else:
+                record = NodeRecord.file(
+                    prefix + name,
+                    ContentHash(digest.hex()),
+                    st.st_size,
+                    bool(st.st_mode & _S_IXUSR),
+                )
+                node_id = record.node_id
+                if node_id != old_id:
+                    new_records.append(record)
+            digests.append(digest)
+            children.append((name, node_id))
+            if old_id is not None:
+                matched += 1
+            if node_id != old_id:
+                same = False
+                staged.append((prefix + name, node_id))
+                if old_id is not None:
+                    replaced.append(old_id)
+
+        for record in job.links:
+            name = record.name
+            old_id = old_children.get(name)
+            children.append((name, record.node_id))
+            if old_id is not None:
+                matched += 1
+            if record.node_id != old_id:
+                same = False
+                new_records.append(record)
+                staged.append((record.path, record.node_id))
+                if old_id is not None:
+                    replaced.append(old_id)
+
+        for name, node_id in job.subdirs:
+            old_id = old_children.get(name)
+            children.append((name, node_id))
+            if old_id is not None:
+                matched += 1
+            if node_id != old_id:
+                same = False
+                staged.append((prefix + name, node_id))
+                # An old non-directory here needs no cleanup; an old directory
+                # was diffed by the child itself.
+
+        if matched != len(old_children):
+            same = False
+            current = {name for name, _ in children}
+            for name, old_id in old_children.items():
+                if name not in current:
+                    staged.append((prefix + name, None))
+                    replaced.append(old_id)
+        if staged:
+            sink.paths(staged)
+        if replaced:
+            self.delete_old_subtrees(replaced)
+
+        if same and len(children) == len(old_children):
+            assert old is not None
+            dir_id = old.node_id
+        else:
+            dir_record = NodeRecord.directory(path, children)
+            dir_id = dir_record.node_id
+            new_records.append(dir_record)
+        if new_records:
+            sink.nodes(new_records)
+
+        dir_raw = bytes.fromhex(dir_id)
+        if job.files or statdir is not None:
+            stale = (
+                statdir is None
+                or hashed > 0
+                or len(statdir.entries) != len(job.files)
+                or statdir.dir_id != dir_raw
+            )
+            if stale:
+                entries = [
+                    (
+                        slot[0],
+                        (
+                            slot[1].st_size,
+                            slot[1].st_mtime_ns,
+                            slot[1].st_ctime_ns,
+                            slot[1].st_ino,
+                            slot[1].st_dev,
+                            slot[1].st_mode,
+                            digest,
+                        ),
+                    )
+                    for slot, digest in zip(job.files, digests, strict=True)
+                ]
+                sink.stat_dir(path, encode_stat_dir(self.started_ns, dir_raw, entries))
+
+        self.link(job, dir_id)
+
+    def link(self, job: _Dir, dir_id: NodeId) -> None:
+        """Hand a finalized directory's NodeID to its parent (or make it the root)."""
+        if job.parent is not None:
+            job.parent.subdirs.append((job.name, dir_id))
+        else:
+            self.root_id = dir_id
+        self.tick()
+
+    def unchanged(self, job: _Dir, trusted: bool) -> bool:
+        """Fast path: is the directory provably identical to its old version?
+
+        Every file was a stat-cache hit in a blob that names the old
+        directory, and there are as many files as the blob has entries, so
+        the files are exactly the old ones; the symlinks and subdirectories
+        are compared by NodeID, and the counts rule out removed entries.
+        """
+        statdir = job.statdir
+        if job.files:
+            if not trusted or job.batches:
+                return False
+            assert statdir is not None
+            if len(job.files) != len(statdir.entries):
+                return False
+        elif statdir is not None:
+            return False
+        old_children = job.old_children
+        if len(job.files) + len(job.links) + len(job.subdirs) != len(old_children):
+            return False
+        for record in job.links:
+            if old_children.get(record.name) != record.node_id:
+                return False
+        return all(old_children.get(name) == node_id for name, node_id in job.subdirs)
+
+    def delete_old_subtrees(self, old_ids: list[NodeId]) -> None:
+        """Stage deletes for every path below old directories that left the tree.
+
+        The directories' own paths were already staged (deleted or replaced);
+        their contents are enumerated from the old records, one batch per directory.
+        """
+        records = self.store.get_nodes(self.ws, old_ids)
+        stack = [record for record in records.values() if record.kind == "dir"]
+        while stack:
+            record = stack.pop()
+            prefix = record.path + "/" if record.path else ""
+            self.sink.paths([(prefix + name, None) for name, _ in record.children])
+            child_ids = [child_id for _, child_id in record.children]
+            if child_ids:
+                found = self.store.get_nodes(self.ws, child_ids)
+                stack.extend(child for child in found.values() if child.kind == "dir")
+
+
+def scan_tree(
+    root: Path,
+    store: StorageBackend,
+    ws: WorkspaceId,
+    *,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+    pool_threshold: int = POOL_THRESHOLD,
+    batch_files: int = BATCH_FILES,
+    hasher: BatchHasher = hash_batch,
+) -> ScanResult:
+    """Scan ``root`` into ``store`` as workspace ``ws``'s new current tree.
+
+    Args:
+        root: The directory to scan; its absolute location never enters a hash.
+        store: Where records, stat-cache entries and the path index go. The
+            workspace must already exist in it.
+        ws: The workspace whose root moves.
+        workers: Hashing processes (default ``os.cpu_count()``); ``1`` hashes
+            in-process. Results never depend on it.
+        progress: Called as ``progress(files_seen, files_hashed, bytes_hashed)``
+            at most about ten times a second.
+        pool_threshold: Start worker processes only once more than this many
+            files need hashing.
+        batch_files: Files per hashing task.
+        hasher: The batch hashing function (tests substitute a wrapper; it
+            must be picklable to run in worker processes).
+
+    Returns:
+        What the scan found and did. If the root is unchanged nothing is
+        committed and no history entry is appended (``changed=False``).
+
+    Raises:
+        InvalidPath: A name (or symlink target) is not valid UTF-8 and not
+            ignored, or two names in one directory collide after NFC.
+        FileChangedDuringScan: A file or directory changed while being read.
+        ScanError: The tree could not be read.
+        ConcurrentUpdate: Another scan moved the root meanwhile.
+    """
+    began = time.monotonic()
+    root_abs = os.path.abspath(root)
+    if not os.path.isdir(root_abs):
+        raise ScanError(f"not a directory: {root}")
+    previous = store.current_root(ws)
+    old_root = store.get_node(ws, previous.root) if previous is not None else None
+    token = store.begin_scan(ws)
+    hashes = HashQueue(
+        workers=workers if workers is not None else (os.cpu_count() or 1),
+        pool_threshold=pool_threshold,
+        batch_files=batch_files,
+        batch_bytes=BATCH_BYTES,
+        hasher=hasher,
+    )
+    sink = _Sink(store, ws, token)
+    scanner = _Scanner(store, ws, sink, hashes, progress)
+    try:
+        try:
+            root_id = scanner.walk(root_abs, old_root)
+        finally:
+            hashes.close()
+        if previous is not None and root_id == previous.root:
+            sink.flush()
+            store.abort_scan(ws, token)
+            entry, changed = previous, False
+        else:
+            sink.paths([("", root_id)])
+            sink.flush()
+            expected = previous.root if previous is not None else None
+            entry = store.commit_scan(ws, token, root_id, expected, _utc_now())
+            changed = True
+    except BaseException:
+        # The original error matters more than a failed cleanup.
+        with contextlib.suppress(Exception):
+            store.abort_scan(ws, token)
+        raise
+    if progress is not None:
+        progress(scanner.files, hashes.files_hashed, hashes.bytes_hashed)
+    return ScanResult(
+        root=root_id,
+        entry=entry,
+        changed=changed,
+        files=scanner.files,
+        dirs=scanner.dirs,
+        symlinks=scanner.symlinks,
+        files_hashed=hashes.files_hashed,
+        files_reused=scanner.files_reused,
+        bytes_hashed=hashes.bytes_hashed,
+        nodes_written=sink.nodes_written,
+        paths_staged=sink.paths_staged,
+        warnings=tuple(scanner.warnings),
+        duration_ms=int((time.monotonic() - began) * 1000),
+    )
