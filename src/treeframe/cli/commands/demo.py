@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -32,10 +34,14 @@ def demo(
     """Create a sample tree, scan it, attach frames and print a view (embedded SQLite)."""
     base = directory if directory is not None else Path(tempfile.mkdtemp(prefix="treeframe-demo-"))
     base.mkdir(parents=True, exist_ok=True)
+    # Files modified within the racy window are re-hashed on every scan (like
+    # git); the sample is dated an hour back so the rescan shows the stat cache.
+    past = time.time_ns() - 3600 * 10**9
     for rel, text in SAMPLE.items():
         target = base / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
+        os.utime(target, ns=(past, past))
     with Workspace.init(base) as ws:
         first = ws.scan(workers=1)
         app = ws.resolve("src/app.py", base)
