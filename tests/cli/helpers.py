@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,17 @@ class Result:
         return json.loads(self.stdout)
 
 
-def run_cli(cwd: Path, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None):
+def run_cli(
+    cwd: Path,
+    *args: str,
+    stdin: bytes | None = None,
+    env: dict[str, str] | None = None,
+    prefix: Sequence[str] = (),
+) -> Result:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("TREEFRAME_")}
     full_env.update(env or {})
     proc = subprocess.run(
-        [sys.executable, "-m", "treeframe", *args],
+        [*prefix, sys.executable, "-m", "treeframe", *args],
         cwd=cwd,
         input=stdin,
         capture_output=True,

@@ -142,18 +142,30 @@ def test_non_utf8_name_listed_in_treeframeignore_is_skipped(workspace):
     assert result.code == 0, result.stderr
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files regardless of permissions")
+def _unprivileged_prefix() -> list[str]:
+    """Root reads any file; in a fresh user namespace it keeps only owner permissions."""
+    if os.geteuid() != 0:
+        return []
+    probe = subprocess.run(["unshare", "--user", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip("running as root and 'unshare --user' is unavailable to drop privileges")
+    return ["unshare", "--user"]
+
+
 def test_unreadable_file_fails_scan(workspace):
-    target = workspace / "src" / "secret.txt"
-    target.write_text("x")
-    target.chmod(0)
+    prefix = _unprivileged_prefix()
+    secret = workspace / "src" / "secret.txt"
+    secret.write_text("x")
+    secret.chmod(0)
     before = store_state(workspace)
     try:
-        result = run_cli(workspace, "scan")
+        result = run_cli(workspace, "scan", prefix=prefix)
     finally:
-        target.chmod(0o644)
+        secret.chmod(0o644)
     assert_one_line_error(result, "scan_failed")
+    assert "src/secret.txt" in result.stderr
     assert store_state(workspace)["history"] == before["history"]
+    assert store_state(workspace)["paths"] == before["paths"]
 
 
 def test_corrupt_store_is_reported(workspace):
