@@ -60,6 +60,7 @@ from treeframe.tree.records import NodeRecord
 from treeframe.tree.statcache import (
     RACY_MARGIN_NS,
     StatDir,
+    StatEntry,
     decode_stat_dir,
     encode_stat_dir,
 )
@@ -122,8 +123,12 @@ class ScanResult:
     duration_ms: int
 
 
-FileSlot = tuple[str, os.stat_result, bytes | None, Batch | None, int]
-"""(name, lstat, digest if known from the stat cache, batch, index in batch)."""
+FileSlot = tuple[str, os.stat_result, Batch, int]
+"""A file to hash: (name, lstat, its batch, its index in the batch).
+
+Stat-cache hits are kept as bare names (``_Dir.hits``): their cache entry
+already holds everything finalizing needs, and most files of a rescan are hits.
+"""
 
 
 class _Dir:
@@ -133,6 +138,7 @@ class _Dir:
         "abs",
         "batches",
         "files",
+        "hits",
         "links",
         "name",
         "old",
@@ -163,6 +169,7 @@ class _Dir:
         self.rules = rules
         self.statdir: StatDir | None = None
         self.files: list[FileSlot] = []
+        self.hits: list[str] = []
         self.links: list[NodeRecord] = []
         self.subdirs: list[tuple[str, NodeId]] = []
         self.todo: list[tuple[str, str]] = []
@@ -299,7 +306,7 @@ class _Scanner:
                 continue
             stack.pop()
             self.ready.append(job)
-            self.held += 1 + len(job.files)
+            self.held += 1 + len(job.files) + len(job.hits)
             self.drain()
         while self.ready:
             self.finalize(self.ready.popleft())
@@ -322,7 +329,7 @@ class _Scanner:
             if self.held <= WINDOW and not all(batch.done() for batch in job.batches):
                 return
             ready.popleft()
-            self.held -= 1 + len(job.files)
+            self.held -= 1 + len(job.files) + len(job.hits)
             self.finalize(job)
 
     def list_dir(self, job: _Dir) -> None:
@@ -353,6 +360,7 @@ class _Scanner:
         racy_limit = statdir.written_ns - RACY_MARGIN_NS if statdir is not None else 0
         hashes = self.hashes
         files = job.files
+        hits = job.hits
         todo = job.todo
         unusual = False
 
@@ -396,13 +404,13 @@ class _Scanner:
                     and hit[5] == mode
                     and hit[1] < racy_limit
                 ):
-                    files.append((name, st, hit[6], None, 0))
+                    hits.append(name)
                     reused += 1
                 else:
                     batch, index = hashes.add(
                         (entry.path, prefix + name, st.st_size, st.st_mtime_ns, st.st_ino, mode)
                     )
-                    files.append((name, st, None, batch, index))
+                    files.append((name, st, batch, index))
                     if not job.batches or job.batches[-1] is not batch:
                         job.batches.append(batch)
                     if not hashes.queued & 255:
@@ -467,6 +475,7 @@ class _Scanner:
     def check_collisions(self, job: _Dir) -> None:
         """Refuse two entries of one directory whose names are equal after NFC."""
         names = [slot[0] for slot in job.files]
+        names.extend(job.hits)
         names.extend(record.name for record in job.links)
         names.extend(name for name, _ in job.todo)
         if len(set(names)) != len(names):
@@ -518,41 +527,55 @@ class _Scanner:
         new_records: list[NodeRecord] = []
         staged: list[tuple[str, NodeId | None]] = []
         replaced: list[NodeId] = []
-        digests: list[bytes] = []
-        hashed = 0
-        last_batch: Batch | None = None
-        results: list[Hashed] = []
+        cache: list[tuple[str, StatEntry]] = []
 
-        for name, st, digest, batch, index in job.files:
+        cached_entries = statdir.entries if statdir is not None else {}
+        for name in job.hits:
+            entry = cached_entries[name]
             old_id = old_children.get(name)
-            if digest is None:
-                # Hashed in this scan; the hasher computed the NodeID too.
-                if batch is not last_batch:
-                    assert batch is not None
-                    results = self.hashes.results(batch)
-                    last_batch = batch
-                content, node_id = results[index]
-                digest = bytes.fromhex(content)
-                hashed += 1
-                if node_id != old_id:
-                    executable = bool(st.st_mode & _S_IXUSR)
-                    new_records.append(
-                        NodeRecord(node_id, prefix + name, "file", content, st.st_size, executable)
-                    )
-            elif trusted and old_id is not None:
+            if trusted and old_id is not None:
                 node_id = old_id
             else:
                 record = NodeRecord.file(
-                    prefix + name,
-                    ContentHash(digest.hex()),
-                    st.st_size,
-                    bool(st.st_mode & _S_IXUSR),
+                    prefix + name, ContentHash(entry[6].hex()), entry[0], bool(entry[5] & _S_IXUSR)
                 )
                 node_id = record.node_id
                 if node_id != old_id:
                     new_records.append(record)
-            digests.append(digest)
+            cache.append((name, entry))
             children.append((name, node_id))
+
+        last_batch: Batch | None = None
+        results: list[Hashed] = []
+        for name, st, batch, index in job.files:
+            # Hashed in this scan; the hasher computed the NodeID too.
+            if batch is not last_batch:
+                results = self.hashes.results(batch)
+                last_batch = batch
+            content, node_id = results[index]
+            if node_id != old_children.get(name):
+                executable = bool(st.st_mode & _S_IXUSR)
+                new_records.append(
+                    NodeRecord(node_id, prefix + name, "file", content, st.st_size, executable)
+                )
+            cache.append(
+                (
+                    name,
+                    (
+                        st.st_size,
+                        st.st_mtime_ns,
+                        st.st_ctime_ns,
+                        st.st_ino,
+                        st.st_dev,
+                        st.st_mode,
+                        bytes.fromhex(content),
+                    ),
+                )
+            )
+            children.append((name, node_id))
+
+        for name, node_id in children:
+            old_id = old_children.get(name)
             if old_id is not None:
                 matched += 1
             if node_id != old_id:
@@ -608,30 +631,15 @@ class _Scanner:
             sink.nodes(new_records)
 
         dir_raw = bytes.fromhex(dir_id)
-        if job.files or statdir is not None:
+        if cache or statdir is not None:
             stale = (
                 statdir is None
-                or hashed > 0
-                or len(statdir.entries) != len(job.files)
+                or bool(job.files)
+                or len(statdir.entries) != len(job.hits)
                 or statdir.dir_id != dir_raw
             )
             if stale:
-                entries = [
-                    (
-                        slot[0],
-                        (
-                            slot[1].st_size,
-                            slot[1].st_mtime_ns,
-                            slot[1].st_ctime_ns,
-                            slot[1].st_ino,
-                            slot[1].st_dev,
-                            slot[1].st_mode,
-                            digest,
-                        ),
-                    )
-                    for slot, digest in zip(job.files, digests, strict=True)
-                ]
-                sink.stat_dir(path, encode_stat_dir(self.started_ns, dir_raw, entries))
+                sink.stat_dir(path, encode_stat_dir(self.started_ns, dir_raw, cache))
 
         self.link(job, dir_id)
 
@@ -653,15 +661,17 @@ class _Scanner:
         """
         statdir = job.statdir
         if job.files:
-            if not trusted or job.batches:
+            return False
+        if job.hits:
+            if not trusted:
                 return False
             assert statdir is not None
-            if len(job.files) != len(statdir.entries):
+            if len(job.hits) != len(statdir.entries):
                 return False
         elif statdir is not None:
             return False
         old_children = job.old_children
-        if len(job.files) + len(job.links) + len(job.subdirs) != len(old_children):
+        if len(job.hits) + len(job.links) + len(job.subdirs) != len(old_children):
             return False
         for record in job.links:
             if old_children.get(record.name) != record.node_id:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from treeframe.errors import FileChangedDuringScan, InvalidPath, ScanError
+from treeframe.errors import ConcurrentUpdate, FileChangedDuringScan, InvalidPath, ScanError
 from treeframe.hashing.ids import content_hash
 from treeframe.ids import NodeId, WorkspaceId
 from treeframe.storage.base import StorageBackend
@@ -573,3 +573,22 @@ def test_progress_reports_final_counts(tmp_path, store):
         6,
         sum(len(p.read_bytes()) for p in root.rglob("*") if p.is_file() and not p.is_symlink()),
     )
+
+
+def test_scan_losing_a_race_to_another_scan_changes_nothing(tmp_path, store):
+    root = make_tree(tmp_path / "t")
+    scan(root, store)
+    write(root, "new.txt", b"needs hashing")
+    other = write(tmp_path / "other", "x.txt").parent
+    winner: list[ScanResult] = []
+
+    def racing_hasher(jobs: Sequence[HashJob]) -> list[Hashed]:
+        if not winner:
+            winner.append(scan(other, store))  # commits while the outer scan runs
+        return hash_batch(jobs)
+
+    with pytest.raises(ConcurrentUpdate):
+        scan(root, store, hasher=racing_hasher)
+    assert store.current_root(WS) == winner[0].entry
+    assert set(paths(store)) == {"", "x.txt"}
+    assert len(history(store)) == 2
