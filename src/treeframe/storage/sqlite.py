@@ -1,0 +1,852 @@
+"""SqliteStore: the embedded default backend (stdlib sqlite3, WAL journal).
+
+Durability: WAL with ``synchronous=NORMAL``. A committed transaction survives
+``kill -9`` of the process; an OS crash or power loss may lose the last few
+transactions but never tears one, because the WAL only replays complete
+commits.
+
+Concurrency: every logical write is one ``BEGIN IMMEDIATE`` transaction, so
+any number of threads and processes may write at once; a writer that cannot
+get the lock within ``busy_timeout_ms`` gets :class:`~treeframe.errors.StoreLocked`.
+Readers never block writers (WAL). Each thread uses its own connection, and
+one background thread per store checkpoints the WAL so that commits do not
+pay for it (see :class:`_Checkpointer`).
+
+Layout (schema version 1): ``workspaces`` maps a workspace's 32-byte ID to a
+small integer that prefixes every other key, so every key is namespaced by
+workspace. IDs are raw 32-byte BLOBs. NodeRecords and frames are kept as their
+canonical JSON plus the columns their indexes need; tables whose primary key
+is the lookup key are ``WITHOUT ROWID`` so a lookup is one B-tree descent.
+``contents`` is the exception: it holds large blobs, which SQLite stores
+better in a rowid table, so it carries a UNIQUE (ws, hash) index instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from treeframe.errors import (
+    ConcurrentUpdate,
+    InvalidFrame,
+    InvalidId,
+    NodeNotFound,
+    StorageError,
+    StoreCorrupt,
+    StoreLocked,
+    TreeframeError,
+)
+from treeframe.frames.frame import Frame
+from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
+from treeframe.storage.base import Damaged, NodeSetState, RootEntry, SetRootFn
+from treeframe.tree.records import NodeRecord
+
+__all__ = ["SCHEMA_VERSION", "SqliteStore"]
+
+SCHEMA_VERSION = 1
+"""Version of the table layout below; a store with another version is refused."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS workspaces (
+    id INTEGER PRIMARY KEY, wsid BLOB NOT NULL UNIQUE, name TEXT NOT NULL,
+    next_seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes (
+    ws INTEGER NOT NULL, node BLOB NOT NULL, record BLOB NOT NULL,
+    PRIMARY KEY (ws, node)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS paths (
+    ws INTEGER NOT NULL, path TEXT NOT NULL, node BLOB NOT NULL,
+    PRIMARY KEY (ws, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS root_history (
+    ws INTEGER NOT NULL, seq INTEGER NOT NULL, root BLOB NOT NULL, created_at TEXT NOT NULL,
+    PRIMARY KEY (ws, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS scans (
+    ws INTEGER NOT NULL, token TEXT NOT NULL, PRIMARY KEY (ws, token)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS scan_staging (
+    ws INTEGER NOT NULL, token TEXT NOT NULL, path TEXT NOT NULL, node BLOB,
+    PRIMARY KEY (ws, token, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stat_dirs (
+    ws INTEGER NOT NULL, dir TEXT NOT NULL, entries BLOB NOT NULL,
+    PRIMARY KEY (ws, dir)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS contents (
+    id INTEGER PRIMARY KEY, ws INTEGER NOT NULL, hash BLOB NOT NULL, data BLOB NOT NULL,
+    UNIQUE (ws, hash));
+CREATE TABLE IF NOT EXISTS frames (
+    ws INTEGER NOT NULL, frame BLOB NOT NULL, node BLOB NOT NULL, type TEXT NOT NULL,
+    agent TEXT NOT NULL, seq INTEGER NOT NULL, record BLOB NOT NULL,
+    PRIMARY KEY (ws, frame)) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS frames_by_seq ON frames (ws, seq);
+CREATE INDEX IF NOT EXISTS frames_by_node ON frames (ws, node, seq);
+CREATE INDEX IF NOT EXISTS frames_by_node_type ON frames (ws, node, type, seq);
+CREATE INDEX IF NOT EXISTS frames_by_node_agent ON frames (ws, node, agent, seq);
+CREATE TABLE IF NOT EXISTS frame_sets (
+    ws INTEGER NOT NULL, node BLOB NOT NULL, root BLOB NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (ws, node)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS heads (
+    ws INTEGER NOT NULL, node BLOB NOT NULL, type TEXT NOT NULL, frame BLOB NOT NULL,
+    PRIMARY KEY (ws, node, type)) WITHOUT ROWID;
+"""
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_BATCH = 500  # IDs per IN (...) query: far below SQLite's bound-parameter limit
+_PAGE = 256  # rows per page of the full-iteration methods
+_MAX_SEQ = 2**63 - 1
+_COMMITS_PER_CHECKPOINT = 256  # wake the checkpointer early under a burst of appends
+_CHECKPOINT_INTERVAL_S = 1.0
+_SAFETY_AUTOCHECKPOINT = 16384  # pages (64 MiB): bounds the WAL if the checkpointer lags
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
+def _key(hex_id: str) -> bytes | None:
+    """Raw key of a canonical 64-hex ID, or None (such an ID can never be stored).
+
+    ``bytes.fromhex`` alone would also accept uppercase and whitespace, which
+    would make lookups succeed for spellings the memory store rejects.
+    """
+    if isinstance(hex_id, str) and _HEX64.fullmatch(hex_id):
+        return bytes.fromhex(hex_id)
+    return None
+
+
+def _require(hex_id: str, what: str) -> bytes:
+    """Raw key of an ID about to be written; raises InvalidId for a malformed one."""
+    raw = _key(hex_id)
+    if raw is None:
+        raise InvalidId(f"malformed {what} {hex_id!r:.80}: expected 64 lowercase hex characters")
+    return raw
+
+
+def _translate(exc: sqlite3.Error, path: str, busy_ms: int) -> StorageError:
+    """The most specific treeframe error for a driver error."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    text = str(exc)
+    if code in _BUSY_CODES or "database is locked" in text:
+        return StoreLocked(f"store {path} is locked by another writer (waited {busy_ms} ms)")
+    if code in _CORRUPT_CODES or "malformed" in text or "not a database" in text:
+        return StoreCorrupt(f"store {path} is damaged or is not a treeframe store: {text}")
+    return StorageError(f"store {path}: {text}")
+
+
+@contextmanager
+def _mapped_errors(path: str, busy_ms: int) -> Iterator[None]:
+    """Re-raise any sqlite3 error as a treeframe error (like httpx's map_httpcore_exceptions)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise _translate(exc, path, busy_ms) from exc
+
+
+def _placeholders(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class _Checkpointer:
+    """Copies WAL pages back into the database on a background thread.
+
+    SQLite's automatic checkpoint runs inside whichever commit crosses the
+    threshold and fsyncs there, turning one append in ~50 into a multi-ms
+    stall. This thread does the same work (PASSIVE: it never blocks readers
+    or writers) off the write path; the automatic checkpoint stays on with a
+    larger threshold as a safety net for processes without this thread.
+    """
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(
+            target=self._run, name="treeframe-sqlite-checkpoint", daemon=True
+        )
+        self._thread.start()
+
+    def poke(self) -> None:
+        """Ask for a checkpoint soon."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop the thread and close its connection."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+        except TreeframeError:
+            return  # the store is unusable anyway; its own calls report why
+        try:
+            while not self._stopping:
+                self._wake.wait(_CHECKPOINT_INTERVAL_S)
+                self._wake.clear()
+                if not self._stopping:
+                    with suppress(sqlite3.Error):
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
+
+
+class SqliteStore:
+    """A treeframe store in one SQLite file; usable from many threads and processes."""
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 5000) -> None:
+        self._path = os.path.abspath(os.fspath(path))
+        self.url = f"sqlite://{self._path}"
+        self._busy_ms = busy_timeout_ms
+        self._closed = False
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._local = threading.local()
+        self._conns: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
+        self._ws_ids: dict[str, int] = {}
+        self._commits = 0
+        self._checkpointer: _Checkpointer | None = None
+        try:
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the directory of store {self._path}: {exc}") from exc
+        try:
+            self._open_schema(self._conn())
+        except TreeframeError:
+            self.close()
+            raise
+
+    # -- connections and transactions ----------------------------------------
+    def _errors(self) -> AbstractContextManager[None]:
+        return _mapped_errors(self._path, self._busy_ms)
+
+    def _connect(self) -> sqlite3.Connection:
+        with self._errors():
+            conn = sqlite3.connect(
+                self._path,
+                timeout=self._busy_ms / 1000,
+                isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
+                check_same_thread=False,  # only close() touches another thread's connection
+                cached_statements=256,
+            )
+            try:
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA cache_size = -32768")  # 32 MiB per connection
+                conn.execute("PRAGMA mmap_size = 268435456")  # reads served from the page cache
+                conn.execute(f"PRAGMA wal_autocheckpoint = {_SAFETY_AUTOCHECKPOINT}")
+            except sqlite3.Error:
+                conn.close()
+                raise
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        if self._closed:
+            raise StorageError(f"store {self._path} is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or self._pid != os.getpid():
+            conn = self._new_thread_connection()
+        return conn
+
+    def _new_thread_connection(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._pid != os.getpid():
+                # A forked child must not touch the parent's connections (SQLite
+                # forbids carrying them across fork): abandon them unclosed.
+                self._pid = os.getpid()
+                self._local = threading.local()
+                self._conns = {}
+                self._checkpointer = None
+            for ident, (thread, old) in list(self._conns.items()):
+                if not thread.is_alive():
+                    old.close()
+                    del self._conns[ident]
+            conn = self._connect()
+            if self._checkpointer is None:
+                self._checkpointer = _Checkpointer(self._connect)
+            self._conns[threading.get_ident()] = (threading.current_thread(), conn)
+            self._local.conn = conn
+            return conn
+
+    def _open_schema(self, conn: sqlite3.Connection) -> None:
+        """Create the schema in an empty file, or check that the file is a treeframe store."""
+        with self._errors():
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            conn.execute("PRAGMA journal_mode = WAL")
+        if not tables:
+            with self._write() as tx:
+                # Re-check under the write lock: another process may have won the race.
+                if tx.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone() is None:
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            tx.execute(statement)
+                    tx.execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
+            tables = {"meta"}
+        if "meta" not in tables:
+            raise StoreCorrupt(f"{self._path} is an SQLite database but not a treeframe store")
+        row = self._one("SELECT value FROM meta WHERE key = 'schema_version'", ())
+        if row is None or row[0] != str(SCHEMA_VERSION):
+            found = "none" if row is None else row[0]
+            raise StoreCorrupt(
+                f"{self._path} has store schema version {found}, expected {SCHEMA_VERSION}"
+            )
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: committed on success, rolled back on any error."""
+        conn = self._conn()
+        with self._errors():
+            conn.execute("BEGIN IMMEDIATE")
+        try:
+            with self._errors():
+                yield conn
+                conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+        self._commits += 1  # approximate under threads; only paces the checkpointer
+        if self._commits % _COMMITS_PER_CHECKPOINT == 0 and self._checkpointer is not None:
+            self._checkpointer.poke()
+
+    def _one(self, sql: str, params: Sequence[Any]) -> Any:
+        conn = self._conn()
+        with self._errors():
+            return conn.execute(sql, params).fetchone()
+
+    def _all(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        conn = self._conn()
+        with self._errors():
+            return conn.execute(sql, params).fetchall()
+
+    def _batched(self, sql: str, wid: int, keys: Sequence[Any]) -> Iterator[Any]:
+        """Rows of ``sql`` (ending in ``IN ({})``) for ``keys``, in bounded batches."""
+        for start in range(0, len(keys), _BATCH):
+            chunk = keys[start : start + _BATCH]
+            yield from self._all(sql.format(_placeholders(len(chunk))), (wid, *chunk))
+
+    def close(self) -> None:
+        """Close every thread's connection; the store is unusable afterwards."""
+        with self._lock:
+            self._closed = True
+            conns, self._conns = self._conns, {}
+            checkpointer, self._checkpointer = self._checkpointer, None
+            if self._pid != os.getpid():
+                return
+        if checkpointer is not None:
+            checkpointer.stop()
+        for _thread, conn in conns.values():
+            with suppress(sqlite3.Error):
+                conn.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- workspaces ---------------------------------------------------------
+    def _ws(self, ws: WorkspaceId) -> int:
+        """Integer key of an existing workspace (cached: workspaces are never deleted)."""
+        if self._closed:
+            raise StorageError(f"store {self._path} is closed")
+        wid = self._ws_ids.get(ws)
+        if wid is not None:
+            return wid
+        raw = _key(ws)
+        row = None if raw is None else self._one("SELECT id FROM workspaces WHERE wsid = ?", (raw,))
+        if row is None:
+            raise StorageError(f"workspace {ws} does not exist in this store")
+        found: int = row[0]
+        self._ws_ids[ws] = found
+        return found
+
+    def ensure_workspace(self, ws: WorkspaceId, name: str) -> None:
+        """Create the workspace if absent (an existing one keeps its name)."""
+        raw = _require(ws, "workspace ID")
+        with self._write() as tx:
+            tx.execute(
+                "INSERT OR IGNORE INTO workspaces (wsid, name, next_seq) VALUES (?, ?, 1)",
+                (raw, name),
+            )
+
+    def workspace_name(self, ws: WorkspaceId) -> str | None:
+        """Name of the workspace, or None if it does not exist."""
+        raw = _key(ws)
+        row = (
+            None if raw is None else self._one("SELECT name FROM workspaces WHERE wsid = ?", (raw,))
+        )
+        return None if row is None else str(row[0])
+
+    # -- node records -------------------------------------------------------
+    def put_nodes(self, ws: WorkspaceId, records: Sequence[NodeRecord]) -> None:
+        """Store records in one transaction; records already present are left as they are."""
+        wid = self._ws(ws)
+        rows = [(wid, _require(r.node_id, "NodeID"), r.to_json()) for r in records]
+        with self._write() as tx:
+            tx.executemany("INSERT OR IGNORE INTO nodes (ws, node, record) VALUES (?, ?, ?)", rows)
+
+    def get_node(self, ws: WorkspaceId, node_id: NodeId) -> NodeRecord | None:
+        """One record by primary key."""
+        wid = self._ws(ws)
+        raw = _key(node_id)
+        if raw is None:
+            return None
+        row = self._one("SELECT record FROM nodes WHERE ws = ? AND node = ?", (wid, raw))
+        return None if row is None else NodeRecord.from_json(row[0])
+
+    def get_nodes(self, ws: WorkspaceId, node_ids: Sequence[NodeId]) -> dict[NodeId, NodeRecord]:
+        """Batch lookup; missing IDs are absent from the result."""
+        wid = self._ws(ws)
+        keys = {raw: n for n in node_ids if (raw := _key(n)) is not None}
+        sql = "SELECT node, record FROM nodes WHERE ws = ? AND node IN ({})"
+        found = {keys[node]: record for node, record in self._batched(sql, wid, list(keys))}
+        return {n: NodeRecord.from_json(found[n]) for n in node_ids if n in found}
+
+    # -- current tree, path index and root history --------------------------
+    def current_root(self, ws: WorkspaceId) -> RootEntry | None:
+        """Newest root-history entry."""
+        entries = self.root_history(ws, 1)
+        return entries[0] if entries else None
+
+    def root_history(
+        self, ws: WorkspaceId, limit: int, before_seq: int | None = None
+    ) -> list[RootEntry]:
+        """Up to ``limit`` history entries, newest first, older than ``before_seq``."""
+        wid = self._ws(ws)
+        rows = self._all(
+            "SELECT seq, root, created_at FROM root_history WHERE ws = ? AND seq < ?"
+            " ORDER BY seq DESC LIMIT ?",
+            (wid, _MAX_SEQ if before_seq is None else before_seq, max(limit, 0)),
+        )
+        return [RootEntry(seq, NodeId(root.hex()), created) for seq, root, created in rows]
+
+    def lookup_path(self, ws: WorkspaceId, path: str) -> NodeId | None:
+        """Current NodeID at a workspace-relative path."""
+        wid = self._ws(ws)
+        row = self._one("SELECT node FROM paths WHERE ws = ? AND path = ?", (wid, path))
+        return None if row is None else NodeId(row[0].hex())
+
+    def lookup_paths(self, ws: WorkspaceId, paths: Sequence[str]) -> dict[str, NodeId]:
+        """Batch form of :meth:`lookup_path`."""
+        wid = self._ws(ws)
+        unique = list(dict.fromkeys(paths))
+        sql = "SELECT path, node FROM paths WHERE ws = ? AND path IN ({})"
+        found = {path: NodeId(node.hex()) for path, node in self._batched(sql, wid, unique)}
+        return {p: found[p] for p in paths if p in found}
+
+    def begin_scan(self, ws: WorkspaceId) -> str:
+        """Open a staging area; it lives in the store, so it survives until commit or abort."""
+        wid = self._ws(ws)
+        token = uuid.uuid4().hex
+        with self._write() as tx:
+            tx.execute("INSERT INTO scans (ws, token) VALUES (?, ?)", (wid, token))
+        return token
+
+    def _require_scan(self, tx: sqlite3.Connection, wid: int, token: str) -> None:
+        row = tx.execute("SELECT 1 FROM scans WHERE ws = ? AND token = ?", (wid, token)).fetchone()
+        if row is None:
+            raise StorageError(f"unknown scan token {token!r}")
+
+    def stage_paths(
+        self, ws: WorkspaceId, token: str, entries: Sequence[tuple[str, NodeId | None]]
+    ) -> None:
+        """Stage path-index changes; a later entry for the same path replaces an earlier one."""
+        wid = self._ws(ws)
+        rows = [
+            (wid, token, path, None if node is None else _require(node, "NodeID"))
+            for path, node in entries
+        ]
+        with self._write() as tx:
+            self._require_scan(tx, wid, token)
+            tx.executemany(
+                "INSERT OR REPLACE INTO scan_staging (ws, token, path, node) VALUES (?, ?, ?, ?)",
+                rows,
+            )
+
+    def commit_scan(
+        self, ws: WorkspaceId, token: str, root: NodeId, expected: NodeId | None, created_at: str
+    ) -> RootEntry:
+        """Apply the staged paths, move the root and append to history, all or nothing.
+
+        The staged rows are applied by set-based SQL so that a scan of a
+        million paths never holds them in Python memory.
+        """
+        wid = self._ws(ws)
+        root_key = _key(root)
+        with self._write() as tx:
+            self._require_scan(tx, wid, token)
+            last = tx.execute(
+                "SELECT seq, root FROM root_history WHERE ws = ? ORDER BY seq DESC LIMIT 1", (wid,)
+            ).fetchone()
+            current = None if last is None else last[1].hex()
+            if current != expected:
+                raise ConcurrentUpdate(
+                    "the workspace root moved during the scan; scan again",
+                    expected=expected or "",
+                    actual=current or "",
+                )
+            if (
+                root_key is None
+                or tx.execute(
+                    "SELECT 1 FROM nodes WHERE ws = ? AND node = ?", (wid, root_key)
+                ).fetchone()
+                is None
+            ):
+                raise NodeNotFound(f"root node {root} is not stored")
+            scan = (wid, wid, token)
+            tx.execute(
+                "DELETE FROM paths WHERE ws = ? AND path IN (SELECT path FROM scan_staging"
+                " WHERE ws = ? AND token = ? AND node IS NULL)",
+                scan,
+            )
+            tx.execute(
+                "INSERT OR REPLACE INTO paths (ws, path, node) SELECT ws, path, node"
+                " FROM scan_staging WHERE ws = ? AND token = ? AND node IS NOT NULL",
+                (wid, token),
+            )
+            tx.execute("DELETE FROM scan_staging WHERE ws = ? AND token = ?", (wid, token))
+            tx.execute("DELETE FROM scans WHERE ws = ? AND token = ?", (wid, token))
+            seq = 1 if last is None else last[0] + 1
+            tx.execute(
+                "INSERT INTO root_history (ws, seq, root, created_at) VALUES (?, ?, ?, ?)",
+                (wid, seq, root_key, created_at),
+            )
+        return RootEntry(seq, root, created_at)
+
+    def abort_scan(self, ws: WorkspaceId, token: str) -> None:
+        """Drop a scan's staging area (unknown tokens are ignored)."""
+        wid = self._ws(ws)
+        with self._write() as tx:
+            tx.execute("DELETE FROM scan_staging WHERE ws = ? AND token = ?", (wid, token))
+            tx.execute("DELETE FROM scans WHERE ws = ? AND token = ?", (wid, token))
+
+    # -- stat cache ---------------------------------------------------------
+    def get_stat_dir(self, ws: WorkspaceId, dir_path: str) -> bytes | None:
+        """Encoded stat-cache entries of one directory."""
+        wid = self._ws(ws)
+        row = self._one("SELECT entries FROM stat_dirs WHERE ws = ? AND dir = ?", (wid, dir_path))
+        return None if row is None else bytes(row[0])
+
+    def put_stat_dirs(self, ws: WorkspaceId, items: Sequence[tuple[str, bytes]]) -> None:
+        """Replace the stat-cache entries of the given directories."""
+        wid = self._ws(ws)
+        rows = [(wid, dir_path, bytes(blob)) for dir_path, blob in items]
+        with self._write() as tx:
+            tx.executemany(
+                "INSERT OR REPLACE INTO stat_dirs (ws, dir, entries) VALUES (?, ?, ?)", rows
+            )
+
+    # -- frames -------------------------------------------------------------
+    def append_frame(
+        self, ws: WorkspaceId, frame: Frame, content: bytes, set_root: SetRootFn, created_at: str
+    ) -> Frame:
+        """Append a frame in one IMMEDIATE transaction and return it as stored.
+
+        A re-append is answered from a plain read first, so idempotent retries
+        never queue for the write lock.
+        """
+        wid = self._ws(ws)
+        frame_key = _require(frame.frame_id, "FrameID")
+        node_key = _require(frame.node_id, "NodeID")
+        content_key = _require(frame.content_hash, "content hash")
+        find = "SELECT record FROM frames WHERE ws = ? AND frame = ?"
+        existing = self._one(find, (wid, frame_key))
+        if existing is not None:
+            return Frame.from_json(existing[0])
+        with self._write() as tx:
+            existing = tx.execute(find, (wid, frame_key)).fetchone()
+            if existing is not None:
+                return Frame.from_json(existing[0])
+            node = (wid, node_key)
+            if tx.execute("SELECT 1 FROM nodes WHERE ws = ? AND node = ?", node).fetchone() is None:
+                raise NodeNotFound(f"node {frame.node_id} does not exist in this workspace")
+            (seq,) = tx.execute("SELECT next_seq FROM workspaces WHERE id = ?", (wid,)).fetchone()
+            tx.execute("UPDATE workspaces SET next_seq = ? WHERE id = ?", (seq + 1, wid))
+            stored = replace(frame, seq=seq, created_at=created_at)
+            tx.execute(
+                "INSERT OR IGNORE INTO contents (ws, hash, data) VALUES (?, ?, ?)",
+                (wid, content_key, content),
+            )
+            tx.execute(
+                "INSERT INTO frames (ws, frame, node, type, agent, seq, record)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (wid, frame_key, node_key, frame.frame_type, frame.agent_id, seq, stored.to_json()),
+            )
+            members = [
+                r[0] for r in tx.execute("SELECT frame FROM frames WHERE ws = ? AND node = ?", node)
+            ]
+            tx.execute(
+                "INSERT OR REPLACE INTO frame_sets (ws, node, root, count) VALUES (?, ?, ?, ?)",
+                (wid, node_key, set_root(members), len(members)),
+            )
+            tx.execute(
+                "INSERT OR REPLACE INTO heads (ws, node, type, frame) VALUES (?, ?, ?, ?)",
+                (wid, node_key, frame.frame_type, frame_key),
+            )
+        return stored
+
+    def get_frame(self, ws: WorkspaceId, frame_id: FrameId) -> Frame | None:
+        """One frame (without its content) by primary key."""
+        wid = self._ws(ws)
+        raw = _key(frame_id)
+        if raw is None:
+            return None
+        row = self._one("SELECT record FROM frames WHERE ws = ? AND frame = ?", (wid, raw))
+        return None if row is None else Frame.from_json(row[0])
+
+    def get_frames(self, ws: WorkspaceId, frame_ids: Sequence[FrameId]) -> dict[FrameId, Frame]:
+        """Batch lookup; missing IDs are absent from the result."""
+        wid = self._ws(ws)
+        keys = {raw: f for f in frame_ids if (raw := _key(f)) is not None}
+        sql = "SELECT frame, record FROM frames WHERE ws = ? AND frame IN ({})"
+        found = {keys[frame]: record for frame, record in self._batched(sql, wid, list(keys))}
+        return {f: Frame.from_json(found[f]) for f in frame_ids if f in found}
+
+    def get_content(self, ws: WorkspaceId, digest: ContentHash) -> bytes | None:
+        """Content bytes by content hash."""
+        wid = self._ws(ws)
+        raw = _key(digest)
+        if raw is None:
+            return None
+        row = self._one("SELECT data FROM contents WHERE ws = ? AND hash = ?", (wid, raw))
+        return None if row is None else bytes(row[0])
+
+    def get_contents(
+        self, ws: WorkspaceId, digests: Sequence[ContentHash]
+    ) -> dict[ContentHash, bytes]:
+        """Batch form of :meth:`get_content`."""
+        wid = self._ws(ws)
+        keys = {raw: d for d in digests if (raw := _key(d)) is not None}
+        sql = "SELECT hash, data FROM contents WHERE ws = ? AND hash IN ({})"
+        found = {keys[h]: bytes(data) for h, data in self._batched(sql, wid, list(keys))}
+        return {d: found[d] for d in digests if d in found}
+
+    def iter_node_frames(
+        self,
+        ws: WorkspaceId,
+        node_id: NodeId,
+        *,
+        frame_type: str | None = None,
+        agent_id: str | None = None,
+    ) -> Iterator[Frame]:
+        """A node's frames, newest first, read page by page from an index.
+
+        Each page is its own short query keyed by the last ``seq`` seen
+        (keyset pagination) rather than one cursor held open across yields: an
+        open cursor would pin an old WAL snapshot, so a caller appending while
+        iterating would fail to get the write lock. Frames appended after the
+        first page are not returned, as with a snapshot. Pages start small
+        because most callers stop after a few frames.
+        """
+        wid = self._ws(ws)
+        raw = _key(node_id)
+        if raw is None:
+            return
+        sql = "SELECT record FROM frames WHERE ws = ? AND node = ?"
+        params: list[Any] = [wid, raw]
+        if frame_type is not None:
+            sql += " AND type = ?"
+            params.append(frame_type)
+        if agent_id is not None:
+            sql += " AND agent = ?"
+            params.append(agent_id)
+        sql += " AND seq < ? ORDER BY seq DESC LIMIT ?"
+        before, size = _MAX_SEQ, 16
+        while True:
+            rows = self._all(sql, (*params, before, size))
+            for (record,) in rows:
+                frame = Frame.from_json(record)
+                before = frame.seq
+                yield frame
+            if len(rows) < size:
+                return
+            size = min(size * 2, 1024)
+
+    def node_frame_ids(self, ws: WorkspaceId, node_id: NodeId) -> list[FrameId]:
+        """All FrameIDs of a node, sorted (raw byte order equals lowercase hex order)."""
+        wid = self._ws(ws)
+        raw = _key(node_id)
+        if raw is None:
+            return []
+        rows = self._all(
+            "SELECT frame FROM frames WHERE ws = ? AND node = ? ORDER BY frame", (wid, raw)
+        )
+        return [FrameId(r[0].hex()) for r in rows]
+
+    def get_frame_set(self, ws: WorkspaceId, node_id: NodeId) -> NodeSetState | None:
+        """Stored root and count of a node's frame set (None: no frames yet)."""
+        wid = self._ws(ws)
+        raw = _key(node_id)
+        if raw is None:
+            return None
+        row = self._one("SELECT root, count FROM frame_sets WHERE ws = ? AND node = ?", (wid, raw))
+        return None if row is None else NodeSetState(row[0].hex(), row[1])
+
+    def get_head(self, ws: WorkspaceId, node_id: NodeId, frame_type: str) -> FrameId | None:
+        """One head by primary key."""
+        wid = self._ws(ws)
+        raw = _key(node_id)
+        if raw is None:
+            return None
+        row = self._one(
+            "SELECT frame FROM heads WHERE ws = ? AND node = ? AND type = ?",
+            (wid, raw, frame_type),
+        )
+        return None if row is None else FrameId(row[0].hex())
+
+    def get_heads(self, ws: WorkspaceId, node_id: NodeId) -> dict[str, FrameId]:
+        """Every head of a node, by frame type (sorted by type)."""
+        wid = self._ws(ws)
+        raw = _key(node_id)
+        if raw is None:
+            return {}
+        rows = self._all(
+            "SELECT type, frame FROM heads WHERE ws = ? AND node = ? ORDER BY type", (wid, raw)
+        )
+        return {t: FrameId(f.hex()) for t, f in rows}
+
+    def compare_and_set_head(
+        self,
+        ws: WorkspaceId,
+        node_id: NodeId,
+        frame_type: str,
+        expected: FrameId | None,
+        new: FrameId,
+    ) -> None:
+        """Move a head only if it still points at ``expected``; else ConcurrentUpdate."""
+        wid = self._ws(ws)
+        node_key, new_key = _key(node_id), _key(new)
+        with self._write() as tx:
+            target = None
+            if node_key is not None and new_key is not None:
+                target = tx.execute(
+                    "SELECT node, type FROM frames WHERE ws = ? AND frame = ?", (wid, new_key)
+                ).fetchone()
+            if target is None or target[0] != node_key or target[1] != frame_type:
+                raise InvalidFrame(f"frame {new} is not a {frame_type!r} frame of node {node_id}")
+            row = tx.execute(
+                "SELECT frame FROM heads WHERE ws = ? AND node = ? AND type = ?",
+                (wid, node_key, frame_type),
+            ).fetchone()
+            current = None if row is None else row[0].hex()
+            if current != expected:
+                raise ConcurrentUpdate(
+                    f"head of {frame_type!r} on {node_id} moved",
+                    expected=expected or "",
+                    actual=current or "",
+                )
+            tx.execute(
+                "INSERT OR REPLACE INTO heads (ws, node, type, frame) VALUES (?, ?, ?, ?)",
+                (wid, node_key, frame_type, new_key),
+            )
+
+    # -- full iteration: for verify and export only, never for lookups -------
+    def _pages(self, sql: str, wid: int, start: tuple[Any, ...], width: int) -> Iterator[Any]:
+        """Every row of ``sql`` in key order, by keyset pagination on its first ``width`` columns.
+
+        ``sql`` selects the key columns first and has ``WHERE ws = ? AND
+        (key...) > (?...)``; short queries keep no read snapshot open between pages.
+        """
+        after = start
+        while True:
+            rows = self._all(sql, (wid, *after, _PAGE))
+            yield from rows
+            if len(rows) < _PAGE:
+                return
+            after = tuple(rows[-1][:width])
+
+    def iter_all_nodes(self, ws: WorkspaceId) -> Iterator[NodeRecord | Damaged]:
+        """Every stored NodeRecord in NodeID order (damaged rows yielded as Damaged)."""
+        wid = self._ws(ws)
+        sql = "SELECT node, record FROM nodes WHERE ws = ? AND node > ? ORDER BY node LIMIT ?"
+        for node, record in self._pages(sql, wid, (b"",), 1):
+            key = node.hex()
+            try:
+                parsed = NodeRecord.from_json(record)
+            except StoreCorrupt as exc:
+                yield Damaged("nodes", key, exc.message)
+                continue
+            if parsed.node_id != key:
+                yield Damaged("nodes", key, f"row key disagrees with record ({parsed.node_id})")
+            else:
+                yield parsed
+
+    def iter_all_frames(self, ws: WorkspaceId) -> Iterator[Frame | Damaged]:
+        """Every stored frame in ``seq`` order (damaged rows yielded as Damaged)."""
+        wid = self._ws(ws)
+        sql = (
+            "SELECT seq, frame, node, type, agent, record FROM frames"
+            " WHERE ws = ? AND seq > ? ORDER BY seq LIMIT ?"
+        )
+        for seq, frame, node, frame_type, agent, record in self._pages(sql, wid, (0,), 1):
+            key = frame.hex()
+            try:
+                parsed = Frame.from_json(record)
+            except StoreCorrupt as exc:
+                yield Damaged("frames", key, exc.message)
+                continue
+            columns = (key, node.hex(), frame_type, agent, seq)
+            fields = (parsed.frame_id, parsed.node_id, parsed.frame_type, parsed.agent_id)
+            if columns != (*fields, parsed.seq):
+                yield Damaged("frames", key, "indexed columns disagree with the frame record")
+            else:
+                yield parsed
+
+    def iter_all_contents(self, ws: WorkspaceId) -> Iterator[tuple[ContentHash, bytes]]:
+        """Every stored content blob, one query per blob so memory stays bounded."""
+        wid = self._ws(ws)
+        sql = "SELECT hash FROM contents WHERE ws = ? AND hash > ? ORDER BY hash LIMIT ?"
+        for (digest,) in self._pages(sql, wid, (b"",), 1):
+            row = self._one("SELECT data FROM contents WHERE ws = ? AND hash = ?", (wid, digest))
+            if row is not None:
+                yield ContentHash(digest.hex()), bytes(row[0])
+
+    def iter_all_frame_sets(self, ws: WorkspaceId) -> Iterator[tuple[NodeId, NodeSetState]]:
+        """Every stored frame-set root."""
+        wid = self._ws(ws)
+        sql = (
+            "SELECT node, root, count FROM frame_sets WHERE ws = ? AND node > ?"
+            " ORDER BY node LIMIT ?"
+        )
+        for node, root, count in self._pages(sql, wid, (b"",), 1):
+            yield NodeId(node.hex()), NodeSetState(root.hex(), count)
+
+    def iter_all_heads(self, ws: WorkspaceId) -> Iterator[tuple[NodeId, str, FrameId]]:
+        """Every stored head."""
+        wid = self._ws(ws)
+        sql = (
+            "SELECT node, type, frame FROM heads WHERE ws = ? AND (node, type) > (?, ?)"
+            " ORDER BY node, type LIMIT ?"
+        )
+        for node, frame_type, frame in self._pages(sql, wid, (b"", ""), 2):
+            yield NodeId(node.hex()), frame_type, FrameId(frame.hex())
+
+    def iter_all_paths(self, ws: WorkspaceId) -> Iterator[tuple[str, NodeId]]:
+        """Every entry of the current path index."""
+        wid = self._ws(ws)
+        sql = "SELECT path, node FROM paths WHERE ws = ? AND path > ? ORDER BY path LIMIT ?"
+        # The root's path is "", so start below every string: NULL compares
+        # false, hence a one-off lookup for "" before the pages.
+        root = self._one("SELECT node FROM paths WHERE ws = ? AND path = ''", (wid,))
+        if root is not None:
+            yield "", NodeId(root[0].hex())
+        for path, node in self._pages(sql, wid, ("",), 1):
+            yield path, NodeId(node.hex())

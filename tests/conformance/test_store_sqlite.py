@@ -1,0 +1,247 @@
+"""SQLite-only behaviour: WAL, persistence, many writers, locking and damaged files."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.factories import CREATED_AT, make_file, make_frame, make_ws
+from treeframe.errors import StorageError, StoreCorrupt, StoreLocked
+from treeframe.frames.frame import Frame
+from treeframe.frames.merkle_set import root_of, root_of_raw
+from treeframe.ids import FrameId
+from treeframe.storage.base import Damaged
+from treeframe.storage.registry import open_store
+from treeframe.storage.sqlite import SqliteStore
+from treeframe.tree.records import NodeRecord
+
+WS = make_ws("ws-a")
+SHARED_NODES = [make_file(f"shared/{i}.txt", str(i).encode()) for i in range(3)]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "nested" / "store.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[SqliteStore]:
+    with SqliteStore(db_path) as opened:
+        opened.ensure_workspace(WS, "ws-a")
+        opened.put_nodes(WS, SHARED_NODES)
+        yield opened
+
+
+def append(store: SqliteStore, node: NodeRecord, content: bytes, frame_type: str = "note") -> Frame:
+    frame, data = make_frame(node, content, frame_type=frame_type)
+    return store.append_frame(WS, frame, data, root_of_raw, CREATED_AT)
+
+
+def raw_connection(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def test_new_store_uses_wal_journal(store: SqliteStore, db_path: Path) -> None:
+    conn = raw_connection(db_path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
+
+
+def test_store_creates_parent_directory(store: SqliteStore, db_path: Path) -> None:
+    assert db_path.is_file()
+
+
+def test_data_persists_across_close_and_reopen(store: SqliteStore, db_path: Path) -> None:
+    stored = append(store, SHARED_NODES[0], b"kept")
+    store.close()
+    with open_store(f"sqlite://{db_path}") as reopened:
+        assert reopened.url == f"sqlite://{db_path}"
+        assert reopened.workspace_name(WS) == "ws-a"
+        assert reopened.get_node(WS, SHARED_NODES[0].node_id) == SHARED_NODES[0]
+        assert reopened.get_frame(WS, stored.frame_id) == stored
+        assert reopened.get_content(WS, stored.content_hash) == b"kept"
+        assert reopened.get_head(WS, SHARED_NODES[0].node_id, "note") == stored.frame_id
+        nxt, data = make_frame(SHARED_NODES[0], b"after reopen")
+        assert reopened.append_frame(WS, nxt, data, root_of_raw, CREATED_AT).seq == 2
+
+
+def test_closed_store_raises_storage_error(store: SqliteStore) -> None:
+    store.close()
+    with pytest.raises(StorageError, match="closed"):
+        store.get_node(WS, SHARED_NODES[0].node_id)
+
+
+def _append_worker(path: str, worker: int, count: int, barrier: Any, results: Any) -> None:
+    """Runs in a child process: append ``count`` frames round-robin over the shared nodes."""
+    acknowledged: list[str] = []
+    try:
+        batch = [
+            make_frame(
+                SHARED_NODES[i % len(SHARED_NODES)],
+                f"worker {worker} frame {i}".encode(),
+                frame_type=f"type{i % 2}",
+            )
+            for i in range(count)
+        ]
+        with SqliteStore(path, busy_timeout_ms=60_000) as child:
+            child.get_node(WS, SHARED_NODES[0].node_id)  # connected and warm
+            barrier.wait(timeout=60)  # then every worker starts writing at once
+            for frame, data in batch:
+                stored = child.append_frame(WS, frame, data, root_of_raw, CREATED_AT)
+                acknowledged.append(stored.frame_id)
+    except BaseException as exc:
+        results.put(f"worker {worker} failed: {exc!r}")
+        raise
+    results.put(acknowledged)
+
+
+def assert_store_consistent(store: SqliteStore, acknowledged: list[str]) -> None:
+    frames = [f for f in store.iter_all_frames(WS) if isinstance(f, Frame)]
+    assert sorted(f.frame_id for f in frames) == sorted(acknowledged)
+    assert [f.seq for f in frames] == list(range(1, len(acknowledged) + 1))
+    for node in SHARED_NODES:
+        ids = store.node_frame_ids(WS, node.node_id)
+        state = store.get_frame_set(WS, node.node_id)
+        assert state is not None
+        assert (state.root, state.count) == (root_of(ids), len(ids))
+        for frame_type, head in store.get_heads(WS, node.node_id).items():
+            target = store.get_frame(WS, head)
+            assert target is not None
+            assert (target.node_id, target.frame_type) == (node.node_id, frame_type)
+            latest = next(store.iter_node_frames(WS, node.node_id, frame_type=frame_type))
+            assert latest.frame_id == head
+
+
+def test_concurrent_processes_append_without_loss(store: SqliteStore, db_path: Path) -> None:
+    workers, per_worker = 4, 25
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(workers), context.Queue()
+    processes = [
+        context.Process(target=_append_worker, args=(str(db_path), w, per_worker, barrier, results))
+        for w in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    reports = [results.get(timeout=120) for _ in processes]
+    assert all(isinstance(report, list) for report in reports), reports
+    acknowledged = [frame_id for report in reports for frame_id in report]
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    assert len(acknowledged) == workers * per_worker
+    assert_store_consistent(store, acknowledged)
+
+
+def test_concurrent_threads_share_one_store(store: SqliteStore) -> None:
+    acknowledged: list[FrameId] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work(worker: int) -> None:
+        try:
+            for i in range(25):
+                node = SHARED_NODES[i % len(SHARED_NODES)]
+                frame = append(store, node, f"thread {worker} frame {i}".encode(), f"type{i % 2}")
+                with lock:
+                    acknowledged.append(frame.frame_id)
+        except BaseException as exc:  # surfaced by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert_store_consistent(store, list(acknowledged))
+
+
+def test_write_while_locked_raises_store_locked_and_changes_nothing(db_path: Path) -> None:
+    with SqliteStore(db_path, busy_timeout_ms=100) as store:
+        store.ensure_workspace(WS, "ws-a")
+        store.put_nodes(WS, SHARED_NODES)
+        holder = raw_connection(db_path)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            frame, data = make_frame(SHARED_NODES[0], b"blocked")
+            with pytest.raises(StoreLocked, match=r"is locked by another writer \(waited 100 ms\)"):
+                store.append_frame(WS, frame, data, root_of_raw, CREATED_AT)
+            # Readers are not blocked by a writer in WAL mode.
+            assert store.get_node(WS, SHARED_NODES[0].node_id) == SHARED_NODES[0]
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert store.get_frame(WS, frame.frame_id) is None
+        assert store.get_frame_set(WS, SHARED_NODES[0].node_id) is None
+        assert store.append_frame(WS, frame, data, root_of_raw, CREATED_AT).seq == 1
+
+
+def test_random_bytes_file_raises_store_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.db"
+    path.write_bytes(os.urandom(8192))
+    with pytest.raises(StoreCorrupt) as info:
+        SqliteStore(path)
+    assert str(path) in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_foreign_sqlite_database_raises_store_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "foreign.db"
+    conn = raw_connection(path)
+    conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.close()
+    with pytest.raises(StoreCorrupt, match="not a treeframe store") as info:
+        SqliteStore(path)
+    assert str(path) in str(info.value)
+
+
+def test_other_schema_version_raises_store_corrupt(store: SqliteStore, db_path: Path) -> None:
+    store.close()
+    conn = raw_connection(db_path)
+    conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    conn.close()
+    with pytest.raises(StoreCorrupt, match="schema version 999"):
+        SqliteStore(db_path)
+
+
+def test_damaged_node_row_is_yielded_as_damaged(store: SqliteStore, db_path: Path) -> None:
+    victim = SHARED_NODES[1]
+    conn = raw_connection(db_path)
+    conn.execute(
+        "UPDATE nodes SET record = ? WHERE node = ?", (b"{not json", bytes.fromhex(victim.node_id))
+    )
+    conn.close()
+    items = list(store.iter_all_nodes(WS))
+    damaged = [i for i in items if isinstance(i, Damaged)]
+    assert [(d.table, d.key) for d in damaged] == [("nodes", victim.node_id)]
+    assert len(items) == len(SHARED_NODES)
+    with pytest.raises(StoreCorrupt):
+        store.get_node(WS, victim.node_id)
+
+
+def test_damaged_frame_rows_are_yielded_as_damaged(store: SqliteStore, db_path: Path) -> None:
+    broken, moved, intact = (append(store, SHARED_NODES[0], bytes([i])) for i in range(3))
+    conn = raw_connection(db_path)
+    conn.execute(
+        "UPDATE frames SET record = ? WHERE frame = ?", (b"[]", bytes.fromhex(broken.frame_id))
+    )
+    conn.execute(
+        "UPDATE frames SET node = ? WHERE frame = ?",
+        (bytes.fromhex(SHARED_NODES[2].node_id), bytes.fromhex(moved.frame_id)),
+    )
+    conn.close()
+    items = list(store.iter_all_frames(WS))
+    assert [(d.table, d.key) for d in items if isinstance(d, Damaged)] == [
+        ("frames", broken.frame_id),
+        ("frames", moved.frame_id),
+    ]
+    assert [f for f in items if isinstance(f, Frame)] == [intact]
