@@ -11,6 +11,7 @@ an exception.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -104,7 +105,7 @@ class _Verifier:
             if isinstance(item, Damaged):
                 self.damaged(item)
                 continue
-            self.guarded(item.node_id, lambda rec=item: self.node(rec))
+            self.guarded(item.node_id, functools.partial(self.node, item))
 
     def node(self, record: NodeRecord) -> None:
         actual = record.compute_id()
@@ -134,7 +135,7 @@ class _Verifier:
             if isinstance(item, Damaged):
                 self.damaged(item)
                 continue
-            self.guarded(item.frame_id, lambda frame=item: self.frame(frame))
+            self.guarded(item.frame_id, functools.partial(self.frame, item))
 
     def frame(self, frame: Frame) -> None:
         actual = frame.compute_id()

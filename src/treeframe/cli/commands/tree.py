@@ -92,7 +92,7 @@ def status(
 ) -> None:
     """Show the workspace, its store, current root and recent root history."""
     with open_workspace(store, workspace) as ws:
-        history = [
+        history: list[dict[str, str | int]] = [
             {"seq": e.seq, "root": e.root, "created_at": e.created_at}
             for e in ws.history(max(limit, 1))
         ]
@@ -112,7 +112,7 @@ def status(
     if not history:
         console.print("nothing scanned yet (run 'treeframe scan')")
         return
-    rows = [[str(e["seq"]), e["root"], e["created_at"]] for e in payload["history"]]
+    rows = [[str(e["seq"]), str(e["root"]), str(e["created_at"])] for e in history[:limit]]
     print_table(["seq", "root", "scanned at"], rows)
 
 
