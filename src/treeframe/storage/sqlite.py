@@ -23,6 +23,7 @@ better in a rowid table, so it carries a UNIQUE (ws, hash) index instead.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sqlite3
@@ -99,6 +100,7 @@ CREATE TABLE IF NOT EXISTS heads (
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _BATCH = 500  # IDs per IN (...) query: far below SQLite's bound-parameter limit
+_RECORD_CACHE = 8192  # parsed records kept per store and kind (~10 MiB at most)
 _PAGE = 256  # rows per page of the full-iteration methods
 _MAX_SEQ = 2**63 - 1
 _COMMITS_PER_CHECKPOINT = 256  # wake the checkpointer early under a burst of appends
@@ -212,6 +214,10 @@ class SqliteStore:
         self._ws_ids: dict[str, int] = {}
         self._commits = 0
         self._checkpointer: _Checkpointer | None = None
+        # Records never change, so parsed objects can be reused by their exact
+        # stored bytes: hot views skip JSON parsing entirely. Bounded LRU.
+        self._parse_frame = functools.lru_cache(maxsize=_RECORD_CACHE)(Frame.from_json)
+        self._parse_node = functools.lru_cache(maxsize=_RECORD_CACHE)(NodeRecord.from_json)
         try:
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -410,7 +416,7 @@ class SqliteStore:
         if raw is None:
             return None
         row = self._one("SELECT record FROM nodes WHERE ws = ? AND node = ?", (wid, raw))
-        return None if row is None else NodeRecord.from_json(row[0])
+        return None if row is None else self._parse_node(row[0])
 
     def get_nodes(self, ws: WorkspaceId, node_ids: Sequence[NodeId]) -> dict[NodeId, NodeRecord]:
         """Batch lookup; missing IDs are absent from the result."""
@@ -418,7 +424,7 @@ class SqliteStore:
         keys = {raw: n for n in node_ids if (raw := _key(n)) is not None}
         sql = "SELECT node, record FROM nodes WHERE ws = ? AND node IN ({})"
         found = {keys[node]: record for node, record in self._batched(sql, wid, list(keys))}
-        return {n: NodeRecord.from_json(found[n]) for n in node_ids if n in found}
+        return {n: self._parse_node(found[n]) for n in node_ids if n in found}
 
     # -- current tree, path index and root history --------------------------
     def current_root(self, ws: WorkspaceId) -> RootEntry | None:
@@ -570,11 +576,11 @@ class SqliteStore:
         find = "SELECT record FROM frames WHERE ws = ? AND frame = ?"
         existing = self._one(find, (wid, frame_key))
         if existing is not None:
-            return Frame.from_json(existing[0])
+            return self._parse_frame(existing[0])
         with self._write() as tx:
             existing = tx.execute(find, (wid, frame_key)).fetchone()
             if existing is not None:
-                return Frame.from_json(existing[0])
+                return self._parse_frame(existing[0])
             node = (wid, node_key)
             if tx.execute("SELECT 1 FROM nodes WHERE ws = ? AND node = ?", node).fetchone() is None:
                 raise NodeNotFound(f"node {frame.node_id} does not exist in this workspace")
@@ -610,7 +616,7 @@ class SqliteStore:
         if raw is None:
             return None
         row = self._one("SELECT record FROM frames WHERE ws = ? AND frame = ?", (wid, raw))
-        return None if row is None else Frame.from_json(row[0])
+        return None if row is None else self._parse_frame(row[0])
 
     def get_frames(self, ws: WorkspaceId, frame_ids: Sequence[FrameId]) -> dict[FrameId, Frame]:
         """Batch lookup; missing IDs are absent from the result."""
@@ -618,7 +624,7 @@ class SqliteStore:
         keys = {raw: f for f in frame_ids if (raw := _key(f)) is not None}
         sql = "SELECT frame, record FROM frames WHERE ws = ? AND frame IN ({})"
         found = {keys[frame]: record for frame, record in self._batched(sql, wid, list(keys))}
-        return {f: Frame.from_json(found[f]) for f in frame_ids if f in found}
+        return {f: self._parse_frame(found[f]) for f in frame_ids if f in found}
 
     def get_content(self, ws: WorkspaceId, digest: ContentHash) -> bytes | None:
         """Content bytes by content hash."""
@@ -673,7 +679,7 @@ class SqliteStore:
         while True:
             rows = self._all(sql, (*params, before, size))
             for (record,) in rows:
-                frame = Frame.from_json(record)
+                frame = self._parse_frame(record)
                 before = frame.seq
                 yield frame
             if len(rows) < size:
