@@ -34,6 +34,7 @@ from treeframe.ids import ContentHash, NodeId
 
 __all__ = [
     "CHUNK_SIZE",
+    "SLOW_START_FACTOR",
     "Batch",
     "BatchHasher",
     "HashJob",
@@ -45,6 +46,9 @@ __all__ = [
 
 CHUNK_SIZE = 1 << 20
 """Files are read and hashed in pieces of this many bytes (bounded memory)."""
+
+SLOW_START_FACTOR = 10
+"""Without ``fork``, the pool starts only past this multiple of the threshold."""
 
 HashJob = tuple[str, str, int, int, int, int]
 """(absolute path, workspace-relative path, size, mtime_ns, inode, mode) as seen by the walk."""
@@ -147,10 +151,11 @@ class Batch:
 class HashQueue:
     """Collects files to hash and decides where they are hashed.
 
-    Hashing starts in-process mode "undecided": batches wait until either
-    more than ``pool_threshold`` files need hashing (then a pool of
-    ``workers`` processes starts and takes every waiting batch) or somebody
-    needs a result (then that batch is hashed in-process). Small rescans thus
+    Hashing starts "undecided": batches wait until either more than
+    ``pool_threshold`` files need hashing (then a pool of ``workers``
+    processes starts and takes every waiting batch; :data:`SLOW_START_FACTOR`
+    times more when ``fork`` cannot be used) or somebody needs a result (then
+    that batch is hashed in-process). Small rescans thus
     never pay for starting processes, and large cold scans hash while the
     walk goes on. ``workers <= 1`` never starts a pool.
     """
@@ -201,10 +206,15 @@ class HashQueue:
             return
         self._waiting.append(batch)
         if self._workers > 1 and self.queued > self._threshold:
-            self._start_pool()
+            context = _pool_context()
+            # forkserver/spawn workers cost a few hundred ms to start (fresh
+            # interpreter, imports); only a much larger backlog repays that.
+            slow = context.get_start_method() != "fork"
+            if not slow or self.queued > self._threshold * SLOW_START_FACTOR:
+                self._start_pool(context)
 
-    def _start_pool(self) -> None:
-        self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=_pool_context())
+    def _start_pool(self, context: BaseContext) -> None:
+        self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=context)
         waiting, self._waiting = self._waiting, []
         for batch in waiting:
             if batch.results is None:

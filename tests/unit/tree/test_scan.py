@@ -512,10 +512,15 @@ def test_worker_count_does_not_change_the_root(tmp_path, store):
     assert paths(other) == paths(store)
 
 
-def test_default_settings_use_the_pool_for_large_trees(tmp_path, store):
+def test_pool_takes_every_batch_once_past_the_threshold(tmp_path, store):
     root = _wide_tree(tmp_path / "t", 2100)
     result = scan_tree(
-        root, store, WS, workers=2, hasher=functools.partial(worker_only_hasher, os.getpid())
+        root,
+        store,
+        WS,
+        workers=2,
+        pool_threshold=150,  # x10 when only forkserver/spawn is safe: still < 2100
+        hasher=functools.partial(worker_only_hasher, os.getpid()),
     )
     assert result.files_hashed == 2100
 
