@@ -14,10 +14,11 @@ How a scan runs (bounded memory, one pass):
    while the walk continues and memory stays bounded by the window plus the
    walk's stack, whatever the size of the tree.
 3. Finalizing a directory builds its children's records and its own, and
-   diffs them against the same directory in the previous tree: only new
-   records are written, only changed paths are staged in the path index
-   (removed subtrees are enumerated from the old records), an unchanged
-   subtree costs nothing. The directory's (name, NodeID) goes to its parent
+   diffs them against the same directory in the previous tree (reached
+   through the parent's old record, one ``get_node`` per directory that
+   existed before): only new records are written, only changed paths are
+   staged in the path index (removed subtrees are enumerated from the old
+   records), an unchanged subtree costs nothing. The directory's (name, NodeID) goes to its parent
    and everything else is dropped.
 4. ``commit_scan`` moves the root, applies the staged paths and appends to
    the root history in one transaction (compare-and-set against the root seen
