@@ -115,3 +115,9 @@ def test_canonical_json_parse_round_trip(value):
     assert loads(encoded) == value
     assert canonical_json(loads(encoded)) == encoded
     assert b"\n" not in encoded
+
+
+@given(records)
+def test_node_record_json_is_the_generic_canonical_encoding(record):
+    # to_json formats file records directly for speed; it must stay byte-equal.
+    assert record.to_json() == canonical_json(record.to_dict())

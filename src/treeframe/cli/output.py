@@ -70,10 +70,13 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[str], None]]:
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
+        # No refresh thread: a threaded process makes the scanner start its
+        # hashing workers with forkserver instead of the much cheaper fork.
+        auto_refresh=False,
     ) as progress:
         task = progress.add_task(label, status="")
 
         def update(text: str) -> None:
-            progress.update(task, status=text)
+            progress.update(task, status=text, refresh=True)
 
         yield update

@@ -217,7 +217,7 @@ class Frame:
 
     def to_json(self) -> bytes:
         """Canonical JSON bytes of :meth:`to_dict`."""
-        return canonical_json(self.to_dict())
+        return canonical_json(self.to_dict(), checked=True)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Frame:
