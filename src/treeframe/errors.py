@@ -10,10 +10,14 @@ class is part of the public contract and never changes once released
      |    +-- InvalidId                 invalid_id
      |    +-- InvalidFrame              invalid_frame
      |    +-- InvalidViewPolicy         invalid_view_policy
+     |    +-- InvalidPolicy             invalid_policy
      +-- NotFound                       not_found
      |    +-- NodeNotFound              node_not_found
      |    +-- FrameNotFound             frame_not_found
      |    +-- WorkspaceNotFound         workspace_not_found
+     +-- Unauthorized                   unauthorized
+     +-- SynthesisFailed                synthesis_failed
+     +-- RegenerationFailed             regeneration_failed
      +-- ScanError                      scan_failed
      |    +-- FileChangedDuringScan     file_changed_during_scan
      +-- IntegrityError                 integrity_error
@@ -37,15 +41,19 @@ __all__ = [
     "InvalidFrame",
     "InvalidId",
     "InvalidPath",
+    "InvalidPolicy",
     "InvalidRequest",
     "InvalidViewPolicy",
     "NodeNotFound",
     "NotFound",
+    "RegenerationFailed",
     "ScanError",
     "StorageError",
     "StoreCorrupt",
     "StoreLocked",
+    "SynthesisFailed",
     "TreeframeError",
+    "Unauthorized",
     "WorkspaceNotFound",
 ]
 
@@ -88,6 +96,34 @@ class InvalidViewPolicy(InvalidRequest):
     """A view policy asks for an unknown ordering or more frames than the hard cap."""
 
     code = "invalid_view_policy"
+
+
+class InvalidPolicy(InvalidRequest):
+    """An unknown synthesis policy or composition source, or bad policy parameters."""
+
+    code = "invalid_policy"
+
+
+class Unauthorized(TreeframeError):
+    """The agent is unknown to the workspace or its role does not allow the action."""
+
+    code = "unauthorized"
+
+
+class SynthesisFailed(TreeframeError):
+    """A synthesis could not be built (missing child frames under ``fail``, a policy error)."""
+
+    code = "synthesis_failed"
+
+    def __init__(self, message: str, *, missing: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+class RegenerationFailed(TreeframeError):
+    """A regeneration could not recompute a frame it set out to recompute."""
+
+    code = "regeneration_failed"
 
 
 class NotFound(TreeframeError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from itertools import pairwise
 from json.encoder import encode_basestring
@@ -17,6 +18,7 @@ __all__ = ["NODE_SCHEMA", "NodeKind", "NodeRecord"]
 NodeKind = Literal["file", "dir", "symlink"]
 NODE_SCHEMA = "node/1"
 
+_HEX_RUN = re.compile(r"[0-9a-f]*")
 _json_string = encode_basestring  # the C string encoder json.dumps(ensure_ascii=False) uses
 _FILE_JSON = (
     '{{"content_hash":"{}","executable":{},"kind":"file","node_id":"{}","path":{},'
@@ -147,10 +149,17 @@ class NodeRecord:
             if kind == "symlink":
                 return cls(node_id, path, "symlink", target=_typed(data["target"], str, "target"))
             if kind == "dir":
-                children = tuple(
-                    (_typed(n, str, "child name"), NodeId(parse_hex_id(c, "NodeID")))
-                    for n, c in data["children"]
-                )
+                children = tuple((n, c) for n, c in data["children"])
+                names = [n for n, _ in children]
+                ids = [c for _, c in children]
+                # One C-level check for all child IDs instead of a regex per child:
+                # directory records are parsed on every rescan.
+                if not all(type(n) is str for n in names) or not all(
+                    type(c) is str and len(c) == 64 for c in ids
+                ):
+                    raise ValueError("children must be [name, 64-hex NodeID] pairs")
+                if _HEX_RUN.fullmatch("".join(ids)) is None:
+                    raise ValueError("a child NodeID is not lowercase hex")
                 return cls(node_id, path, "dir", children=children)
         except (KeyError, TypeError, ValueError, InvalidId) as exc:
             raise StoreCorrupt(f"malformed node record: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Agent workflows over a workspace's store: the context API, synthesis, regeneration, composition."""

@@ -1,0 +1,302 @@
+"""ContextAPI: the library contract of one workspace, which the REST API exposes one-to-one.
+
+Stateless between calls: every call reads what it needs from the store.
+Nothing is synthesized or regenerated implicitly. Nodes are addressed by
+NodeID or by path in the current root. Every frame served carries ``stale``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from treeframe.engine.agents import AgentRecord, AgentRegistry
+from treeframe.engine.composition import ComposedContext, CompositionPolicy, compose
+from treeframe.engine.freshness import Freshness
+from treeframe.engine.regeneration import Regenerator, find_stale
+from treeframe.engine.synthesis import Synthesizer
+from treeframe.engine.types import (
+    FrameContext,
+    FrameInput,
+    NodeContext,
+    RegenerationReport,
+    StaleReport,
+    SynthesisResult,
+)
+from treeframe.errors import (
+    FrameNotFound,
+    InvalidFrame,
+    InvalidPath,
+    InvalidRequest,
+    NodeNotFound,
+)
+from treeframe.frames import merkle_set
+from treeframe.frames.frame import DEFAULT_MAX_CONTENT_BYTES, Basis, Frame, new_frame
+from treeframe.frames.views import HARD_MAX_FRAMES, ViewPolicy, select_view
+from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
+from treeframe.storage.base import StorageBackend
+from treeframe.tree.paths import normalize_name
+from treeframe.tree.records import NodeRecord
+from treeframe.workspace.layout import utc_now
+
+__all__ = ["ContextAPI", "EngineLimits"]
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineLimits:
+    """Operator limits (from configuration), never chosen by the caller."""
+
+    hard_max_frames: int = HARD_MAX_FRAMES
+    max_frame_bytes: int = DEFAULT_MAX_CONTENT_BYTES
+    max_batch: int = 1000
+    path_history: int = 16
+    max_children: int = 10_000
+
+
+class ContextAPI:
+    """get_node / put_frame / batches / synthesis / regeneration / composition for one workspace."""
+
+    def __init__(
+        self,
+        store: StorageBackend,
+        ws: WorkspaceId,
+        *,
+        root: Path | None = None,
+        agents: Mapping[str, AgentRecord] | None = None,
+        limits: EngineLimits | None = None,
+    ) -> None:
+        self.store = store
+        self.ws = ws
+        self.root = root
+        self.limits = limits or EngineLimits()
+        self.agents = AgentRegistry(store, ws, agents)
+
+    # -- addressing -----------------------------------------------------------
+    def resolve(self, node: str) -> NodeRecord:
+        """A NodeRecord by NodeID (64 hex) or by workspace-relative path in the current root.
+
+        A 64-hex string is a NodeID when such a node exists, otherwise a path;
+        ``""`` and ``"."`` name the root.
+        """
+        if _HEX64.fullmatch(node):
+            record = self.store.get_node(self.ws, NodeId(node))
+            if record is not None:
+                return record
+        path = "" if node in ("", ".") else node
+        parts = path.split("/") if path else []
+        if any(part in ("", ".", "..") for part in parts):
+            raise InvalidPath(f"not a workspace-relative path: {node!r}")
+        path = "/".join(normalize_name(part) for part in parts)
+        node_id = self.store.lookup_path(self.ws, path)
+        record = self.store.get_node(self.ws, node_id) if node_id else None
+        if record is None:
+            raise NodeNotFound(f"no node with ID or path {node!r} in this workspace")
+        return record
+
+    # -- reads ----------------------------------------------------------------
+    def get_node(
+        self,
+        node: str,
+        view: ViewPolicy | None = None,
+        *,
+        include_previous: bool = False,
+    ) -> NodeContext:
+        """The node's record and a bounded view of its frames, each marked fresh or stale.
+
+        ``include_previous`` (reads by path) adds the head frames of the path's
+        previous NodeIDs (newest first, one per frame type not already present),
+        always marked stale, within the same ``max_frames`` bound.
+        """
+        record = self.resolve(node)
+        return self._node_context(
+            record, view or ViewPolicy(), include_previous, Freshness(self.store, self.ws)
+        )
+
+    def get_nodes_batch(
+        self, nodes: Sequence[str], view: ViewPolicy | None = None
+    ) -> list[NodeContext]:
+        """GetNode for many nodes in one call (order kept; unknown nodes raise NodeNotFound)."""
+        self._check_batch(len(nodes))
+        policy = view or ViewPolicy()
+        ids = [n for n in nodes if _HEX64.fullmatch(n)]
+        known = self.store.get_nodes(self.ws, [NodeId(n) for n in ids]) if ids else {}
+        freshness = Freshness(self.store, self.ws)
+        out = []
+        for ref in nodes:
+            record = known.get(NodeId(ref)) or self.resolve(ref)
+            out.append(self._node_context(record, policy, False, freshness))
+        return out
+
+    def get_frames_batch(self, frame_ids: Sequence[str]) -> list[FrameContext]:
+        """Frames with content and freshness by FrameID (order kept; unknown IDs raise)."""
+        self._check_batch(len(frame_ids))
+        ids = [FrameId(parse_hex_id(f, "FrameID")) for f in frame_ids]
+        frames = self.store.get_frames(self.ws, ids)
+        missing = [f for f in ids if f not in frames]
+        if missing:
+            raise FrameNotFound(f"no frame {missing[0]} in this workspace")
+        contents = self.store.get_contents(self.ws, [frames[f].content_hash for f in ids])
+        freshness = Freshness(self.store, self.ws)
+        return [
+            FrameContext(
+                frames[f],
+                contents.get(frames[f].content_hash, b""),
+                freshness.why_stale(frames[f]) is not None,
+            )
+            for f in ids
+        ]
+
+    def _check_batch(self, n: int) -> None:
+        if n > self.limits.max_batch:
+            raise InvalidRequest(f"batch of {n} exceeds the limit of {self.limits.max_batch}")
+
+    def _node_context(
+        self, record: NodeRecord, policy: ViewPolicy, include_previous: bool, freshness: Freshness
+    ) -> NodeContext:
+        view = select_view(
+            self.store, self.ws, record.node_id, policy, hard_cap=self.limits.hard_max_frames
+        )
+        frames = list(view.frames)
+        previous: list[Frame] = []
+        if include_previous and len(frames) < policy.max_frames:
+            previous = self._previous_heads(record, policy, {f.frame_type for f in frames})
+            previous = previous[: policy.max_frames - len(frames)]
+        contents = self.store.get_contents(self.ws, [f.content_hash for f in (*frames, *previous)])
+        served = [
+            FrameContext(f, contents.get(f.content_hash, b""), freshness.why_stale(f) is not None)
+            for f in frames
+        ]
+        served += [
+            FrameContext(f, contents.get(f.content_hash, b""), True, previous=True)
+            for f in previous
+        ]
+        return NodeContext(record, tuple(served), view.frame_count, view.truncated)
+
+    def _previous_heads(
+        self, record: NodeRecord, policy: ViewPolicy, have: set[str]
+    ) -> list[Frame]:
+        """Heads of the path's earlier NodeIDs, newest version first, one per type."""
+        seen = set(have)
+        out: list[Frame] = []
+        for _seq, old in self.store.path_history(self.ws, record.path, self.limits.path_history):
+            if old == record.node_id:
+                continue
+            heads = self.store.get_heads(self.ws, old)
+            wanted = [
+                fid
+                for t, fid in sorted(heads.items())
+                if t not in seen and (not policy.types or t in policy.types)
+            ]
+            frames = self.store.get_frames(self.ws, wanted)
+            for fid in wanted:
+                frame = frames.get(fid)
+                if frame is not None and (not policy.agents or frame.agent_id in policy.agents):
+                    out.append(frame)
+                    seen.add(frame.frame_type)
+        return out
+
+    # -- writes ---------------------------------------------------------------
+    def put_frame(self, node: str, frame: FrameInput, agent: str) -> FrameId:
+        """Append a frame by ``agent`` (a writer or synthesis agent); idempotent."""
+        return self.put_frame_record(node, frame, agent).frame_id
+
+    def put_frame_record(self, node: str, frame: FrameInput, agent: str) -> Frame:
+        """:meth:`put_frame`, returning the stored frame (with its sequence number)."""
+        self.agents.authorize(agent, "write")
+        record = self.resolve(node)
+        basis = frame.basis or Basis.node(record.node_id)
+        self._check_basis(basis)
+        built = new_frame(
+            record.node_id,
+            frame.frame_type,
+            agent,
+            frame.content,
+            basis=basis,
+            content_type=frame.content_type,
+            metadata=frame.metadata,
+            max_content_bytes=self.limits.max_frame_bytes,
+        )
+        return self.store.append_frame(
+            self.ws, built, frame.content, merkle_set.root_of_raw, utc_now()
+        )
+
+    def _check_basis(self, basis: Basis) -> None:
+        """Every node and frame a basis names must exist in this workspace."""
+        if basis.node_id is not None and self.store.get_node(self.ws, basis.node_id) is None:
+            raise InvalidFrame(f"basis node {basis.node_id} is not in this workspace")
+        refs = [f for f in (basis.frame_id, *basis.child_frames) if f is not None]
+        if refs:
+            found = self.store.get_frames(self.ws, refs)
+            missing = [f for f in refs if f not in found]
+            if missing:
+                raise InvalidFrame(f"basis frame {missing[0]} is not in this workspace")
+
+    # -- synthesis, staleness, regeneration, composition ----------------------
+    def synthesize_branch(
+        self,
+        directory: str,
+        frame_type: str,
+        agent: str,
+        policy: str | None = None,
+        *,
+        params: Mapping[str, object] | None = None,
+        recursive: bool = False,
+        missing: str | None = None,
+        output_type: str | None = None,
+    ) -> SynthesisResult:
+        """Synthesize a directory (or, recursively, its subtree bottom-up) from child heads."""
+        self.agents.authorize(agent, "synthesize")
+        record = self.resolve(directory)
+        synth = Synthesizer(self.store, self.ws, self.limits.max_frame_bytes)
+        return synth.run(
+            record,
+            frame_type,
+            agent,
+            policy or "concat",
+            dict(params or {}),
+            recursive=recursive,
+            missing=missing or "skip",
+            output_type=output_type,
+        )
+
+    def stale(self, node: str, recursive: bool = False) -> StaleReport:
+        """Every stale head frame in scope, plus frames up the chain that were built on them."""
+        record = self.resolve(node)
+        frames = find_stale(
+            self.store, self.ws, record, recursive, self.limits.path_history, self.agents
+        )
+        return StaleReport(record.node_id, tuple(frames))
+
+    def regenerate(
+        self, node: str, recursive: bool = False, dry_run: bool = False
+    ) -> RegenerationReport:
+        """Recompute the stale frames the engine can recompute, within the requested scope."""
+        started = time.perf_counter()
+        record = self.resolve(node)
+        regen = Regenerator(
+            self.store,
+            self.ws,
+            self.agents,
+            self.limits.path_history,
+            self.limits.max_frame_bytes,
+            self.root,
+        )
+        frame_ids, unrecomputable = regen.run(record, recursive=recursive, dry_run=dry_run)
+        return RegenerationReport(
+            node_id=record.node_id,
+            regenerated_count=len(frame_ids),
+            frame_ids=tuple(frame_ids),
+            stale_unrecomputable=tuple(unrecomputable),
+            duration_ms=int((time.perf_counter() - started) * 1000),
+            dry_run=dry_run,
+        )
+
+    def compose(self, node: str, policy: CompositionPolicy) -> ComposedContext:
+        """Read-time composition from the node, its parent, siblings and related nodes."""
+        record = self.resolve(node)
+        return compose(self, record, policy)

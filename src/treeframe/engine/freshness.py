@@ -1,0 +1,111 @@
+"""Freshness by lookup: is a frame's node, and everything its basis names, still current?
+
+* A node is current when the path index maps its recorded path to it.
+* A frame is current when its node is current and it is its (node, type) head.
+* A frame is stale when its node is not current, or its basis names a node
+  or frame that is not current, or — for a synthesis — the inputs the same
+  selection would take today (each child's head of the input type) differ
+  from the ordered child FrameIDs in its basis.
+
+Every answer is a handful of index lookups (batched for a directory's
+children); nothing is recomputed or hashed. One instance memoizes lookups for
+the duration of one API call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from treeframe.frames.frame import Frame
+from treeframe.ids import FrameId, NodeId, WorkspaceId
+from treeframe.storage.base import StorageBackend
+from treeframe.tree.records import NodeRecord
+
+__all__ = ["ANY_TYPE", "Freshness", "selection_inputs"]
+
+ANY_TYPE = "*"
+
+
+def selection_inputs(
+    store: StorageBackend, ws: WorkspaceId, directory: NodeRecord, input_type: str
+) -> tuple[list[tuple[str, FrameId]], list[str]]:
+    """Child head frames a synthesis of ``input_type`` takes from ``directory`` today.
+
+    Returns (``[(child name, frame id)]`` ordered by child name then FrameID,
+    names of children without such a frame). ``*`` takes every head of each child.
+    """
+    children = list(directory.children)
+    found: list[tuple[str, FrameId]] = []
+    missing: list[str] = []
+    if input_type == ANY_TYPE:
+        for name, child in children:
+            heads = sorted(store.get_heads(ws, child).values())
+            if not heads:
+                missing.append(name)
+            found.extend((name, fid) for fid in heads)
+        return found, missing
+    heads_by_key = store.get_heads_batch(ws, [(child, input_type) for _, child in children])
+    for name, child in children:
+        fid = heads_by_key.get((child, input_type))
+        if fid is None:
+            missing.append(name)
+        else:
+            found.append((name, fid))
+    return found, missing
+
+
+class Freshness:
+    """Memoized freshness lookups for one call."""
+
+    def __init__(self, store: StorageBackend, ws: WorkspaceId) -> None:
+        self.store = store
+        self.ws = ws
+        self._nodes: dict[NodeId, bool] = {}
+        self._frames: dict[FrameId, bool] = {}
+
+    def node_current(self, node_id: NodeId, record: NodeRecord | None = None) -> bool:
+        """True when the path index maps the node's path to this node."""
+        known = self._nodes.get(node_id)
+        if known is not None:
+            return known
+        rec = record or self.store.get_node(self.ws, node_id)
+        current = rec is not None and self.store.lookup_path(self.ws, rec.path) == node_id
+        self._nodes[node_id] = current
+        return current
+
+    def frame_current(self, frame_id: FrameId) -> bool:
+        """True when the frame is its node's head of its type and the node is current."""
+        known = self._frames.get(frame_id)
+        if known is not None:
+            return known
+        frame = self.store.get_frame(self.ws, frame_id)
+        current = (
+            frame is not None
+            and self.store.get_head(self.ws, frame.node_id, frame.frame_type) == frame_id
+            and self.node_current(frame.node_id)
+        )
+        self._frames[frame_id] = current
+        return current
+
+    def why_stale(self, frame: Frame) -> str | None:
+        """None for a fresh frame, else a short reason."""
+        if not self.node_current(frame.node_id):
+            return "node changed"
+        basis = frame.basis
+        if basis.node_id is not None and not self.node_current(basis.node_id):
+            return "basis node changed"
+        if basis.frame_id is not None and not self.frame_current(basis.frame_id):
+            return "basis frame superseded"
+        if basis.kind == "synthesis":
+            record = self.store.get_node(self.ws, frame.node_id)
+            if record is None or record.kind != "dir":
+                return "synthesis basis on a non-directory"
+            input_type = str(basis.params.get("input_type", frame.frame_type))
+            found, _ = selection_inputs(self.store, self.ws, record, input_type)
+            if tuple(fid for _, fid in found) != basis.child_frames:
+                return "child frames changed"
+        return None
+
+    def stale_flags(self, frames: Iterable[Frame]) -> list[bool]:
+        """``why_stale(f) is not None`` for each frame."""
+        return [self.why_stale(f) is not None for f in frames]

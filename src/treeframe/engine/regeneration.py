@@ -1,0 +1,259 @@
+"""Staleness reports and incremental regeneration, by index lookup.
+
+``find_stale`` lists, for a scope, every head frame whose basis is no longer
+current, the heads of the previous NodeIDs of each path in scope (their node
+changed), and — through the persisted basis index — the head frames up the
+chain that were built on any of those. ``Regenerator`` recomputes what the
+engine can (synthesis frames; frames of generator agents) as new frames on
+the current nodes, in post-order, moving heads with compare-and-set; old
+frames stay. Agent-authored frames are reported as needing their agent,
+never rewritten. A second run finds nothing to do.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+
+from treeframe.engine.agents import AgentRegistry
+from treeframe.engine.freshness import Freshness
+from treeframe.engine.generators import get_generator, read_file
+from treeframe.engine.policies import get_policy
+from treeframe.engine.synthesis import Synthesizer
+from treeframe.engine.types import StaleFrame
+from treeframe.errors import ConcurrentUpdate, RegenerationFailed, TreeframeError
+from treeframe.frames import merkle_set
+from treeframe.frames.frame import Basis, Frame, new_frame
+from treeframe.ids import FrameId, NodeId, WorkspaceId
+from treeframe.storage.base import StorageBackend
+from treeframe.tree.records import NodeRecord
+from treeframe.workspace.layout import utc_now
+
+__all__ = ["Regenerator", "find_stale", "walk_post_order"]
+
+_DEPENDENTS_LIMIT = 1000
+
+
+def walk_post_order(
+    store: StorageBackend, ws: WorkspaceId, record: NodeRecord
+) -> Iterator[NodeRecord]:
+    """Every node of the subtree, children before their directory, by name."""
+    stack: list[tuple[NodeRecord, bool]] = [(record, False)]
+    while stack:
+        current, expanded = stack.pop()
+        if expanded or current.kind != "dir":
+            yield current
+            continue
+        stack.append((current, True))
+        ids = [child for _, child in current.children]
+        found = store.get_nodes(ws, ids)
+        stack.extend((found[i], False) for i in reversed(ids) if i in found)
+
+
+def _recomputable(frame: Frame, agents: AgentRegistry) -> bool:
+    if frame.basis.kind == "synthesis":
+        return True
+    agent = agents.get(frame.agent_id)
+    return agent is not None and agent.generator is not None
+
+
+def _entry(
+    store: StorageBackend, ws: WorkspaceId, frame: Frame, reason: str, agents: AgentRegistry
+) -> StaleFrame:
+    record = store.get_node(ws, frame.node_id)
+    return StaleFrame(
+        frame.frame_id,
+        frame.node_id,
+        record.path if record else "",
+        frame.frame_type,
+        frame.agent_id,
+        reason,
+        _recomputable(frame, agents),
+    )
+
+
+def _previous_heads(
+    store: StorageBackend, ws: WorkspaceId, record: NodeRecord, limit: int, have: set[str]
+) -> list[Frame]:
+    """Heads of the path's earlier NodeIDs (newest first), one per type not in ``have``."""
+    seen = set(have)
+    out: list[Frame] = []
+    for _seq, old in store.path_history(ws, record.path, limit):
+        if old == record.node_id:
+            continue
+        heads = store.get_heads(ws, old)
+        frames = store.get_frames(ws, [fid for t, fid in sorted(heads.items()) if t not in seen])
+        for frame_type, fid in sorted(heads.items()):
+            if frame_type in seen or fid not in frames:
+                continue
+            seen.add(frame_type)
+            out.append(frames[fid])
+    return out
+
+
+def find_stale(
+    store: StorageBackend,
+    ws: WorkspaceId,
+    record: NodeRecord,
+    recursive: bool,
+    history_limit: int,
+    agents: AgentRegistry,
+) -> list[StaleFrame]:
+    """Stale head frames in scope plus their dependents up the chain (see module doc)."""
+    freshness = Freshness(store, ws)
+    found: dict[FrameId, StaleFrame] = {}
+    refs: deque[str] = deque()
+    scope = walk_post_order(store, ws, record) if recursive else iter([record])
+    for node in scope:
+        heads = store.get_heads(ws, node.node_id)
+        frames = store.get_frames(ws, list(heads.values()))
+        for frame in frames.values():
+            reason = freshness.why_stale(frame)
+            if reason is not None:
+                found[frame.frame_id] = _entry(store, ws, frame, reason, agents)
+                refs.append(frame.frame_id)
+        for frame in _previous_heads(store, ws, node, history_limit, set(heads)):
+            found.setdefault(frame.frame_id, _entry(store, ws, frame, "node changed", agents))
+            refs.extend((frame.frame_id, frame.node_id))
+    seen_refs: set[str] = set()
+    while refs:
+        ref = refs.popleft()
+        if ref in seen_refs:
+            continue
+        seen_refs.add(ref)
+        dependents = store.get_frames(ws, store.frames_built_on(ws, ref, _DEPENDENTS_LIMIT))
+        for frame in dependents.values():
+            if frame.frame_id in found:
+                continue
+            if store.get_head(ws, frame.node_id, frame.frame_type) != frame.frame_id:
+                continue  # superseded history, not something anyone is served
+            reason = freshness.why_stale(frame)
+            if reason is not None:
+                found[frame.frame_id] = _entry(store, ws, frame, reason, agents)
+                refs.append(frame.frame_id)
+    return sorted(found.values(), key=lambda s: (s.path, s.frame_type, s.frame_id))
+
+
+class Regenerator:
+    """Recomputes stale synthesis and generator frames within a scope."""
+
+    def __init__(
+        self,
+        store: StorageBackend,
+        ws: WorkspaceId,
+        agents: AgentRegistry,
+        history_limit: int,
+        max_bytes: int,
+        root: Path | None = None,
+    ) -> None:
+        self.store = store
+        self.ws = ws
+        self.agents = agents
+        self.history_limit = history_limit
+        self.synth = Synthesizer(store, ws, max_bytes)
+        self.max_bytes = max_bytes
+        self.root = root
+
+    def run(
+        self, record: NodeRecord, *, recursive: bool, dry_run: bool
+    ) -> tuple[list[FrameId], list[StaleFrame]]:
+        """(new FrameIDs, stale frames that need their agent) for the scope, post-order."""
+        regenerated: list[FrameId] = []
+        unrecomputable: list[StaleFrame] = []
+        scope = walk_post_order(self.store, self.ws, record) if recursive else iter([record])
+        for node in scope:
+            jobs, needs_agent = self.plan(node)
+            unrecomputable.extend(needs_agent)
+            for frame_type, template in jobs:
+                try:
+                    new_id = self.recompute(node, frame_type, template, dry_run)
+                except (RegenerationFailed, TreeframeError) as exc:
+                    entry = _entry(self.store, self.ws, template, exc.message, self.agents)
+                    unrecomputable.append(entry)
+                    continue
+                if new_id is not None:
+                    regenerated.append(new_id)
+        return regenerated, unrecomputable
+
+    def plan(self, node: NodeRecord) -> tuple[list[tuple[str, Frame]], list[StaleFrame]]:
+        """Which types of ``node`` to recompute (with the frame to redo), and what needs an agent."""
+        freshness = Freshness(self.store, self.ws)
+        heads = self.store.get_heads(self.ws, node.node_id)
+        frames = self.store.get_frames(self.ws, list(heads.values()))
+        jobs: list[tuple[str, Frame]] = []
+        needs_agent: list[StaleFrame] = []
+        for frame_type, fid in sorted(heads.items()):
+            frame = frames.get(fid)
+            if frame is None:
+                continue
+            reason = freshness.why_stale(frame)
+            if reason is None:
+                continue
+            if _recomputable(frame, self.agents):
+                jobs.append((frame_type, frame))
+            else:
+                needs_agent.append(_entry(self.store, self.ws, frame, reason, self.agents))
+        for frame in _previous_heads(self.store, self.ws, node, self.history_limit, set(heads)):
+            if _recomputable(frame, self.agents):
+                jobs.append((frame.frame_type, frame))
+            else:
+                entry = _entry(
+                    self.store, self.ws, frame, "node changed; needs its agent", self.agents
+                )
+                needs_agent.append(entry)
+        return jobs, needs_agent
+
+    def recompute(
+        self, node: NodeRecord, frame_type: str, template: Frame, dry_run: bool
+    ) -> FrameId | None:
+        """Rebuild ``template`` on ``node``; None when the result is already the head."""
+        expected = self.store.get_head(self.ws, node.node_id, frame_type)
+        frame, content = self.rebuild(node, frame_type, template)
+        if frame.frame_id == expected:
+            return None
+        if dry_run:
+            return frame.frame_id
+        try:
+            self.store.append_frame(
+                self.ws, frame, content, merkle_set.root_of_raw, utc_now(), expected_head=expected
+            )
+        except ConcurrentUpdate as exc:
+            raise RegenerationFailed(
+                f"head of {frame_type!r} on {node.path or '.'!r} moved during regeneration"
+            ) from exc
+        return frame.frame_id
+
+    def rebuild(self, node: NodeRecord, frame_type: str, template: Frame) -> tuple[Frame, bytes]:
+        """The frame ``template`` would be if built on ``node`` today."""
+        basis = template.basis
+        if basis.kind == "synthesis":
+            if node.kind != "dir":
+                raise RegenerationFailed(f"{node.path!r} is no longer a directory")
+            params = basis.params
+            policy = get_policy(basis.policy_id)
+            frame, content, _ = self.synth.build(
+                node,
+                str(params.get("input_type", frame_type)),
+                frame_type,
+                template.agent_id,
+                policy,
+                dict(params.get("params", {})),
+                str(params.get("missing", "skip")),
+            )
+            return frame, content
+        agent = self.agents.get(template.agent_id)
+        if agent is None or agent.generator is None:
+            raise RegenerationFailed(f"frame {template.frame_id} needs its agent")
+        generator = get_generator(agent.generator)
+        content = generator.generate(node, read_file(self.root, node))
+        frame = new_frame(
+            node.node_id,
+            frame_type,
+            template.agent_id,
+            content,
+            basis=Basis.node(NodeId(node.node_id)),
+            content_type=generator.content_type,
+            max_content_bytes=self.max_bytes,
+        )
+        return frame, content

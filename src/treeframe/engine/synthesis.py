@@ -1,0 +1,212 @@
+"""Branch synthesis: a directory's frame built bottom-up from its children's head frames.
+
+Inputs are each child's head of the requested type (``*``: every head),
+ordered by child name then FrameID. The basis is those FrameIDs plus the
+policy ID and ``{"input_type", "missing", "params"}``. Children without an
+input follow the ``missing`` rule: ``skip`` them or ``fail`` with
+SynthesisFailed naming them. An empty directory gets a stable empty frame.
+Synthesis reads only the directory's own children (never outside the
+subtree) and serializes per directory: the append is a compare-and-set
+against the head seen before the inputs were read, retried on a lost race.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from treeframe.engine.freshness import ANY_TYPE, selection_inputs
+from treeframe.engine.policies import SynthesisInput, SynthesisPolicy, get_policy
+from treeframe.engine.types import SynthesisResult
+from treeframe.errors import (
+    ConcurrentUpdate,
+    InvalidPolicy,
+    InvalidRequest,
+    SynthesisFailed,
+    TreeframeError,
+)
+from treeframe.frames import merkle_set
+from treeframe.frames.frame import Basis, Frame, new_frame, validate_label
+from treeframe.ids import WorkspaceId
+from treeframe.storage.base import StorageBackend
+from treeframe.tree.paths import child_path
+from treeframe.tree.records import NodeRecord
+from treeframe.workspace.layout import utc_now
+
+__all__ = ["MISSING_RULES", "Synthesizer", "synthesis_params"]
+
+MISSING_RULES = ("skip", "fail")
+_RETRIES = 8
+_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _dir_lock(ws: WorkspaceId, node_id: str) -> threading.Lock:
+    """In-process lock per directory; across processes the CAS append serializes."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault((ws, node_id), threading.Lock())
+
+
+def synthesis_params(input_type: str, missing: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters recorded in a synthesis basis."""
+    return {"input_type": input_type, "missing": missing, "params": dict(params)}
+
+
+class Synthesizer:
+    """Runs one synthesis request."""
+
+    def __init__(self, store: StorageBackend, ws: WorkspaceId, max_bytes: int) -> None:
+        self.store = store
+        self.ws = ws
+        self.max_bytes = max_bytes
+
+    def run(
+        self,
+        record: NodeRecord,
+        frame_type: str,
+        agent: str,
+        policy_id: str,
+        params: dict[str, Any],
+        *,
+        recursive: bool,
+        missing: str,
+        output_type: str | None,
+    ) -> SynthesisResult:
+        """Synthesize ``record`` (and its subdirectories first, when recursive)."""
+        if record.kind != "dir":
+            raise InvalidRequest(
+                f"can only synthesize a directory; {record.path!r} is a {record.kind}"
+            )
+        if frame_type != ANY_TYPE:
+            validate_label(frame_type, "frame type")
+        out_type = output_type or (frame_type if frame_type != ANY_TYPE else "synthesis")
+        validate_label(out_type, "output frame type")
+        if missing not in MISSING_RULES:
+            raise InvalidPolicy(f"unknown missing-child rule {missing!r} (use skip or fail)")
+        policy = get_policy(policy_id)
+        checked = policy.check_params(params)
+        frames: list[Frame] = []
+        skipped: list[str] = []
+        for directory in self._order(record, recursive):
+            frame, missed = self.synthesize_one(
+                directory, frame_type, out_type, agent, policy, checked, missing
+            )
+            frames.append(frame)
+            skipped.extend(missed)
+        return SynthesisResult(tuple(frames), tuple(skipped))
+
+    def _order(self, record: NodeRecord, recursive: bool) -> list[NodeRecord]:
+        """The directory, or its whole subtree of directories in post-order."""
+        if not recursive:
+            return [record]
+        out: list[NodeRecord] = []
+        stack: list[tuple[NodeRecord, bool]] = [(record, False)]
+        while stack:
+            current, expanded = stack.pop()
+            if expanded:
+                out.append(current)
+                continue
+            stack.append((current, True))
+            ids = [child for _, child in current.children]
+            found = self.store.get_nodes(self.ws, ids)
+            subdirs = [found[i] for i in ids if i in found and found[i].kind == "dir"]
+            stack.extend((d, False) for d in reversed(subdirs))
+        return out
+
+    def synthesize_one(
+        self,
+        directory: NodeRecord,
+        input_type: str,
+        out_type: str,
+        agent: str,
+        policy: SynthesisPolicy,
+        params: dict[str, Any],
+        missing: str,
+    ) -> tuple[Frame, list[str]]:
+        """Build and append one directory's frame; retried when another writer moved the head."""
+        with _dir_lock(self.ws, directory.node_id):
+            for _ in range(_RETRIES):
+                expected = self.store.get_head(self.ws, directory.node_id, out_type)
+                frame, content, missed = self.build(
+                    directory, input_type, out_type, agent, policy, params, missing
+                )
+                try:
+                    stored = self.store.append_frame(
+                        self.ws,
+                        frame,
+                        content,
+                        merkle_set.root_of_raw,
+                        utc_now(),
+                        expected_head=expected,
+                    )
+                except ConcurrentUpdate:
+                    continue
+                return stored, missed
+        raise SynthesisFailed(
+            f"synthesis of {directory.path or '.'!r} kept losing races with other writers"
+        )
+
+    def build(
+        self,
+        directory: NodeRecord,
+        input_type: str,
+        out_type: str,
+        agent: str,
+        policy: SynthesisPolicy,
+        params: dict[str, Any],
+        missing: str,
+    ) -> tuple[Frame, bytes, list[str]]:
+        """The frame a synthesis would append now (nothing is written)."""
+        found, absent = selection_inputs(self.store, self.ws, directory, input_type)
+        missed = [child_path(directory.path, name) for name in absent]
+        if absent and missing == "fail":
+            raise SynthesisFailed(
+                f"cannot synthesize {directory.path or '.'!r}: children without a "
+                f"{input_type!r} frame: {', '.join(missed)}",
+                missing=tuple(missed),
+            )
+        frames = self.store.get_frames(self.ws, [fid for _, fid in found])
+        contents = self.store.get_contents(self.ws, [f.content_hash for f in frames.values()])
+        inputs = [
+            SynthesisInput(
+                name,
+                child_path(directory.path, name),
+                frames[fid],
+                contents.get(frames[fid].content_hash, b""),
+            )
+            for name, fid in found
+        ]
+        try:
+            content = policy.synthesize(directory.path, inputs, params)
+        except TreeframeError:
+            raise
+        except Exception as exc:  # a plugin's bug becomes a clear, typed failure
+            raise SynthesisFailed(
+                f"policy {policy.policy_id!r} failed on {directory.path or '.'!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(content, bytes):
+            raise SynthesisFailed(
+                f"policy {policy.policy_id!r} returned {type(content).__name__}, not bytes"
+            )
+        if len(content) > self.max_bytes:
+            raise SynthesisFailed(
+                f"synthesis of {directory.path or '.'!r} is {len(content)} bytes, "
+                f"over the frame limit of {self.max_bytes}"
+            )
+        basis = Basis.synthesis(
+            [fid for _, fid in found],
+            policy.policy_id,
+            synthesis_params(input_type, missing, params),
+        )
+        frame = new_frame(
+            directory.node_id,
+            out_type,
+            agent,
+            content,
+            basis=basis,
+            content_type=policy.content_type,
+            max_content_bytes=self.max_bytes,
+        )
+        return frame, content, missed
