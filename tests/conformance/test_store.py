@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import pickle
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +19,17 @@ from treeframe.errors import (
     NodeNotFound,
     StorageError,
 )
-from treeframe.frames.frame import Frame
+from treeframe.frames.frame import Basis, Frame
 from treeframe.frames.merkle_set import root_of, root_of_raw
 from treeframe.ids import FrameId, NodeId, WorkspaceId
-from treeframe.storage.base import Damaged, NodeSetState, RootEntry, StorageBackend
+from treeframe.storage.base import (
+    ANY_HEAD,
+    Damaged,
+    NodeSetState,
+    RootEntry,
+    StorageBackend,
+    basis_refs,
+)
 from treeframe.storage.memory import MemoryStore
 from treeframe.storage.sqlite import SqliteStore
 from treeframe.tree.records import NodeRecord
@@ -49,6 +58,14 @@ def append(
     store: StorageBackend, frame: Frame, content: bytes, ws: WorkspaceId = WS, at: str = CREATED_AT
 ) -> Frame:
     return store.append_frame(ws, frame, content, root_of_raw, at)
+
+
+def cas_append(
+    store: StorageBackend, frame: Frame, content: bytes, expected_head: FrameId | None
+) -> Frame:
+    return store.append_frame(
+        WS, frame, content, root_of_raw, CREATED_AT, expected_head=expected_head
+    )
 
 
 def node_with_frames(
@@ -299,6 +316,78 @@ def test_concurrent_scans_are_independent(store: StorageBackend) -> None:
     assert dict(store.iter_all_paths(WS)) == {"a": a.node_id}
 
 
+# -- path history ------------------------------------------------------------
+
+
+def test_path_history_records_changed_and_deleted_paths_only(store: StorageBackend) -> None:
+    a1, a2 = make_file("a", b"a1"), make_file("a", b"a2")
+    b, c = make_file("b", b"b"), make_file("c", b"c")
+    root1, root2 = make_dir("", [a1, b]), make_dir("", [a2, c])
+    store.put_nodes(WS, [a1, a2, b, c, root1, root2])
+    commit(store, root1, [("", root1.node_id), ("a", a1.node_id), ("b", b.node_id)])
+    assert store.path_history(WS, "a", 10) == []  # added paths have no history
+    entry = commit(
+        store, root2, [("", root2.node_id), ("a", a2.node_id), ("b", None), ("c", c.node_id)]
+    )
+    assert entry.seq == 2
+    assert store.path_history(WS, "a", 10) == [(2, a1.node_id)]
+    assert store.path_history(WS, "b", 10) == [(2, b.node_id)]
+    assert store.path_history(WS, "", 10) == [(2, root1.node_id)]
+    assert store.path_history(WS, "c", 10) == []
+    assert store.path_history(WS, "never", 10) == []
+    assert store.path_history(OTHER_WS, "a", 10) == []
+
+
+def test_path_history_changed_twice_lists_old_ids_newest_first(store: StorageBackend) -> None:
+    versions = [make_file("a", f"v{i}".encode()) for i in range(3)]
+    roots = [make_dir("", [v]) for v in versions]
+    store.put_nodes(WS, versions + roots)
+    for version, root in zip(versions, roots, strict=True):
+        commit(store, root, [("", root.node_id), ("a", version.node_id)])
+    expected = [(3, versions[1].node_id), (2, versions[0].node_id)]
+    assert store.path_history(WS, "a", 10) == expected
+    assert store.path_history(WS, "a", 1) == expected[:1]
+    assert store.path_history(WS, "a", 0) == []
+
+
+def test_path_history_ignores_staged_paths_that_keep_their_node(store: StorageBackend) -> None:
+    file = make_file("a")
+    root1, root2 = make_dir("", [file]), make_dir("", [file, make_file("b")])
+    store.put_nodes(WS, [file, root1, root2])
+    commit(store, root1, [("", root1.node_id), ("a", file.node_id)])
+    commit(store, root2, [("", root2.node_id), ("a", file.node_id), ("gone", None)])
+    assert store.path_history(WS, "a", 10) == []
+    assert store.path_history(WS, "gone", 10) == []
+    assert store.path_history(WS, "", 10) == [(2, root1.node_id)]
+
+
+def test_path_history_readded_path_keeps_only_its_deletion(store: StorageBackend) -> None:
+    old, new = make_file("a", b"old"), make_file("a", b"new")
+    roots = [make_dir("", [old]), make_dir(""), make_dir("", [new])]
+    store.put_nodes(WS, [old, new, *roots])
+    commit(store, roots[0], [("a", old.node_id)])
+    commit(store, roots[1], [("a", None)])
+    commit(store, roots[2], [("a", new.node_id)])
+    assert store.path_history(WS, "a", 10) == [(2, old.node_id)]
+
+
+def test_path_history_failed_commit_records_nothing(store: StorageBackend) -> None:
+    old, new = make_file("a", b"old"), make_file("a", b"new")
+    root1, root2 = make_dir("", [old]), make_dir("", [new])
+    store.put_nodes(WS, [old, new, root1, root2])
+    commit(store, root1, [("", root1.node_id), ("a", old.node_id)])
+    token = store.begin_scan(WS)
+    store.stage_paths(WS, token, [("", root2.node_id), ("a", new.node_id)])
+    with pytest.raises(ConcurrentUpdate):
+        store.commit_scan(WS, token, root2.node_id, root2.node_id, CREATED_AT)
+    with pytest.raises(NodeNotFound):
+        store.commit_scan(WS, token, make_dir("x").node_id, root1.node_id, CREATED_AT)
+    assert store.path_history(WS, "a", 10) == []
+    assert store.path_history(WS, "", 10) == []
+    assert store.commit_scan(WS, token, root2.node_id, root1.node_id, CREATED_AT).seq == 2
+    assert store.path_history(WS, "a", 10) == [(2, old.node_id)]
+
+
 # -- stat cache --------------------------------------------------------------
 
 
@@ -309,6 +398,41 @@ def test_stat_dirs_put_replaces_and_get_returns_bytes(store: StorageBackend) -> 
     assert store.get_stat_dir(WS, "src") == b"\x00two"
     assert store.get_stat_dir(WS, "") == b"root"
     assert store.get_stat_dir(OTHER_WS, "src") is None
+
+
+# -- agent registry ----------------------------------------------------------
+
+
+def test_put_agent_then_get_agent_returns_record(store: StorageBackend) -> None:
+    store.put_agent(WS, "summarizer", b'{"role":"writer"}')
+    assert store.get_agent(WS, "summarizer") == b'{"role":"writer"}'
+
+
+def test_get_agent_missing_returns_none(store: StorageBackend) -> None:
+    assert store.get_agent(WS, "nobody") is None
+    assert store.list_agents(WS) == []
+
+
+def test_put_agent_again_replaces_record(store: StorageBackend) -> None:
+    store.put_agent(WS, "summarizer", b"v1")
+    store.put_agent(WS, "summarizer", b"\x00v2")
+    assert store.get_agent(WS, "summarizer") == b"\x00v2"
+    assert store.list_agents(WS) == [("summarizer", b"\x00v2")]
+
+
+def test_list_agents_is_sorted_by_agent_id(store: StorageBackend) -> None:
+    names = ["reviewer", "Zeta", "agent-b", "agent-a", "zed", "\u00e9t\u00e9", "a:1", "a/2"]
+    for i, name in enumerate(names):
+        store.put_agent(WS, name, bytes([i]))
+    assert store.list_agents(WS) == sorted((name, bytes([i])) for i, name in enumerate(names))
+
+
+def test_agents_are_namespaced_by_workspace(store: StorageBackend) -> None:
+    store.put_agent(WS, "shared", b"mine")
+    assert store.get_agent(OTHER_WS, "shared") is None
+    store.put_agent(OTHER_WS, "shared", b"theirs")
+    assert store.get_agent(WS, "shared") == b"mine"
+    assert store.list_agents(OTHER_WS) == [("shared", b"theirs")]
 
 
 # -- frames ------------------------------------------------------------------
@@ -480,6 +604,228 @@ def test_compare_and_set_head_foreign_frame_raises_invalid_frame(
     with pytest.raises(InvalidFrame):
         store.compare_and_set_head(WS, node.node_id, "note", head.frame_id, candidates[mismatch])
     assert store.get_head(WS, node.node_id, "note") == head.frame_id
+
+
+# -- basis index -------------------------------------------------------------
+
+
+def basis_for(kind: str, node: NodeId, frame: FrameId, other: FrameId) -> Basis:
+    return {
+        "node": Basis.node(node),
+        "frame": Basis.frame(frame),
+        "node+frame": Basis.node_frame(node, frame),
+        "synthesis": Basis.synthesis([frame, other, frame], "concat", {"sep": "\n"}),
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", ["node", "frame", "node+frame", "synthesis"], ids=str)
+def test_frames_built_on_finds_dependent_of_each_basis_kind(
+    store: StorageBackend, kind: str
+) -> None:
+    source, other, target = make_file("s", b"s"), make_file("o", b"o"), make_dir("d")
+    store.put_nodes(WS, [source, other, target])
+    base = append(store, *make_frame(source, b"base"))
+    side = append(store, *make_frame(other, b"side"))
+    basis = basis_for(kind, source.node_id, base.frame_id, side.frame_id)
+    dependent = append(store, *make_frame(target, b"derived", basis=basis))
+    refs = basis_refs(dependent)
+    expected_refs = {
+        "node": [source.node_id],
+        "frame": [base.frame_id],
+        "node+frame": [source.node_id, base.frame_id],
+        "synthesis": [base.frame_id, side.frame_id],
+    }[kind]
+    assert refs == expected_refs
+    for ref in refs:
+        assert dependent.frame_id in store.frames_built_on(WS, ref, 10)
+    if kind in ("frame", "synthesis"):
+        assert store.frames_built_on(WS, base.frame_id, 10) == [dependent.frame_id]
+    if kind == "synthesis":
+        assert store.frames_built_on(WS, side.frame_id, 10) == [dependent.frame_id]
+    # ``base`` (a default node basis) is built on ``source``; nothing else names it.
+    assert store.frames_built_on(WS, target.node_id, 10) == []
+    assert store.frames_built_on(OTHER_WS, refs[0], 10) == []
+
+
+def test_frames_built_on_is_in_seq_order_and_honours_limit(store: StorageBackend) -> None:
+    node = node_with_frames(store, b"1", b"2", b"3", b"4")
+    by_seq = [f.frame_id for f in sorted(store.iter_node_frames(WS, node.node_id), key=seq_of)]
+    assert store.frames_built_on(WS, node.node_id, 10) == by_seq
+    assert store.frames_built_on(WS, node.node_id, 2) == by_seq[:2]
+    assert store.frames_built_on(WS, node.node_id, 0) == []
+
+
+def test_frames_built_on_unknown_or_malformed_ref_is_empty(store: StorageBackend) -> None:
+    assert store.frames_built_on(WS, make_file("ghost").node_id, 10) == []
+    assert store.frames_built_on(WS, "not-an-id", 10) == []
+
+
+def test_reappend_adds_no_basis_rows(store: StorageBackend) -> None:
+    node, parent = make_file("a"), make_dir("")
+    store.put_nodes(WS, [node, parent])
+    child = append(store, *make_frame(node, b"child"))
+    synthesis = make_frame(parent, b"sum", basis=Basis.synthesis([child.frame_id], "concat"))
+    first = append(store, *synthesis)
+    assert append(store, *synthesis) == first
+    assert append(store, *make_frame(node, b"child")) == child
+    assert store.frames_built_on(WS, child.frame_id, 10) == [first.frame_id]
+    assert store.frames_built_on(WS, node.node_id, 10) == [child.frame_id]
+
+
+def test_failed_append_records_no_basis_rows(store: StorageBackend) -> None:
+    node, missing = make_file("a"), make_dir("")
+    store.put_nodes(WS, [node])
+    child = append(store, *make_frame(node, b"child"))
+    with pytest.raises(NodeNotFound):
+        append(store, *make_frame(missing, b"s", basis=Basis.synthesis([child.frame_id], "concat")))
+    assert store.frames_built_on(WS, child.frame_id, 10) == []
+
+
+# -- compare-and-set append --------------------------------------------------
+
+
+def seq_of(frame: Frame) -> int:
+    return frame.seq
+
+
+def test_append_frame_expected_head_matches_appends_and_moves_head(
+    store: StorageBackend,
+) -> None:
+    node = node_with_frames(store, b"first")
+    head = store.get_head(WS, node.node_id, "note")
+    stored = cas_append(store, *make_frame(node, b"second"), expected_head=head)
+    assert stored.seq == 2
+    assert store.get_head(WS, node.node_id, "note") == stored.frame_id
+
+
+def test_append_frame_expected_none_appends_first_head(store: StorageBackend) -> None:
+    node = make_file()
+    store.put_nodes(WS, [node])
+    stored = cas_append(store, *make_frame(node), expected_head=None)
+    assert store.get_head(WS, node.node_id, "note") == stored.frame_id
+
+
+def test_append_frame_explicit_any_head_skips_the_check(store: StorageBackend) -> None:
+    node = node_with_frames(store, b"first")
+    frame, content = make_frame(node, b"second")
+    stored = store.append_frame(WS, frame, content, root_of_raw, CREATED_AT, expected_head=ANY_HEAD)
+    assert store.get_head(WS, node.node_id, "note") == stored.frame_id
+
+
+@pytest.mark.parametrize("stale", ["other_frame", "none_but_head_exists"], ids=str)
+def test_append_frame_expected_head_mismatch_raises_and_writes_nothing(
+    store: StorageBackend, stale: str
+) -> None:
+    node = node_with_frames(store, b"first", b"second")
+    first, second = sorted(store.iter_node_frames(WS, node.node_id), key=seq_of)
+    expected = first.frame_id if stale == "other_frame" else None
+    state = store.get_frame_set(WS, node.node_id)
+    frame, content = make_frame(node, b"lost", basis=Basis.frame(first.frame_id))
+    with pytest.raises(ConcurrentUpdate) as info:
+        cas_append(store, frame, content, expected_head=expected)
+    assert (info.value.expected, info.value.actual) == (expected or "", second.frame_id)
+    assert store.get_frame(WS, frame.frame_id) is None
+    assert store.get_content(WS, frame.content_hash) is None
+    assert store.get_frame_set(WS, node.node_id) == state
+    assert store.get_head(WS, node.node_id, "note") == second.frame_id
+    assert store.frames_built_on(WS, first.frame_id, 10) == []
+    assert append(store, *make_frame(node, b"next")).seq == 3  # no seq was consumed
+
+
+def test_append_frame_expected_head_without_head_raises(store: StorageBackend) -> None:
+    node = node_with_frames(store, b"x", frame_type="summary")
+    (other,) = store.iter_node_frames(WS, node.node_id)
+    frame, content = make_frame(node, b"note")
+    with pytest.raises(ConcurrentUpdate) as info:
+        cas_append(store, frame, content, expected_head=other.frame_id)
+    assert info.value.actual == ""
+    assert store.get_frame(WS, frame.frame_id) is None
+
+
+def test_append_frame_reappend_ignores_expected_head(store: StorageBackend) -> None:
+    node = make_file()
+    store.put_nodes(WS, [node])
+    frame, content = make_frame(node, b"one")
+    first = append(store, frame, content)
+    newer = append(store, *make_frame(node, b"two"))
+    assert cas_append(store, frame, content, expected_head=None) == first
+    assert cas_append(store, frame, content, expected_head=first.frame_id) == first
+    assert store.get_head(WS, node.node_id, "note") == newer.frame_id
+
+
+def test_concurrent_cas_appends_from_one_head_let_exactly_one_win(
+    store: StorageBackend,
+) -> None:
+    node = node_with_frames(store, b"base")
+    base = store.get_head(WS, node.node_id, "note")
+    candidates = [make_frame(node, f"candidate {i}".encode()) for i in range(8)]
+    barrier = threading.Barrier(len(candidates))
+    won: list[FrameId] = []
+    lost: list[str] = []
+    errors: list[BaseException] = []
+
+    def race(frame: Frame, content: bytes) -> None:
+        barrier.wait(timeout=30)
+        try:
+            won.append(cas_append(store, frame, content, expected_head=base).frame_id)
+        except ConcurrentUpdate as exc:
+            lost.append(exc.actual)
+        except BaseException as exc:  # surfaced by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=race, args=c) for c in candidates]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(won) == 1
+    assert lost == [won[0]] * (len(candidates) - 1)
+    assert store.get_head(WS, node.node_id, "note") == won[0]
+    assert len(store.node_frame_ids(WS, node.node_id)) == 2
+
+
+def test_any_head_is_a_pickleable_singleton() -> None:
+    assert pickle.loads(pickle.dumps(ANY_HEAD)) is ANY_HEAD
+    assert type(ANY_HEAD)() is ANY_HEAD
+    assert repr(ANY_HEAD) == "ANY_HEAD"
+
+
+# -- batch head lookup -------------------------------------------------------
+
+
+def test_get_heads_batch_omits_missing_keys(store: StorageBackend) -> None:
+    node, other = make_file("a", b"a"), make_file("b", b"b")
+    store.put_nodes(WS, [node, other])
+    note = append(store, *make_frame(node, b"1"))
+    summary = append(store, *make_frame(node, b"2", frame_type="summary"))
+    keys = [
+        (node.node_id, "note"),
+        (node.node_id, "absent"),
+        (other.node_id, "note"),
+        (node.node_id, "summary"),
+        (NodeId("not-an-id"), "note"),
+        (node.node_id, "note"),
+    ]
+    assert store.get_heads_batch(WS, keys) == {
+        (node.node_id, "note"): note.frame_id,
+        (node.node_id, "summary"): summary.frame_id,
+    }
+    assert store.get_heads_batch(WS, []) == {}
+    assert store.get_heads_batch(OTHER_WS, keys) == {}
+
+
+def test_get_heads_batch_many_keys_spans_batches(store: StorageBackend) -> None:
+    nodes = [make_file(f"f{i}", str(i).encode()) for i in range(260)]
+    store.put_nodes(WS, nodes)
+    expected: dict[tuple[NodeId, str], FrameId] = {}
+    for node in nodes:
+        for frame_type in ("note", "summary"):
+            stored = append(store, *make_frame(node, b"x", frame_type=frame_type))
+            expected[(node.node_id, frame_type)] = stored.frame_id
+    keys = [(n.node_id, t) for n in nodes for t in ("note", "summary", "review")]
+    assert len(keys) > 500
+    assert store.get_heads_batch(WS, keys) == expected
 
 
 # -- full iteration ----------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.factories import CREATED_AT, make_file, make_frame, make_ws
-from treeframe.errors import StorageError, StoreCorrupt, StoreLocked
+from treeframe.errors import ConcurrentUpdate, StorageError, StoreCorrupt, StoreLocked
 from treeframe.frames.frame import Frame
 from treeframe.frames.merkle_set import root_of, root_of_raw
 from treeframe.ids import FrameId
@@ -139,6 +139,71 @@ def test_concurrent_processes_append_without_loss(store: SqliteStore, db_path: P
         assert process.exitcode == 0
     assert len(acknowledged) == workers * per_worker
     assert_store_consistent(store, acknowledged)
+
+
+def _cas_worker(path: str, worker: int, expected: str, barrier: Any, results: Any) -> None:
+    """Runs in a child process: one compare-and-set append racing the other workers."""
+    frame, data = make_frame(SHARED_NODES[0], f"cas candidate {worker}".encode())
+    try:
+        with SqliteStore(path, busy_timeout_ms=60_000) as child:
+            child.get_node(WS, SHARED_NODES[0].node_id)  # connected and warm
+            barrier.wait(timeout=60)
+            try:
+                stored = child.append_frame(
+                    WS, frame, data, root_of_raw, CREATED_AT, expected_head=FrameId(expected)
+                )
+            except ConcurrentUpdate as exc:
+                results.put(("lost", frame.frame_id, exc.actual))
+            else:
+                results.put(("won", stored.frame_id, ""))
+    except BaseException as exc:
+        results.put(("failed", f"worker {worker}: {exc!r}", ""))
+        raise
+
+
+def test_concurrent_processes_cas_append_exactly_one_wins(
+    store: SqliteStore, db_path: Path
+) -> None:
+    base = append(store, SHARED_NODES[0], b"base")
+    workers = 4
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(workers), context.Queue()
+    processes = [
+        context.Process(target=_cas_worker, args=(str(db_path), w, base.frame_id, barrier, results))
+        for w in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    reports = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    assert sorted(outcome for outcome, _, _ in reports) == ["lost"] * (workers - 1) + ["won"]
+    (winner,) = [frame_id for outcome, frame_id, _ in reports if outcome == "won"]
+    assert {actual for outcome, _, actual in reports if outcome == "lost"} == {winner}
+    for outcome, frame_id, _ in reports:
+        assert (store.get_frame(WS, frame_id) is None) == (outcome == "lost")
+    assert store.get_head(WS, SHARED_NODES[0].node_id, "note") == winner
+    frames = [f for f in store.iter_all_frames(WS) if isinstance(f, Frame)]
+    assert [(f.frame_id, f.seq) for f in frames] == [(base.frame_id, 1), (winner, 2)]
+    state = store.get_frame_set(WS, SHARED_NODES[0].node_id)
+    assert state is not None
+    assert (state.root, state.count) == (root_of([base.frame_id, winner]), 2)
+
+
+def test_schema_has_the_agent_engine_tables(store: SqliteStore, db_path: Path) -> None:
+    conn = raw_connection(db_path)
+    try:
+        rows = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE name IN"
+            " ('agents', 'path_history', 'basis_refs')"
+        ).fetchall()
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    finally:
+        conn.close()
+    assert sorted(name for name, _ in rows) == ["agents", "basis_refs", "path_history"]
+    assert all("WITHOUT ROWID" in sql for _, sql in rows)
+    assert version == ("2",)
 
 
 def test_concurrent_threads_share_one_store(store: SqliteStore) -> None:

@@ -10,6 +10,11 @@ Design rules every implementation follows (the conformance suite in
   index, heads, frame-set roots) move only inside such transactions;
 * pointer moves that could race use compare-and-set and raise
   :class:`~treeframe.errors.ConcurrentUpdate` when they lose;
+* path history and the basis index are append-only indexes, written in the
+  same transaction as the change they record and never pruned; their reads
+  take a ``limit`` so they stay bounded;
+* agent records are opaque bytes owned by the engine; the registry is a
+  pointer-like table (insert or replace), not an immutable record;
 * driver errors never escape: they are mapped onto :mod:`treeframe.errors`.
 """
 
@@ -18,16 +23,62 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
 from treeframe.tree.records import NodeRecord
 
-__all__ = ["Damaged", "NodeSetState", "RootEntry", "SetRootFn", "StorageBackend"]
+__all__ = [
+    "ANY_HEAD",
+    "Damaged",
+    "NodeSetState",
+    "RootEntry",
+    "SetRootFn",
+    "StorageBackend",
+    "basis_refs",
+]
 
 SetRootFn = Callable[[list[bytes]], bytes]
 """Computes a frame-set root from the node's raw FrameIDs (see frames.merkle_set)."""
+
+
+class _AnyHead:
+    """Type of :data:`ANY_HEAD`; it has exactly one instance."""
+
+    __slots__ = ()
+    _instance: _AnyHead | None = None
+
+    def __new__(cls) -> _AnyHead:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "ANY_HEAD"
+
+    def __reduce__(self) -> str:
+        return "ANY_HEAD"  # unpickles as the module-level singleton
+
+
+ANY_HEAD: Final[_AnyHead] = _AnyHead()
+"""``append_frame(expected_head=ANY_HEAD)``: append without checking the current head."""
+
+
+def basis_refs(frame: Frame) -> list[str]:
+    """IDs a frame's basis names, in basis order without repeats (the basis-index keys).
+
+    The node of a ``node`` / ``node+frame`` basis, the frame of a ``frame`` /
+    ``node+frame`` basis and every child frame of a ``synthesis`` basis.
+    """
+    basis = frame.basis
+    refs: list[str] = []
+    if basis.node_id is not None:
+        refs.append(basis.node_id)
+    if basis.frame_id is not None:
+        refs.append(basis.frame_id)
+    refs.extend(basis.child_frames)
+    return list(dict.fromkeys(refs))
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +178,15 @@ class StorageBackend(Protocol):
     def abort_scan(self, ws: WorkspaceId, token: str) -> None:
         """Drop a scan's staging area; no pointer moves."""
 
+    def path_history(self, ws: WorkspaceId, path: str, limit: int) -> list[tuple[int, NodeId]]:
+        """Up to ``limit`` earlier NodeIDs of ``path``, newest first, as ``(seq, node_id)``.
+
+        ``seq`` is the root-history seq of the scan that replaced (changed or
+        deleted) that NodeID. :meth:`commit_scan` records one entry for every
+        staged path whose indexed NodeID it changes, in its own transaction;
+        newly added paths get none. History is append-only.
+        """
+
     # -- stat cache (machine-local, never exported) -------------------------
     def get_stat_dir(self, ws: WorkspaceId, dir_path: str) -> bytes | None:
         """Encoded stat-cache entries of one directory (see tree.statcache)."""
@@ -134,18 +194,44 @@ class StorageBackend(Protocol):
     def put_stat_dirs(self, ws: WorkspaceId, items: Sequence[tuple[str, bytes]]) -> None:
         """Replace the stat-cache entries of the given directories."""
 
+    # -- agent registry (configuration: insert or replace) -------------------
+    def put_agent(self, ws: WorkspaceId, agent_id: str, record: bytes) -> None:
+        """Insert or replace one agent's record (opaque bytes; the engine owns its schema)."""
+
+    def get_agent(self, ws: WorkspaceId, agent_id: str) -> bytes | None:
+        """One agent's record, or None if it is not registered."""
+
+    def list_agents(self, ws: WorkspaceId) -> list[tuple[str, bytes]]:
+        """Every registered ``(agent_id, record)``, sorted by agent ID."""
+
     # -- frames -------------------------------------------------------------
     def append_frame(
-        self, ws: WorkspaceId, frame: Frame, content: bytes, set_root: SetRootFn, created_at: str
+        self,
+        ws: WorkspaceId,
+        frame: Frame,
+        content: bytes,
+        set_root: SetRootFn,
+        created_at: str,
+        *,
+        expected_head: FrameId | _AnyHead | None = ANY_HEAD,
     ) -> Frame:
         """Append a frame in one transaction and return it as stored (with ``seq``).
 
         Idempotent: an existing FrameID is returned unchanged and nothing is
-        written. Otherwise, atomically: content stored by hash (once), the
-        frame gets the next workspace sequence number, the node's frame-set
-        root and count are recomputed with ``set_root``, and the
-        (node, type) head moves to it. Raises NodeNotFound when the node
-        record does not exist in the workspace.
+        written; ``expected_head`` is not checked then (the frame is already
+        in place, whatever the head is now). Otherwise, atomically: content
+        stored by hash (once), the frame gets the next workspace sequence
+        number, the node's frame-set root and count are recomputed with
+        ``set_root``, the (node, type) head moves to it, and one basis-index
+        row per :func:`basis_refs` entry is recorded. Raises NodeNotFound
+        when the node record does not exist in the workspace.
+
+        Compare-and-set: unless ``expected_head`` is :data:`ANY_HEAD`, the
+        append happens only if the current (node, type) head is
+        ``expected_head`` (None: no head yet), checked in the same
+        transaction; otherwise ConcurrentUpdate is raised and nothing is
+        written (no seq is consumed). This serializes writers of one head,
+        e.g. per-directory synthesis across threads and processes.
         """
 
     def get_frame(self, ws: WorkspaceId, frame_id: FrameId) -> Frame | None:
@@ -186,6 +272,18 @@ class StorageBackend(Protocol):
 
     def get_heads(self, ws: WorkspaceId, node_id: NodeId) -> dict[str, FrameId]:
         """Every head of a node, by frame type."""
+
+    def get_heads_batch(
+        self, ws: WorkspaceId, keys: Sequence[tuple[NodeId, str]]
+    ) -> dict[tuple[NodeId, str], FrameId]:
+        """Heads of many ``(node, frame_type)`` keys in a few queries; missing keys are absent."""
+
+    def frames_built_on(self, ws: WorkspaceId, ref: str, limit: int) -> list[FrameId]:
+        """Up to ``limit`` FrameIDs whose basis names ``ref`` (a NodeID or FrameID).
+
+        Ordered by the dependent frame's ``seq``, oldest first; served from the
+        basis index that :meth:`append_frame` maintains.
+        """
 
     def compare_and_set_head(
         self,

@@ -1,4 +1,9 @@
-"""MemoryStore: the dict-backed reference backend (a real store, not a mock)."""
+"""MemoryStore: the dict-backed reference backend (a real store, not a mock).
+
+One re-entrant lock makes every write atomic. Path history and the basis
+index are lists appended under that lock, so they are in ``seq`` order by
+construction.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,15 @@ from types import TracebackType
 from treeframe.errors import ConcurrentUpdate, InvalidFrame, NodeNotFound, StorageError
 from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
-from treeframe.storage.base import Damaged, NodeSetState, RootEntry, SetRootFn
+from treeframe.storage.base import (
+    ANY_HEAD,
+    Damaged,
+    NodeSetState,
+    RootEntry,
+    SetRootFn,
+    _AnyHead,
+    basis_refs,
+)
 from treeframe.tree.records import NodeRecord
 
 __all__ = ["MemoryStore"]
@@ -32,6 +45,9 @@ class _Workspace:
     node_frames: dict[NodeId, list[Frame]] = field(default_factory=dict)  # in seq order
     sets: dict[NodeId, NodeSetState] = field(default_factory=dict)
     heads: dict[tuple[NodeId, str], FrameId] = field(default_factory=dict)
+    agents: dict[str, bytes] = field(default_factory=dict)
+    path_history: dict[str, list[tuple[int, NodeId]]] = field(default_factory=dict)  # seq order
+    built_on: dict[str, list[FrameId]] = field(default_factory=dict)  # dependents in seq order
 
 
 class MemoryStore:
@@ -156,13 +172,16 @@ class MemoryStore:
                 )
             if root not in space.nodes:
                 raise NodeNotFound(f"root node {root} is not stored")
+            seq = space.history[-1].seq + 1 if space.history else 1
             for path, node in stage.items():
+                old = space.paths.get(path)
+                if old is not None and old != node:
+                    space.path_history.setdefault(path, []).append((seq, old))
                 if node is None:
                     space.paths.pop(path, None)
                 else:
                     space.paths[path] = node
             del space.staging[token]
-            seq = space.history[-1].seq + 1 if space.history else 1
             entry = RootEntry(seq, root, created_at)
             space.history.append(entry)
             return entry
@@ -171,6 +190,11 @@ class MemoryStore:
         """Drop the staging area."""
         with self._lock:
             self._ws(ws).staging.pop(token, None)
+
+    def path_history(self, ws: WorkspaceId, path: str, limit: int) -> list[tuple[int, NodeId]]:
+        """Earlier NodeIDs of a path with the seq that replaced each, newest first."""
+        entries = self._ws(ws).path_history.get(path, [])
+        return entries[::-1][: max(limit, 0)]
 
     # -- stat cache ---------------------------------------------------------
     def get_stat_dir(self, ws: WorkspaceId, dir_path: str) -> bytes | None:
@@ -182,11 +206,32 @@ class MemoryStore:
         with self._lock:
             self._ws(ws).stat.update(items)
 
+    # -- agent registry -----------------------------------------------------
+    def put_agent(self, ws: WorkspaceId, agent_id: str, record: bytes) -> None:
+        """Insert or replace an agent's record."""
+        with self._lock:
+            self._ws(ws).agents[agent_id] = bytes(record)
+
+    def get_agent(self, ws: WorkspaceId, agent_id: str) -> bytes | None:
+        """An agent's record, or None."""
+        return self._ws(ws).agents.get(agent_id)
+
+    def list_agents(self, ws: WorkspaceId) -> list[tuple[str, bytes]]:
+        """Every agent record, sorted by agent ID."""
+        return sorted(self._ws(ws).agents.items())
+
     # -- frames -------------------------------------------------------------
     def append_frame(
-        self, ws: WorkspaceId, frame: Frame, content: bytes, set_root: SetRootFn, created_at: str
+        self,
+        ws: WorkspaceId,
+        frame: Frame,
+        content: bytes,
+        set_root: SetRootFn,
+        created_at: str,
+        *,
+        expected_head: FrameId | _AnyHead | None = ANY_HEAD,
     ) -> Frame:
-        """Append a frame atomically (idempotent)."""
+        """Append a frame atomically (idempotent; compare-and-set unless ``ANY_HEAD``)."""
         with self._lock:
             space = self._ws(ws)
             existing = space.frames.get(frame.frame_id)
@@ -194,6 +239,15 @@ class MemoryStore:
                 return existing
             if frame.node_id not in space.nodes:
                 raise NodeNotFound(f"node {frame.node_id} does not exist in this workspace")
+            head_key = (frame.node_id, frame.frame_type)
+            if not isinstance(expected_head, _AnyHead):
+                current = space.heads.get(head_key)
+                if current != expected_head:
+                    raise ConcurrentUpdate(
+                        f"head of {frame.frame_type!r} on {frame.node_id} moved",
+                        expected=expected_head or "",
+                        actual=current or "",
+                    )
             members = [bytes.fromhex(f.frame_id) for f in space.node_frames.get(frame.node_id, [])]
             members.append(bytes.fromhex(frame.frame_id))
             root = set_root(members).hex()
@@ -203,7 +257,9 @@ class MemoryStore:
             space.frames[frame.frame_id] = stored
             space.node_frames.setdefault(frame.node_id, []).append(stored)
             space.sets[frame.node_id] = NodeSetState(root, len(members))
-            space.heads[(frame.node_id, frame.frame_type)] = frame.frame_id
+            space.heads[head_key] = frame.frame_id
+            for ref in basis_refs(frame):
+                space.built_on.setdefault(ref, []).append(frame.frame_id)
             return stored
 
     def get_frame(self, ws: WorkspaceId, frame_id: FrameId) -> Frame | None:
@@ -262,6 +318,17 @@ class MemoryStore:
         """All heads of a node."""
         heads = self._ws(ws).heads
         return {t: f for (n, t), f in sorted(heads.items()) if n == node_id}
+
+    def get_heads_batch(
+        self, ws: WorkspaceId, keys: Sequence[tuple[NodeId, str]]
+    ) -> dict[tuple[NodeId, str], FrameId]:
+        """Heads of many (node, type) keys; missing keys are absent."""
+        heads = self._ws(ws).heads
+        return {key: heads[key] for key in keys if key in heads}
+
+    def frames_built_on(self, ws: WorkspaceId, ref: str, limit: int) -> list[FrameId]:
+        """FrameIDs whose basis names ``ref``, oldest first."""
+        return self._ws(ws).built_on.get(ref, [])[: max(limit, 0)]
 
     def compare_and_set_head(
         self,

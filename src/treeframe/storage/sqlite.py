@@ -17,13 +17,22 @@ append latency flat without a background thread (a thread would also force
 the scanner's worker pool off ``fork``); ``journal_size_limit`` truncates
 the WAL file back after a checkpoint.
 
-Layout (schema version 1): ``workspaces`` maps a workspace's 32-byte ID to a
+Layout (schema version 2): ``workspaces`` maps a workspace's 32-byte ID to a
 small integer that prefixes every other key, so every key is namespaced by
 workspace. IDs are raw 32-byte BLOBs. NodeRecords and frames are kept as their
 canonical JSON plus the columns their indexes need; tables whose primary key
 is the lookup key are ``WITHOUT ROWID`` so a lookup is one B-tree descent.
 ``contents`` is the exception: it holds large blobs, which SQLite stores
 better in a rowid table, so it carries a UNIQUE (ws, hash) index instead.
+
+Indexes for the agent engine (added in version 2): ``agents`` holds opaque
+agent records by (ws, agent ID), replaced in place. ``path_history`` keeps,
+per (ws, path, seq), the NodeID a path had before the scan committed as
+root-history ``seq`` replaced it; ``commit_scan`` fills it set-based from a
+join of ``scan_staging`` with ``paths`` before applying the staged rows.
+``basis_refs`` keeps one row per (ws, ref, seq) for every ID named by the
+basis of the frame appended as ``seq``, so the frames built on a node or
+frame are one range scan in append order. Both are append-only.
 """
 
 from __future__ import annotations
@@ -52,12 +61,20 @@ from treeframe.errors import (
 )
 from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
-from treeframe.storage.base import Damaged, NodeSetState, RootEntry, SetRootFn
+from treeframe.storage.base import (
+    ANY_HEAD,
+    Damaged,
+    NodeSetState,
+    RootEntry,
+    SetRootFn,
+    _AnyHead,
+    basis_refs,
+)
 from treeframe.tree.records import NodeRecord
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Version of the table layout below; a store with another version is refused."""
 
 _SCHEMA = """
@@ -100,6 +117,15 @@ CREATE TABLE IF NOT EXISTS frame_sets (
 CREATE TABLE IF NOT EXISTS heads (
     ws INTEGER NOT NULL, node BLOB NOT NULL, type TEXT NOT NULL, frame BLOB NOT NULL,
     PRIMARY KEY (ws, node, type)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS agents (
+    ws INTEGER NOT NULL, agent TEXT NOT NULL, record BLOB NOT NULL,
+    PRIMARY KEY (ws, agent)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS path_history (
+    ws INTEGER NOT NULL, path TEXT NOT NULL, seq INTEGER NOT NULL, node BLOB NOT NULL,
+    PRIMARY KEY (ws, path, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS basis_refs (
+    ws INTEGER NOT NULL, ref BLOB NOT NULL, seq INTEGER NOT NULL, frame BLOB NOT NULL,
+    PRIMARY KEY (ws, ref, seq)) WITHOUT ROWID;
 """
 
 _BATCH = 500  # IDs per IN (...) query: far below SQLite's bound-parameter limit
@@ -442,7 +468,8 @@ class SqliteStore:
         """Apply the staged paths, move the root and append to history, all or nothing.
 
         The staged rows are applied by set-based SQL so that a scan of a
-        million paths never holds them in Python memory.
+        million paths never holds them in Python memory; the path history is
+        recorded the same way, from the index as it was before this scan.
         """
         wid = self._ws(ws)
         root_key = _key(root)
@@ -466,6 +493,14 @@ class SqliteStore:
                 is None
             ):
                 raise NodeNotFound(f"root node {root} is not stored")
+            seq = 1 if last is None else last[0] + 1
+            tx.execute(
+                "INSERT INTO path_history (ws, path, seq, node)"
+                " SELECT p.ws, p.path, ?, p.node FROM scan_staging AS s"
+                " JOIN paths AS p ON p.ws = s.ws AND p.path = s.path"
+                " WHERE s.ws = ? AND s.token = ? AND s.node IS NOT p.node",
+                (seq, wid, token),
+            )
             scan = (wid, wid, token)
             tx.execute(
                 "DELETE FROM paths WHERE ws = ? AND path IN (SELECT path FROM scan_staging"
@@ -479,7 +514,6 @@ class SqliteStore:
             )
             tx.execute("DELETE FROM scan_staging WHERE ws = ? AND token = ?", (wid, token))
             tx.execute("DELETE FROM scans WHERE ws = ? AND token = ?", (wid, token))
-            seq = 1 if last is None else last[0] + 1
             tx.execute(
                 "INSERT INTO root_history (ws, seq, root, created_at) VALUES (?, ?, ?, ?)",
                 (wid, seq, root_key, created_at),
@@ -492,6 +526,16 @@ class SqliteStore:
         with self._write() as tx:
             tx.execute("DELETE FROM scan_staging WHERE ws = ? AND token = ?", (wid, token))
             tx.execute("DELETE FROM scans WHERE ws = ? AND token = ?", (wid, token))
+
+    def path_history(self, ws: WorkspaceId, path: str, limit: int) -> list[tuple[int, NodeId]]:
+        """Up to ``limit`` earlier NodeIDs of a path, newest first, by primary-key range."""
+        wid = self._ws(ws)
+        rows = self._all(
+            "SELECT seq, node FROM path_history WHERE ws = ? AND path = ?"
+            " ORDER BY seq DESC LIMIT ?",
+            (wid, path, max(limit, 0)),
+        )
+        return [(seq, NodeId(node.hex())) for seq, node in rows]
 
     # -- stat cache ---------------------------------------------------------
     def get_stat_dir(self, ws: WorkspaceId, dir_path: str) -> bytes | None:
@@ -509,19 +553,50 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO stat_dirs (ws, dir, entries) VALUES (?, ?, ?)", rows
             )
 
+    # -- agent registry -----------------------------------------------------
+    def put_agent(self, ws: WorkspaceId, agent_id: str, record: bytes) -> None:
+        """Insert or replace one agent's record."""
+        wid = self._ws(ws)
+        with self._write() as tx:
+            tx.execute(
+                "INSERT OR REPLACE INTO agents (ws, agent, record) VALUES (?, ?, ?)",
+                (wid, agent_id, bytes(record)),
+            )
+
+    def get_agent(self, ws: WorkspaceId, agent_id: str) -> bytes | None:
+        """One agent's record by primary key, or None."""
+        wid = self._ws(ws)
+        row = self._one("SELECT record FROM agents WHERE ws = ? AND agent = ?", (wid, agent_id))
+        return None if row is None else bytes(row[0])
+
+    def list_agents(self, ws: WorkspaceId) -> list[tuple[str, bytes]]:
+        """Every agent record, sorted by agent ID (BINARY collation: code-point order)."""
+        wid = self._ws(ws)
+        rows = self._all("SELECT agent, record FROM agents WHERE ws = ? ORDER BY agent", (wid,))
+        return [(agent, bytes(record)) for agent, record in rows]
+
     # -- frames -------------------------------------------------------------
     def append_frame(
-        self, ws: WorkspaceId, frame: Frame, content: bytes, set_root: SetRootFn, created_at: str
+        self,
+        ws: WorkspaceId,
+        frame: Frame,
+        content: bytes,
+        set_root: SetRootFn,
+        created_at: str,
+        *,
+        expected_head: FrameId | _AnyHead | None = ANY_HEAD,
     ) -> Frame:
         """Append a frame in one IMMEDIATE transaction and return it as stored.
 
         A re-append is answered from a plain read first, so idempotent retries
-        never queue for the write lock.
+        never queue for the write lock. ``expected_head`` is compared with
+        the head inside that transaction, before anything is written.
         """
         wid = self._ws(ws)
         frame_key = _require(frame.frame_id, "FrameID")
         node_key = _require(frame.node_id, "NodeID")
         content_key = _require(frame.content_hash, "content hash")
+        ref_keys = [_require(ref, "basis reference") for ref in basis_refs(frame)]
         find = "SELECT record FROM frames WHERE ws = ? AND frame = ?"
         existing = self._one(find, (wid, frame_key))
         if existing is not None:
@@ -533,6 +608,18 @@ class SqliteStore:
             node = (wid, node_key)
             if tx.execute("SELECT 1 FROM nodes WHERE ws = ? AND node = ?", node).fetchone() is None:
                 raise NodeNotFound(f"node {frame.node_id} does not exist in this workspace")
+            head = (wid, node_key, frame.frame_type)
+            if not isinstance(expected_head, _AnyHead):
+                row = tx.execute(
+                    "SELECT frame FROM heads WHERE ws = ? AND node = ? AND type = ?", head
+                ).fetchone()
+                current = None if row is None else row[0].hex()
+                if current != expected_head:
+                    raise ConcurrentUpdate(
+                        f"head of {frame.frame_type!r} on {frame.node_id} moved",
+                        expected=expected_head or "",
+                        actual=current or "",
+                    )
             (seq,) = tx.execute("SELECT next_seq FROM workspaces WHERE id = ?", (wid,)).fetchone()
             tx.execute("UPDATE workspaces SET next_seq = ? WHERE id = ?", (seq + 1, wid))
             stored = replace(frame, seq=seq, created_at=created_at)
@@ -554,7 +641,11 @@ class SqliteStore:
             )
             tx.execute(
                 "INSERT OR REPLACE INTO heads (ws, node, type, frame) VALUES (?, ?, ?, ?)",
-                (wid, node_key, frame.frame_type, frame_key),
+                (*head, frame_key),
+            )
+            tx.executemany(
+                "INSERT INTO basis_refs (ws, ref, seq, frame) VALUES (?, ?, ?, ?)",
+                [(wid, ref, seq, frame_key) for ref in ref_keys],
             )
         return stored
 
@@ -677,6 +768,47 @@ class SqliteStore:
             "SELECT type, frame FROM heads WHERE ws = ? AND node = ? ORDER BY type", (wid, raw)
         )
         return {t: FrameId(f.hex()) for t, f in rows}
+
+    def get_heads_batch(
+        self, ws: WorkspaceId, keys: Sequence[tuple[NodeId, str]]
+    ) -> dict[tuple[NodeId, str], FrameId]:
+        """Heads of many (node, type) keys: one primary-key probe per key, joined from VALUES.
+
+        Keys go in batches of ``_BATCH // 2`` (two bound parameters each), so
+        a few queries serve thousands of keys.
+        """
+        wid = self._ws(ws)
+        wanted: dict[tuple[bytes, str], tuple[NodeId, str]] = {}
+        for node_id, frame_type in keys:
+            raw = _key(node_id)
+            if raw is not None:
+                wanted[(raw, frame_type)] = (node_id, frame_type)
+        pairs = list(wanted)
+        found: dict[tuple[NodeId, str], FrameId] = {}
+        step = _BATCH // 2
+        for start in range(0, len(pairs), step):
+            chunk = pairs[start : start + step]
+            sql = (
+                "WITH wanted (node, type) AS (VALUES {})"
+                " SELECT h.node, h.type, h.frame FROM wanted"
+                " JOIN heads AS h ON h.ws = ? AND h.node = wanted.node AND h.type = wanted.type"
+            ).format(",".join(["(?, ?)"] * len(chunk)))
+            params = [value for pair in chunk for value in pair]
+            for node, frame_type, frame in self._all(sql, (*params, wid)):
+                found[wanted[(node, frame_type)]] = FrameId(frame.hex())
+        return found
+
+    def frames_built_on(self, ws: WorkspaceId, ref: str, limit: int) -> list[FrameId]:
+        """FrameIDs whose basis names ``ref``, oldest first, by primary-key range."""
+        wid = self._ws(ws)
+        raw = _key(ref)
+        if raw is None:
+            return []
+        rows = self._all(
+            "SELECT frame FROM basis_refs WHERE ws = ? AND ref = ? ORDER BY seq LIMIT ?",
+            (wid, raw, max(limit, 0)),
+        )
+        return [FrameId(r[0].hex()) for r in rows]
 
     def compare_and_set_head(
         self,
