@@ -7,6 +7,11 @@
   selection would take today (each child's head of the input type) differ
   from the ordered child FrameIDs in its basis.
 
+Freshness is decided one step deep: a synthesis built on a child synthesis
+that is itself stale (but still the child's head) reads as fresh here;
+``stale()`` follows the basis index to report such frames as stale through
+their input, and ``regenerate`` (post-order) rebuilds them.
+
 Every answer is a handful of index lookups (batched for a directory's
 children); nothing is recomputed or hashed. One instance memoizes lookups for
 the duration of one API call.
@@ -14,20 +19,28 @@ the duration of one API call.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from treeframe.frames.frame import Frame
 from treeframe.ids import FrameId, NodeId, WorkspaceId
 from treeframe.storage.base import StorageBackend
 from treeframe.tree.records import NodeRecord
 
-__all__ = ["ANY_TYPE", "Freshness", "selection_inputs"]
+__all__ = ["ANY_TYPE", "Freshness", "HeadOverlay", "selection_inputs"]
 
 ANY_TYPE = "*"
 
 
+HeadOverlay = Mapping[tuple[NodeId, str], FrameId]
+"""Heads a dry run would have moved: consulted before the store's heads."""
+
+
 def selection_inputs(
-    store: StorageBackend, ws: WorkspaceId, directory: NodeRecord, input_type: str
+    store: StorageBackend,
+    ws: WorkspaceId,
+    directory: NodeRecord,
+    input_type: str,
+    overlay: HeadOverlay | None = None,
 ) -> tuple[list[tuple[str, FrameId]], list[str]]:
     """Child head frames a synthesis of ``input_type`` takes from ``directory`` today.
 
@@ -39,12 +52,23 @@ def selection_inputs(
     missing: list[str] = []
     if input_type == ANY_TYPE:
         for name, child in children:
-            heads = sorted(store.get_heads(ws, child).values())
+            merged = store.get_heads(ws, child)
+            if overlay:
+                merged.update({t: f for (n, t), f in overlay.items() if n == child})
+            heads = sorted(merged.values())
             if not heads:
                 missing.append(name)
             found.extend((name, fid) for fid in heads)
         return found, missing
     heads_by_key = store.get_heads_batch(ws, [(child, input_type) for _, child in children])
+    if overlay:
+        heads_by_key.update(
+            {
+                (c, input_type): overlay[(c, input_type)]
+                for _, c in children
+                if (c, input_type) in overlay
+            }
+        )
     for name, child in children:
         fid = heads_by_key.get((child, input_type))
         if fid is None:
@@ -57,9 +81,12 @@ def selection_inputs(
 class Freshness:
     """Memoized freshness lookups for one call."""
 
-    def __init__(self, store: StorageBackend, ws: WorkspaceId) -> None:
+    def __init__(
+        self, store: StorageBackend, ws: WorkspaceId, overlay: HeadOverlay | None = None
+    ) -> None:
         self.store = store
         self.ws = ws
+        self.overlay = overlay
         self._nodes: dict[NodeId, bool] = {}
         self._frames: dict[FrameId, bool] = {}
 
@@ -101,7 +128,7 @@ class Freshness:
             if record is None or record.kind != "dir":
                 return "synthesis basis on a non-directory"
             input_type = str(basis.params.get("input_type", frame.frame_type))
-            found, _ = selection_inputs(self.store, self.ws, record, input_type)
+            found, _ = selection_inputs(self.store, self.ws, record, input_type, self.overlay)
             if tuple(fid for _, fid in found) != basis.child_frames:
                 return "child frames changed"
         return None

@@ -27,6 +27,7 @@ from treeframe.frames import merkle_set
 from treeframe.frames.frame import Basis, Frame, new_frame
 from treeframe.ids import FrameId, NodeId, WorkspaceId
 from treeframe.storage.base import StorageBackend
+from treeframe.tree.paths import parent_path
 from treeframe.tree.records import NodeRecord
 from treeframe.workspace.layout import utc_now
 
@@ -92,6 +93,31 @@ def _previous_heads(
     return out
 
 
+def _ancestors(store: StorageBackend, ws: WorkspaceId, record: NodeRecord) -> list[NodeRecord]:
+    """The current directories above ``record``, nearest first (O(depth) lookups)."""
+    out: list[NodeRecord] = []
+    path = record.path
+    while path:
+        path = parent_path(path)
+        node_id = store.lookup_path(ws, path)
+        parent = store.get_node(ws, node_id) if node_id else None
+        if parent is None:
+            break
+        out.append(parent)
+    return out
+
+
+def _superseded_at_path(store: StorageBackend, ws: WorkspaceId, frame: Frame) -> bool:
+    """True when ``frame`` sits on an old NodeID whose path now has a head of its type."""
+    record = store.get_node(ws, frame.node_id)
+    if record is None:
+        return False
+    current = store.lookup_path(ws, record.path)
+    if current is None or current == frame.node_id:
+        return False
+    return store.get_head(ws, current, frame.frame_type) is not None
+
+
 def find_stale(
     store: StorageBackend,
     ws: WorkspaceId,
@@ -104,8 +130,8 @@ def find_stale(
     freshness = Freshness(store, ws)
     found: dict[FrameId, StaleFrame] = {}
     refs: deque[str] = deque()
-    scope = walk_post_order(store, ws, record) if recursive else iter([record])
-    for node in scope:
+
+    def visit(node: NodeRecord) -> None:
         heads = store.get_heads(ws, node.node_id)
         frames = store.get_frames(ws, list(heads.values()))
         for frame in frames.values():
@@ -116,6 +142,12 @@ def find_stale(
         for frame in _previous_heads(store, ws, node, history_limit, set(heads)):
             found.setdefault(frame.frame_id, _entry(store, ws, frame, "node changed", agents))
             refs.extend((frame.frame_id, frame.node_id))
+
+    for node in walk_post_order(store, ws, record) if recursive else [record]:
+        visit(node)
+    # The ancestor chain: a synthesis above the scope may be built on what changed in it.
+    for ancestor in _ancestors(store, ws, record):
+        visit(ancestor)
     seen_refs: set[str] = set()
     while refs:
         ref = refs.popleft()
@@ -128,10 +160,13 @@ def find_stale(
                 continue
             if store.get_head(ws, frame.node_id, frame.frame_type) != frame.frame_id:
                 continue  # superseded history, not something anyone is served
-            reason = freshness.why_stale(frame)
-            if reason is not None:
-                found[frame.frame_id] = _entry(store, ws, frame, reason, agents)
-                refs.append(frame.frame_id)
+            if _superseded_at_path(store, ws, frame):
+                continue
+            # Built on a stale frame: stale through it, even if its own basis still
+            # names current heads (reads decide freshness one step deep).
+            reason = freshness.why_stale(frame) or f"built on stale frame {ref}"
+            found[frame.frame_id] = _entry(store, ws, frame, reason, agents)
+            refs.append(frame.frame_id)
     return sorted(found.values(), key=lambda s: (s.path, s.frame_type, s.frame_id))
 
 
@@ -178,7 +213,7 @@ class Regenerator:
 
     def plan(self, node: NodeRecord) -> tuple[list[tuple[str, Frame]], list[StaleFrame]]:
         """Which types of ``node`` to recompute (with the frame to redo), and what needs an agent."""
-        freshness = Freshness(self.store, self.ws)
+        freshness = Freshness(self.store, self.ws, self.synth.overlay)
         heads = self.store.get_heads(self.ws, node.node_id)
         frames = self.store.get_frames(self.ws, list(heads.values()))
         jobs: list[tuple[str, Frame]] = []
@@ -213,6 +248,9 @@ class Regenerator:
         if frame.frame_id == expected:
             return None
         if dry_run:
+            # Later (parent) steps of the same dry run see this frame as the head.
+            self.synth.overlay[(node.node_id, frame_type)] = frame.frame_id
+            self.synth.pending[frame.frame_id] = (frame, content)
             return frame.frame_id
         try:
             self.store.append_frame(

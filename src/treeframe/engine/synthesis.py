@@ -28,7 +28,7 @@ from treeframe.errors import (
 )
 from treeframe.frames import merkle_set
 from treeframe.frames.frame import Basis, Frame, new_frame, validate_label
-from treeframe.ids import WorkspaceId
+from treeframe.ids import FrameId, NodeId, WorkspaceId
 from treeframe.storage.base import StorageBackend
 from treeframe.tree.paths import child_path
 from treeframe.tree.records import NodeRecord
@@ -60,6 +60,9 @@ class Synthesizer:
         self.store = store
         self.ws = ws
         self.max_bytes = max_bytes
+        # A dry run's predicted frames: heads it would have moved and their bytes.
+        self.overlay: dict[tuple[NodeId, str], FrameId] = {}
+        self.pending: dict[FrameId, tuple[Frame, bytes]] = {}
 
     def run(
         self,
@@ -158,7 +161,7 @@ class Synthesizer:
         missing: str,
     ) -> tuple[Frame, bytes, list[str]]:
         """The frame a synthesis would append now (nothing is written)."""
-        found, absent = selection_inputs(self.store, self.ws, directory, input_type)
+        found, absent = selection_inputs(self.store, self.ws, directory, input_type, self.overlay)
         missed = [child_path(directory.path, name) for name in absent]
         if absent and missing == "fail":
             raise SynthesisFailed(
@@ -168,6 +171,9 @@ class Synthesizer:
             )
         frames = self.store.get_frames(self.ws, [fid for _, fid in found])
         contents = self.store.get_contents(self.ws, [f.content_hash for f in frames.values()])
+        for fid, (frame, data) in self.pending.items():
+            frames[fid] = frame
+            contents[frame.content_hash] = data
         inputs = [
             SynthesisInput(
                 name,

@@ -1,0 +1,133 @@
+"""stale() and regenerate(): exact sets by lookup, scope, idempotence, agent frames reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.unit.engine.conftest import AGENTS, WS, Env, write_tree
+from treeframe.engine.context_api import ContextAPI
+from treeframe.engine.types import FrameInput
+from treeframe.storage.registry import open_store
+
+
+def _setup(env):
+    for path in ("README.md", "src/app.py", "src/db/models.py", "src/db/pool.py", "docs/guide.md"):
+        env.put(path, "summary", f"summary of {path}")
+    env.api.synthesize_branch(".", "summary", "synth", recursive=True)
+
+
+def test_nothing_stale_after_synthesis(env):
+    _setup(env)
+    assert env.api.stale(".", recursive=True).frames == ()
+
+
+def test_file_change_makes_own_frame_and_ancestor_chain_stale(env):
+    _setup(env)
+    env.edit("src/db/pool.py", "changed\n")
+    report = env.api.stale("src/db/pool.py")
+    by_path = {(f.path, f.frame_type, f.recomputable) for f in report.frames}
+    assert by_path == {
+        ("src/db/pool.py", "summary", False),
+        ("src/db", "summary", True),
+        ("src", "summary", True),
+        ("", "summary", True),
+    }
+    whole = env.api.stale(".", recursive=True)
+    assert {(f.path, f.recomputable) for f in whole.frames} == {
+        ("src/db/pool.py", False),
+        ("src/db", True),
+        ("src", True),
+        ("", True),
+    }
+
+
+def test_regenerate_recomputes_chain_once_and_reports_agent_frames(env):
+    _setup(env)
+    env.edit("src/db/pool.py", "changed\n")
+    dry = env.api.regenerate(".", recursive=True, dry_run=True)
+    report = env.api.regenerate(".", recursive=True)
+    assert report.regenerated_count == 3  # src/db, src, root
+    assert dry.frame_ids == report.frame_ids
+    assert [f.path for f in report.stale_unrecomputable] == ["src/db/pool.py"]
+    assert report.stale_unrecomputable[0].reason.endswith("needs its agent")
+    again = env.api.regenerate(".", recursive=True)
+    assert again.regenerated_count == 0
+    for path in ("src/db", "src", "."):
+        served = env.api.get_node(path).frames
+        assert served[0].stale is False
+        assert served[0].frame.frame_id in report.frame_ids
+    remaining = env.api.stale(".", recursive=True)
+    assert [(f.path, f.recomputable) for f in remaining.frames] == [("src/db/pool.py", False)]
+
+
+def test_regenerate_stops_at_scope(env):
+    _setup(env)
+    env.edit("src/db/pool.py", "changed\n")
+    report = env.api.regenerate("src/db")
+    assert report.regenerated_count == 1
+    still = {f.path for f in env.api.stale(".", recursive=True).frames if f.recomputable}
+    assert still == {"src", ""}
+
+
+def test_head_move_without_file_change_is_found_and_regenerated(env):
+    _setup(env)
+    env.put("src/db/models.py", "summary", "a better summary")
+    report = env.api.stale("src/db/models.py")
+    assert {f.path for f in report.frames} == {"src/db", "src", ""}
+    regen = env.api.regenerate(".", recursive=True)
+    assert regen.regenerated_count == 3
+    assert env.api.stale(".", recursive=True).frames == ()
+
+
+def test_old_frames_are_kept(env):
+    _setup(env)
+    old_root = env.api.get_node(".")
+    env.edit("src/db/pool.py", "changed\n")
+    env.api.regenerate(".", recursive=True)
+    kept = env.api.get_node(old_root.node_record.node_id)
+    assert [f.frame.frame_id for f in kept.frames] == [f.frame.frame_id for f in old_root.frames]
+
+
+def test_generator_frames_are_recomputed(env):
+    ctx = env.api
+    fid = ctx.put_frame("src/app.py", FrameInput("stats", b"26 bytes, 2 lines\n"), "stats")
+    assert ctx.stale("src/app.py").frames == ()
+    env.edit("src/app.py", "one\ntwo\nthree\n")
+    report = ctx.regenerate("src/app.py")
+    assert report.regenerated_count == 1
+    assert report.frame_ids[0] != fid
+    served = ctx.get_node("src/app.py").frames[0]
+    assert served.content == b"14 bytes, 3 lines\n"
+    assert served.stale is False
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_one_file_change_in_1000_file_tree_regenerates_depth_plus_one(tmp_path: Path, backend):
+    files = {
+        f"d{a}/e{b}/f{c}.txt": f"file {a}{b}{c}\n"
+        for a in range(10)
+        for b in range(10)
+        for c in range(10)
+    }
+    root = tmp_path / "big"
+    write_tree(root, files)
+    url = "memory://" if backend == "memory" else f"sqlite://{tmp_path / 's.db'}"
+    store = open_store(url)
+    store.ensure_workspace(WS, "big")
+    api = ContextAPI(store, WS, root=root, agents=AGENTS)
+    env = Env(root, store, api)
+    env.scan()
+    for rel in files:
+        env.put(rel, "summary", f"about {rel}")
+    first = api.synthesize_branch(".", "summary", "synth", recursive=True)
+    assert len(first.frames) == 1 + 10 + 100
+    env.edit("d3/e4/f5.txt", "edited\n")
+    report = api.regenerate(".", recursive=True)
+    assert report.regenerated_count == 3  # e4, d3 and the root: depth 2 + 1
+    assert [f.path for f in report.stale_unrecomputable] == ["d3/e4/f5.txt"]
+    changed = {store.get_node(WS, store.get_frame(WS, f).node_id).path for f in report.frame_ids}
+    assert changed == {"d3/e4", "d3", ""}
+    assert api.regenerate(".", recursive=True).regenerated_count == 0
+    store.close()
