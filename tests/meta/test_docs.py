@@ -1,4 +1,4 @@
-"""Docs stay true: every error code and every CLI command is documented."""
+"""Docs stay true: every error code, CLI command and setting is documented."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import treeframe.errors as errors
 from treeframe.cli.main import app
+from treeframe.config import setting_docs
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -29,8 +30,25 @@ def test_error_codes_are_unique():
     assert len(codes) == len(set(codes))
 
 
+def _command_names(typer_app, prefix=""):
+    names = [prefix + (cmd.name or cmd.callback.__name__) for cmd in typer_app.registered_commands]
+    for group in typer_app.registered_groups:
+        group_name = group.name or group.typer_instance.info.name
+        names.extend(_command_names(group.typer_instance, f"{prefix}{group_name} "))
+    return names
+
+
 def test_every_cli_command_is_documented():
     text = (DOCS / "CLI.md").read_text(encoding="utf-8")
-    names = [cmd.name or cmd.callback.__name__ for cmd in app.registered_commands]
+    names = _command_names(app)
+    assert "config show" in names
     missing = [name for name in names if f"## `treeframe {name}" not in text]
+    assert missing == []
+
+
+def test_every_setting_is_documented():
+    text = (DOCS / "CONFIG.md").read_text(encoding="utf-8")
+    keys = [doc.key for doc in setting_docs()]
+    assert "view.hard_max_frames" in keys
+    missing = [key for key in keys if f"`{key}`" not in text]
     assert missing == []

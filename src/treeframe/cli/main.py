@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from treeframe.cli.commands import demo, frames, integrity, tree
+from treeframe.cli.commands import config, demo, frames, integrity, tree
 from treeframe.cli.output import print_error
 from treeframe.errors import TreeframeError
 
@@ -30,7 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for group in (tree, frames, integrity, demo):
+for group in (tree, frames, integrity, config, demo):
     group.register(app)
 
 

@@ -1,0 +1,373 @@
+"""The typed settings model: every configurable key, its type, default and description.
+
+This module only declares data and validates it; it never reads files or the
+environment (``treeframe.config.loading`` does). ``Settings()`` is the pure
+defaults; ``Settings.model_validate(mapping)`` validates a merged mapping.
+Unknown keys are rejected everywhere so that a typo is an error, not a
+silently ignored line.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from treeframe.errors import InvalidFrame
+from treeframe.frames.frame import DEFAULT_MAX_CONTENT_BYTES, validate_label
+
+__all__ = [
+    "ENV_NESTED_DELIMITER",
+    "ENV_PREFIX",
+    "AgentSettings",
+    "LimitSettings",
+    "ProviderSettings",
+    "ScanSettings",
+    "SettingDoc",
+    "Settings",
+    "StoreSettings",
+    "SynthesisSettings",
+    "ViewSettings",
+    "known_keys",
+    "setting_docs",
+]
+
+ENV_PREFIX = "TREEFRAME_"
+ENV_NESTED_DELIMITER = "__"
+
+# The defaults of frames.views (an upper layer, so not imported from there).
+_DEFAULT_MAX_FRAMES = 20
+_HARD_MAX_FRAMES = 1000
+
+
+class _Section(BaseModel):
+    """Base of every settings section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreSettings(_Section):
+    """Where the workspace's records live."""
+
+    url: str | None = Field(
+        default=None,
+        description=(
+            "Store URL (e.g. `sqlite:///path/store.db`, `memory://`); "
+            "unset means SQLite in `<workspace>/.treeframe/store.db`."
+        ),
+    )
+    busy_timeout_ms: int = Field(
+        default=5000,
+        ge=0,
+        description="How long a writer waits for a locked store before failing with `store_locked`.",
+    )
+
+
+class ScanSettings(_Section):
+    """How scans hash files."""
+
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Hashing processes for a scan; unset means the CPU count.",
+    )
+
+
+class ViewSettings(_Section):
+    """Defaults and bounds of context views."""
+
+    # Declared before default_max_frames so its validator can compare against it.
+    hard_max_frames: int = Field(
+        default=_HARD_MAX_FRAMES,
+        ge=1,
+        description="Upper bound on the frames any single view may return.",
+    )
+    default_max_frames: int = Field(
+        default=_DEFAULT_MAX_FRAMES,
+        ge=1,
+        description="Frames a view returns when the caller gives no maximum; at most `view.hard_max_frames`.",
+    )
+    default_ordering: Literal["recency", "type", "agent"] = Field(
+        default="recency",
+        description="View ordering when the caller names none: `recency`, `type` or `agent`.",
+    )
+
+    @field_validator("default_max_frames")
+    @classmethod
+    def _within_hard_cap(cls, value: int, info: ValidationInfo) -> int:
+        hard = info.data.get("hard_max_frames")
+        if hard is not None and value > hard:
+            raise PydanticCustomError(
+                "above_hard_cap",
+                "must be at most {other} = {other_value}",
+                {"other": "view.hard_max_frames", "other_value": hard},
+            )
+        return value
+
+
+class SynthesisSettings(_Section):
+    """Defaults of bottom-up branch synthesis."""
+
+    default_policy: str = Field(
+        default="concat",
+        min_length=1,
+        description="Synthesis policy used when none is named (`concat`, `summary`, `filter` or a plugin).",
+    )
+    missing: Literal["skip", "fail"] = Field(
+        default="skip",
+        description="What synthesis does when a child has no frame of the wanted type: `skip` it or `fail`.",
+    )
+    summary_max_bytes: int = Field(
+        default=4096,
+        ge=1,
+        description="Largest synthesized summary, in bytes.",
+    )
+    max_children: int = Field(
+        default=10000,
+        ge=1,
+        description="Most children one synthesis step reads.",
+    )
+
+
+class LimitSettings(_Section):
+    """Hard limits that protect the store and its callers."""
+
+    max_frame_bytes: int = Field(
+        default=DEFAULT_MAX_CONTENT_BYTES,
+        ge=1,
+        description="Largest frame content accepted, in bytes (default 16 MiB).",
+    )
+    max_batch: int = Field(
+        default=1000,
+        ge=1,
+        description="Most items in one batch request.",
+    )
+    path_history: int = Field(
+        default=16,
+        ge=0,
+        description="How many earlier NodeIDs of a path regeneration looks through for previous heads.",
+    )
+
+
+class ProviderSettings(_Section):
+    """The model provider an agent calls, if any."""
+
+    kind: Literal["openai", "anthropic", "offline"] = Field(
+        default="offline",
+        description="Provider API: `openai`, `anthropic`, or `offline` (no network calls).",
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="Provider endpoint; unset means the provider's public default.",
+    )
+    model: str | None = Field(default=None, description="Model name passed to the provider.")
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="Provider API key; redacted in every output and error message.",
+    )
+    system_prompt: str | None = Field(
+        default=None,
+        description="System prompt sent with every request of this agent.",
+    )
+
+
+class AgentSettings(_Section):
+    """One agent allowed to read or write frames."""
+
+    role: Literal["reader", "writer", "synthesis"] = Field(
+        description="What the agent may do: `reader`, `writer` or `synthesis` (required).",
+    )
+    capabilities: list[str] = Field(
+        default_factory=list,
+        description="Free-form capability names granted to the agent (e.g. frame types it writes).",
+    )
+    provider: ProviderSettings | None = Field(
+        default=None,
+        description="The model provider this agent calls; unset means none.",
+    )
+
+
+def _agent_id(value: str) -> str:
+    try:
+        return validate_label(value, "agent id")
+    except InvalidFrame as exc:
+        raise ValueError(exc.message) from exc
+
+
+AgentId = Annotated[str, AfterValidator(_agent_id)]
+
+
+class Settings(BaseSettings):
+    """Every treeframe setting; the root of the configuration tree.
+
+    Env names follow ``ENV_PREFIX`` and ``ENV_NESTED_DELIMITER``
+    (``TREEFRAME_VIEW__HARD_MAX_FRAMES``); the layering itself is done by
+    ``treeframe.config.loading.load_settings``, so constructing this class
+    reads nothing but its arguments.
+    """
+
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        frozen=True,
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+    )
+
+    workspace: str = Field(
+        default="default",
+        min_length=1,
+        description="Workspace name inside the store; its ID is derived from the name.",
+    )
+    store: StoreSettings = Field(default_factory=StoreSettings, description="Storage backend.")
+    scan: ScanSettings = Field(default_factory=ScanSettings, description="Scanning.")
+    view: ViewSettings = Field(default_factory=ViewSettings, description="Context views.")
+    synthesis: SynthesisSettings = Field(
+        default_factory=SynthesisSettings, description="Branch synthesis."
+    )
+    limits: LimitSettings = Field(default_factory=LimitSettings, description="Hard limits.")
+    agents: dict[AgentId, AgentSettings] = Field(
+        default_factory=dict,
+        description="Agents by ID (the frame agent alphabet: `[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}`).",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the constructor's arguments: loading.py owns files and the environment."""
+        return (init_settings,)
+
+
+@dataclass(frozen=True, slots=True)
+class SettingDoc:
+    """One documented leaf key: ``agents.<id>.role`` stands for every agent."""
+
+    key: str
+    type: str
+    default: Any
+    required: bool
+    description: str
+    constraints: str = ""
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The settings model inside ``annotation`` (``X`` or ``X | None``), if any."""
+    candidates = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
+def _type_name(annotation: Any) -> str:
+    if _is_union(annotation):
+        return " | ".join(_type_name(arg) for arg in typing.get_args(annotation))
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return " | ".join(repr(arg) for arg in typing.get_args(annotation))
+    if origin is not None:
+        args = ", ".join(_type_name(arg) for arg in typing.get_args(annotation))
+        return f"{getattr(origin, '__name__', str(origin))}[{args}]"
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _constraints(metadata: list[Any]) -> str:
+    """Bounds declared on a field (``ge=1`` -> ``>= 1``), comma-separated."""
+    symbols = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<", "min_length": "length >="}
+    parts = []
+    for item in metadata:
+        for attr, symbol in symbols.items():
+            value = getattr(item, attr, None)
+            if value is not None:
+                parts.append(f"{symbol} {value}")
+    return ", ".join(parts)
+
+
+def setting_docs(model: type[BaseModel] = Settings, prefix: str = "") -> list[SettingDoc]:
+    """Every leaf key of ``model`` with its type, default and description, in declaration order.
+
+    Section fields are expanded into their leaves; a dict of models becomes
+    ``<name>.<id>.<leaf>``; an optional model is listed itself and then its leaves.
+    docs/CONFIG.md is checked against this list.
+    """
+    docs: list[SettingDoc] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        annotation = field.annotation
+        if typing.get_origin(annotation) is dict:
+            value_model = _model_in(typing.get_args(annotation)[1])
+            if value_model is not None:
+                docs.extend(setting_docs(value_model, f"{key}.<id>."))
+                continue
+        inner = _model_in(annotation)
+        if inner is not None and not _is_union(annotation):
+            docs.extend(setting_docs(inner, f"{key}."))
+            continue
+        if field.is_required():
+            default = None
+        elif field.default_factory is not None:
+            default = field.default_factory()  # type: ignore[call-arg]
+        else:
+            default = field.default
+        docs.append(
+            SettingDoc(
+                key=key,
+                type=_type_name(annotation),
+                default=default,
+                required=field.is_required(),
+                description=field.description or "",
+                constraints=_constraints(field.metadata),
+            )
+        )
+        if inner is not None:
+            docs.extend(setting_docs(inner, f"{key}."))
+    return docs
+
+
+def known_keys(path: tuple[str, ...]) -> list[str]:
+    """Field names of the settings section at ``path`` (``()`` is the root), or ``[]``.
+
+    An agent ID in the path (``agents.<id>``) leads into AgentSettings.
+    """
+    model: type[BaseModel] | None = Settings
+    expect_id = False
+    for part in path:
+        if model is None:
+            return []
+        if expect_id:
+            expect_id = False
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        if typing.get_origin(annotation) is dict:
+            model = _model_in(typing.get_args(annotation)[1])
+            expect_id = True
+        else:
+            model = _model_in(annotation)
+    return list(model.model_fields) if model is not None and not expect_id else []

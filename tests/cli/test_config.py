@@ -1,0 +1,128 @@
+"""`treeframe config show` through the real CLI, isolated from the developer's own config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.helpers import assert_one_line_error, run_cli
+
+SECRET = "sk-cli-secret-123456"
+REDACTED = "**********"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def env(home: Path) -> dict[str, str]:
+    return {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+
+
+@pytest.fixture
+def ws(tmp_path: Path, env: dict[str, str]) -> Path:
+    root = tmp_path / "ws"
+    root.mkdir()
+    assert run_cli(root, "init", env=env).code == 0
+    (root / ".treeframe" / "config.toml").write_text(
+        "[view]\nhard_max_frames = 200\n"
+        "[agents.summarizer]\nrole = 'synthesis'\n"
+        f"[agents.summarizer.provider]\nkind = 'anthropic'\napi_key = '{SECRET}'\n",
+        encoding="utf-8",
+    )
+    return root
+
+
+def test_show_json_in_workspace_reports_file_and_env_sources(ws: Path, env: dict[str, str]):
+    result = run_cli(
+        ws, "config", "show", "--json", env={**env, "TREEFRAME_VIEW__DEFAULT_MAX_FRAMES": "7"}
+    )
+    assert result.code == 0, result.stderr
+    out = result.json()
+    config_file = (ws / ".treeframe" / "config.toml").absolute()
+    assert out["settings"]["view"] == {
+        "hard_max_frames": 200,
+        "default_max_frames": 7,
+        "default_ordering": "recency",
+    }
+    assert out["sources"]["view.hard_max_frames"] == f"workspace:{config_file}"
+    assert out["sources"]["view.default_max_frames"] == "env:TREEFRAME_VIEW__DEFAULT_MAX_FRAMES"
+    assert out["sources"]["view.default_ordering"] == "default"
+    assert out["settings"]["agents"]["summarizer"]["role"] == "synthesis"
+    assert set(out) == {"settings", "sources"}
+
+
+def test_show_redacts_secrets_in_json_and_table(ws: Path, env: dict[str, str]):
+    as_json = run_cli(ws, "config", "show", "--json", env=env)
+    assert as_json.code == 0, as_json.stderr
+    assert SECRET not in as_json.stdout
+    assert as_json.json()["settings"]["agents"]["summarizer"]["provider"]["api_key"] == REDACTED
+    table = run_cli(ws, "config", "show", env=env)
+    assert table.code == 0, table.stderr
+    assert SECRET not in table.stdout
+    line = next(x for x in table.stdout.splitlines() if "provider.api_key" in x)
+    assert REDACTED in line
+    assert "workspace:" in line
+
+
+def test_show_table_lists_key_value_source(ws: Path, env: dict[str, str]):
+    result = run_cli(ws, "config", "show", "--store", "memory://", env=env)
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["key", "value", "source"]
+    assert lines[1].split() == ["workspace", "default", "default"]
+    assert next(x for x in lines if x.startswith("store.url ")).split() == [
+        "store.url",
+        "memory://",
+        "cli:--store",
+    ]
+
+
+def test_show_outside_a_workspace_uses_user_file_and_env(
+    tmp_path: Path, home: Path, env: dict[str, str]
+):
+    user = home / ".config" / "treeframe" / "config.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text("[limits]\nmax_batch = 50\n", encoding="utf-8")
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    result = run_cli(
+        outside, "config", "show", "--json", env={**env, "TREEFRAME_STORE": "memory://"}
+    )
+    assert result.code == 0, result.stderr
+    out = result.json()
+    assert out["settings"]["limits"]["max_batch"] == 50
+    assert out["sources"]["limits.max_batch"] == f"user:{user}"
+    assert out["sources"]["store.url"] == "env:TREEFRAME_STORE"
+    assert out["settings"]["agents"] == {}
+
+
+def test_bad_value_is_one_line_config_error(ws: Path, env: dict[str, str]):
+    result = run_cli(ws, "config", "show", env={**env, "TREEFRAME_VIEW__HARD_MAX_FRAMES": "lots"})
+    assert result.code == 1
+    assert_one_line_error(result, "config_error")
+    assert (
+        "view.hard_max_frames = 'lots' (from env:TREEFRAME_VIEW__HARD_MAX_FRAMES)" in result.stderr
+    )
+    assert result.stdout == ""
+
+
+def test_bad_secret_is_redacted_in_the_error(ws: Path, env: dict[str, str]):
+    (ws / ".treeframe" / "config.toml").write_text(
+        f"[agents.bot]\nrole = 'reader'\n[agents.bot.provider]\napi_key = ['{SECRET}']\n",
+        encoding="utf-8",
+    )
+    result = run_cli(ws, "config", "show", env=env)
+    assert result.code == 1
+    assert_one_line_error(result, "config_error")
+    assert SECRET not in result.stderr
+    assert REDACTED in result.stderr
+    as_json = run_cli(ws, "config", "show", "--json", env=env)
+    assert as_json.code == 1
+    assert '"code": "config_error"' in as_json.stderr
+    assert SECRET not in as_json.stderr
