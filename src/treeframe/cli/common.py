@@ -9,9 +9,16 @@ from typing import Annotated
 import typer
 
 from treeframe.workspace import Workspace
-from treeframe.workspace.layout import DEFAULT_WORKSPACE_NAME
 
-__all__ = ["JsonOpt", "QuietOpt", "StoreOpt", "WorkspaceOpt", "open_workspace"]
+__all__ = [
+    "FLAGS",
+    "JsonOpt",
+    "QuietOpt",
+    "StoreOpt",
+    "WorkspaceOpt",
+    "open_workspace",
+    "overrides",
+]
 
 JsonOpt = Annotated[
     bool,
@@ -21,22 +28,28 @@ StoreOpt = Annotated[
     str | None,
     typer.Option(
         "--store",
-        envvar="TREEFRAME_STORE",
-        help="Store URL (default: sqlite in <workspace>/.treeframe/store.db).",
+        help="Store URL (default: store.url setting, TREEFRAME_STORE, or "
+        "sqlite in <workspace>/.treeframe/store.db).",
         show_default=False,
     ),
 ]
 WorkspaceOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--workspace",
-        envvar="TREEFRAME_WORKSPACE",
-        help="Workspace name inside the store.",
+        help="Workspace name inside the store (default: the workspace setting, 'default').",
+        show_default=False,
     ),
 ]
+FLAGS = {"store.url": "--store", "workspace": "--workspace"}
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 
 
-def open_workspace(store: str | None, name: str = DEFAULT_WORKSPACE_NAME) -> Workspace:
-    """Open the workspace found from the current directory upward."""
-    return Workspace.open(Path(os.getcwd()), store, name)
+def overrides(store: str | None, name: str | None) -> dict[str, str | None]:
+    """Command-line settings by dotted key (None: the flag was not given)."""
+    return {"store.url": store, "workspace": name}
+
+
+def open_workspace(store: str | None, name: str | None = None) -> Workspace:
+    """Open the workspace found from the current directory upward, with its configuration."""
+    return Workspace.open(Path(os.getcwd()), cli=overrides(store, name), flags=FLAGS)

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from treeframe.cli.commands import config, demo, frames, integrity, tree
+from treeframe.cli.commands import agents, config, demo, frames, integrity, tree, workflow
 from treeframe.cli.output import print_error
 from treeframe.errors import TreeframeError
 
@@ -30,7 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for group in (tree, frames, integrity, config, demo):
+for group in (tree, frames, agents, workflow, integrity, config, demo):
     group.register(app)
 
 
@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.exit_code
     except typer.TyperException as exc:
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        print_error(message, "usage_error", as_json=as_json)
+        if message:
+            print_error(message, "usage_error", as_json=as_json)
+        # else: no arguments at all; the help text was printed and says it all
         code = EXIT_USAGE
     except (KeyboardInterrupt, typer.Abort):
         print_error("interrupted", "interrupted", as_json=as_json)

@@ -11,11 +11,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+from treeframe.config.loading import load_settings
+from treeframe.config.settings import Settings
+from treeframe.engine.context_api import ContextAPI
+from treeframe.engine.types import FrameInput, NodeContext
 from treeframe.errors import FrameNotFound, InvalidPath, NodeNotFound, StorageError
 from treeframe.frames import merkle_set
-from treeframe.frames.frame import DEFAULT_CONTENT_TYPE, Basis, Frame, new_frame
-from treeframe.frames.views import HARD_MAX_FRAMES, View, ViewPolicy, select_view
+from treeframe.frames.frame import DEFAULT_CONTENT_TYPE, Basis, Frame
+from treeframe.frames.views import ViewPolicy
 from treeframe.hashing.ids import workspace_id
 from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
 from treeframe.storage.base import RootEntry, StorageBackend
@@ -23,13 +28,8 @@ from treeframe.storage.registry import open_store
 from treeframe.tree.paths import relative_path
 from treeframe.tree.records import NodeRecord
 from treeframe.tree.scan import ScanResult, scan_tree
-from treeframe.workspace.layout import (
-    DEFAULT_WORKSPACE_NAME,
-    STATE_DIR,
-    default_store_url,
-    find_root,
-    utc_now,
-)
+from treeframe.workspace.layout import STATE_DIR, find_root
+from treeframe.workspace.settings import configured_agents, engine_limits, store_url
 from treeframe.workspace.verify import VerifyReport, verify_store
 
 __all__ = ["FrameWithContent", "Workspace"]
@@ -48,27 +48,37 @@ class FrameWithContent:
 
 
 class Workspace:
-    """One workspace: its root directory, its store and its workspace ID."""
+    """One workspace: its root directory, its store, its settings and its context API."""
 
     def __init__(
         self,
         root: Path,
         store: StorageBackend,
-        name: str = DEFAULT_WORKSPACE_NAME,
         *,
-        max_view_frames: int = HARD_MAX_FRAMES,
+        settings: Settings | None = None,
     ):
         self.root = root.absolute()
-        self.max_view_frames = max_view_frames
+        self.settings = settings or Settings()
         self.store = store
-        self.name = name
-        self.ws: WorkspaceId = workspace_id(name)
-        store.ensure_workspace(self.ws, name)
+        self.name = self.settings.workspace
+        self.ws: WorkspaceId = workspace_id(self.name)
+        store.ensure_workspace(self.ws, self.name)
+        self.api = ContextAPI(
+            store,
+            self.ws,
+            root=self.root,
+            agents=configured_agents(self.settings),
+            limits=engine_limits(self.settings),
+        )
 
     # -- lifecycle ----------------------------------------------------------
     @classmethod
     def init(
-        cls, path: Path, store_url: str | None = None, name: str = DEFAULT_WORKSPACE_NAME
+        cls,
+        path: Path,
+        *,
+        cli: Mapping[str, Any] | None = None,
+        flags: Mapping[str, str] | None = None,
     ) -> Workspace:
         """Create ``.treeframe/`` under ``path`` (idempotent) and open the workspace."""
         root = path.absolute()
@@ -78,15 +88,34 @@ class Workspace:
             (root / STATE_DIR).mkdir(exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create {root / STATE_DIR}: {exc.strerror}") from exc
-        return cls(root, open_store(store_url or default_store_url(root)), name)
+        return cls.at(root, cli=cli, flags=flags)
 
     @classmethod
     def open(
-        cls, start: Path, store_url: str | None = None, name: str = DEFAULT_WORKSPACE_NAME
+        cls,
+        start: Path,
+        *,
+        cli: Mapping[str, Any] | None = None,
+        flags: Mapping[str, str] | None = None,
     ) -> Workspace:
-        """Open the workspace at or above ``start``."""
-        root = find_root(start)
-        return cls(root, open_store(store_url or default_store_url(root)), name)
+        """Open the workspace at or above ``start`` with its layered configuration.
+
+        ``cli`` holds command-line overrides by dotted key (``store.url``, ...)
+        and ``flags`` the flag that set each (for ``config show`` sources).
+        """
+        return cls.at(find_root(start), cli=cli, flags=flags)
+
+    @classmethod
+    def at(
+        cls,
+        root: Path,
+        *,
+        cli: Mapping[str, Any] | None = None,
+        flags: Mapping[str, str] | None = None,
+    ) -> Workspace:
+        """Open the workspace rooted at ``root`` (which holds ``.treeframe/``)."""
+        settings = load_settings(root, cli=cli, cli_flags=flags).settings
+        return cls(root, open_store(store_url(root, settings)), settings=settings)
 
     def close(self) -> None:
         """Close the store."""
@@ -106,7 +135,8 @@ class Workspace:
     # -- tree ---------------------------------------------------------------
     def scan(self, *, workers: int | None = None, progress: ProgressFn | None = None) -> ScanResult:
         """Scan the directory tree and move the current root."""
-        return scan_tree(self.root, self.store, self.ws, workers=workers, progress=progress)
+        chosen = workers if workers is not None else self.settings.scan.workers
+        return scan_tree(self.root, self.store, self.ws, workers=chosen, progress=progress)
 
     def current_root(self) -> RootEntry | None:
         """The current root entry, or None before the first scan."""
@@ -161,23 +191,18 @@ class Workspace:
         metadata: Mapping[str, str] | None = None,
         basis_frame: FrameId | None = None,
     ) -> Frame:
-        """Append a frame to ``node`` (idempotent); the basis is the node, plus a frame if given."""
+        """Append a frame through the context API (the agent must be allowed to write).
+
+        The basis is the node, or the node and ``basis_frame``.
+        """
         basis = Basis.node(node.node_id)
         if basis_frame is not None:
             parse_hex_id(basis_frame, "FrameID")
             if self.store.get_frame(self.ws, basis_frame) is None:
                 raise FrameNotFound(f"basis frame {basis_frame} does not exist")
             basis = Basis.node_frame(node.node_id, basis_frame)
-        frame = new_frame(
-            node.node_id,
-            frame_type,
-            agent_id,
-            content,
-            basis=basis,
-            content_type=content_type,
-            metadata=metadata,
-        )
-        return self.store.append_frame(self.ws, frame, content, merkle_set.root_of_raw, utc_now())
+        request = FrameInput(frame_type, content, content_type, dict(metadata or {}), basis)
+        return self.api.put_frame_record(node.node_id, request, agent_id)
 
     def get_frame(self, frame_id: str) -> FrameWithContent:
         """A frame and its content by FrameID."""
@@ -187,12 +212,11 @@ class Workspace:
             raise FrameNotFound(f"no frame {fid} in this workspace")
         return FrameWithContent(frame, self._content(frame))
 
-    def view(self, node: NodeRecord, policy: ViewPolicy) -> tuple[View, list[FrameWithContent]]:
-        """Apply a view policy to a node and fetch the selected frames' contents in one batch."""
-        view = select_view(self.store, self.ws, node.node_id, policy, hard_cap=self.max_view_frames)
-        contents = self.store.get_contents(self.ws, [f.content_hash for f in view.frames])
-        out = [FrameWithContent(f, contents.get(f.content_hash, b"")) for f in view.frames]
-        return view, out
+    def view(
+        self, node: NodeRecord, policy: ViewPolicy, *, include_previous: bool = False
+    ) -> NodeContext:
+        """A bounded view of a node's frames with contents and freshness flags."""
+        return self.api.get_node(node.node_id, policy, include_previous=include_previous)
 
     def heads(self, node: NodeRecord) -> dict[str, FrameId]:
         """Every head of a node, by frame type."""

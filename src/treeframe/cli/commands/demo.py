@@ -12,6 +12,7 @@ import typer
 
 from treeframe.cli.common import JsonOpt
 from treeframe.cli.output import console, print_json
+from treeframe.engine.agents import AgentRecord
 from treeframe.frames.views import ViewPolicy
 from treeframe.workspace import Workspace
 
@@ -43,6 +44,8 @@ def demo(
         target.write_text(text, encoding="utf-8")
         os.utime(target, ns=(past, past))
     with Workspace.init(base) as ws:
+        ws.api.agents.register(AgentRecord("demo-agent", "synthesis"))
+        ws.api.agents.register(AgentRecord("demo-reviewer", "writer"))
         first = ws.scan(workers=1)
         app = ws.resolve("src/app.py", base)
         ws.put_frame(app, "summary", "demo-agent", b"Entry point: prints hello.")
@@ -50,7 +53,8 @@ def demo(
         ws.put_frame(ws.resolve("src", base), "summary", "demo-agent", b"Application sources.")
         (base / "src/util.py").write_text("def add(a, b):\n    return b + a\n", encoding="utf-8")
         second = ws.scan(workers=1)
-        view, frames = ws.view(app, ViewPolicy(max_frames=10))
+        view = ws.view(app, ViewPolicy(max_frames=10))
+        frames = view.frames
         report = ws.verify()
     result = {
         "directory": str(base),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -13,7 +13,7 @@ from treeframe.cli.common import JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
 from treeframe.cli.output import console, print_json, print_table
 from treeframe.errors import InvalidFrame, InvalidRequest
 from treeframe.frames.frame import DEFAULT_CONTENT_TYPE
-from treeframe.frames.views import DEFAULT_MAX_FRAMES, Ordering, ViewPolicy
+from treeframe.frames.views import Ordering, ViewPolicy
 from treeframe.ids import FrameId
 
 __all__ = ["register"]
@@ -62,7 +62,7 @@ def put(
         str | None, typer.Option("--basis-frame", help="Also base the frame on this FrameID.")
     ] = None,
     store: StoreOpt = None,
-    workspace: WorkspaceOpt = "default",
+    workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Append a context frame to a node (idempotent)."""
@@ -99,9 +99,13 @@ def get(
         list[str] | None, typer.Option("--agent", help="Only frames by this agent; repeat.")
     ] = None,
     max_frames: Annotated[
-        int, typer.Option("--max", help="Most frames to return.")
-    ] = DEFAULT_MAX_FRAMES,
-    order: Annotated[str, typer.Option("--order", help="recency | type | agent")] = "recency",
+        int | None,
+        typer.Option("--max", help="Most frames to return (default: view.default_max_frames)."),
+    ] = None,
+    order: Annotated[
+        str | None,
+        typer.Option("--order", help="recency | type | agent (default: view.default_ordering)."),
+    ] = None,
     priority: Annotated[
         str | None,
         typer.Option("--priority", help="Comma-separated types (or agents) ranked first."),
@@ -109,58 +113,69 @@ def get(
     max_bytes: Annotated[
         int | None, typer.Option("--max-bytes", help="Budget for the returned content.")
     ] = None,
+    include_previous: Annotated[
+        bool,
+        typer.Option(
+            "--include-previous",
+            help="Also show head frames of this path's previous NodeIDs (always stale).",
+        ),
+    ] = False,
     store: StoreOpt = None,
-    workspace: WorkspaceOpt = "default",
+    workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Print a bounded, deterministic view of a node's frames."""
-    ranked = tuple(p for p in (priority or "").split(",") if p)
-    if order not in ("recency", "type", "agent"):
-        raise InvalidRequest(f"unknown --order {order!r} (use recency, type or agent)")
-    ordering: Ordering = order  # type: ignore[assignment]
-    policy = ViewPolicy(
-        max_frames=max_frames,
-        ordering=ordering,
-        types=tuple(types or ()),
-        agents=tuple(agents or ()),
-        type_priority=ranked if order == "type" else tuple(types or ()),
-        agent_priority=ranked if order == "agent" else tuple(agents or ()),
-        max_bytes=max_bytes,
-    )
+    """Print a bounded, deterministic view of a node's frames, each marked fresh or stale."""
     with open_workspace(store, workspace) as ws:
+        chosen = order or ws.settings.view.default_ordering
+        if chosen not in ("recency", "type", "agent"):
+            raise InvalidRequest(f"unknown --order {chosen!r} (use recency, type or agent)")
+        ordering: Ordering = chosen  # type: ignore[assignment]
+        ranked = tuple(p for p in (priority or "").split(",") if p)
+        policy = ViewPolicy(
+            max_frames=max_frames
+            if max_frames is not None
+            else ws.settings.view.default_max_frames,
+            ordering=ordering,
+            types=tuple(types or ()),
+            agents=tuple(agents or ()),
+            type_priority=ranked if chosen == "type" else tuple(types or ()),
+            agent_priority=ranked if chosen == "agent" else tuple(agents or ()),
+            max_bytes=max_bytes,
+        )
         record = ws.resolve(ref, Path(os.getcwd()))
-        view, frames = ws.view(record, policy)
+        context = ws.view(record, policy, include_previous=include_previous)
     if json_out:
-        items: list[dict[str, Any]] = []
-        for item in frames:
-            entry = item.frame.to_dict()
-            entry["content"] = item.content.decode("utf-8", errors="replace")
-            items.append(entry)
         print_json(
             {
                 "node_id": record.node_id,
                 "path": record.path,
                 "policy": policy.to_dict(),
-                "frame_count": view.frame_count,
-                "truncated": view.truncated,
-                "frames": items,
+                "frame_count": context.frame_count,
+                "truncated": context.truncated,
+                "frames": [item.to_dict() for item in context.frames],
             }
         )
         return
     console.print(
-        f"{record.path or '.'}: {len(frames)} of {view.frame_count} frames"
-        + (" (truncated)" if view.truncated else "")
+        f"{record.path or '.'}: {len(context.frames)} of {context.frame_count} frames"
+        + (" (truncated)" if context.truncated else "")
     )
-    for item in frames:
+    for item in context.frames:
         f = item.frame
-        console.print(f"--- {f.frame_id} #{f.seq} {f.frame_type} by {f.agent_id}", style="bold")
+        flags = " [stale]" if item.stale else ""
+        flags += " [previous version]" if item.previous else ""
+        console.print(
+            f"--- {f.frame_id} #{f.seq} {f.frame_type} by {f.agent_id}{flags}",
+            style="bold",
+            markup=False,
+        )
         console.print(item.content.decode("utf-8", errors="replace"), markup=False)
 
 
 def heads(
     ref: Annotated[str, typer.Argument(help="Path or NodeID.")],
     store: StoreOpt = None,
-    workspace: WorkspaceOpt = "default",
+    workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Show the head frame of every frame type on a node."""
@@ -180,7 +195,7 @@ def proof(
     ref: Annotated[str, typer.Argument(help="Path or NodeID.")],
     frame_id: Annotated[str, typer.Argument(help="FrameID to prove membership of.")],
     store: StoreOpt = None,
-    workspace: WorkspaceOpt = "default",
+    workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Print a Merkle membership proof of a frame in a node's frame set."""

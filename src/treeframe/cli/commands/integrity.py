@@ -16,7 +16,7 @@ EXIT_DAMAGED = 3
 
 def verify(
     store: StoreOpt = None,
-    workspace: WorkspaceOpt = "default",
+    workspace: WorkspaceOpt = None,
     limit: Annotated[
         int, typer.Option("--limit", help="Most problems to print (all are counted).")
     ] = 1000,

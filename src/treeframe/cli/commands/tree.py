@@ -8,7 +8,15 @@ from typing import Annotated, Any
 
 import typer
 
-from treeframe.cli.common import JsonOpt, QuietOpt, StoreOpt, WorkspaceOpt, open_workspace
+from treeframe.cli.common import (
+    FLAGS,
+    JsonOpt,
+    QuietOpt,
+    StoreOpt,
+    WorkspaceOpt,
+    open_workspace,
+    overrides,
+)
 from treeframe.cli.output import console, print_json, print_table, progress_bar, show_progress
 from treeframe.tree.records import NodeRecord
 from treeframe.workspace import Workspace
@@ -26,11 +34,11 @@ def _node_summary(record: NodeRecord, frame_count: int | None = None) -> dict[st
 def init(
     path: Annotated[Path, typer.Argument(help="Directory to make a workspace.")] = Path("."),
     store: StoreOpt = None,
-    workspace: WorkspaceOpt = "default",
+    workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create a workspace (a .treeframe/ directory) in PATH."""
-    with Workspace.init(path, store, workspace) as ws:
+    with Workspace.init(path, cli=overrides(store, workspace), flags=FLAGS) as ws:
         result = {"root": str(ws.root), "store": ws.store.url, "workspace_id": ws.ws}
     if json_out:
         print_json(result)
@@ -40,7 +48,7 @@ def init(
 
 def scan(
     store: StoreOpt = None,
-    workspace: WorkspaceOpt = "default",
+    workspace: WorkspaceOpt = None,
     workers: Annotated[
         int | None, typer.Option("--workers", help="Hashing processes (default: CPU count).")
     ] = None,
@@ -86,7 +94,7 @@ def scan(
 
 def status(
     store: StoreOpt = None,
-    workspace: WorkspaceOpt = "default",
+    workspace: WorkspaceOpt = None,
     limit: Annotated[int, typer.Option("--history", help="History entries to show.")] = 5,
     json_out: JsonOpt = False,
 ) -> None:
@@ -119,7 +127,7 @@ def status(
 def ls(
     path: Annotated[str, typer.Argument(help="Path or NodeID (default: current directory).")] = ".",
     store: StoreOpt = None,
-    workspace: WorkspaceOpt = "default",
+    workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List a directory node's children with their kinds and NodeIDs."""
@@ -157,7 +165,7 @@ def ls(
 def node(
     ref: Annotated[str, typer.Argument(help="Path or NodeID.")],
     store: StoreOpt = None,
-    workspace: WorkspaceOpt = "default",
+    workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Show one NodeRecord, its frame-set root and its heads."""
