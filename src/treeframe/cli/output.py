@@ -23,7 +23,8 @@ __all__ = [
     "show_progress",
 ]
 
-console = Console(highlight=False, soft_wrap=True)
+# Off a terminal (pipes, CI logs) lines are never folded: a 64-hex ID must stay whole.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 1000)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

@@ -156,10 +156,11 @@ def get(
             }
         )
         return
-    console.print(
-        f"{record.path or '.'}: {len(context.frames)} of {context.frame_count} frames"
-        + (" (truncated)" if context.truncated else "")
-    )
+    current = [item for item in context.frames if not item.previous]
+    summary = f"{record.path or '.'}: {len(current)} of {context.frame_count} frames"
+    if len(current) < len(context.frames):
+        summary += f" (+{len(context.frames) - len(current)} from previous versions)"
+    console.print(summary + (" (truncated)" if context.truncated else ""), markup=False)
     for item in context.frames:
         f = item.frame
         flags = " [stale]" if item.stale else ""

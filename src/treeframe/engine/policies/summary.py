@@ -49,7 +49,7 @@ class SummaryPolicy:
         lines: list[bytes] = []
         used = 0
         for index, item in enumerate(inputs):
-            text = first_line(item.text)
+            text = first_line(item.text) or "(empty)"
             if len(text) > max_line:
                 text = text[: max_line - 1] + "…"
             line = f"- {item.child_path}: {text}\n".encode()
