@@ -188,7 +188,14 @@ def test_demo_runs_end_to_end(tmp_path):
     assert payload["verify_ok"] is True
     assert payload["first_root"] != payload["second_root"]
     assert payload["files_rehashed_on_rescan"] == 1
+    assert payload["synthesized"] == 3  # docs, src, root
+    assert payload["regenerated"] == 2  # src and the root
+    assert payload["needs_agent"] == ["src/util.py"]
     assert payload["view"]["frame_count"] == 2
+    assert "- src: " in payload["root_summary"]
+    human = run_cli(tmp_path, "demo", str(tmp_path / "demo2"))
+    assert human.code == 0, human.stderr
+    assert "regenerate     2 frame(s) rebuilt" in human.stdout
 
 
 def test_store_option_selects_another_store(tmp_path):

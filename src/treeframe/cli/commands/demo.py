@@ -13,10 +13,18 @@ import typer
 from treeframe.cli.common import JsonOpt
 from treeframe.cli.output import console, print_json
 from treeframe.engine.agents import AgentRecord
+from treeframe.engine.types import FrameInput
 from treeframe.frames.views import ViewPolicy
 from treeframe.workspace import Workspace
 
 __all__ = ["register"]
+
+NOTES = {
+    "README.md": "Project overview for the demo.",
+    "src/app.py": "Entry point: prints hello.",
+    "src/util.py": "add(a, b) helper.",
+    "docs/guide.md": "How to run the app.",
+}
 
 SAMPLE = {
     "README.md": "# sample\nA tiny project for the treeframe demo.\n",
@@ -32,7 +40,11 @@ def demo(
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Create a sample tree, scan it, attach frames and print a view (embedded SQLite)."""
+    """Walk the whole workflow on a sample tree (embedded SQLite, no server).
+
+    Scan, frames by two agents, a recursive summary synthesis, an edit and
+    rescan, the stale report, regeneration, a view and verify.
+    """
     base = directory if directory is not None else Path(tempfile.mkdtemp(prefix="treeframe-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     # Files modified within the racy window are re-hashed on every scan (like
@@ -44,53 +56,59 @@ def demo(
         target.write_text(text, encoding="utf-8")
         os.utime(target, ns=(past, past))
     with Workspace.init(base) as ws:
-        ws.api.agents.register(AgentRecord("demo-agent", "synthesis"))
-        ws.api.agents.register(AgentRecord("demo-reviewer", "writer"))
+        api = ws.api
+        api.agents.register(AgentRecord("demo-agent", "writer"))
+        api.agents.register(AgentRecord("demo-reviewer", "writer"))
+        api.agents.register(AgentRecord("demo-summarizer", "synthesis"))
         first = ws.scan(workers=1)
-        app = ws.resolve("src/app.py", base)
-        ws.put_frame(app, "summary", "demo-agent", b"Entry point: prints hello.")
-        ws.put_frame(app, "review", "demo-reviewer", b"Looks fine; add a docstring.")
-        ws.put_frame(ws.resolve("src", base), "summary", "demo-agent", b"Application sources.")
+        for rel, note in NOTES.items():
+            api.put_frame(rel, FrameInput("summary", note.encode()), "demo-agent")
+        api.put_frame("src/app.py", FrameInput("review", b"Add a docstring."), "demo-reviewer")
+        synthesized = api.synthesize_branch(
+            ".", "summary", "demo-summarizer", "summary", recursive=True
+        )
         (base / "src/util.py").write_text("def add(a, b):\n    return b + a\n", encoding="utf-8")
         second = ws.scan(workers=1)
-        view = ws.view(app, ViewPolicy(max_frames=10))
-        frames = view.frames
+        stale = api.stale(".", recursive=True)
+        regenerated = api.regenerate(".", recursive=True)
+        app = api.get_node("src/app.py", ViewPolicy(max_frames=10))
+        root = api.get_node(".", ViewPolicy(max_frames=1, types=("summary",)))
         report = ws.verify()
     result = {
         "directory": str(base),
         "first_root": first.root,
         "second_root": second.root,
         "files_rehashed_on_rescan": second.files_hashed,
-        "view": {
-            "path": app.path,
-            "node_id": app.node_id,
-            "frame_count": view.frame_count,
-            "frames": [
-                {
-                    "frame_id": f.frame.frame_id,
-                    "type": f.frame.frame_type,
-                    "agent": f.frame.agent_id,
-                    "content": f.content.decode(),
-                }
-                for f in frames
-            ],
-        },
+        "synthesized": len(synthesized.frames),
+        "stale": [f.to_dict() for f in stale.frames],
+        "regenerated": regenerated.regenerated_count,
+        "needs_agent": [f.path for f in regenerated.stale_unrecomputable],
+        "view": app.to_dict(),
+        "root_summary": root.frames[0].content.decode() if root.frames else "",
         "verify_ok": report.ok,
     }
     if json_out:
         print_json(result)
         return
-    console.print(f"sample tree   {base}")
-    console.print(f"scan 1 root   {first.root} ({first.files} files)")
+    console.print(f"sample tree    {base}")
+    console.print(f"scan           root {first.root} ({first.files} files)")
     console.print(
-        f"scan 2 root   {second.root} (edited src/util.py; {second.files_hashed} file re-hashed)"
+        f"frames         {len(NOTES) + 1} by agents, {len(synthesized.frames)} synthesized"
     )
-    console.print(f"view of {app.path} ({view.frame_count} frames):")
-    for item in frames:
-        f = item.frame
-        console.print(f"  #{f.seq} {f.frame_type:8} {f.agent_id:14} {item.content.decode()}")
-    console.print(f"verify        {'ok' if report.ok else 'PROBLEMS FOUND'}")
-    console.print(f"next: cd {base} && treeframe ls src && treeframe get src/app.py")
+    console.print(
+        f"edit + rescan  root {second.root} ({second.files_hashed} file re-hashed)", markup=False
+    )
+    console.print(f"stale          {len(stale.frames)} frame(s):", markup=False)
+    for item in stale.frames:
+        kind = "regenerable" if item.recomputable else "needs its agent"
+        console.print(
+            f"                 {item.path or '.'} {item.frame_type} ({kind})", markup=False
+        )
+    console.print(f"regenerate     {regenerated.regenerated_count} frame(s) rebuilt")
+    console.print("root summary:", markup=False)
+    console.print(result["root_summary"], markup=False)
+    console.print(f"verify         {'ok' if report.ok else 'PROBLEMS FOUND'}")
+    console.print(f"next: cd {base} && treeframe ls src && treeframe get src --include-previous")
 
 
 def register(app: typer.Typer) -> None:
