@@ -828,6 +828,36 @@ def test_get_heads_batch_many_keys_spans_batches(store: StorageBackend) -> None:
     assert store.get_heads_batch(WS, keys) == expected
 
 
+def test_get_frame_sets_batch_matches_singles(store: StorageBackend) -> None:
+    nodes = [make_file(f"s{i}", str(i).encode()) for i in range(520)]
+    store.put_nodes(WS, nodes)
+    for node in nodes[::2]:
+        append(store, *make_frame(node, b"x"))
+    ids = [n.node_id for n in nodes] + [NodeId("bad")]
+    batch = store.get_frame_sets(WS, ids)
+    assert batch == {
+        n.node_id: state for n in nodes if (state := store.get_frame_set(WS, n.node_id))
+    }
+    assert len(batch) == 260
+    assert store.get_frame_sets(OTHER_WS, ids) == {}
+
+
+def test_recent_frames_newest_first_per_node_bounded(store: StorageBackend) -> None:
+    a, b, c = make_file("a", b"a"), make_file("b", b"b"), make_file("c", b"c")
+    store.put_nodes(WS, [a, b, c])
+    for i in range(5):
+        append(store, *make_frame(a, f"a{i}".encode()))
+        if i < 2:
+            append(store, *make_frame(b, f"b{i}".encode(), frame_type="summary"))
+    got = store.recent_frames(WS, [a.node_id, b.node_id, c.node_id, a.node_id], 3)
+    assert set(got) == {a.node_id, b.node_id}
+    assert got[a.node_id] == list(store.iter_node_frames(WS, a.node_id))[:3]
+    assert got[b.node_id] == list(store.iter_node_frames(WS, b.node_id))
+    assert [f.seq for f in got[a.node_id]] == sorted((f.seq for f in got[a.node_id]), reverse=True)
+    assert store.recent_frames(WS, [a.node_id], 0) == {}
+    assert store.recent_frames(OTHER_WS, [a.node_id], 3) == {}
+
+
 # -- full iteration ----------------------------------------------------------
 
 

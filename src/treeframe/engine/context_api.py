@@ -31,6 +31,7 @@ from treeframe.errors import (
     InvalidFrame,
     InvalidPath,
     InvalidRequest,
+    InvalidViewPolicy,
     NodeNotFound,
 )
 from treeframe.frames import merkle_set
@@ -120,17 +121,64 @@ class ContextAPI:
     def get_nodes_batch(
         self, nodes: Sequence[str], view: ViewPolicy | None = None
     ) -> list[NodeContext]:
-        """GetNode for many nodes in one call (order kept; unknown nodes raise NodeNotFound)."""
+        """GetNode for many nodes in one call (order kept; unknown nodes raise NodeNotFound).
+
+        The default recency view is served with a constant number of store
+        queries for the whole batch (records, frame sets, newest frames per
+        node, path currency, contents); filtered views fall back to one view
+        query per node.
+        """
         self._check_batch(len(nodes))
         policy = view or ViewPolicy()
-        ids = [n for n in nodes if _HEX64.fullmatch(n)]
-        known = self.store.get_nodes(self.ws, [NodeId(n) for n in ids]) if ids else {}
+        records = self._resolve_many(nodes)
         freshness = Freshness(self.store, self.ws)
+        freshness.seed(records)
+        simple = (
+            policy.ordering == "recency"
+            and not policy.types
+            and not policy.agents
+            and policy.max_bytes is None
+        )
+        if not simple:
+            return [self._node_context(r, policy, False, freshness) for r in records]
+        if policy.max_frames > self.limits.hard_max_frames:
+            raise InvalidViewPolicy(
+                f"max_frames must be between 1 and {self.limits.hard_max_frames}, "
+                f"got {policy.max_frames}"
+            )
+        ids = [r.node_id for r in records]
+        sets = self.store.get_frame_sets(self.ws, ids)
+        recent = self.store.recent_frames(self.ws, ids, policy.max_frames + 1)
+        contents = self.store.get_contents(
+            self.ws, [f.content_hash for frames in recent.values() for f in frames]
+        )
         out = []
-        for ref in nodes:
-            record = known.get(NodeId(ref)) or self.resolve(ref)
-            out.append(self._node_context(record, policy, False, freshness))
+        for record in records:
+            frames = recent.get(record.node_id, [])
+            state = sets.get(record.node_id)
+            served = tuple(
+                FrameContext(
+                    f, contents.get(f.content_hash, b""), freshness.why_stale(f) is not None
+                )
+                for f in frames[: policy.max_frames]
+            )
+            out.append(
+                NodeContext(
+                    record, served, state.count if state else 0, len(frames) > policy.max_frames
+                )
+            )
         return out
+
+    def _resolve_many(self, nodes: Sequence[str]) -> list[NodeRecord]:
+        """Resolve references in order with batched lookups (IDs, then paths)."""
+        by_id = self.store.get_nodes(self.ws, [NodeId(n) for n in nodes if _HEX64.fullmatch(n)])
+        pending = [n for n in nodes if n not in by_id]
+        by_path: dict[str, NodeRecord] = {}
+        if pending:
+            ids = self.store.lookup_paths(self.ws, pending)
+            found = self.store.get_nodes(self.ws, list(ids.values()))
+            by_path = {p: found[i] for p, i in ids.items() if i in found}
+        return [by_id.get(NodeId(n)) or by_path.get(n) or self.resolve(n) for n in nodes]
 
     def get_frames_batch(self, frame_ids: Sequence[str]) -> list[FrameContext]:
         """Frames with content and freshness by FrameID (order kept; unknown IDs raise)."""
@@ -158,6 +206,7 @@ class ContextAPI:
     def _node_context(
         self, record: NodeRecord, policy: ViewPolicy, include_previous: bool, freshness: Freshness
     ) -> NodeContext:
+        freshness.seed([record])
         view = select_view(
             self.store, self.ws, record.node_id, policy, hard_cap=self.limits.hard_max_frames
         )

@@ -90,6 +90,15 @@ class Freshness:
         self._nodes: dict[NodeId, bool] = {}
         self._frames: dict[FrameId, bool] = {}
 
+    def seed(self, records: Iterable[NodeRecord]) -> None:
+        """Decide the currency of many nodes with one batched path lookup."""
+        todo = [r for r in records if r.node_id not in self._nodes]
+        if not todo:
+            return
+        current = self.store.lookup_paths(self.ws, [r.path for r in todo])
+        for record in todo:
+            self._nodes[record.node_id] = current.get(record.path) == record.node_id
+
     def node_current(self, node_id: NodeId, record: NodeRecord | None = None) -> bool:
         """True when the path index maps the node's path to this node."""
         known = self._nodes.get(node_id)

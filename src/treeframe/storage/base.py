@@ -267,6 +267,20 @@ class StorageBackend(Protocol):
     def get_frame_set(self, ws: WorkspaceId, node_id: NodeId) -> NodeSetState | None:
         """Stored root and count of a node's frame set (None: no frames yet)."""
 
+    def get_frame_sets(
+        self, ws: WorkspaceId, node_ids: Sequence[NodeId]
+    ) -> dict[NodeId, NodeSetState]:
+        """Batch form of :meth:`get_frame_set` (nodes without frames are absent)."""
+
+    def recent_frames(
+        self, ws: WorkspaceId, node_ids: Sequence[NodeId], limit: int
+    ) -> dict[NodeId, list[Frame]]:
+        """Up to ``limit`` newest frames of each node, newest first (one query for all).
+
+        Nodes without frames are absent. This is the batch path of the
+        default recency view; filtered views use :meth:`iter_node_frames`.
+        """
+
     def get_head(self, ws: WorkspaceId, node_id: NodeId, frame_type: str) -> FrameId | None:
         """O(1) head lookup."""
 

@@ -45,6 +45,7 @@ class _Workspace:
     node_frames: dict[NodeId, list[Frame]] = field(default_factory=dict)  # in seq order
     sets: dict[NodeId, NodeSetState] = field(default_factory=dict)
     heads: dict[tuple[NodeId, str], FrameId] = field(default_factory=dict)
+    node_heads: dict[NodeId, dict[str, FrameId]] = field(default_factory=dict)  # by node
     agents: dict[str, bytes] = field(default_factory=dict)
     path_history: dict[str, list[tuple[int, NodeId]]] = field(default_factory=dict)  # seq order
     built_on: dict[str, list[FrameId]] = field(default_factory=dict)  # dependents in seq order
@@ -258,6 +259,7 @@ class MemoryStore:
             space.node_frames.setdefault(frame.node_id, []).append(stored)
             space.sets[frame.node_id] = NodeSetState(root, len(members))
             space.heads[head_key] = frame.frame_id
+            space.node_heads.setdefault(frame.node_id, {})[frame.frame_type] = frame.frame_id
             for ref in basis_refs(frame):
                 space.built_on.setdefault(ref, []).append(frame.frame_id)
             return stored
@@ -316,8 +318,27 @@ class MemoryStore:
 
     def get_heads(self, ws: WorkspaceId, node_id: NodeId) -> dict[str, FrameId]:
         """All heads of a node."""
-        heads = self._ws(ws).heads
-        return {t: f for (n, t), f in sorted(heads.items()) if n == node_id}
+        return dict(sorted(self._ws(ws).node_heads.get(node_id, {}).items()))
+
+    def get_frame_sets(
+        self, ws: WorkspaceId, node_ids: Sequence[NodeId]
+    ) -> dict[NodeId, NodeSetState]:
+        """Stored set roots and counts of many nodes."""
+        sets = self._ws(ws).sets
+        return {n: sets[n] for n in node_ids if n in sets}
+
+    def recent_frames(
+        self, ws: WorkspaceId, node_ids: Sequence[NodeId], limit: int
+    ) -> dict[NodeId, list[Frame]]:
+        """Up to ``limit`` newest frames of each node, newest first."""
+        node_frames = self._ws(ws).node_frames
+        if limit <= 0:
+            return {}
+        return {
+            n: list(reversed(node_frames[n][-limit:]))
+            for n in dict.fromkeys(node_ids)
+            if n in node_frames
+        }
 
     def get_heads_batch(
         self, ws: WorkspaceId, keys: Sequence[tuple[NodeId, str]]
@@ -352,6 +373,7 @@ class MemoryStore:
                     actual=current or "",
                 )
             space.heads[(node_id, frame_type)] = new
+            space.node_heads.setdefault(node_id, {})[frame_type] = new
 
     # -- full iteration -----------------------------------------------------
     def iter_all_nodes(self, ws: WorkspaceId) -> Iterator[NodeRecord | Damaged]:

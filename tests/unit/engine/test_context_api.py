@@ -145,3 +145,23 @@ def test_views_apply_through_get_node(env):
     assert len(ctx.frames) == 2
     assert ctx.frame_count == 5
     assert ctx.truncated is True
+
+
+def test_batch_equals_singles_for_default_and_filtered_views(env):
+    paths = ["README.md", "src/app.py", "src/db/pool.py", "docs/guide.md", "src"]
+    for i, path in enumerate(paths * 3):
+        env.put(path, f"t{i % 2}", f"frame {i} on {path}")
+    env.edit("docs/guide.md", "changed\n")  # one node's frames now stale
+    node_ids = [env.api.get_node(p).node_record.node_id for p in paths[:2]]
+    refs = [*paths, *node_ids]
+    for policy in (ViewPolicy(max_frames=2), ViewPolicy(max_frames=5, types=("t1",))):
+        batch = env.api.get_nodes_batch(refs, policy)
+        singles = [env.api.get_node(r, policy) for r in refs]
+        assert batch == singles
+
+
+def test_batch_over_hard_cap_is_refused(env):
+    from treeframe.errors import InvalidViewPolicy
+
+    with pytest.raises(InvalidViewPolicy):
+        env.api.get_nodes_batch(["src"], ViewPolicy(max_frames=env.api.limits.hard_max_frames + 1))
