@@ -23,13 +23,11 @@ from treeframe.engine.policies import get_policy
 from treeframe.engine.synthesis import Synthesizer
 from treeframe.engine.types import StaleFrame
 from treeframe.errors import ConcurrentUpdate, RegenerationFailed, TreeframeError
-from treeframe.frames import merkle_set
 from treeframe.frames.frame import Basis, Frame, new_frame
 from treeframe.ids import FrameId, NodeId, WorkspaceId
 from treeframe.storage.base import StorageBackend
 from treeframe.tree.paths import parent_path
 from treeframe.tree.records import NodeRecord
-from treeframe.workspace.layout import utc_now
 
 __all__ = ["Regenerator", "find_stale", "walk_post_order"]
 
@@ -253,9 +251,7 @@ class Regenerator:
             self.synth.pending[frame.frame_id] = (frame, content)
             return frame.frame_id
         try:
-            self.store.append_frame(
-                self.ws, frame, content, merkle_set.root_of_raw, utc_now(), expected_head=expected
-            )
+            self.synth.append_as_head(frame, content, expected)
         except ConcurrentUpdate as exc:
             raise RegenerationFailed(
                 f"head of {frame_type!r} on {node.path or '.'!r} moved during regeneration"

@@ -170,3 +170,20 @@ def test_policy_that_raises_is_synthesis_failed_and_writes_nothing(env, monkeypa
     with pytest.raises(SynthesisFailed, match="kaboom"):
         env.api.synthesize_branch("src/db", "summary", "synth", policy="boom")
     assert env.api.get_node("src/db") == before
+
+
+def test_rebuilding_an_existing_synthesis_moves_the_head_back_to_it(env):
+    env.put("src/db/models.py", "note", "n1")
+    env.put("src/db/models.py", "summary", "s1")
+    from_notes = env.api.synthesize_branch("src/db", "note", "synth", output_type="digest").frames[
+        0
+    ]
+    from_summaries = env.api.synthesize_branch(
+        "src/db", "summary", "synth", output_type="digest"
+    ).frames[0]
+    assert env.api.get_node("src/db").frames[0].frame.frame_id == from_summaries.frame_id
+    again = env.api.synthesize_branch("src/db", "note", "synth", output_type="digest").frames[0]
+    assert again.frame_id == from_notes.frame_id
+    head = env.store.get_head(env.api.ws, again.node_id, "digest")
+    assert head == from_notes.frame_id
+    assert env.api.get_frames_batch([head])[0].stale is False
