@@ -38,14 +38,17 @@ __all__ = ["MISSING_RULES", "Synthesizer", "synthesis_params"]
 
 MISSING_RULES = ("skip", "fail")
 _RETRIES = 8
-_LOCKS: dict[tuple[str, str], threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
+_LOCK_STRIPES = 256
+_LOCKS = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
 
 
 def _dir_lock(ws: WorkspaceId, node_id: str) -> threading.Lock:
-    """In-process lock per directory; across processes the CAS append serializes."""
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault((ws, node_id), threading.Lock())
+    """In-process lock for a directory (striped: bounded memory in long-lived servers).
+
+    Across processes the compare-and-set append is what serializes; this only
+    saves threads of one process from building the same frame twice.
+    """
+    return _LOCKS[hash((ws, node_id)) % _LOCK_STRIPES]
 
 
 def synthesis_params(input_type: str, missing: str, params: Mapping[str, Any]) -> dict[str, Any]:
