@@ -19,7 +19,7 @@ from treeframe.frames.merkle_set import root_of, root_of_raw
 from treeframe.ids import FrameId
 from treeframe.storage.base import Damaged
 from treeframe.storage.registry import open_store
-from treeframe.storage.sqlite import SqliteStore
+from treeframe.storage.sqlite import SCHEMA_VERSION, SqliteStore
 from treeframe.tree.records import NodeRecord
 
 WS = make_ws("ws-a")
@@ -203,7 +203,7 @@ def test_schema_has_the_agent_engine_tables(store: SqliteStore, db_path: Path) -
         conn.close()
     assert sorted(name for name, _ in rows) == ["agents", "basis_refs", "path_history"]
     assert all("WITHOUT ROWID" in sql for _, sql in rows)
-    assert version == ("2",)
+    assert version == (str(SCHEMA_VERSION),)
 
 
 def test_concurrent_threads_share_one_store(store: SqliteStore) -> None:

@@ -22,8 +22,11 @@ small integer that prefixes every other key, so every key is namespaced by
 workspace. IDs are raw 32-byte BLOBs. NodeRecords and frames are kept as their
 canonical JSON plus the columns their indexes need; tables whose primary key
 is the lookup key are ``WITHOUT ROWID`` so a lookup is one B-tree descent.
-``contents`` is the exception: it holds large blobs, which SQLite stores
-better in a rowid table, so it carries a UNIQUE (ws, hash) index instead.
+``contents`` and ``nodes`` are the exceptions: their rows are large (blobs,
+JSON records), and a WITHOUT ROWID table keyed by a random hash dirties a
+random leaf page per insert; as rowid tables they append, and a small
+UNIQUE (ws, key) index does the lookups. That cut a 100k-file scan's
+record writes by ~40% for ~10 us more per lookup.
 
 Indexes for the agent engine (added in version 2): ``agents`` holds opaque
 agent records by (ws, agent ID), replaced in place. ``path_history`` keeps,
@@ -74,7 +77,7 @@ from treeframe.tree.records import NodeRecord
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of the table layout below; a store with another version is refused."""
 
 _SCHEMA = """
@@ -84,8 +87,8 @@ CREATE TABLE IF NOT EXISTS workspaces (
     id INTEGER PRIMARY KEY, wsid BLOB NOT NULL UNIQUE, name TEXT NOT NULL,
     next_seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS nodes (
-    ws INTEGER NOT NULL, node BLOB NOT NULL, record BLOB NOT NULL,
-    PRIMARY KEY (ws, node)) WITHOUT ROWID;
+    id INTEGER PRIMARY KEY, ws INTEGER NOT NULL, node BLOB NOT NULL, record BLOB NOT NULL,
+    UNIQUE (ws, node));
 CREATE TABLE IF NOT EXISTS paths (
     ws INTEGER NOT NULL, path TEXT NOT NULL, node BLOB NOT NULL,
     PRIMARY KEY (ws, path)) WITHOUT ROWID;
