@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from treeframe.errors import InvalidFrame, InvalidRequest, StoreCorrupt
-from treeframe.hashing.canonical_json import canonical_json, loads
+from treeframe.hashing.canonical_json import canonical_json, load_record, loads
 from treeframe.hashing.ids import (
     BASIS_FRAME,
     BASIS_NODE,
@@ -242,13 +242,7 @@ class Frame:
     @classmethod
     def from_json(cls, data: bytes) -> Frame:
         """Parse canonical JSON bytes; raises StoreCorrupt on damage."""
-        try:
-            parsed = loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise StoreCorrupt(f"malformed frame record: {exc}") from exc
-        if not isinstance(parsed, dict):
-            raise StoreCorrupt("malformed frame record: not an object")
-        return cls.from_dict(parsed)
+        return cls.from_dict(load_record(data, "frame record"))
 
 
 def new_frame(

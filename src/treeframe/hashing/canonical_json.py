@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["canonical_json", "loads"]
+from treeframe.errors import StoreCorrupt
+
+__all__ = ["canonical_json", "load_record", "loads"]
 
 
 def _check(value: Any) -> None:
@@ -45,3 +47,14 @@ def canonical_json(value: Any, *, checked: bool = False) -> bytes:
 def loads(data: bytes | str) -> Any:
     """Parse JSON bytes (canonical or not)."""
     return json.loads(data)
+
+
+def load_record(data: bytes, what: str) -> dict[str, Any]:
+    """Parse a stored record's JSON object; damage raises StoreCorrupt naming ``what``."""
+    try:
+        parsed = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StoreCorrupt(f"malformed {what}: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise StoreCorrupt(f"malformed {what}: not an object")
+    return parsed

@@ -9,7 +9,7 @@ from json.encoder import encode_basestring
 from typing import Any, Literal
 
 from treeframe.errors import InvalidId, InvalidPath, StoreCorrupt
-from treeframe.hashing.canonical_json import canonical_json, loads
+from treeframe.hashing.canonical_json import canonical_json, load_record
 from treeframe.hashing.ids import dir_node_id, file_node_id, symlink_node_id
 from treeframe.ids import ContentHash, NodeId, parse_hex_id
 
@@ -168,10 +168,4 @@ class NodeRecord:
     @classmethod
     def from_json(cls, data: bytes) -> NodeRecord:
         """Parse canonical JSON bytes; raises StoreCorrupt on damage."""
-        try:
-            parsed = loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise StoreCorrupt(f"malformed node record: {exc}") from exc
-        if not isinstance(parsed, dict):
-            raise StoreCorrupt("malformed node record: not an object")
-        return cls.from_dict(parsed)
+        return cls.from_dict(load_record(data, "node record"))
