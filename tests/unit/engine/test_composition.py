@@ -66,10 +66,9 @@ def test_bad_policy():
         CompositionPolicy(max_frames=0)
 
 
+@pytest.mark.parametrize("env", ["sqlite"], indirect=True)
 def test_compose_is_read_only_byte_for_byte(env, tmp_path):
     _frames(env)
-    if not env.store.url.startswith("sqlite://"):
-        pytest.skip("byte-level check needs the file-backed store")
     db = env.store.url.removeprefix("sqlite://")
     env.store.close()
     from treeframe.storage.registry import open_store
