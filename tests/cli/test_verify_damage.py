@@ -70,6 +70,18 @@ def test_verify_reports_each_kind_of_damage(workspace):
         )
         # a path index entry naming a missing node
         conn.execute("UPDATE paths SET node=? WHERE path='docs'", (b"\x02" * 32,))
+        # path history naming a missing node
+        conn.execute(
+            "INSERT INTO path_history (ws, path, seq, node) VALUES (1, 'gone.txt', 1, ?)",
+            (b"\x03" * 32,),
+        )
+        # a basis-index entry naming a frame that does not exist
+        conn.execute(
+            "INSERT INTO basis_refs (ws, ref, seq, frame) VALUES (1, ?, 999, ?)",
+            (raw(util["node_id"]), b"\x04" * 32),
+        )
+        # an agent record that no longer parses
+        conn.execute("UPDATE agents SET record=? WHERE agent='a1'", (b"{broken",))
     finally:
         conn.close()
 
@@ -88,6 +100,10 @@ def test_verify_reports_each_kind_of_damage(workspace):
         ("head_mismatch", f"{app['node_id']}:review"),
         ("head_dangling", f"{readme['node_id']}:summary"),
         ("path_dangling", "docs"),
+        ("path_history_dangling", "gone.txt@1"),
+        ("basis_ref_dangling", f"{util['node_id']}:{'04' * 32}"),
+        ("basis_index_incomplete", ""),
+        ("damaged_record", "agents:a1"),
     }
     assert expected <= kinds, sorted(kinds)
     assert any(kind == "damaged_record" and guide["node_id"] in key for kind, key in kinds)

@@ -914,3 +914,32 @@ def test_set_root_is_independent_of_append_order(
         seqs = [f.seq for f in backend_store.iter_all_frames(WS)]  # type: ignore[union-attr]
     assert state == NodeSetState(root_of([f.frame_id for f, _ in frames]), 6)
     assert seqs == [1, 2, 3, 4, 5, 6]
+
+
+def test_iter_all_path_history_and_basis_refs(store: StorageBackend) -> None:
+    a1, a2, a3 = make_file("a", b"1"), make_file("a", b"2"), make_file("a", b"3")
+    b = make_file("b", b"b")
+    roots = [make_dir("", [a, b]) for a in (a1, a2, a3)]
+    store.put_nodes(WS, [a1, a2, a3, b, *roots])
+    for a, root in zip((a1, a2, a3), roots, strict=True):
+        commit(store, root, [("", root.node_id), ("a", a.node_id), ("b", b.node_id)])
+    history = list(store.iter_all_path_history(WS))
+    assert history == [
+        ("", 2, roots[0].node_id),
+        ("", 3, roots[1].node_id),
+        ("a", 2, a1.node_id),
+        ("a", 3, a2.node_id),
+    ]
+    first = append(store, *make_frame(a3, b"x"))
+    second = append(
+        store, *make_frame(a3, b"y", basis=Basis.node_frame(a3.node_id, first.frame_id))
+    )
+    refs = sorted(store.iter_all_basis_refs(WS))
+    assert refs == sorted(
+        [
+            (a3.node_id, first.frame_id),
+            (a3.node_id, second.frame_id),
+            (first.frame_id, second.frame_id),
+        ]
+    )
+    assert list(store.iter_all_basis_refs(OTHER_WS)) == []

@@ -330,3 +330,9 @@ class StorageBackend(Protocol):
 
     def iter_all_paths(self, ws: WorkspaceId) -> Iterator[tuple[str, NodeId]]:
         """Every entry of the current path index."""
+
+    def iter_all_path_history(self, ws: WorkspaceId) -> Iterator[tuple[str, int, NodeId]]:
+        """Every path-history entry as (path, seq, previous NodeID), by path then seq."""
+
+    def iter_all_basis_refs(self, ws: WorkspaceId) -> Iterator[tuple[str, FrameId]]:
+        """Every basis-index entry as (referenced ID, dependent FrameID)."""

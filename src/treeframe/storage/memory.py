@@ -399,3 +399,13 @@ class MemoryStore:
     def iter_all_paths(self, ws: WorkspaceId) -> Iterator[tuple[str, NodeId]]:
         """Every path-index entry."""
         yield from list(self._ws(ws).paths.items())
+
+    def iter_all_path_history(self, ws: WorkspaceId) -> Iterator[tuple[str, int, NodeId]]:
+        """Every path-history entry, by path then seq."""
+        history = self._ws(ws).path_history
+        yield from [(p, seq, n) for p in sorted(history) for seq, n in history[p]]
+
+    def iter_all_basis_refs(self, ws: WorkspaceId) -> Iterator[tuple[str, FrameId]]:
+        """Every basis-index entry."""
+        built_on = self._ws(ws).built_on
+        yield from [(ref, f) for ref in sorted(built_on) for f in built_on[ref]]

@@ -982,3 +982,23 @@ class SqliteStore:
             yield "", NodeId(root[0].hex())
         for path, node in self._pages(sql, wid, ("",), 1):
             yield path, NodeId(node.hex())
+
+    def iter_all_path_history(self, ws: WorkspaceId) -> Iterator[tuple[str, int, NodeId]]:
+        """Every path-history entry, by path then seq."""
+        wid = self._ws(ws)
+        sql = (
+            "SELECT path, seq, node FROM path_history WHERE ws = ? AND (path, seq) > (?, ?)"
+            " ORDER BY path, seq LIMIT ?"
+        )
+        for path, seq, node in self._pages(sql, wid, ("", -1), 2):
+            yield path, seq, NodeId(node.hex())
+
+    def iter_all_basis_refs(self, ws: WorkspaceId) -> Iterator[tuple[str, FrameId]]:
+        """Every basis-index entry, by referenced ID then dependent seq."""
+        wid = self._ws(ws)
+        sql = (
+            "SELECT ref, seq, frame FROM basis_refs WHERE ws = ? AND (ref, seq) > (?, ?)"
+            " ORDER BY ref, seq LIMIT ?"
+        )
+        for ref, _seq, frame in self._pages(sql, wid, (b"", -1), 2):
+            yield ref.hex(), FrameId(frame.hex())

@@ -4,7 +4,10 @@ Checks, in order: node records (NodeID recomputed, children present),
 contents (hash recomputed), frames (FrameID recomputed, node and content
 present, frame set present), frame sets (root and count rebuilt from the
 node's members), heads (frame exists, on that node, of that type), path index
-(each entry names a stored node recorded at that path) and root history.
+(each entry names a stored node recorded at that path), root history, path
+history (names stored nodes), the basis index (each entry names a stored
+frame whose basis names the reference; as many entries as the frames' bases
+name) and agent records (parse).
 A damaged row or an unreadable table becomes a problem in the report, never
 an exception.
 """
@@ -16,17 +19,30 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from treeframe.engine.agents import AgentRecord
 from treeframe.errors import TreeframeError
 from treeframe.frames import merkle_set
 from treeframe.frames.frame import Frame
+from treeframe.hashing.canonical_json import load_record
 from treeframe.hashing.ids import content_hash
 from treeframe.ids import WorkspaceId
-from treeframe.storage.base import Damaged, StorageBackend
+from treeframe.storage.base import Damaged, StorageBackend, basis_refs
 from treeframe.tree.records import NodeRecord
 
 __all__ = ["PHASES", "Problem", "VerifyReport", "verify_store"]
 
-PHASES = ("nodes", "contents", "frames", "frame_sets", "heads", "paths", "history")
+PHASES = (
+    "nodes",
+    "contents",
+    "frames",
+    "frame_sets",
+    "heads",
+    "paths",
+    "history",
+    "path_history",
+    "basis_index",
+    "agents",
+)
 
 T = TypeVar("T")
 ProgressFn = Callable[[str, int], None]
@@ -72,6 +88,7 @@ class _Verifier:
         self.ws = ws
         self.progress = progress
         self.report = VerifyReport()
+        self.expected_refs = 0
 
     def problem(self, kind: str, key: str, message: str) -> None:
         self.report.problems.append(Problem(kind, key, message))
@@ -138,6 +155,7 @@ class _Verifier:
             self.guarded(item.frame_id, functools.partial(self.frame, item))
 
     def frame(self, frame: Frame) -> None:
+        self.expected_refs += len(basis_refs(frame))
         actual = frame.compute_id()
         if actual != frame.frame_id:
             self.problem("frame_id_mismatch", frame.frame_id, f"frame fields hash to {actual}")
@@ -214,6 +232,49 @@ class _Verifier:
                         "history_root_missing", str(entry.seq), f"root {entry.root} is not stored"
                     )
             before = page[-1].seq
+
+    def path_history(self) -> None:
+        for path, seq, node_id in self.each(
+            "path_history", lambda: self.store.iter_all_path_history(self.ws)
+        ):
+            if self.store.get_node(self.ws, node_id) is None:
+                self.problem(
+                    "path_history_dangling",
+                    f"{path}@{seq}",
+                    f"path history names missing node {node_id}",
+                )
+
+    def basis_index(self) -> None:
+        rows = 0
+        for ref, frame_id in self.each(
+            "basis_index", lambda: self.store.iter_all_basis_refs(self.ws)
+        ):
+            rows += 1
+            frame = self.store.get_frame(self.ws, frame_id)
+            key = f"{ref}:{frame_id}"
+            if frame is None:
+                self.problem(
+                    "basis_ref_dangling", key, f"basis index names missing frame {frame_id}"
+                )
+            elif ref not in basis_refs(frame):
+                self.problem(
+                    "basis_ref_mismatch", key, f"frame {frame_id}'s basis does not name {ref}"
+                )
+        if rows != self.expected_refs:
+            self.problem(
+                "basis_index_incomplete",
+                "",
+                f"the basis index has {rows} entries but the frames' bases name {self.expected_refs}",
+            )
+
+    def agents(self) -> None:
+        for agent_id, raw in self.each("agents", lambda: iter(self.store.list_agents(self.ws))):
+            try:
+                AgentRecord.from_dict(load_record(raw, "agent record"))
+            except (TreeframeError, KeyError, TypeError, ValueError) as exc:
+                self.problem(
+                    "damaged_record", f"agents:{agent_id}", f"unusable agent record: {exc}"
+                )
 
 
 def verify_store(
