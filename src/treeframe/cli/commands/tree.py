@@ -134,10 +134,11 @@ def ls(
     with open_workspace(store, workspace) as ws:
         record = ws.resolve(path, Path(os.getcwd()))
         entries = ws.children(record) if record.kind == "dir" else [record]
-        rows = []
-        for child in entries:
-            state = ws.store.get_frame_set(ws.ws, child.node_id)
-            rows.append((child, state.count if state else 0))
+        sets = ws.store.get_frame_sets(ws.ws, [child.node_id for child in entries])
+        rows = [
+            (child, sets[child.node_id].count if child.node_id in sets else 0)
+            for child in entries
+        ]
     if json_out:
         print_json(
             {
