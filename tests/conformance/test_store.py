@@ -943,3 +943,23 @@ def test_iter_all_path_history_and_basis_refs(store: StorageBackend) -> None:
         ]
     )
     assert list(store.iter_all_basis_refs(OTHER_WS)) == []
+
+
+def test_heads_and_path_history_many_match_singles(store: StorageBackend) -> None:
+    a1, a2 = make_file("a", b"1"), make_file("a", b"2")
+    b = make_file("b", b"b")
+    roots = [make_dir("", [a, b]) for a in (a1, a2)]
+    store.put_nodes(WS, [a1, a2, b, *roots])
+    for a, root in zip((a1, a2), roots, strict=True):
+        commit(store, root, [("", root.node_id), ("a", a.node_id), ("b", b.node_id)])
+    append(store, *make_frame(a2, b"x"))
+    append(store, *make_frame(a2, b"y", frame_type="summary"))
+    append(store, *make_frame(b, b"z"))
+    ids = [a1.node_id, a2.node_id, b.node_id, NodeId("nope")]
+    many = store.get_heads_many(WS, ids)
+    assert many == {n: h for n in ids if (h := store.get_heads(WS, n))}
+    assert list(many[a2.node_id]) == ["note", "summary"]
+    history = store.path_history_many(WS, ["a", "b", "", "zzz", "a"], 5)
+    assert history == {p: store.path_history(WS, p, 5) for p in ("a", "")}
+    assert store.path_history_many(WS, ["a"], 0) == {}
+    assert store.get_heads_many(OTHER_WS, ids) == {}

@@ -82,12 +82,17 @@ class Freshness:
     """Memoized freshness lookups for one call."""
 
     def __init__(
-        self, store: StorageBackend, ws: WorkspaceId, overlay: HeadOverlay | None = None
+        self,
+        store: StorageBackend,
+        ws: WorkspaceId,
+        overlay: HeadOverlay | None = None,
+        *,
+        nodes: dict[NodeId, bool] | None = None,
     ) -> None:
         self.store = store
         self.ws = ws
         self.overlay = overlay
-        self._nodes: dict[NodeId, bool] = {}
+        self._nodes: dict[NodeId, bool] = nodes if nodes is not None else {}
         self._frames: dict[FrameId, bool] = {}
 
     def seed(self, records: Iterable[NodeRecord]) -> None:

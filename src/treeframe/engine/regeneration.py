@@ -13,7 +13,7 @@ never rewritten. A second run finds nothing to do.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from treeframe.engine.agents import AgentRegistry
@@ -35,9 +35,16 @@ _DEPENDENTS_LIMIT = 1000
 
 
 def walk_post_order(
-    store: StorageBackend, ws: WorkspaceId, record: NodeRecord
+    store: StorageBackend,
+    ws: WorkspaceId,
+    record: NodeRecord,
+    on_children: Callable[[list[NodeRecord]], None] | None = None,
 ) -> Iterator[NodeRecord]:
-    """Every node of the subtree, children before their directory, by name."""
+    """Every node of the subtree, children before their directory, by name.
+
+    ``on_children`` sees each directory's children as the walk enters it, so
+    callers can fetch what they need for all of them in one query.
+    """
     stack: list[tuple[NodeRecord, bool]] = [(record, False)]
     while stack:
         current, expanded = stack.pop()
@@ -47,7 +54,65 @@ def walk_post_order(
         stack.append((current, True))
         ids = [child for _, child in current.children]
         found = store.get_nodes(ws, ids)
-        stack.extend((found[i], False) for i in reversed(ids) if i in found)
+        children = [found[i] for i in ids if i in found]
+        if on_children is not None:
+            on_children(children)
+        stack.extend((child, False) for child in reversed(children))
+
+
+class Lookahead:
+    """Heads and path history of a directory's children, read in two queries per directory.
+
+    Recursive ``stale``/``regenerate`` would otherwise pay two queries per
+    node of the scope even where nothing is stale.
+    """
+
+    def __init__(
+        self, store: StorageBackend, ws: WorkspaceId, history_limit: int, freshness: Freshness
+    ) -> None:
+        self.store = store
+        self.ws = ws
+        self.history_limit = history_limit
+        self.freshness = freshness
+        self._heads: dict[NodeId, dict[str, FrameId]] = {}
+        self._history: dict[str, list[tuple[int, NodeId]]] = {}
+        self._frames: dict[FrameId, Frame] = {}
+        self._loaded: set[NodeId] = set()
+
+    def load(self, children: list[NodeRecord]) -> None:
+        """Fetch what the walk will ask about these children."""
+        ids = [child.node_id for child in children]
+        heads = self.store.get_heads_many(self.ws, ids)
+        self._heads.update(heads)
+        head_ids = [fid for by_type in heads.values() for fid in by_type.values()]
+        self._frames.update(self.store.get_frames(self.ws, head_ids))
+        paths = [child.path for child in children]
+        self._history.update(self.store.path_history_many(self.ws, paths, self.history_limit))
+        self._loaded.update(ids)
+        self.freshness.seed(children)
+
+    def heads(self, node: NodeRecord) -> dict[str, FrameId]:
+        """The node's heads (prefetched, or read now)."""
+        if node.node_id in self._loaded:
+            return dict(self._heads.get(node.node_id, {}))
+        return self.store.get_heads(self.ws, node.node_id)
+
+    def frames(self, frame_ids: list[FrameId]) -> dict[FrameId, Frame]:
+        """Frames by ID, from what was fetched with the heads where possible (frames never change)."""
+        missing = [f for f in frame_ids if f not in self._frames]
+        if missing:
+            self._frames.update(self.store.get_frames(self.ws, missing))
+        return {f: self._frames[f] for f in frame_ids if f in self._frames}
+
+    def history(self, node: NodeRecord) -> list[tuple[int, NodeId]]:
+        """The path's earlier NodeIDs (prefetched, or read now)."""
+        if node.node_id in self._loaded:
+            return self._history.get(node.path, [])
+        return self.store.path_history(self.ws, node.path, self.history_limit)
+
+    def forget(self, node: NodeRecord) -> None:
+        """Drop what was fetched for a node whose heads are about to move."""
+        self._loaded.discard(node.node_id)
 
 
 def _recomputable(frame: Frame, agents: AgentRegistry) -> bool:
@@ -73,12 +138,16 @@ def _entry(
 
 
 def _previous_heads(
-    store: StorageBackend, ws: WorkspaceId, record: NodeRecord, limit: int, have: set[str]
+    store: StorageBackend,
+    ws: WorkspaceId,
+    record: NodeRecord,
+    history: list[tuple[int, NodeId]],
+    have: set[str],
 ) -> list[Frame]:
     """Heads of the path's earlier NodeIDs (newest first), one per type not in ``have``."""
     seen = set(have)
     out: list[Frame] = []
-    for _seq, old in store.path_history(ws, record.path, limit):
+    for _seq, old in history:
         if old == record.node_id:
             continue
         heads = store.get_heads(ws, old)
@@ -126,22 +195,23 @@ def find_stale(
 ) -> list[StaleFrame]:
     """Stale head frames in scope plus their dependents up the chain (see module doc)."""
     freshness = Freshness(store, ws)
+    look = Lookahead(store, ws, history_limit, freshness)
     found: dict[FrameId, StaleFrame] = {}
     refs: deque[str] = deque()
 
     def visit(node: NodeRecord) -> None:
-        heads = store.get_heads(ws, node.node_id)
-        frames = store.get_frames(ws, list(heads.values()))
+        heads = look.heads(node)
+        frames = look.frames(list(heads.values()))
         for frame in frames.values():
             reason = freshness.why_stale(frame)
             if reason is not None:
                 found[frame.frame_id] = _entry(store, ws, frame, reason, agents)
                 refs.append(frame.frame_id)
-        for frame in _previous_heads(store, ws, node, history_limit, set(heads)):
+        for frame in _previous_heads(store, ws, node, look.history(node), set(heads)):
             found.setdefault(frame.frame_id, _entry(store, ws, frame, "node changed", agents))
             refs.extend((frame.frame_id, frame.node_id))
 
-    for node in walk_post_order(store, ws, record) if recursive else [record]:
+    for node in walk_post_order(store, ws, record, look.load) if recursive else [record]:
         visit(node)
     # The ancestor chain: a synthesis above the scope may be built on what changed in it.
     for ancestor in _ancestors(store, ws, record):
@@ -194,7 +264,18 @@ class Regenerator:
         """(new FrameIDs, stale frames that need their agent) for the scope, post-order."""
         regenerated: list[FrameId] = []
         unrecomputable: list[StaleFrame] = []
-        scope = walk_post_order(self.store, self.ws, record) if recursive else iter([record])
+        self.nodes_memo: dict[NodeId, bool] = {}
+        self.look = Lookahead(
+            self.store,
+            self.ws,
+            self.history_limit,
+            Freshness(self.store, self.ws, nodes=self.nodes_memo),
+        )
+        scope = (
+            walk_post_order(self.store, self.ws, record, self.look.load)
+            if recursive
+            else iter([record])
+        )
         for node in scope:
             jobs, needs_agent = self.plan(node)
             unrecomputable.extend(needs_agent)
@@ -211,9 +292,11 @@ class Regenerator:
 
     def plan(self, node: NodeRecord) -> tuple[list[tuple[str, Frame]], list[StaleFrame]]:
         """Which types of ``node`` to recompute (with the frame to redo), and what needs an agent."""
-        freshness = Freshness(self.store, self.ws, self.synth.overlay)
-        heads = self.store.get_heads(self.ws, node.node_id)
-        frames = self.store.get_frames(self.ws, list(heads.values()))
+        # Heads move as the walk regenerates, so frame currency is re-read per
+        # node; node currency (the path index) does not change and is shared.
+        freshness = Freshness(self.store, self.ws, self.synth.overlay, nodes=self.nodes_memo)
+        heads = self.look.heads(node)
+        frames = self.look.frames(list(heads.values()))
         jobs: list[tuple[str, Frame]] = []
         needs_agent: list[StaleFrame] = []
         for frame_type, fid in sorted(heads.items()):
@@ -227,7 +310,9 @@ class Regenerator:
                 jobs.append((frame_type, frame))
             else:
                 needs_agent.append(_entry(self.store, self.ws, frame, reason, self.agents))
-        for frame in _previous_heads(self.store, self.ws, node, self.history_limit, set(heads)):
+        for frame in _previous_heads(
+            self.store, self.ws, node, self.look.history(node), set(heads)
+        ):
             if _recomputable(frame, self.agents):
                 jobs.append((frame.frame_type, frame))
             else:

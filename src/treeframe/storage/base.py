@@ -267,6 +267,16 @@ class StorageBackend(Protocol):
     def get_frame_set(self, ws: WorkspaceId, node_id: NodeId) -> NodeSetState | None:
         """Stored root and count of a node's frame set (None: no frames yet)."""
 
+    def get_heads_many(
+        self, ws: WorkspaceId, node_ids: Sequence[NodeId]
+    ) -> dict[NodeId, dict[str, FrameId]]:
+        """Every head of many nodes (nodes without heads are absent)."""
+
+    def path_history_many(
+        self, ws: WorkspaceId, paths: Sequence[str], limit: int
+    ) -> dict[str, list[tuple[int, NodeId]]]:
+        """Batch form of :meth:`path_history` (paths without history are absent)."""
+
     def get_frame_sets(
         self, ws: WorkspaceId, node_ids: Sequence[NodeId]
     ) -> dict[NodeId, NodeSetState]:

@@ -320,6 +320,20 @@ class MemoryStore:
         """All heads of a node."""
         return dict(sorted(self._ws(ws).node_heads.get(node_id, {}).items()))
 
+    def get_heads_many(
+        self, ws: WorkspaceId, node_ids: Sequence[NodeId]
+    ) -> dict[NodeId, dict[str, FrameId]]:
+        """Every head of many nodes."""
+        node_heads = self._ws(ws).node_heads
+        return {n: dict(sorted(node_heads[n].items())) for n in node_ids if node_heads.get(n)}
+
+    def path_history_many(
+        self, ws: WorkspaceId, paths: Sequence[str], limit: int
+    ) -> dict[str, list[tuple[int, NodeId]]]:
+        """Batch form of :meth:`path_history`."""
+        found = {p: self.path_history(ws, p, limit) for p in dict.fromkeys(paths)}
+        return {p: entries for p, entries in found.items() if entries}
+
     def get_frame_sets(
         self, ws: WorkspaceId, node_ids: Sequence[NodeId]
     ) -> dict[NodeId, NodeSetState]:

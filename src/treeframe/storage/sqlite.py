@@ -750,6 +750,44 @@ class SqliteStore:
         row = self._one("SELECT root, count FROM frame_sets WHERE ws = ? AND node = ?", (wid, raw))
         return None if row is None else NodeSetState(row[0].hex(), row[1])
 
+    def get_heads_many(
+        self, ws: WorkspaceId, node_ids: Sequence[NodeId]
+    ) -> dict[NodeId, dict[str, FrameId]]:
+        """Every head of many nodes, in bounded ``IN`` batches (sorted by type per node)."""
+        wid = self._ws(ws)
+        keys = {raw: n for n in node_ids if (raw := _key(n)) is not None}
+        sql = (
+            "SELECT node, type, frame FROM heads WHERE ws = ? AND node IN ({}) ORDER BY node, type"
+        )
+        out: dict[NodeId, dict[str, FrameId]] = {}
+        for node, frame_type, frame in self._batched(sql, wid, list(keys)):
+            out.setdefault(keys[node], {})[frame_type] = FrameId(frame.hex())
+        return out
+
+    def path_history_many(
+        self, ws: WorkspaceId, paths: Sequence[str], limit: int
+    ) -> dict[str, list[tuple[int, NodeId]]]:
+        """Batch form of :meth:`path_history`: a ``UNION ALL`` of per-path probes."""
+        wid = self._ws(ws)
+        out: dict[str, list[tuple[int, NodeId]]] = {}
+        unique = list(dict.fromkeys(paths))
+        if limit <= 0 or not unique:
+            return out
+        probe = (
+            "SELECT * FROM (SELECT path, seq, node FROM path_history"
+            " WHERE ws = ? AND path = ? ORDER BY seq DESC LIMIT ?)"
+        )
+        for start in range(0, len(unique), _UNION_BATCH):
+            chunk = unique[start : start + _UNION_BATCH]
+            params: list[Any] = []
+            for path in chunk:
+                params += (wid, path, limit)
+            for path, seq, node in self._all(" UNION ALL ".join([probe] * len(chunk)), params):
+                out.setdefault(path, []).append((seq, NodeId(node.hex())))
+        for entries in out.values():
+            entries.sort(reverse=True)  # SQL leaves the order of a UNION's rows open
+        return out
+
     def get_frame_sets(
         self, ws: WorkspaceId, node_ids: Sequence[NodeId]
     ) -> dict[NodeId, NodeSetState]:
@@ -789,6 +827,8 @@ class SqliteStore:
                 params += (wid, raw, limit)
             for node, record in self._all(" UNION ALL ".join([probe] * len(chunk)), params):
                 out.setdefault(keys[node], []).append(self._parse_frame(record))
+        for frames in out.values():
+            frames.sort(key=lambda f: f.seq, reverse=True)  # a UNION's row order is open
         return out
 
     def get_head(self, ws: WorkspaceId, node_id: NodeId, frame_type: str) -> FrameId | None:
