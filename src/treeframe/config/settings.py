@@ -133,12 +133,12 @@ class SynthesisSettings(_Section):
     summary_max_bytes: int = Field(
         default=4096,
         ge=1,
-        description="Largest synthesized summary, in bytes.",
+        description="Default `max_bytes` of the `summary` policy when a request gives none.",
     )
     max_children: int = Field(
         default=10000,
         ge=1,
-        description="Most children one synthesis step reads.",
+        description="Most children one synthesis step reads; larger directories fail with `synthesis_failed`.",
     )
 
 

@@ -57,6 +57,9 @@ class EngineLimits:
     max_batch: int = 1000
     path_history: int = 16
     max_children: int = 10_000
+    """Largest directory a synthesis reads (more children fail with ``synthesis_failed``)."""
+    summary_max_bytes: int = 4096
+    """``max_bytes`` of the ``summary`` policy when the request does not give one."""
 
 
 class ContextAPI:
@@ -301,13 +304,19 @@ class ContextAPI:
         """Synthesize a directory (or, recursively, its subtree bottom-up) from child heads."""
         self.agents.authorize(agent, "synthesize")
         record = self.resolve(directory)
-        synth = Synthesizer(self.store, self.ws, self.limits.max_frame_bytes)
+        synth = Synthesizer(
+            self.store, self.ws, self.limits.max_frame_bytes, self.limits.max_children
+        )
+        chosen = policy or "concat"
+        request = dict(params or {})
+        if chosen == "summary":
+            request.setdefault("max_bytes", self.limits.summary_max_bytes)
         return synth.run(
             record,
             frame_type,
             agent,
-            policy or "concat",
-            dict(params or {}),
+            chosen,
+            request,
             recursive=recursive,
             missing=missing or "skip",
             output_type=output_type,
@@ -334,6 +343,7 @@ class ContextAPI:
             self.limits.path_history,
             self.limits.max_frame_bytes,
             self.root,
+            max_children=self.limits.max_children,
         )
         frame_ids, unrecomputable = regen.run(record, recursive=recursive, dry_run=dry_run)
         return RegenerationReport(

@@ -249,12 +249,14 @@ class Regenerator:
         history_limit: int,
         max_bytes: int,
         root: Path | None = None,
+        *,
+        max_children: int = 10_000,
     ) -> None:
         self.store = store
         self.ws = ws
         self.agents = agents
         self.history_limit = history_limit
-        self.synth = Synthesizer(store, ws, max_bytes)
+        self.synth = Synthesizer(store, ws, max_bytes, max_children)
         self.max_bytes = max_bytes
         self.root = root
 

@@ -59,10 +59,13 @@ def synthesis_params(input_type: str, missing: str, params: Mapping[str, Any]) -
 class Synthesizer:
     """Runs one synthesis request."""
 
-    def __init__(self, store: StorageBackend, ws: WorkspaceId, max_bytes: int) -> None:
+    def __init__(
+        self, store: StorageBackend, ws: WorkspaceId, max_bytes: int, max_children: int = 10_000
+    ) -> None:
         self.store = store
         self.ws = ws
         self.max_bytes = max_bytes
+        self.max_children = max_children
         # A dry run's predicted frames: heads it would have moved and their bytes.
         self.overlay: dict[tuple[NodeId, str], FrameId] = {}
         self.pending: dict[FrameId, tuple[Frame, bytes]] = {}
@@ -178,6 +181,11 @@ class Synthesizer:
         missing: str,
     ) -> tuple[Frame, bytes, list[str]]:
         """The frame a synthesis would append now (nothing is written)."""
+        if len(directory.children) > self.max_children:
+            raise SynthesisFailed(
+                f"cannot synthesize {directory.path or '.'!r}: {len(directory.children)} children, "
+                f"over the limit of {self.max_children} (synthesis.max_children)"
+            )
         found, absent = selection_inputs(self.store, self.ws, directory, input_type, self.overlay)
         missed = [child_path(directory.path, name) for name in absent]
         if absent and missing == "fail":

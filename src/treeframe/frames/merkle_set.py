@@ -18,7 +18,15 @@ from treeframe.errors import FrameNotFound, InvalidRequest
 from treeframe.hashing.ids import set_empty_root, set_inner, set_leaf
 from treeframe.ids import FrameId, parse_hex_id
 
-__all__ = ["EMPTY_ROOT", "MembershipProof", "ProofStep", "prove", "root_of", "root_of_raw", "verify"]
+__all__ = [
+    "EMPTY_ROOT",
+    "MembershipProof",
+    "ProofStep",
+    "prove",
+    "root_of",
+    "root_of_raw",
+    "verify",
+]
 
 EMPTY_ROOT: str = set_empty_root().hex()
 

@@ -29,6 +29,7 @@ def engine_limits(settings: Settings) -> EngineLimits:
         max_batch=settings.limits.max_batch,
         path_history=settings.limits.path_history,
         max_children=settings.synthesis.max_children,
+        summary_max_bytes=settings.synthesis.summary_max_bytes,
     )
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,19 +31,11 @@ from treeframe.workspace.layout import STATE_DIR, find_root
 from treeframe.workspace.settings import configured_agents, engine_limits, store_url
 from treeframe.workspace.verify import VerifyReport, verify_store
 
-__all__ = ["FrameWithContent", "Workspace"]
+__all__ = ["Workspace"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 ProgressFn = Callable[[int, int, int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class FrameWithContent:
-    """A frame together with its content bytes."""
-
-    frame: Frame
-    content: bytes
 
 
 class Workspace:
@@ -204,14 +195,6 @@ class Workspace:
         request = FrameInput(frame_type, content, content_type, dict(metadata or {}), basis)
         return self.api.put_frame_record(node.node_id, request, agent_id)
 
-    def get_frame(self, frame_id: str) -> FrameWithContent:
-        """A frame and its content by FrameID."""
-        fid = FrameId(parse_hex_id(frame_id, "FrameID"))
-        frame = self.store.get_frame(self.ws, fid)
-        if frame is None:
-            raise FrameNotFound(f"no frame {fid} in this workspace")
-        return FrameWithContent(frame, self._content(frame))
-
     def view(
         self, node: NodeRecord, policy: ViewPolicy, *, include_previous: bool = False
     ) -> NodeContext:
@@ -229,14 +212,6 @@ class Workspace:
         members = self.store.node_frame_ids(self.ws, node.node_id)
         proof = merkle_set.prove(members, fid)
         return proof, state.root if state else merkle_set.EMPTY_ROOT
-
-    def _content(self, frame: Frame) -> bytes:
-        content = self.store.get_content(self.ws, frame.content_hash)
-        if content is None:
-            raise FrameNotFound(
-                f"content {frame.content_hash} of frame {frame.frame_id} is missing"
-            )
-        return content
 
     # -- integrity ----------------------------------------------------------
     def verify(self, progress: Callable[[str, int], None] | None = None) -> VerifyReport:

@@ -187,3 +187,39 @@ def test_rebuilding_an_existing_synthesis_moves_the_head_back_to_it(env):
     head = env.store.get_head(env.api.ws, again.node_id, "digest")
     assert head == from_notes.frame_id
     assert env.api.get_frames_batch([head])[0].stale is False
+
+
+def test_max_children_limit_refuses_large_directories(env):
+    from treeframe.engine.context_api import ContextAPI, EngineLimits
+
+    env.put("src/db/models.py", "summary", "m")
+    small = ContextAPI(
+        env.store,
+        env.api.ws,
+        agents={"synth": env.api.agents.get("synth")},
+        limits=EngineLimits(max_children=1),
+    )
+    before = env.api.get_node("src/db")
+    with pytest.raises(SynthesisFailed, match="over the limit of 1"):
+        small.synthesize_branch("src/db", "summary", "synth")
+    assert env.api.get_node("src/db") == before
+    assert small.synthesize_branch("docs", "summary", "synth").frames
+
+
+def test_summary_max_bytes_default_comes_from_limits(env):
+    from treeframe.engine.context_api import ContextAPI, EngineLimits
+
+    _annotate_all(env)
+    tight = ContextAPI(
+        env.store,
+        env.api.ws,
+        agents={"synth": env.api.agents.get("synth")},
+        limits=EngineLimits(summary_max_bytes=30),
+    )
+    frame = tight.synthesize_branch("src/db", "summary", "synth", policy="summary").frames[0]
+    assert frame.basis.params["params"]["max_bytes"] == 30
+    assert frame.size <= 30
+    explicit = tight.synthesize_branch(
+        "src/db", "summary", "synth", policy="summary", params={"max_bytes": 500}
+    ).frames[0]
+    assert explicit.basis.params["params"]["max_bytes"] == 500

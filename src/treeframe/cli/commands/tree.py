@@ -136,8 +136,7 @@ def ls(
         entries = ws.children(record) if record.kind == "dir" else [record]
         sets = ws.store.get_frame_sets(ws.ws, [child.node_id for child in entries])
         rows = [
-            (child, sets[child.node_id].count if child.node_id in sets else 0)
-            for child in entries
+            (child, sets[child.node_id].count if child.node_id in sets else 0) for child in entries
         ]
     if json_out:
         print_json(
