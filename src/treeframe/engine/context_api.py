@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from treeframe.clock import utc_now
 from treeframe.engine.agents import AgentRecord, AgentRegistry
 from treeframe.engine.composition import ComposedContext, CompositionPolicy, compose
 from treeframe.engine.freshness import Freshness
@@ -41,7 +42,6 @@ from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
 from treeframe.storage.base import StorageBackend
 from treeframe.tree.paths import normalize_name
 from treeframe.tree.records import NodeRecord
-from treeframe.workspace.layout import utc_now
 
 __all__ = ["ContextAPI", "EngineLimits"]
 

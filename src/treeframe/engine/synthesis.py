@@ -16,6 +16,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from treeframe.clock import utc_now
 from treeframe.engine.freshness import ANY_TYPE, selection_inputs
 from treeframe.engine.policies import SynthesisInput, SynthesisPolicy, get_policy
 from treeframe.engine.types import SynthesisResult
@@ -32,7 +33,6 @@ from treeframe.ids import FrameId, NodeId, WorkspaceId
 from treeframe.storage.base import StorageBackend
 from treeframe.tree.paths import child_path
 from treeframe.tree.records import NodeRecord
-from treeframe.workspace.layout import utc_now
 
 __all__ = ["MISSING_RULES", "Synthesizer", "synthesis_params"]
 

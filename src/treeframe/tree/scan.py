@@ -43,9 +43,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
+from treeframe.clock import utc_now
 from treeframe.errors import FileChangedDuringScan, InvalidPath, ScanError
 from treeframe.ids import ContentHash, NodeId, WorkspaceId
 from treeframe.storage.base import RootEntry, StorageBackend
@@ -227,10 +227,6 @@ class _Sink:
         self._flush_nodes()
         self._flush_stats()
         self._flush_paths()
-
-
-def _utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _special_kind(mode: int) -> str:
@@ -762,7 +758,7 @@ def scan_tree(
             sink.paths([("", root_id)])
             sink.flush()
             expected = previous.root if previous is not None else None
-            entry = store.commit_scan(ws, token, root_id, expected, _utc_now())
+            entry = store.commit_scan(ws, token, root_id, expected, utc_now())
             changed = True
     except BaseException:
         # The original error matters more than a failed cleanup.

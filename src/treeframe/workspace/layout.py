@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from treeframe.errors import WorkspaceNotFound
@@ -13,7 +12,6 @@ __all__ = [
     "STORE_FILE",
     "default_store_url",
     "find_root",
-    "utc_now",
 ]
 
 STATE_DIR = ".treeframe"
@@ -35,8 +33,3 @@ def find_root(start: Path) -> Path:
 def default_store_url(root: Path) -> str:
     """The embedded default store: SQLite inside the workspace's ``.treeframe/``."""
     return f"sqlite://{(root / STATE_DIR / STORE_FILE).absolute()}"
-
-
-def utc_now() -> str:
-    """Wall-clock time as ISO-8601 UTC with milliseconds: metadata only, never hashed."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
