@@ -17,20 +17,29 @@ UTF-8 bytes in hex.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import sys
+import tempfile
 import unicodedata
 from pathlib import Path
 from typing import Any
 
+from treeframe.engine.agents import AgentRecord
+from treeframe.engine.context_api import ContextAPI, EngineLimits
+from treeframe.engine.types import FrameInput
 from treeframe.frames import merkle_set
 from treeframe.frames.frame import Basis, Frame, new_frame
 from treeframe.hashing import ids as h
 from treeframe.hashing.canonical_json import canonical_json
 from treeframe.hashing.encoding import blob, count, tagged, text, u8
 from treeframe.ids import FrameId, NodeId
+from treeframe.storage.memory import MemoryStore
+from treeframe.tree.paths import display_name
 from treeframe.tree.records import NodeRecord
+from treeframe.tree.scan import scan_tree
 
 OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "test-vectors.json"
 VECTORS_VERSION = 1
@@ -426,6 +435,618 @@ def _canonical_json_vectors() -> list[dict[str, Any]]:
     return out
 
 
+# -- trees on disk: membership, ignore rules and whole roots -----------------
+#
+# A tree is a list of entries, parents before children. Each entry names its
+# raw on-disk path bytes (``path_hex``) so that NFD and non-UTF-8 names survive
+# JSON; ``materialize`` builds it, the scan decides membership.
+
+WS_VECTORS = h.workspace_id("vectors")
+Spec = tuple[Any, ...]
+
+
+def _entry(spec: Spec) -> dict[str, Any]:
+    """JSON form of one tree entry: (path, kind, payload[, mode]) with path as str or bytes."""
+    raw_path, kind, *rest = spec
+    raw = raw_path if isinstance(raw_path, bytes) else raw_path.encode("utf-8")
+    out: dict[str, Any] = {"path": display_name(raw), "path_hex": raw.hex(), "kind": kind}
+    if kind == "file":
+        content = rest[0] if isinstance(rest[0], bytes) else rest[0].encode("utf-8")
+        out["mode"] = f"{rest[1] if len(rest) > 1 else 0o644:o}"
+        out["content_hex"] = content.hex()
+        with contextlib.suppress(UnicodeDecodeError):
+            out["content_text"] = content.decode("utf-8")
+    elif kind == "symlink":
+        out["target"] = rest[0]
+    return out
+
+
+def materialize(root: Path, entries: list[dict[str, Any]]) -> None:
+    """Create the entries of a tree vector under ``root`` (an empty or missing directory)."""
+    base = os.fsencode(root)
+    os.makedirs(base, exist_ok=True)
+    for item in entries:
+        where = os.path.join(base, bytes.fromhex(item["path_hex"]))
+        if item["kind"] == "dir":
+            os.mkdir(where)
+        elif item["kind"] == "symlink":
+            os.symlink(os.fsencode(item["target"]), where)
+        else:
+            with open(where, "wb") as handle:
+                handle.write(bytes.fromhex(item["content_hex"]))
+            os.chmod(where, int(item["mode"], 8))
+
+
+def scan_members(root: Path) -> tuple[NodeId, list[NodeRecord]]:
+    """Scan ``root`` into a fresh store: its root NodeID and every record below the root."""
+    store = MemoryStore()
+    store.ensure_workspace(WS_VECTORS, "vectors")
+    result = scan_tree(root, store, WS_VECTORS, workers=1)
+    records: list[NodeRecord] = []
+    stack = [result.root]
+    while stack:
+        record = store.get_node(WS_VECTORS, stack.pop())
+        assert record is not None
+        if record.path:
+            records.append(record)
+        stack.extend(child for _, child in record.children)
+    records.sort(key=lambda r: r.path.encode("utf-8"))
+    return result.root, records
+
+
+def _member(record: NodeRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": record.path, "kind": record.kind, "node_id": record.node_id}
+    if not record.path.isascii():
+        out["path_utf8_hex"] = _utf8_hex(record.path)
+    if record.kind == "file":
+        out["content_hash"] = record.content_hash
+        out["executable"] = record.executable
+    elif record.kind == "symlink":
+        out["target"] = record.target
+    return out
+
+
+def _scan_spec(specs: list[Spec]) -> tuple[list[dict[str, Any]], NodeId, list[NodeRecord]]:
+    entries = [_entry(spec) for spec in specs]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "tree"
+        materialize(root, entries)
+        root_id, records = scan_members(root)
+    return entries, root_id, records
+
+
+NFD_CAFE = "cafe\u0301.md".encode()
+NFD_RESUME = "re\u0301sume\u0301.txt"
+
+# (path, kind, payload[, mode], why it is excluded or None). Every reason is
+# checked: the generator fails if the scan's membership disagrees with it.
+TREE: list[tuple[Spec, str | None]] = [
+    ((".git", "dir"), "built in: a directory named .git is never scanned"),
+    ((".git/HEAD", "file", "ref: refs/heads/main\n"), "inside an excluded directory"),
+    (
+        (
+            ".gitignore",
+            "file",
+            "# build output\n*.log\n!keep.log\n/build/\n!build/keep.txt\ndocs/*.tmp\nlogs/\n",
+        ),
+        None,
+    ),
+    ((".treeframeignore", "file", f"!important.log\n{NFD_RESUME}\n"), None),
+    (("README.md", "file", "hello\n"), None),
+    (("app.log", "file", "started\n"), ".gitignore `*.log`"),
+    (("keep.log", "file", "kept\n"), None),
+    (("important.log", "file", "kept too\n"), None),
+    ((b"\xff.log", "file", "undecodable name\n"), ".gitignore `*.log` (matched on the raw name)"),
+    (
+        ("r\u00e9sum\u00e9.txt", "file", "cv\n"),
+        ".treeframeignore line written in NFD, normalized to NFC before matching",
+    ),
+    (("build", "dir"), ".gitignore `/build/`"),
+    (
+        ("build/keep.txt", "file", "x\n"),
+        "inside an excluded directory (`!build/keep.txt` cannot re-include it)",
+    ),
+    (("build/.gitignore", "file", "!*\n"), "inside an excluded directory (never read)"),
+    (("bin", "dir"), None),
+    (("bin/run.sh", "file", "#!/bin/sh\necho hi\n", 0o755), None),
+    (("bin/tool", "file", "#!/bin/sh\n", 0o654), None),
+    (("link", "symlink", "README.md"), None),
+    (("logs", "symlink", "../shared/logs"), None),
+    (("docs", "dir"), None),
+    (("docs/" + NFD_CAFE.decode(), "file", "caf\u00e9\n"), None),
+    (("docs/draft.tmp", "file", "draft\n"), ".gitignore `docs/*.tmp` (anchored: it has a slash)"),
+    (("docs/sub", "dir"), None),
+    (("docs/sub/draft.tmp", "file", "draft\n"), None),
+    (("empty", "dir"), None),
+    (("tmp", "dir"), None),
+    (("tmp/x.log", "file", "x\n"), ".gitignore `*.log`"),
+    (("src", "dir"), None),
+    (("src/.gitignore", "file", "!*.log\ngenerated/\n"), None),
+    (("src/.treeframeignore", "file", "debug.log\n"), None),
+    (("src/main.py", "file", "print('main')\n"), None),
+    (("src/trace.log", "file", "trace\n"), None),
+    (
+        ("src/debug.log", "file", "debug\n"),
+        "src/.treeframeignore `debug.log` (read after src/.gitignore `!*.log`)",
+    ),
+    (("src/generated", "dir"), "src/.gitignore `generated/`"),
+    (("src/generated/out.py", "file", "x = 1\n"), "inside an excluded directory"),
+    (("src/lib", "dir"), None),
+    (("src/lib/generated", "file", "a file, not a directory\n"), None),
+    (("src/vendor", "dir"), None),
+    (("src/vendor/.git", "file", "gitdir: ../../.git/modules/vendor\n"), None),
+    (("src/vendor/lib.py", "file", "def f(): ...\n"), None),
+    (("src/vendor/.treeframe", "dir"), "built in: a directory named .treeframe is never scanned"),
+    (("src/vendor/.treeframe/store.db", "file", ""), "inside an excluded directory"),
+]
+
+# Why the members that need a word are in the tree (documentation only).
+TREE_NOTES = {
+    "keep.log": "`!keep.log` re-includes it after `*.log`",
+    "important.log": "`!important.log` in .treeframeignore, read after .gitignore, wins",
+    "bin/run.sh": "mode 755: owner-execute set, so executable",
+    "bin/tool": "mode 654: owner-execute clear, so not executable (other bits are not hashed)",
+    "logs": "a symlink is never a directory for `logs/` (it is not followed)",
+    "docs/caf\u00e9.md": "named in NFD on disk; the path is NFC",
+    "docs/sub/draft.tmp": "`docs/*.tmp` is anchored to the root's docs/ and `*` stops at `/`",
+    "empty": "an empty directory is a member",
+    "tmp": "a directory whose entries are all excluded is a member (with no children)",
+    "src/trace.log": "src/.gitignore `!*.log` (deeper file wins over the root's `*.log`)",
+    "src/lib/generated": "`generated/` matches directories only",
+    "src/vendor/.git": "a .git *file* (a submodule's pointer) is an ordinary file",
+}
+
+
+def _tree_vectors() -> list[dict[str, Any]]:
+    entries, root_id, records = _scan_spec([spec for spec, _ in TREE])
+    for item, (_, why) in zip(entries, TREE, strict=True):
+        if why is not None:
+            item["excluded"] = why
+    expected = {
+        unicodedata.normalize("NFC", bytes.fromhex(e["path_hex"]).decode("utf-8"))
+        for e in entries
+        if "excluded" not in e
+    }
+    found = {r.path for r in records}
+    if found != expected:
+        raise SystemExit(f"tree membership changed: {sorted(found ^ expected)}")
+    members = [_member(r) for r in records]
+    for member in members:
+        if member["path"] in TREE_NOTES:
+            member["note"] = TREE_NOTES[member["path"]]
+    return [
+        {
+            "name": "small tree with nested ignore files",
+            "entries": entries,
+            "members": members,
+            "root": root_id,
+        }
+    ]
+
+
+def _gi(*lines: str) -> str:
+    return "".join(f"{line}\n" for line in lines)
+
+
+# (name, entries, the files git keeps when it reads each .treeframeignore as if appended
+# to the .gitignore beside it, and why git differs; None: git keeps the same files)
+IGNORE_CASES: list[tuple[str, list[Spec], tuple[list[str], str] | None]] = [
+    (
+        "a leading or inner slash anchors a pattern; a bare name matches at any depth",
+        [
+            (".gitignore", "file", _gi("/top", "a/b", "name")),
+            ("top", "file", ""),
+            ("a", "dir"),
+            ("a/b", "file", ""),
+            ("d", "dir"),
+            ("d/top", "file", ""),
+            ("d/a", "dir"),
+            ("d/a/b", "file", ""),
+            ("d/e", "dir"),
+            ("d/e/name", "file", ""),
+        ],
+        None,
+    ),
+    (
+        "a trailing slash matches directories only (never files or symlinks)",
+        [
+            (".gitignore", "file", _gi("out/", "o2/")),
+            ("out", "dir"),
+            ("out/f", "file", ""),
+            ("d", "dir"),
+            ("d/out", "file", ""),
+            ("o2", "symlink", "d"),
+        ],
+        None,
+    ),
+    (
+        "an excluded directory is not entered: nothing below it can be re-included",
+        [
+            (".gitignore", "file", _gi("build/", "!build/keep")),
+            ("build", "dir"),
+            ("build/.gitignore", "file", _gi("!*")),
+            ("build/keep", "file", ""),
+        ],
+        None,
+    ),
+    (
+        "double asterisks",
+        [
+            (".gitignore", "file", _gi("**/cache", "a/**/z")),
+            ("cache", "file", ""),
+            ("d", "dir"),
+            ("d/cache", "dir"),
+            ("d/cache/f", "file", ""),
+            ("a", "dir"),
+            ("a/z", "file", ""),
+            ("a/b", "dir"),
+            ("a/b/c", "dir"),
+            ("a/b/c/z", "file", ""),
+            ("b", "dir"),
+            ("b/a", "dir"),
+            ("b/a/z", "file", ""),
+        ],
+        None,
+    ),
+    (
+        "within one file the last matching pattern wins",
+        [
+            (".gitignore", "file", _gi("*.log", "!k*.log", "kill.log")),
+            ("a.log", "file", ""),
+            ("keep.log", "file", ""),
+            ("kill.log", "file", ""),
+        ],
+        None,
+    ),
+    (
+        "a deeper file wins; in one directory .treeframeignore is read after .gitignore",
+        [
+            (".gitignore", "file", _gi("*.tmp")),
+            ("a.tmp", "file", ""),
+            ("d", "dir"),
+            ("d/.gitignore", "file", _gi("!*.tmp")),
+            ("d/.treeframeignore", "file", _gi("b.tmp")),
+            ("d/a.tmp", "file", ""),
+            ("d/b.tmp", "file", ""),
+        ],
+        None,
+    ),
+    (
+        "comments, backslash escapes and trailing spaces",
+        [
+            (".gitignore", "file", _gi("# c", "\\#h", "\\!b", "sp\\ ", "t   ")),
+            ("# c", "file", ""),
+            ("#h", "file", ""),
+            ("!b", "file", ""),
+            ("sp ", "file", ""),
+            ("sp", "file", ""),
+            ("t", "file", ""),
+        ],
+        None,
+    ),
+    (
+        "a byte-order mark and CRLF line ends are removed",
+        [
+            (".gitignore", "file", b"\xef\xbb\xbfa.txt\r\nb.txt\r\n"),
+            ("a.txt", "file", ""),
+            ("b.txt", "file", ""),
+            ("c.txt", "file", ""),
+        ],
+        None,
+    ),
+    (
+        "patterns and names are both NFC-normalized before matching",
+        [
+            (".gitignore", "file", _gi("cafe\u0301.txt", "na\u00efve.txt", "?.md")),
+            ("caf\u00e9.txt", "file", ""),
+            ("nai\u0308ve.txt", "file", ""),
+            ("e\u0301.md", "file", ""),
+            ("ab.md", "file", ""),
+        ],
+        (
+            [".gitignore", "ab.md", "caf\u00e9.txt", "e\u0301.md", "nai\u0308ve.txt"],
+            "git compares bytes: an NFD pattern does not match an NFC name, and its `?` "
+            "matches one byte, not one character",
+        ),
+    ),
+    (
+        "names that are not UTF-8 are matched in their raw form",
+        [
+            (".gitignore", "file", b"*.bin\n\xfe\xfd\n"),
+            (b"\xff.bin", "file", ""),
+            (b"\xfe\xfd", "file", ""),
+        ],
+        None,
+    ),
+    (
+        "directories stay members when they are empty or all their entries are excluded",
+        [
+            (".gitignore", "file", _gi("*.o")),
+            ("obj", "dir"),
+            ("obj/a.o", "file", ""),
+            ("empty", "dir"),
+        ],
+        (
+            [".gitignore"],
+            "git tracks no directories, so neither obj nor empty would be in a commit",
+        ),
+    ),
+    (
+        "differs from git: `*` then `!*/` does not re-include directories",
+        [
+            (".gitignore", "file", _gi("*", "!*/", "!*.txt")),
+            ("a.txt", "file", ""),
+            ("d", "dir"),
+            ("d/b.txt", "file", ""),
+            ("d/c.py", "file", ""),
+        ],
+        (
+            ["a.txt", "d/b.txt"],
+            "for git `!*/` re-includes every directory, then `!*.txt` its .txt files",
+        ),
+    ),
+    (
+        "differs from git: `*` beats a later `!dir/` (here in .treeframeignore)",
+        [
+            (".gitignore", "file", _gi("*", "!*.py")),
+            (".treeframeignore", "file", _gi("!src/")),
+            ("a.py", "file", ""),
+            ("src", "dir"),
+            ("src/b.py", "file", ""),
+        ],
+        (["a.py", "src/b.py"], "for git the last match, `!src/`, wins"),
+    ),
+    (
+        "differs from git: a pattern naming a parent directory also decides below it",
+        [
+            (".gitignore", "file", _gi("node_modules", "!vendor")),
+            ("node_modules", "dir"),
+            ("node_modules/n.js", "file", ""),
+            ("vendor", "dir"),
+            ("vendor/node_modules", "dir"),
+            ("vendor/node_modules/m.js", "file", ""),
+        ],
+        (
+            [".gitignore"],
+            "for git `!vendor` only names vendor itself, so vendor/node_modules is excluded",
+        ),
+    ),
+    (
+        "differs from git: `dir/**` excludes the directory itself",
+        [
+            (".gitignore", "file", _gi("logs/**", "!logs/keep")),
+            ("logs", "dir"),
+            ("logs/a", "file", ""),
+            ("logs/keep", "file", ""),
+        ],
+        (
+            [".gitignore", "logs/keep"],
+            "for git `logs/**` matches only what is inside logs/, which it still enters",
+        ),
+    ),
+    (
+        "differs from git: lines end at every Unicode line boundary, not only LF",
+        [
+            (".gitignore", "file", "a.txt\fb.txt\n"),
+            ("a.txt", "file", ""),
+            ("b.txt", "file", ""),
+        ],
+        ([".gitignore", "a.txt", "b.txt"], "for git this is one pattern containing a form feed"),
+    ),
+]
+
+
+def _ignore_vectors() -> list[dict[str, Any]]:
+    out = []
+    for name, specs, git in IGNORE_CASES:
+        entries, root_id, records = _scan_spec(specs)
+        files = [r.path for r in records if r.kind != "dir"]
+        git_files, why = git if git is not None else (files, "")
+        vector: dict[str, Any] = {
+            "name": name,
+            "entries": entries,
+            "members": [r.path for r in records],
+            "root": root_id,
+            "files": files,
+            "git_files": git_files,
+            "differs_from_git": git_files != files,
+        }
+        if why:
+            vector["git_note"] = why
+        out.append(vector)
+    return out
+
+
+# -- synthesis: each built-in policy's parameters, bytes and FrameID --------
+
+SYNTH_TREE: list[Spec] = [
+    ("src", "dir"),
+    ("src/a.py", "file", "print('a')\n"),
+    ("src/b.md", "file", "# B\n"),
+    ("src/sub", "dir"),
+    ("src/sub/c.txt", "file", "c\n"),
+    ("empty", "dir"),
+]
+
+# (path, frame type, agent, content, content type, metadata), put in this order.
+SYNTH_FRAMES: list[tuple[str, str, str, bytes, str, dict[str, str]]] = [
+    (
+        "src/a.py",
+        "summary",
+        "alice",
+        b"# Module A does things\n\nDetails.\n",
+        "text/plain; charset=utf-8",
+        {},
+    ),
+    ("src/a.py", "note", "bob", b"Uses print.\n", "text/plain; charset=utf-8", {"lang": "py"}),
+    (
+        "src/b.md",
+        "summary",
+        "alice",
+        b"   \n\n## B docs\nmore\n  \n",
+        "text/markdown; charset=utf-8",
+        {},
+    ),
+    ("src/b.md", "blob", "bob", b"\xff\xfeok\xe2\x82", "application/octet-stream", {}),
+    ("src/sub", "summary", "alice", b"\n  \n", "text/plain; charset=utf-8", {}),
+]
+
+# (name, directory, policy, input type, params given, output type)
+SYNTH_CASES: list[tuple[str, str, str, str, dict[str, Any], str | None]] = [
+    ("concat of summaries", "src", "concat", "summary", {}, None),
+    (
+        "summary with the defaults (max_bytes comes from settings)",
+        "src",
+        "summary",
+        "summary",
+        {},
+        None,
+    ),
+    (
+        "summary cut to max_line and max_bytes",
+        "src",
+        "summary",
+        "summary",
+        {"max_line": 8, "max_bytes": 40},
+        "short",
+    ),
+    (
+        "summary whose first line does not fit max_bytes",
+        "src",
+        "summary",
+        "summary",
+        {"max_bytes": 10},
+        "tiny",
+    ),
+    ("concat of every head (input type *)", "src", "concat", "*", {}, None),
+    (
+        "filter: normalized predicates over every head",
+        "src",
+        "filter",
+        "*",
+        {"types": ["summary", "note", "summary"], "metadata": {"lang": "py"}},
+        "filtered",
+    ),
+    ("the stable empty frame: concat", "empty", "concat", "summary", {}, None),
+    ("the stable empty frame: summary", "empty", "summary", "summary", {}, None),
+    ("the stable empty frame: filter", "empty", "filter", "summary", {}, None),
+]
+
+SYNTH_AGENT = "synth"
+
+
+def _frame_json(spec: tuple[str, str, str, bytes, str, dict[str, str]]) -> dict[str, Any]:
+    path, frame_type, agent, content, content_type, metadata = spec
+    return {
+        "path": path,
+        "frame_type": frame_type,
+        "agent_id": agent,
+        "content_hex": content.hex(),
+        "content_type": content_type,
+        "metadata": metadata,
+    }
+
+
+def synthesis_env(
+    root: Path, entries: list[dict[str, Any]], frames: list[dict[str, Any]]
+) -> tuple[ContextAPI, list[Frame]]:
+    """Materialize and scan a tree, register its agents, put ``frames`` in order (default limits)."""
+    materialize(root, entries)
+    store = MemoryStore()
+    store.ensure_workspace(WS_VECTORS, "vectors")
+    scan_tree(root, store, WS_VECTORS, workers=1)
+    api = ContextAPI(store, WS_VECTORS, root=root, limits=EngineLimits())
+    for agent in sorted({f["agent_id"] for f in frames}):
+        api.agents.register(AgentRecord(agent, "writer"))
+    api.agents.register(AgentRecord(SYNTH_AGENT, "synthesis"))
+    stored = [
+        api.put_frame_record(
+            f["path"],
+            FrameInput(
+                f["frame_type"], bytes.fromhex(f["content_hex"]), f["content_type"], f["metadata"]
+            ),
+            f["agent_id"],
+        )
+        for f in frames
+    ]
+    return api, stored
+
+
+def _synthesis_vectors() -> dict[str, Any]:
+    entries = [_entry(spec) for spec in SYNTH_TREE]
+    frames = [_frame_json(spec) for spec in SYNTH_FRAMES]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "tree"
+        api, stored = synthesis_env(root, entries, frames)
+        store, ws = api.store, api.ws
+        for item, frame in zip(frames, stored, strict=True):
+            item["node_id"] = frame.node_id
+            item["frame_id"] = frame.frame_id
+        path_of = {f["frame_id"]: f["path"] for f in frames}
+        cases = []
+        for name, directory, policy, input_type, params, output_type in SYNTH_CASES:
+            result = api.synthesize_branch(
+                directory, input_type, SYNTH_AGENT, policy, params=params, output_type=output_type
+            )
+            (frame,) = result.frames
+            content = store.get_content(ws, frame.content_hash)
+            assert content is not None
+            cases.append(
+                {
+                    "name": name,
+                    "directory": directory,
+                    "directory_node_id": frame.node_id,
+                    "policy_id": policy,
+                    "input_type": input_type,
+                    "missing": "skip",
+                    "params_given": params,
+                    "output_type_given": output_type,
+                    "agent_id": SYNTH_AGENT,
+                    "inputs_in_basis_order": [
+                        {"child_path": path_of[fid], "frame_id": fid}
+                        for fid in frame.basis.child_frames
+                    ],
+                    "basis": frame.basis.to_dict(),
+                    "params_json": frame.basis.params_json.decode("utf-8"),
+                    "basis_hash": frame.basis.hash(),
+                    "frame_type": frame.frame_type,
+                    "content_type": frame.content_type,
+                    "content_hex": content.hex(),
+                    "content_text": content.decode("utf-8"),
+                    "content_hash": frame.content_hash,
+                    "frame_id": frame.frame_id,
+                }
+            )
+        tree_root, records = scan_members(root)
+    return {
+        "settings": {"synthesis.summary_max_bytes": EngineLimits().summary_max_bytes},
+        "tree": {"entries": entries, "members": [_member(r) for r in records], "root": tree_root},
+        "frames": frames,
+        "cases": cases,
+    }
+
+
+def _unassigned_vectors() -> list[dict[str, Any]]:
+    out = []
+    for name, value in [
+        ("noncharacter U+FDD0 (general category Cn in every Unicode version)", "a\ufdd0.txt"),
+        ("noncharacter U+10FFFF", "z\U0010ffff"),
+        ("reserved U+0378 in the Greek block", "\u0378.md"),
+    ]:
+        out.append(
+            {
+                "name": name,
+                "name_utf8_hex": _utf8_hex(value),
+                "name_codepoints": _codepoints(value),
+                "unassigned": [
+                    f"U+{ord(ch):04X}" for ch in value if unicodedata.category(ch) == "Cn"
+                ],
+                "scan": "skipped: unassigned_code_point",
+            }
+        )
+    return out
+
+
 def build() -> dict[str, Any]:
     """All vectors as one JSON-ready document."""
     return {
@@ -455,7 +1076,11 @@ def build() -> dict[str, Any]:
         "frame_set": _set_vectors(),
         "workspace_id": _workspace_vectors(),
         "nfc": _nfc_vectors(),
+        "unassigned_code_points": _unassigned_vectors(),
         "canonical_json": _canonical_json_vectors(),
+        "tree": _tree_vectors(),
+        "ignore_rules": _ignore_vectors(),
+        "synthesis": _synthesis_vectors(),
     }
 
 
