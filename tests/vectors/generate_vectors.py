@@ -384,6 +384,8 @@ def _nfc_vectors() -> list[dict[str, Any]]:
         ("Hangul jamo", "\u1112\u1161\u11ab"),
         ("ANGSTROM SIGN is a singleton", "\u212b"),
         ("already NFC", "caf\u00e9.txt"),
+        ("combining marks are put in canonical order", "q\u0307\u0323.txt"),
+        ("NFC is not NFKC: a ligature stays", "\ufb01le"),
     ]:
         nfc = unicodedata.normalize("NFC", raw)
         out.append(
@@ -903,12 +905,28 @@ SYNTH_CASES: list[tuple[str, str, str, str, dict[str, Any], str | None]] = [
         None,
     ),
     (
+        "summary with synthesis.summary_max_bytes = 60",
+        "src",
+        "summary",
+        "summary",
+        {},
+        "configured",
+    ),
+    (
         "summary cut to max_line and max_bytes",
         "src",
         "summary",
         "summary",
         {"max_line": 8, "max_bytes": 40},
         "short",
+    ),
+    (
+        "summary of exactly max_bytes: the last bullet reserves no room for a notice",
+        "src",
+        "summary",
+        "summary",
+        {"max_bytes": 71},
+        "exact",
     ),
     (
         "summary whose first line does not fit max_bytes",
@@ -972,6 +990,17 @@ def synthesis_env(
     return api, stored
 
 
+DEFAULT_SUMMARY_BYTES = EngineLimits().summary_max_bytes
+SUMMARY_MAX_BYTES = {"summary with synthesis.summary_max_bytes = 60": 60}
+"""Cases run with another ``synthesis.summary_max_bytes`` than the default."""
+
+
+def with_summary_max_bytes(api: ContextAPI, max_bytes: int) -> ContextAPI:
+    """The same workspace seen through an engine whose ``synthesis.summary_max_bytes`` is given."""
+    limits = dataclasses.replace(api.limits, summary_max_bytes=max_bytes)
+    return ContextAPI(api.store, api.ws, root=api.root, limits=limits)
+
+
 def _synthesis_vectors() -> dict[str, Any]:
     entries = [_entry(spec) for spec in SYNTH_TREE]
     frames = [_frame_json(spec) for spec in SYNTH_FRAMES]
@@ -985,7 +1014,9 @@ def _synthesis_vectors() -> dict[str, Any]:
         path_of = {f["frame_id"]: f["path"] for f in frames}
         cases = []
         for name, directory, policy, input_type, params, output_type in SYNTH_CASES:
-            result = api.synthesize_branch(
+            max_bytes = SUMMARY_MAX_BYTES.get(name, DEFAULT_SUMMARY_BYTES)
+            engine = with_summary_max_bytes(api, max_bytes)
+            result = engine.synthesize_branch(
                 directory, input_type, SYNTH_AGENT, policy, params=params, output_type=output_type
             )
             (frame,) = result.frames
@@ -1002,6 +1033,7 @@ def _synthesis_vectors() -> dict[str, Any]:
                     "params_given": params,
                     "output_type_given": output_type,
                     "agent_id": SYNTH_AGENT,
+                    "settings": {"synthesis.summary_max_bytes": max_bytes},
                     "inputs_in_basis_order": [
                         {"child_path": path_of[fid], "frame_id": fid}
                         for fid in frame.basis.child_frames
@@ -1019,7 +1051,7 @@ def _synthesis_vectors() -> dict[str, Any]:
             )
         tree_root, records = scan_members(root)
     return {
-        "settings": {"synthesis.summary_max_bytes": EngineLimits().summary_max_bytes},
+        "settings": {"synthesis.summary_max_bytes": DEFAULT_SUMMARY_BYTES},
         "tree": {"entries": entries, "members": [_member(r) for r in records], "root": tree_root},
         "frames": frames,
         "cases": cases,

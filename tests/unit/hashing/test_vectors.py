@@ -19,11 +19,16 @@ from typing import Any
 
 import blake3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from treeframe.config.settings import Settings
+from treeframe.engine import policies
 from treeframe.frames import merkle_set
 from treeframe.frames.frame import Basis, Frame, new_frame
 from treeframe.hashing import ids as h
 from treeframe.hashing.canonical_json import canonical_json
+from treeframe.tree.ignore import IgnoreRules
 from treeframe.tree.paths import normalize_name
 from treeframe.tree.records import NodeRecord
 
@@ -176,6 +181,345 @@ class Ref:
 
 
 # --------------------------------------------------------------------------
+# Tree membership (SCHEMAS.md section 5), from the document alone: which
+# entries of a vector tree are members, and the root that gives.
+# --------------------------------------------------------------------------
+
+
+class RefPattern:
+    """One ignore-file line, parsed as section 5.4 says; ``kind`` per section 5.5."""
+
+    def __init__(self, negated: bool, kind: str, segments: list[Any], dir_only: bool) -> None:
+        self.negated = negated
+        self.kind = kind  # "everything", "below" (last segment **) or "name"
+        self.segments = segments  # per segment: None for **, else a glob token list
+        self.dir_only = dir_only
+
+
+class RefInvalid(Exception):
+    """A line that cannot be compiled (section 5.3: dropped with a warning)."""
+
+
+def _glob_tokens(segment: str) -> list[tuple[Any, ...]] | None:
+    """Section 5.4's name glob as tokens; None for an unclosed ``[`` (a no-op line)."""
+    tokens: list[tuple[Any, ...]] = []
+    i, n = 0, len(segment)
+    while i < n:
+        ch = segment[i]
+        i += 1
+        if ch == "\\":
+            if i == n:
+                raise RefInvalid(segment)
+            tokens.append(("lit", segment[i]))
+            i += 1
+        elif ch == "*":
+            tokens.append(("any",))
+        elif ch == "?":
+            tokens.append(("one",))
+        elif ch == "[":
+            j = i
+            negated = j < n and segment[j] in "!^"
+            if negated:
+                j += 1
+            start = j
+            if j < n and segment[j] == "]":
+                j += 1
+            while j < n and segment[j] != "]":
+                j += 1
+            if j >= n:
+                return None
+            body = segment[start:j]
+            items: list[tuple[str, str]] = []
+            k = 0
+            while k < len(body):
+                if k + 2 < len(body) and body[k + 1] == "-":
+                    low, high = body[k], body[k + 2]
+                    if low > high:
+                        raise RefInvalid(segment)
+                    items.append((low, high))
+                    k += 3
+                else:
+                    items.append((body[k], body[k]))
+                    k += 1
+            tokens.append(("set", negated, items))
+            i = j + 1
+        else:
+            tokens.append(("lit", ch))
+    return tokens
+
+
+def _glob_match(tokens: list[tuple[Any, ...]], name: str) -> bool:
+    def go(t: int, c: int) -> bool:
+        if t == len(tokens):
+            return c == len(name)
+        token = tokens[t]
+        if token[0] == "any":
+            return any(go(t + 1, k) for k in range(c, len(name) + 1))
+        if c == len(name):
+            return False
+        ch = name[c]
+        if token[0] == "lit":
+            ok = ch == token[1]
+        elif token[0] == "one":
+            ok = True
+        else:
+            ok = any(low <= ch <= high for low, high in token[2]) != token[1]
+        return ok and go(t + 1, c + 1)
+
+    return go(0, 0)
+
+
+def ref_parse_line(line: str) -> RefPattern | None:
+    """Section 5.4, steps 1-6; None for a no-op line; raises RefInvalid."""
+    if not line.endswith("\\ "):
+        line = line.rstrip()
+    if not line or line.startswith("#") or line == "/":
+        return None
+    negated = line.startswith("!")
+    body = line[1:] if negated else line
+    segments = body.split("/")
+    dir_only = segments[-1] == ""
+    if segments[0] == "":
+        segments = segments[1:]
+    elif len(segments) == 1 or (len(segments) == 2 and segments[1] == ""):
+        segments = ["**", *segments]
+    if segments and segments[-1] == "":
+        segments[-1] = "**"
+    merged: list[str] = []
+    for segment in segments:
+        if not (segment == "**" and merged and merged[-1] == "**"):
+            merged.append(segment)
+    if not merged:
+        raise RefInvalid(line)
+    if (merged == ["**"] and not dir_only) or merged == ["**", "*"]:
+        return RefPattern(negated, "everything", [], dir_only)
+    if merged == ["**"]:  # `**/`: "the same set as `*/`"
+        merged = ["**", "*", "**"]
+    compiled: list[Any] = []
+    for segment in merged:
+        if segment == "**":
+            compiled.append(None)
+            continue
+        tokens = _glob_tokens(segment)
+        if tokens is None:
+            return None
+        compiled.append(tokens)
+    if merged[-1] == "**":
+        return RefPattern(negated, "below", compiled[:-1], dir_only)
+    return RefPattern(negated, "name", compiled, dir_only)
+
+
+def _prefix_lengths(segments: list[Any], names: list[str]) -> set[int]:
+    """Every k such that the segments match names[:k] (None matches any number of names)."""
+    found: set[int] = set()
+
+    def go(s: int, c: int) -> None:
+        if s == len(segments):
+            found.add(c)
+            return
+        if segments[s] is None:
+            for k in range(c, len(names) + 1):
+                go(s + 1, k)
+        elif c < len(names) and _glob_match(segments[s], names[c]):
+            go(s + 1, c + 1)
+
+    go(0, 0)
+    return found
+
+
+def ref_match(pattern: RefPattern, names: list[str], is_dir: bool) -> str | None:
+    """Section 5.5: "direct", "through" (a directory) or None."""
+    n = len(names)
+    if pattern.kind == "everything":
+        return "direct"
+    ks = _prefix_lengths(pattern.segments, names)
+    at_or_below = any(k < n or (k == n and is_dir) for k in ks)
+    if pattern.kind == "below":
+        if not at_or_below:
+            return None
+        return "through" if pattern.dir_only else "direct"
+    if n in ks and not is_dir:
+        return "direct"
+    return "through" if at_or_below else None
+
+
+class RefLayers:
+    """The layers in force in one directory: (layer directory, patterns), root first."""
+
+    def __init__(self, layers: tuple[tuple[str, list[RefPattern]], ...] = ()) -> None:
+        self.layers = layers
+
+    def with_lines(self, directory: str, lines: list[str]) -> RefLayers:
+        patterns = []
+        for line in lines:
+            try:
+                pattern = ref_parse_line(line)
+            except RefInvalid:
+                continue
+            if pattern is not None:
+                patterns.append(pattern)
+        return RefLayers((*self.layers, (directory, patterns))) if patterns else self
+
+    def excluded(self, path: str, is_dir: bool) -> bool:
+        for directory, patterns in reversed(self.layers):
+            if directory:
+                if not path.startswith(directory + "/"):
+                    continue
+                rel = path[len(directory) + 1 :]
+            else:
+                rel = path
+            names = rel.split("/")
+            direct = through = None
+            for pattern in patterns:
+                how = ref_match(pattern, names, is_dir)
+                if how == "direct":
+                    direct = pattern
+                elif how == "through":
+                    through = pattern
+            deciding = direct or through
+            if deciding is not None:
+                return not deciding.negated
+        return False
+
+
+def ref_ignore_lines(data: bytes) -> list[str]:
+    """Section 5.3: surrogate-escaped UTF-8, one BOM dropped, str.splitlines, NFC per line."""
+    text = data.decode("utf-8", errors="surrogateescape")
+    text = text.removeprefix("\ufeff")
+    return [unicodedata.normalize("NFC", line) for line in text.splitlines()]
+
+
+def ref_tree(entries: list[dict[str, Any]]) -> tuple[str, dict[str, tuple[str, str]]]:
+    """Section 5 over a vector tree: (root NodeID, {member path: (kind, NodeID)})."""
+    below: dict[bytes, list[tuple[bytes, dict[str, Any]]]] = {}
+    for entry in entries:
+        parent, _, name = bytes.fromhex(entry["path_hex"]).rpartition(b"/")
+        below.setdefault(parent, []).append((name, entry))
+    members: dict[str, tuple[str, str]] = {}
+
+    def walk(raw_dir: bytes, path: str, rules: RefLayers) -> str:
+        listing = below.get(raw_dir, [])
+        lines: list[str] = []
+        for ignore_file in (b".gitignore", b".treeframeignore"):
+            for name, entry in listing:
+                if name == ignore_file and entry["kind"] == "file":
+                    lines += ref_ignore_lines(bytes.fromhex(entry["content_hex"]))
+        rules = rules.with_lines(path, lines)
+        prefix = path + "/" if path else ""
+        kept: list[tuple[str, dict[str, Any], bytes]] = []
+        for name, entry in listing:
+            is_dir = entry["kind"] == "dir"
+            try:
+                text = name.decode("utf-8")
+            except UnicodeDecodeError:
+                continue  # excluded by a pattern, or else skipped (non_utf8_name)
+            text = unicodedata.normalize("NFC", text)
+            if any(unicodedata.category(ch) == "Cn" for ch in text):
+                continue  # unassigned_code_point
+            if is_dir and text in (".git", ".treeframe"):
+                continue
+            if rules.excluded(prefix + text, is_dir):
+                continue
+            kept.append((text, entry, name))
+        names = [text for text, _, _ in kept]
+        children = []
+        for text, entry, name in kept:
+            if names.count(text) > 1:
+                continue  # nfc_collision
+            child = prefix + text
+            if entry["kind"] == "file":
+                digest = Ref.hash(Ref.content(bytes.fromhex(entry["content_hex"])))
+                executable = bool(int(entry["mode"], 8) & 0o100)
+                node = Ref.hash(Ref.file(child, digest, executable))
+            elif entry["kind"] == "symlink":
+                node = Ref.hash(Ref.symlink(child, entry["target"]))
+            else:
+                node = walk(raw_dir + b"/" + name if raw_dir else name, child, rules)
+            members[child] = (entry["kind"], node)
+            children.append((text, node))
+        return Ref.hash(Ref.directory(path, children))
+
+    return walk(b"", "", RefLayers()), members
+
+
+# --------------------------------------------------------------------------
+# Built-in synthesis policies (SCHEMAS.md section 8), from the document alone.
+# --------------------------------------------------------------------------
+
+
+def ref_normalize(policy: str, given: dict[str, Any], summary_max_bytes: int) -> dict[str, Any]:
+    if policy == "concat":
+        assert given == {}
+        return {}
+    if policy == "summary":
+        return {
+            "max_bytes": given.get("max_bytes", summary_max_bytes),
+            "max_line": given.get("max_line", 120),
+        }
+    return {
+        "agents": sorted(set(given.get("agents", []))),
+        "content_type_prefix": given.get("content_type_prefix", ""),
+        "metadata": dict(given.get("metadata", {})),
+        "types": sorted(set(given.get("types", []))),
+    }
+
+
+def _ref_text(content: bytes) -> str:
+    return content.decode("utf-8", errors="replace")
+
+
+def _ref_concat(inputs: list[dict[str, Any]]) -> bytes:
+    sections = [
+        f"## {i['child_path']} ({i['frame_type']} by {i['agent_id']})\n"
+        f"{_ref_text(bytes.fromhex(i['content_hex'])).rstrip()}\n"
+        for i in inputs
+    ]
+    return "\n".join(sections).encode("utf-8")
+
+
+def _ref_first_line(text: str) -> str:
+    for line in text.splitlines():
+        stripped = line.strip().lstrip("#").strip()
+        if stripped:
+            return stripped
+    return "(empty)"
+
+
+def ref_policy_content(policy: str, inputs: list[dict[str, Any]], params: dict[str, Any]) -> bytes:
+    if policy == "concat":
+        return _ref_concat(inputs)
+    if policy == "filter":
+        kept = [
+            i
+            for i in inputs
+            if (not params["types"] or i["frame_type"] in params["types"])
+            and (not params["agents"] or i["agent_id"] in params["agents"])
+            and i["content_type"].startswith(params["content_type_prefix"])
+            and all(i["metadata"].get(k) == v for k, v in params["metadata"].items())
+        ]
+        return _ref_concat(kept)
+    out = b""
+    used = 0
+    n = len(inputs)
+    for index, item in enumerate(inputs):
+        line = _ref_first_line(_ref_text(bytes.fromhex(item["content_hex"])))
+        if len(line) > params["max_line"]:
+            line = line[: params["max_line"] - 1] + "\u2026"
+        bullet = f"- {item['child_path']}: {line}\n".encode()
+        notice = f"- \u2026 {n - index} more\n".encode()
+        if used + len(bullet) + (len(notice) if n - index > 1 else 0) > params["max_bytes"]:
+            out += notice
+            break
+        out += bullet
+        used += len(bullet)
+    return out
+
+
+def ref_canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# --------------------------------------------------------------------------
 # Whole file
 # --------------------------------------------------------------------------
 
@@ -219,6 +563,9 @@ def test_every_vector_list_is_populated():
         assert VECTORS[key], key
     for key in ("basis_hash", "frame_id", "workspace_id", "nfc", "canonical_json"):
         assert VECTORS[key], key
+    for key in ("unassigned_code_points", "tree", "ignore_rules"):
+        assert VECTORS[key], key
+    assert VECTORS["synthesis"]["cases"]
     sizes = [len(r["members_in_append_order"]) for r in VECTORS["frame_set"]["roots"]]
     assert sizes == [0, 1, 2, 3, 5]
     assert {v["kind_code"] for v in VECTORS["basis_hash"]} == {1, 2, 3, 4}
@@ -451,3 +798,248 @@ def test_canonical_frame_record_round_trips():
     frame = Frame.from_json(vector["canonical"].encode("utf-8"))
     assert frame.compute_id() == frame.frame_id
     assert frame.to_json().decode("utf-8") == vector["canonical"]
+
+
+# --------------------------------------------------------------------------
+# Trees: the library scans each vector tree; the reference decides it on paper
+# --------------------------------------------------------------------------
+
+
+def _scan(tmp_path: Path, entries: list[dict[str, Any]]) -> tuple[str, list[NodeRecord]]:
+    generator = _load_generator()
+    root = tmp_path / "tree"
+    generator.materialize(root, entries)
+    root_id, records = generator.scan_members(root)
+    return root_id, records
+
+
+def _member_view(member: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in member.items() if k != "note"}
+
+
+def test_tree_vector_scans_to_its_members_and_root(tmp_path):
+    (vector,) = VECTORS["tree"]
+    root_id, records = _scan(tmp_path, vector["entries"])
+    generator = _load_generator()
+    assert [generator._member(r) for r in records] == [_member_view(m) for m in vector["members"]]
+    assert root_id == vector["root"]
+
+
+def test_tree_vector_reference_membership_and_root():
+    (vector,) = VECTORS["tree"]
+    root_id, members = ref_tree(vector["entries"])
+    assert members == {m["path"]: (m["kind"], m["node_id"]) for m in vector["members"]}
+    assert root_id == vector["root"]
+    # Every entry the vector calls excluded is absent, every other one present.
+    for entry in vector["entries"]:
+        raw = bytes.fromhex(entry["path_hex"])
+        path = unicodedata.normalize("NFC", raw.decode("utf-8", "surrogateescape"))
+        assert (path in members) == ("excluded" not in entry), entry["path"]
+
+
+def test_tree_vector_covers_the_membership_rules():
+    (vector,) = VECTORS["tree"]
+    kinds = {
+        (bytes.fromhex(e["path_hex"]).rpartition(b"/")[2], e["kind"]) for e in vector["entries"]
+    }
+    assert {(b".git", "dir"), (b".git", "file"), (b".treeframe", "dir")} <= kinds
+    assert {(b".gitignore", "file"), (b".treeframeignore", "file"), (b"link", "symlink")} <= kinds
+    ignore_files = [
+        e for e in vector["entries"] if e["path"].endswith(("/.gitignore", "/.treeframeignore"))
+    ]
+    assert ignore_files, "nested ignore files"
+    texts = "".join(e.get("content_text", "") for e in vector["entries"] if "ignore" in e["path"])
+    assert "\n!" in texts or texts.startswith("!"), "a negation"
+    assert any(not unicodedata.is_normalized("NFC", e["path"]) for e in vector["entries"])
+    assert any(int(e.get("mode", "0"), 8) & 0o100 for e in vector["entries"])
+    assert any(e["kind"] == "dir" and "excluded" in e for e in vector["entries"])
+
+
+@pytest.mark.parametrize("vector", VECTORS["ignore_rules"], ids=_names(VECTORS["ignore_rules"]))
+def test_ignore_rule_vector_scans_as_recorded(tmp_path, vector):
+    root_id, records = _scan(tmp_path, vector["entries"])
+    assert [r.path for r in records] == vector["members"]
+    assert root_id == vector["root"]
+
+
+@pytest.mark.parametrize("vector", VECTORS["ignore_rules"], ids=_names(VECTORS["ignore_rules"]))
+def test_ignore_rule_vector_reference(vector):
+    root_id, members = ref_tree(vector["entries"])
+    assert sorted(members, key=lambda p: p.encode()) == vector["members"]
+    assert root_id == vector["root"]
+    assert vector["files"] == [p for p in vector["members"] if members[p][0] != "dir"]
+    assert vector["differs_from_git"] == (vector["files"] != vector["git_files"])
+    assert vector["differs_from_git"] == vector["name"].startswith("differs from git") or (
+        "git_note" in vector
+    )
+
+
+_ATOMS = ["a", "b", "ab", "*", "**", "?", "a*", "*b", "[ab]", "[!a]", "[^b]", "[]a]", "[a-c]"]
+_ATOMS += ["\\*", "x.t", "*.t", "[", "a b", "\\"]
+_line = st.builds(
+    lambda neg, lead, segs, trail, space: (
+        ("!" if neg else "")
+        + ("/" if lead else "")
+        + "/".join(segs)
+        + ("/" if trail else "")
+        + space
+    ),
+    st.booleans(),
+    st.booleans(),
+    st.lists(st.sampled_from(_ATOMS), min_size=1, max_size=4),
+    st.booleans(),
+    st.sampled_from(["", "", "  ", "\\ "]),
+) | st.sampled_from(["", "# c", "/", "!", "**/", "*/", "/**/", "**/*", "!*/"])
+_name = st.sampled_from(["a", "b", "ab", "aa", "x.t", "a b", "*", "]", "c"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    layers=st.lists(st.lists(_line, min_size=1, max_size=5), min_size=1, max_size=3),
+    path=st.lists(_name, min_size=1, max_size=4).map("/".join),
+    is_dir=st.booleans(),
+)
+def test_reference_ignore_matcher_is_the_library_matcher(layers, path, is_dir):
+    """SCHEMAS.md section 5.4-5.5, as the reference reads it, decides like tree/ignore.py."""
+    library, reference = IgnoreRules(), RefLayers()
+    for depth, lines in enumerate(layers):
+        directory = "/".join(["a", "b"][:depth])
+        library = library.with_directory(directory, lines)
+        reference = reference.with_lines(directory, lines)
+    assert library.is_ignored(path, is_dir=is_dir) == reference.excluded(path, is_dir)
+
+
+def test_unassigned_code_points_are_cn():
+    assert VECTORS["unassigned_code_points"]
+    for vector in VECTORS["unassigned_code_points"]:
+        name = bytes.fromhex(vector["name_utf8_hex"]).decode("utf-8")
+        assert [f"U+{ord(c):04X}" for c in name] == vector["name_codepoints"]
+        unassigned = [f"U+{ord(c):04X}" for c in name if unicodedata.category(c) == "Cn"]
+        assert unassigned == vector["unassigned"] != []
+        assert vector["scan"] == "skipped: unassigned_code_point"
+
+
+# --------------------------------------------------------------------------
+# Synthesis: the library synthesizes on a scanned tree; the reference computes
+# each policy's bytes and the FrameID from the document
+# --------------------------------------------------------------------------
+
+SYNTHESIS = VECTORS["synthesis"]
+
+
+@pytest.fixture(scope="module")
+def synthesis_api(tmp_path_factory):
+    generator = _load_generator()
+    root = tmp_path_factory.mktemp("synthesis") / "tree"
+    api, stored = generator.synthesis_env(root, SYNTHESIS["tree"]["entries"], SYNTHESIS["frames"])
+    assert [f.frame_id for f in stored] == [f["frame_id"] for f in SYNTHESIS["frames"]]
+    root_id, records = generator.scan_members(root)
+    assert root_id == SYNTHESIS["tree"]["root"]
+    assert [generator._member(r) for r in records] == SYNTHESIS["tree"]["members"]
+    return api
+
+
+def test_synthesis_vectors_cover_every_builtin_policy():
+    assert (
+        {c["policy_id"] for c in SYNTHESIS["cases"]}
+        == set(policies.policy_ids())
+        & {
+            "concat",
+            "summary",
+            "filter",
+        }
+        == {"concat", "summary", "filter"}
+    )
+    empty = [c for c in SYNTHESIS["cases"] if not c["inputs_in_basis_order"]]
+    assert {c["policy_id"] for c in empty} == {"concat", "summary", "filter"}
+    assert SYNTHESIS["settings"] == {
+        "synthesis.summary_max_bytes": Settings().synthesis.summary_max_bytes
+    }
+
+
+@pytest.mark.parametrize("case", SYNTHESIS["cases"], ids=_names(SYNTHESIS["cases"]))
+def test_synthesis_vector_library(synthesis_api, case):
+    generator = _load_generator()
+    max_bytes = case["settings"]["synthesis.summary_max_bytes"]
+    api = generator.with_summary_max_bytes(synthesis_api, max_bytes)
+    (frame,) = api.synthesize_branch(
+        case["directory"],
+        case["input_type"],
+        case["agent_id"],
+        case["policy_id"],
+        params=case["params_given"],
+        missing=case["missing"],
+        output_type=case["output_type_given"],
+    ).frames
+    content = api.store.get_content(api.ws, frame.content_hash)
+    assert content is not None
+    assert content.hex() == case["content_hex"]
+    assert frame.basis.to_dict() == case["basis"]
+    assert frame.basis.hash() == case["basis_hash"]
+    assert (frame.node_id, frame.frame_type, frame.content_type) == (
+        case["directory_node_id"],
+        case["frame_type"],
+        case["content_type"],
+    )
+    assert frame.frame_id == case["frame_id"]
+
+
+@pytest.mark.parametrize("case", SYNTHESIS["cases"], ids=_names(SYNTHESIS["cases"]))
+def test_synthesis_vector_reference(case):
+    members = {m["path"]: m for m in SYNTHESIS["tree"]["members"]}
+    frames = {}
+    for put in SYNTHESIS["frames"]:
+        node = members[put["path"]]["node_id"]
+        basis = Ref.hash(Ref.basis({"kind": "node", "node_id": node}, None))
+        digest = Ref.hash(Ref.content(bytes.fromhex(put["content_hex"])))
+        fid = Ref.hash(Ref.frame(node, put["frame_type"], put["agent_id"], basis, digest))
+        assert fid == put["frame_id"]
+        frames[fid] = put
+    # Inputs: heads of the input type (here: the only frame of that type) per
+    # child in name order, every head per child (by FrameID) for "*".
+    directory = case["directory"]
+    children = sorted(
+        (p for p in members if p.rpartition("/")[0] == directory),
+        key=lambda p: p.rpartition("/")[2].encode("utf-8"),
+    )
+    inputs = []
+    for child in children:
+        heads = sorted(
+            fid
+            for fid, put in frames.items()
+            if put["path"] == child and case["input_type"] in ("*", put["frame_type"])
+        )
+        inputs += [{**frames[fid], "child_path": child, "frame_id": fid} for fid in heads]
+    assert [{"child_path": i["child_path"], "frame_id": i["frame_id"]} for i in inputs] == case[
+        "inputs_in_basis_order"
+    ]
+    max_bytes = case["settings"]["synthesis.summary_max_bytes"]
+    params = ref_normalize(case["policy_id"], case["params_given"], max_bytes)
+    params_json = ref_canonical_json(
+        {"input_type": case["input_type"], "missing": case["missing"], "params": params}
+    ).decode()
+    assert params_json == case["params_json"]
+    content = ref_policy_content(case["policy_id"], inputs, params)
+    assert content.hex() == case["content_hex"]
+    basis = Ref.hash(
+        Ref.basis(
+            {
+                "kind": "synthesis",
+                "child_frames": [i["frame_id"] for i in inputs],
+                "policy_id": case["policy_id"],
+            },
+            params_json,
+        )
+    )
+    assert basis == case["basis_hash"]
+    given = case["output_type_given"]
+    frame_type = given or ("synthesis" if case["input_type"] == "*" else case["input_type"])
+    assert frame_type == case["frame_type"]
+    node = members[directory]["node_id"]
+    assert node == case["directory_node_id"]
+    digest = Ref.hash(Ref.content(content))
+    assert digest == case["content_hash"]
+    assert (
+        Ref.hash(Ref.frame(node, frame_type, case["agent_id"], basis, digest)) == case["frame_id"]
+    )
+    assert case["content_type"] == "text/markdown; charset=utf-8"
