@@ -737,7 +737,7 @@ IGNORE_CASES: list[tuple[str, list[Spec], tuple[list[str], str] | None]] = [
         None,
     ),
     (
-        "patterns and names are both NFC-normalized before matching",
+        "differs from git (by design): names and patterns are NFC-normalized",
         [
             (".gitignore", "file", _gi("cafe\u0301.txt", "na\u00efve.txt", "?.md")),
             ("caf\u00e9.txt", "file", ""),
@@ -797,6 +797,16 @@ IGNORE_CASES: list[tuple[str, list[Spec], tuple[list[str], str] | None]] = [
             ("src/b.py", "file", ""),
         ],
         (["a.py", "src/b.py"], "for git the last match, `!src/`, wins"),
+    ),
+    (
+        "differs from git: after `!*`, a later `build/` does not exclude build",
+        [
+            (".gitignore", "file", _gi("!*", "build/")),
+            ("a", "file", ""),
+            ("build", "dir"),
+            ("build/x", "file", ""),
+        ],
+        ([".gitignore", "a"], "for git the last match, `build/`, wins"),
     ),
     (
         "differs from git: a pattern naming a parent directory also decides below it",
