@@ -39,7 +39,8 @@ def test_scan_and_frames_record_the_same_precision(tmp_path):
     api.agents.register(AgentRecord("synth", "synthesis"))
 
     entry = scan_tree(tmp_path, store, WS, workers=1).entry
-    put = api.put_frame_record("src/a.py", FrameInput("summary", b"A."), "writer")
+    put = store.get_frame(WS, api.put_frame("src/a.py", FrameInput("summary", b"A."), "writer"))
+    assert put is not None
     (synthesized,) = api.synthesize_branch("src", "summary", "synth").frames
 
     stamps = {

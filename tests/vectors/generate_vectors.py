@@ -987,16 +987,17 @@ def synthesis_env(
     for agent in sorted({f["agent_id"] for f in frames}):
         api.agents.register(AgentRecord(agent, "writer"))
     api.agents.register(AgentRecord(SYNTH_AGENT, "synthesis"))
-    stored = [
-        api.put_frame_record(
+    stored = []
+    for f in frames:
+        content = bytes.fromhex(f["content_hex"])
+        frame_id = api.put_frame(
             f["path"],
-            FrameInput(
-                f["frame_type"], bytes.fromhex(f["content_hex"]), f["content_type"], f["metadata"]
-            ),
+            FrameInput(f["frame_type"], content, f["content_type"], f["metadata"]),
             f["agent_id"],
         )
-        for f in frames
-    ]
+        frame = store.get_frame(WS_VECTORS, frame_id)
+        assert frame is not None
+        stored.append(frame)
     return api, stored
 
 
