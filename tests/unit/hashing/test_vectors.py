@@ -393,13 +393,16 @@ def ref_ignore_lines(data: bytes) -> list[str]:
     return [unicodedata.normalize("NFC", line) for line in text.splitlines()]
 
 
-def ref_tree(entries: list[dict[str, Any]]) -> tuple[str, dict[str, tuple[str, str]]]:
-    """Section 5 over a vector tree: (root NodeID, {member path: (kind, NodeID)})."""
+def ref_tree(
+    entries: list[dict[str, Any]],
+) -> tuple[str, dict[str, tuple[str, str]], list[tuple[str, str]]]:
+    """Section 5 over a vector tree: root NodeID, {member: (kind, NodeID)}, [(skipped, reason)]."""
     below: dict[bytes, list[tuple[bytes, dict[str, Any]]]] = {}
     for entry in entries:
         parent, _, name = bytes.fromhex(entry["path_hex"]).rpartition(b"/")
         below.setdefault(parent, []).append((name, entry))
     members: dict[str, tuple[str, str]] = {}
+    skipped: list[tuple[str, str]] = []
 
     def walk(raw_dir: bytes, path: str, rules: RefLayers) -> str:
         listing = below.get(raw_dir, [])
@@ -416,10 +419,14 @@ def ref_tree(entries: list[dict[str, Any]]) -> tuple[str, dict[str, tuple[str, s
             try:
                 text = name.decode("utf-8")
             except UnicodeDecodeError:
-                continue  # excluded by a pattern, or else skipped (non_utf8_name)
+                raw = prefix + name.decode("utf-8", "surrogateescape")
+                if not rules.excluded(raw, is_dir):
+                    skipped.append((raw, "non_utf8_name"))
+                continue
             text = unicodedata.normalize("NFC", text)
             if any(unicodedata.category(ch) == "Cn" for ch in text):
-                continue  # unassigned_code_point
+                skipped.append((prefix + text, "unassigned_code_point"))
+                continue
             if is_dir and text in (".git", ".treeframe"):
                 continue
             if rules.excluded(prefix + text, is_dir):
@@ -429,7 +436,8 @@ def ref_tree(entries: list[dict[str, Any]]) -> tuple[str, dict[str, tuple[str, s
         children = []
         for text, entry, name in kept:
             if names.count(text) > 1:
-                continue  # nfc_collision
+                skipped.append((prefix + text, "nfc_collision"))
+                continue
             child = prefix + text
             if entry["kind"] == "file":
                 digest = Ref.hash(Ref.content(bytes.fromhex(entry["content_hex"])))
@@ -443,7 +451,7 @@ def ref_tree(entries: list[dict[str, Any]]) -> tuple[str, dict[str, tuple[str, s
             children.append((text, node))
         return Ref.hash(Ref.directory(path, children))
 
-    return walk(b"", "", RefLayers()), members
+    return walk(b"", "", RefLayers()), members, skipped
 
 
 # --------------------------------------------------------------------------
@@ -831,7 +839,8 @@ def test_tree_vector_scans_to_its_members_and_root(tmp_path):
 
 def test_tree_vector_reference_membership_and_root():
     (vector,) = VECTORS["tree"]
-    root_id, members = ref_tree(vector["entries"])
+    root_id, members, skipped = ref_tree(vector["entries"])
+    assert skipped == []
     assert members == {m["path"]: (m["kind"], m["node_id"]) for m in vector["members"]}
     assert root_id == vector["root"]
     # Every entry the vector calls excluded is absent, every other one present.
@@ -868,7 +877,8 @@ def test_ignore_rule_vector_scans_as_recorded(tmp_path, vector):
 
 @pytest.mark.parametrize("vector", VECTORS["ignore_rules"], ids=_names(VECTORS["ignore_rules"]))
 def test_ignore_rule_vector_reference(vector):
-    root_id, members = ref_tree(vector["entries"])
+    root_id, members, skipped = ref_tree(vector["entries"])
+    assert skipped == []
     assert sorted(members, key=lambda p: p.encode()) == vector["members"]
     assert root_id == vector["root"]
     assert vector["files"] == [p for p in vector["members"] if members[p][0] != "dir"]
