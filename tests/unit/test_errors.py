@@ -26,5 +26,7 @@ def test_from_os_error_builds_the_requested_class_with_one_message():
     assert type(error) is InvalidRequest
     assert error.code == "invalid_request"
     assert error.message == "cannot read /x/y: no such file or directory"
-    scan = from_os_error(PermissionError(errno.EACCES, "Permission denied"), "cannot read a", ScanError)
+    scan = from_os_error(
+        PermissionError(errno.EACCES, "Permission denied"), "cannot read a", ScanError
+    )
     assert (scan.code, scan.message) == ("scan_failed", "cannot read a: permission denied")

@@ -3,7 +3,9 @@
 How a scan runs (bounded memory, one pass):
 
 1. A depth-first walk lists each directory (``os.scandir``, entries sorted by
-   name, ``lstat`` never following symlinks), applies the ignore rules
+   name, ``lstat`` never following symlinks; a name is taken as its bytes on
+   disk and decoded as strict UTF-8 whatever the locale, symlink targets are
+   read as bytes), applies the ignore rules
    (:mod:`treeframe.tree.ignore`) and, per regular file, either takes the
    content hash from the stat cache (:mod:`treeframe.tree.statcache`) or
    queues the file for hashing (:mod:`treeframe.tree.filehash`, in worker
@@ -161,6 +163,7 @@ class Skipped:
         """The ``--json`` shape: ``{"path", "reason", "message"}``."""
         return {"path": self.path, "reason": self.reason, "message": self.message}
 
+
 _S_IXUSR = stat.S_IXUSR
 _S_IFMT = 0o170000  # stat.S_IFMT as a mask; inline tests beat function calls per file
 _S_IFREG = stat.S_IFREG
@@ -195,8 +198,8 @@ class ScanResult:
     duration_ms: int
 
 
-FileSlot = tuple[str, os.stat_result, Batch, int]
-"""A file to hash: (name, lstat, its batch, its index in the batch).
+FileSlot = tuple[str, os.stat_result, Batch, int, str]
+"""A file to hash: (name, lstat, its batch, its index in the batch, its absolute path).
 
 Stat-cache hits are kept as bare names (``_Dir.hits``): their cache entry
 already holds everything finalizing needs, and most files of a rescan are hits.
@@ -325,12 +328,34 @@ _BY_NAME = operator.attrgetter("name")
 _EMPTY_DIR = NodeRecord.directory("", []).node_id
 
 
+def _raw_path(prefix: str, abs_path: str) -> bytes:
+    """A skipped entry's path bytes: its directory's workspace path, then its name as on disk."""
+    return prefix.encode() + os.fsencode(abs_path).rpartition(b"/")[2]
+
+
 class _Unlistable(Exception):
     """A directory below the root cannot be listed or examined (a skip, not a failure)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+def _entry_is(entry: os.DirEntry[str], kind: int, where: str) -> bool:
+    """``entry.is_dir()``/``is_file()`` (no symlinks followed); _Unlistable if it must stat and cannot.
+
+    The type usually comes free with the listing; on filesystems that do not
+    report it the check needs an ``lstat``, which fails in a directory that is
+    readable but not searchable.
+    """
+    try:
+        if kind == _S_IFDIR:
+            return entry.is_dir(follow_symlinks=False)
+        return entry.is_file(follow_symlinks=False)
+    except OSError as exc:
+        raise _Unlistable(
+            f"cannot examine the entries of directory {where}: {os_error_reason(exc)}"
+        ) from exc
 
 
 class _Scanner:
@@ -413,7 +438,8 @@ class _Scanner:
                 try:
                     self.list_dir(child)
                 except _Unlistable as exc:
-                    self.skip(child.path.encode(), "unreadable_directory", exc.message)
+                    raw = _raw_path(job.path + "/" if job.path else "", abs_path)
+                    self.skip(raw, "unreadable_directory", exc.message)
                     continue
                 stack.append(child)
                 continue
@@ -473,7 +499,7 @@ class _Scanner:
             self.top_entries = sum(
                 1
                 for entry in entries
-                if entry.name not in BUILTIN_IGNORED_DIRS or not entry.is_dir(follow_symlinks=False)
+                if entry.name not in BUILTIN_IGNORED_DIRS or not _entry_is(entry, _S_IFDIR, shown)
             )
 
         rules = self.read_ignore_files(job, entries)
@@ -538,10 +564,11 @@ class _Scanner:
                 ):
                     hits.append(name)
                     continue
+                abs_path = entry.path
                 batch, index = hashes.add(
-                    (entry.path, prefix + name, st.st_size, st.st_mtime_ns, st.st_ino, mode)
+                    (abs_path, prefix + name, st.st_size, st.st_mtime_ns, st.st_ino, mode)
                 )
-                files.append((name, st, batch, index))
+                files.append((name, st, batch, index, abs_path))
                 if not job.batches or job.batches[-1] is not batch:
                     job.batches.append(batch)
                 if not hashes.queued & 255:
@@ -558,7 +585,7 @@ class _Scanner:
                 if name is not entry.name:
                     unusual.pop()
             elif kind == _S_IFLNK:
-                record = self.symlink(entry.path, prefix + name)
+                record = self.symlink(entry.path, prefix, name)
                 if record is not None:
                     job.links.append(record)
                 elif name is not entry.name:
@@ -567,7 +594,7 @@ class _Scanner:
                 if name is not entry.name:
                     unusual.pop()
                 self.skip(
-                    prefix.encode() + os.fsencode(entry.name),
+                    _raw_path(prefix, entry.path),
                     "special_file",
                     f"{_special_kind(mode)}: only regular files, directories and symlinks "
                     "are scanned",
@@ -587,10 +614,11 @@ class _Scanner:
         unknowable, so the directory is skipped (_Unlistable) rather than
         scanned without those rules.
         """
+        where = job.path or "."
         found = {
             entry.name: entry
             for entry in entries
-            if entry.name in IGNORE_FILE_NAMES and entry.is_file(follow_symlinks=False)
+            if entry.name in IGNORE_FILE_NAMES and _entry_is(entry, _S_IFREG, where)
         }
         if not found:
             return job.rules
@@ -648,7 +676,7 @@ class _Scanner:
 
     def ignored(self, job: _Dir, entry: os.DirEntry[str], path: str) -> bool:
         """The ignore decision for an entry whose name is not representable."""
-        return job.rules.is_ignored(path, is_dir=entry.is_dir(follow_symlinks=False))
+        return job.rules.is_ignored(path, is_dir=_entry_is(entry, _S_IFDIR, job.path or "."))
 
     def drop_collisions(self, job: _Dir, unusual: list[tuple[str, bytes]]) -> None:
         """Skip every entry whose NFC name equals another entry's in the same directory.
@@ -689,12 +717,13 @@ class _Scanner:
         job.links[:] = kept
         job.todo[:] = [item for item in job.todo if item[0] not in twice]
 
-    def symlink(self, abs_path: str, path: str) -> NodeRecord | None:
+    def symlink(self, abs_path: str, prefix: str, name: str) -> NodeRecord | None:
         """Record a symlink by its target; None when the target is not UTF-8 (skipped).
 
         The target is read as bytes and decoded as strict UTF-8, never through
         the locale; it is never followed.
         """
+        path = prefix + name
         try:
             target = os.readlink(os.fsencode(abs_path))
         except (FileNotFoundError, NotADirectoryError):
@@ -707,7 +736,7 @@ class _Scanner:
             text = target.decode("utf-8")
         except UnicodeDecodeError:
             self.skip(
-                path.encode(),
+                _raw_path(prefix, abs_path),
                 "non_utf8_symlink_target",
                 f"symlink target is not valid UTF-8: {escape_bytes(target)}",
             )
@@ -759,7 +788,7 @@ class _Scanner:
 
         last_batch: Batch | None = None
         results: list[HashResult] = []
-        for name, st, batch, index in job.files:
+        for name, st, batch, index, abs_path in job.files:
             # Hashed in this scan; the hasher computed the NodeID too.
             if batch is not last_batch:
                 results = self.hashes.results(batch)
@@ -767,7 +796,9 @@ class _Scanner:
             result = results[index]
             if result[0] is None:  # unreadable; the reason comes second
                 self.files -= 1
-                self.skip((prefix + name).encode(), "unreadable_file", f"cannot read: {result[1]}")
+                self.skip(
+                    _raw_path(prefix, abs_path), "unreadable_file", f"cannot read: {result[1]}"
+                )
                 continue
             content, node_id = result
             if node_id != old_children.get(name):

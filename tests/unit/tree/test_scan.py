@@ -95,7 +95,9 @@ def visible_state(store: StorageBackend) -> dict[str, object]:
 def full_state(store: StorageBackend, root: Path) -> dict[str, object]:
     """The visible state plus every node record and stat-cache blob of the tree's directories."""
     dirs = [""] + [
-        str(p.relative_to(root)) for p in sorted(root.rglob("*")) if p.is_dir() and not p.is_symlink()
+        str(p.relative_to(root))
+        for p in sorted(root.rglob("*"))
+        if p.is_dir() and not p.is_symlink()
     ]
     return {
         **visible_state(store),

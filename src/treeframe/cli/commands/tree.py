@@ -54,9 +54,7 @@ def scan(
     ] = None,
     strict: Annotated[
         bool,
-        typer.Option(
-            "--strict", help="Fail, recording nothing, instead of skipping an entry."
-        ),
+        typer.Option("--strict", help="Fail, recording nothing, instead of skipping an entry."),
     ] = False,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
