@@ -20,6 +20,7 @@ from treeframe.hashing.ids import content_hash
 from treeframe.ids import NodeId, WorkspaceId
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.memory import MemoryStore
+from treeframe.storage.sqlite import SqliteStore
 from treeframe.tree.filehash import HashJob, HashResult, hash_batch
 from treeframe.tree.scan import ScanResult, Skipped, scan_tree
 
@@ -27,15 +28,10 @@ WS = WorkspaceId("ab" * 32)
 OLD_NS = (int(time.time()) - 3600) * 1_000_000_000  # well outside the racy window
 
 
-def _sqlite_store(tmp_path: Path) -> StorageBackend:
-    sqlite = pytest.importorskip("treeframe.storage.sqlite")
-    return sqlite.SqliteStore(tmp_path / "store.db")  # type: ignore[no-any-return]
-
-
 @pytest.fixture(params=["memory", "sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageBackend]:
     backend: StorageBackend = (
-        MemoryStore() if request.param == "memory" else _sqlite_store(tmp_path)
+        MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "store.db")
     )
     backend.ensure_workspace(WS, "test")
     yield backend
