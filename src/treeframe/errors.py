@@ -20,6 +20,7 @@ class is part of the public contract and never changes once released
      +-- RegenerationFailed             regeneration_failed
      +-- ScanError                      scan_failed
      |    +-- FileChangedDuringScan     file_changed_during_scan
+     |    +-- EntrySkipped              entry_skipped
      +-- IntegrityError                 integrity_error
      +-- ConfigError                    config_error
      +-- StorageError                   storage_error
@@ -31,10 +32,14 @@ class is part of the public contract and never changes once released
 
 from __future__ import annotations
 
+import errno
+from typing import TypeVar
+
 __all__ = [
     "BackendUnavailable",
     "ConcurrentUpdate",
     "ConfigError",
+    "EntrySkipped",
     "FileChangedDuringScan",
     "FrameNotFound",
     "IntegrityError",
@@ -55,6 +60,8 @@ __all__ = [
     "TreeframeError",
     "Unauthorized",
     "WorkspaceNotFound",
+    "from_os_error",
+    "os_error_reason",
 ]
 
 
@@ -162,6 +169,21 @@ class FileChangedDuringScan(ScanError):
     code = "file_changed_during_scan"
 
 
+class EntrySkipped(ScanError):
+    """A strict scan met an entry a normal scan would skip; nothing was recorded.
+
+    ``path`` is the entry's escaped workspace-relative path and ``reason`` its
+    skip reason code (``non_utf8_name``, ``unreadable_file``, ... see docs/CLI.md).
+    """
+
+    code = "entry_skipped"
+
+    def __init__(self, message: str, *, path: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.reason = reason
+
+
 class IntegrityError(TreeframeError):
     """A recomputed hash disagrees with the stored one."""
 
@@ -212,3 +234,27 @@ class ConcurrentUpdate(StorageError):
         super().__init__(message)
         self.expected = expected
         self.actual = actual
+
+
+def os_error_reason(exc: OSError) -> str:
+    """The OS's description of ``exc``, lower-cased (``"permission denied"``), never a repr."""
+    if exc.strerror:
+        return exc.strerror[:1].lower() + exc.strerror[1:]
+    if exc.errno is not None:
+        return errno.errorcode.get(exc.errno, f"errno {exc.errno}")
+    return str(exc) or type(exc).__name__
+
+
+_E = TypeVar("_E", bound="TreeframeError")
+
+
+def from_os_error(exc: OSError, what: str, error: type[_E]) -> _E:
+    """The treeframe error for an OSError met while doing ``what`` (``"cannot read src/a.txt"``).
+
+    The one place an ``OSError`` becomes a treeframe error, so every message
+    reads ``"<what>: <reason>"`` and no raw ``OSError`` (exit 70, a traceback)
+    escapes. The caller picks the class from what failed: a scan passes
+    :class:`ScanError`, a file named on the command line :class:`InvalidRequest`.
+    Raise it ``from exc`` to keep the cause for debugging.
+    """
+    return error(f"{what}: {os_error_reason(exc)}")

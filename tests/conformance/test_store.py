@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import pickle
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,9 @@ from treeframe.storage.base import (
 )
 from treeframe.storage.memory import MemoryStore
 from treeframe.storage.sqlite import SqliteStore
+from treeframe.tree.filehash import HashJob, HashResult, hash_batch
 from treeframe.tree.records import NodeRecord
+from treeframe.tree.scan import ScanResult, scan_tree
 
 BACKENDS = ["memory", "sqlite"]
 WS = make_ws("ws-a")
@@ -314,6 +316,48 @@ def test_concurrent_scans_are_independent(store: StorageBackend) -> None:
     store.stage_paths(WS, theirs, [("b", b.node_id)])
     store.commit_scan(WS, mine, root.node_id, None, CREATED_AT)
     assert dict(store.iter_all_paths(WS)) == {"a": a.node_id}
+
+
+def test_interleaved_scans_let_the_first_commit_win(store: StorageBackend, tmp_path: Path) -> None:
+    """Scan A is paused mid-hashing until scan B (started later) has committed."""
+    tree_a, tree_b = tmp_path / "a", tmp_path / "b"
+    for tree, name in ((tree_a, "from-a.txt"), (tree_b, "from-b.txt")):
+        (tree / "sub").mkdir(parents=True)
+        (tree / "sub" / name).write_bytes(name.encode())
+    a_hashing, b_committed = threading.Event(), threading.Event()
+    outcome: list[BaseException | ScanResult] = []
+
+    def paused_hasher(jobs: Sequence[HashJob]) -> list[HashResult]:
+        a_hashing.set()
+        assert b_committed.wait(timeout=60)
+        return hash_batch(jobs)
+
+    def scan_a() -> None:
+        try:
+            outcome.append(scan_tree(tree_a, store, WS, workers=1, hasher=paused_hasher))
+        except BaseException as exc:  # examined below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=scan_a)
+    thread.start()
+    try:
+        assert a_hashing.wait(timeout=60)  # A has read the current root (none) and is hashing
+        b = scan_tree(tree_b, store, WS, workers=1)
+    finally:
+        b_committed.set()
+        thread.join(timeout=60)
+    [lost] = outcome
+    assert isinstance(lost, ConcurrentUpdate), lost
+    assert (lost.expected, lost.actual) == ("", b.root)
+    assert store.current_root(WS) == b.entry
+    assert store.root_history(WS, 10) == [b.entry]
+    # A's staged paths were dropped, never applied: the index is B's tree alone.
+    assert store.lookup_path(WS, "") == b.root
+    assert {p for p, _ in store.iter_all_paths(WS)} == {"", "sub", "sub/from-b.txt"}
+    # Rescanning A now compares against B's root and wins.
+    again = scan_tree(tree_a, store, WS, workers=1)
+    assert again.entry.seq == b.entry.seq + 1
+    assert {p for p, _ in store.iter_all_paths(WS)} == {"", "sub", "sub/from-a.txt"}
 
 
 # -- path history ------------------------------------------------------------

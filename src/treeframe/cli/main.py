@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=args, prog_name="treeframe", standalone_mode=False)
         code = result if isinstance(result, int) else 0
+        if code == EXIT_INTERRUPTED:
+            # typer turns Ctrl-C into a silent ``return 130`` without standalone mode.
+            print_error("interrupted", "interrupted", as_json=as_json)
     except TreeframeError as exc:
         if debug:
             raise

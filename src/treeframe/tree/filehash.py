@@ -1,10 +1,14 @@
 """Hash regular files for a scan (content hash and file NodeID), in-process or in worker processes.
 
 A file is hashed only if it still is the file the walk saw: it is opened
-without following symlinks, ``fstat``-ed before and after reading, and any
-difference in size, mtime, inode or mode from the walk's ``lstat`` (or its
-disappearance) fails the scan with :class:`FileChangedDuringScan`. Hashing a
-file that is being written would record content that never existed as a whole.
+without following symlinks and without blocking (``O_NOFOLLOW | O_NONBLOCK``:
+a file swapped for a FIFO or a device must not hang the scan), ``fstat``-ed
+before and after reading, and any difference in type, size, mtime, inode or
+mode from the walk's ``lstat`` (or its disappearance) fails the scan with
+:class:`FileChangedDuringScan`. Hashing a file that is being written would
+record content that never existed as a whole. A file that cannot be read
+(no permission, an I/O error) is not a failure: its result says so and the
+scan skips it.
 
 The file's NodeID is computed next to its content hash, in the worker: on a
 cold scan the walking process is the bottleneck, and the NodeID needs nothing
@@ -21,25 +25,31 @@ from __future__ import annotations
 import errno
 import multiprocessing
 import os
+import signal
 import stat
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from multiprocessing.context import BaseContext
 
-from treeframe.errors import FileChangedDuringScan, ScanError
+from treeframe.errors import FileChangedDuringScan, ScanError, from_os_error, os_error_reason
 from treeframe.hashing.ids import content_hasher, file_node_id
 from treeframe.ids import ContentHash, NodeId
 
 __all__ = [
     "CHUNK_SIZE",
     "SLOW_START_FACTOR",
+    "SYSTEM_ERRNOS",
     "Batch",
     "BatchHasher",
+    "FileUnreadable",
     "HashJob",
     "HashQueue",
+    "HashResult",
     "Hashed",
+    "Unreadable",
     "hash_batch",
     "hash_file",
 ]
@@ -56,36 +66,75 @@ HashJob = tuple[str, str, int, int, int, int]
 Hashed = tuple[ContentHash, NodeId]
 """A file's content hash and its NodeID."""
 
-BatchHasher = Callable[[Sequence[HashJob]], list[Hashed]]
+Unreadable = tuple[None, str]
+"""A file that could not be read: ``(None, reason)``, e.g. ``(None, "permission denied")``."""
+
+HashResult = Hashed | Unreadable
+"""What hashing one file gives."""
+
+BatchHasher = Callable[[Sequence[HashJob]], list[HashResult]]
 """Hashes a batch of files, returning their results in job order."""
 
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+SYSTEM_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+"""OS errors that say nothing about the entry (the system ran short): they fail a scan
+instead of skipping the entry, since a retry may well succeed."""
+
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+class FileUnreadable(ScanError):
+    """A file the walk saw cannot be read (:func:`hash_batch` turns it into :data:`Unreadable`)."""
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _changed(rel: str) -> FileChangedDuringScan:
     return FileChangedDuringScan(f"file changed during scan: {rel}; scan again")
 
 
+def _unreadable(exc: OSError, rel: str) -> ScanError:
+    if exc.errno in SYSTEM_ERRNOS:
+        return from_os_error(exc, f"cannot read {rel}", ScanError)
+    error = from_os_error(exc, f"cannot read {rel}", FileUnreadable)
+    error.reason = os_error_reason(exc)
+    return error
+
+
 def hash_file(job: HashJob) -> ContentHash:
-    """Content hash of one file, verified to match the walk's ``lstat``."""
+    """Content hash of one file, verified to match the walk's ``lstat``.
+
+    Raises:
+        FileChangedDuringScan: The file vanished, or is no longer the regular
+            file the walk saw (another type, size, mtime, inode or mode).
+        FileUnreadable: It cannot be opened or read (no permission, I/O error).
+        ScanError: The system ran short (too many open files, no memory).
+    """
     path, rel, size, mtime_ns, ino, mode = job
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except (FileNotFoundError, NotADirectoryError):
         raise _changed(rel) from None
-    except PermissionError:
-        raise ScanError(f"cannot read {rel}: permission denied") from None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:  # replaced by a symlink since the walk saw it
+        if exc.errno in (errno.ELOOP, errno.ENXIO):  # now a symlink, or a socket/device
             raise _changed(rel) from None
-        raise ScanError(f"cannot read {rel}: {exc.strerror}") from exc
+        raise _unreadable(exc, rel) from exc
     try:
         before = os.fstat(fd)
+        # The mode comparison includes the file type: a FIFO or device opened
+        # (without blocking) in place of the walk's regular file fails here.
         if (
-            before.st_size != size
-            or before.st_mtime_ns != mtime_ns
+            before.st_mode != mode
             or before.st_ino != ino
-            or before.st_mode != mode
+            or before.st_size != size
+            or before.st_mtime_ns != mtime_ns
         ):
             raise _changed(rel)
         hasher = content_hasher()
@@ -98,7 +147,7 @@ def hash_file(job: HashJob) -> ContentHash:
             remaining -= len(chunk)
         after = os.fstat(fd)
     except OSError as exc:
-        raise ScanError(f"cannot read {rel}: {exc.strerror}") from exc
+        raise _unreadable(exc, rel) from exc
     finally:
         os.close(fd)
     if after.st_size != size or after.st_mtime_ns != mtime_ns:
@@ -106,13 +155,49 @@ def hash_file(job: HashJob) -> ContentHash:
     return ContentHash(hasher.hexdigest())
 
 
-def hash_batch(jobs: Sequence[HashJob]) -> list[Hashed]:
-    """Hash several files and compute their NodeIDs; the default :data:`BatchHasher`."""
-    out: list[Hashed] = []
+def hash_batch(jobs: Sequence[HashJob]) -> list[HashResult]:
+    """Hash several files and compute their NodeIDs; the default :data:`BatchHasher`.
+
+    An unreadable file gives :data:`Unreadable` and the rest of the batch is
+    still hashed; a changed file fails the whole batch.
+    """
+    out: list[HashResult] = []
     for job in jobs:
-        digest = hash_file(job)
+        try:
+            digest = hash_file(job)
+        except FileUnreadable as exc:
+            out.append((None, exc.reason))
+            continue
         out.append((digest, file_node_id(job[1], digest, bool(job[5] & stat.S_IXUSR))))
     return out
+
+
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C is the parent's to handle (one line, exit 130).
+
+    A terminal sends SIGINT to the whole process group; workers that took it
+    would each print a traceback. The parent stops them instead. SIGINT is
+    blocked while workers start (:func:`_sigint_blocked`), so it can only be
+    unblocked here, once it is ignored.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread while it may start workers; a pending one arrives after."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not (
+        threading.main_thread()
+    ):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _pool_context() -> BaseContext:
@@ -140,8 +225,8 @@ class Batch:
     def __init__(self) -> None:
         self.jobs: list[HashJob] = []
         self.nbytes = 0
-        self.future: Future[list[Hashed]] | None = None
-        self.results: list[Hashed] | None = None
+        self.future: Future[list[HashResult]] | None = None
+        self.results: list[HashResult] | None = None
 
     def done(self) -> bool:
         """True when the results can be taken without waiting."""
@@ -214,7 +299,9 @@ class HashQueue:
                 self._start_pool(context)
 
     def _start_pool(self, context: BaseContext) -> None:
-        self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=context)
+        self._pool = ProcessPoolExecutor(
+            max_workers=self._workers, mp_context=context, initializer=_ignore_sigint
+        )
         waiting, self._waiting = self._waiting, []
         for batch in waiting:
             if batch.results is None:
@@ -222,9 +309,11 @@ class HashQueue:
 
     def _submit(self, batch: Batch) -> None:
         assert self._pool is not None
-        batch.future = self._pool.submit(self._hasher, batch.jobs)
+        # A submit may start a worker (and the pool's threads): they inherit the mask.
+        with _sigint_blocked():
+            batch.future = self._pool.submit(self._hasher, batch.jobs)
 
-    def results(self, batch: Batch) -> list[Hashed]:
+    def results(self, batch: Batch) -> list[HashResult]:
         """The batch's results, hashing or waiting for them as needed."""
         if batch.results is not None:
             return batch.results
@@ -243,8 +332,17 @@ class HashQueue:
         batch.jobs = []
         return results
 
-    def close(self) -> None:
-        """Stop the workers; pending work is cancelled (call it on success and on error)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+    def close(self, *, abort: bool = False) -> None:
+        """Stop the workers; pending work is cancelled (call it on success and on error).
+
+        ``abort`` (an error or Ctrl-C) terminates the workers at once instead of
+        letting them finish the batches they are hashing.
+        """
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if abort:
+            # ProcessPoolExecutor has no public terminate before Python 3.14.
+            for process in list(pool._processes.values()):
+                process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,9 +1,12 @@
 """Workspace-relative path rules: UTF-8 names, NFC normalization, ``/`` separators.
 
 A name on disk is taken as its raw bytes (``os.fsencode``); it must decode as
-strict UTF-8 and is then NFC-normalized. Names that are not valid UTF-8 are
-refused with :class:`InvalidPath` rather than guessed at, because any
-lossy mapping would let two different files share one path.
+strict UTF-8 and is then NFC-normalized with the running Python's Unicode
+database (:data:`UNICODE_VERSION`). Names that are not valid UTF-8 are never
+guessed at, because any lossy mapping would let two different files share one
+path: :func:`normalize_name` refuses them, and a scan skips them. A name with a
+code point that database does not assign (:func:`has_unassigned`) is skipped
+by a scan too: NFC is only stable for assigned code points.
 """
 
 from __future__ import annotations
@@ -14,13 +17,59 @@ from pathlib import Path
 
 from treeframe.errors import InvalidPath
 
-__all__ = ["child_path", "display_name", "normalize_name", "parent_path", "relative_path"]
+__all__ = [
+    "UNICODE_VERSION",
+    "child_path",
+    "display_name",
+    "escape_bytes",
+    "has_unassigned",
+    "normalize_name",
+    "parent_path",
+    "relative_path",
+]
+
+UNICODE_VERSION = unicodedata.unidata_version
+"""The Unicode database NFC uses here (Python 3.11: 14.0.0)."""
+
+
+def escape_bytes(data: bytes) -> str:
+    r"""A printable, reversible form of a raw path: UTF-8 text with some bytes escaped.
+
+    ``\xNN`` (two lowercase hex digits) always stands for the single byte
+    ``NN``: it is used for bytes that are not part of valid UTF-8 and for every
+    byte of a control character (C0, DEL, C1), so a name holding a newline
+    still prints on one line. A backslash is written ``\\``. Everything else is
+    the UTF-8 text itself, so distinct byte strings give distinct escapes.
+    """
+    text = data.decode("utf-8", errors="surrogateescape")
+    if text.isascii() and text.isprintable() and "\\" not in text:
+        return text
+    out: list[str] = []
+    for char in text:
+        point = ord(char)
+        if 0xDC80 <= point <= 0xDCFF:  # an undecodable byte, as surrogateescape keeps it
+            out.append(f"\\x{point - 0xDC00:02x}")
+        elif char == "\\":
+            out.append("\\\\")
+        elif unicodedata.category(char) == "Cc":
+            out.extend(f"\\x{byte:02x}" for byte in char.encode("utf-8"))
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def display_name(raw: str | bytes) -> str:
-    r"""Printable form of an on-disk name, with undecodable bytes shown as ``\xNN``."""
-    data = os.fsencode(raw)
-    return data.decode("utf-8", errors="backslashreplace")
+    """Printable form of an on-disk name (:func:`escape_bytes` of its raw bytes)."""
+    return escape_bytes(os.fsencode(raw))
+
+
+def has_unassigned(name: str) -> bool:
+    """Whether ``name`` holds a code point unassigned in :data:`UNICODE_VERSION` (category Cn).
+
+    A later Unicode version may assign it a decomposition, and NFC would then
+    change the name: such names are kept out of trees.
+    """
+    return any(unicodedata.category(char) == "Cn" for char in name)
 
 
 def normalize_name(raw: str | bytes, *, where: str = "") -> str:

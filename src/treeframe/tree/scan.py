@@ -3,7 +3,9 @@
 How a scan runs (bounded memory, one pass):
 
 1. A depth-first walk lists each directory (``os.scandir``, entries sorted by
-   name, ``lstat`` never following symlinks), applies the ignore rules
+   name, ``lstat`` never following symlinks; a name is taken as its bytes on
+   disk and decoded as strict UTF-8 whatever the locale, symlink targets are
+   read as bytes), applies the ignore rules
    (:mod:`treeframe.tree.ignore`) and, per regular file, either takes the
    content hash from the stat cache (:mod:`treeframe.tree.statcache`) or
    queues the file for hashing (:mod:`treeframe.tree.filehash`, in worker
@@ -26,37 +28,71 @@ How a scan runs (bounded memory, one pass):
    history entry is added: the staging area is dropped and the current entry
    is returned with ``changed=False``.
 
+Entries that cannot be represented or read are skipped, never fatal: each
+becomes one :class:`Skipped` (escaped path, reason code, message) in the
+result and is simply not in the tree, so the root is a function of the tree
+minus the skipped set. The reasons: ``non_utf8_name``,
+``non_utf8_symlink_target``, ``nfc_collision`` (every entry of a directory
+whose NFC name equals another's), ``unassigned_code_point``,
+``unreadable_file``, ``unreadable_directory`` (cannot be listed, its entries
+cannot be examined, or its ignore file cannot be read) and ``special_file``.
+Ignored entries are never reported. The scanned directory itself must be
+readable (otherwise :class:`ScanError`). A file that changes between the
+walk's ``lstat`` and its hashing (including one swapped for a FIFO) is not a
+skip but :class:`FileChangedDuringScan`: the walk saw something else.
+
 On any error the staging area is aborted and the error re-raised, so the
-current root and path index never move. NodeRecords and stat-cache blobs
-written before the error may remain: records are immutable, content-addressed
-facts and stat-cache entries describe files as they were when hashed, so
-neither can make a later scan wrong.
+current root, path index and root history never move. NodeRecords and
+stat-cache blobs sent to the store before the error may remain: the scanner
+buffers :data:`NODE_BATCH` records and :data:`STAT_BATCH` directories before
+writing, so only a failure after that many have been finalized leaves any.
+Records are immutable, content-addressed facts and stat-cache entries
+describe files as they were when hashed, so neither can make a later scan
+wrong. A strict scan (``strict=True``) raises :class:`EntrySkipped` at the
+first skip, the moment it is found (while listing, or when the hash of an
+unreadable file comes back), under the same guarantee.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import operator
 import os
 import stat
 import time
+import unicodedata
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from treeframe.clock import utc_now
-from treeframe.errors import FileChangedDuringScan, InvalidPath, ScanError
+from treeframe.errors import (
+    EntrySkipped,
+    FileChangedDuringScan,
+    ScanError,
+    from_os_error,
+    os_error_reason,
+)
 from treeframe.ids import ContentHash, NodeId, WorkspaceId
 from treeframe.storage.base import RootEntry, StorageBackend
-from treeframe.tree.filehash import Batch, BatchHasher, Hashed, HashQueue, hash_batch
+from treeframe.tree.filehash import (
+    SYSTEM_ERRNOS,
+    Batch,
+    BatchHasher,
+    HashQueue,
+    HashResult,
+    hash_batch,
+)
 from treeframe.tree.ignore import (
     BUILTIN_IGNORED_DIRS,
     IGNORE_FILE_NAMES,
     IgnoreRules,
     parse_ignore_file,
 )
-from treeframe.tree.paths import child_path, normalize_name
+from treeframe.tree.paths import UNICODE_VERSION, child_path, escape_bytes, has_unassigned
 from treeframe.tree.records import NodeRecord
 from treeframe.tree.statcache import (
     RACY_MARGIN_NS,
@@ -72,6 +108,8 @@ __all__ = [
     "WINDOW",
     "ProgressFn",
     "ScanResult",
+    "SkipReason",
+    "Skipped",
     "scan_tree",
 ]
 
@@ -95,6 +133,37 @@ PROGRESS_INTERVAL = 0.1
 ProgressFn = Callable[[int, int, int], None]
 """``progress(files_seen, files_hashed, bytes_hashed)``, called at most ~10 times a second."""
 
+SkipReason = Literal[
+    "non_utf8_name",
+    "non_utf8_symlink_target",
+    "nfc_collision",
+    "unassigned_code_point",
+    "unreadable_file",
+    "unreadable_directory",
+    "special_file",
+]
+"""Why a scan left an entry out of the tree (stable codes, listed in docs/CLI.md)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    r"""An entry a scan left out of the tree.
+
+    ``path`` is the workspace-relative path as :func:`~treeframe.tree.paths.escape_bytes`
+    shows it: its directory's (NFC) path, ``/``, then the entry's name exactly
+    as on disk, with non-UTF-8 bytes and control characters as ``\xNN`` and
+    ``\`` as ``\\``.
+    """
+
+    path: str
+    reason: SkipReason
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        """The ``--json`` shape: ``{"path", "reason", "message"}``."""
+        return {"path": self.path, "reason": self.reason, "message": self.message}
+
+
 _S_IXUSR = stat.S_IXUSR
 _S_IFMT = 0o170000  # stat.S_IFMT as a mask; inline tests beat function calls per file
 _S_IFREG = stat.S_IFREG
@@ -108,6 +177,9 @@ class ScanResult:
 
     ``changed`` is False when the tree's root equals the workspace's current
     root; then nothing was committed and ``entry`` is the existing entry.
+    ``skipped`` lists the entries left out (sorted by raw path bytes);
+    ``warnings`` the other things worth telling (bad ignore patterns, an empty
+    tree from a non-empty directory).
     """
 
     root: NodeId
@@ -121,12 +193,13 @@ class ScanResult:
     bytes_hashed: int
     nodes_written: int
     paths_staged: int
+    skipped: tuple[Skipped, ...]
     warnings: tuple[str, ...]
     duration_ms: int
 
 
-FileSlot = tuple[str, os.stat_result, Batch, int]
-"""A file to hash: (name, lstat, its batch, its index in the batch).
+FileSlot = tuple[str, os.stat_result, Batch, int, str]
+"""A file to hash: (name, lstat, its batch, its index in the batch, its absolute path).
 
 Stat-cache hits are kept as bare names (``_Dir.hits``): their cache entry
 already holds everything finalizing needs, and most files of a rescan are hits.
@@ -241,8 +314,44 @@ def _special_kind(mode: int) -> str:
     return "special file"
 
 
+def _changed(path: str) -> FileChangedDuringScan:
+    return FileChangedDuringScan(f"file changed during scan: {path}; scan again")
+
+
 _BY_NAME = operator.attrgetter("name")
-"""Sort key of directory entries; code-point order equals UTF-8 byte order."""
+"""Sort key of directory entries: raw byte order (every filesystem encoding preserves it)."""
+
+_EMPTY_DIR = NodeRecord.directory("", []).node_id
+
+
+def _raw_path(prefix: str, abs_path: str) -> bytes:
+    """A skipped entry's path bytes: its directory's workspace path, then its name as on disk."""
+    return prefix.encode() + os.fsencode(abs_path).rpartition(b"/")[2]
+
+
+class _Unlistable(Exception):
+    """A directory below the root cannot be listed or examined (a skip, not a failure)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _entry_is(entry: os.DirEntry[str], kind: int, where: str) -> bool:
+    """``entry.is_dir()``/``is_file()`` (no symlinks followed); _Unlistable if it must stat and cannot.
+
+    The type usually comes free with the listing; on filesystems that do not
+    report it the check needs an ``lstat``, which fails in a directory that is
+    readable but not searchable.
+    """
+    try:
+        if kind == _S_IFDIR:
+            return entry.is_dir(follow_symlinks=False)
+        return entry.is_file(follow_symlinks=False)
+    except OSError as exc:
+        raise _Unlistable(
+            f"cannot examine the entries of directory {where}: {os_error_reason(exc)}"
+        ) from exc
 
 
 class _Scanner:
@@ -255,17 +364,21 @@ class _Scanner:
         sink: _Sink,
         hashes: HashQueue,
         progress: ProgressFn | None,
+        strict: bool,
     ) -> None:
         self.store = store
         self.ws = ws
         self.sink = sink
         self.hashes = hashes
         self.progress = progress
+        self.strict = strict
         self.started_ns = time.time_ns()
         self.ready: deque[_Dir] = deque()
         self.held = 0
         self.root_id: NodeId | None = None
         self.warnings: list[str] = []
+        self.skipped: list[tuple[bytes, Skipped]] = []
+        self.top_entries = 0
         self.files = 0
         self.dirs = 0
         self.symlinks = 0
@@ -281,11 +394,30 @@ class _Scanner:
             self._next_tick = now + PROGRESS_INTERVAL
             self.progress(self.files, self.hashes.files_hashed, self.hashes.bytes_hashed)
 
+    # -- skips --------------------------------------------------------------
+    def skip(self, raw_path: bytes, reason: SkipReason, message: str) -> None:
+        """Leave one entry out of the tree; a strict scan fails here instead."""
+        entry = Skipped(escape_bytes(raw_path), reason, message)
+        if self.strict:
+            raise EntrySkipped(
+                f"strict scan: {entry.path}: {message} ({reason}); nothing was recorded",
+                path=entry.path,
+                reason=reason,
+            )
+        self.skipped.append((raw_path, entry))
+
+    def sorted_skips(self) -> tuple[Skipped, ...]:
+        """The skips in raw path order (the walk finds them in a timing-dependent order)."""
+        return tuple(entry for _, entry in sorted(self.skipped, key=operator.itemgetter(0)))
+
     # -- the walk -----------------------------------------------------------
     def walk(self, root_abs: str, old_root: NodeRecord | None) -> NodeId:
         """Walk the tree depth-first, finalizing directories as their hashes arrive."""
         top = _Dir("", root_abs, None, "", old_root, IgnoreRules())
-        self.list_dir(top)
+        try:
+            self.list_dir(top)
+        except _Unlistable as exc:
+            raise ScanError(exc.message) from exc.__cause__
         stack = [top]
         while stack:
             job = stack[-1]
@@ -299,7 +431,12 @@ class _Scanner:
                     self.old_subdir(job, name),
                     job.rules,
                 )
-                self.list_dir(child)
+                try:
+                    self.list_dir(child)
+                except _Unlistable as exc:
+                    raw = _raw_path(job.path + "/" if job.path else "", abs_path)
+                    self.skip(raw, "unreadable_directory", exc.message)
+                    continue
                 stack.append(child)
                 continue
             stack.pop()
@@ -309,6 +446,12 @@ class _Scanner:
         while self.ready:
             self.finalize(self.ready.popleft())
         assert self.root_id is not None
+        if self.root_id == _EMPTY_DIR and self.top_entries:
+            self.warnings.append(
+                f"the scanned tree is empty although the directory holds {self.top_entries} "
+                "entries: all of them are ignored or skipped (a pattern like '/*' or '*' in "
+                ".gitignore or .treeframeignore?)"
+            )
         return self.root_id
 
     def old_subdir(self, parent: _Dir, name: str) -> NodeRecord | None:
@@ -331,9 +474,11 @@ class _Scanner:
             self.finalize(job)
 
     def list_dir(self, job: _Dir) -> None:
-        """List one directory: ignore rules, names, stats, cache hits and hash jobs."""
-        self.dirs += 1
-        self.tick()
+        """List one directory: ignore rules, names, stats, cache hits and hash jobs.
+
+        Raises _Unlistable when the directory cannot be listed or its entries
+        cannot be examined (no read or no search permission, an I/O error).
+        """
         shown = job.path or "."
         try:
             with os.scandir(job.abs) as listing:
@@ -342,10 +487,16 @@ class _Scanner:
             raise FileChangedDuringScan(
                 f"directory changed during scan: {shown}; scan again"
             ) from None
-        except PermissionError:
-            raise ScanError(f"cannot read directory {shown}: permission denied") from None
         except OSError as exc:
-            raise ScanError(f"cannot read directory {shown}: {exc.strerror}") from exc
+            if exc.errno in SYSTEM_ERRNOS:
+                raise from_os_error(exc, f"cannot read directory {shown}", ScanError) from exc
+            raise _Unlistable(f"cannot read directory {shown}: {os_error_reason(exc)}") from exc
+        if job.parent is None:
+            self.top_entries = sum(
+                1
+                for entry in entries
+                if entry.name not in BUILTIN_IGNORED_DIRS or not _entry_is(entry, _S_IFDIR, shown)
+            )
 
         rules = self.read_ignore_files(job, entries)
         job.rules = rules
@@ -360,28 +511,40 @@ class _Scanner:
         files = job.files
         hits = job.hits
         todo = job.todo
-        unusual = False
+        # Non-ASCII names that made it into the lists, as (NFC name, raw name):
+        # only they can collide. Such an entry's ``name`` is a new string, so
+        # ``name is not entry.name`` tells the branches that drop an entry to
+        # drop it here too, at no cost to the (ASCII) hot path.
+        unusual: list[tuple[str, bytes]] = []
 
         for entry in entries:
             name = entry.name
             if not name.isascii():
-                unusual = True
-                maybe = self.checked_name(job, entry, prefix)
+                raw = os.fsencode(name)
+                maybe = self.checked_name(job, entry, raw, prefix)
                 if maybe is None:
                     continue
                 name = maybe
+                unusual.append((name, raw))
             try:
                 # One lstat for every entry (directories included) is cheaper
                 # in Python than asking the DirEntry for its type first.
                 st = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
-                raise FileChangedDuringScan(
-                    f"file changed during scan: {prefix + name}; scan again"
-                ) from None
+                raise _changed(prefix + name) from None
+            except OSError as exc:
+                # Without search permission no entry can be examined.
+                if exc.errno in SYSTEM_ERRNOS:
+                    raise from_os_error(exc, f"cannot examine {prefix + name}", ScanError) from exc
+                raise _Unlistable(
+                    f"cannot examine the entries of directory {shown}: {os_error_reason(exc)}"
+                ) from exc
             mode = st.st_mode
             kind = mode & _S_IFMT
             if kind == _S_IFREG:
                 if patterns and rules.is_ignored(prefix + name, is_dir=False):
+                    if name is not entry.name:
+                        unusual.pop()
                     continue
                 hit = cached.get(name)
                 # Field order: see statcache.StatEntry. The mtime must also be
@@ -397,10 +560,11 @@ class _Scanner:
                 ):
                     hits.append(name)
                     continue
+                abs_path = entry.path
                 batch, index = hashes.add(
-                    (entry.path, prefix + name, st.st_size, st.st_mtime_ns, st.st_ino, mode)
+                    (abs_path, prefix + name, st.st_size, st.st_mtime_ns, st.st_ino, mode)
                 )
-                files.append((name, st, batch, index))
+                files.append((name, st, batch, index, abs_path))
                 if not job.batches or job.batches[-1] is not batch:
                     job.batches.append(batch)
                 if not hashes.queued & 255:
@@ -409,27 +573,48 @@ class _Scanner:
                 if name in BUILTIN_IGNORED_DIRS or (
                     patterns and rules.is_ignored(prefix + name, is_dir=True)
                 ):
+                    if name is not entry.name:
+                        unusual.pop()
                     continue
                 todo.append((name, entry.path))
             elif patterns and rules.is_ignored(prefix + name, is_dir=False):
-                continue
+                if name is not entry.name:
+                    unusual.pop()
             elif kind == _S_IFLNK:
-                job.links.append(self.symlink(entry.path, prefix + name))
+                record = self.symlink(entry.path, prefix, name)
+                if record is not None:
+                    job.links.append(record)
+                elif name is not entry.name:
+                    unusual.pop()
             else:
-                self.warnings.append(f"skipped {_special_kind(mode)}: {prefix + name}")
+                if name is not entry.name:
+                    unusual.pop()
+                self.skip(
+                    _raw_path(prefix, entry.path),
+                    "special_file",
+                    f"{_special_kind(mode)}: only regular files, directories and symlinks "
+                    "are scanned",
+                )
+        if unusual:
+            self.drop_collisions(job, unusual)
+        self.dirs += 1
         self.files += len(files) + len(hits)
         self.files_reused += len(hits)
-
         todo.reverse()  # a stack: pop() yields subdirectories in name order
-        if unusual:
-            self.check_collisions(job)
+        self.tick()
 
     def read_ignore_files(self, job: _Dir, entries: list[os.DirEntry[str]]) -> IgnoreRules:
-        """The rules for this directory's contents: the inherited ones plus its own files."""
+        """The rules for this directory's contents: the inherited ones plus its own files.
+
+        An ignore file that cannot be read makes the directory's membership
+        unknowable, so the directory is skipped (_Unlistable) rather than
+        scanned without those rules.
+        """
+        where = job.path or "."
         found = {
             entry.name: entry
             for entry in entries
-            if entry.name in IGNORE_FILE_NAMES and entry.is_file(follow_symlinks=False)
+            if entry.name in IGNORE_FILE_NAMES and _entry_is(entry, _S_IFREG, where)
         }
         if not found:
             return job.rules
@@ -443,59 +628,117 @@ class _Scanner:
                 with open(entry.path, "rb") as handle:
                     lines.extend(parse_ignore_file(handle.read()))
             except FileNotFoundError:
-                raise FileChangedDuringScan(
-                    f"file changed during scan: {rel}; scan again"
-                ) from None
-            except PermissionError:
-                raise ScanError(f"cannot read {rel}: permission denied") from None
+                raise _changed(rel) from None
             except OSError as exc:
-                raise ScanError(f"cannot read {rel}: {exc.strerror}") from exc
+                if exc.errno in SYSTEM_ERRNOS:
+                    raise from_os_error(exc, f"cannot read {rel}", ScanError) from exc
+                raise _Unlistable(
+                    f"cannot read {rel}: {os_error_reason(exc)}; its rules decide what the "
+                    "directory holds"
+                ) from exc
         return job.rules.with_directory(job.path, lines, self.warnings)
 
-    def checked_name(self, job: _Dir, entry: os.DirEntry[str], prefix: str) -> str | None:
-        """NFC name of a non-ASCII entry; None if it is not UTF-8 but ignored.
+    def checked_name(
+        self, job: _Dir, entry: os.DirEntry[str], raw: bytes, prefix: str
+    ) -> str | None:
+        """The NFC name of a non-ASCII entry, or None when it is skipped (or ignored).
 
-        A name that is not valid UTF-8 is matched against the ignore rules in
-        its surrogate-escape form first, so it can be excluded by name.
+        ``raw`` is the name's bytes on disk: it is decoded here as strict
+        UTF-8 whatever the locale's filesystem encoding. A name that is not
+        UTF-8 is matched against the ignore rules in its surrogate-escape form,
+        so ``.treeframeignore`` can name it with the same raw bytes; one with a
+        code point unassigned in this Unicode version is matched in its NFC
+        form. Only names that are not ignored are reported.
         """
-        raw = entry.name
         try:
-            raw.encode("utf-8")
-        except UnicodeEncodeError:
-            if job.rules.is_ignored(prefix + raw, is_dir=entry.is_dir(follow_symlinks=False)):
-                return None
-        return normalize_name(raw, where=job.path)
+            decoded = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            escaped = raw.decode("utf-8", errors="surrogateescape")
+            if not self.ignored(job, entry, prefix + escaped):
+                self.skip(prefix.encode() + raw, "non_utf8_name", "name is not valid UTF-8")
+            return None
+        name = unicodedata.normalize("NFC", decoded)
+        if has_unassigned(name):
+            if not self.ignored(job, entry, prefix + name):
+                first = next(char for char in name if unicodedata.category(char) == "Cn")
+                self.skip(
+                    prefix.encode() + raw,
+                    "unassigned_code_point",
+                    f"name holds U+{ord(first):04X}, unassigned in Unicode {UNICODE_VERSION} "
+                    "(NFC of it is not stable)",
+                )
+            return None
+        return name
 
-    def check_collisions(self, job: _Dir) -> None:
-        """Refuse two entries of one directory whose names are equal after NFC."""
+    def ignored(self, job: _Dir, entry: os.DirEntry[str], path: str) -> bool:
+        """The ignore decision for an entry whose name is not representable."""
+        return job.rules.is_ignored(path, is_dir=_entry_is(entry, _S_IFDIR, job.path or "."))
+
+    def drop_collisions(self, job: _Dir, unusual: list[tuple[str, bytes]]) -> None:
+        """Skip every entry whose NFC name equals another entry's in the same directory.
+
+        Only possible when some raw name is not ASCII (``unusual`` lists those,
+        as (NFC name, raw name)); an ASCII name can still collide with one of
+        them (U+212A KELVIN SIGN normalizes to "K"). All of the colliding
+        entries are skipped, not one kept: which one would win is arbitrary.
+        """
         names = [slot[0] for slot in job.files]
         names.extend(job.hits)
         names.extend(record.name for record in job.links)
         names.extend(name for name, _ in job.todo)
-        if len(set(names)) != len(names):
-            seen: set[str] = set()
-            for name in sorted(names):
-                if name in seen:
-                    raise InvalidPath(
-                        f"two names in {job.path or '.'!r} are the same after Unicode NFC "
-                        f"normalization: {child_path(job.path, name)!r}; rename one"
-                    )
-                seen.add(name)
+        if len(set(names)) == len(names):
+            return
+        seen: set[str] = set()
+        twice: set[str] = set()
+        for name in names:
+            if name in seen:
+                twice.add(name)
+            seen.add(name)
+        prefix = (job.path + "/" if job.path else "").encode()
+        for name in sorted(twice):
+            raws = sorted(raw for nfc, raw in unusual if nfc == name)
+            if len(raws) < names.count(name):
+                raws.insert(0, name.encode())  # the ASCII spelling: it sorts first
+            for raw in raws:
+                self.skip(
+                    prefix + raw,
+                    "nfc_collision",
+                    f"{len(raws)} entries are named '{escape_bytes(name.encode())}' after "
+                    "Unicode NFC normalization; all of them are skipped",
+                )
+        job.files[:] = [slot for slot in job.files if slot[0] not in twice]
+        job.hits[:] = [name for name in job.hits if name not in twice]
+        kept = [record for record in job.links if record.name not in twice]
+        self.symlinks -= len(job.links) - len(kept)
+        job.links[:] = kept
+        job.todo[:] = [item for item in job.todo if item[0] not in twice]
 
-    def symlink(self, abs_path: str, path: str) -> NodeRecord:
-        """Record a symlink by its target string; the target is never followed."""
+    def symlink(self, abs_path: str, prefix: str, name: str) -> NodeRecord | None:
+        """Record a symlink by its target; None when the target is not UTF-8 (skipped).
+
+        The target is read as bytes and decoded as strict UTF-8, never through
+        the locale; it is never followed.
+        """
+        path = prefix + name
         try:
-            target = os.readlink(abs_path)
-        except FileNotFoundError:
-            raise FileChangedDuringScan(f"file changed during scan: {path}; scan again") from None
+            target = os.readlink(os.fsencode(abs_path))
+        except (FileNotFoundError, NotADirectoryError):
+            raise _changed(path) from None
         except OSError as exc:
-            raise ScanError(f"cannot read symlink {path}: {exc.strerror}") from exc
+            if exc.errno == errno.EINVAL:  # no longer a symlink
+                raise _changed(path) from None
+            raise from_os_error(exc, f"cannot read symlink {path}", ScanError) from exc
         try:
-            target.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidPath(f"symlink target is not valid UTF-8: {path!r}") from None
+            text = target.decode("utf-8")
+        except UnicodeDecodeError:
+            self.skip(
+                _raw_path(prefix, abs_path),
+                "non_utf8_symlink_target",
+                f"symlink target is not valid UTF-8: {escape_bytes(target)}",
+            )
+            return None
         self.symlinks += 1
-        return NodeRecord.symlink(path, target)
+        return NodeRecord.symlink(path, text)
 
     # -- finalizing ---------------------------------------------------------
     def finalize(self, job: _Dir) -> None:
@@ -540,13 +783,20 @@ class _Scanner:
             children.append((name, node_id))
 
         last_batch: Batch | None = None
-        results: list[Hashed] = []
-        for name, st, batch, index in job.files:
+        results: list[HashResult] = []
+        for name, st, batch, index, abs_path in job.files:
             # Hashed in this scan; the hasher computed the NodeID too.
             if batch is not last_batch:
                 results = self.hashes.results(batch)
                 last_batch = batch
-            content, node_id = results[index]
+            result = results[index]
+            if result[0] is None:  # unreadable; the reason comes second
+                self.files -= 1
+                self.skip(
+                    _raw_path(prefix, abs_path), "unreadable_file", f"cannot read: {result[1]}"
+                )
+                continue
+            content, node_id = result
             if node_id != old_children.get(name):
                 executable = bool(st.st_mode & _S_IXUSR)
                 new_records.append(
@@ -700,6 +950,7 @@ def scan_tree(
     pool_threshold: int = POOL_THRESHOLD,
     batch_files: int = BATCH_FILES,
     hasher: BatchHasher = hash_batch,
+    strict: bool = False,
 ) -> ScanResult:
     """Scan ``root`` into ``store`` as workspace ``ws``'s new current tree.
 
@@ -717,16 +968,18 @@ def scan_tree(
         batch_files: Files per hashing task.
         hasher: The batch hashing function (tests substitute a wrapper; it
             must be picklable to run in worker processes).
+        strict: Fail with :class:`EntrySkipped` instead of skipping an entry.
 
     Returns:
-        What the scan found and did. If the root is unchanged nothing is
-        committed and no history entry is appended (``changed=False``).
+        What the scan found and did, including the entries it skipped. If the
+        root is unchanged nothing is committed and no history entry is
+        appended (``changed=False``).
 
     Raises:
-        InvalidPath: A name (or symlink target) is not valid UTF-8 and not
-            ignored, or two names in one directory collide after NFC.
+        EntrySkipped: ``strict`` and an entry would have been skipped.
         FileChangedDuringScan: A file or directory changed while being read.
-        ScanError: The tree could not be read.
+        ScanError: The directory itself could not be read, or the system
+            failed (e.g. too many open files).
         ConcurrentUpdate: Another scan moved the root meanwhile.
     """
     began = time.monotonic()
@@ -744,12 +997,14 @@ def scan_tree(
         hasher=hasher,
     )
     sink = _Sink(store, ws, token)
-    scanner = _Scanner(store, ws, sink, hashes, progress)
+    scanner = _Scanner(store, ws, sink, hashes, progress, strict)
     try:
         try:
             root_id = scanner.walk(root_abs, old_root)
-        finally:
-            hashes.close()
+        except BaseException:
+            hashes.close(abort=True)
+            raise
+        hashes.close()
         if previous is not None and root_id == previous.root:
             sink.flush()
             store.abort_scan(ws, token)
@@ -779,6 +1034,7 @@ def scan_tree(
         bytes_hashed=hashes.bytes_hashed,
         nodes_written=sink.nodes_written,
         paths_staged=sink.paths_staged,
+        skipped=scanner.sorted_skips(),
         warnings=tuple(scanner.warnings),
         duration_ms=int((time.monotonic() - began) * 1000),
     )

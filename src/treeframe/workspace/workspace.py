@@ -124,10 +124,18 @@ class Workspace:
         self.close()
 
     # -- tree ---------------------------------------------------------------
-    def scan(self, *, workers: int | None = None, progress: ProgressFn | None = None) -> ScanResult:
-        """Scan the directory tree and move the current root."""
+    def scan(
+        self,
+        *,
+        workers: int | None = None,
+        progress: ProgressFn | None = None,
+        strict: bool = False,
+    ) -> ScanResult:
+        """Scan the directory tree and move the current root (``strict``: fail rather than skip)."""
         chosen = workers if workers is not None else self.settings.scan.workers
-        return scan_tree(self.root, self.store, self.ws, workers=chosen, progress=progress)
+        return scan_tree(
+            self.root, self.store, self.ws, workers=chosen, progress=progress, strict=strict
+        )
 
     def current_root(self) -> RootEntry | None:
         """The current root entry, or None before the first scan."""

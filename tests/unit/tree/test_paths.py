@@ -11,6 +11,8 @@ from treeframe.errors import InvalidPath
 from treeframe.tree.paths import (
     child_path,
     display_name,
+    escape_bytes,
+    has_unassigned,
     normalize_name,
     parent_path,
     relative_path,
@@ -85,6 +87,53 @@ def test_forbidden_components_raise_invalid_path(raw):
 def test_display_name_escapes_undecodable_bytes():
     assert display_name(b"caf\xe9") == "caf\\xe9"
     assert display_name("caf\u00e9") == "caf\u00e9"
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (b"plain/a.txt", "plain/a.txt"),
+        ("caf\u00e9".encode(), "caf\u00e9"),
+        (b"caf\xe9", "caf\\xe9"),
+        (b"\xed\xa0\x80", "\\xed\\xa0\\x80"),  # an encoded surrogate is not UTF-8
+        (b"new\nline\ttab\x7f", "new\\x0aline\\x09tab\\x7f"),
+        ("c1\u0085".encode(), "c1\\xc2\\x85"),  # a C1 control: its UTF-8 bytes
+        (b"back\\slash", "back\\\\slash"),
+        (b"looks\\xffescaped", "looks\\\\xffescaped"),
+    ],
+    ids=["ascii", "utf8", "latin1", "surrogate", "c0-controls", "c1-control", "backslash", "fake"],
+)
+def test_escape_bytes(raw, shown):
+    assert escape_bytes(raw) == shown
+    assert "\n" not in shown
+
+
+def _unescape(text: str) -> bytes:
+    out, i = bytearray(), 0
+    while i < len(text):
+        if text.startswith("\\\\", i):
+            out += b"\\"
+            i += 2
+        elif text.startswith("\\x", i):
+            out.append(int(text[i + 2 : i + 4], 16))
+            i += 4
+        else:
+            out += text[i].encode("utf-8")
+            i += 1
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"a\\xff", b"a\xff", b"\\\\", b"\\", b"\x00\x80\n", "\u00e9\u0301/\u65e5".encode(), b"\xc3"],
+)
+def test_escape_bytes_is_reversible(raw):
+    assert _unescape(escape_bytes(raw)) == raw
+
+
+def test_has_unassigned():
+    assert not has_unassigned("caf\u00e9 \U0001f600")
+    assert has_unassigned("x\u0378")  # unassigned in every Unicode version so far
 
 
 @pytest.mark.parametrize(

@@ -2,35 +2,36 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
+import signal
+import socket
 import stat
 import time
 import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
-from treeframe.errors import ConcurrentUpdate, FileChangedDuringScan, InvalidPath, ScanError
+from tests.unprivileged import run_unprivileged
+from treeframe.errors import ConcurrentUpdate, EntrySkipped, FileChangedDuringScan, ScanError
 from treeframe.hashing.ids import content_hash
 from treeframe.ids import NodeId, WorkspaceId
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.memory import MemoryStore
-from treeframe.tree.filehash import Hashed, HashJob, hash_batch
-from treeframe.tree.scan import ScanResult, scan_tree
+from treeframe.storage.sqlite import SqliteStore
+from treeframe.tree.filehash import HashJob, HashResult, hash_batch
+from treeframe.tree.scan import ScanResult, Skipped, scan_tree
 
 WS = WorkspaceId("ab" * 32)
 OLD_NS = (int(time.time()) - 3600) * 1_000_000_000  # well outside the racy window
 
 
-def _sqlite_store(tmp_path: Path) -> StorageBackend:
-    sqlite = pytest.importorskip("treeframe.storage.sqlite")
-    return sqlite.SqliteStore(tmp_path / "store.db")  # type: ignore[no-any-return]
-
-
 @pytest.fixture(params=["memory", "sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageBackend]:
     backend: StorageBackend = (
-        MemoryStore() if request.param == "memory" else _sqlite_store(tmp_path)
+        MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "store.db")
     )
     backend.ensure_workspace(WS, "test")
     yield backend
@@ -69,6 +70,36 @@ def paths(store: StorageBackend) -> dict[str, NodeId]:
 
 def history(store: StorageBackend) -> list[object]:
     return list(store.root_history(WS, 100))
+
+
+def reasons(result: ScanResult) -> list[tuple[str, str]]:
+    return [(entry.path, entry.reason) for entry in result.skipped]
+
+
+def fresh_root(root: Path) -> NodeId:
+    """The root of ``root`` scanned into a new store (what a clean tree hashes to)."""
+    other = MemoryStore()
+    other.ensure_workspace(WS, "fresh")
+    return scan(root, other).root
+
+
+def visible_state(store: StorageBackend) -> dict[str, object]:
+    """What a scan may never change unless it commits: root, path index, root history."""
+    return {"root": store.current_root(WS), "paths": paths(store), "history": history(store)}
+
+
+def full_state(store: StorageBackend, root: Path) -> dict[str, object]:
+    """The visible state plus every node record and stat-cache blob of the tree's directories."""
+    dirs = [""] + [
+        str(p.relative_to(root))
+        for p in sorted(root.rglob("*"))
+        if p.is_dir() and not p.is_symlink()
+    ]
+    return {
+        **visible_state(store),
+        "nodes": sorted(n.node_id for n in store.iter_all_nodes(WS)),  # type: ignore[attr-defined]
+        "stat": {d: store.get_stat_dir(WS, d) for d in dirs},
+    }
 
 
 # -- determinism ----------------------------------------------------------
@@ -150,7 +181,7 @@ class CountingHasher:
     def __init__(self) -> None:
         self.read: list[str] = []
 
-    def __call__(self, jobs: Sequence[HashJob]) -> list[Hashed]:
+    def __call__(self, jobs: Sequence[HashJob]) -> list[HashResult]:
         self.read.extend(job[1] for job in jobs)
         return hash_batch(jobs)
 
@@ -188,18 +219,26 @@ def test_rescan_opens_no_file_of_an_unchanged_tree(tmp_path, store, monkeypatch)
     assert result.files_hashed == 0
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read a chmod 000 file")
 def test_chmod_is_a_stat_change_so_the_file_is_read_again(tmp_path, store):
     root = make_tree(tmp_path / "t")
     first = scan(root, store)
     secret = root / "docs" / "guide.txt"
     secret.chmod(0)
+
+    def rescan() -> tuple[ScanResult, list[str], dict[str, NodeId]]:
+        hasher = CountingHasher()
+        return scan(root, store, hasher=hasher), hasher.read, paths(store)
+
     try:
-        with pytest.raises(ScanError, match=r"docs/guide\.txt"):
-            scan(root, store)
+        result, read, after = run_unprivileged(rescan)
     finally:
         secret.chmod(0o644)
-    assert store.current_root(WS) == first.entry
+    assert read == ["docs/guide.txt"]
+    assert result.skipped == (
+        Skipped("docs/guide.txt", "unreadable_file", "cannot read: permission denied"),
+    )
+    assert "docs/guide.txt" not in after
+    assert result.root != first.root
 
 
 def test_racy_file_is_rehashed_until_its_mtime_is_safely_old(tmp_path, store):
@@ -298,7 +337,29 @@ def test_fifo_is_skipped_with_a_warning(tmp_path, store):
     os.mkfifo(root / "sub" / "pipe")
     result = scan(root, store)
     assert "sub/pipe" not in paths(store)
-    assert result.warnings == ("skipped fifo: sub/pipe",)
+    assert result.skipped == (
+        Skipped(
+            "sub/pipe",
+            "special_file",
+            "fifo: only regular files, directories and symlinks are scanned",
+        ),
+    )
+    assert result.warnings == ()
+    (root / "sub" / "pipe").unlink()
+    assert result.root == fresh_root(root)
+
+
+def test_socket_is_skipped_and_an_ignored_one_is_not_reported(tmp_path, store):
+    root = tmp_path / "t"
+    write(root, "a.txt")
+    write(root, ".treeframeignore", b"*.ignored\n")
+    for name in ("s.sock", "s.ignored"):
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(str(root / name))
+        listener.close()
+    result = scan(root, store)
+    assert reasons(result) == [("s.sock", "special_file")]
+    assert result.skipped[0].message.startswith("socket: ")
 
 
 def test_non_directory_root_is_a_scan_error(tmp_path, store):
@@ -378,28 +439,36 @@ def test_changing_ignore_rules_changes_the_tree(tmp_path, store):
 # -- names ----------------------------------------------------------------
 
 
-def test_non_utf8_name_is_invalid_and_leaves_the_store_unchanged(tmp_path, store):
+def test_non_utf8_names_are_skipped_one_entry_each(tmp_path, store):
     root = make_tree(tmp_path / "t")
-    first = scan(root, store)
-    before = paths(store)
+    clean = fresh_root(root)
     (root / "src" / os.fsdecode(b"caf\xe9.txt")).write_bytes(b"latin-1 name")
-    with pytest.raises(InvalidPath, match="not valid UTF-8") as caught:
-        scan(root, store)
-    assert "src/caf" in str(caught.value)
-    assert store.current_root(WS) == first.entry
-    assert len(history(store)) == 1
-    assert paths(store) == before
+    bad_dir = root / os.fsdecode(b"dir\xff")
+    write(bad_dir, "inner.txt")
+    write(bad_dir, os.fsdecode(b"also\xfe"))
+    result = scan(root, store)
+    assert result.skipped == (
+        Skipped("dir\\xff", "non_utf8_name", "name is not valid UTF-8"),
+        Skipped("src/caf\\xe9.txt", "non_utf8_name", "name is not valid UTF-8"),
+    )
+    assert result.root == clean  # a skipped entry is simply not in the tree
+    assert result.changed
+    assert not any(p.startswith("dir") for p in paths(store))
+    assert (result.files, result.dirs) == (6, 6)
 
 
-def test_non_utf8_name_listed_in_treeframeignore_is_skipped(tmp_path, store):
+def test_non_utf8_name_listed_in_treeframeignore_is_silently_left_out(tmp_path, store):
     root = tmp_path / "t"
     write(root, "good.txt")
     (root / os.fsdecode(b"caf\xe9.txt")).write_bytes(b"x")
     (root / os.fsdecode(b"dir\xff")).mkdir()
-    write(root, ".treeframeignore", b"caf\xe9.txt\ndir\xff/\n")
+    os.mkfifo(root / os.fsdecode(b"pipe\xff"))
+    write(root, ".treeframeignore", b"caf\xe9.txt\ndir\xff/\npipe*\n")
     result = scan(root, store)
     assert set(paths(store)) == {"", "good.txt", ".treeframeignore"}
     assert result.files == 2
+    assert result.skipped == ()
+    assert result.warnings == ()
 
 
 def test_nfd_and_nfc_names_give_the_same_root(tmp_path, store):
@@ -415,21 +484,306 @@ def test_nfd_and_nfc_names_give_the_same_root(tmp_path, store):
     assert f"{nfc}/{nfc}.txt" in paths(other)
 
 
-def test_names_colliding_after_nfc_are_invalid(tmp_path, store):
+def test_names_colliding_after_nfc_are_all_skipped(tmp_path, store):
     root = tmp_path / "t"
-    write(root, unicodedata.normalize("NFC", "é.txt"), b"1")
-    write(root, unicodedata.normalize("NFD", "é.txt"), b"2")
-    with pytest.raises(InvalidPath, match="NFC"):
-        scan(root, store)
-    assert store.current_root(WS) is None
+    nfc = unicodedata.normalize("NFC", "é.txt")
+    nfd = unicodedata.normalize("NFD", "é.txt")
+    write(root, "keep.txt")
+    write(root, nfc, b"1")
+    write(root, nfd, b"2")
+    write(root, f"sub/{nfd}/x", b"a directory this time")
+    write(root, f"sub/{nfc}", b"and a file")
+    result = scan(root, store)
+    message = "2 entries are named 'é.txt' after Unicode NFC normalization; all of them are skipped"
+    assert result.skipped == (  # in raw byte order: "e\u0301" < "sub/" < "\u00e9"
+        Skipped(nfd, "nfc_collision", message),
+        Skipped(f"sub/{nfd}", "nfc_collision", message),
+        Skipped(f"sub/{nfc}", "nfc_collision", message),
+        Skipped(nfc, "nfc_collision", message),
+    )
+    assert set(paths(store)) == {"", "keep.txt", "sub"}
+    assert result.files == 1
+    # Deterministic: the same tree gives the same root and the same skips again.
+    other = MemoryStore()
+    other.ensure_workspace(WS, "other")
+    again = scan(root, other)
+    assert (again.root, again.skipped) == (result.root, result.skipped)
 
 
-def test_non_utf8_symlink_target_is_invalid(tmp_path, store):
+def test_ascii_name_colliding_with_a_singleton_decomposition_is_skipped(tmp_path, store):
+    root = tmp_path / "t"
+    write(root, "K", b"ascii")
+    write(root, "\u212a", b"kelvin sign")  # NFC: "K"
+    write(root, "other", b"o")
+    result = scan(root, store)
+    assert reasons(result) == [("K", "nfc_collision"), ("\u212a", "nfc_collision")]
+    assert set(paths(store)) == {"", "other"}
+
+
+def test_collision_with_an_ignored_spelling_is_no_collision(tmp_path, store):
+    root = tmp_path / "t"
+    nfc = unicodedata.normalize("NFC", "é")
+    nfd = unicodedata.normalize("NFD", "é")
+    write(root, f"{nfd}/inside.txt")
+    write(root, nfc, b"a file")
+    write(root, ".gitignore", f"{nfc}/\n".encode())  # ignores the directory spelling only
+    result = scan(root, store)
+    assert result.skipped == ()
+    assert nfc in paths(store)
+    assert store.get_node(WS, paths(store)[nfc]).kind == "file"  # type: ignore[union-attr]
+
+
+def _unassigned() -> str:
+    """A code point the running Unicode database does not assign (general category Cn)."""
+    return next(
+        chr(point) for point in range(0x0378, 0x10FFFF) if unicodedata.category(chr(point)) == "Cn"
+    )
+
+
+def test_name_with_an_unassigned_code_point_is_skipped(tmp_path, store):
+    root = tmp_path / "t"
+    odd = _unassigned()
+    write(root, "fine.txt")
+    write(root, f"x{odd}.txt")
+    write(root, f"d{odd}/inner.txt")
+    result = scan(root, store)
+    message = (
+        f"name holds U+{ord(odd):04X}, unassigned in Unicode {unicodedata.unidata_version} "
+        "(NFC of it is not stable)"
+    )
+    assert result.skipped == (
+        Skipped(f"d{odd}", "unassigned_code_point", message),
+        Skipped(f"x{odd}.txt", "unassigned_code_point", message),
+    )
+    assert set(paths(store)) == {"", "fine.txt"}
+
+
+def test_ignored_name_with_an_unassigned_code_point_is_not_reported(tmp_path, store):
+    root = tmp_path / "t"
+    odd = _unassigned()
+    write(root, f"x{odd}.tmp")
+    write(root, ".gitignore", b"*.tmp\n")
+    assert scan(root, store).skipped == ()
+
+
+def test_non_utf8_symlink_target_is_skipped(tmp_path, store):
+    root = tmp_path / "t"
+    write(root, "a.txt")
+    os.symlink(os.fsdecode(b"caf\xe9\n"), root / "link")
+    os.symlink("a.txt", root / "good")
+    result = scan(root, store)
+    assert result.skipped == (
+        Skipped(
+            "link", "non_utf8_symlink_target", "symlink target is not valid UTF-8: caf\\xe9\\x0a"
+        ),
+    )
+    assert set(paths(store)) == {"", "a.txt", "good"}
+    assert result.symlinks == 1
+
+
+def test_skipped_paths_escape_control_characters_and_backslashes(tmp_path, store):
     root = tmp_path / "t"
     root.mkdir()
-    os.symlink(os.fsdecode(b"\xff"), root / "link")
-    with pytest.raises(InvalidPath, match="symlink target"):
-        scan(root, store)
+    os.mkfifo(root / "new\nline")
+    os.mkfifo(root / "back\\slash\xff")
+    result = scan(root, store)
+    assert [entry.path for entry in result.skipped] == ["back\\\\slash\xff", "new\\x0aline"]
+
+
+def test_skips_are_reported_in_path_order_whatever_the_hashing_order(tmp_path, store):
+    root = _wide_tree(tmp_path / "t", 300)
+    for leaf in ("d0/e0", "d3/e2", "d6/e1"):
+        os.mkfifo(root / leaf / "fifo")
+        (root / leaf / os.fsdecode(b"\xff")).write_bytes(b"x")
+    result = scan_tree(root, store, WS, workers=2, pool_threshold=0, batch_files=8)
+    expected = [
+        (f"{leaf}/{name}", reason)
+        for leaf in ("d0/e0", "d3/e2", "d6/e1")
+        for name, reason in (("fifo", "special_file"), ("\\xff", "non_utf8_name"))
+    ]
+    assert reasons(result) == expected
+
+
+# -- unreadable entries (run without root's permission override) ----------
+
+
+def test_unreadable_file_is_skipped_and_the_rest_is_scanned(tmp_path, store):
+    root = tmp_path / "t"
+    write(root, "ok.txt", b"fine")
+    secret = write(root, "sub/secret.txt", b"s")
+    write(root, "sub/other.txt", b"o")
+    secret.chmod(0)
+    try:
+        result, after = run_unprivileged(lambda: (scan(root, store), paths(store)))
+    finally:
+        secret.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    assert result.skipped == (
+        Skipped("sub/secret.txt", "unreadable_file", "cannot read: permission denied"),
+    )
+    assert set(after) == {"", "ok.txt", "sub", "sub/other.txt"}
+    assert result.files == 2
+    secret.unlink()
+    assert result.root == fresh_root(root)
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        (0, "cannot read directory locked: permission denied"),
+        (stat.S_IRUSR, "cannot examine the entries of directory locked: permission denied"),
+        (stat.S_IXUSR, "cannot read directory locked: permission denied"),
+    ],
+    ids=["no-access", "readable-not-searchable", "searchable-not-readable"],
+)
+def test_unreadable_directory_is_skipped_as_one_entry(tmp_path, store, mode, message):
+    root = tmp_path / "t"
+    write(root, "ok.txt")
+    write(root, "locked/inner.txt")
+    write(root, "locked/deeper/more.txt")
+    locked = root / "locked"
+    locked.chmod(mode)
+    try:
+        result, after = run_unprivileged(lambda: (scan(root, store), paths(store)))
+    finally:
+        locked.chmod(0o755)
+    assert result.skipped == (Skipped("locked", "unreadable_directory", message),)
+    assert set(after) == {"", "ok.txt"}
+    assert result.dirs == 1
+
+
+def test_directory_whose_ignore_file_is_unreadable_is_skipped(tmp_path, store):
+    root = tmp_path / "t"
+    write(root, "ok.txt")
+    write(root, "sub/.env", b"secret")
+    rules = write(root, "sub/.gitignore", b".env\n")
+    rules.chmod(0)
+    try:
+        result, after = run_unprivileged(lambda: (scan(root, store), paths(store)))
+    finally:
+        rules.chmod(0o644)
+    assert reasons(result) == [("sub", "unreadable_directory")]
+    assert "sub/.gitignore" in result.skipped[0].message
+    assert set(after) == {"", "ok.txt"}
+
+
+def test_unreadable_scan_root_is_a_scan_error(tmp_path, store):
+    root = tmp_path / "t"
+    write(root, "a.txt")
+    root.chmod(0)
+    try:
+        with pytest.raises(ScanError, match=r"cannot read directory \.: permission denied"):
+            run_unprivileged(lambda: scan(root, store))
+    finally:
+        root.chmod(0o755)
+
+
+# -- strict scans ---------------------------------------------------------
+
+
+def _strict_cases(root: Path) -> dict[str, tuple[Path, str]]:
+    """One entry of each kind a scan skips that needs no privileges to create."""
+    odd = _unassigned()
+    nfd = unicodedata.normalize("NFD", "é")
+    return {
+        "non_utf8_name": (root / "src" / os.fsdecode(b"caf\xe9"), "file"),
+        "nfc_collision": (root / "src" / nfd, "file"),
+        "unassigned_code_point": (root / f"x{odd}", "file"),
+        "special_file": (root / "docs" / "pipe", "fifo"),
+        "non_utf8_symlink_target": (root / "link2", "badlink"),
+    }
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "non_utf8_name",
+        "nfc_collision",
+        "unassigned_code_point",
+        "special_file",
+        "non_utf8_symlink_target",
+    ],
+)
+def test_strict_scan_fails_on_a_skip_and_writes_nothing(tmp_path, store, reason):
+    root = make_tree(tmp_path / "t")
+    scan(root, store)
+    write(root, "README.md", b"changed, so a normal scan would write records\n")
+    write(root, "src/é", b"nfc spelling")
+    target, kind = _strict_cases(root)[reason]
+    if kind == "file":
+        target.write_bytes(b"x")
+    elif kind == "fifo":
+        os.mkfifo(target)
+    else:
+        os.symlink(os.fsdecode(b"\xff"), target)
+    before = full_state(store, root)
+    with pytest.raises(EntrySkipped) as caught:
+        scan(root, store, strict=True)
+    assert caught.value.reason == reason
+    assert caught.value.code == "entry_skipped"
+    assert f"({reason})" in caught.value.message
+    assert full_state(store, root) == before
+    # Without --strict the same tree scans, skipping the entries.
+    assert reason in {entry.reason for entry in scan(root, store).skipped}
+
+
+def test_strict_scan_of_an_unreadable_file_writes_nothing(tmp_path, store):
+    root = make_tree(tmp_path / "t")
+    scan(root, store)
+    write(root, "src/new.py", b"new = True\n")
+    secret = root / "docs" / "guide.txt"
+    secret.chmod(0)
+    before = full_state(store, root)
+
+    def strict() -> tuple[str, str]:
+        with pytest.raises(EntrySkipped) as caught:
+            scan(root, store, strict=True)
+        return caught.value.reason, caught.value.path
+
+    try:
+        assert run_unprivileged(strict) == ("unreadable_file", "docs/guide.txt")
+    finally:
+        secret.chmod(0o644)
+    assert full_state(store, root) == before
+
+
+def test_strict_failure_after_records_were_flushed_moves_no_pointer(tmp_path, store):
+    root = _wide_tree(tmp_path / "t", 2500)  # more than NODE_BATCH records before the skip
+    first = scan(root, store)
+    for i in range(0, 2500, 7):
+        write(root, f"d{i % 7}/e{i % 3}/f{i:05d}.txt", f"edited {i}\n".encode())
+    os.mkfifo(root / "zz-last-fifo")  # the root directory is finalized last
+    before = visible_state(store)
+    with pytest.raises(EntrySkipped, match="zz-last-fifo"):
+        scan(root, store, strict=True)
+    assert visible_state(store) == before
+    assert store.current_root(WS) == first.entry
+
+
+# -- the empty-tree warning -----------------------------------------------
+
+
+def test_everything_ignored_gives_an_empty_tree_and_a_warning(tmp_path, store):
+    root = tmp_path / "t"
+    write(root, ".gitignore", b"/*\n")
+    write(root, "a.txt")
+    write(root, "src/b.py")
+    write(root, ".git/HEAD")
+    result = scan(root, store)
+    assert set(paths(store)) == {""}
+    assert len(result.warnings) == 1
+    assert result.warnings[0].startswith(
+        "the scanned tree is empty although the directory holds 3 entries"
+    )
+
+
+def test_empty_directory_and_builtin_ignores_alone_give_no_warning(tmp_path, store):
+    root = tmp_path / "t"
+    write(root, ".git/HEAD")
+    write(root, ".treeframe/store.db")
+    assert scan(root, store).warnings == ()
+    shutil.rmtree(root / ".git")
+    shutil.rmtree(root / ".treeframe")
+    assert scan(root, store).warnings == ()
 
 
 # -- removals -------------------------------------------------------------
@@ -480,7 +834,7 @@ def test_file_replaced_by_directory_indexes_the_new_subtree(tmp_path, store):
 # -- parallel hashing -----------------------------------------------------
 
 
-def worker_only_hasher(test_pid: int, jobs: Sequence[HashJob]) -> list[Hashed]:
+def worker_only_hasher(test_pid: int, jobs: Sequence[HashJob]) -> list[HashResult]:
     """Refuses to run in the test process, proving the pool did the hashing."""
     if os.getpid() == test_pid:
         raise RuntimeError("hashed in-process")
@@ -525,7 +879,7 @@ def test_pool_takes_every_batch_once_past_the_threshold(tmp_path, store):
     assert result.files_hashed == 2100
 
 
-def changing_hasher(victim: str, action: str, jobs: Sequence[HashJob]) -> list[Hashed]:
+def changing_hasher(victim: str, action: str, jobs: Sequence[HashJob]) -> list[HashResult]:
     """Changes one file between the walk's lstat and its hashing, then hashes for real."""
     for job in jobs:
         if job[1] == victim:
@@ -552,17 +906,42 @@ def test_file_changing_during_scan_fails_and_root_stays(tmp_path, store, workers
     assert paths(store) == before
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
-def test_unreadable_file_is_a_scan_error(tmp_path, store):
-    root = tmp_path / "t"
-    path = write(root, "secret.txt", b"s")
-    path.chmod(0)
+def fifo_swapping_hasher(victim: str, jobs: Sequence[HashJob]) -> list[HashResult]:
+    """Replaces one file by a FIFO between the walk's lstat and its hashing."""
+    for job in jobs:
+        if job[1] == victim:
+            os.unlink(job[0])
+            os.mkfifo(job[0])
+    return hash_batch(jobs)
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["in-process", "pool"])
+def test_file_swapped_for_a_fifo_fails_as_changed_without_hanging(tmp_path, store, workers):
+    root = _wide_tree(tmp_path / "t", 300)
+    first = scan(root, store)
+    victim = "d2/e2/f00002.txt"
+    write(root, victim, b"edited\n")
+    hasher = functools.partial(fifo_swapping_hasher, victim)
+    writers: list[int] = []
+
+    def unblock(signum: int, frame: FrameType | None) -> None:
+        # A hasher stuck opening the FIFO: open its other end so the test ends.
+        writers.append(os.open(root / victim, os.O_WRONLY | os.O_NONBLOCK))
+
+    previous = signal.signal(signal.SIGALRM, unblock)
+    signal.alarm(10)
     try:
-        with pytest.raises(ScanError, match=r"secret\.txt"):
-            scan(root, store)
+        with pytest.raises(FileChangedDuringScan, match=r"d2/e2/f00002\.txt"):
+            scan_tree(root, store, WS, workers=workers, pool_threshold=0, hasher=hasher)
     finally:
-        path.chmod(stat.S_IRUSR | stat.S_IWUSR)
-    assert store.current_root(WS) is None
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        for fd in writers:
+            os.close(fd)
+    assert writers == [], "the hasher blocked opening a FIFO"
+    assert store.current_root(WS) == first.entry
+    # The next scan sees the FIFO in the walk and skips it.
+    assert reasons(scan(root, store)) == [(victim, "special_file")]
 
 
 # -- progress -------------------------------------------------------------
@@ -587,7 +966,7 @@ def test_scan_losing_a_race_to_another_scan_changes_nothing(tmp_path, store):
     other = write(tmp_path / "other", "x.txt").parent
     winner: list[ScanResult] = []
 
-    def racing_hasher(jobs: Sequence[HashJob]) -> list[Hashed]:
+    def racing_hasher(jobs: Sequence[HashJob]) -> list[HashResult]:
         if not winner:
             winner.append(scan(other, store))  # commits while the outer scan runs
         return hash_batch(jobs)

@@ -52,6 +52,10 @@ def scan(
     workers: Annotated[
         int | None, typer.Option("--workers", help="Hashing processes (default: CPU count).")
     ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Fail, recording nothing, instead of skipping an entry."),
+    ] = False,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -64,7 +68,7 @@ def scan(
         def progress(seen: int, hashed: int, nbytes: int) -> None:
             update(f"{seen} files seen, {hashed} hashed, {nbytes / 1e6:.1f} MB")
 
-        result = ws.scan(workers=workers, progress=progress)
+        result = ws.scan(workers=workers, progress=progress, strict=strict)
     payload = {
         "root": result.root,
         "seq": result.entry.seq,
@@ -76,12 +80,15 @@ def scan(
         "files_reused": result.files_reused,
         "bytes_hashed": result.bytes_hashed,
         "nodes_written": result.nodes_written,
+        "skipped": [entry.to_dict() for entry in result.skipped],
         "warnings": list(result.warnings),
         "duration_ms": result.duration_ms,
     }
     if json_out:
         print_json(payload)
         return
+    for entry in result.skipped:
+        typer.echo(f"warning: skipped {entry.path}: {entry.message} [{entry.reason}]", err=True)
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     state = "changed" if result.changed else "unchanged"
