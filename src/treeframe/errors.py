@@ -25,6 +25,7 @@ class is part of the public contract and never changes once released
      +-- StorageError                   storage_error
           +-- StoreLocked               store_locked
           +-- StoreCorrupt              store_corrupt
+          +-- StoreNotFound             store_not_found
           +-- BackendUnavailable        backend_unavailable
           +-- ConcurrentUpdate          concurrent_update
 """
@@ -51,6 +52,7 @@ __all__ = [
     "StorageError",
     "StoreCorrupt",
     "StoreLocked",
+    "StoreNotFound",
     "SynthesisFailed",
     "TreeframeError",
     "Unauthorized",
@@ -195,6 +197,12 @@ class StoreCorrupt(StorageError):
     """The store's files are damaged or are not a treeframe store."""
 
     code = "store_corrupt"
+
+
+class StoreNotFound(StorageError):
+    """The store does not exist: only ``init`` creates one, nothing recreates it silently."""
+
+    code = "store_not_found"
 
 
 class BackendUnavailable(StorageError):

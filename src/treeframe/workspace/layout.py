@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from treeframe.errors import WorkspaceNotFound
+from treeframe.storage.registry import sqlite_url
 
 __all__ = [
     "DEFAULT_WORKSPACE_NAME",
@@ -34,7 +35,7 @@ def find_root(start: Path) -> Path:
 
 def default_store_url(root: Path) -> str:
     """The embedded default store: SQLite inside the workspace's ``.treeframe/``."""
-    return f"sqlite://{(root / STATE_DIR / STORE_FILE).absolute()}"
+    return sqlite_url(root / STATE_DIR / STORE_FILE)
 
 
 def utc_now() -> str:

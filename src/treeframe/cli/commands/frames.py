@@ -11,7 +11,7 @@ import typer
 
 from treeframe.cli.common import JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
 from treeframe.cli.output import console, print_json, print_table
-from treeframe.errors import InvalidFrame, InvalidRequest
+from treeframe.errors import InvalidFrame, InvalidRequest, InvalidViewPolicy
 from treeframe.frames.frame import DEFAULT_CONTENT_TYPE
 from treeframe.frames.views import Ordering, ViewPolicy
 from treeframe.ids import FrameId
@@ -22,7 +22,7 @@ __all__ = ["register"]
 def _read_content(content: str | None, file: Path | None, stdin: bool) -> bytes:
     given = [x for x in (content is not None, file is not None, stdin) if x]
     if len(given) != 1:
-        raise InvalidFrame("give exactly one of --content TEXT, --file F or - (stdin)")
+        raise InvalidRequest("give exactly one of --content TEXT, --file F or - (stdin)")
     if content is not None:
         return content.encode("utf-8")
     if file is not None:
@@ -38,7 +38,7 @@ def _parse_meta(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise InvalidFrame(f"--meta expects KEY=VALUE, got {item!r}")
+            raise InvalidRequest(f"--meta expects KEY=VALUE, got {item!r}")
         meta[key] = value
     return meta
 
@@ -125,10 +125,10 @@ def get(
     json_out: JsonOpt = False,
 ) -> None:
     """Print a bounded, deterministic view of a node's frames, each marked fresh or stale."""
-    with open_workspace(store, workspace) as ws:
+    with open_workspace(store, workspace, read_only=True) as ws:
         chosen = order or ws.settings.view.default_ordering
         if chosen not in ("recency", "type", "agent"):
-            raise InvalidRequest(f"unknown --order {chosen!r} (use recency, type or agent)")
+            raise InvalidViewPolicy(f"unknown --order {chosen!r} (use recency, type or agent)")
         ordering: Ordering = chosen  # type: ignore[assignment]
         ranked = tuple(p for p in (priority or "").split(",") if p)
         policy = ViewPolicy(
@@ -180,7 +180,7 @@ def heads(
     json_out: JsonOpt = False,
 ) -> None:
     """Show the head frame of every frame type on a node."""
-    with open_workspace(store, workspace) as ws:
+    with open_workspace(store, workspace, read_only=True) as ws:
         record = ws.resolve(ref, Path(os.getcwd()))
         found = ws.heads(record)
     if json_out:
@@ -202,7 +202,7 @@ def proof(
     """Print a Merkle membership proof of a frame in a node's frame set."""
     from treeframe.frames.merkle_set import verify
 
-    with open_workspace(store, workspace) as ws:
+    with open_workspace(store, workspace, read_only=True) as ws:
         record = ws.resolve(ref, Path(os.getcwd()))
         membership, root = ws.prove(record, frame_id)
     valid = verify(membership, root)

@@ -25,7 +25,7 @@ def verify(
 ) -> None:
     """Recompute every stored hash; exit 3 when anything is wrong."""
     with (
-        open_workspace(store, workspace) as ws,
+        open_workspace(store, workspace, read_only=True) as ws,
         progress_bar("verifying", show_progress(quiet) and not json_out) as update,
     ):
         report = ws.verify(lambda phase, done: update(f"{phase}: {done} checked"))

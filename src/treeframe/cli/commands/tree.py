@@ -99,7 +99,7 @@ def status(
     json_out: JsonOpt = False,
 ) -> None:
     """Show the workspace, its store, current root and recent root history."""
-    with open_workspace(store, workspace) as ws:
+    with open_workspace(store, workspace, read_only=True) as ws:
         history: list[dict[str, str | int]] = [
             {"seq": e.seq, "root": e.root, "created_at": e.created_at}
             for e in ws.history(max(limit, 1))
@@ -131,7 +131,7 @@ def ls(
     json_out: JsonOpt = False,
 ) -> None:
     """List a directory node's children with their kinds and NodeIDs."""
-    with open_workspace(store, workspace) as ws:
+    with open_workspace(store, workspace, read_only=True) as ws:
         record = ws.resolve(path, Path(os.getcwd()))
         entries = ws.children(record) if record.kind == "dir" else [record]
         sets = ws.store.get_frame_sets(ws.ws, [child.node_id for child in entries])
@@ -169,7 +169,7 @@ def node(
     json_out: JsonOpt = False,
 ) -> None:
     """Show one NodeRecord, its frame-set root and its heads."""
-    with open_workspace(store, workspace) as ws:
+    with open_workspace(store, workspace, read_only=True) as ws:
         record = ws.resolve(ref, Path(os.getcwd()))
         state = ws.store.get_frame_set(ws.ws, record.node_id)
         heads = ws.heads(record)
