@@ -6,6 +6,7 @@ path in the current root, relative to the caller's directory like git.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -43,6 +44,16 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 ProgressFn = Callable[[int, int, int], None]
 
 
+def _utf8_dir(root: Path) -> Path:
+    """``root``, refused when its path is not valid UTF-8 (it is printed and put in URLs)."""
+    try:
+        str(root).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(root).decode("utf-8", errors="backslashreplace")
+        raise InvalidPath(f"workspace directory {shown} is not valid UTF-8") from None
+    return root
+
+
 class Workspace:
     """One workspace: its root directory, its store, its settings and its context API."""
 
@@ -59,7 +70,7 @@ class Workspace:
         Without ``create`` a workspace name the store does not hold is
         ``workspace_not_found``: only ``init`` creates workspaces.
         """
-        self.root = root.absolute()
+        self.root = _utf8_dir(root.absolute())
         self.settings = settings or Settings()
         self.store = store
         self.name = self.settings.workspace
@@ -89,7 +100,7 @@ class Workspace:
         flags: Mapping[str, str] | None = None,
     ) -> Workspace:
         """Create ``.treeframe/`` under ``path``, the store and the workspace (idempotent)."""
-        root = path.absolute()
+        root = _utf8_dir(path.absolute())
         if not root.is_dir():
             raise InvalidPath(f"not a directory: {root}")
         state = root / STATE_DIR

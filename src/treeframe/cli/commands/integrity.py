@@ -18,7 +18,7 @@ def verify(
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
     limit: Annotated[
-        int, typer.Option("--limit", help="Most problems to print (all are counted).")
+        int, typer.Option("--limit", min=1, help="Most problems to print (all are counted).")
     ] = 1000,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,

@@ -50,7 +50,7 @@ def scan(
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", help="Hashing processes (default: CPU count).")
+        int | None, typer.Option("--workers", min=1, help="Hashing processes (default: CPU count).")
     ] = None,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
@@ -95,14 +95,16 @@ def scan(
 def status(
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
-    limit: Annotated[int, typer.Option("--history", help="History entries to show.")] = 5,
+    limit: Annotated[
+        int, typer.Option("--history", min=1, help="History entries to show.")
+    ] = 5,
     json_out: JsonOpt = False,
 ) -> None:
     """Show the workspace, its store, current root and recent root history."""
     with open_workspace(store, workspace, read_only=True) as ws:
         history: list[dict[str, str | int]] = [
             {"seq": e.seq, "root": e.root, "created_at": e.created_at}
-            for e in ws.history(max(limit, 1))
+            for e in ws.history(limit)
         ]
         payload = {
             "workspace": ws.name,
@@ -110,7 +112,7 @@ def status(
             "root_dir": str(ws.root),
             "store": ws.store.url,
             "current": history[0] if history else None,
-            "history": history[:limit],
+            "history": history,
         }
     if json_out:
         print_json(payload)
@@ -120,7 +122,7 @@ def status(
     if not history:
         console.print("nothing scanned yet (run 'treeframe scan')")
         return
-    rows = [[str(e["seq"]), str(e["root"]), str(e["created_at"])] for e in history[:limit]]
+    rows = [[str(e["seq"]), str(e["root"]), str(e["created_at"])] for e in history]
     print_table(["seq", "root", "scanned at"], rows)
 
 
