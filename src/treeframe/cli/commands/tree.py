@@ -17,7 +17,14 @@ from treeframe.cli.common import (
     open_workspace,
     overrides,
 )
-from treeframe.cli.output import console, print_json, print_table, progress_bar, show_progress
+from treeframe.cli.output import (
+    console,
+    print_json,
+    print_table,
+    progress_bar,
+    show_progress,
+    shown,
+)
 from treeframe.tree.records import NodeRecord
 from treeframe.workspace import Workspace
 
@@ -43,7 +50,7 @@ def init(
     if json_out:
         print_json(result)
     else:
-        console.print(f"Initialized treeframe workspace in {result['root']}")
+        console.print(f"Initialized treeframe workspace in {result['root']}", markup=False)
 
 
 def scan(
@@ -117,8 +124,8 @@ def status(
     if json_out:
         print_json(payload)
         return
-    console.print(f"workspace {payload['workspace']} at {payload['root_dir']}")
-    console.print(f"store     {payload['store']}")
+    console.print(f"workspace {payload['workspace']} at {payload['root_dir']}", markup=False)
+    console.print(f"store     {payload['store']}", markup=False)
     if not history:
         console.print("nothing scanned yet (run 'treeframe scan')")
         return
@@ -183,13 +190,13 @@ def node(
         return
     for key in ("node_id", "path", "kind", "content_hash", "size", "executable", "target"):
         if key in payload:
-            console.print(f"{key:13} {payload[key]}")
+            console.print(f"{key:13} {shown(str(payload[key]))}", markup=False)
     console.print(f"{'current':13} {current}")
     console.print(f"{'frames':13} {payload['frame_count']}")
     if state:
         console.print(f"{'frame_set':13} {state.root}")
     for frame_type, frame_id in heads.items():
-        console.print(f"{'head':13} {frame_type} -> {frame_id}")
+        console.print(f"{'head':13} {frame_type} -> {frame_id}", markup=False)
     if record.kind == "dir":
         console.print(f"{'children':13} {len(record.children)}")
 

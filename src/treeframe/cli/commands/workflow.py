@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from treeframe.cli.common import JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
-from treeframe.cli.output import console, print_json, print_table
+from treeframe.cli.output import console, print_json, print_table, shown
 from treeframe.engine.composition import CompositionPolicy
 from treeframe.engine.types import StaleFrame
 from treeframe.errors import InvalidPolicy, InvalidViewPolicy
@@ -103,7 +103,8 @@ def synthesize(
         return
     for frame in result.frames:
         node = paths.get(frame.frame_id)
-        console.print(f"{frame.frame_id} {node.path if node and node.path else '.'}")
+        path = node.path if node and node.path else "."
+        console.print(f"{frame.frame_id} {shown(path)}", markup=False)
     for skipped in result.skipped:
         typer.echo(f"skipped (no input frame): {skipped}", err=True)
 
@@ -230,11 +231,11 @@ def compose(
         f = item.context.frame
         flag = " [stale]" if item.context.stale else ""
         console.print(
-            f"--- {item.source} {item.path or '.'} {f.frame_type} by {f.agent_id}{flag}",
+            f"--- {item.source} {shown(item.path or '.')} {f.frame_type} by {f.agent_id}{flag}",
             style="bold",
             markup=False,
         )
-        console.print(item.context.content.decode("utf-8", errors="replace"), markup=False)
+        console.print(shown(item.context.content), markup=False)
 
 
 def register(app: typer.Typer) -> None:
