@@ -85,7 +85,7 @@ def store_state(root: Path) -> dict[str, Any]:
         state["frame_rows"] = sorted(conn.execute("SELECT * FROM frames").fetchall(), key=repr)
     finally:
         conn.close()
-    assert STORE_TABLES <= set(state), sorted(state)
+    assert set(state) >= STORE_TABLES, sorted(state)
     return state
 
 

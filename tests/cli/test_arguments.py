@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer.main
+import typer.main  # noqa: TID251 (the app's own command tree)
 
 from tests.cli.helpers import Result, assert_one_line_error, run_cli, store_state
 from treeframe import __version__

@@ -88,7 +88,8 @@ def test_frame_fetches_one_frame_with_content_and_stale_flag(workspace: Path):
     )
     assert payload["path"] == "src/app.py"
     human = run_cli(workspace, "frame", frame_id)
-    assert frame_id in human.stdout and "about app" in human.stdout
+    assert frame_id in human.stdout
+    assert "about app" in human.stdout
     assert "[stale]" not in human.stdout
     (workspace / "src/app.py").write_text("print('changed')\n")
     assert run_cli(workspace, "scan").code == 0
@@ -188,12 +189,14 @@ def test_content_at_the_limit_is_accepted_one_more_byte_refused(workspace: Path,
     assert store_state(workspace) == before
 
 
+PUT_STDIN = ("put", "src/app.py", "-", "--type", "t", "--agent", "a1")
+
+
 def test_huge_stdin_is_refused_without_being_read_whole(workspace: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TREEFRAME_")}
     env.update(LIMIT_ENV)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "treeframe", "put", "src/app.py", "-", "--type", "t"]
-        + ["--agent", "a1"],
+        [sys.executable, "-m", "treeframe", *PUT_STDIN],
         cwd=workspace,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

@@ -35,10 +35,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def shown(value: str | bytes) -> str:
-    """Stored text (frame content, names) made safe for human output.
+    r"""Stored text (frame content, names) made safe for human output.
 
     Bytes are decoded as UTF-8 (invalid bytes replaced); control characters
-    other than newline and tab are shown escaped (``\\x1b``), on a terminal
+    other than newline and tab are shown escaped (``\x1b``), on a terminal
     or not, so content can never move the cursor, retitle the window or hide
     text. ``--json`` output is never escaped this way.
     """

@@ -15,6 +15,7 @@ from treeframe.hashing.ids import content_hash
 from treeframe.ids import NodeId, WorkspaceId
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.memory import MemoryStore
+from treeframe.storage.sqlite import SqliteStore
 from treeframe.tree.filehash import Hashed, HashJob, hash_batch
 from treeframe.tree.scan import ScanResult, scan_tree
 
@@ -23,8 +24,7 @@ OLD_NS = (int(time.time()) - 3600) * 1_000_000_000  # well outside the racy wind
 
 
 def _sqlite_store(tmp_path: Path) -> StorageBackend:
-    sqlite = pytest.importorskip("treeframe.storage.sqlite")
-    return sqlite.SqliteStore(tmp_path / "store.db")  # type: ignore[no-any-return]
+    return SqliteStore(tmp_path / "store.db")
 
 
 @pytest.fixture(params=["memory", "sqlite"])

@@ -14,8 +14,8 @@ from treeframe.cli.common import JsonOpt
 from treeframe.cli.output import console, print_json
 from treeframe.engine.agents import AgentRecord
 from treeframe.engine.types import FrameInput
-from treeframe.frames.views import ViewPolicy
 from treeframe.errors import InvalidPath, InvalidRequest, WorkspaceNotFound
+from treeframe.frames.views import ViewPolicy
 from treeframe.workspace import Workspace
 from treeframe.workspace.layout import find_root
 

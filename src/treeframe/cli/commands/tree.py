@@ -102,16 +102,13 @@ def scan(
 def status(
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
-    limit: Annotated[
-        int, typer.Option("--history", min=1, help="History entries to show.")
-    ] = 5,
+    limit: Annotated[int, typer.Option("--history", min=1, help="History entries to show.")] = 5,
     json_out: JsonOpt = False,
 ) -> None:
     """Show the workspace, its store, current root and recent root history."""
     with open_workspace(store, workspace, read_only=True) as ws:
         history: list[dict[str, str | int]] = [
-            {"seq": e.seq, "root": e.root, "created_at": e.created_at}
-            for e in ws.history(limit)
+            {"seq": e.seq, "root": e.root, "created_at": e.created_at} for e in ws.history(limit)
         ]
         payload = {
             "workspace": ws.name,
