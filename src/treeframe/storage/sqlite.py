@@ -336,13 +336,14 @@ class SqliteStore:
             tables = {
                 r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
-            if not self._read_only:
-                conn.execute("PRAGMA journal_mode = WAL")
         if not tables and not create:
             raise StoreCorrupt(
                 f"store {self._path} is empty, not a treeframe store "
                 "(only 'treeframe init' creates a store)"
             )
+        if not self._read_only:
+            with self._errors():
+                conn.execute("PRAGMA journal_mode = WAL")
         if not tables:
             with self._write() as tx:
                 # Re-check under the write lock: another process may have won the race.
