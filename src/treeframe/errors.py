@@ -26,6 +26,7 @@ class is part of the public contract and never changes once released
      +-- StorageError                   storage_error
           +-- StoreLocked               store_locked
           +-- StoreCorrupt              store_corrupt
+          +-- StoreNotFound             store_not_found
           +-- BackendUnavailable        backend_unavailable
           +-- ConcurrentUpdate          concurrent_update
 """
@@ -56,6 +57,7 @@ __all__ = [
     "StorageError",
     "StoreCorrupt",
     "StoreLocked",
+    "StoreNotFound",
     "SynthesisFailed",
     "TreeframeError",
     "Unauthorized",
@@ -217,6 +219,12 @@ class StoreCorrupt(StorageError):
     """The store's files are damaged or are not a treeframe store."""
 
     code = "store_corrupt"
+
+
+class StoreNotFound(StorageError):
+    """The store does not exist: only ``init`` creates one, nothing recreates it silently."""
+
+    code = "store_not_found"
 
 
 class BackendUnavailable(StorageError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -11,10 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from treeframe.hashing.ids import workspace_id
-from treeframe.storage.registry import open_store
-from treeframe.workspace.layout import default_store_url
+from urllib.parse import quote
 
 
 @dataclass
@@ -56,17 +54,60 @@ def assert_one_line_error(result: Result, code: str) -> None:
 
 
 def store_state(root: Path) -> dict[str, Any]:
-    """Everything a store holds for the default workspace, for before/after comparisons."""
-    ws = workspace_id("default")
-    with open_store(default_store_url(root)) as store:
-        return {
-            "history": store.root_history(ws, 1000),
-            "paths": sorted(store.iter_all_paths(ws)),
-            "nodes": sorted(n.node_id for n in store.iter_all_nodes(ws)),  # type: ignore[union-attr]
-            "frames": [f.to_dict() for f in store.iter_all_frames(ws)],  # type: ignore[union-attr]
-            "heads": sorted(store.iter_all_heads(ws)),
-            "sets": sorted(store.iter_all_frame_sets(ws), key=lambda x: x[0]),
+    """Every row of every table of the workspace's store, for before/after comparisons.
+
+    Read straight from the SQLite file (read-only), so no table can be left
+    out: agents, contents, path history, basis index, stat cache, scan
+    staging and the workspace's sequence counter are compared like frames and
+    paths. ``history`` is the root history; ``frames`` lists the stored frame
+    records in append order (``frame_rows`` holds the table's raw rows).
+    """
+    db = root / ".treeframe" / "store.db"
+    conn = sqlite3.connect(f"file:{quote(str(db))}?mode=ro", uri=True)
+    try:
+        tables = [
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        state: dict[str, Any] = {
+            _TABLE_KEYS.get(name, name): sorted(
+                conn.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr
+            )
+            for name in tables
         }
+        # Frames as their stored records, in append order (tests read their IDs).
+        state["frames"] = [
+            json.loads(record)
+            for (record,) in conn.execute("SELECT record FROM frames ORDER BY ws, seq")
+        ]
+        state["frame_rows"] = sorted(conn.execute("SELECT * FROM frames").fetchall(), key=repr)
+    finally:
+        conn.close()
+    assert set(state) >= STORE_TABLES, sorted(state)
+    return state
+
+
+# The tables every store has; store_state refuses to compare fewer.
+STORE_TABLES = {
+    "agents",
+    "basis_refs",
+    "contents",
+    "frame_sets",
+    "frames",
+    "heads",
+    "history",
+    "meta",
+    "nodes",
+    "path_history",
+    "paths",
+    "scan_staging",
+    "scans",
+    "stat_dirs",
+    "workspaces",
+}
+_TABLE_KEYS = {"root_history": "history"}
 
 
 def make_tree(root: Path, files: dict[str, str]) -> None:

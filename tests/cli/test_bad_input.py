@@ -23,7 +23,9 @@ UNKNOWN_ID = "ab" * 32
         (("ls", "missing-dir"), "node_not_found"),
         (("get", "src/app.py", "--max", "0"), "invalid_view_policy"),
         (("get", "src/app.py", "--max", "100000"), "invalid_view_policy"),
-        (("get", "src/app.py", "--order", "random"), "invalid_request"),
+        (("get", "src/app.py", "--order", "random"), "invalid_view_policy"),
+        (("compose", "src/app.py", "--order", "random"), "invalid_view_policy"),
+        (("compose", "src/app.py", "--max", "0"), "invalid_view_policy"),
         (("proof", "src/app.py", "not-a-frame-id"), "invalid_id"),
         (("proof", "src/app.py", "AB" * 32), "invalid_id"),
         (("proof", "src/app.py", UNKNOWN_ID), "frame_not_found"),
@@ -36,7 +38,7 @@ UNKNOWN_ID = "ab" * 32
             ("put", "src/app.py", "--type", "bad type", "--agent", "a", "--content", "x"),
             "invalid_frame",
         ),
-        (("put", "src/app.py", "--type", "t", "--agent", "a"), "invalid_frame"),
+        (("put", "src/app.py", "--type", "t", "--agent", "a"), "invalid_request"),
         (
             (
                 "put",
@@ -50,7 +52,7 @@ UNKNOWN_ID = "ab" * 32
                 "--meta",
                 "novalue",
             ),
-            "invalid_frame",
+            "invalid_request",
         ),
         (
             ("put", "src/app.py", "--type", "t", "--agent", "a", "--file", "/nonexistent/f"),
@@ -70,7 +72,7 @@ UNKNOWN_ID = "ab" * 32
                 "--basis-frame",
                 UNKNOWN_ID,
             ),
-            "frame_not_found",
+            "invalid_frame",
         ),
         (("status", "--store", "nosuchscheme://x"), "config_error"),
         (("status", "--store", "sqlite://relative.db"), "config_error"),

@@ -207,8 +207,11 @@ def test_store_option_selects_another_store(tmp_path):
     assert (tmp_path / "elsewhere.db").exists()
     via_env = run_cli(root, "status", "--json", env={"TREEFRAME_STORE": url}).json()
     assert via_env["current"] is not None
-    default = run_cli(root, "status", "--json").json()
-    assert default["current"] is None
+    # The default store was never created: only init creates a store.
+    default = run_cli(root, "status", "--json")
+    assert default.code == 1
+    assert '"store_not_found"' in default.stderr
+    assert not (root / ".treeframe" / "store.db").exists()
 
 
 def test_no_workspace_is_a_clear_error(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import treeframe.errors as errors
@@ -19,10 +20,27 @@ def _error_classes():
     ]
 
 
-def test_every_error_code_is_documented():
+def _documented_errors() -> dict[str, str]:
+    """``code -> class name`` from the table rows of ERRORS.md (``| `code` | `Class` | ...``)."""
     text = (DOCS / "ERRORS.md").read_text(encoding="utf-8")
-    missing = [cls.code for cls in _error_classes() if f"`{cls.code}`" not in text]
-    assert missing == []
+    rows = re.findall(r"^\| `([a-z_]+)` \| `([A-Za-z]+)` \|", text, flags=re.MULTILINE)
+    documented = dict(rows)
+    assert len(documented) == len(rows), "a code is documented twice"
+    return documented
+
+
+def test_errors_md_lists_exactly_the_error_classes():
+    in_code = {cls.code: cls.__name__ for cls in _error_classes()}
+    documented = _documented_errors()
+    assert {c: n for c, n in in_code.items() if documented.get(c) != n} == {}, "undocumented"
+    assert {c: n for c, n in documented.items() if in_code.get(c) != n} == {}, "not in errors.py"
+
+
+def test_error_classes_are_exported_and_drawn_in_the_module_tree():
+    doc = errors.__doc__ or ""
+    for cls in _error_classes():
+        assert cls.__name__ in errors.__all__
+        assert re.search(rf"\b{cls.__name__}\s+{cls.code}\b", doc), cls.__name__
 
 
 def test_error_codes_are_unique():

@@ -38,3 +38,15 @@ def test_only_edges_read_the_environment():
 def test_settings_model_does_no_io():
     text = (SRC / "config" / "settings.py").read_text(encoding="utf-8")
     assert re.search(r"\bimport os\b|tomllib|open\(|read_text|read_bytes", text) is None
+
+
+def test_no_test_skips_on_an_in_repo_module():
+    """``importorskip`` of treeframe (or tests) would turn a broken import into a skip."""
+    tests = SRC.parents[1] / "tests"
+    offenders = [
+        f"{path.relative_to(tests)}:{number}"
+        for path in tests.rglob("*.py")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"importorskip\(\s*[\"'](treeframe|tests)\b", line)
+    ]
+    assert offenders == []

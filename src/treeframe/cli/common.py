@@ -50,6 +50,13 @@ def overrides(store: str | None, name: str | None) -> dict[str, str | None]:
     return {"store.url": store, "workspace": name}
 
 
-def open_workspace(store: str | None, name: str | None = None) -> Workspace:
-    """Open the workspace found from the current directory upward, with its configuration."""
-    return Workspace.open(Path(os.getcwd()), cli=overrides(store, name), flags=FLAGS)
+def open_workspace(
+    store: str | None, name: str | None = None, *, read_only: bool = False
+) -> Workspace:
+    """Open the workspace found from the current directory upward, with its configuration.
+
+    Read commands pass ``read_only`` so that they work on a read-only mount.
+    """
+    return Workspace.open(
+        Path(os.getcwd()), cli=overrides(store, name), flags=FLAGS, read_only=read_only
+    )

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import typer
 
+from treeframe import __version__
 from treeframe.cli.commands import agents, config, demo, frames, integrity, tree, workflow
 from treeframe.cli.output import print_error
 from treeframe.errors import TreeframeError
@@ -29,9 +31,46 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 for group in (tree, frames, agents, workflow, integrity, config, demo):
     group.register(app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"treeframe {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Deterministic Merkle store of a workspace's files plus immutable context frames."""
+
+
+def _not_utf8(args: list[str]) -> str | None:
+    """The first argument that is not valid UTF-8, escaped for printing (None: all are).
+
+    Python hands such bytes over as lone surrogates, which every later encode
+    would trip over; one clear error here covers every option and path.
+    """
+    for arg in args:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return os.fsencode(arg).decode("utf-8", errors="backslashreplace")
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +78,20 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     as_json = "--json" in args
     debug = os.environ.get("TREEFRAME_DEBUG") == "1"
+    code = _run(args, as_json=as_json, debug=debug)
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+def _run(args: list[str], *, as_json: bool, debug: bool) -> int:
+    """Dispatch to the app and turn every outcome into an exit code."""
+    bad = _not_utf8(args)
+    if bad is not None:
+        message = f"command-line argument '{bad}' is not valid UTF-8"
+        hint = " (for content from such a file, use '- < FILE')"
+        print_error(message + hint, "invalid_request", as_json=as_json)
+        return EXIT_ERROR
     try:
         result = app(args=args, prog_name="treeframe", standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -68,6 +121,4 @@ def main(argv: list[str] | None = None) -> int:
             f"internal error: {type(exc).__name__}: {exc}", "internal_error", as_json=as_json
         )
         code = EXIT_INTERNAL
-    if argv is None:
-        sys.exit(code)
     return code

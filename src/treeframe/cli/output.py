@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,11 +22,28 @@ __all__ = [
     "print_table",
     "progress_bar",
     "show_progress",
+    "shown",
 ]
 
 # Off a terminal (pipes, CI logs) lines are never folded: a 64-hex ID must stay whole.
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 1000)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+# C0 controls but newline and tab, DEL, and C1 controls: what a terminal may act on.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def shown(value: str | bytes) -> str:
+    r"""Stored text (frame content, names) made safe for human output.
+
+    Bytes are decoded as UTF-8 (invalid bytes replaced); control characters
+    other than newline and tab are shown escaped (``\x1b``), on a terminal
+    or not, so content can never move the cursor, retitle the window or hide
+    text. ``--json`` output is never escaped this way.
+    """
+    text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def print_json(value: Any) -> None:
@@ -51,7 +69,7 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[str]], title: st
         table.add_column(column, overflow="fold")
     for row in rows:
         # Cells are data (file names, frame types), never markup: "[/]" must print as is.
-        table.add_row(*(Text(cell) for cell in row))
+        table.add_row(*(Text(shown(cell)) for cell in row))
     console.print(table)
 
 

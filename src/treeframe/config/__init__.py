@@ -15,7 +15,6 @@ from treeframe.config.loading import (
 from treeframe.config.settings import (
     AgentSettings,
     LimitSettings,
-    ProviderSettings,
     ScanSettings,
     SettingDoc,
     Settings,
@@ -30,7 +29,6 @@ __all__ = [
     "AgentSettings",
     "LimitSettings",
     "LoadedSettings",
-    "ProviderSettings",
     "ScanSettings",
     "SettingDoc",
     "Settings",

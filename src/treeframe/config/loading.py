@@ -65,7 +65,7 @@ class LoadedSettings:
     """The effective settings plus where each leaf value came from.
 
     ``sources`` maps every dotted leaf key (``view.hard_max_frames``,
-    ``agents.summarizer.provider.api_key``) to ``default``, ``user:<path>``,
+    ``agents.summarizer.role``) to ``default``, ``user:<path>``,
     ``workspace:<path>``, ``env:<VARIABLE>`` or ``cli:<--flag>``, in the
     order the settings declare them. ``files`` lists the config files read.
     """

@@ -19,7 +19,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationInfo,
     field_validator,
 )
@@ -34,7 +33,6 @@ __all__ = [
     "ENV_PREFIX",
     "AgentSettings",
     "LimitSettings",
-    "ProviderSettings",
     "ScanSettings",
     "SettingDoc",
     "Settings",
@@ -162,28 +160,6 @@ class LimitSettings(_Section):
     )
 
 
-class ProviderSettings(_Section):
-    """The model provider an agent calls, if any."""
-
-    kind: Literal["openai", "anthropic", "offline"] = Field(
-        default="offline",
-        description="Provider API: `openai`, `anthropic`, or `offline` (no network calls).",
-    )
-    base_url: str | None = Field(
-        default=None,
-        description="Provider endpoint; unset means the provider's public default.",
-    )
-    model: str | None = Field(default=None, description="Model name passed to the provider.")
-    api_key: SecretStr | None = Field(
-        default=None,
-        description="Provider API key; redacted in every output and error message.",
-    )
-    system_prompt: str | None = Field(
-        default=None,
-        description="System prompt sent with every request of this agent.",
-    )
-
-
 class AgentSettings(_Section):
     """One agent allowed to read or write frames."""
 
@@ -193,10 +169,6 @@ class AgentSettings(_Section):
     capabilities: list[str] = Field(
         default_factory=list,
         description="Free-form capability names granted to the agent (e.g. frame types it writes).",
-    )
-    provider: ProviderSettings | None = Field(
-        default=None,
-        description="The model provider this agent calls; unset means none.",
     )
 
 

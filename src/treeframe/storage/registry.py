@@ -1,25 +1,46 @@
-"""Store URLs -> backend instances: the only module that imports concrete backends."""
+"""Store URLs -> backend instances: the only module that imports concrete backends.
+
+A SQLite URL is ``sqlite://`` followed by the absolute path of the file,
+percent-encoded like any URL path (``sqlite_url`` builds one), so a path
+holding ``?``, ``#``, ``%``, a space or bytes that are not UTF-8 survives the
+round trip; the query string after the first unescaped ``?`` holds options.
+"""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+import os
+from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
 from treeframe.errors import ConfigError
 from treeframe.storage.base import StorageBackend
 
-__all__ = ["open_store"]
+__all__ = ["open_store", "sqlite_url"]
+
+# Characters left as they are in a URL path; everything else is %XX-encoded.
+_PATH_SAFE = "/:@+=,!$&'()*;~"
 
 
-def open_store(url: str) -> StorageBackend:
+def sqlite_url(path: str | os.PathLike[str]) -> str:
+    """The ``sqlite://`` URL of a store file (its absolute path, percent-encoded)."""
+    raw = os.fsencode(os.path.abspath(os.fspath(path)))
+    return f"sqlite://{quote(raw, safe=_PATH_SAFE)}"
+
+
+def open_store(url: str, *, create: bool = True, read_only: bool = False) -> StorageBackend:
     """Open the store named by ``url``: ``memory://`` or ``sqlite:///path/to/store.db``.
 
     SQLite takes ``?busy_timeout_ms=N`` (how long a writer waits for a lock).
+    ``create=False`` refuses a store that does not exist yet (``store_not_found``)
+    instead of creating it; ``read_only`` opens it for reading only, so it
+    works on a read-only mount or without write permission.
     """
     scheme, sep, rest = url.partition("://")
-    rest, _, query = rest.partition("?")
-    options = dict(parse_qsl(query, keep_blank_values=True))
     if not sep:
         raise ConfigError(f"store URL {url!r} has no scheme (try sqlite:///path/store.db)")
+    if "#" in rest:
+        raise ConfigError(f"store URL {url!r} has a '#': write it as %23 in a path")
+    rest, _, query = rest.partition("?")
+    options = dict(parse_qsl(query, keep_blank_values=True))
     if scheme == "memory":
         from treeframe.storage.memory import MemoryStore
 
@@ -34,5 +55,10 @@ def open_store(url: str) -> StorageBackend:
             raise ConfigError(f"unknown store option(s) {sorted(options)} in {url!r}")
         if not timeout.isdigit():
             raise ConfigError(f"busy_timeout_ms must be a whole number of ms, got {timeout!r}")
-        return SqliteStore(rest, busy_timeout_ms=int(timeout))
+        return SqliteStore(
+            os.fsdecode(unquote_to_bytes(rest)),
+            busy_timeout_ms=int(timeout),
+            create=create,
+            read_only=read_only,
+        )
     raise ConfigError(f"unknown store scheme {scheme!r} in {url!r} (known: memory, sqlite)")

@@ -44,6 +44,7 @@ import functools
 import os
 import sqlite3
 import threading
+import urllib.parse
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -60,6 +61,7 @@ from treeframe.errors import (
     StorageError,
     StoreCorrupt,
     StoreLocked,
+    StoreNotFound,
     TreeframeError,
 )
 from treeframe.frames.frame import Frame
@@ -140,6 +142,7 @@ _AUTOCHECKPOINT_PAGES = 8192  # 32 MiB of 4 KiB pages between checkpoints
 _JOURNAL_SIZE_LIMIT = 64 << 20  # bytes the WAL file is truncated back to
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+_READONLY_CODES = frozenset({sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN})
 
 
 def _key(hex_id: str) -> bytes | None:
@@ -191,10 +194,29 @@ def _placeholders(n: int) -> str:
 class SqliteStore:
     """A treeframe store in one SQLite file; usable from many threads and processes."""
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 5000) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout_ms: int = 5000,
+        create: bool = True,
+        read_only: bool = False,
+    ) -> None:
+        """Open (``create``: or create) the store file at ``path``.
+
+        ``create=False`` raises :class:`~treeframe.errors.StoreNotFound` for a
+        missing file and :class:`~treeframe.errors.StoreCorrupt` for an empty
+        one instead of laying down a new schema. ``read_only`` never writes
+        (every write raises ``storage_error``), so reads work on a read-only
+        mount or without write permission.
+        """
+        from treeframe.storage.registry import sqlite_url
+
         self._path = os.path.abspath(os.fspath(path))
-        self.url = f"sqlite://{self._path}"
+        self.url = sqlite_url(self._path)
         self._busy_ms = busy_timeout_ms
+        self._read_only = read_only
+        self._immutable = False  # decided by the first read-only connection
         self._closed = False
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -205,12 +227,20 @@ class SqliteStore:
         # stored bytes: hot views skip JSON parsing entirely. Bounded LRU.
         self._parse_frame = functools.lru_cache(maxsize=_RECORD_CACHE)(Frame.from_json)
         self._parse_node = functools.lru_cache(maxsize=_RECORD_CACHE)(NodeRecord.from_json)
+        if (read_only or not create) and not os.path.isfile(self._path):
+            what = "is not a file" if os.path.exists(self._path) else "does not exist"
+            raise StoreNotFound(
+                f"store {self._path} {what} (only 'treeframe init' creates a store)"
+            )
+        if not read_only:
+            try:
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(
+                    f"cannot create the directory of store {self._path}: {exc}"
+                ) from exc
         try:
-            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(f"cannot create the directory of store {self._path}: {exc}") from exc
-        try:
-            self._open_schema(self._conn())
+            self._open_schema(self._conn(), create=create and not read_only)
         except TreeframeError:
             self.close()
             raise
@@ -219,25 +249,60 @@ class SqliteStore:
     def _errors(self) -> AbstractContextManager[None]:
         return _mapped_errors(self._path, self._busy_ms)
 
+    def _uri(self, mode: str) -> str:
+        """A ``file:`` URI of the store: the path percent-encoded, so any name opens."""
+        quoted = urllib.parse.quote(os.fsencode(self._path), safe="/")
+        return f"file:{quoted}?mode={mode}" + ("&immutable=1" if self._immutable else "")
+
     def _connect(self) -> sqlite3.Connection:
         with self._errors():
-            conn = sqlite3.connect(
-                self._path,
-                timeout=self._busy_ms / 1000,
-                isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
-                check_same_thread=False,  # only close() touches another thread's connection
-                cached_statements=256,
-            )
+            conn = self._open_connection()
             try:
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA cache_size = -32768")  # 32 MiB per connection
                 conn.execute("PRAGMA mmap_size = 268435456")  # reads served from the page cache
                 conn.execute(f"PRAGMA wal_autocheckpoint = {_AUTOCHECKPOINT_PAGES}")
                 conn.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT}")
+                if self._read_only:
+                    conn.execute("PRAGMA query_only = 1")
             except sqlite3.Error:
                 conn.close()
                 raise
         return conn
+
+    def _open_connection(self) -> sqlite3.Connection:
+        mode = "ro" if self._read_only else "rwc"
+        conn = sqlite3.connect(
+            self._uri(mode),
+            uri=True,
+            timeout=self._busy_ms / 1000,
+            isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
+            check_same_thread=False,  # only close() touches another thread's connection
+            cached_statements=256,
+        )
+        if not self._read_only or self._immutable:
+            return conn
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.Error as exc:
+            conn.close()
+            # A WAL store read without write permission needs its -shm file;
+            # SQLite cannot create one in a read-only directory. With no -wal
+            # file every commit is in the main file, so it can be read as
+            # immutable (no locking: nothing can write there).
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            wal = self._path + "-wal"
+            if code not in _READONLY_CODES or (os.path.exists(wal) and os.path.getsize(wal)):
+                raise
+        self._immutable = True
+        return sqlite3.connect(
+            self._uri("ro"),
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=256,
+        )
 
     def _conn(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use."""
@@ -265,13 +330,20 @@ class SqliteStore:
             self._local.conn = conn
             return conn
 
-    def _open_schema(self, conn: sqlite3.Connection) -> None:
+    def _open_schema(self, conn: sqlite3.Connection, *, create: bool) -> None:
         """Create the schema in an empty file, or check that the file is a treeframe store."""
         with self._errors():
             tables = {
                 r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
-            conn.execute("PRAGMA journal_mode = WAL")
+        if not tables and not create:
+            raise StoreCorrupt(
+                f"store {self._path} is empty, not a treeframe store "
+                "(only 'treeframe init' creates a store)"
+            )
+        if not self._read_only:
+            with self._errors():
+                conn.execute("PRAGMA journal_mode = WAL")
         if not tables:
             with self._write() as tx:
                 # Re-check under the write lock: another process may have won the race.
@@ -296,6 +368,8 @@ class SqliteStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction: committed on success, rolled back on any error."""
+        if self._read_only:
+            raise StorageError(f"store {self._path} is open read-only")
         conn = self._conn()
         with self._errors():
             conn.execute("BEGIN IMMEDIATE")

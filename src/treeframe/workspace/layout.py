@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from treeframe.errors import WorkspaceNotFound
+from treeframe.storage.registry import sqlite_url
 
 __all__ = [
     "DEFAULT_WORKSPACE_NAME",
@@ -32,4 +33,4 @@ def find_root(start: Path) -> Path:
 
 def default_store_url(root: Path) -> str:
     """The embedded default store: SQLite inside the workspace's ``.treeframe/``."""
-    return f"sqlite://{(root / STATE_DIR / STORE_FILE).absolute()}"
+    return sqlite_url(root / STATE_DIR / STORE_FILE)

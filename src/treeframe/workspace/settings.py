@@ -34,17 +34,8 @@ def engine_limits(settings: Settings) -> EngineLimits:
 
 
 def configured_agents(settings: Settings) -> dict[str, AgentRecord]:
-    """Agents declared in configuration (provider secrets stay in the settings)."""
-    out: dict[str, AgentRecord] = {}
-    for agent_id, agent in settings.agents.items():
-        provider: dict[str, str] = {}
-        if agent.provider is not None:
-            provider["kind"] = agent.provider.kind
-            if agent.provider.model:
-                provider["model"] = agent.provider.model
-            if agent.provider.base_url:
-                provider["base_url"] = agent.provider.base_url
-        out[agent_id] = AgentRecord(
-            agent_id, agent.role, tuple(sorted(agent.capabilities)), provider=provider
-        )
-    return out
+    """Agents declared in configuration."""
+    return {
+        agent_id: AgentRecord(agent_id, agent.role, tuple(sorted(agent.capabilities)))
+        for agent_id, agent in settings.agents.items()
+    }

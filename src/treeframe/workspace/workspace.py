@@ -6,6 +6,7 @@ path in the current root, relative to the caller's directory like git.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -16,7 +17,12 @@ from treeframe.config.loading import load_settings
 from treeframe.config.settings import Settings
 from treeframe.engine.context_api import ContextAPI
 from treeframe.engine.types import FrameInput, NodeContext
-from treeframe.errors import FrameNotFound, InvalidPath, NodeNotFound, StorageError
+from treeframe.errors import (
+    InvalidPath,
+    NodeNotFound,
+    StorageError,
+    WorkspaceNotFound,
+)
 from treeframe.frames import merkle_set
 from treeframe.frames.frame import DEFAULT_CONTENT_TYPE, Basis, Frame
 from treeframe.frames.views import ViewPolicy
@@ -38,6 +44,16 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 ProgressFn = Callable[[int, int, int], None]
 
 
+def _utf8_dir(root: Path) -> Path:
+    """``root``, refused when its path is not valid UTF-8 (it is printed and put in URLs)."""
+    try:
+        str(root).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(root).decode("utf-8", errors="backslashreplace")
+        raise InvalidPath(f"workspace directory {shown} is not valid UTF-8") from None
+    return root
+
+
 class Workspace:
     """One workspace: its root directory, its store, its settings and its context API."""
 
@@ -47,13 +63,25 @@ class Workspace:
         store: StorageBackend,
         *,
         settings: Settings | None = None,
+        create: bool = False,
     ):
-        self.root = root.absolute()
+        """Bind ``root`` to ``store``; ``create`` adds the workspace to the store if absent.
+
+        Without ``create`` a workspace name the store does not hold is
+        ``workspace_not_found``: only ``init`` creates workspaces.
+        """
+        self.root = _utf8_dir(root.absolute())
         self.settings = settings or Settings()
         self.store = store
         self.name = self.settings.workspace
         self.ws: WorkspaceId = workspace_id(self.name)
-        store.ensure_workspace(self.ws, self.name)
+        if create:
+            store.ensure_workspace(self.ws, self.name)
+        elif store.workspace_name(self.ws) is None:
+            raise WorkspaceNotFound(
+                f"no workspace {self.name!r} in store {store.url} "
+                f"(run 'treeframe init --workspace {self.name}')"
+            )
         self.api = ContextAPI(
             store,
             self.ws,
@@ -71,15 +99,18 @@ class Workspace:
         cli: Mapping[str, Any] | None = None,
         flags: Mapping[str, str] | None = None,
     ) -> Workspace:
-        """Create ``.treeframe/`` under ``path`` (idempotent) and open the workspace."""
-        root = path.absolute()
+        """Create ``.treeframe/`` under ``path``, the store and the workspace (idempotent)."""
+        root = _utf8_dir(path.absolute())
         if not root.is_dir():
             raise InvalidPath(f"not a directory: {root}")
+        state = root / STATE_DIR
+        if state.exists() and not state.is_dir():
+            raise InvalidPath(f"cannot make a workspace: {state} exists and is not a directory")
         try:
-            (root / STATE_DIR).mkdir(exist_ok=True)
+            state.mkdir(exist_ok=True)
         except OSError as exc:
-            raise StorageError(f"cannot create {root / STATE_DIR}: {exc.strerror}") from exc
-        return cls.at(root, cli=cli, flags=flags)
+            raise StorageError(f"cannot create {state}: {exc.strerror}") from exc
+        return cls.at(root, cli=cli, flags=flags, create=True)
 
     @classmethod
     def open(
@@ -88,13 +119,15 @@ class Workspace:
         *,
         cli: Mapping[str, Any] | None = None,
         flags: Mapping[str, str] | None = None,
+        read_only: bool = False,
     ) -> Workspace:
-        """Open the workspace at or above ``start`` with its layered configuration.
+        """Open the existing workspace at or above ``start`` with its layered configuration.
 
         ``cli`` holds command-line overrides by dotted key (``store.url``, ...)
         and ``flags`` the flag that set each (for ``config show`` sources).
+        ``read_only`` opens the store for reading only (read-only mounts).
         """
-        return cls.at(find_root(start), cli=cli, flags=flags)
+        return cls.at(find_root(start), cli=cli, flags=flags, read_only=read_only)
 
     @classmethod
     def at(
@@ -103,10 +136,21 @@ class Workspace:
         *,
         cli: Mapping[str, Any] | None = None,
         flags: Mapping[str, str] | None = None,
+        create: bool = False,
+        read_only: bool = False,
     ) -> Workspace:
-        """Open the workspace rooted at ``root`` (which holds ``.treeframe/``)."""
+        """Open the workspace rooted at ``root`` (which holds ``.treeframe/``).
+
+        ``create`` creates the store and the workspace in it when absent; without
+        it a missing store is ``store_not_found``, never silently recreated.
+        """
         settings = load_settings(root, cli=cli, cli_flags=flags).settings
-        return cls(root, open_store(store_url(root, settings)), settings=settings)
+        store = open_store(store_url(root, settings), create=create, read_only=read_only)
+        try:
+            return cls(root, store, settings=settings, create=create)
+        except BaseException:
+            store.close()
+            raise
 
     def close(self) -> None:
         """Close the store."""
@@ -196,9 +240,8 @@ class Workspace:
         """
         basis = Basis.node(node.node_id)
         if basis_frame is not None:
+            # An unknown basis frame is the engine's invalid_frame, like any bad basis.
             parse_hex_id(basis_frame, "FrameID")
-            if self.store.get_frame(self.ws, basis_frame) is None:
-                raise FrameNotFound(f"basis frame {basis_frame} does not exist")
             basis = Basis.node_frame(node.node_id, basis_frame)
         request = FrameInput(frame_type, content, content_type, dict(metadata or {}), basis)
         return self.api.put_frame_record(node.node_id, request, agent_id)

@@ -151,30 +151,28 @@ def test_agents_deep_merge_across_files(home: Path, root: Path):
     write(
         ws_file(root),
         "[agents.beta]\nrole = 'writer'\n[agents.gamma]\nrole = 'synthesis'\n"
-        "[agents.gamma.provider]\nkind = 'openai'\nmodel = 'm1'\n",
+        "capabilities = ['m1']\n",
     )
-    loaded = load(root, home, {"TREEFRAME_AGENTS__GAMMA__PROVIDER__MODEL": "m2"})
+    loaded = load(root, home, {"TREEFRAME_AGENTS__GAMMA__CAPABILITIES": '["m2"]'})
     agents = loaded.settings.agents
     assert sorted(agents) == ["alpha", "beta", "gamma"]
     assert agents["alpha"].role == "reader"
     assert agents["beta"].role == "writer"
     assert agents["beta"].capabilities == ["x"]  # kept from the user file
-    assert agents["gamma"].provider is not None
-    assert (agents["gamma"].provider.kind, agents["gamma"].provider.model) == ("openai", "m2")
+    assert (agents["gamma"].role, agents["gamma"].capabilities) == ("synthesis", ["m2"])
     assert loaded.sources["agents.beta.capabilities"] == f"user:{user_file(home)}"
     assert loaded.sources["agents.beta.role"] == f"workspace:{ws_file(root)}"
     assert (
-        loaded.sources["agents.gamma.provider.model"]
-        == "env:TREEFRAME_AGENTS__GAMMA__PROVIDER__MODEL"
+        loaded.sources["agents.gamma.capabilities"] == "env:TREEFRAME_AGENTS__GAMMA__CAPABILITIES"
     )
-    assert loaded.sources["agents.gamma.provider.base_url"] == "default"
+    assert loaded.sources["agents.alpha.capabilities"] == "default"
 
 
 def test_sources_map_is_exact(home: Path, root: Path):
     write(user_file(home), "workspace = 'team'\n[scan]\nworkers = 2\n")
     write(
         ws_file(root),
-        f"[agents.summarizer]\nrole = 'synthesis'\n[agents.summarizer.provider]\napi_key = '{SECRET}'\n",
+        "[agents.summarizer]\nrole = 'synthesis'\n",
     )
     loaded = load(
         root,
@@ -206,11 +204,6 @@ def test_sources_map_is_exact(home: Path, root: Path):
         "limits.path_history": "default",
         "agents.summarizer.role": ws,
         "agents.summarizer.capabilities": "default",
-        "agents.summarizer.provider.kind": "default",
-        "agents.summarizer.provider.base_url": "default",
-        "agents.summarizer.provider.model": "default",
-        "agents.summarizer.provider.api_key": ws,
-        "agents.summarizer.provider.system_prompt": "default",
     }
     assert loaded.files == (user_file(home), ws_file(root))
     assert loaded.settings.store.url == "memory://"
@@ -461,19 +454,9 @@ def test_error_counts_further_errors(home: Path):
 # --- secrets --------------------------------------------------------------
 
 
-def test_api_key_is_a_secret_in_settings(home: Path):
-    write(
-        user_file(home),
-        f"[agents.bot]\nrole = 'reader'\n[agents.bot.provider]\napi_key = '{SECRET}'\n",
-    )
-    loaded = load(None, home)
-    provider = loaded.settings.agents["bot"].provider
-    assert provider is not None
-    assert provider.api_key is not None
-    assert provider.api_key.get_secret_value() == SECRET
-    assert SECRET not in repr(loaded.settings)
-    assert loaded.redacted()["agents"]["bot"]["provider"]["api_key"] == REDACTED
-    assert SECRET not in repr(loaded.rows())
+def test_provider_settings_are_not_accepted_until_providers_exist(home: Path):
+    write(user_file(home), "[agents.bot]\nrole = 'reader'\n[agents.bot.provider]\nkind = 'x'\n")
+    assert "agents.bot.provider" in config_error(None, home)
 
 
 def test_secret_redacted_in_type_error(home: Path):
@@ -482,11 +465,11 @@ def test_secret_redacted_in_type_error(home: Path):
         home,
         {
             "TREEFRAME_AGENTS__BOT__ROLE": "reader",
-            "TREEFRAME_AGENTS__BOT__PROVIDER__API_KEY": f'["{SECRET}"]',
+            "TREEFRAME_AGENTS__BOT__CAPABILITIES": f'{{"api_key": "{SECRET}"}}',
         },
     )
     assert SECRET not in message
-    assert f"agents.bot.provider.api_key = '{REDACTED}'" in message
+    assert "agents.bot.capabilities" in message
 
 
 def test_secret_redacted_in_unknown_key_error(home: Path, root: Path):

@@ -61,7 +61,7 @@ def list_agents(
     json_out: JsonOpt = False,
 ) -> None:
     """List every agent (registered in the store or declared in configuration)."""
-    with open_workspace(store, workspace) as ws:
+    with open_workspace(store, workspace, read_only=True) as ws:
         agents = ws.api.agents.list()
     if json_out:
         print_json({"agents": [a.to_dict() for a in agents]})
@@ -82,7 +82,7 @@ def show(
     """Show one agent."""
     from treeframe.errors import NotFound
 
-    with open_workspace(store, workspace) as ws:
+    with open_workspace(store, workspace, read_only=True) as ws:
         record = ws.api.agents.get(agent_id)
     if record is None:
         raise NotFound(f"no agent {agent_id!r} in this workspace")

@@ -12,7 +12,7 @@ import typer
 from treeframe.cli.common import JsonOpt
 from treeframe.cli.output import print_json
 from treeframe.errors import WorkspaceNotFound
-from treeframe.workspace.layout import find_root
+from treeframe.workspace.layout import default_store_url, find_root
 
 __all__ = ["register"]
 
@@ -60,11 +60,16 @@ def show(
         cli={"store.url": store, "workspace": workspace},
         cli_flags={"store.url": "--store", "workspace": "--workspace"},
     )
+    settings = loaded.redacted()
+    # The store actually used: unset store.url means the workspace's embedded store.
+    in_use = loaded.settings.store.url or (default_store_url(root) if root else None)
+    settings["store"]["url"] = in_use
     if json_out:
-        print_json({"settings": loaded.redacted(), "sources": loaded.sources})
+        print_json({"settings": settings, "sources": loaded.sources})
         return
     rows = [("key", "value", "source")] + [
-        (key, _cell(value), source) for key, value, source in loaded.rows()
+        (key, _cell(in_use if key == "store.url" else value), source)
+        for key, value, source in loaded.rows()
     ]
     # Plain text, not a rich table: values are user text and must not be read as markup.
     # A long value (a system prompt) overflows its own row instead of widening every row.

@@ -14,8 +14,10 @@ from treeframe.cli.common import JsonOpt
 from treeframe.cli.output import console, print_json
 from treeframe.engine.agents import AgentRecord
 from treeframe.engine.types import FrameInput
+from treeframe.errors import InvalidPath, InvalidRequest, WorkspaceNotFound
 from treeframe.frames.views import ViewPolicy
 from treeframe.workspace import Workspace
+from treeframe.workspace.layout import find_root
 
 __all__ = ["register"]
 
@@ -34,6 +36,29 @@ SAMPLE = {
 }
 
 
+def _fresh_directory(directory: Path) -> Path:
+    """``directory`` created or empty, and in no workspace; anything else is refused."""
+    base = directory.absolute()
+    if base.exists() and not base.is_dir():
+        raise InvalidPath(f"demo: {base} exists and is not a directory")
+    if base.is_dir() and any(base.iterdir()):
+        raise InvalidRequest(
+            f"demo: {base} is not empty; give a new or empty directory "
+            "(or none for a temporary one)"
+        )
+    try:
+        inside: Path | None = find_root(base)
+    except WorkspaceNotFound:
+        inside = None
+    if inside is not None:
+        raise InvalidRequest(f"demo: {base} is inside the workspace at {inside}")
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidPath(f"demo: cannot create {base}: {exc.strerror}") from exc
+    return base
+
+
 def demo(
     directory: Annotated[
         Path | None, typer.Argument(help="Where to build the sample (default: a temp dir).")
@@ -43,10 +68,14 @@ def demo(
     """Walk the whole workflow on a sample tree (embedded SQLite, no server).
 
     Scan, frames by two agents, a recursive summary synthesis, an edit and
-    rescan, the stale report, regeneration, a view and verify.
+    rescan, the stale report, regeneration, a view and verify. A DIRECTORY
+    must be new or empty and outside any workspace: the demo never touches
+    the user's files or workspaces.
     """
-    base = directory if directory is not None else Path(tempfile.mkdtemp(prefix="treeframe-demo-"))
-    base.mkdir(parents=True, exist_ok=True)
+    if directory is None:
+        base = Path(tempfile.mkdtemp(prefix="treeframe-demo-"))
+    else:
+        base = _fresh_directory(directory)
     # Files modified within the racy window are re-hashed on every scan (like
     # git); the sample is dated an hour back so the rescan shows the stat cache.
     past = time.time_ns() - 3600 * 10**9

@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from treeframe.cli.common import JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
-from treeframe.cli.output import console, print_json, print_table
-from treeframe.errors import InvalidFrame, InvalidRequest
+from treeframe.cli.output import console, print_json, print_table, shown
+from treeframe.errors import InvalidFrame, InvalidRequest, InvalidViewPolicy
 from treeframe.frames.frame import DEFAULT_CONTENT_TYPE
 from treeframe.frames.views import Ordering, ViewPolicy
 from treeframe.ids import FrameId
@@ -19,18 +19,34 @@ from treeframe.ids import FrameId
 __all__ = ["register"]
 
 
-def _read_content(content: str | None, file: Path | None, stdin: bool) -> bytes:
+def _check_content_source(content: str | None, file: Path | None, stdin: bool) -> None:
     given = [x for x in (content is not None, file is not None, stdin) if x]
     if len(given) != 1:
-        raise InvalidFrame("give exactly one of --content TEXT, --file F or - (stdin)")
+        raise InvalidRequest("give exactly one of --content TEXT, --file F or - (stdin)")
+
+
+def _read_content(content: str | None, file: Path | None, limit: int) -> bytes:
+    """The frame content; a file or stdin is read only up to ``limit`` + 1 bytes.
+
+    One byte past the limit is enough to refuse, so a huge (or endless) input
+    is never read whole.
+    """
     if content is not None:
         return content.encode("utf-8")
-    if file is not None:
-        try:
-            return file.read_bytes()
-        except OSError as exc:
-            raise InvalidRequest(f"cannot read {file}: {exc.strerror}") from exc
-    return sys.stdin.buffer.read()
+    try:
+        if file is not None:
+            with file.open("rb") as handle:
+                data = handle.read(limit + 1)
+        else:
+            data = sys.stdin.buffer.read(limit + 1)
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read {file or 'stdin'}: {exc.strerror}") from exc
+    if len(data) > limit:
+        source = file or "stdin"
+        raise InvalidFrame(
+            f"content from {source} is larger than limits.max_frame_bytes ({limit} bytes)"
+        )
+    return data
 
 
 def _parse_meta(items: list[str]) -> dict[str, str]:
@@ -38,7 +54,7 @@ def _parse_meta(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise InvalidFrame(f"--meta expects KEY=VALUE, got {item!r}")
+            raise InvalidRequest(f"--meta expects KEY=VALUE, got {item!r}")
         meta[key] = value
     return meta
 
@@ -72,8 +88,9 @@ def put(
         raise InvalidFrame("--type is required and must not be empty")
     if not agent or not agent.strip():
         raise InvalidFrame("--agent is required and must not be empty")
-    data = _read_content(content, file, stdin == "-")
+    _check_content_source(content, file, stdin == "-")
     with open_workspace(store, workspace) as ws:
+        data = _read_content(content, file, ws.settings.limits.max_frame_bytes)
         record = ws.resolve(ref, Path(os.getcwd()))
         frame = ws.put_frame(
             record,
@@ -125,10 +142,10 @@ def get(
     json_out: JsonOpt = False,
 ) -> None:
     """Print a bounded, deterministic view of a node's frames, each marked fresh or stale."""
-    with open_workspace(store, workspace) as ws:
+    with open_workspace(store, workspace, read_only=True) as ws:
         chosen = order or ws.settings.view.default_ordering
         if chosen not in ("recency", "type", "agent"):
-            raise InvalidRequest(f"unknown --order {chosen!r} (use recency, type or agent)")
+            raise InvalidViewPolicy(f"unknown --order {chosen!r} (use recency, type or agent)")
         ordering: Ordering = chosen  # type: ignore[assignment]
         ranked = tuple(p for p in (priority or "").split(",") if p)
         policy = ViewPolicy(
@@ -157,7 +174,7 @@ def get(
         )
         return
     current = [item for item in context.frames if not item.previous]
-    summary = f"{record.path or '.'}: {len(current)} of {context.frame_count} frames"
+    summary = f"{shown(record.path or '.')}: {len(current)} of {context.frame_count} frames"
     if len(current) < len(context.frames):
         summary += f" (+{len(context.frames) - len(current)} from previous versions)"
     console.print(summary + (" (truncated)" if context.truncated else ""), markup=False)
@@ -170,7 +187,31 @@ def get(
             style="bold",
             markup=False,
         )
-        console.print(item.content.decode("utf-8", errors="replace"), markup=False)
+        console.print(shown(item.content), markup=False)
+
+
+def frame(
+    frame_id: Annotated[str, typer.Argument(help="FrameID (64 lowercase hex).")],
+    store: StoreOpt = None,
+    workspace: WorkspaceOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Print one frame by its FrameID: record, content and whether it is stale."""
+    with open_workspace(store, workspace, read_only=True) as ws:
+        (item,) = ws.api.get_frames_batch([frame_id])
+        node = ws.store.get_node(ws.ws, item.frame.node_id)
+    path = node.path if node is not None else None
+    if json_out:
+        print_json({**item.to_dict(), "path": path})
+        return
+    f = item.frame
+    console.print(
+        f"--- {f.frame_id} #{f.seq} {f.frame_type} by {f.agent_id} on {shown(path or '.')}"
+        + (" [stale]" if item.stale else ""),
+        style="bold",
+        markup=False,
+    )
+    console.print(shown(item.content), markup=False)
 
 
 def heads(
@@ -180,7 +221,7 @@ def heads(
     json_out: JsonOpt = False,
 ) -> None:
     """Show the head frame of every frame type on a node."""
-    with open_workspace(store, workspace) as ws:
+    with open_workspace(store, workspace, read_only=True) as ws:
         record = ws.resolve(ref, Path(os.getcwd()))
         found = ws.heads(record)
     if json_out:
@@ -202,7 +243,7 @@ def proof(
     """Print a Merkle membership proof of a frame in a node's frame set."""
     from treeframe.frames.merkle_set import verify
 
-    with open_workspace(store, workspace) as ws:
+    with open_workspace(store, workspace, read_only=True) as ws:
         record = ws.resolve(ref, Path(os.getcwd()))
         membership, root = ws.prove(record, frame_id)
     valid = verify(membership, root)
@@ -221,5 +262,6 @@ def register(app: typer.Typer) -> None:
     """Attach this group's commands to the app."""
     app.command()(put)
     app.command()(get)
+    app.command()(frame)
     app.command()(heads)
     app.command()(proof)

@@ -18,14 +18,14 @@ def verify(
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
     limit: Annotated[
-        int, typer.Option("--limit", help="Most problems to print (all are counted).")
+        int, typer.Option("--limit", min=1, help="Most problems to print (all are counted).")
     ] = 1000,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Recompute every stored hash; exit 3 when anything is wrong."""
     with (
-        open_workspace(store, workspace) as ws,
+        open_workspace(store, workspace, read_only=True) as ws,
         progress_bar("verifying", show_progress(quiet) and not json_out) as update,
     ):
         report = ws.verify(lambda phase, done: update(f"{phase}: {done} checked"))

@@ -17,7 +17,14 @@ from treeframe.cli.common import (
     open_workspace,
     overrides,
 )
-from treeframe.cli.output import console, print_json, print_table, progress_bar, show_progress
+from treeframe.cli.output import (
+    console,
+    print_json,
+    print_table,
+    progress_bar,
+    show_progress,
+    shown,
+)
 from treeframe.tree.records import NodeRecord
 from treeframe.workspace import Workspace
 
@@ -43,14 +50,14 @@ def init(
     if json_out:
         print_json(result)
     else:
-        console.print(f"Initialized treeframe workspace in {result['root']}")
+        console.print(f"Initialized treeframe workspace in {result['root']}", markup=False)
 
 
 def scan(
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", help="Hashing processes (default: CPU count).")
+        int | None, typer.Option("--workers", min=1, help="Hashing processes (default: CPU count).")
     ] = None,
     strict: Annotated[
         bool,
@@ -102,14 +109,13 @@ def scan(
 def status(
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
-    limit: Annotated[int, typer.Option("--history", help="History entries to show.")] = 5,
+    limit: Annotated[int, typer.Option("--history", min=1, help="History entries to show.")] = 5,
     json_out: JsonOpt = False,
 ) -> None:
     """Show the workspace, its store, current root and recent root history."""
-    with open_workspace(store, workspace) as ws:
+    with open_workspace(store, workspace, read_only=True) as ws:
         history: list[dict[str, str | int]] = [
-            {"seq": e.seq, "root": e.root, "created_at": e.created_at}
-            for e in ws.history(max(limit, 1))
+            {"seq": e.seq, "root": e.root, "created_at": e.created_at} for e in ws.history(limit)
         ]
         payload = {
             "workspace": ws.name,
@@ -117,17 +123,17 @@ def status(
             "root_dir": str(ws.root),
             "store": ws.store.url,
             "current": history[0] if history else None,
-            "history": history[:limit],
+            "history": history,
         }
     if json_out:
         print_json(payload)
         return
-    console.print(f"workspace {payload['workspace']} at {payload['root_dir']}")
-    console.print(f"store     {payload['store']}")
+    console.print(f"workspace {payload['workspace']} at {payload['root_dir']}", markup=False)
+    console.print(f"store     {payload['store']}", markup=False)
     if not history:
         console.print("nothing scanned yet (run 'treeframe scan')")
         return
-    rows = [[str(e["seq"]), str(e["root"]), str(e["created_at"])] for e in history[:limit]]
+    rows = [[str(e["seq"]), str(e["root"]), str(e["created_at"])] for e in history]
     print_table(["seq", "root", "scanned at"], rows)
 
 
@@ -138,7 +144,7 @@ def ls(
     json_out: JsonOpt = False,
 ) -> None:
     """List a directory node's children with their kinds and NodeIDs."""
-    with open_workspace(store, workspace) as ws:
+    with open_workspace(store, workspace, read_only=True) as ws:
         record = ws.resolve(path, Path(os.getcwd()))
         entries = ws.children(record) if record.kind == "dir" else [record]
         sets = ws.store.get_frame_sets(ws.ws, [child.node_id for child in entries])
@@ -176,7 +182,7 @@ def node(
     json_out: JsonOpt = False,
 ) -> None:
     """Show one NodeRecord, its frame-set root and its heads."""
-    with open_workspace(store, workspace) as ws:
+    with open_workspace(store, workspace, read_only=True) as ws:
         record = ws.resolve(ref, Path(os.getcwd()))
         state = ws.store.get_frame_set(ws.ws, record.node_id)
         heads = ws.heads(record)
@@ -188,13 +194,13 @@ def node(
         return
     for key in ("node_id", "path", "kind", "content_hash", "size", "executable", "target"):
         if key in payload:
-            console.print(f"{key:13} {payload[key]}")
+            console.print(f"{key:13} {shown(str(payload[key]))}", markup=False)
     console.print(f"{'current':13} {current}")
     console.print(f"{'frames':13} {payload['frame_count']}")
     if state:
         console.print(f"{'frame_set':13} {state.root}")
     for frame_type, frame_id in heads.items():
-        console.print(f"{'head':13} {frame_type} -> {frame_id}")
+        console.print(f"{'head':13} {frame_type} -> {frame_id}", markup=False)
     if record.kind == "dir":
         console.print(f"{'children':13} {len(record.children)}")
 

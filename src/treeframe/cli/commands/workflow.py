@@ -12,10 +12,10 @@ from typing import Annotated, Any
 import typer
 
 from treeframe.cli.common import JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
-from treeframe.cli.output import console, print_json, print_table
+from treeframe.cli.output import console, print_json, print_table, shown
 from treeframe.engine.composition import CompositionPolicy
 from treeframe.engine.types import StaleFrame
-from treeframe.errors import InvalidPolicy
+from treeframe.errors import InvalidPolicy, InvalidViewPolicy
 
 __all__ = ["register"]
 
@@ -103,7 +103,8 @@ def synthesize(
         return
     for frame in result.frames:
         node = paths.get(frame.frame_id)
-        console.print(f"{frame.frame_id} {node.path if node and node.path else '.'}")
+        path = node.path if node and node.path else "."
+        console.print(f"{frame.frame_id} {shown(path)}", markup=False)
     for skipped in result.skipped:
         typer.echo(f"skipped (no input frame): {skipped}", err=True)
 
@@ -118,7 +119,7 @@ def stale(
     json_out: JsonOpt = False,
 ) -> None:
     """List head frames whose basis is no longer current (found by lookup)."""
-    with open_workspace(store, workspace) as ws:
+    with open_workspace(store, workspace, read_only=True) as ws:
         record = ws.resolve(path, Path(os.getcwd()))
         report = ws.api.stale(record.node_id, recursive=recursive)
     if json_out:
@@ -143,7 +144,7 @@ def regenerate(
     json_out: JsonOpt = False,
 ) -> None:
     """Recompute stale synthesis and generator frames in scope; report the rest."""
-    with open_workspace(store, workspace) as ws:
+    with open_workspace(store, workspace, read_only=dry_run) as ws:
         record = ws.resolve(path, Path(os.getcwd()))
         report = ws.api.regenerate(record.node_id, recursive=recursive, dry_run=dry_run)
     if json_out:
@@ -170,32 +171,49 @@ def compose(
     types: Annotated[list[str] | None, typer.Option("--type", help="Frame type; repeat.")] = None,
     agents: Annotated[list[str] | None, typer.Option("--agent", help="Agent; repeat.")] = None,
     order: Annotated[
-        str, typer.Option("--order", help="recency | type | agent | score")
-    ] = "recency",
+        str | None,
+        typer.Option(
+            "--order", help="recency | type | agent | score (default: view.default_ordering)."
+        ),
+    ] = None,
     priority: Annotated[
         str | None, typer.Option("--priority", help="Comma-separated types (or agents) first.")
     ] = None,
-    max_frames: Annotated[int, typer.Option("--max", help="Most frames in the result.")] = 20,
+    max_frames: Annotated[
+        int | None,
+        typer.Option("--max", help="Most frames in the result (default: view.default_max_frames)."),
+    ] = None,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Compose a bounded context from the node, its parent, siblings and related nodes."""
+    """Compose a bounded context from the node, its parent, siblings and related nodes.
+
+    Like ``get``, the ordering and the maximum default to the ``view.*`` settings.
+    """
     ranked = tuple(p for p in (priority or "").split(",") if p)
     sources = tuple(source or ("node",))
     if related and "related" not in sources:
         sources = (*sources, "related")
-    policy = CompositionPolicy(
-        sources=sources,  # type: ignore[arg-type]
-        related=tuple(related or ()),
-        types=tuple(types or ()),
-        agents=tuple(agents or ()),
-        ordering=order,  # type: ignore[arg-type]
-        type_priority=ranked if order in ("type", "score") else (),
-        agent_priority=ranked if order == "agent" else (),
-        max_frames=max_frames,
-    )
-    with open_workspace(store, workspace) as ws:
+    with open_workspace(store, workspace, read_only=True) as ws:
+        chosen = order or ws.settings.view.default_ordering
+        if chosen not in ("recency", "type", "agent", "score"):
+            raise InvalidViewPolicy(
+                f"unknown --order {chosen!r} (use recency, type, agent or score)"
+            )
+        limit = max_frames if max_frames is not None else ws.settings.view.default_max_frames
+        if limit < 1:
+            raise InvalidViewPolicy(f"max_frames must be at least 1, got {limit}")
+        policy = CompositionPolicy(
+            sources=sources,  # type: ignore[arg-type]
+            related=tuple(related or ()),
+            types=tuple(types or ()),
+            agents=tuple(agents or ()),
+            ordering=chosen,  # type: ignore[arg-type]
+            type_priority=ranked if chosen in ("type", "score") else (),
+            agent_priority=ranked if chosen == "agent" else (),
+            max_frames=limit,
+        )
         record = ws.resolve(path, Path(os.getcwd()))
         if related:
             # Paths are taken relative to the current directory; missing nodes are skipped.
@@ -213,11 +231,11 @@ def compose(
         f = item.context.frame
         flag = " [stale]" if item.context.stale else ""
         console.print(
-            f"--- {item.source} {item.path or '.'} {f.frame_type} by {f.agent_id}{flag}",
+            f"--- {item.source} {shown(item.path or '.')} {f.frame_type} by {f.agent_id}{flag}",
             style="bold",
             markup=False,
         )
-        console.print(item.context.content.decode("utf-8", errors="replace"), markup=False)
+        console.print(shown(item.context.content), markup=False)
 
 
 def register(app: typer.Typer) -> None:

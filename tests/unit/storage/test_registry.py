@@ -1,0 +1,60 @@
+"""Store URLs: any path survives the round trip; opening never creates unless asked."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from treeframe.errors import ConfigError, StorageError, StoreCorrupt, StoreNotFound
+from treeframe.hashing.ids import workspace_id
+from treeframe.storage.registry import open_store, sqlite_url
+
+WS = workspace_id("default")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["plain", "a b", "what?", "hash#tag", "100%", "%41", "café", os.fsdecode(b"raw\xff")],
+)
+def test_sqlite_url_round_trips_any_directory_name(tmp_path: Path, name: str):
+    directory = tmp_path / name
+    url = sqlite_url(directory / "store.db")
+    assert "#" not in url
+    assert url.count("?") == 0
+    with open_store(url) as store:
+        store.ensure_workspace(WS, "default")
+        assert store.url == url
+    assert sorted(os.listdir(directory)) == ["store.db"]
+    with open_store(url + "?busy_timeout_ms=10", create=False) as again:
+        assert again.workspace_name(WS) == "default"
+
+
+def test_unescaped_hash_in_a_url_is_refused(tmp_path: Path):
+    with pytest.raises(ConfigError, match="%23"):
+        open_store(f"sqlite://{tmp_path}/a#b.db")
+
+
+def test_create_false_refuses_a_missing_or_empty_store(tmp_path: Path):
+    url = sqlite_url(tmp_path / "store.db")
+    for read_only in (False, True):
+        with pytest.raises(StoreNotFound):
+            open_store(url, create=False, read_only=read_only)
+    assert os.listdir(tmp_path) == []
+    (tmp_path / "store.db").write_bytes(b"")
+    with pytest.raises(StoreCorrupt, match="empty"):
+        open_store(url, create=False)
+    assert (tmp_path / "store.db").read_bytes() == b""
+
+
+def test_read_only_store_reads_and_refuses_writes(tmp_path: Path):
+    url = sqlite_url(tmp_path / "store.db")
+    with open_store(url) as store:
+        store.ensure_workspace(WS, "default")
+    with open_store(url, read_only=True) as store:
+        assert store.workspace_name(WS) == "default"
+        with pytest.raises(StorageError, match="read-only"):
+            store.ensure_workspace(workspace_id("other"), "other")
+    with open_store(url) as store:
+        assert store.workspace_name(workspace_id("other")) is None
