@@ -146,7 +146,3 @@ class Freshness:
             if tuple(fid for _, fid in found) != basis.child_frames:
                 return "child frames changed"
         return None
-
-    def stale_flags(self, frames: Iterable[Frame]) -> list[bool]:
-        """``why_stale(f) is not None`` for each frame."""
-        return [self.why_stale(f) is not None for f in frames]

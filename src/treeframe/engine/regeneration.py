@@ -110,10 +110,6 @@ class Lookahead:
             return self._history.get(node.path, [])
         return self.store.path_history(self.ws, node.path, self.history_limit)
 
-    def forget(self, node: NodeRecord) -> None:
-        """Drop what was fetched for a node whose heads are about to move."""
-        self._loaded.discard(node.node_id)
-
 
 def _recomputable(frame: Frame, agents: AgentRegistry) -> bool:
     if frame.basis.kind == "synthesis":

@@ -131,3 +131,12 @@ def test_one_file_change_in_1000_file_tree_regenerates_depth_plus_one(tmp_path: 
     assert changed == {"d3/e4", "d3", ""}
     assert api.regenerate(".", recursive=True).regenerated_count == 0
     store.close()
+
+
+def test_dead_helpers_stay_deleted():
+    """Lookahead.forget and Freshness.stale_flags had no caller (issue 7): they stay gone."""
+    from treeframe.engine.freshness import Freshness
+    from treeframe.engine.regeneration import Lookahead
+
+    assert not hasattr(Lookahead, "forget")
+    assert not hasattr(Freshness, "stale_flags")
