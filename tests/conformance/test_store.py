@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import pickle
 import threading
@@ -16,12 +17,13 @@ from tests.factories import CREATED_AT, make_dir, make_file, make_frame, make_ws
 from treeframe.errors import (
     ConcurrentUpdate,
     InvalidFrame,
+    InvalidId,
     NodeNotFound,
     StorageError,
 )
 from treeframe.frames.frame import Basis, Frame
 from treeframe.frames.merkle_set import root_of, root_of_raw
-from treeframe.ids import FrameId, NodeId, WorkspaceId
+from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
 from treeframe.storage.base import (
     ANY_HEAD,
     Damaged,
@@ -963,3 +965,78 @@ def test_heads_and_path_history_many_match_singles(store: StorageBackend) -> Non
     assert history == {p: store.path_history(WS, p, 5) for p in ("a", "")}
     assert store.path_history_many(WS, ["a"], 0) == {}
     assert store.get_heads_many(OTHER_WS, ids) == {}
+
+
+# -- malformed IDs: every backend refuses the same spellings -----------------
+
+
+def _misspellings(hex_id: str) -> list[str]:
+    """Spellings of an ID that name nothing: uppercase, padded, short, non-hex."""
+    return [hex_id.upper(), f" {hex_id}", hex_id[:-1], "g" * 64]
+
+
+def test_reads_with_misspelled_ids_find_nothing(store: StorageBackend) -> None:
+    node = node_with_frames(store, b"one")
+    frame = next(store.iter_node_frames(WS, node.node_id))
+    for bad in _misspellings(node.node_id):
+        bad_node = NodeId(bad)
+        assert store.get_node(WS, bad_node) is None
+        assert store.get_nodes(WS, [bad_node]) == {}
+        assert store.get_head(WS, bad_node, "note") is None
+        assert store.get_heads(WS, bad_node) == {}
+        assert store.get_heads_many(WS, [bad_node]) == {}
+        assert store.get_heads_batch(WS, [(bad_node, "note")]) == {}
+        assert store.get_frame_set(WS, bad_node) is None
+        assert store.get_frame_sets(WS, [bad_node]) == {}
+        assert store.node_frame_ids(WS, bad_node) == []
+        assert list(store.iter_node_frames(WS, bad_node)) == []
+        assert store.recent_frames(WS, [bad_node], 5) == {}
+        assert store.frames_built_on(WS, bad, 5) == []
+    for bad in _misspellings(frame.frame_id):
+        assert store.get_frame(WS, FrameId(bad)) is None
+        assert store.get_frames(WS, [FrameId(bad)]) == {}
+    for bad in _misspellings(frame.content_hash):
+        assert store.get_content(WS, ContentHash(bad)) is None
+        assert store.get_contents(WS, [ContentHash(bad)]) == {}
+    for bad in _misspellings(WS):
+        assert store.workspace_name(WorkspaceId(bad)) is None
+
+
+@pytest.mark.parametrize("variant", range(4), ids=["upper", "padded", "short", "nonhex"])
+def test_writes_with_misspelled_ids_raise_invalid_id_and_store_nothing(
+    store: StorageBackend, variant: int
+) -> None:
+    node = make_file("n.txt")
+    store.put_nodes(WS, [node])
+    frame, content = make_frame(node, b"body")
+
+    def bad(hex_id: str) -> str:
+        return _misspellings(hex_id)[variant]
+
+    with pytest.raises(InvalidId):
+        store.ensure_workspace(WorkspaceId(bad(make_ws("fresh"))), "fresh")
+    assert store.workspace_name(make_ws("fresh")) is None
+    other = make_file("other.txt", b"other")
+    with pytest.raises(InvalidId):
+        store.put_nodes(WS, [dataclasses.replace(other, node_id=NodeId(bad(other.node_id)))])
+    assert store.get_node(WS, other.node_id) is None
+    token = store.begin_scan(WS)
+    with pytest.raises(InvalidId):
+        store.stage_paths(WS, token, [("n.txt", NodeId(bad(node.node_id)))])
+    store.abort_scan(WS, token)
+    for field in ("frame_id", "node_id", "content_hash"):
+        misspelled = dataclasses.replace(frame, **{field: bad(getattr(frame, field))})
+        with pytest.raises(InvalidId):
+            append(store, misspelled, content)
+    assert list(store.iter_all_frames(WS)) == []
+    assert list(store.iter_all_contents(WS)) == []
+    head = append(store, frame, content)
+    with pytest.raises(InvalidFrame):
+        store.compare_and_set_head(
+            WS, node.node_id, "note", head.frame_id, FrameId(bad(head.frame_id))
+        )
+    with pytest.raises(InvalidFrame):
+        store.compare_and_set_head(
+            WS, NodeId(bad(node.node_id)), "note", head.frame_id, head.frame_id
+        )
+    assert store.get_head(WS, node.node_id, "note") == head.frame_id

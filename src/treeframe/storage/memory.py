@@ -2,7 +2,9 @@
 
 One re-entrant lock makes every write atomic. Path history and the basis
 index are lists appended under that lock, so they are in ``seq`` order by
-construction.
+construction. Writes refuse malformed IDs (uppercase, padded, short) with
+InvalidId before touching anything, exactly like the SQLite backend; reads of
+such an ID find nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from types import TracebackType
 
 from treeframe.errors import ConcurrentUpdate, InvalidFrame, NodeNotFound, StorageError
 from treeframe.frames.frame import Frame
-from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
+from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId, parse_hex_id
 from treeframe.storage.base import (
     ANY_HEAD,
     Damaged,
@@ -86,6 +88,7 @@ class MemoryStore:
     # -- workspaces ---------------------------------------------------------
     def ensure_workspace(self, ws: WorkspaceId, name: str) -> None:
         """Create the workspace if absent."""
+        parse_hex_id(ws, "workspace ID")
         with self._lock:
             self._spaces.setdefault(ws, _Workspace(name))
 
@@ -97,6 +100,8 @@ class MemoryStore:
     # -- node records -------------------------------------------------------
     def put_nodes(self, ws: WorkspaceId, records: Sequence[NodeRecord]) -> None:
         """Store records; existing ones are kept."""
+        for record in records:
+            parse_hex_id(record.node_id, "NodeID")
         with self._lock:
             nodes = self._ws(ws).nodes
             for record in records:
@@ -146,6 +151,9 @@ class MemoryStore:
         self, ws: WorkspaceId, token: str, entries: Sequence[tuple[str, NodeId | None]]
     ) -> None:
         """Stage path changes."""
+        for _path, node in entries:
+            if node is not None:
+                parse_hex_id(node, "NodeID")
         with self._lock:
             stage = self._stage(ws, token)
             for path, node in entries:
@@ -233,6 +241,11 @@ class MemoryStore:
         expected_head: FrameId | _AnyHead | None = ANY_HEAD,
     ) -> Frame:
         """Append a frame atomically (idempotent; compare-and-set unless ``ANY_HEAD``)."""
+        parse_hex_id(frame.frame_id, "FrameID")
+        parse_hex_id(frame.node_id, "NodeID")
+        parse_hex_id(frame.content_hash, "content hash")
+        for ref in basis_refs(frame):
+            parse_hex_id(ref, "basis reference")
         with self._lock:
             space = self._ws(ws)
             existing = space.frames.get(frame.frame_id)
