@@ -611,6 +611,11 @@ def test_compare_and_set_head_foreign_frame_raises_invalid_frame(
 # -- basis index -------------------------------------------------------------
 
 
+def built_on(store: StorageBackend, ref: str, limit: int, ws: WorkspaceId = WS) -> list[FrameId]:
+    """The dependents' FrameIDs of one ``frames_built_on`` page."""
+    return [fid for _, fid in store.frames_built_on(ws, ref, limit)]
+
+
 def basis_for(kind: str, node: NodeId, frame: FrameId, other: FrameId) -> Basis:
     return {
         "node": Basis.node(node),
@@ -639,22 +644,43 @@ def test_frames_built_on_finds_dependent_of_each_basis_kind(
     }[kind]
     assert refs == expected_refs
     for ref in refs:
-        assert dependent.frame_id in store.frames_built_on(WS, ref, 10)
+        assert dependent.frame_id in built_on(store, ref, 10)
     if kind in ("frame", "synthesis"):
-        assert store.frames_built_on(WS, base.frame_id, 10) == [dependent.frame_id]
+        assert built_on(store, base.frame_id, 10) == [dependent.frame_id]
     if kind == "synthesis":
-        assert store.frames_built_on(WS, side.frame_id, 10) == [dependent.frame_id]
+        assert built_on(store, side.frame_id, 10) == [dependent.frame_id]
     # ``base`` (a default node basis) is built on ``source``; nothing else names it.
-    assert store.frames_built_on(WS, target.node_id, 10) == []
-    assert store.frames_built_on(OTHER_WS, refs[0], 10) == []
+    assert built_on(store, target.node_id, 10) == []
+    assert built_on(store, refs[0], 10, OTHER_WS) == []
 
 
 def test_frames_built_on_is_in_seq_order_and_honours_limit(store: StorageBackend) -> None:
     node = node_with_frames(store, b"1", b"2", b"3", b"4")
     by_seq = [f.frame_id for f in sorted(store.iter_node_frames(WS, node.node_id), key=seq_of)]
-    assert store.frames_built_on(WS, node.node_id, 10) == by_seq
-    assert store.frames_built_on(WS, node.node_id, 2) == by_seq[:2]
-    assert store.frames_built_on(WS, node.node_id, 0) == []
+    assert built_on(store, node.node_id, 10) == by_seq
+    assert built_on(store, node.node_id, 2) == by_seq[:2]
+    assert built_on(store, node.node_id, 0) == []
+
+
+def test_frames_built_on_pages_by_seq_with_after_seq(store: StorageBackend) -> None:
+    node = node_with_frames(store, *(str(i).encode() for i in range(7)))
+    everything = store.frames_built_on(WS, node.node_id, 100)
+    assert [seq for seq, _ in everything] == sorted(seq for seq, _ in everything)
+    assert [fid for _, fid in everything] == [
+        f.frame_id for f in sorted(store.iter_node_frames(WS, node.node_id), key=seq_of)
+    ]
+    pages, after = [], None
+    while True:
+        page = store.frames_built_on(WS, node.node_id, 3, after_seq=after)
+        pages.append(page)
+        if len(page) < 3:
+            break
+        after = page[-1][0]
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert [entry for page in pages for entry in page] == everything
+    last_seq = everything[-1][0]
+    assert store.frames_built_on(WS, node.node_id, 3, after_seq=last_seq) == []
+    assert store.frames_built_on(WS, node.node_id, 3, after_seq=0) == everything[:3]
 
 
 def test_frames_built_on_unknown_or_malformed_ref_is_empty(store: StorageBackend) -> None:
@@ -670,8 +696,8 @@ def test_reappend_adds_no_basis_rows(store: StorageBackend) -> None:
     first = append(store, *synthesis)
     assert append(store, *synthesis) == first
     assert append(store, *make_frame(node, b"child")) == child
-    assert store.frames_built_on(WS, child.frame_id, 10) == [first.frame_id]
-    assert store.frames_built_on(WS, node.node_id, 10) == [child.frame_id]
+    assert built_on(store, child.frame_id, 10) == [first.frame_id]
+    assert built_on(store, node.node_id, 10) == [child.frame_id]
 
 
 def test_failed_append_records_no_basis_rows(store: StorageBackend) -> None:
@@ -680,7 +706,7 @@ def test_failed_append_records_no_basis_rows(store: StorageBackend) -> None:
     child = append(store, *make_frame(node, b"child"))
     with pytest.raises(NodeNotFound):
         append(store, *make_frame(missing, b"s", basis=Basis.synthesis([child.frame_id], "concat")))
-    assert store.frames_built_on(WS, child.frame_id, 10) == []
+    assert built_on(store, child.frame_id, 10) == []
 
 
 # -- compare-and-set append --------------------------------------------------
@@ -730,7 +756,7 @@ def test_append_frame_expected_head_mismatch_raises_and_writes_nothing(
     assert store.get_content(WS, frame.content_hash) is None
     assert store.get_frame_set(WS, node.node_id) == state
     assert store.get_head(WS, node.node_id, "note") == second.frame_id
-    assert store.frames_built_on(WS, first.frame_id, 10) == []
+    assert built_on(store, first.frame_id, 10) == []
     assert append(store, *make_frame(node, b"next")).seq == 3  # no seq was consumed
 
 
@@ -991,7 +1017,7 @@ def test_reads_with_misspelled_ids_find_nothing(store: StorageBackend) -> None:
         assert store.node_frame_ids(WS, bad_node) == []
         assert list(store.iter_node_frames(WS, bad_node)) == []
         assert store.recent_frames(WS, [bad_node], 5) == {}
-        assert store.frames_built_on(WS, bad, 5) == []
+        assert built_on(store, bad, 5) == []
     for bad in _misspellings(frame.frame_id):
         assert store.get_frame(WS, FrameId(bad)) is None
         assert store.get_frames(WS, [FrameId(bad)]) == {}

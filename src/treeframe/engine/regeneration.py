@@ -31,7 +31,8 @@ from treeframe.tree.records import NodeRecord
 
 __all__ = ["Regenerator", "find_stale", "walk_post_order"]
 
-_DEPENDENTS_LIMIT = 1000
+DEPENDENTS_PAGE = 1000
+"""Basis-index rows read per query when following dependents (every page is read)."""
 
 
 def walk_post_order(
@@ -181,6 +182,21 @@ def _superseded_at_path(store: StorageBackend, ws: WorkspaceId, frame: Frame) ->
     return store.get_head(ws, current, frame.frame_type) is not None
 
 
+def _dependents(
+    store: StorageBackend, ws: WorkspaceId, ref: str, page_size: int
+) -> Iterator[Frame]:
+    """Every frame whose basis names ``ref``, oldest first, one basis-index page at a time."""
+    size = max(1, page_size)
+    after: int | None = None
+    while True:
+        page = store.frames_built_on(ws, ref, size, after_seq=after)
+        frames = store.get_frames(ws, [fid for _, fid in page])
+        yield from (frames[fid] for _, fid in page if fid in frames)
+        if len(page) < size:
+            return
+        after = page[-1][0]
+
+
 def find_stale(
     store: StorageBackend,
     ws: WorkspaceId,
@@ -188,8 +204,14 @@ def find_stale(
     recursive: bool,
     history_limit: int,
     agents: AgentRegistry,
+    *,
+    page_size: int = DEPENDENTS_PAGE,
 ) -> list[StaleFrame]:
-    """Stale head frames in scope plus their dependents up the chain (see module doc)."""
+    """Stale head frames in scope plus their dependents up the chain (see module doc).
+
+    Dependents are read from the basis index page by page, so a frame with
+    any number of dependents is followed completely in bounded memory per query.
+    """
     freshness = Freshness(store, ws)
     look = Lookahead(store, ws, history_limit, freshness)
     found: dict[FrameId, StaleFrame] = {}
@@ -218,8 +240,7 @@ def find_stale(
         if ref in seen_refs:
             continue
         seen_refs.add(ref)
-        dependents = store.get_frames(ws, store.frames_built_on(ws, ref, _DEPENDENTS_LIMIT))
-        for frame in dependents.values():
+        for frame in _dependents(store, ws, ref, page_size):
             if frame.frame_id in found:
                 continue
             if store.get_head(ws, frame.node_id, frame.frame_type) != frame.frame_id:

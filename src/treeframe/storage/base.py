@@ -302,10 +302,14 @@ class StorageBackend(Protocol):
     ) -> dict[tuple[NodeId, str], FrameId]:
         """Heads of many ``(node, frame_type)`` keys in a few queries; missing keys are absent."""
 
-    def frames_built_on(self, ws: WorkspaceId, ref: str, limit: int) -> list[FrameId]:
-        """Up to ``limit`` FrameIDs whose basis names ``ref`` (a NodeID or FrameID).
+    def frames_built_on(
+        self, ws: WorkspaceId, ref: str, limit: int, after_seq: int | None = None
+    ) -> list[tuple[int, FrameId]]:
+        """Up to ``limit`` frames whose basis names ``ref`` (a NodeID or FrameID), as ``(seq, id)``.
 
-        Ordered by the dependent frame's ``seq``, oldest first; served from the
+        Ordered by the dependent frame's ``seq``, oldest first, starting after
+        ``after_seq`` (keyset paging: pass the last ``seq`` of a page to get the
+        next one; a page shorter than ``limit`` is the last). Served from the
         basis index that :meth:`append_frame` maintains.
         """
 

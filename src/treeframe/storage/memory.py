@@ -50,7 +50,7 @@ class _Workspace:
     node_heads: dict[NodeId, dict[str, FrameId]] = field(default_factory=dict)  # by node
     agents: dict[str, bytes] = field(default_factory=dict)
     path_history: dict[str, list[tuple[int, NodeId]]] = field(default_factory=dict)  # seq order
-    built_on: dict[str, list[FrameId]] = field(default_factory=dict)  # dependents in seq order
+    built_on: dict[str, list[tuple[int, FrameId]]] = field(default_factory=dict)  # by seq
 
 
 class MemoryStore:
@@ -274,7 +274,7 @@ class MemoryStore:
             space.heads[head_key] = frame.frame_id
             space.node_heads.setdefault(frame.node_id, {})[frame.frame_type] = frame.frame_id
             for ref in basis_refs(frame):
-                space.built_on.setdefault(ref, []).append(frame.frame_id)
+                space.built_on.setdefault(ref, []).append((stored.seq, frame.frame_id))
             return stored
 
     def get_frame(self, ws: WorkspaceId, frame_id: FrameId) -> Frame | None:
@@ -374,9 +374,15 @@ class MemoryStore:
         heads = self._ws(ws).heads
         return {key: heads[key] for key in keys if key in heads}
 
-    def frames_built_on(self, ws: WorkspaceId, ref: str, limit: int) -> list[FrameId]:
-        """FrameIDs whose basis names ``ref``, oldest first."""
-        return self._ws(ws).built_on.get(ref, [])[: max(limit, 0)]
+    def frames_built_on(
+        self, ws: WorkspaceId, ref: str, limit: int, after_seq: int | None = None
+    ) -> list[tuple[int, FrameId]]:
+        """``(seq, FrameID)`` of the frames whose basis names ``ref``, oldest first, after ``after_seq``."""
+        entries = self._ws(ws).built_on.get(ref, [])
+        start = (
+            0 if after_seq is None else bisect.bisect_right(entries, after_seq, key=lambda e: e[0])
+        )
+        return entries[start : start + max(limit, 0)]
 
     def compare_and_set_head(
         self,
@@ -435,4 +441,4 @@ class MemoryStore:
     def iter_all_basis_refs(self, ws: WorkspaceId) -> Iterator[tuple[str, FrameId]]:
         """Every basis-index entry."""
         built_on = self._ws(ws).built_on
-        yield from [(ref, f) for ref in sorted(built_on) for f in built_on[ref]]
+        yield from [(ref, f) for ref in sorted(built_on) for _seq, f in built_on[ref]]

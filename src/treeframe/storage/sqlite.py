@@ -883,17 +883,20 @@ class SqliteStore:
                 found[wanted[(node, frame_type)]] = FrameId(frame.hex())
         return found
 
-    def frames_built_on(self, ws: WorkspaceId, ref: str, limit: int) -> list[FrameId]:
-        """FrameIDs whose basis names ``ref``, oldest first, by primary-key range."""
+    def frames_built_on(
+        self, ws: WorkspaceId, ref: str, limit: int, after_seq: int | None = None
+    ) -> list[tuple[int, FrameId]]:
+        """``(seq, FrameID)`` of dependents of ``ref``, oldest first: one primary-key range."""
         wid = self._ws(ws)
         raw = _key(ref)
         if raw is None:
             return []
         rows = self._all(
-            "SELECT frame FROM basis_refs WHERE ws = ? AND ref = ? ORDER BY seq LIMIT ?",
-            (wid, raw, max(limit, 0)),
+            "SELECT seq, frame FROM basis_refs WHERE ws = ? AND ref = ? AND seq > ?"
+            " ORDER BY seq LIMIT ?",
+            (wid, raw, -1 if after_seq is None else after_seq, max(limit, 0)),
         )
-        return [FrameId(r[0].hex()) for r in rows]
+        return [(seq, FrameId(frame.hex())) for seq, frame in rows]
 
     def compare_and_set_head(
         self,

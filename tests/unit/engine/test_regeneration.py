@@ -8,7 +8,9 @@ import pytest
 
 from tests.unit.engine.conftest import AGENTS, WS, Env, write_tree
 from treeframe.engine.context_api import ContextAPI
+from treeframe.engine.regeneration import find_stale
 from treeframe.engine.types import FrameInput
+from treeframe.frames.frame import Basis
 from treeframe.storage.registry import open_store
 
 
@@ -140,3 +142,41 @@ def test_dead_helpers_stay_deleted():
 
     assert not hasattr(Lookahead, "forget")
     assert not hasattr(Freshness, "stale_flags")
+
+
+def _dependents_of_readme(env, count: int) -> set[str]:
+    """``count`` head frames on other nodes built on README.md's summary; then README changes.
+
+    Only the basis index leads from README.md's old summary to them (they are
+    outside the scope of ``stale("README.md")``).
+    """
+    base = env.put("README.md", "summary", "the readme")
+    targets = ["src/app.py", "src/db/models.py", "src/db/pool.py", "docs/guide.md", "src"]
+    made = set()
+    for i in range(count):
+        path = targets[i % len(targets)]
+        node = env.api.resolve(path).node_id
+        made.add(
+            env.api.put_frame(
+                path,
+                FrameInput(f"t{i}", b"derived", basis=Basis.node_frame(node, base)),
+                "writer",
+            )
+        )
+    env.edit("README.md", "# Project\nRewritten.\n")
+    return made
+
+
+def test_stale_pages_through_dependents_beyond_one_page(env):
+    made = _dependents_of_readme(env, 5)
+    record = env.api.resolve("README.md")
+    found = find_stale(env.store, WS, record, False, 16, env.api.agents, page_size=2)
+    assert made <= {f.frame_id for f in found}
+    assert {f.frame_id for f in found} == {f.frame_id for f in env.api.stale("README.md").frames}
+
+
+def test_stale_finds_dependent_number_1001(env):
+    made = _dependents_of_readme(env, 1001)
+    reported = {f.frame_id for f in env.api.stale("README.md").frames}
+    assert len(made) == 1001
+    assert made <= reported
