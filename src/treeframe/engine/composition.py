@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from treeframe.engine.contents import verified_contents
 from treeframe.engine.freshness import Freshness
 from treeframe.engine.types import FrameContext
 from treeframe.errors import InvalidPolicy, NotFound
@@ -185,7 +186,7 @@ def compose(api: ContextAPI, record: NodeRecord, policy: CompositionPolicy) -> C
         return (primary, -frame.seq, frame.frame_id)
 
     chosen = sorted(candidates.values(), key=key)[: policy.max_frames]
-    contents = api.store.get_contents(api.ws, [f.content_hash for _, _, f in chosen])
+    contents = verified_contents(api.store, api.ws, [f for _, _, f in chosen])
     freshness = Freshness(api.store, api.ws)
     frames = tuple(
         ComposedFrame(
@@ -193,7 +194,7 @@ def compose(api: ContextAPI, record: NodeRecord, policy: CompositionPolicy) -> C
             node.path,
             score(source, frame),
             FrameContext(
-                frame, contents.get(frame.content_hash, b""), freshness.why_stale(frame) is not None
+                frame, contents[frame.content_hash], freshness.why_stale(frame) is not None
             ),
         )
         for source, node, frame in chosen

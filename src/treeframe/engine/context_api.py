@@ -15,6 +15,7 @@ from pathlib import Path
 
 from treeframe.engine.agents import AgentRecord, AgentRegistry
 from treeframe.engine.composition import ComposedContext, CompositionPolicy, compose
+from treeframe.engine.contents import verified_contents
 from treeframe.engine.freshness import Freshness
 from treeframe.engine.regeneration import Regenerator, find_stale
 from treeframe.engine.synthesis import Synthesizer
@@ -152,17 +153,17 @@ class ContextAPI:
         ids = [r.node_id for r in records]
         sets = self.store.get_frame_sets(self.ws, ids)
         recent = self.store.recent_frames(self.ws, ids, policy.max_frames + 1)
-        contents = self.store.get_contents(
-            self.ws, [f.content_hash for frames in recent.values() for f in frames]
+        contents = verified_contents(
+            self.store,
+            self.ws,
+            [f for frames in recent.values() for f in frames[: policy.max_frames]],
         )
         out = []
         for record in records:
             frames = recent.get(record.node_id, [])
             state = sets.get(record.node_id)
             served = tuple(
-                FrameContext(
-                    f, contents.get(f.content_hash, b""), freshness.why_stale(f) is not None
-                )
+                FrameContext(f, contents[f.content_hash], freshness.why_stale(f) is not None)
                 for f in frames[: policy.max_frames]
             )
             out.append(
@@ -191,12 +192,12 @@ class ContextAPI:
         missing = [f for f in ids if f not in frames]
         if missing:
             raise FrameNotFound(f"no frame {missing[0]} in this workspace")
-        contents = self.store.get_contents(self.ws, [frames[f].content_hash for f in ids])
+        contents = verified_contents(self.store, self.ws, [frames[f] for f in ids])
         freshness = Freshness(self.store, self.ws)
         return [
             FrameContext(
                 frames[f],
-                contents.get(frames[f].content_hash, b""),
+                contents[frames[f].content_hash],
                 freshness.why_stale(frames[f]) is not None,
             )
             for f in ids
@@ -218,15 +219,12 @@ class ContextAPI:
         if include_previous and len(frames) < policy.max_frames:
             previous = self._previous_heads(record, policy, {f.frame_type for f in frames})
             previous = previous[: policy.max_frames - len(frames)]
-        contents = self.store.get_contents(self.ws, [f.content_hash for f in (*frames, *previous)])
+        contents = verified_contents(self.store, self.ws, [*frames, *previous])
         served = [
-            FrameContext(f, contents.get(f.content_hash, b""), freshness.why_stale(f) is not None)
+            FrameContext(f, contents[f.content_hash], freshness.why_stale(f) is not None)
             for f in frames
         ]
-        served += [
-            FrameContext(f, contents.get(f.content_hash, b""), True, previous=True)
-            for f in previous
-        ]
+        served += [FrameContext(f, contents[f.content_hash], True, previous=True) for f in previous]
         return NodeContext(record, tuple(served), view.frame_count, view.truncated)
 
     def _previous_heads(

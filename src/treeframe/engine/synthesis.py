@@ -16,6 +16,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from treeframe.engine.contents import verified_contents
 from treeframe.engine.freshness import ANY_TYPE, selection_inputs
 from treeframe.engine.policies import SynthesisInput, SynthesisPolicy, get_policy
 from treeframe.engine.types import SynthesisResult
@@ -23,6 +24,7 @@ from treeframe.errors import (
     ConcurrentUpdate,
     InvalidPolicy,
     InvalidRequest,
+    StoreCorrupt,
     SynthesisFailed,
     TreeframeError,
 )
@@ -194,9 +196,15 @@ class Synthesizer:
                 f"{input_type!r} frame: {', '.join(missed)}",
                 missing=tuple(missed),
             )
-        frames = self.store.get_frames(self.ws, [fid for _, fid in found])
-        contents = self.store.get_contents(self.ws, [f.content_hash for f in frames.values()])
-        for fid, (frame, data) in self.pending.items():
+        wanted = [fid for _, fid in found]
+        # A dry run's predicted frames are not stored: their bytes come from memory.
+        predicted = {fid: self.pending[fid] for fid in wanted if fid in self.pending}
+        frames = self.store.get_frames(self.ws, [f for f in wanted if f not in predicted])
+        dangling = [f for f in wanted if f not in frames and f not in predicted]
+        if dangling:
+            raise StoreCorrupt(f"a head names frame {dangling[0]}, which is not stored")
+        contents = verified_contents(self.store, self.ws, frames.values())
+        for fid, (frame, data) in predicted.items():
             frames[fid] = frame
             contents[frame.content_hash] = data
         inputs = [
@@ -204,7 +212,7 @@ class Synthesizer:
                 name,
                 child_path(directory.path, name),
                 frames[fid],
-                contents.get(frames[fid].content_hash, b""),
+                contents[frames[fid].content_hash],
             )
             for name, fid in found
         ]
