@@ -22,7 +22,13 @@ from treeframe.engine.generators import get_generator, read_file
 from treeframe.engine.policies import get_policy
 from treeframe.engine.synthesis import Synthesizer
 from treeframe.engine.types import StaleFrame
-from treeframe.errors import ConcurrentUpdate, RegenerationFailed, TreeframeError
+from treeframe.errors import (
+    ConcurrentUpdate,
+    InvalidFrame,
+    InvalidPolicy,
+    RegenerationFailed,
+    SynthesisFailed,
+)
 from treeframe.frames.frame import Basis, Frame, new_frame
 from treeframe.ids import FrameId, NodeId, WorkspaceId
 from treeframe.storage.base import StorageBackend
@@ -301,7 +307,9 @@ class Regenerator:
             for frame_type, template in jobs:
                 try:
                     new_id = self.recompute(node, frame_type, template, dry_run)
-                except (RegenerationFailed, TreeframeError) as exc:
+                except RegenerationFailed as exc:
+                    # Only a genuine "cannot recompute" becomes a row; storage
+                    # and integrity errors propagate (nothing is hidden as "needs agent").
                     entry = _entry(self.store, self.ws, template, exc.message, self.agents)
                     unrecomputable.append(entry)
                     continue
@@ -363,7 +371,18 @@ class Regenerator:
         return frame.frame_id
 
     def rebuild(self, node: NodeRecord, frame_type: str, template: Frame) -> tuple[Frame, bytes]:
-        """The frame ``template`` would be if built on ``node`` today."""
+        """The frame ``template`` would be if built on ``node`` today.
+
+        Raises RegenerationFailed when the frame cannot be recomputed (its
+        synthesis fails, its policy or generator is gone, the result is not a
+        valid frame); storage and integrity errors propagate unchanged.
+        """
+        try:
+            return self._rebuild(node, frame_type, template)
+        except (SynthesisFailed, InvalidPolicy, InvalidFrame) as exc:
+            raise RegenerationFailed(exc.message) from exc
+
+    def _rebuild(self, node: NodeRecord, frame_type: str, template: Frame) -> tuple[Frame, bytes]:
         basis = template.basis
         if basis.kind == "synthesis":
             if node.kind != "dir":

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tests.unit.engine.conftest import AGENTS, WS, Env, write_tree
+from tests.unit.engine.conftest import AGENTS, SAMPLE, WS, Env, write_tree
 from treeframe.engine.context_api import ContextAPI
 from treeframe.engine.regeneration import find_stale
 from treeframe.engine.types import FrameInput
+from treeframe.errors import StoreLocked
 from treeframe.frames.frame import Basis
 from treeframe.storage.registry import open_store
+from treeframe.storage.sqlite import SqliteStore
 
 
 def _setup(env):
@@ -180,3 +183,39 @@ def test_stale_finds_dependent_number_1001(env):
     reported = {f.frame_id for f in env.api.stale("README.md").frames}
     assert len(made) == 1001
     assert made <= reported
+
+
+def test_regenerate_lets_storage_errors_propagate(tmp_path: Path):
+    """A locked store is not "needs its agent": regenerate raises StoreLocked and reports nothing."""
+    root = tmp_path / "ws"
+    write_tree(root, SAMPLE)
+    db = tmp_path / "store.db"
+    store = SqliteStore(db, busy_timeout_ms=50)
+    store.ensure_workspace(WS, "engine-tests")
+    api = ContextAPI(store, WS, root=root, agents=AGENTS)
+    env = Env(root, store, api)
+    env.scan()
+    _setup(env)
+    env.edit("src/db/pool.py", "changed\n")
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreLocked):
+            api.regenerate(".", recursive=True)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    report = api.regenerate(".", recursive=True)
+    assert report.regenerated_count == 3
+    store.close()
+
+
+def test_regenerate_reports_a_synthesis_it_cannot_recompute(env):
+    """A genuine "cannot recompute" (here: --missing fail and a child lost its input) is a row."""
+    _setup(env)
+    env.api.synthesize_branch("src/db", "summary", "synth", "concat", missing="fail")
+    env.edit("src/db/pool.py", "changed\n")
+    report = env.api.regenerate("src/db")
+    assert report.regenerated_count == 0
+    [row] = [r for r in report.stale_unrecomputable if r.path == "src/db"]
+    assert "src/db/pool.py" in row.reason
