@@ -8,6 +8,7 @@ import pickle
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -16,7 +17,6 @@ from hypothesis import strategies as st
 from tests.factories import CREATED_AT, make_dir, make_file, make_frame, make_ws
 from treeframe.errors import (
     ConcurrentUpdate,
-    InvalidFrame,
     InvalidId,
     NodeNotFound,
     StorageError,
@@ -26,6 +26,7 @@ from treeframe.frames.merkle_set import root_of, root_of_raw
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
 from treeframe.storage.base import (
     ANY_HEAD,
+    Appended,
     Damaged,
     NodeSetState,
     RootEntry,
@@ -59,7 +60,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageBac
 def append(
     store: StorageBackend, frame: Frame, content: bytes, ws: WorkspaceId = WS, at: str = CREATED_AT
 ) -> Frame:
-    return store.append_frame(ws, frame, content, root_of_raw, at)
+    return store.append_frame(ws, frame, content, root_of_raw, at).frame
 
 
 def cas_append(
@@ -67,7 +68,7 @@ def cas_append(
 ) -> Frame:
     return store.append_frame(
         WS, frame, content, root_of_raw, CREATED_AT, expected_head=expected_head
-    )
+    ).frame
 
 
 def node_with_frames(
@@ -566,46 +567,97 @@ def test_iter_node_frames_unknown_node_yields_nothing(store: StorageBackend) -> 
     assert list(store.iter_node_frames(WS, make_file("ghost").node_id)) == []
 
 
-def test_compare_and_set_head_moves_head(store: StorageBackend) -> None:
-    node = node_with_frames(store, b"old", b"new")
-    old, new = sorted(store.iter_node_frames(WS, node.node_id), key=lambda f: f.seq)
-    store.compare_and_set_head(WS, node.node_id, "note", new.frame_id, old.frame_id)
-    assert store.get_head(WS, node.node_id, "note") == old.frame_id
+# -- "current": a re-put moves the head and the recency order ---------------
 
 
-def test_compare_and_set_head_stale_expected_raises(store: StorageBackend) -> None:
-    node = node_with_frames(store, b"old", b"new")
-    old, new = sorted(store.iter_node_frames(WS, node.node_id), key=lambda f: f.seq)
+def put(store: StorageBackend, frame: Frame, content: bytes, **kwargs: Any) -> Appended:
+    return store.append_frame(WS, frame, content, root_of_raw, CREATED_AT, **kwargs)
+
+
+def test_reput_of_an_older_frame_makes_it_head_and_most_recent(store: StorageBackend) -> None:
+    node = make_file()
+    store.put_nodes(WS, [node])
+    (x, x_body), (y, y_body) = make_frame(node, b"x"), make_frame(node, b"y")
+    first = put(store, x, x_body)
+    assert first.created
+    assert first.frame.seq == first.frame.put_seq == 1
+    put(store, y, y_body)
+    records = [f.to_dict() for f in store.iter_all_frames(WS)]  # type: ignore[union-attr]
+    frame_set = store.get_frame_set(WS, node.node_id)
+    again = put(store, x, x_body)
+    assert again.created is False
+    assert again.frame.to_dict() == first.frame.to_dict()  # the record did not change
+    assert again.frame.put_seq == 3
+    assert store.get_head(WS, node.node_id, "note") == x.frame_id
+    assert store.get_heads_many(WS, [node.node_id]) == {node.node_id: {"note": x.frame_id}}
+    order = [x.frame_id, y.frame_id]
+    assert [f.frame_id for f in store.iter_node_frames(WS, node.node_id)] == order
+    assert [
+        f.frame_id for f in store.iter_node_frames(WS, node.node_id, frame_type="note")
+    ] == order
+    assert [
+        f.frame_id for f in store.iter_node_frames(WS, node.node_id, agent_id="agent-a")
+    ] == order
+    assert [f.frame_id for f in store.recent_frames(WS, [node.node_id], 5)[node.node_id]] == order
+    assert [f.put_seq for f in store.iter_node_frames(WS, node.node_id)] == [3, 2]
+    assert store.get_frame(WS, x.frame_id).put_seq == 3  # type: ignore[union-attr]
+    assert store.get_frames(WS, [x.frame_id])[x.frame_id].put_seq == 3
+    assert store.get_frame_set(WS, node.node_id) == frame_set
+    assert [f.to_dict() for f in store.iter_all_frames(WS)] == records  # type: ignore[union-attr]
+    assert built_on(store, node.node_id, 10) == [x.frame_id, y.frame_id]
+    assert append(store, *make_frame(node, b"z")).seq == 4
+
+
+def test_reput_of_the_head_changes_nothing(store: StorageBackend) -> None:
+    node = make_file()
+    store.put_nodes(WS, [node])
+    frame, body = make_frame(node, b"x")
+    first = put(store, frame, body)
+    again = put(store, frame, body)
+    assert again.created is False
+    assert again.frame.put_seq == first.frame.put_seq == 1
+    assert append(store, *make_frame(node, b"next")).seq == 2
+
+
+def test_reput_returns_the_stored_metadata_and_content_type(store: StorageBackend) -> None:
+    node = make_file()
+    store.put_nodes(WS, [node])
+    frame, body = make_frame(node, b"x")
+    stored = put(store, dataclasses.replace(frame, metadata=(("by", "first"),)), body)
+    put(store, *make_frame(node, b"y"))
+    other = dataclasses.replace(frame, metadata=(("by", "second"),), content_type="text/markdown")
+    again = put(store, other, body)
+    assert again.created is False
+    assert again.frame.metadata == (("by", "first"),)
+    assert again.frame.content_type == stored.frame.content_type
+    assert store.get_head(WS, node.node_id, "note") == frame.frame_id
+
+
+def test_reput_with_expected_head_is_compare_and_set(store: StorageBackend) -> None:
+    node = make_file()
+    store.put_nodes(WS, [node])
+    (x, x_body), (y, y_body) = make_frame(node, b"x"), make_frame(node, b"y")
+    put(store, x, x_body)
+    put(store, y, y_body)
     with pytest.raises(ConcurrentUpdate) as info:
-        store.compare_and_set_head(WS, node.node_id, "note", old.frame_id, old.frame_id)
-    assert info.value.actual == new.frame_id
-    assert store.get_head(WS, node.node_id, "note") == new.frame_id
+        put(store, x, x_body, expected_head=x.frame_id)
+    assert info.value.actual == y.frame_id
+    assert store.get_head(WS, node.node_id, "note") == y.frame_id
+    assert next(store.iter_node_frames(WS, node.node_id)).frame_id == y.frame_id
+    assert put(store, x, x_body, expected_head=y.frame_id).frame.put_seq == 3
+    # Putting the head again succeeds whatever was expected (a retried write).
+    assert put(store, x, x_body, expected_head=y.frame_id).created is False
+    assert append(store, *make_frame(node, b"z")).seq == 4
 
 
-def test_compare_and_set_head_missing_head_expects_none(store: StorageBackend) -> None:
-    node = node_with_frames(store, b"x")
-    (frame,) = store.iter_node_frames(WS, node.node_id)
-    with pytest.raises(ConcurrentUpdate):
-        store.compare_and_set_head(WS, node.node_id, "note", None, frame.frame_id)
-
-
-@pytest.mark.parametrize(
-    "mismatch", ["other_node", "other_type", "unknown_frame"], ids=lambda m: str(m)
-)
-def test_compare_and_set_head_foreign_frame_raises_invalid_frame(
-    store: StorageBackend, mismatch: str
-) -> None:
-    node, other = make_file("a", b"a"), make_file("b", b"b")
-    store.put_nodes(WS, [node, other])
-    head = append(store, *make_frame(node, b"h"))
-    candidates: dict[str, FrameId] = {
-        "other_node": append(store, *make_frame(other, b"o")).frame_id,
-        "other_type": append(store, *make_frame(node, b"t", frame_type="summary")).frame_id,
-        "unknown_frame": make_frame(node, b"never")[0].frame_id,
-    }
-    with pytest.raises(InvalidFrame):
-        store.compare_and_set_head(WS, node.node_id, "note", head.frame_id, candidates[mismatch])
-    assert store.get_head(WS, node.node_id, "note") == head.frame_id
+def test_reput_in_a_long_history_moves_the_frame_to_the_front(store: StorageBackend) -> None:
+    node = node_with_frames(store, *(f"f{i}".encode() for i in range(40)))
+    oldest = make_frame(node, b"f0")
+    put(store, *oldest)
+    ids = [f.frame_id for f in store.iter_node_frames(WS, node.node_id)]
+    assert ids[0] == oldest[0].frame_id
+    assert len(ids) == len(set(ids)) == 40
+    assert store.get_frame_set(WS, node.node_id).count == 40  # type: ignore[union-attr]
 
 
 # -- basis index -------------------------------------------------------------
@@ -736,7 +788,7 @@ def test_append_frame_expected_none_appends_first_head(store: StorageBackend) ->
 def test_append_frame_explicit_any_head_skips_the_check(store: StorageBackend) -> None:
     node = node_with_frames(store, b"first")
     frame, content = make_frame(node, b"second")
-    stored = store.append_frame(WS, frame, content, root_of_raw, CREATED_AT, expected_head=ANY_HEAD)
+    stored = put(store, frame, content, expected_head=ANY_HEAD).frame
     assert store.get_head(WS, node.node_id, "note") == stored.frame_id
 
 
@@ -770,15 +822,14 @@ def test_append_frame_expected_head_without_head_raises(store: StorageBackend) -
     assert store.get_frame(WS, frame.frame_id) is None
 
 
-def test_append_frame_reappend_ignores_expected_head(store: StorageBackend) -> None:
+def test_append_frame_reappend_of_head_ignores_expected_head(store: StorageBackend) -> None:
     node = make_file()
     store.put_nodes(WS, [node])
     frame, content = make_frame(node, b"one")
     first = append(store, frame, content)
-    newer = append(store, *make_frame(node, b"two"))
     assert cas_append(store, frame, content, expected_head=None) == first
-    assert cas_append(store, frame, content, expected_head=first.frame_id) == first
-    assert store.get_head(WS, node.node_id, "note") == newer.frame_id
+    assert cas_append(store, frame, content, expected_head=make_frame(node)[0].frame_id) == first
+    assert store.get_head(WS, node.node_id, "note") == first.frame_id
 
 
 def test_concurrent_cas_appends_from_one_head_let_exactly_one_win(
@@ -1056,13 +1107,3 @@ def test_writes_with_misspelled_ids_raise_invalid_id_and_store_nothing(
             append(store, misspelled, content)
     assert list(store.iter_all_frames(WS)) == []
     assert list(store.iter_all_contents(WS)) == []
-    head = append(store, frame, content)
-    with pytest.raises(InvalidFrame):
-        store.compare_and_set_head(
-            WS, node.node_id, "note", head.frame_id, FrameId(bad(head.frame_id))
-        )
-    with pytest.raises(InvalidFrame):
-        store.compare_and_set_head(
-            WS, NodeId(bad(node.node_id)), "note", head.frame_id, head.frame_id
-        )
-    assert store.get_head(WS, node.node_id, "note") == head.frame_id

@@ -4,8 +4,10 @@ Four spawned processes each run 25 writer threads (100 concurrent writers)
 appending frames through the real ContextAPI to a few shared nodes and frame
 types, so (node, type) heads contend, plus one thread per process that keeps
 synthesizing the same directory, contending on its compare-and-set append.
-Afterwards every acknowledged frame must be stored, sequence numbers must be
-1..N without gaps, every head must be the newest frame of its (node, type),
+Afterwards every acknowledged frame must be stored, every put (an append or
+a re-put that made a stored frame current again) must hold its own workspace
+sequence number below the next one, every head must be the most recently put
+frame of its (node, type),
 every frame-set root must rebuild from its members and ``treeframe verify``
 must pass.
 """
@@ -75,7 +77,9 @@ def _writer(api: ContextAPI, proc: int, thread: int, start: threading.Barrier) -
         agent = WRITER_AGENTS[thread % len(WRITER_AGENTS)]
         acked.append(api.put_frame(path, FrameInput(frame_type, content), agent))
     # Identical frames from 100 writers at once: exactly one append, the same ID for all.
-    acked.append(api.put_frame(SHARED_PATHS[0], FrameInput("note", COMMON_CONTENT), "a1"))
+    # Its own type: a re-put would make it current again, moving a "note" head
+    # back to an older frame under the synthesizer (see _assert_syntheses_serialized).
+    acked.append(api.put_frame(SHARED_PATHS[0], FrameInput("common", COMMON_CONTENT), "a1"))
     return acked
 
 
@@ -148,8 +152,9 @@ class Auditor(threading.Thread):
     The end state alone cannot show a torn append: the last append on a node
     recomputes its set root and head from scratch, hiding an earlier mistake.
     Each snapshot is one SQLite read transaction on the raw tables, so it sees
-    exactly the committed appends: seqs 1..N, every set root and count rebuilt
-    from the node's members, every head the newest frame of its (node, type).
+    exactly the committed puts: distinct sequence numbers below ``next_seq``,
+    every set root and count rebuilt from the node's members, every head the
+    most recently put frame of its (node, type).
     """
 
     def __init__(self, db_path: Path) -> None:
@@ -179,20 +184,22 @@ class Auditor(threading.Thread):
 
     def check(self, conn: sqlite3.Connection, wid: int) -> None:
         frames = conn.execute(
-            "SELECT frame, node, type, seq FROM frames WHERE ws = ? ORDER BY seq", (wid,)
+            "SELECT frame, node, type, seq, put_seq FROM frames WHERE ws = ? ORDER BY put_seq",
+            (wid,),
         ).fetchall()
         (next_seq,) = conn.execute(
             "SELECT next_seq FROM workspaces WHERE id = ?", (wid,)
         ).fetchone()
         self.snapshots.append(len(frames))
         seen = f"snapshot of {len(frames)} frames"
-        if [seq for *_, seq in frames] != list(range(1, next_seq)):
-            self.violations.append(f"{seen}: seqs are not 1..{next_seq - 1}")
+        numbers = [seq for *_, seq, _put in frames] + [put for *_, seq, put in frames if put != seq]
+        if len(set(numbers)) != len(numbers) or not all(0 < n < next_seq for n in numbers):
+            self.violations.append(f"{seen}: puts do not hold distinct seqs below {next_seq}")
         members: dict[bytes, list[bytes]] = {}
         newest: dict[tuple[bytes, str], bytes] = {}
-        for frame, node, frame_type, _seq in frames:
+        for frame, node, frame_type, _seq, _put in frames:
             members.setdefault(node, []).append(frame)
-            newest[(node, frame_type)] = frame  # ordered by seq: the last one wins
+            newest[(node, frame_type)] = frame  # ordered by put_seq: the last one wins
         sets = {
             node: (root, count)
             for node, root, count in conn.execute(
@@ -212,7 +219,7 @@ class Auditor(threading.Thread):
             )
         }
         if heads != newest:
-            self.violations.append(f"{seen}: a head is not the newest frame of its type")
+            self.violations.append(f"{seen}: a head is not the latest put of its type")
 
 
 def _assert_consistent(url: str, acked: set[str]) -> None:
@@ -224,7 +231,8 @@ def _assert_consistent(url: str, acked: set[str]) -> None:
         stored = {f.frame_id for f in frames}
         assert acked <= stored, f"{len(acked - stored)} acknowledged frames are missing"
         assert stored == acked, "the store holds frames nobody acknowledged"
-        assert sorted(f.seq for f in frames) == list(range(1, len(frames) + 1))
+        numbers = [f.seq for f in frames] + [f.put_seq for f in frames if f.put_seq != f.seq]
+        assert len(set(numbers)) == len(numbers), "two puts share a sequence number"
         for frame in frames:
             for ref in basis_refs(frame):
                 known = ref in stored or store.get_node(WS, NodeId(ref)) is not None
@@ -239,7 +247,7 @@ def _assert_consistent(url: str, acked: set[str]) -> None:
             assert (target.node_id, target.frame_type) == (node_id, frame_type)
             newest = max(
                 (f for f in frames if f.node_id == node_id and f.frame_type == frame_type),
-                key=lambda f: f.seq,
+                key=lambda f: f.put_seq,
             )
             assert head == newest.frame_id, f"lost head update on {node_id}:{frame_type}"
 

@@ -23,6 +23,7 @@ from treeframe.engine.types import (
     FrameContext,
     FrameInput,
     NodeContext,
+    PutResult,
     RegenerationReport,
     StaleReport,
     SynthesisResult,
@@ -252,11 +253,16 @@ class ContextAPI:
 
     # -- writes ---------------------------------------------------------------
     def put_frame(self, node: str, frame: FrameInput, agent: str) -> FrameId:
-        """Append a frame by ``agent`` (a writer or synthesis agent); idempotent."""
+        """Put a frame by ``agent`` (a writer or synthesis agent); idempotent, and it becomes current."""
         return self.put_frame_record(node, frame, agent).frame_id
 
-    def put_frame_record(self, node: str, frame: FrameInput, agent: str) -> Frame:
-        """:meth:`put_frame`, returning the stored frame (with its sequence number)."""
+    def put_frame_record(self, node: str, frame: FrameInput, agent: str) -> PutResult:
+        """:meth:`put_frame`, returning the stored frame and whether it is new.
+
+        Putting a stored FrameID again makes it its (node, type) head and the
+        most recent frame in recency order (``created`` False, stored
+        metadata); putting the current head again changes nothing.
+        """
         self.agents.authorize(agent, "write")
         record = self.resolve(node)
         basis = frame.basis or Basis.node(record.node_id)
@@ -271,9 +277,10 @@ class ContextAPI:
             metadata=frame.metadata,
             max_content_bytes=self.limits.max_frame_bytes,
         )
-        return self.store.append_frame(
+        stored = self.store.append_frame(
             self.ws, built, frame.content, merkle_set.root_of_raw, utc_now()
         )
+        return PutResult(stored.frame, stored.created)
 
     def _check_basis(self, basis: Basis) -> None:
         """Every node and frame a basis names must exist in this workspace."""

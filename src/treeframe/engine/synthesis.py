@@ -152,25 +152,16 @@ class Synthesizer:
         )
 
     def append_as_head(self, frame: Frame, content: bytes, expected: FrameId | None) -> Frame:
-        """Append ``frame`` and make it its (node, type) head, both compare-and-set.
+        """Put ``frame`` as its (node, type) head, compare-and-set against ``expected``.
 
         A synthesis can rebuild a frame that already exists (inputs went back
         to an earlier state, or two selections share one output type); the
-        idempotent append then changes nothing, so the head is moved to it
-        explicitly: its inputs are current, the head's may not be.
+        store's re-put then makes it current again — head and most recent in
+        recency order — since its inputs are current and the head's may not be.
         """
-        stored = self.store.append_frame(
+        return self.store.append_frame(
             self.ws, frame, content, merkle_set.root_of_raw, utc_now(), expected_head=expected
-        )
-        if (
-            expected != stored.frame_id
-            and stored.seq
-            and self.store.get_head(self.ws, frame.node_id, frame.frame_type) != stored.frame_id
-        ):
-            self.store.compare_and_set_head(
-                self.ws, frame.node_id, frame.frame_type, expected, stored.frame_id
-            )
-        return stored
+        ).frame
 
     def build(
         self,

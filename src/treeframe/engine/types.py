@@ -14,6 +14,7 @@ __all__ = [
     "FrameContext",
     "FrameInput",
     "NodeContext",
+    "PutResult",
     "RegenerationReport",
     "StaleFrame",
     "StaleReport",
@@ -30,6 +31,30 @@ class FrameInput:
     content_type: str = DEFAULT_CONTENT_TYPE
     metadata: Mapping[str, str] = field(default_factory=dict)
     basis: Basis | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    """What PutFrame did: the frame as stored and whether this call stored it.
+
+    ``created`` is False for a re-put of a stored FrameID: nothing new was
+    stored and ``frame`` carries the stored metadata and content type (not the
+    request's); the frame is the current head either way.
+    """
+
+    frame: Frame
+    created: bool
+
+    @property
+    def frame_id(self) -> FrameId:
+        """The frame's ID."""
+        return self.frame.frame_id
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: the ``frame/1`` record plus ``created``."""
+        out = self.frame.to_dict()
+        out["created"] = self.created
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,10 @@ from typing import Any
 from treeframe.config.loading import load_settings
 from treeframe.config.settings import Settings
 from treeframe.engine.context_api import ContextAPI
-from treeframe.engine.types import FrameInput, NodeContext
+from treeframe.engine.types import FrameInput, NodeContext, PutResult
 from treeframe.errors import FrameNotFound, InvalidPath, NodeNotFound, StorageError
 from treeframe.frames import merkle_set
-from treeframe.frames.frame import DEFAULT_CONTENT_TYPE, Basis, Frame
+from treeframe.frames.frame import DEFAULT_CONTENT_TYPE, Basis
 from treeframe.frames.views import ViewPolicy
 from treeframe.hashing.ids import workspace_id
 from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
@@ -181,8 +181,8 @@ class Workspace:
         content_type: str = DEFAULT_CONTENT_TYPE,
         metadata: Mapping[str, str] | None = None,
         basis_frame: FrameId | None = None,
-    ) -> Frame:
-        """Append a frame through the context API (the agent must be allowed to write).
+    ) -> PutResult:
+        """Put a frame through the context API (the agent must be allowed to write).
 
         The basis is the node, or the node and ``basis_frame``.
         """
