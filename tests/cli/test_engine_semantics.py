@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.cli.helpers import run_cli
+from tests.cli.helpers import assert_one_line_error, run_cli, store_state
 
 
 def cli_json(root: Path, *args: str) -> Any:
@@ -36,3 +36,29 @@ def test_reput_makes_the_older_frame_current_and_says_nothing_was_created(worksp
     composed = cli_json(workspace, "compose", "src/app.py", "--max", "1")["frames"]
     assert [f["frame_id"] for f in composed] == [x["frame_id"]]
     assert y["frame_id"] != x["frame_id"]
+
+
+def test_reads_take_as_agent_and_refuse_unknown_agents(workspace: Path) -> None:
+    put(workspace, "src/app.py", "entry point")
+    for command in (
+        ("get", "src/app.py"),
+        ("heads", "src/app.py"),
+        ("stale", ".", "--recursive"),
+        ("compose", "src/app.py"),
+    ):
+        assert run_cli(workspace, *command, "--as", "reader").code == 0
+        refused = run_cli(workspace, *command, "--as", "nobody")
+        assert_one_line_error(refused, "unauthorized")
+        assert "nobody" in refused.stderr
+
+
+def test_regenerate_as_an_agent_without_synthesize_changes_nothing(workspace: Path) -> None:
+    put(workspace, "src/app.py", "entry point")
+    cli_json(workspace, "synthesize", "src", "--type", "summary", "--agent", "a")
+    put(workspace, "src/app.py", "a better entry point")
+    before = store_state(workspace)
+    assert_one_line_error(
+        run_cli(workspace, "regenerate", ".", "--recursive", "--as", "reader"), "unauthorized"
+    )
+    assert store_state(workspace) == before
+    assert cli_json(workspace, "regenerate", ".", "--recursive")["regenerated_count"] == 1

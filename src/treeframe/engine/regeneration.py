@@ -20,6 +20,7 @@ from treeframe.engine.agents import AgentRegistry
 from treeframe.engine.freshness import Freshness
 from treeframe.engine.generators import get_generator, read_file
 from treeframe.engine.policies import get_policy
+from treeframe.engine.principal import Permission
 from treeframe.engine.synthesis import Synthesizer
 from treeframe.engine.types import StaleFrame
 from treeframe.errors import (
@@ -118,11 +119,29 @@ class Lookahead:
         return self.store.path_history(self.ws, node.path, self.history_limit)
 
 
-def _recomputable(frame: Frame, agents: AgentRegistry) -> bool:
-    if frame.basis.kind == "synthesis":
-        return True
+def _blocker(frame: Frame, agents: AgentRegistry) -> str | None:
+    """Why the engine may not recompute ``frame`` (None: it may).
+
+    A rebuilt frame keeps its author, so the author must still be registered
+    and still hold what authoring it needs today: ``write`` and ``synthesize``
+    for a synthesis, ``write`` and a generator for anything else. Frames of
+    a removed or demoted agent are never rewritten under its name.
+    """
     agent = agents.get(frame.agent_id)
-    return agent is not None and agent.generator is not None
+    synthesis = frame.basis.kind == "synthesis"
+    if agent is None:
+        return f"its agent {frame.agent_id!r} is no longer registered, so it needs its agent"
+    if not synthesis and agent.generator is None:
+        return "needs its agent"
+    needed = (Permission.WRITE, Permission.SYNTHESIZE) if synthesis else (Permission.WRITE,)
+    lost = [p for p in needed if p not in agent.permissions]
+    if lost:
+        return f"its agent {frame.agent_id!r} may no longer {lost[-1]}, so it needs its agent"
+    return None
+
+
+def _recomputable(frame: Frame, agents: AgentRegistry) -> bool:
+    return _blocker(frame, agents) is None
 
 
 def _entry(
@@ -333,19 +352,20 @@ class Regenerator:
             reason = freshness.why_stale(frame)
             if reason is None:
                 continue
-            if _recomputable(frame, self.agents):
+            blocker = _blocker(frame, self.agents)
+            if blocker is None:
                 jobs.append((frame_type, frame))
             else:
-                needs_agent.append(_entry(self.store, self.ws, frame, reason, self.agents))
+                entry = _entry(self.store, self.ws, frame, f"{reason}; {blocker}", self.agents)
+                needs_agent.append(entry)
         for frame in _previous_heads(
             self.store, self.ws, node, self.look.history(node), set(heads)
         ):
-            if _recomputable(frame, self.agents):
+            blocker = _blocker(frame, self.agents)
+            if blocker is None:
                 jobs.append((frame.frame_type, frame))
             else:
-                entry = _entry(
-                    self.store, self.ws, frame, "node changed; needs its agent", self.agents
-                )
+                entry = _entry(self.store, self.ws, frame, f"node changed; {blocker}", self.agents)
                 needs_agent.append(entry)
         return jobs, needs_agent
 
@@ -385,6 +405,9 @@ class Regenerator:
     def _rebuild(self, node: NodeRecord, frame_type: str, template: Frame) -> tuple[Frame, bytes]:
         basis = template.basis
         if basis.kind == "synthesis":
+            blocker = _blocker(template, self.agents)
+            if blocker is not None:
+                raise RegenerationFailed(f"frame {template.frame_id}: {blocker}")
             if node.kind != "dir":
                 raise RegenerationFailed(f"{node.path!r} is no longer a directory")
             params = basis.params
@@ -399,9 +422,10 @@ class Regenerator:
                 str(params.get("missing", "skip")),
             )
             return frame, content
+        blocker = _blocker(template, self.agents)
         agent = self.agents.get(template.agent_id)
-        if agent is None or agent.generator is None:
-            raise RegenerationFailed(f"frame {template.frame_id} needs its agent")
+        if blocker is not None or agent is None or agent.generator is None:
+            raise RegenerationFailed(f"frame {template.frame_id}: {blocker or 'needs its agent'}")
         generator = get_generator(agent.generator)
         content = generator.generate(node, read_file(self.root, node))
         frame = new_frame(

@@ -14,7 +14,7 @@ from typing import Any
 
 from treeframe.config.loading import load_settings
 from treeframe.config.settings import Settings
-from treeframe.engine.context_api import ContextAPI
+from treeframe.engine.context_api import Caller, ContextAPI
 from treeframe.engine.types import FrameInput, NodeContext, PutResult
 from treeframe.errors import FrameNotFound, InvalidPath, NodeNotFound, StorageError
 from treeframe.frames import merkle_set
@@ -196,14 +196,21 @@ class Workspace:
         return self.api.put_frame_record(node.node_id, request, agent_id)
 
     def view(
-        self, node: NodeRecord, policy: ViewPolicy, *, include_previous: bool = False
+        self,
+        node: NodeRecord,
+        policy: ViewPolicy,
+        *,
+        include_previous: bool = False,
+        principal: Caller = None,
     ) -> NodeContext:
         """A bounded view of a node's frames with contents and freshness flags."""
-        return self.api.get_node(node.node_id, policy, include_previous=include_previous)
+        return self.api.get_node(
+            node.node_id, policy, include_previous=include_previous, principal=principal
+        )
 
-    def heads(self, node: NodeRecord) -> dict[str, FrameId]:
-        """Every head of a node, by frame type."""
-        return self.store.get_heads(self.ws, node.node_id)
+    def heads(self, node: NodeRecord, *, principal: Caller = None) -> dict[str, FrameId]:
+        """Every head of a node, by frame type (None: as the local owner)."""
+        return self.api.heads(node.node_id, principal=principal)
 
     def prove(self, node: NodeRecord, frame_id: str) -> tuple[merkle_set.MembershipProof, str]:
         """Membership proof of a frame in a node's frame set, with the stored set root."""

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from treeframe.cli.common import JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
+from treeframe.cli.common import AsOpt, JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
 from treeframe.cli.output import console, print_json, print_table
 from treeframe.errors import InvalidFrame, InvalidRequest
 from treeframe.frames.frame import DEFAULT_CONTENT_TYPE
@@ -120,6 +120,7 @@ def get(
             help="Also show head frames of this path's previous NodeIDs (always stale).",
         ),
     ] = False,
+    as_agent: AsOpt = None,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
@@ -143,7 +144,7 @@ def get(
             max_bytes=max_bytes,
         )
         record = ws.resolve(ref, Path(os.getcwd()))
-        context = ws.view(record, policy, include_previous=include_previous)
+        context = ws.view(record, policy, include_previous=include_previous, principal=as_agent)
     if json_out:
         print_json(
             {
@@ -175,14 +176,15 @@ def get(
 
 def heads(
     ref: Annotated[str, typer.Argument(help="Path or NodeID.")],
+    as_agent: AsOpt = None,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show the head frame of every frame type on a node."""
+    """Show the current frame of every frame type on a node."""
     with open_workspace(store, workspace) as ws:
         record = ws.resolve(ref, Path(os.getcwd()))
-        found = ws.heads(record)
+        found = ws.heads(record, principal=as_agent)
     if json_out:
         print_json({"node_id": record.node_id, "path": record.path, "heads": found})
         return

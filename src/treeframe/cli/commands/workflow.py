@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from treeframe.cli.common import JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
+from treeframe.cli.common import AsOpt, JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
 from treeframe.cli.output import console, print_json, print_table
 from treeframe.engine.composition import CompositionPolicy
 from treeframe.engine.types import StaleFrame
@@ -113,6 +113,7 @@ def stale(
     recursive: Annotated[
         bool, typer.Option("--recursive", "-r", help="The whole subtree.")
     ] = False,
+    as_agent: AsOpt = None,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
@@ -120,7 +121,7 @@ def stale(
     """List head frames whose basis is no longer current (found by lookup)."""
     with open_workspace(store, workspace) as ws:
         record = ws.resolve(path, Path(os.getcwd()))
-        report = ws.api.stale(record.node_id, recursive=recursive)
+        report = ws.api.stale(record.node_id, recursive=recursive, principal=as_agent)
     if json_out:
         print_json(report.to_dict())
         return
@@ -138,6 +139,7 @@ def regenerate(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Report what would be regenerated; write nothing.")
     ] = False,
+    as_agent: AsOpt = None,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
@@ -145,7 +147,9 @@ def regenerate(
     """Recompute stale synthesis and generator frames in scope; report the rest."""
     with open_workspace(store, workspace) as ws:
         record = ws.resolve(path, Path(os.getcwd()))
-        report = ws.api.regenerate(record.node_id, recursive=recursive, dry_run=dry_run)
+        report = ws.api.regenerate(
+            record.node_id, recursive=recursive, dry_run=dry_run, principal=as_agent
+        )
     if json_out:
         print_json(report.to_dict())
         return
@@ -176,6 +180,7 @@ def compose(
         str | None, typer.Option("--priority", help="Comma-separated types (or agents) first.")
     ] = None,
     max_frames: Annotated[int, typer.Option("--max", help="Most frames in the result.")] = 20,
+    as_agent: AsOpt = None,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
@@ -202,7 +207,7 @@ def compose(
             here = Path(os.getcwd())
             local = tuple(r if _HEX64.fullmatch(r) else ws.path_of(r, here) for r in related)
             policy = dataclasses.replace(policy, related=local)
-        result = ws.api.compose(record.node_id, policy)
+        result = ws.api.compose(record.node_id, policy, principal=as_agent)
     if json_out:
         payload = result.to_dict()
         payload["policy"] = policy.to_dict()
