@@ -194,9 +194,7 @@ def compose(api: ContextAPI, record: NodeRecord, policy: CompositionPolicy) -> C
             source,
             node.path,
             score(source, frame),
-            FrameContext(
-                frame, contents[frame.content_hash], freshness.why_stale(frame) is not None
-            ),
+            freshness.serve(frame, contents[frame.content_hash]),
         )
         for source, node, frame in chosen
     )

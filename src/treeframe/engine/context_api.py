@@ -23,7 +23,7 @@ from pathlib import Path
 from treeframe.engine.agents import AgentRecord, AgentRegistry
 from treeframe.engine.composition import ComposedContext, CompositionPolicy, compose
 from treeframe.engine.contents import verified_contents
-from treeframe.engine.freshness import Freshness
+from treeframe.engine.freshness import INCOMPLETE_KEY, Freshness
 from treeframe.engine.principal import Permission, Principal, authorize
 from treeframe.engine.regeneration import Regenerator, find_stale
 from treeframe.engine.synthesis import Synthesizer
@@ -219,8 +219,7 @@ class ContextAPI:
             frames = recent.get(record.node_id, [])
             state = sets.get(record.node_id)
             served = tuple(
-                FrameContext(f, contents[f.content_hash], freshness.why_stale(f) is not None)
-                for f in frames[: policy.max_frames]
+                freshness.serve(f, contents[f.content_hash]) for f in frames[: policy.max_frames]
             )
             out.append(
                 NodeContext(
@@ -253,14 +252,7 @@ class ContextAPI:
             raise FrameNotFound(f"no frame {missing[0]} in this workspace")
         contents = verified_contents(self.store, self.ws, [frames[f] for f in ids])
         freshness = Freshness(self.store, self.ws)
-        return [
-            FrameContext(
-                frames[f],
-                contents[frames[f].content_hash],
-                freshness.why_stale(frames[f]) is not None,
-            )
-            for f in ids
-        ]
+        return [freshness.serve(frames[f], contents[frames[f].content_hash]) for f in ids]
 
     def heads(self, node: str, *, principal: Caller = None) -> dict[str, FrameId]:
         """The node's current frame of each type (the last put or synthesis), by type."""
@@ -284,11 +276,8 @@ class ContextAPI:
             previous = self._previous_heads(record, policy, {f.frame_type for f in frames})
             previous = previous[: policy.max_frames - len(frames)]
         contents = verified_contents(self.store, self.ws, [*frames, *previous])
-        served = [
-            FrameContext(f, contents[f.content_hash], freshness.why_stale(f) is not None)
-            for f in frames
-        ]
-        served += [FrameContext(f, contents[f.content_hash], True, previous=True) for f in previous]
+        served = [freshness.serve(f, contents[f.content_hash]) for f in frames]
+        served += [freshness.serve(f, contents[f.content_hash], previous=True) for f in previous]
         return NodeContext(record, tuple(served), view.frame_count, view.truncated)
 
     def _previous_heads(
@@ -327,6 +316,8 @@ class ContextAPI:
         metadata); putting the current head again changes nothing.
         """
         author = self._author(agent, Permission.WRITE)
+        if INCOMPLETE_KEY in frame.metadata:
+            raise InvalidRequest(f"metadata key {INCOMPLETE_KEY!r} is reserved for the engine")
         record = self.resolve(node)
         basis = frame.basis or Basis.node(record.node_id)
         self._check_basis(basis)

@@ -13,11 +13,11 @@ never rewritten. A second run finds nothing to do.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from treeframe.engine.agents import AgentRegistry
-from treeframe.engine.freshness import Freshness
+from treeframe.engine.freshness import Freshness, Selection
 from treeframe.engine.generators import get_generator, read_file
 from treeframe.engine.policies import get_policy
 from treeframe.engine.principal import Permission
@@ -75,13 +75,10 @@ class Lookahead:
     node of the scope even where nothing is stale.
     """
 
-    def __init__(
-        self, store: StorageBackend, ws: WorkspaceId, history_limit: int, freshness: Freshness
-    ) -> None:
+    def __init__(self, store: StorageBackend, ws: WorkspaceId, history_limit: int) -> None:
         self.store = store
         self.ws = ws
         self.history_limit = history_limit
-        self.freshness = freshness
         self._heads: dict[NodeId, dict[str, FrameId]] = {}
         self._history: dict[str, list[tuple[int, NodeId]]] = {}
         self._frames: dict[FrameId, Frame] = {}
@@ -97,7 +94,6 @@ class Lookahead:
         paths = [child.path for child in children]
         self._history.update(self.store.path_history_many(self.ws, paths, self.history_limit))
         self._loaded.update(ids)
-        self.freshness.seed(children)
 
     def heads(self, node: NodeRecord) -> dict[str, FrameId]:
         """The node's heads (prefetched, or read now)."""
@@ -105,7 +101,7 @@ class Lookahead:
             return dict(self._heads.get(node.node_id, {}))
         return self.store.get_heads(self.ws, node.node_id)
 
-    def frames(self, frame_ids: list[FrameId]) -> dict[FrameId, Frame]:
+    def frames(self, frame_ids: Sequence[FrameId]) -> dict[FrameId, Frame]:
         """Frames by ID, from what was fetched with the heads where possible (frames never change)."""
         missing = [f for f in frame_ids if f not in self._frames]
         if missing:
@@ -145,7 +141,12 @@ def _recomputable(frame: Frame, agents: AgentRegistry) -> bool:
 
 
 def _entry(
-    store: StorageBackend, ws: WorkspaceId, frame: Frame, reason: str, agents: AgentRegistry
+    store: StorageBackend,
+    ws: WorkspaceId,
+    frame: Frame,
+    reason: str,
+    agents: AgentRegistry,
+    recomputable: bool | None = None,
 ) -> StaleFrame:
     record = store.get_node(ws, frame.node_id)
     return StaleFrame(
@@ -155,7 +156,7 @@ def _entry(
         frame.frame_type,
         frame.agent_id,
         reason,
-        _recomputable(frame, agents),
+        _recomputable(frame, agents) if recomputable is None else recomputable,
     )
 
 
@@ -237,24 +238,45 @@ def find_stale(
     Dependents are read from the basis index page by page, so a frame with
     any number of dependents is followed completely in bounded memory per query.
     """
-    freshness = Freshness(store, ws)
-    look = Lookahead(store, ws, history_limit, freshness)
+    look = Lookahead(store, ws, history_limit)
+    freshness = Freshness(store, ws, frames=look.frames)
     found: dict[FrameId, StaleFrame] = {}
+    # Syntheses that are fresh but incomplete in a way rebuilding cannot fix
+    # (children without inputs): frames built on them are stuck the same way.
+    stuck: set[str] = set()
     refs: deque[str] = deque()
+
+    def entered(children: list[NodeRecord]) -> None:
+        look.load(children)
+        freshness.seed(children)
 
     def visit(node: NodeRecord) -> None:
         heads = look.heads(node)
         frames = look.frames(list(heads.values()))
         for frame in frames.values():
             reason = freshness.why_stale(frame)
-            if reason is not None:
-                found[frame.frame_id] = _entry(store, ws, frame, reason, agents)
-                refs.append(frame.frame_id)
+            fixable: bool | None = None
+            if reason is None:
+                gaps = freshness.completeness(frame)
+                if gaps is None or not gaps.incomplete:
+                    continue
+                reason = gaps.reason()
+                fixable = (
+                    not gaps.missing
+                    and not gaps.deep
+                    and not any(f in stuck for f in gaps.stale_input_ids)
+                    and all(found[f].recomputable for f in gaps.stale_input_ids if f in found)
+                    and _recomputable(frame, agents)
+                )
+                if not fixable:
+                    stuck.add(frame.frame_id)
+            found[frame.frame_id] = _entry(store, ws, frame, reason, agents, fixable)
+            refs.append(frame.frame_id)
         for frame in _previous_heads(store, ws, node, look.history(node), set(heads)):
             found.setdefault(frame.frame_id, _entry(store, ws, frame, "node changed", agents))
             refs.extend((frame.frame_id, frame.node_id))
 
-    for node in walk_post_order(store, ws, record, look.load) if recursive else [record]:
+    for node in walk_post_order(store, ws, record, entered) if recursive else [record]:
         visit(node)
     # The ancestor chain: a synthesis above the scope may be built on what changed in it.
     for ancestor in _ancestors(store, ws, record):
@@ -272,10 +294,17 @@ def find_stale(
                 continue  # superseded history, not something anyone is served
             if _superseded_at_path(store, ws, frame):
                 continue
-            # Built on a stale frame: stale through it, even if its own basis still
-            # names current heads (reads decide freshness one step deep).
-            reason = freshness.why_stale(frame) or f"built on stale frame {ref}"
-            found[frame.frame_id] = _entry(store, ws, frame, reason, agents)
+            # Built on a stale (or incomplete) frame: stale through it, even if its own
+            # basis still names current heads (reads look one level of inputs deep).
+            reason = freshness.why_stale(frame)
+            fixable: bool | None = None
+            if reason is None and ref in stuck:
+                reason = f"incomplete: built on incomplete frame {ref}"
+                fixable = False
+                stuck.add(frame.frame_id)
+            found[frame.frame_id] = _entry(
+                store, ws, frame, reason or f"built on stale frame {ref}", agents, fixable
+            )
             refs.append(frame.frame_id)
     return sorted(found.values(), key=lambda s: (s.path, s.frame_type, s.frame_id))
 
@@ -305,24 +334,33 @@ class Regenerator:
     def run(
         self, record: NodeRecord, *, recursive: bool, dry_run: bool
     ) -> tuple[list[FrameId], list[StaleFrame]]:
-        """(new FrameIDs, stale frames that need their agent) for the scope, post-order."""
+        """(new FrameIDs, frames left stale or incomplete that need agents) for the scope, post-order.
+
+        What is reported is what ``stale`` lists for the scope afterwards: a
+        second run rebuilds nothing and reports the same frames.
+        """
         regenerated: list[FrameId] = []
         unrecomputable: list[StaleFrame] = []
+        # Shared through the walk (see Freshness): node currency, records and
+        # directory selections; frame currency is re-read per node.
         self.nodes_memo: dict[NodeId, bool] = {}
-        self.look = Lookahead(
-            self.store,
-            self.ws,
-            self.history_limit,
-            Freshness(self.store, self.ws, nodes=self.nodes_memo),
-        )
-        scope = (
-            walk_post_order(self.store, self.ws, record, self.look.load)
-            if recursive
-            else iter([record])
-        )
+        self.selections: dict[tuple[NodeId, str], Selection] = {}
+        self.records: dict[NodeId, NodeRecord | None] = {}
+        # Frames reported as needing agents: frames built on them are stuck too.
+        self.stuck: set[FrameId] = set()
+        self.look = Lookahead(self.store, self.ws, self.history_limit)
+        walk_freshness = self._freshness()
+
+        def entered(children: list[NodeRecord]) -> None:
+            self.look.load(children)
+            walk_freshness.seed(children)
+
+        scope = walk_post_order(self.store, self.ws, record, entered) if recursive else [record]
         for node in scope:
             jobs, needs_agent = self.plan(node)
             unrecomputable.extend(needs_agent)
+            self.stuck.update(entry.frame_id for entry in needs_agent)
+            heads = self.look.heads(node)
             for frame_type, template in jobs:
                 try:
                     new_id = self.recompute(node, frame_type, template, dry_run)
@@ -331,16 +369,67 @@ class Regenerator:
                     # and integrity errors propagate (nothing is hidden as "needs agent").
                     entry = _entry(self.store, self.ws, template, exc.message, self.agents)
                     unrecomputable.append(entry)
+                    self.stuck.add(template.frame_id)
                     continue
                 if new_id is not None:
                     regenerated.append(new_id)
+                    heads[frame_type] = new_id
+            unrecomputable.extend(self.incomplete(node, heads))
         return regenerated, unrecomputable
+
+    def _freshness(self) -> Freshness:
+        return Freshness(
+            self.store,
+            self.ws,
+            self.synth.overlay,
+            nodes=self.nodes_memo,
+            selections=self.selections,
+            records=self.records,
+            frames=self._frames,
+        )
+
+    def _frames(self, frame_ids: Sequence[FrameId]) -> dict[FrameId, Frame]:
+        """Frames by ID: a dry run's predicted frames, else the walk's cache or the store."""
+        pending = self.synth.pending
+        out = self.look.frames([f for f in frame_ids if f not in pending])
+        out.update({f: pending[f][0] for f in frame_ids if f in pending})
+        return out
+
+    def incomplete(self, node: NodeRecord, heads: dict[str, FrameId]) -> list[StaleFrame]:
+        """The node's syntheses that are fresh now but incomplete, which rebuilding cannot change.
+
+        Rebuilding such a frame gives the same frame (its children still lack
+        inputs), so it is reported as needing those children's agents rather
+        than counted as regenerated; frames built on it are stuck the same way.
+        """
+        if node.kind != "dir" or not heads:
+            return []
+        freshness = self._freshness()
+        frames = self._frames(list(heads.values()))
+        out: list[StaleFrame] = []
+        for _frame_type, fid in sorted(heads.items()):
+            frame = frames.get(fid)
+            if frame is None or frame.basis.kind != "synthesis" or fid in self.stuck:
+                continue
+            if freshness.why_stale(frame) is not None:
+                continue  # reported by plan() or recompute() already
+            gaps = freshness.completeness(frame)
+            stuck = [f for f in frame.basis.child_frames if f in self.stuck]
+            if gaps is not None and gaps.incomplete:
+                reason = gaps.reason()
+            elif stuck:
+                reason = f"incomplete: built on incomplete frame {stuck[0]}"
+            else:
+                continue
+            self.stuck.add(fid)
+            out.append(_entry(self.store, self.ws, frame, reason, self.agents, False))
+        return out
 
     def plan(self, node: NodeRecord) -> tuple[list[tuple[str, Frame]], list[StaleFrame]]:
         """Which types of ``node`` to recompute (with the frame to redo), and what needs an agent."""
         # Heads move as the walk regenerates, so frame currency is re-read per
         # node; node currency (the path index) does not change and is shared.
-        freshness = Freshness(self.store, self.ws, self.synth.overlay, nodes=self.nodes_memo)
+        freshness = self._freshness()
         heads = self.look.heads(node)
         frames = self.look.frames(list(heads.values()))
         jobs: list[tuple[str, Frame]] = []

@@ -17,7 +17,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from treeframe.engine.contents import verified_contents
-from treeframe.engine.freshness import ANY_TYPE, selection_inputs
+from treeframe.engine.freshness import (
+    ANY_TYPE,
+    INCOMPLETE_KEY,
+    marked_incomplete,
+    selection_inputs,
+)
 from treeframe.engine.policies import SynthesisInput, SynthesisPolicy, get_policy
 from treeframe.engine.types import SynthesisResult
 from treeframe.errors import (
@@ -230,6 +235,9 @@ class Synthesizer:
             policy.policy_id,
             synthesis_params(input_type, missing, params),
         )
+        # Marked when a child lacks an input here or below: a pure function of
+        # the basis (its inputs and their marks), so a rebuild gets the same mark.
+        lacking = absent or any(marked_incomplete(frames[fid]) for _, fid in found)
         frame = new_frame(
             directory.node_id,
             out_type,
@@ -237,6 +245,7 @@ class Synthesizer:
             content,
             basis=basis,
             content_type=policy.content_type,
+            metadata={INCOMPLETE_KEY: "true"} if lacking else None,
             max_content_bytes=self.max_bytes,
         )
         return frame, content, missed

@@ -55,16 +55,34 @@ def test_regenerate_recomputes_chain_once_and_reports_agent_frames(env):
     report = env.api.regenerate(".", recursive=True)
     assert report.regenerated_count == 3  # src/db, src, root
     assert dry.frame_ids == report.frame_ids
-    assert [f.path for f in report.stale_unrecomputable] == ["src/db/pool.py"]
-    assert report.stale_unrecomputable[0].reason.endswith("needs its agent")
+    assert dry.stale_unrecomputable == report.stale_unrecomputable
+    rows = {f.path: f for f in report.stale_unrecomputable}
+    # pool.py's summary needs its agent; the three rebuilt syntheses lack it.
+    assert set(rows) == {"src/db/pool.py", "src/db", "src", ""}
+    assert rows["src/db/pool.py"].reason.endswith("needs its agent")
+    assert rows["src/db"].reason == "incomplete: no 'summary' frame for src/db/pool.py"
+    assert not any(f.recomputable for f in report.stale_unrecomputable)
+    for path in ("src/db", "src", "."):
+        served = env.api.get_node(path).frames[0]
+        assert served.stale is False
+        assert served.incomplete is True
+        assert served.frame.frame_id in report.frame_ids
     again = env.api.regenerate(".", recursive=True)
     assert again.regenerated_count == 0
-    for path in ("src/db", "src", "."):
-        served = env.api.get_node(path).frames
-        assert served[0].stale is False
-        assert served[0].frame.frame_id in report.frame_ids
+    assert again.stale_unrecomputable == report.stale_unrecomputable
     remaining = env.api.stale(".", recursive=True)
-    assert [(f.path, f.recomputable) for f in remaining.frames] == [("src/db/pool.py", False)]
+    assert {(f.path, f.frame_id) for f in remaining.frames} == {
+        (f.path, f.frame_id) for f in report.stale_unrecomputable
+    }
+    # pool.py's agent writes its summary again: one more run completes the chain.
+    env.put("src/db/pool.py", "summary", "summary of the new pool")
+    final = env.api.regenerate(".", recursive=True)
+    assert final.regenerated_count == 3
+    assert final.stale_unrecomputable == ()
+    assert env.api.stale(".", recursive=True).frames == ()
+    for path in ("src/db", "src", "."):
+        served = env.api.get_node(path).frames[0]
+        assert (served.stale, served.incomplete) == (False, False)
 
 
 def test_regenerate_stops_at_scope(env):
@@ -131,7 +149,8 @@ def test_one_file_change_in_1000_file_tree_regenerates_depth_plus_one(tmp_path: 
     env.edit("d3/e4/f5.txt", "edited\n")
     report = api.regenerate(".", recursive=True)
     assert report.regenerated_count == 3  # e4, d3 and the root: depth 2 + 1
-    assert [f.path for f in report.stale_unrecomputable] == ["d3/e4/f5.txt"]
+    # f5's summary needs its agent, and the chain above it stays incomplete until then.
+    assert [f.path for f in report.stale_unrecomputable] == ["d3/e4/f5.txt", "d3/e4", "d3", ""]
     changed = {store.get_node(WS, store.get_frame(WS, f).node_id).path for f in report.frame_ids}
     assert changed == {"d3/e4", "d3", ""}
     assert api.regenerate(".", recursive=True).regenerated_count == 0

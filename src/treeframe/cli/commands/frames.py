@@ -11,6 +11,7 @@ import typer
 
 from treeframe.cli.common import AsOpt, JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
 from treeframe.cli.output import console, print_json, print_table
+from treeframe.engine.types import FrameContext, listed_paths
 from treeframe.errors import InvalidFrame, InvalidRequest
 from treeframe.frames.frame import DEFAULT_CONTENT_TYPE
 from treeframe.frames.views import Ordering, ViewPolicy
@@ -31,6 +32,16 @@ def _read_content(content: str | None, file: Path | None, stdin: bool) -> bytes:
         except OSError as exc:
             raise InvalidRequest(f"cannot read {file}: {exc.strerror}") from exc
     return sys.stdin.buffer.read()
+
+
+def incomplete_note(item: FrameContext) -> str:
+    """One line naming what an incomplete synthesis lacks (a few paths, then a count)."""
+    parts = []
+    if item.missing:
+        parts.append(f"no input from {listed_paths(item.missing)}")
+    if item.stale_inputs:
+        parts.append(f"stale or incomplete input from {listed_paths(item.stale_inputs)}")
+    return "(incomplete: " + "; ".join(parts) + ")"
 
 
 def _parse_meta(items: list[str]) -> dict[str, str]:
@@ -165,12 +176,15 @@ def get(
     for item in context.frames:
         f = item.frame
         flags = " [stale]" if item.stale else ""
+        flags += " [incomplete]" if item.incomplete else ""
         flags += " [previous version]" if item.previous else ""
         console.print(
             f"--- {f.frame_id} #{f.seq} {f.frame_type} by {f.agent_id}{flags}",
             style="bold",
             markup=False,
         )
+        if item.incomplete:
+            console.print(incomplete_note(item), markup=False)
         console.print(item.content.decode("utf-8", errors="replace"), markup=False)
 
 

@@ -217,6 +217,7 @@ def compose(
     for item in result.frames:
         f = item.context.frame
         flag = " [stale]" if item.context.stale else ""
+        flag += " [incomplete]" if item.context.incomplete else ""
         console.print(
             f"--- {item.source} {item.path or '.'} {f.frame_type} by {f.agent_id}{flag}",
             style="bold",
