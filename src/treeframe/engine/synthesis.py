@@ -4,7 +4,10 @@ Inputs are each child's head of the requested type (``*``: every head),
 ordered by child name then FrameID. The basis is those FrameIDs plus the
 policy ID and ``{"input_type", "missing", "params"}``. Children without an
 input follow the ``missing`` rule: ``skip`` them or ``fail`` with
-SynthesisFailed naming them. An empty directory gets a stable empty frame.
+SynthesisFailed naming them. A directory with children but no input among
+them gets no frame (recursively: directories with no inputs below them); a
+truly empty directory gets a stable empty frame. A request whose whole scope
+holds no frame of the input type is refused (``synthesis_failed``).
 Synthesis reads only the directory's own children (never outside the
 subtree) and serializes per directory: the append is a compare-and-set
 against the head seen before the inputs were read, retried on a lost race.
@@ -45,6 +48,7 @@ __all__ = ["MISSING_RULES", "Synthesizer", "synthesis_params"]
 
 MISSING_RULES = ("skip", "fail")
 _RETRIES = 8
+_PROBE = 500  # children probed per query when checking that a scope has any input
 _LOCK_STRIPES = 256
 _LOCKS = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
 
@@ -102,15 +106,45 @@ class Synthesizer:
             raise InvalidPolicy(f"unknown missing-child rule {missing!r} (use skip or fail)")
         policy = get_policy(policy_id)
         checked = policy.check_params(params)
+        order = self._order(record, recursive)
+        self._require_some_input(record, order, frame_type)
         frames: list[Frame] = []
         skipped: list[str] = []
-        for directory in self._order(record, recursive):
-            frame, missed = self.synthesize_one(
+        bare: list[str] = []
+        for directory in order:
+            built = self.synthesize_one(
                 directory, frame_type, out_type, agent, policy, checked, missing
             )
-            frames.append(frame)
-            skipped.extend(missed)
-        return SynthesisResult(tuple(frames), tuple(skipped))
+            if built is None:
+                bare.append(directory.path)
+                continue
+            frames.append(built[0])
+            skipped.extend(built[1])
+        return SynthesisResult(tuple(frames), tuple(skipped), tuple(bare))
+
+    def _require_some_input(
+        self, record: NodeRecord, order: list[NodeRecord], input_type: str
+    ) -> None:
+        """Refuse a synthesis with nothing to read, before anything is written.
+
+        When no child anywhere in scope has a frame of the input type (a typo'd
+        ``--type``), the run would only leave empty frames behind as heads.
+        A scope of truly empty directories (no children at all) is fine: each
+        gets the stable empty frame. Stops at the first input found.
+        """
+        children = [child for directory in order for _, child in directory.children]
+        for start in range(0, len(children), _PROBE):
+            chunk = children[start : start + _PROBE]
+            if input_type == ANY_TYPE:
+                if self.store.get_heads_many(self.ws, chunk):
+                    return
+            elif self.store.get_heads_batch(self.ws, [(c, input_type) for c in chunk]):
+                return
+        if children:
+            raise SynthesisFailed(
+                f"nothing to synthesize in {record.path or '.'!r}: no node in scope has a "
+                f"{input_type!r} frame (is the frame type right?)"
+            )
 
     def _order(self, record: NodeRecord, recursive: bool) -> list[NodeRecord]:
         """The directory, or its whole subtree of directories in post-order."""
@@ -139,14 +173,20 @@ class Synthesizer:
         policy: SynthesisPolicy,
         params: dict[str, Any],
         missing: str,
-    ) -> tuple[Frame, list[str]]:
-        """Build and append one directory's frame; retried when another writer moved the head."""
+    ) -> tuple[Frame, list[str]] | None:
+        """Build and put one directory's frame; retried when another writer moved the head.
+
+        None (nothing written) for a directory whose children have no input at
+        all: it gets no frame, rather than an empty one that would become a head.
+        """
         with _dir_lock(self.ws, directory.node_id):
             for _ in range(_RETRIES):
                 expected = self.store.get_head(self.ws, directory.node_id, out_type)
                 frame, content, missed = self.build(
                     directory, input_type, out_type, agent, policy, params, missing
                 )
+                if directory.children and not frame.basis.child_frames:
+                    return None
                 try:
                     stored = self.append_as_head(frame, content, expected)
                 except ConcurrentUpdate:

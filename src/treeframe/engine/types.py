@@ -165,11 +165,17 @@ class SynthesisResult:
 
     frames: tuple[Frame, ...]
     skipped: tuple[str, ...] = ()
-    """Children (paths) that had no input frame and were skipped."""
+    """Children (paths) that had no input frame and were left out of a written frame."""
+    without_inputs: tuple[str, ...] = ()
+    """Directories (paths) that got no frame: none of their children had an input."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"frames": [f.to_dict() for f in self.frames], "skipped": list(self.skipped)}
+        return {
+            "frames": [f.to_dict() for f in self.frames],
+            "skipped": list(self.skipped),
+            "without_inputs": list(self.without_inputs),
+        }
 
 
 @dataclass(frozen=True, slots=True)

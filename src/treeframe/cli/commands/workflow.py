@@ -14,7 +14,7 @@ import typer
 from treeframe.cli.common import AsOpt, JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
 from treeframe.cli.output import console, print_json, print_table
 from treeframe.engine.composition import CompositionPolicy
-from treeframe.engine.types import StaleFrame
+from treeframe.engine.types import StaleFrame, SynthesisResult
 from treeframe.errors import InvalidPolicy
 
 __all__ = ["register"]
@@ -53,6 +53,21 @@ def _stale_rows(frames: tuple[StaleFrame, ...]) -> None:
     )
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _synthesis_summary(result: SynthesisResult, top: str) -> str:
+    """One line: frames written (and the requested directory's), directories without inputs, children skipped."""
+    line = _count(len(result.frames), "frame", "frames") + " written"
+    head = next((f for f in result.frames if f.node_id == top), None)
+    if head is not None:
+        line += f" ({head.frame_id} for the requested directory)"
+    line += ", " + _count(len(result.without_inputs), "directory", "directories")
+    line += " without inputs, " + _count(len(result.skipped), "child", "children") + " skipped"
+    return line + (" (details: --json)" if result.without_inputs or result.skipped else "")
+
+
 def synthesize(
     path: Annotated[str, typer.Argument(help="Directory path or NodeID.")],
     frame_type: Annotated[
@@ -80,7 +95,7 @@ def synthesize(
     workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Synthesize a directory's frame from its children's head frames."""
+    """Synthesize a directory's frame from its children's head frames (one summary line)."""
     with open_workspace(store, workspace) as ws:
         record = ws.resolve(path, Path(os.getcwd()))
         result = ws.api.synthesize_branch(
@@ -101,11 +116,7 @@ def synthesize(
             entry["path"] = node.path if node else None
         print_json(payload)
         return
-    for frame in result.frames:
-        node = paths.get(frame.frame_id)
-        console.print(f"{frame.frame_id} {node.path if node and node.path else '.'}")
-    for skipped in result.skipped:
-        typer.echo(f"skipped (no input frame): {skipped}", err=True)
+    console.print(_synthesis_summary(result, record.node_id), markup=False)
 
 
 def stale(
@@ -128,6 +139,13 @@ def stale(
     if not report.frames:
         console.print("nothing stale")
         return
+    fixable = sum(1 for f in report.frames if f.recomputable)
+    rest = len(report.frames) - fixable
+    console.print(
+        f"{_count(len(report.frames), 'stale frame', 'stale frames')}: {fixable} recomputable, "
+        f"{rest} {'needs its agent' if rest == 1 else 'need their agents'}",
+        markup=False,
+    )
     _stale_rows(report.frames)
 
 
