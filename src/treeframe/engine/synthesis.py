@@ -107,7 +107,8 @@ class Synthesizer:
         policy = get_policy(policy_id)
         checked = policy.check_params(params)
         order = self._order(record, recursive)
-        self._require_some_input(record, order, frame_type)
+        if recursive:
+            self._require_some_input(record, order, frame_type)
         frames: list[Frame] = []
         skipped: list[str] = []
         bare: list[str] = []
@@ -115,6 +116,8 @@ class Synthesizer:
             built = self.synthesize_one(
                 directory, frame_type, out_type, agent, policy, checked, missing
             )
+            if built is None and not recursive:
+                raise self._nothing_to_synthesize(record, frame_type)
             if built is None:
                 bare.append(directory.path)
                 continue
@@ -125,7 +128,7 @@ class Synthesizer:
     def _require_some_input(
         self, record: NodeRecord, order: list[NodeRecord], input_type: str
     ) -> None:
-        """Refuse a synthesis with nothing to read, before anything is written.
+        """Refuse a recursive synthesis with nothing to read, before anything is written.
 
         When no child anywhere in scope has a frame of the input type (a typo'd
         ``--type``), the run would only leave empty frames behind as heads.
@@ -141,10 +144,14 @@ class Synthesizer:
             elif self.store.get_heads_batch(self.ws, [(c, input_type) for c in chunk]):
                 return
         if children:
-            raise SynthesisFailed(
-                f"nothing to synthesize in {record.path or '.'!r}: no node in scope has a "
-                f"{input_type!r} frame (is the frame type right?)"
-            )
+            raise self._nothing_to_synthesize(record, input_type)
+
+    @staticmethod
+    def _nothing_to_synthesize(record: NodeRecord, input_type: str) -> SynthesisFailed:
+        return SynthesisFailed(
+            f"nothing to synthesize in {record.path or '.'!r}: no node in scope has a "
+            f"{input_type!r} frame (is the frame type right?)"
+        )
 
     def _order(self, record: NodeRecord, recursive: bool) -> list[NodeRecord]:
         """The directory, or its whole subtree of directories in post-order."""

@@ -663,11 +663,15 @@ class SqliteStore:
         find = f"SELECT record, {self._put} FROM frames WHERE ws = ? AND frame = ?"
         head = (wid, node_key, frame.frame_type)
         find_head = "SELECT frame FROM heads WHERE ws = ? AND node = ? AND type = ?"
-        existing = self._one(find, (wid, frame_key))
-        if existing is not None:
-            row = self._one(find_head, head)
-            if row is not None and row[0] == frame_key:
-                return Appended(self._load_frame(*existing), False)
+        # The frame and whether it is its head, in one read.
+        known = self._one(
+            f"SELECT f.record, f.{self._put}, h.frame FROM frames AS f LEFT JOIN heads AS h"
+            " ON h.ws = f.ws AND h.node = f.node AND h.type = f.type"
+            " WHERE f.ws = ? AND f.frame = ?",
+            (wid, frame_key),
+        )
+        if known is not None and known[2] == frame_key:
+            return Appended(self._load_frame(known[0], known[1]), False)
         with self._write() as tx:
             existing = tx.execute(find, (wid, frame_key)).fetchone()
             row = tx.execute(find_head, head).fetchone()
