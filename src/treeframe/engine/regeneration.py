@@ -1,13 +1,16 @@
 """Staleness reports and incremental regeneration, by index lookup.
 
 ``find_stale`` lists, for a scope, every head frame whose basis is no longer
-current, the heads of the previous NodeIDs of each path in scope (their node
-changed), and — through the persisted basis index — the head frames up the
-chain that were built on any of those. ``Regenerator`` recomputes what the
-engine can (synthesis frames; frames of generator agents) as new frames on
+current, every synthesis that is fresh but incomplete (children without an
+input, or with a stale or incomplete one), the heads of the previous NodeIDs
+of each path in scope (their node changed), and — through the persisted
+basis index — the head frames up the chain that were built on any of those.
+``Regenerator`` recomputes what the engine can (synthesis frames; frames of
+generator agents whose author still holds the permissions) as new frames on
 the current nodes, in post-order, moving heads with compare-and-set; old
 frames stay. Agent-authored frames are reported as needing their agent,
-never rewritten. A second run finds nothing to do.
+never rewritten, and so are incomplete syntheses that a rebuild would only
+reproduce. A second run rebuilds nothing and reports what ``stale`` lists.
 """
 
 from __future__ import annotations
