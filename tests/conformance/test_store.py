@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import pickle
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -15,15 +17,16 @@ from hypothesis import strategies as st
 from tests.factories import CREATED_AT, make_dir, make_file, make_frame, make_ws
 from treeframe.errors import (
     ConcurrentUpdate,
-    InvalidFrame,
+    InvalidId,
     NodeNotFound,
     StorageError,
 )
 from treeframe.frames.frame import Basis, Frame
 from treeframe.frames.merkle_set import root_of, root_of_raw
-from treeframe.ids import FrameId, NodeId, WorkspaceId
+from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
 from treeframe.storage.base import (
     ANY_HEAD,
+    Appended,
     Damaged,
     NodeSetState,
     RootEntry,
@@ -59,7 +62,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageBac
 def append(
     store: StorageBackend, frame: Frame, content: bytes, ws: WorkspaceId = WS, at: str = CREATED_AT
 ) -> Frame:
-    return store.append_frame(ws, frame, content, root_of_raw, at)
+    return store.append_frame(ws, frame, content, root_of_raw, at).frame
 
 
 def cas_append(
@@ -67,7 +70,7 @@ def cas_append(
 ) -> Frame:
     return store.append_frame(
         WS, frame, content, root_of_raw, CREATED_AT, expected_head=expected_head
-    )
+    ).frame
 
 
 def node_with_frames(
@@ -608,49 +611,105 @@ def test_iter_node_frames_unknown_node_yields_nothing(store: StorageBackend) -> 
     assert list(store.iter_node_frames(WS, make_file("ghost").node_id)) == []
 
 
-def test_compare_and_set_head_moves_head(store: StorageBackend) -> None:
-    node = node_with_frames(store, b"old", b"new")
-    old, new = sorted(store.iter_node_frames(WS, node.node_id), key=lambda f: f.seq)
-    store.compare_and_set_head(WS, node.node_id, "note", new.frame_id, old.frame_id)
-    assert store.get_head(WS, node.node_id, "note") == old.frame_id
+# -- "current": a re-put moves the head and the recency order ---------------
 
 
-def test_compare_and_set_head_stale_expected_raises(store: StorageBackend) -> None:
-    node = node_with_frames(store, b"old", b"new")
-    old, new = sorted(store.iter_node_frames(WS, node.node_id), key=lambda f: f.seq)
+def put(store: StorageBackend, frame: Frame, content: bytes, **kwargs: Any) -> Appended:
+    return store.append_frame(WS, frame, content, root_of_raw, CREATED_AT, **kwargs)
+
+
+def test_reput_of_an_older_frame_makes_it_head_and_most_recent(store: StorageBackend) -> None:
+    node = make_file()
+    store.put_nodes(WS, [node])
+    (x, x_body), (y, y_body) = make_frame(node, b"x"), make_frame(node, b"y")
+    first = put(store, x, x_body)
+    assert first.created
+    assert first.frame.seq == first.frame.put_seq == 1
+    put(store, y, y_body)
+    records = [f.to_dict() for f in store.iter_all_frames(WS)]  # type: ignore[union-attr]
+    frame_set = store.get_frame_set(WS, node.node_id)
+    again = put(store, x, x_body)
+    assert again.created is False
+    assert again.frame.to_dict() == first.frame.to_dict()  # the record did not change
+    assert again.frame.put_seq == 3
+    assert store.get_head(WS, node.node_id, "note") == x.frame_id
+    assert store.get_heads_many(WS, [node.node_id]) == {node.node_id: {"note": x.frame_id}}
+    order = [x.frame_id, y.frame_id]
+    assert [f.frame_id for f in store.iter_node_frames(WS, node.node_id)] == order
+    assert [
+        f.frame_id for f in store.iter_node_frames(WS, node.node_id, frame_type="note")
+    ] == order
+    assert [
+        f.frame_id for f in store.iter_node_frames(WS, node.node_id, agent_id="agent-a")
+    ] == order
+    assert [f.frame_id for f in store.recent_frames(WS, [node.node_id], 5)[node.node_id]] == order
+    assert [f.put_seq for f in store.iter_node_frames(WS, node.node_id)] == [3, 2]
+    assert store.get_frame(WS, x.frame_id).put_seq == 3  # type: ignore[union-attr]
+    assert store.get_frames(WS, [x.frame_id])[x.frame_id].put_seq == 3
+    assert store.get_frame_set(WS, node.node_id) == frame_set
+    assert [f.to_dict() for f in store.iter_all_frames(WS)] == records  # type: ignore[union-attr]
+    assert built_on(store, node.node_id, 10) == [x.frame_id, y.frame_id]
+    assert append(store, *make_frame(node, b"z")).seq == 4
+
+
+def test_reput_of_the_head_changes_nothing(store: StorageBackend) -> None:
+    node = make_file()
+    store.put_nodes(WS, [node])
+    frame, body = make_frame(node, b"x")
+    first = put(store, frame, body)
+    again = put(store, frame, body)
+    assert again.created is False
+    assert again.frame.put_seq == first.frame.put_seq == 1
+    assert append(store, *make_frame(node, b"next")).seq == 2
+
+
+def test_reput_returns_the_stored_metadata_and_content_type(store: StorageBackend) -> None:
+    node = make_file()
+    store.put_nodes(WS, [node])
+    frame, body = make_frame(node, b"x")
+    stored = put(store, dataclasses.replace(frame, metadata=(("by", "first"),)), body)
+    put(store, *make_frame(node, b"y"))
+    other = dataclasses.replace(frame, metadata=(("by", "second"),), content_type="text/markdown")
+    again = put(store, other, body)
+    assert again.created is False
+    assert again.frame.metadata == (("by", "first"),)
+    assert again.frame.content_type == stored.frame.content_type
+    assert store.get_head(WS, node.node_id, "note") == frame.frame_id
+
+
+def test_reput_with_expected_head_is_compare_and_set(store: StorageBackend) -> None:
+    node = make_file()
+    store.put_nodes(WS, [node])
+    (x, x_body), (y, y_body) = make_frame(node, b"x"), make_frame(node, b"y")
+    put(store, x, x_body)
+    put(store, y, y_body)
     with pytest.raises(ConcurrentUpdate) as info:
-        store.compare_and_set_head(WS, node.node_id, "note", old.frame_id, old.frame_id)
-    assert info.value.actual == new.frame_id
-    assert store.get_head(WS, node.node_id, "note") == new.frame_id
+        put(store, x, x_body, expected_head=x.frame_id)
+    assert info.value.actual == y.frame_id
+    assert store.get_head(WS, node.node_id, "note") == y.frame_id
+    assert next(store.iter_node_frames(WS, node.node_id)).frame_id == y.frame_id
+    assert put(store, x, x_body, expected_head=y.frame_id).frame.put_seq == 3
+    # Putting the head again succeeds whatever was expected (a retried write).
+    assert put(store, x, x_body, expected_head=y.frame_id).created is False
+    assert append(store, *make_frame(node, b"z")).seq == 4
 
 
-def test_compare_and_set_head_missing_head_expects_none(store: StorageBackend) -> None:
-    node = node_with_frames(store, b"x")
-    (frame,) = store.iter_node_frames(WS, node.node_id)
-    with pytest.raises(ConcurrentUpdate):
-        store.compare_and_set_head(WS, node.node_id, "note", None, frame.frame_id)
-
-
-@pytest.mark.parametrize(
-    "mismatch", ["other_node", "other_type", "unknown_frame"], ids=lambda m: str(m)
-)
-def test_compare_and_set_head_foreign_frame_raises_invalid_frame(
-    store: StorageBackend, mismatch: str
-) -> None:
-    node, other = make_file("a", b"a"), make_file("b", b"b")
-    store.put_nodes(WS, [node, other])
-    head = append(store, *make_frame(node, b"h"))
-    candidates: dict[str, FrameId] = {
-        "other_node": append(store, *make_frame(other, b"o")).frame_id,
-        "other_type": append(store, *make_frame(node, b"t", frame_type="summary")).frame_id,
-        "unknown_frame": make_frame(node, b"never")[0].frame_id,
-    }
-    with pytest.raises(InvalidFrame):
-        store.compare_and_set_head(WS, node.node_id, "note", head.frame_id, candidates[mismatch])
-    assert store.get_head(WS, node.node_id, "note") == head.frame_id
+def test_reput_in_a_long_history_moves_the_frame_to_the_front(store: StorageBackend) -> None:
+    node = node_with_frames(store, *(f"f{i}".encode() for i in range(40)))
+    oldest = make_frame(node, b"f0")
+    put(store, *oldest)
+    ids = [f.frame_id for f in store.iter_node_frames(WS, node.node_id)]
+    assert ids[0] == oldest[0].frame_id
+    assert len(ids) == len(set(ids)) == 40
+    assert store.get_frame_set(WS, node.node_id).count == 40  # type: ignore[union-attr]
 
 
 # -- basis index -------------------------------------------------------------
+
+
+def built_on(store: StorageBackend, ref: str, limit: int, ws: WorkspaceId = WS) -> list[FrameId]:
+    """The dependents' FrameIDs of one ``frames_built_on`` page."""
+    return [fid for _, fid in store.frames_built_on(ws, ref, limit)]
 
 
 def basis_for(kind: str, node: NodeId, frame: FrameId, other: FrameId) -> Basis:
@@ -681,22 +740,43 @@ def test_frames_built_on_finds_dependent_of_each_basis_kind(
     }[kind]
     assert refs == expected_refs
     for ref in refs:
-        assert dependent.frame_id in store.frames_built_on(WS, ref, 10)
+        assert dependent.frame_id in built_on(store, ref, 10)
     if kind in ("frame", "synthesis"):
-        assert store.frames_built_on(WS, base.frame_id, 10) == [dependent.frame_id]
+        assert built_on(store, base.frame_id, 10) == [dependent.frame_id]
     if kind == "synthesis":
-        assert store.frames_built_on(WS, side.frame_id, 10) == [dependent.frame_id]
+        assert built_on(store, side.frame_id, 10) == [dependent.frame_id]
     # ``base`` (a default node basis) is built on ``source``; nothing else names it.
-    assert store.frames_built_on(WS, target.node_id, 10) == []
-    assert store.frames_built_on(OTHER_WS, refs[0], 10) == []
+    assert built_on(store, target.node_id, 10) == []
+    assert built_on(store, refs[0], 10, OTHER_WS) == []
 
 
 def test_frames_built_on_is_in_seq_order_and_honours_limit(store: StorageBackend) -> None:
     node = node_with_frames(store, b"1", b"2", b"3", b"4")
     by_seq = [f.frame_id for f in sorted(store.iter_node_frames(WS, node.node_id), key=seq_of)]
-    assert store.frames_built_on(WS, node.node_id, 10) == by_seq
-    assert store.frames_built_on(WS, node.node_id, 2) == by_seq[:2]
-    assert store.frames_built_on(WS, node.node_id, 0) == []
+    assert built_on(store, node.node_id, 10) == by_seq
+    assert built_on(store, node.node_id, 2) == by_seq[:2]
+    assert built_on(store, node.node_id, 0) == []
+
+
+def test_frames_built_on_pages_by_seq_with_after_seq(store: StorageBackend) -> None:
+    node = node_with_frames(store, *(str(i).encode() for i in range(7)))
+    everything = store.frames_built_on(WS, node.node_id, 100)
+    assert [seq for seq, _ in everything] == sorted(seq for seq, _ in everything)
+    assert [fid for _, fid in everything] == [
+        f.frame_id for f in sorted(store.iter_node_frames(WS, node.node_id), key=seq_of)
+    ]
+    pages, after = [], None
+    while True:
+        page = store.frames_built_on(WS, node.node_id, 3, after_seq=after)
+        pages.append(page)
+        if len(page) < 3:
+            break
+        after = page[-1][0]
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert [entry for page in pages for entry in page] == everything
+    last_seq = everything[-1][0]
+    assert store.frames_built_on(WS, node.node_id, 3, after_seq=last_seq) == []
+    assert store.frames_built_on(WS, node.node_id, 3, after_seq=0) == everything[:3]
 
 
 def test_frames_built_on_unknown_or_malformed_ref_is_empty(store: StorageBackend) -> None:
@@ -712,8 +792,8 @@ def test_reappend_adds_no_basis_rows(store: StorageBackend) -> None:
     first = append(store, *synthesis)
     assert append(store, *synthesis) == first
     assert append(store, *make_frame(node, b"child")) == child
-    assert store.frames_built_on(WS, child.frame_id, 10) == [first.frame_id]
-    assert store.frames_built_on(WS, node.node_id, 10) == [child.frame_id]
+    assert built_on(store, child.frame_id, 10) == [first.frame_id]
+    assert built_on(store, node.node_id, 10) == [child.frame_id]
 
 
 def test_failed_append_records_no_basis_rows(store: StorageBackend) -> None:
@@ -722,7 +802,7 @@ def test_failed_append_records_no_basis_rows(store: StorageBackend) -> None:
     child = append(store, *make_frame(node, b"child"))
     with pytest.raises(NodeNotFound):
         append(store, *make_frame(missing, b"s", basis=Basis.synthesis([child.frame_id], "concat")))
-    assert store.frames_built_on(WS, child.frame_id, 10) == []
+    assert built_on(store, child.frame_id, 10) == []
 
 
 # -- compare-and-set append --------------------------------------------------
@@ -752,7 +832,7 @@ def test_append_frame_expected_none_appends_first_head(store: StorageBackend) ->
 def test_append_frame_explicit_any_head_skips_the_check(store: StorageBackend) -> None:
     node = node_with_frames(store, b"first")
     frame, content = make_frame(node, b"second")
-    stored = store.append_frame(WS, frame, content, root_of_raw, CREATED_AT, expected_head=ANY_HEAD)
+    stored = put(store, frame, content, expected_head=ANY_HEAD).frame
     assert store.get_head(WS, node.node_id, "note") == stored.frame_id
 
 
@@ -772,7 +852,7 @@ def test_append_frame_expected_head_mismatch_raises_and_writes_nothing(
     assert store.get_content(WS, frame.content_hash) is None
     assert store.get_frame_set(WS, node.node_id) == state
     assert store.get_head(WS, node.node_id, "note") == second.frame_id
-    assert store.frames_built_on(WS, first.frame_id, 10) == []
+    assert built_on(store, first.frame_id, 10) == []
     assert append(store, *make_frame(node, b"next")).seq == 3  # no seq was consumed
 
 
@@ -786,15 +866,14 @@ def test_append_frame_expected_head_without_head_raises(store: StorageBackend) -
     assert store.get_frame(WS, frame.frame_id) is None
 
 
-def test_append_frame_reappend_ignores_expected_head(store: StorageBackend) -> None:
+def test_append_frame_reappend_of_head_ignores_expected_head(store: StorageBackend) -> None:
     node = make_file()
     store.put_nodes(WS, [node])
     frame, content = make_frame(node, b"one")
     first = append(store, frame, content)
-    newer = append(store, *make_frame(node, b"two"))
     assert cas_append(store, frame, content, expected_head=None) == first
-    assert cas_append(store, frame, content, expected_head=first.frame_id) == first
-    assert store.get_head(WS, node.node_id, "note") == newer.frame_id
+    assert cas_append(store, frame, content, expected_head=make_frame(node)[0].frame_id) == first
+    assert store.get_head(WS, node.node_id, "note") == first.frame_id
 
 
 def test_concurrent_cas_appends_from_one_head_let_exactly_one_win(
@@ -1007,3 +1086,68 @@ def test_heads_and_path_history_many_match_singles(store: StorageBackend) -> Non
     assert history == {p: store.path_history(WS, p, 5) for p in ("a", "")}
     assert store.path_history_many(WS, ["a"], 0) == {}
     assert store.get_heads_many(OTHER_WS, ids) == {}
+
+
+# -- malformed IDs: every backend refuses the same spellings -----------------
+
+
+def _misspellings(hex_id: str) -> list[str]:
+    """Spellings of an ID that name nothing: uppercase, padded, short, non-hex."""
+    return [hex_id.upper(), f" {hex_id}", hex_id[:-1], "g" * 64]
+
+
+def test_reads_with_misspelled_ids_find_nothing(store: StorageBackend) -> None:
+    node = node_with_frames(store, b"one")
+    frame = next(store.iter_node_frames(WS, node.node_id))
+    for bad in _misspellings(node.node_id):
+        bad_node = NodeId(bad)
+        assert store.get_node(WS, bad_node) is None
+        assert store.get_nodes(WS, [bad_node]) == {}
+        assert store.get_head(WS, bad_node, "note") is None
+        assert store.get_heads(WS, bad_node) == {}
+        assert store.get_heads_many(WS, [bad_node]) == {}
+        assert store.get_heads_batch(WS, [(bad_node, "note")]) == {}
+        assert store.get_frame_set(WS, bad_node) is None
+        assert store.get_frame_sets(WS, [bad_node]) == {}
+        assert store.node_frame_ids(WS, bad_node) == []
+        assert list(store.iter_node_frames(WS, bad_node)) == []
+        assert store.recent_frames(WS, [bad_node], 5) == {}
+        assert built_on(store, bad, 5) == []
+    for bad in _misspellings(frame.frame_id):
+        assert store.get_frame(WS, FrameId(bad)) is None
+        assert store.get_frames(WS, [FrameId(bad)]) == {}
+    for bad in _misspellings(frame.content_hash):
+        assert store.get_content(WS, ContentHash(bad)) is None
+        assert store.get_contents(WS, [ContentHash(bad)]) == {}
+    for bad in _misspellings(WS):
+        assert store.workspace_name(WorkspaceId(bad)) is None
+
+
+@pytest.mark.parametrize("variant", range(4), ids=["upper", "padded", "short", "nonhex"])
+def test_writes_with_misspelled_ids_raise_invalid_id_and_store_nothing(
+    store: StorageBackend, variant: int
+) -> None:
+    node = make_file("n.txt")
+    store.put_nodes(WS, [node])
+    frame, content = make_frame(node, b"body")
+
+    def bad(hex_id: str) -> str:
+        return _misspellings(hex_id)[variant]
+
+    with pytest.raises(InvalidId):
+        store.ensure_workspace(WorkspaceId(bad(make_ws("fresh"))), "fresh")
+    assert store.workspace_name(make_ws("fresh")) is None
+    other = make_file("other.txt", b"other")
+    with pytest.raises(InvalidId):
+        store.put_nodes(WS, [dataclasses.replace(other, node_id=NodeId(bad(other.node_id)))])
+    assert store.get_node(WS, other.node_id) is None
+    token = store.begin_scan(WS)
+    with pytest.raises(InvalidId):
+        store.stage_paths(WS, token, [("n.txt", NodeId(bad(node.node_id)))])
+    store.abort_scan(WS, token)
+    for field in ("frame_id", "node_id", "content_hash"):
+        misspelled = dataclasses.replace(frame, **{field: bad(getattr(frame, field))})
+        with pytest.raises(InvalidId):
+            append(store, misspelled, content)
+    assert list(store.iter_all_frames(WS)) == []
+    assert list(store.iter_all_contents(WS)) == []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,7 +43,7 @@ def store(db_path: Path) -> Iterator[SqliteStore]:
 
 def append(store: SqliteStore, node: NodeRecord, content: bytes, frame_type: str = "note") -> Frame:
     frame, data = make_frame(node, content, frame_type=frame_type)
-    return store.append_frame(WS, frame, data, root_of_raw, CREATED_AT)
+    return store.append_frame(WS, frame, data, root_of_raw, CREATED_AT).frame
 
 
 def raw_connection(path: Path) -> sqlite3.Connection:
@@ -71,7 +73,7 @@ def test_data_persists_across_close_and_reopen(store: SqliteStore, db_path: Path
         assert reopened.get_content(WS, stored.content_hash) == b"kept"
         assert reopened.get_head(WS, SHARED_NODES[0].node_id, "note") == stored.frame_id
         nxt, data = make_frame(SHARED_NODES[0], b"after reopen")
-        assert reopened.append_frame(WS, nxt, data, root_of_raw, CREATED_AT).seq == 2
+        assert reopened.append_frame(WS, nxt, data, root_of_raw, CREATED_AT).frame.seq == 2
 
 
 def test_closed_store_raises_storage_error(store: SqliteStore) -> None:
@@ -96,7 +98,7 @@ def _append_worker(path: str, worker: int, count: int, barrier: Any, results: An
             child.get_node(WS, SHARED_NODES[0].node_id)  # connected and warm
             barrier.wait(timeout=60)  # then every worker starts writing at once
             for frame, data in batch:
-                stored = child.append_frame(WS, frame, data, root_of_raw, CREATED_AT)
+                stored = child.append_frame(WS, frame, data, root_of_raw, CREATED_AT).frame
                 acknowledged.append(stored.frame_id)
     except BaseException as exc:
         results.put(f"worker {worker} failed: {exc!r}")
@@ -155,7 +157,7 @@ def _cas_worker(path: str, worker: int, expected: str, barrier: Any, results: An
             except ConcurrentUpdate as exc:
                 results.put(("lost", frame.frame_id, exc.actual))
             else:
-                results.put(("won", stored.frame_id, ""))
+                results.put(("won", stored.frame.frame_id, ""))
     except BaseException as exc:
         results.put(("failed", f"worker {worker}: {exc!r}", ""))
         raise
@@ -247,7 +249,7 @@ def test_write_while_locked_raises_store_locked_and_changes_nothing(db_path: Pat
             holder.close()
         assert store.get_frame(WS, frame.frame_id) is None
         assert store.get_frame_set(WS, SHARED_NODES[0].node_id) is None
-        assert store.append_frame(WS, frame, data, root_of_raw, CREATED_AT).seq == 1
+        assert store.append_frame(WS, frame, data, root_of_raw, CREATED_AT).frame.seq == 1
 
 
 def test_random_bytes_file_raises_store_corrupt(tmp_path: Path) -> None:
@@ -310,3 +312,88 @@ def test_damaged_frame_rows_are_yielded_as_damaged(store: SqliteStore, db_path: 
         ("frames", moved.frame_id),
     ]
     assert [f for f in items if isinstance(f, Frame)] == [intact]
+
+
+def _as_version_3(db_path: Path) -> None:
+    """Rewrite a store into the version-3 layout: no put_seq, per-node indexes by seq."""
+    conn = raw_connection(db_path)
+    try:
+        for statement in (
+            "DROP INDEX frames_by_node_put",
+            "DROP INDEX frames_by_node_type_put",
+            "DROP INDEX frames_by_node_agent_put",
+            "ALTER TABLE frames DROP COLUMN put_seq",
+            "CREATE INDEX frames_by_node ON frames (ws, node, seq)",
+            "CREATE INDEX frames_by_node_type ON frames (ws, node, type, seq)",
+            "CREATE INDEX frames_by_node_agent ON frames (ws, node, agent, seq)",
+            "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
+        ):
+            conn.execute(statement)
+    finally:
+        conn.close()
+
+
+def _version_3_store(db_path: Path) -> list[FrameId]:
+    """A version-3 store with three frames on one node; their IDs, newest first."""
+    with SqliteStore(db_path) as store:
+        store.ensure_workspace(WS, "ws-a")
+        store.put_nodes(WS, SHARED_NODES)
+        ids = [append(store, SHARED_NODES[0], body).frame_id for body in (b"1", b"2", b"3")]
+    _as_version_3(db_path)
+    return ids[::-1]
+
+
+def _columns(db_path: Path) -> tuple[str, set[str]]:
+    conn = raw_connection(db_path)
+    try:
+        (version,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(frames)")}
+    finally:
+        conn.close()
+    return version, columns
+
+
+def test_version_3_store_is_upgraded_on_open(tmp_path: Path) -> None:
+    db_path = tmp_path / "v3.db"
+    newest_first = _version_3_store(db_path)
+    assert _columns(db_path) == ("3", _columns(db_path)[1] - {"put_seq"})
+    with SqliteStore(db_path) as store:
+        node = SHARED_NODES[0].node_id
+        assert [f.frame_id for f in store.iter_node_frames(WS, node)] == newest_first
+        assert [f.put_seq for f in store.iter_node_frames(WS, node)] == [3, 2, 1]
+        oldest, body = make_frame(SHARED_NODES[0], b"1")
+        again = store.append_frame(WS, oldest, body, root_of_raw, CREATED_AT)
+        assert again.created is False
+        assert again.frame.put_seq == 4
+        assert next(store.iter_node_frames(WS, node)).frame_id == oldest.frame_id
+    assert _columns(db_path)[0] == str(SCHEMA_VERSION)
+    assert "put_seq" in _columns(db_path)[1]
+
+
+def test_read_only_version_3_store_is_read_as_it_is(tmp_path: Path) -> None:
+    """Without write access (root drops it in a user namespace) nothing is upgraded."""
+    if os.geteuid() == 0 and subprocess.run(["unshare", "--user", "true"], check=False).returncode:
+        pytest.fail("running as root and 'unshare --user' cannot drop privileges")
+    prefix = ["unshare", "--user"] if os.geteuid() == 0 else []
+    db_path = tmp_path / "v3.db"
+    newest_first = _version_3_store(db_path)
+    db_path.chmod(0o444)
+    script = (
+        "import sys\n"
+        "from treeframe.storage.sqlite import SqliteStore\n"
+        "with SqliteStore(sys.argv[1]) as store:\n"
+        f"    frames = list(store.iter_node_frames({WS!r}, {SHARED_NODES[0].node_id!r}))\n"
+        "    print(' '.join(f'{f.frame_id}:{f.put_seq}' for f in frames))\n"
+    )
+    result = subprocess.run(
+        [*prefix, sys.executable, "-c", script, str(db_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    expected = [f"{fid}:{seq}" for fid, seq in zip(newest_first, (3, 2, 1), strict=True)]
+    assert result.stdout.split() == expected
+    db_path.chmod(0o644)
+    assert _columns(db_path)[0] == "3"

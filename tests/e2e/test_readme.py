@@ -38,11 +38,29 @@ def test_readme_example_runs(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "regenerated 3 frame(s)" in out
+    # The stale counts the README's comments claim, in order.
+    reports = re.findall(r"^(\d+ stale frames?: .*|nothing stale)$", out, re.M)
+    assert reports == [
+        "4 stale frames: 3 recomputable, 1 needs its agent",
+        "4 stale frames: 0 recomputable, 4 need their agents",
+        "nothing stale",
+    ]
+    assert re.findall(r"^regenerated (\d+) frame\(s\)", out, re.M) == ["3", "3"]
     assert "needs agent" in out
     assert "[stale] [previous version]" in out
     assert "Connection pool (empty)." in out
-    # the last command shows src's fresh synthesis
-    tail = out[out.rindex("src: ") :]
+    gets = [m.start() for m in re.finditer(r"^src: \d+ of \d+ frames", out, re.M)]
+    assert len(gets) == 2
+    # The first `get src` (up to the FrameID the next `put` prints) shows its
+    # synthesis as incomplete, naming what it lacks.
+    put = re.compile(r"^[0-9a-f]{64}$", re.M).search(out, gets[0])
+    assert put is not None
+    first = out[gets[0] : put.start()]
+    assert "[incomplete]" in first
+    assert "(incomplete: stale or incomplete input from src/db)" in first
+    # The last command shows src's complete, fresh synthesis.
+    tail = out[gets[1] :]
     assert "[stale]" not in tail
+    assert "[incomplete]" not in tail
     assert "- src/app.py: Entry point: prints hi." in tail
+    assert "Connection pool, made at import." in tail

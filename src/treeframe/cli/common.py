@@ -12,6 +12,7 @@ from treeframe.workspace import Workspace
 
 __all__ = [
     "FLAGS",
+    "AsOpt",
     "JsonOpt",
     "QuietOpt",
     "StoreOpt",
@@ -43,6 +44,15 @@ WorkspaceOpt = Annotated[
 ]
 FLAGS = {"store.url": "--store", "workspace": "--workspace"}
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+AsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Act as this registered agent, with its role's permissions "
+        "(default: the local owner, who may read and regenerate).",
+        show_default=False,
+    ),
+]
 
 
 def overrides(store: str | None, name: str | None) -> dict[str, str | None]:

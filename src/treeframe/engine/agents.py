@@ -1,10 +1,13 @@
-"""Agent registry and authorization: who may read, write and synthesize in a workspace.
+"""Agent registry: who the agents of a workspace are, and the permissions their roles grant.
 
 Roles form a ladder: ``reader`` reads through views; ``writer`` also appends
 frames; ``synthesis`` also synthesizes. A writer can be granted synthesis with
-the ``synthesize`` capability. Unknown agents are refused on every write.
-Registered agents live in the store (per workspace); agents declared in
-configuration are merged in, the store's entry winning for the same ID.
+the ``synthesize`` capability. No role grants ``admin``. Registered agents
+live in the store (per workspace); agents declared in configuration are
+merged in, the store's entry winning for the same ID. The registry only
+stores and looks up; deciding what a caller may do is
+``engine/principal.py``'s :func:`~treeframe.engine.principal.authorize`,
+called by every ContextAPI operation.
 """
 
 from __future__ import annotations
@@ -13,21 +16,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from treeframe.engine.principal import Permission, Principal
 from treeframe.errors import InvalidRequest, StoreCorrupt, Unauthorized
 from treeframe.frames.frame import validate_label
 from treeframe.hashing.canonical_json import canonical_json, loads
 from treeframe.ids import WorkspaceId
 from treeframe.storage.base import StorageBackend
 
-__all__ = ["ACTIONS", "ROLES", "Action", "AgentRecord", "AgentRegistry", "Role"]
+__all__ = ["ROLES", "ROLE_PERMISSIONS", "AgentRecord", "AgentRegistry", "Role"]
 
 Role = Literal["reader", "writer", "synthesis"]
-Action = Literal["read", "write", "synthesize"]
 ROLES: tuple[Role, ...] = ("reader", "writer", "synthesis")
-ACTIONS: dict[Role, frozenset[str]] = {
-    "reader": frozenset({"read"}),
-    "writer": frozenset({"read", "write"}),
-    "synthesis": frozenset({"read", "write", "synthesize"}),
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    "reader": frozenset({Permission.READ}),
+    "writer": frozenset({Permission.READ, Permission.WRITE}),
+    "synthesis": frozenset({Permission.READ, Permission.WRITE, Permission.SYNTHESIZE}),
 }
 _CAPABILITIES = frozenset({"synthesize"})
 
@@ -50,11 +53,13 @@ class AgentRecord:
         if unknown:
             raise InvalidRequest(f"unknown capabilities {unknown} (known: synthesize)")
 
-    def allows(self, action: Action) -> bool:
-        """True when the role or a capability grants ``action``."""
-        return action in ACTIONS[self.role] or (
-            action == "synthesize" and "synthesize" in self.capabilities and self.role == "writer"
-        )
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        """What the role grants, plus ``synthesize`` for a writer with that capability."""
+        granted = ROLE_PERMISSIONS[self.role]
+        if self.role == "writer" and "synthesize" in self.capabilities:
+            granted = granted | {Permission.SYNTHESIZE}
+        return granted
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the ``agent/1`` schema)."""
@@ -116,13 +121,16 @@ class AgentRegistry:
                 found[agent_id] = record
         return [found[k] for k in sorted(found)]
 
-    def authorize(self, agent_id: str, action: Action) -> AgentRecord:
-        """The agent if it may perform ``action``; Unauthorized (nothing changed) otherwise."""
+    def principal(self, agent_id: str) -> Principal:
+        """The principal acting as ``agent_id`` with its current role; Unauthorized if unknown."""
         record = self.get(agent_id)
         if record is None:
             raise Unauthorized(
                 f"unknown agent {agent_id!r}: register it first ('treeframe agent add')"
             )
-        if not record.allows(action):
-            raise Unauthorized(f"agent {agent_id!r} ({record.role}) may not {action}")
-        return record
+        return Principal(agent_id, self.ws, record.permissions)
+
+    def may(self, agent_id: str, *permissions: Permission) -> bool:
+        """True when ``agent_id`` is registered and its current role grants every permission."""
+        record = self.get(agent_id)
+        return record is not None and all(p in record.permissions for p in permissions)

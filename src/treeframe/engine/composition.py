@@ -7,7 +7,8 @@ view of at most ``per_node`` frames. Missing nodes (an unknown related ID, the
 root's parent) are skipped. Candidates are filtered by type/agent, ordered,
 de-duplicated by FrameID and cut to ``max_frames``. Orderings:
 
-* ``recency``: newest append first;
+* ``recency``: most recently put first (a re-put makes a frame current and
+  most recent again, as heads and views have it);
 * ``type`` / ``agent``: rank in ``type_priority`` / ``agent_priority``
   (unlisted last), newest first within a rank;
 * ``score``: highest integer score first, where
@@ -24,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from treeframe.engine.contents import verified_contents
 from treeframe.engine.freshness import Freshness
 from treeframe.engine.types import FrameContext
 from treeframe.errors import InvalidPolicy, NotFound
@@ -182,19 +184,17 @@ def compose(api: ContextAPI, record: NodeRecord, policy: CompositionPolicy) -> C
             primary = -score(source, frame)
         else:
             primary = 0
-        return (primary, -frame.seq, frame.frame_id)
+        return (primary, -frame.put_seq, frame.frame_id)
 
     chosen = sorted(candidates.values(), key=key)[: policy.max_frames]
-    contents = api.store.get_contents(api.ws, [f.content_hash for _, _, f in chosen])
+    contents = verified_contents(api.store, api.ws, [f for _, _, f in chosen])
     freshness = Freshness(api.store, api.ws)
     frames = tuple(
         ComposedFrame(
             source,
             node.path,
             score(source, frame),
-            FrameContext(
-                frame, contents.get(frame.content_hash, b""), freshness.why_stale(frame) is not None
-            ),
+            freshness.serve(frame, contents[frame.content_hash]),
         )
         for source, node, frame in chosen
     )

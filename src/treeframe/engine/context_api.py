@@ -3,6 +3,13 @@
 Stateless between calls: every call reads what it needs from the store.
 Nothing is synthesized or regenerated implicitly. Nodes are addressed by
 NodeID or by path in the current root. Every frame served carries ``stale``.
+
+Every operation is authorized first, in one place (``_authorize``, which
+calls :func:`~treeframe.engine.principal.authorize`): reads need ``read``,
+puts ``write``, synthesis ``write`` and ``synthesize``, regeneration
+``synthesize``, agent registration ``admin``. The caller is a
+:class:`~treeframe.engine.principal.Principal`, an agent ID (its current
+registration decides) or None: the local owner.
 """
 
 from __future__ import annotations
@@ -16,13 +23,16 @@ from pathlib import Path
 from treeframe.clock import utc_now
 from treeframe.engine.agents import AgentRecord, AgentRegistry
 from treeframe.engine.composition import ComposedContext, CompositionPolicy, compose
-from treeframe.engine.freshness import Freshness
+from treeframe.engine.contents import verified_contents
+from treeframe.engine.freshness import INCOMPLETE_KEY, Freshness
+from treeframe.engine.principal import Permission, Principal, authorize
 from treeframe.engine.regeneration import Regenerator, find_stale
 from treeframe.engine.synthesis import Synthesizer
 from treeframe.engine.types import (
     FrameContext,
     FrameInput,
     NodeContext,
+    PutResult,
     RegenerationReport,
     StaleReport,
     SynthesisResult,
@@ -34,6 +44,7 @@ from treeframe.errors import (
     InvalidRequest,
     InvalidViewPolicy,
     NodeNotFound,
+    Unauthorized,
 )
 from treeframe.frames import merkle_set
 from treeframe.frames.frame import DEFAULT_MAX_CONTENT_BYTES, Basis, Frame, new_frame
@@ -43,7 +54,10 @@ from treeframe.storage.base import StorageBackend
 from treeframe.tree.paths import normalize_name
 from treeframe.tree.records import NodeRecord
 
-__all__ = ["ContextAPI", "EngineLimits"]
+__all__ = ["Caller", "ContextAPI", "EngineLimits"]
+
+Caller = Principal | str | None
+"""Who calls: a principal, a registered agent's ID, or None for the local owner."""
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -80,6 +94,46 @@ class ContextAPI:
         self.limits = limits or EngineLimits()
         self.agents = AgentRegistry(store, ws, agents)
 
+    # -- authorization ----------------------------------------------------------
+    def principal(self, who: Caller = None) -> Principal:
+        """The principal of a caller: as given, the registered agent ``who``, or the owner."""
+        if who is None:
+            return Principal.owner(self.ws)
+        if isinstance(who, Principal):
+            return who
+        return self.agents.principal(who)
+
+    def _authorize(self, who: Caller, *needed: Permission) -> Principal:
+        """The caller's principal if it holds every permission; Unauthorized otherwise."""
+        principal = self.principal(who)
+        if principal.workspace != self.ws:
+            raise Unauthorized(f"{principal} belongs to another workspace")
+        for permission in needed:
+            authorize(principal, permission)
+        return principal
+
+    def _author(self, who: Caller, *needed: Permission) -> str:
+        """The agent ID a writing caller authors frames as (the owner authors nothing)."""
+        principal = self._authorize(who, *needed)
+        if principal.agent_id is None:
+            raise Unauthorized("frames are authored by a registered agent, not the local owner")
+        return principal.agent_id
+
+    def register_agent(self, record: AgentRecord, *, principal: Caller = None) -> AgentRecord:
+        """Add or replace an agent's registration (needs ``admin``)."""
+        self._authorize(principal, Permission.ADMIN)
+        return self.agents.register(record)
+
+    def list_agents(self, *, principal: Caller = None) -> list[AgentRecord]:
+        """Every agent, registered or configured, sorted by ID."""
+        self._authorize(principal, Permission.READ)
+        return self.agents.list()
+
+    def get_agent(self, agent_id: str, *, principal: Caller = None) -> AgentRecord | None:
+        """One agent's registration, or None."""
+        self._authorize(principal, Permission.READ)
+        return self.agents.get(agent_id)
+
     # -- addressing -----------------------------------------------------------
     def resolve(self, node: str) -> NodeRecord:
         """A NodeRecord by NodeID (64 hex) or by workspace-relative path in the current root.
@@ -109,6 +163,7 @@ class ContextAPI:
         view: ViewPolicy | None = None,
         *,
         include_previous: bool = False,
+        principal: Caller = None,
     ) -> NodeContext:
         """The node's record and a bounded view of its frames, each marked fresh or stale.
 
@@ -116,13 +171,14 @@ class ContextAPI:
         previous NodeIDs (newest first, one per frame type not already present),
         always marked stale, within the same ``max_frames`` bound.
         """
+        self._authorize(principal, Permission.READ)
         record = self.resolve(node)
         return self._node_context(
             record, view or ViewPolicy(), include_previous, Freshness(self.store, self.ws)
         )
 
     def get_nodes_batch(
-        self, nodes: Sequence[str], view: ViewPolicy | None = None
+        self, nodes: Sequence[str], view: ViewPolicy | None = None, *, principal: Caller = None
     ) -> list[NodeContext]:
         """GetNode for many nodes in one call (order kept; unknown nodes raise NodeNotFound).
 
@@ -131,6 +187,7 @@ class ContextAPI:
         node, path currency, contents); filtered views fall back to one view
         query per node.
         """
+        self._authorize(principal, Permission.READ)
         self._check_batch(len(nodes))
         policy = view or ViewPolicy()
         records = self._resolve_many(nodes)
@@ -152,18 +209,17 @@ class ContextAPI:
         ids = [r.node_id for r in records]
         sets = self.store.get_frame_sets(self.ws, ids)
         recent = self.store.recent_frames(self.ws, ids, policy.max_frames + 1)
-        contents = self.store.get_contents(
-            self.ws, [f.content_hash for frames in recent.values() for f in frames]
+        contents = verified_contents(
+            self.store,
+            self.ws,
+            [f for frames in recent.values() for f in frames[: policy.max_frames]],
         )
         out = []
         for record in records:
             frames = recent.get(record.node_id, [])
             state = sets.get(record.node_id)
             served = tuple(
-                FrameContext(
-                    f, contents.get(f.content_hash, b""), freshness.why_stale(f) is not None
-                )
-                for f in frames[: policy.max_frames]
+                freshness.serve(f, contents[f.content_hash]) for f in frames[: policy.max_frames]
             )
             out.append(
                 NodeContext(
@@ -183,24 +239,25 @@ class ContextAPI:
             by_path = {p: found[i] for p, i in ids.items() if i in found}
         return [by_id.get(NodeId(n)) or by_path.get(n) or self.resolve(n) for n in nodes]
 
-    def get_frames_batch(self, frame_ids: Sequence[str]) -> list[FrameContext]:
+    def get_frames_batch(
+        self, frame_ids: Sequence[str], *, principal: Caller = None
+    ) -> list[FrameContext]:
         """Frames with content and freshness by FrameID (order kept; unknown IDs raise)."""
+        self._authorize(principal, Permission.READ)
         self._check_batch(len(frame_ids))
         ids = [FrameId(parse_hex_id(f, "FrameID")) for f in frame_ids]
         frames = self.store.get_frames(self.ws, ids)
         missing = [f for f in ids if f not in frames]
         if missing:
             raise FrameNotFound(f"no frame {missing[0]} in this workspace")
-        contents = self.store.get_contents(self.ws, [frames[f].content_hash for f in ids])
+        contents = verified_contents(self.store, self.ws, [frames[f] for f in ids])
         freshness = Freshness(self.store, self.ws)
-        return [
-            FrameContext(
-                frames[f],
-                contents.get(frames[f].content_hash, b""),
-                freshness.why_stale(frames[f]) is not None,
-            )
-            for f in ids
-        ]
+        return [freshness.serve(frames[f], contents[frames[f].content_hash]) for f in ids]
+
+    def heads(self, node: str, *, principal: Caller = None) -> dict[str, FrameId]:
+        """The node's current frame of each type (the last put or synthesis), by type."""
+        self._authorize(principal, Permission.READ)
+        return self.store.get_heads(self.ws, self.resolve(node).node_id)
 
     def _check_batch(self, n: int) -> None:
         if n > self.limits.max_batch:
@@ -218,15 +275,9 @@ class ContextAPI:
         if include_previous and len(frames) < policy.max_frames:
             previous = self._previous_heads(record, policy, {f.frame_type for f in frames})
             previous = previous[: policy.max_frames - len(frames)]
-        contents = self.store.get_contents(self.ws, [f.content_hash for f in (*frames, *previous)])
-        served = [
-            FrameContext(f, contents.get(f.content_hash, b""), freshness.why_stale(f) is not None)
-            for f in frames
-        ]
-        served += [
-            FrameContext(f, contents.get(f.content_hash, b""), True, previous=True)
-            for f in previous
-        ]
+        contents = verified_contents(self.store, self.ws, [*frames, *previous])
+        served = [freshness.serve(f, contents[f.content_hash]) for f in frames]
+        served += [freshness.serve(f, contents[f.content_hash], previous=True) for f in previous]
         return NodeContext(record, tuple(served), view.frame_count, view.truncated)
 
     def _previous_heads(
@@ -253,29 +304,37 @@ class ContextAPI:
         return out
 
     # -- writes ---------------------------------------------------------------
-    def put_frame(self, node: str, frame: FrameInput, agent: str) -> FrameId:
-        """Append a frame by ``agent`` (a writer or synthesis agent); idempotent."""
+    def put_frame(self, node: str, frame: FrameInput, agent: Caller) -> FrameId:
+        """Put a frame by ``agent`` (a writer or synthesis agent); idempotent, and it becomes current."""
         return self.put_frame_record(node, frame, agent).frame_id
 
-    def put_frame_record(self, node: str, frame: FrameInput, agent: str) -> Frame:
-        """:meth:`put_frame`, returning the stored frame (with its sequence number)."""
-        self.agents.authorize(agent, "write")
+    def put_frame_record(self, node: str, frame: FrameInput, agent: Caller) -> PutResult:
+        """:meth:`put_frame`, returning the stored frame and whether it is new.
+
+        Putting a stored FrameID again makes it its (node, type) head and the
+        most recent frame in recency order (``created`` False, stored
+        metadata); putting the current head again changes nothing.
+        """
+        author = self._author(agent, Permission.WRITE)
+        if INCOMPLETE_KEY in frame.metadata:
+            raise InvalidRequest(f"metadata key {INCOMPLETE_KEY!r} is reserved for the engine")
         record = self.resolve(node)
         basis = frame.basis or Basis.node(record.node_id)
         self._check_basis(basis)
         built = new_frame(
             record.node_id,
             frame.frame_type,
-            agent,
+            author,
             frame.content,
             basis=basis,
             content_type=frame.content_type,
             metadata=frame.metadata,
             max_content_bytes=self.limits.max_frame_bytes,
         )
-        return self.store.append_frame(
+        stored = self.store.append_frame(
             self.ws, built, frame.content, merkle_set.root_of_raw, utc_now()
         )
+        return PutResult(stored.frame, stored.created)
 
     def _check_basis(self, basis: Basis) -> None:
         """Every node and frame a basis names must exist in this workspace."""
@@ -293,7 +352,7 @@ class ContextAPI:
         self,
         directory: str,
         frame_type: str,
-        agent: str,
+        agent: Caller,
         policy: str | None = None,
         *,
         params: Mapping[str, object] | None = None,
@@ -302,7 +361,7 @@ class ContextAPI:
         output_type: str | None = None,
     ) -> SynthesisResult:
         """Synthesize a directory (or, recursively, its subtree bottom-up) from child heads."""
-        self.agents.authorize(agent, "synthesize")
+        author = self._author(agent, Permission.WRITE, Permission.SYNTHESIZE)
         record = self.resolve(directory)
         synth = Synthesizer(
             self.store, self.ws, self.limits.max_frame_bytes, self.limits.max_children
@@ -314,7 +373,7 @@ class ContextAPI:
         return synth.run(
             record,
             frame_type,
-            agent,
+            author,
             chosen,
             request,
             recursive=recursive,
@@ -322,8 +381,9 @@ class ContextAPI:
             output_type=output_type,
         )
 
-    def stale(self, node: str, recursive: bool = False) -> StaleReport:
+    def stale(self, node: str, recursive: bool = False, *, principal: Caller = None) -> StaleReport:
         """Every stale head frame in scope, plus frames up the chain that were built on them."""
+        self._authorize(principal, Permission.READ)
         record = self.resolve(node)
         frames = find_stale(
             self.store, self.ws, record, recursive, self.limits.path_history, self.agents
@@ -331,9 +391,21 @@ class ContextAPI:
         return StaleReport(record.node_id, tuple(frames))
 
     def regenerate(
-        self, node: str, recursive: bool = False, dry_run: bool = False
+        self,
+        node: str,
+        recursive: bool = False,
+        dry_run: bool = False,
+        *,
+        principal: Caller = None,
     ) -> RegenerationReport:
-        """Recompute the stale frames the engine can recompute, within the requested scope."""
+        """Recompute the stale frames the engine can recompute, within the requested scope.
+
+        Needs ``synthesize`` (a dry run only reads: ``read``). Each rebuilt frame
+        keeps its author, so it is rebuilt only while that agent still holds
+        what authoring it needs (``write``, and ``synthesize`` for a
+        synthesis); otherwise it is reported as needing its agent.
+        """
+        self._authorize(principal, Permission.READ if dry_run else Permission.SYNTHESIZE)
         started = time.perf_counter()
         record = self.resolve(node)
         regen = Regenerator(
@@ -355,7 +427,10 @@ class ContextAPI:
             dry_run=dry_run,
         )
 
-    def compose(self, node: str, policy: CompositionPolicy) -> ComposedContext:
+    def compose(
+        self, node: str, policy: CompositionPolicy, *, principal: Caller = None
+    ) -> ComposedContext:
         """Read-time composition from the node, its parent, siblings and related nodes."""
+        self._authorize(principal, Permission.READ)
         record = self.resolve(node)
         return compose(self, record, policy)

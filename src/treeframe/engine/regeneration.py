@@ -1,28 +1,38 @@
 """Staleness reports and incremental regeneration, by index lookup.
 
 ``find_stale`` lists, for a scope, every head frame whose basis is no longer
-current, the heads of the previous NodeIDs of each path in scope (their node
-changed), and — through the persisted basis index — the head frames up the
-chain that were built on any of those. ``Regenerator`` recomputes what the
-engine can (synthesis frames; frames of generator agents) as new frames on
+current, every synthesis that is fresh but incomplete (children without an
+input, or with a stale or incomplete one), the heads of the previous NodeIDs
+of each path in scope (their node changed), and — through the persisted
+basis index — the head frames up the chain that were built on any of those.
+``Regenerator`` recomputes what the engine can (synthesis frames; frames of
+generator agents whose author still holds the permissions) as new frames on
 the current nodes, in post-order, moving heads with compare-and-set; old
 frames stay. Agent-authored frames are reported as needing their agent,
-never rewritten. A second run finds nothing to do.
+never rewritten, and so are incomplete syntheses that a rebuild would only
+reproduce. A second run rebuilds nothing and reports what ``stale`` lists.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from treeframe.engine.agents import AgentRegistry
-from treeframe.engine.freshness import Freshness
+from treeframe.engine.freshness import Freshness, Selection
 from treeframe.engine.generators import get_generator, read_file
 from treeframe.engine.policies import get_policy
+from treeframe.engine.principal import Permission
 from treeframe.engine.synthesis import Synthesizer
 from treeframe.engine.types import StaleFrame
-from treeframe.errors import ConcurrentUpdate, RegenerationFailed, TreeframeError
+from treeframe.errors import (
+    ConcurrentUpdate,
+    InvalidFrame,
+    InvalidPolicy,
+    RegenerationFailed,
+    SynthesisFailed,
+)
 from treeframe.frames.frame import Basis, Frame, new_frame
 from treeframe.ids import FrameId, NodeId, WorkspaceId
 from treeframe.storage.base import StorageBackend
@@ -31,7 +41,8 @@ from treeframe.tree.records import NodeRecord
 
 __all__ = ["Regenerator", "find_stale", "walk_post_order"]
 
-_DEPENDENTS_LIMIT = 1000
+DEPENDENTS_PAGE = 1000
+"""Basis-index rows read per query when following dependents (every page is read)."""
 
 
 def walk_post_order(
@@ -67,13 +78,10 @@ class Lookahead:
     node of the scope even where nothing is stale.
     """
 
-    def __init__(
-        self, store: StorageBackend, ws: WorkspaceId, history_limit: int, freshness: Freshness
-    ) -> None:
+    def __init__(self, store: StorageBackend, ws: WorkspaceId, history_limit: int) -> None:
         self.store = store
         self.ws = ws
         self.history_limit = history_limit
-        self.freshness = freshness
         self._heads: dict[NodeId, dict[str, FrameId]] = {}
         self._history: dict[str, list[tuple[int, NodeId]]] = {}
         self._frames: dict[FrameId, Frame] = {}
@@ -89,7 +97,6 @@ class Lookahead:
         paths = [child.path for child in children]
         self._history.update(self.store.path_history_many(self.ws, paths, self.history_limit))
         self._loaded.update(ids)
-        self.freshness.seed(children)
 
     def heads(self, node: NodeRecord) -> dict[str, FrameId]:
         """The node's heads (prefetched, or read now)."""
@@ -97,7 +104,7 @@ class Lookahead:
             return dict(self._heads.get(node.node_id, {}))
         return self.store.get_heads(self.ws, node.node_id)
 
-    def frames(self, frame_ids: list[FrameId]) -> dict[FrameId, Frame]:
+    def frames(self, frame_ids: Sequence[FrameId]) -> dict[FrameId, Frame]:
         """Frames by ID, from what was fetched with the heads where possible (frames never change)."""
         missing = [f for f in frame_ids if f not in self._frames]
         if missing:
@@ -110,20 +117,39 @@ class Lookahead:
             return self._history.get(node.path, [])
         return self.store.path_history(self.ws, node.path, self.history_limit)
 
-    def forget(self, node: NodeRecord) -> None:
-        """Drop what was fetched for a node whose heads are about to move."""
-        self._loaded.discard(node.node_id)
+
+def _blocker(frame: Frame, agents: AgentRegistry) -> str | None:
+    """Why the engine may not recompute ``frame`` (None: it may).
+
+    A rebuilt frame keeps its author, so the author must still be registered
+    and still hold what authoring it needs today: ``write`` and ``synthesize``
+    for a synthesis, ``write`` and a generator for anything else. Frames of
+    a removed or demoted agent are never rewritten under its name.
+    """
+    agent = agents.get(frame.agent_id)
+    synthesis = frame.basis.kind == "synthesis"
+    if agent is None:
+        return f"its agent {frame.agent_id!r} is no longer registered, so it needs its agent"
+    if not synthesis and agent.generator is None:
+        return "needs its agent"
+    needed = (Permission.WRITE, Permission.SYNTHESIZE) if synthesis else (Permission.WRITE,)
+    lost = [p for p in needed if p not in agent.permissions]
+    if lost:
+        return f"its agent {frame.agent_id!r} may no longer {lost[-1]}, so it needs its agent"
+    return None
 
 
 def _recomputable(frame: Frame, agents: AgentRegistry) -> bool:
-    if frame.basis.kind == "synthesis":
-        return True
-    agent = agents.get(frame.agent_id)
-    return agent is not None and agent.generator is not None
+    return _blocker(frame, agents) is None
 
 
 def _entry(
-    store: StorageBackend, ws: WorkspaceId, frame: Frame, reason: str, agents: AgentRegistry
+    store: StorageBackend,
+    ws: WorkspaceId,
+    frame: Frame,
+    reason: str,
+    agents: AgentRegistry,
+    recomputable: bool | None = None,
 ) -> StaleFrame:
     record = store.get_node(ws, frame.node_id)
     return StaleFrame(
@@ -133,7 +159,7 @@ def _entry(
         frame.frame_type,
         frame.agent_id,
         reason,
-        _recomputable(frame, agents),
+        _recomputable(frame, agents) if recomputable is None else recomputable,
     )
 
 
@@ -185,6 +211,21 @@ def _superseded_at_path(store: StorageBackend, ws: WorkspaceId, frame: Frame) ->
     return store.get_head(ws, current, frame.frame_type) is not None
 
 
+def _dependents(
+    store: StorageBackend, ws: WorkspaceId, ref: str, page_size: int
+) -> Iterator[Frame]:
+    """Every frame whose basis names ``ref``, oldest first, one basis-index page at a time."""
+    size = max(1, page_size)
+    after: int | None = None
+    while True:
+        page = store.frames_built_on(ws, ref, size, after_seq=after)
+        frames = store.get_frames(ws, [fid for _, fid in page])
+        yield from (frames[fid] for _, fid in page if fid in frames)
+        if len(page) < size:
+            return
+        after = page[-1][0]
+
+
 def find_stale(
     store: StorageBackend,
     ws: WorkspaceId,
@@ -192,26 +233,53 @@ def find_stale(
     recursive: bool,
     history_limit: int,
     agents: AgentRegistry,
+    *,
+    page_size: int = DEPENDENTS_PAGE,
 ) -> list[StaleFrame]:
-    """Stale head frames in scope plus their dependents up the chain (see module doc)."""
-    freshness = Freshness(store, ws)
-    look = Lookahead(store, ws, history_limit, freshness)
+    """Stale head frames in scope plus their dependents up the chain (see module doc).
+
+    Dependents are read from the basis index page by page, so a frame with
+    any number of dependents is followed completely in bounded memory per query.
+    """
+    look = Lookahead(store, ws, history_limit)
+    freshness = Freshness(store, ws, frames=look.frames)
     found: dict[FrameId, StaleFrame] = {}
+    # Syntheses that are fresh but incomplete in a way rebuilding cannot fix
+    # (children without inputs): frames built on them are stuck the same way.
+    stuck: set[str] = set()
     refs: deque[str] = deque()
+
+    def entered(children: list[NodeRecord]) -> None:
+        look.load(children)
+        freshness.seed(children)
 
     def visit(node: NodeRecord) -> None:
         heads = look.heads(node)
         frames = look.frames(list(heads.values()))
         for frame in frames.values():
             reason = freshness.why_stale(frame)
-            if reason is not None:
-                found[frame.frame_id] = _entry(store, ws, frame, reason, agents)
-                refs.append(frame.frame_id)
+            fixable: bool | None = None
+            if reason is None:
+                gaps = freshness.completeness(frame)
+                if gaps is None or not gaps.incomplete:
+                    continue
+                reason = gaps.reason()
+                fixable = (
+                    not gaps.missing
+                    and not gaps.deep
+                    and not any(f in stuck for f in gaps.stale_input_ids)
+                    and all(found[f].recomputable for f in gaps.stale_input_ids if f in found)
+                    and _recomputable(frame, agents)
+                )
+                if not fixable:
+                    stuck.add(frame.frame_id)
+            found[frame.frame_id] = _entry(store, ws, frame, reason, agents, fixable)
+            refs.append(frame.frame_id)
         for frame in _previous_heads(store, ws, node, look.history(node), set(heads)):
             found.setdefault(frame.frame_id, _entry(store, ws, frame, "node changed", agents))
             refs.extend((frame.frame_id, frame.node_id))
 
-    for node in walk_post_order(store, ws, record, look.load) if recursive else [record]:
+    for node in walk_post_order(store, ws, record, entered) if recursive else [record]:
         visit(node)
     # The ancestor chain: a synthesis above the scope may be built on what changed in it.
     for ancestor in _ancestors(store, ws, record):
@@ -222,18 +290,24 @@ def find_stale(
         if ref in seen_refs:
             continue
         seen_refs.add(ref)
-        dependents = store.get_frames(ws, store.frames_built_on(ws, ref, _DEPENDENTS_LIMIT))
-        for frame in dependents.values():
+        for frame in _dependents(store, ws, ref, page_size):
             if frame.frame_id in found:
                 continue
             if store.get_head(ws, frame.node_id, frame.frame_type) != frame.frame_id:
                 continue  # superseded history, not something anyone is served
             if _superseded_at_path(store, ws, frame):
                 continue
-            # Built on a stale frame: stale through it, even if its own basis still
-            # names current heads (reads decide freshness one step deep).
-            reason = freshness.why_stale(frame) or f"built on stale frame {ref}"
-            found[frame.frame_id] = _entry(store, ws, frame, reason, agents)
+            # Built on a stale (or incomplete) frame: stale through it, even if its own
+            # basis still names current heads (reads look one level of inputs deep).
+            reason = freshness.why_stale(frame)
+            fixable: bool | None = None
+            if reason is None and ref in stuck:
+                reason = f"incomplete: built on incomplete frame {ref}"
+                fixable = False
+                stuck.add(frame.frame_id)
+            found[frame.frame_id] = _entry(
+                store, ws, frame, reason or f"built on stale frame {ref}", agents, fixable
+            )
             refs.append(frame.frame_id)
     return sorted(found.values(), key=lambda s: (s.path, s.frame_type, s.frame_id))
 
@@ -263,40 +337,102 @@ class Regenerator:
     def run(
         self, record: NodeRecord, *, recursive: bool, dry_run: bool
     ) -> tuple[list[FrameId], list[StaleFrame]]:
-        """(new FrameIDs, stale frames that need their agent) for the scope, post-order."""
+        """(new FrameIDs, frames left stale or incomplete that need agents) for the scope, post-order.
+
+        What is reported is what ``stale`` lists for the scope afterwards: a
+        second run rebuilds nothing and reports the same frames.
+        """
         regenerated: list[FrameId] = []
         unrecomputable: list[StaleFrame] = []
+        # Shared through the walk (see Freshness): node currency, records and
+        # directory selections; frame currency is re-read per node.
         self.nodes_memo: dict[NodeId, bool] = {}
-        self.look = Lookahead(
-            self.store,
-            self.ws,
-            self.history_limit,
-            Freshness(self.store, self.ws, nodes=self.nodes_memo),
-        )
-        scope = (
-            walk_post_order(self.store, self.ws, record, self.look.load)
-            if recursive
-            else iter([record])
-        )
+        self.selections: dict[tuple[NodeId, str], Selection] = {}
+        self.records: dict[NodeId, NodeRecord | None] = {}
+        # Frames reported as needing agents: frames built on them are stuck too.
+        self.stuck: set[FrameId] = set()
+        self.look = Lookahead(self.store, self.ws, self.history_limit)
+        walk_freshness = self._freshness()
+
+        def entered(children: list[NodeRecord]) -> None:
+            self.look.load(children)
+            walk_freshness.seed(children)
+
+        scope = walk_post_order(self.store, self.ws, record, entered) if recursive else [record]
         for node in scope:
             jobs, needs_agent = self.plan(node)
             unrecomputable.extend(needs_agent)
+            self.stuck.update(entry.frame_id for entry in needs_agent)
+            heads = self.look.heads(node)
             for frame_type, template in jobs:
                 try:
                     new_id = self.recompute(node, frame_type, template, dry_run)
-                except (RegenerationFailed, TreeframeError) as exc:
+                except RegenerationFailed as exc:
+                    # Only a genuine "cannot recompute" becomes a row; storage
+                    # and integrity errors propagate (nothing is hidden as "needs agent").
                     entry = _entry(self.store, self.ws, template, exc.message, self.agents)
                     unrecomputable.append(entry)
+                    self.stuck.add(template.frame_id)
                     continue
                 if new_id is not None:
                     regenerated.append(new_id)
+                    heads[frame_type] = new_id
+            unrecomputable.extend(self.incomplete(node, heads))
         return regenerated, unrecomputable
+
+    def _freshness(self) -> Freshness:
+        return Freshness(
+            self.store,
+            self.ws,
+            self.synth.overlay,
+            nodes=self.nodes_memo,
+            selections=self.selections,
+            records=self.records,
+            frames=self._frames,
+        )
+
+    def _frames(self, frame_ids: Sequence[FrameId]) -> dict[FrameId, Frame]:
+        """Frames by ID: a dry run's predicted frames, else the walk's cache or the store."""
+        pending = self.synth.pending
+        out = self.look.frames([f for f in frame_ids if f not in pending])
+        out.update({f: pending[f][0] for f in frame_ids if f in pending})
+        return out
+
+    def incomplete(self, node: NodeRecord, heads: dict[str, FrameId]) -> list[StaleFrame]:
+        """The node's syntheses that are fresh now but incomplete, which rebuilding cannot change.
+
+        Rebuilding such a frame gives the same frame (its children still lack
+        inputs), so it is reported as needing those children's agents rather
+        than counted as regenerated; frames built on it are stuck the same way.
+        """
+        if node.kind != "dir" or not heads:
+            return []
+        freshness = self._freshness()
+        frames = self._frames(list(heads.values()))
+        out: list[StaleFrame] = []
+        for _frame_type, fid in sorted(heads.items()):
+            frame = frames.get(fid)
+            if frame is None or frame.basis.kind != "synthesis" or fid in self.stuck:
+                continue
+            if freshness.why_stale(frame) is not None:
+                continue  # reported by plan() or recompute() already
+            gaps = freshness.completeness(frame)
+            stuck = [f for f in frame.basis.child_frames if f in self.stuck]
+            if gaps is not None and gaps.incomplete:
+                reason = gaps.reason()
+            elif stuck:
+                reason = f"incomplete: built on incomplete frame {stuck[0]}"
+            else:
+                continue
+            self.stuck.add(fid)
+            out.append(_entry(self.store, self.ws, frame, reason, self.agents, False))
+        return out
 
     def plan(self, node: NodeRecord) -> tuple[list[tuple[str, Frame]], list[StaleFrame]]:
         """Which types of ``node`` to recompute (with the frame to redo), and what needs an agent."""
         # Heads move as the walk regenerates, so frame currency is re-read per
         # node; node currency (the path index) does not change and is shared.
-        freshness = Freshness(self.store, self.ws, self.synth.overlay, nodes=self.nodes_memo)
+        freshness = self._freshness()
         heads = self.look.heads(node)
         frames = self.look.frames(list(heads.values()))
         jobs: list[tuple[str, Frame]] = []
@@ -308,19 +444,20 @@ class Regenerator:
             reason = freshness.why_stale(frame)
             if reason is None:
                 continue
-            if _recomputable(frame, self.agents):
+            blocker = _blocker(frame, self.agents)
+            if blocker is None:
                 jobs.append((frame_type, frame))
             else:
-                needs_agent.append(_entry(self.store, self.ws, frame, reason, self.agents))
+                entry = _entry(self.store, self.ws, frame, f"{reason}; {blocker}", self.agents)
+                needs_agent.append(entry)
         for frame in _previous_heads(
             self.store, self.ws, node, self.look.history(node), set(heads)
         ):
-            if _recomputable(frame, self.agents):
+            blocker = _blocker(frame, self.agents)
+            if blocker is None:
                 jobs.append((frame.frame_type, frame))
             else:
-                entry = _entry(
-                    self.store, self.ws, frame, "node changed; needs its agent", self.agents
-                )
+                entry = _entry(self.store, self.ws, frame, f"node changed; {blocker}", self.agents)
                 needs_agent.append(entry)
         return jobs, needs_agent
 
@@ -346,9 +483,23 @@ class Regenerator:
         return frame.frame_id
 
     def rebuild(self, node: NodeRecord, frame_type: str, template: Frame) -> tuple[Frame, bytes]:
-        """The frame ``template`` would be if built on ``node`` today."""
+        """The frame ``template`` would be if built on ``node`` today.
+
+        Raises RegenerationFailed when the frame cannot be recomputed (its
+        synthesis fails, its policy or generator is gone, the result is not a
+        valid frame); storage and integrity errors propagate unchanged.
+        """
+        try:
+            return self._rebuild(node, frame_type, template)
+        except (SynthesisFailed, InvalidPolicy, InvalidFrame) as exc:
+            raise RegenerationFailed(exc.message) from exc
+
+    def _rebuild(self, node: NodeRecord, frame_type: str, template: Frame) -> tuple[Frame, bytes]:
         basis = template.basis
         if basis.kind == "synthesis":
+            blocker = _blocker(template, self.agents)
+            if blocker is not None:
+                raise RegenerationFailed(f"frame {template.frame_id}: {blocker}")
             if node.kind != "dir":
                 raise RegenerationFailed(f"{node.path!r} is no longer a directory")
             params = basis.params
@@ -363,9 +514,10 @@ class Regenerator:
                 str(params.get("missing", "skip")),
             )
             return frame, content
+        blocker = _blocker(template, self.agents)
         agent = self.agents.get(template.agent_id)
-        if agent is None or agent.generator is None:
-            raise RegenerationFailed(f"frame {template.frame_id} needs its agent")
+        if blocker is not None or agent is None or agent.generator is None:
+            raise RegenerationFailed(f"frame {template.frame_id}: {blocker or 'needs its agent'}")
         generator = get_generator(agent.generator)
         content = generator.generate(node, read_file(self.root, node))
         frame = new_frame(

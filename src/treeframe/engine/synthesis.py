@@ -4,7 +4,10 @@ Inputs are each child's head of the requested type (``*``: every head),
 ordered by child name then FrameID. The basis is those FrameIDs plus the
 policy ID and ``{"input_type", "missing", "params"}``. Children without an
 input follow the ``missing`` rule: ``skip`` them or ``fail`` with
-SynthesisFailed naming them. An empty directory gets a stable empty frame.
+SynthesisFailed naming them. A directory with children but no input among
+them gets no frame (recursively: directories with no inputs below them); a
+truly empty directory gets a stable empty frame. A request whose whole scope
+holds no frame of the input type is refused (``synthesis_failed``).
 Synthesis reads only the directory's own children (never outside the
 subtree) and serializes per directory: the append is a compare-and-set
 against the head seen before the inputs were read, retried on a lost race.
@@ -17,13 +20,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from treeframe.clock import utc_now
-from treeframe.engine.freshness import ANY_TYPE, selection_inputs
+from treeframe.engine.contents import verified_contents
+from treeframe.engine.freshness import (
+    ANY_TYPE,
+    INCOMPLETE_KEY,
+    marked_incomplete,
+    selection_inputs,
+)
 from treeframe.engine.policies import SynthesisInput, SynthesisPolicy, get_policy
 from treeframe.engine.types import SynthesisResult
 from treeframe.errors import (
     ConcurrentUpdate,
     InvalidPolicy,
     InvalidRequest,
+    StoreCorrupt,
     SynthesisFailed,
     TreeframeError,
 )
@@ -38,6 +48,7 @@ __all__ = ["MISSING_RULES", "Synthesizer", "synthesis_params"]
 
 MISSING_RULES = ("skip", "fail")
 _RETRIES = 8
+_PROBE = 500  # children probed per query when checking that a scope has any input
 _LOCK_STRIPES = 256
 _LOCKS = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
 
@@ -95,15 +106,52 @@ class Synthesizer:
             raise InvalidPolicy(f"unknown missing-child rule {missing!r} (use skip or fail)")
         policy = get_policy(policy_id)
         checked = policy.check_params(params)
+        order = self._order(record, recursive)
+        if recursive:
+            self._require_some_input(record, order, frame_type)
         frames: list[Frame] = []
         skipped: list[str] = []
-        for directory in self._order(record, recursive):
-            frame, missed = self.synthesize_one(
+        bare: list[str] = []
+        for directory in order:
+            built = self.synthesize_one(
                 directory, frame_type, out_type, agent, policy, checked, missing
             )
-            frames.append(frame)
-            skipped.extend(missed)
-        return SynthesisResult(tuple(frames), tuple(skipped))
+            if built is None and not recursive:
+                raise self._nothing_to_synthesize(record, frame_type)
+            if built is None:
+                bare.append(directory.path)
+                continue
+            frames.append(built[0])
+            skipped.extend(built[1])
+        return SynthesisResult(tuple(frames), tuple(skipped), tuple(bare))
+
+    def _require_some_input(
+        self, record: NodeRecord, order: list[NodeRecord], input_type: str
+    ) -> None:
+        """Refuse a recursive synthesis with nothing to read, before anything is written.
+
+        When no child anywhere in scope has a frame of the input type (a typo'd
+        ``--type``), the run would only leave empty frames behind as heads.
+        A scope of truly empty directories (no children at all) is fine: each
+        gets the stable empty frame. Stops at the first input found.
+        """
+        children = [child for directory in order for _, child in directory.children]
+        for start in range(0, len(children), _PROBE):
+            chunk = children[start : start + _PROBE]
+            if input_type == ANY_TYPE:
+                if self.store.get_heads_many(self.ws, chunk):
+                    return
+            elif self.store.get_heads_batch(self.ws, [(c, input_type) for c in chunk]):
+                return
+        if children:
+            raise self._nothing_to_synthesize(record, input_type)
+
+    @staticmethod
+    def _nothing_to_synthesize(record: NodeRecord, input_type: str) -> SynthesisFailed:
+        return SynthesisFailed(
+            f"nothing to synthesize in {record.path or '.'!r}: no node in scope has a "
+            f"{input_type!r} frame (is the frame type right?)"
+        )
 
     def _order(self, record: NodeRecord, recursive: bool) -> list[NodeRecord]:
         """The directory, or its whole subtree of directories in post-order."""
@@ -132,14 +180,20 @@ class Synthesizer:
         policy: SynthesisPolicy,
         params: dict[str, Any],
         missing: str,
-    ) -> tuple[Frame, list[str]]:
-        """Build and append one directory's frame; retried when another writer moved the head."""
+    ) -> tuple[Frame, list[str]] | None:
+        """Build and put one directory's frame; retried when another writer moved the head.
+
+        None (nothing written) for a directory whose children have no input at
+        all: it gets no frame, rather than an empty one that would become a head.
+        """
         with _dir_lock(self.ws, directory.node_id):
             for _ in range(_RETRIES):
                 expected = self.store.get_head(self.ws, directory.node_id, out_type)
                 frame, content, missed = self.build(
                     directory, input_type, out_type, agent, policy, params, missing
                 )
+                if directory.children and not frame.basis.child_frames:
+                    return None
                 try:
                     stored = self.append_as_head(frame, content, expected)
                 except ConcurrentUpdate:
@@ -150,25 +204,16 @@ class Synthesizer:
         )
 
     def append_as_head(self, frame: Frame, content: bytes, expected: FrameId | None) -> Frame:
-        """Append ``frame`` and make it its (node, type) head, both compare-and-set.
+        """Put ``frame`` as its (node, type) head, compare-and-set against ``expected``.
 
         A synthesis can rebuild a frame that already exists (inputs went back
         to an earlier state, or two selections share one output type); the
-        idempotent append then changes nothing, so the head is moved to it
-        explicitly: its inputs are current, the head's may not be.
+        store's re-put then makes it current again — head and most recent in
+        recency order — since its inputs are current and the head's may not be.
         """
-        stored = self.store.append_frame(
+        return self.store.append_frame(
             self.ws, frame, content, merkle_set.root_of_raw, utc_now(), expected_head=expected
-        )
-        if (
-            expected != stored.frame_id
-            and stored.seq
-            and self.store.get_head(self.ws, frame.node_id, frame.frame_type) != stored.frame_id
-        ):
-            self.store.compare_and_set_head(
-                self.ws, frame.node_id, frame.frame_type, expected, stored.frame_id
-            )
-        return stored
+        ).frame
 
     def build(
         self,
@@ -194,9 +239,15 @@ class Synthesizer:
                 f"{input_type!r} frame: {', '.join(missed)}",
                 missing=tuple(missed),
             )
-        frames = self.store.get_frames(self.ws, [fid for _, fid in found])
-        contents = self.store.get_contents(self.ws, [f.content_hash for f in frames.values()])
-        for fid, (frame, data) in self.pending.items():
+        wanted = [fid for _, fid in found]
+        # A dry run's predicted frames are not stored: their bytes come from memory.
+        predicted = {fid: self.pending[fid] for fid in wanted if fid in self.pending}
+        frames = self.store.get_frames(self.ws, [f for f in wanted if f not in predicted])
+        dangling = [f for f in wanted if f not in frames and f not in predicted]
+        if dangling:
+            raise StoreCorrupt(f"a head names frame {dangling[0]}, which is not stored")
+        contents = verified_contents(self.store, self.ws, frames.values())
+        for fid, (frame, data) in predicted.items():
             frames[fid] = frame
             contents[frame.content_hash] = data
         inputs = [
@@ -204,7 +255,7 @@ class Synthesizer:
                 name,
                 child_path(directory.path, name),
                 frames[fid],
-                contents.get(frames[fid].content_hash, b""),
+                contents[frames[fid].content_hash],
             )
             for name, fid in found
         ]
@@ -231,6 +282,9 @@ class Synthesizer:
             policy.policy_id,
             synthesis_params(input_type, missing, params),
         )
+        # Marked when a child lacks an input here or below: a pure function of
+        # the basis (its inputs and their marks), so a rebuild gets the same mark.
+        lacking = absent or any(marked_incomplete(frames[fid]) for _, fid in found)
         frame = new_frame(
             directory.node_id,
             out_type,
@@ -238,6 +292,7 @@ class Synthesizer:
             content,
             basis=basis,
             content_type=policy.content_type,
+            metadata={INCOMPLETE_KEY: "true"} if lacking else None,
             max_content_bytes=self.max_bytes,
         )
         return frame, content, missed

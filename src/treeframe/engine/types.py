@@ -14,11 +14,22 @@ __all__ = [
     "FrameContext",
     "FrameInput",
     "NodeContext",
+    "PutResult",
     "RegenerationReport",
     "StaleFrame",
     "StaleReport",
     "SynthesisResult",
+    "listed_paths",
 ]
+
+_SHOWN = 3
+
+
+def listed_paths(paths: tuple[str, ...] | list[str]) -> str:
+    """A few paths for a one-line message ("a, b, c and 4 more"; the root shows as ".")."""
+    shown = ", ".join(p or "." for p in paths[:_SHOWN])
+    more = len(paths) - _SHOWN
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,25 +44,62 @@ class FrameInput:
 
 
 @dataclass(frozen=True, slots=True)
+class PutResult:
+    """What PutFrame did: the frame as stored and whether this call stored it.
+
+    ``created`` is False for a re-put of a stored FrameID: nothing new was
+    stored and ``frame`` carries the stored metadata and content type (not the
+    request's); the frame is the current head either way.
+    """
+
+    frame: Frame
+    created: bool
+
+    @property
+    def frame_id(self) -> FrameId:
+        """The frame's ID."""
+        return self.frame.frame_id
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: the ``frame/1`` record plus ``created``."""
+        out = self.frame.to_dict()
+        out["created"] = self.created
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class FrameContext:
-    """A frame as served to a reader: with its content and explicit freshness.
+    """A frame as served to a reader: with its content, explicit freshness and completeness.
 
     ``stale`` is True when the frame's node or anything its basis names is no
     longer current. ``previous`` marks a head of an earlier NodeID at the same
-    path (served only on request, always stale).
+    path (served only on request, always stale). A synthesis that is not stale
+    is ``incomplete`` when children of its directory have no input of its
+    input type (``missing``: their paths) or their input is stale or lacks
+    inputs itself (``stale_inputs``): it covers less than its directory holds.
     """
 
     frame: Frame
     content: bytes
     stale: bool
     previous: bool = False
+    missing: tuple[str, ...] = ()
+    stale_inputs: tuple[str, ...] = ()
+
+    @property
+    def incomplete(self) -> bool:
+        """True for a synthesis that lacks current inputs for some of its children."""
+        return bool(self.missing or self.stale_inputs)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: the ``frame/1`` record plus content and freshness."""
+        """JSON-ready form: the ``frame/1`` record plus content, freshness and completeness."""
         out = self.frame.to_dict()
         out["content"] = self.content.decode("utf-8", errors="replace")
         out["stale"] = self.stale
         out["previous"] = self.previous
+        out["incomplete"] = self.incomplete
+        out["missing"] = list(self.missing)
+        out["stale_inputs"] = list(self.stale_inputs)
         return out
 
 
@@ -117,11 +165,17 @@ class SynthesisResult:
 
     frames: tuple[Frame, ...]
     skipped: tuple[str, ...] = ()
-    """Children (paths) that had no input frame and were skipped."""
+    """Children (paths) that had no input frame and were left out of a written frame."""
+    without_inputs: tuple[str, ...] = ()
+    """Directories (paths) that got no frame: none of their children had an input."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"frames": [f.to_dict() for f in self.frames], "skipped": list(self.skipped)}
+        return {
+            "frames": [f.to_dict() for f in self.frames],
+            "skipped": list(self.skipped),
+            "without_inputs": list(self.without_inputs),
+        }
 
 
 @dataclass(frozen=True, slots=True)

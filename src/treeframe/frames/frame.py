@@ -177,7 +177,11 @@ class Frame:
     """One context frame. Only node, type, agent, basis and content enter its ID.
 
     ``seq`` (per-workspace append order) and ``created_at`` are assigned by
-    the store on first append and are never hashed.
+    the store on first append and are never hashed. ``put_seq`` is the
+    workspace sequence number of the frame's latest put: ``seq`` at first, a
+    new number when a re-put made it current again (recency views order by
+    it). It is a pointer kept by the store, not part of the ``frame/1``
+    record, and is ignored when frames are compared.
     """
 
     frame_id: FrameId
@@ -191,6 +195,7 @@ class Frame:
     metadata: tuple[tuple[str, str], ...] = field(default=())
     seq: int = 0
     created_at: str = ""
+    put_seq: int = field(default=0, compare=False)
 
     def compute_id(self) -> FrameId:
         """Recompute the FrameID from the hashed fields (used by ``verify``)."""

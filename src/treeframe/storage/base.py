@@ -10,6 +10,10 @@ Design rules every implementation follows (the conformance suite in
   index, heads, frame-set roots) move only inside such transactions;
 * pointer moves that could race use compare-and-set and raise
   :class:`~treeframe.errors.ConcurrentUpdate` when they lose;
+* a frame's (node, type) head is the frame of that type most recently put
+  there: a new frame, or an existing one put again (a re-put makes it
+  current again and most recent in recency order, without touching the
+  immutable record or the frame set);
 * path history and the basis index are append-only indexes, written in the
   same transaction as the change they record and never pruned; their reads
   take a ``limit`` so they stay bounded;
@@ -31,6 +35,7 @@ from treeframe.tree.records import NodeRecord
 
 __all__ = [
     "ANY_HEAD",
+    "Appended",
     "Damaged",
     "NodeSetState",
     "RootEntry",
@@ -88,6 +93,20 @@ class RootEntry:
     seq: int
     root: NodeId
     created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What :meth:`StorageBackend.append_frame` did.
+
+    ``frame`` is the frame as stored (its record, metadata and content type
+    are those of the first append; ``put_seq`` is current). ``created`` is
+    False when the FrameID was already stored: nothing new was written, at
+    most the head and recency pointer moved back to it.
+    """
+
+    frame: Frame
+    created: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,24 +233,31 @@ class StorageBackend(Protocol):
         created_at: str,
         *,
         expected_head: FrameId | _AnyHead | None = ANY_HEAD,
-    ) -> Frame:
-        """Append a frame in one transaction and return it as stored (with ``seq``).
+    ) -> Appended:
+        """Put a frame in one transaction: append it, or make an existing one current again.
 
-        Idempotent: an existing FrameID is returned unchanged and nothing is
-        written; ``expected_head`` is not checked then (the frame is already
-        in place, whatever the head is now). Otherwise, atomically: content
-        stored by hash (once), the frame gets the next workspace sequence
-        number, the node's frame-set root and count are recomputed with
-        ``set_root``, the (node, type) head moves to it, and one basis-index
-        row per :func:`basis_refs` entry is recorded. Raises NodeNotFound
-        when the node record does not exist in the workspace.
+        A new FrameID, atomically: content stored by hash (once), the frame
+        gets the next workspace sequence number (``seq`` = ``put_seq``), the
+        node's frame-set root and count are recomputed with ``set_root``, the
+        (node, type) head moves to it, and one basis-index row per
+        :func:`basis_refs` entry is recorded. Raises NodeNotFound when the
+        node record does not exist in the workspace.
 
-        Compare-and-set: unless ``expected_head`` is :data:`ANY_HEAD`, the
-        append happens only if the current (node, type) head is
-        ``expected_head`` (None: no head yet), checked in the same
-        transaction; otherwise ConcurrentUpdate is raised and nothing is
-        written (no seq is consumed). This serializes writers of one head,
-        e.g. per-directory synthesis across threads and processes.
+        An existing FrameID (``created`` False; the stored record, metadata
+        and content type win over the argument's): when it is its (node,
+        type) head, nothing is written. Otherwise it becomes current again:
+        the next workspace sequence number becomes its ``put_seq`` (the
+        most recent in recency order) and the head moves to it; the record,
+        the frame set and the basis index stay as they are.
+
+        Compare-and-set: unless ``expected_head`` is :data:`ANY_HEAD`, any
+        write (an append or a head move) happens only if the current (node,
+        type) head is ``expected_head`` (None: no head yet), checked in the
+        same transaction; otherwise ConcurrentUpdate is raised and nothing is
+        written (no seq is consumed). A put of the current head succeeds
+        whatever ``expected_head`` says: retrying a write that succeeded must
+        not fail. This serializes writers of one head, e.g. per-directory
+        synthesis across threads and processes.
         """
 
     def get_frame(self, ws: WorkspaceId, frame_id: FrameId) -> Frame | None:
@@ -256,7 +282,7 @@ class StorageBackend(Protocol):
         frame_type: str | None = None,
         agent_id: str | None = None,
     ) -> Iterator[Frame]:
-        """A node's frames, newest first (by ``seq``), optionally of one type/agent.
+        """A node's frames, most recently put first (by ``put_seq``), optionally of one type/agent.
 
         Served from an index and consumed lazily: callers stop early to stay bounded.
         """
@@ -285,7 +311,7 @@ class StorageBackend(Protocol):
     def recent_frames(
         self, ws: WorkspaceId, node_ids: Sequence[NodeId], limit: int
     ) -> dict[NodeId, list[Frame]]:
-        """Up to ``limit`` newest frames of each node, newest first (one query for all).
+        """Up to ``limit`` most recently put frames of each node, by ``put_seq`` (one query for all).
 
         Nodes without frames are absent. This is the batch path of the
         default recency view; filtered views use :meth:`iter_node_frames`.
@@ -302,24 +328,15 @@ class StorageBackend(Protocol):
     ) -> dict[tuple[NodeId, str], FrameId]:
         """Heads of many ``(node, frame_type)`` keys in a few queries; missing keys are absent."""
 
-    def frames_built_on(self, ws: WorkspaceId, ref: str, limit: int) -> list[FrameId]:
-        """Up to ``limit`` FrameIDs whose basis names ``ref`` (a NodeID or FrameID).
+    def frames_built_on(
+        self, ws: WorkspaceId, ref: str, limit: int, after_seq: int | None = None
+    ) -> list[tuple[int, FrameId]]:
+        """Up to ``limit`` frames whose basis names ``ref`` (a NodeID or FrameID), as ``(seq, id)``.
 
-        Ordered by the dependent frame's ``seq``, oldest first; served from the
+        Ordered by the dependent frame's ``seq``, oldest first, starting after
+        ``after_seq`` (keyset paging: pass the last ``seq`` of a page to get the
+        next one; a page shorter than ``limit`` is the last). Served from the
         basis index that :meth:`append_frame` maintains.
-        """
-
-    def compare_and_set_head(
-        self,
-        ws: WorkspaceId,
-        node_id: NodeId,
-        frame_type: str,
-        expected: FrameId | None,
-        new: FrameId,
-    ) -> None:
-        """Move a head only if it still points at ``expected``; else ConcurrentUpdate.
-
-        ``new`` must be a frame of that node and type (else InvalidFrame).
         """
 
     # -- full iteration: for verify and export only, never for lookups -------

@@ -2,7 +2,9 @@
 
 One re-entrant lock makes every write atomic. Path history and the basis
 index are lists appended under that lock, so they are in ``seq`` order by
-construction.
+construction. Writes refuse malformed IDs (uppercase, padded, short) with
+InvalidId before touching anything, exactly like the SQLite backend; reads of
+such an ID find nothing.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 
-from treeframe.errors import ConcurrentUpdate, InvalidFrame, NodeNotFound, StorageError
+from treeframe.errors import ConcurrentUpdate, NodeNotFound, StorageError
 from treeframe.frames.frame import Frame
-from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
+from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId, parse_hex_id
 from treeframe.storage.base import (
     ANY_HEAD,
+    Appended,
     Damaged,
     NodeSetState,
     RootEntry,
@@ -42,13 +45,13 @@ class _Workspace:
     stat: dict[str, bytes] = field(default_factory=dict)
     frames: dict[FrameId, Frame] = field(default_factory=dict)
     contents: dict[ContentHash, bytes] = field(default_factory=dict)
-    node_frames: dict[NodeId, list[Frame]] = field(default_factory=dict)  # in seq order
+    node_frames: dict[NodeId, list[Frame]] = field(default_factory=dict)  # by put_seq
     sets: dict[NodeId, NodeSetState] = field(default_factory=dict)
     heads: dict[tuple[NodeId, str], FrameId] = field(default_factory=dict)
     node_heads: dict[NodeId, dict[str, FrameId]] = field(default_factory=dict)  # by node
     agents: dict[str, bytes] = field(default_factory=dict)
     path_history: dict[str, list[tuple[int, NodeId]]] = field(default_factory=dict)  # seq order
-    built_on: dict[str, list[FrameId]] = field(default_factory=dict)  # dependents in seq order
+    built_on: dict[str, list[tuple[int, FrameId]]] = field(default_factory=dict)  # by seq
 
 
 class MemoryStore:
@@ -86,6 +89,7 @@ class MemoryStore:
     # -- workspaces ---------------------------------------------------------
     def ensure_workspace(self, ws: WorkspaceId, name: str) -> None:
         """Create the workspace if absent."""
+        parse_hex_id(ws, "workspace ID")
         with self._lock:
             self._spaces.setdefault(ws, _Workspace(name))
 
@@ -97,6 +101,8 @@ class MemoryStore:
     # -- node records -------------------------------------------------------
     def put_nodes(self, ws: WorkspaceId, records: Sequence[NodeRecord]) -> None:
         """Store records; existing ones are kept."""
+        for record in records:
+            parse_hex_id(record.node_id, "NodeID")
         with self._lock:
             nodes = self._ws(ws).nodes
             for record in records:
@@ -146,6 +152,9 @@ class MemoryStore:
         self, ws: WorkspaceId, token: str, entries: Sequence[tuple[str, NodeId | None]]
     ) -> None:
         """Stage path changes."""
+        for _path, node in entries:
+            if node is not None:
+                parse_hex_id(node, "NodeID")
         with self._lock:
             stage = self._stage(ws, token)
             for path, node in entries:
@@ -231,38 +240,48 @@ class MemoryStore:
         created_at: str,
         *,
         expected_head: FrameId | _AnyHead | None = ANY_HEAD,
-    ) -> Frame:
-        """Append a frame atomically (idempotent; compare-and-set unless ``ANY_HEAD``)."""
+    ) -> Appended:
+        """Put a frame atomically: append it, or make an existing one current again."""
+        parse_hex_id(frame.frame_id, "FrameID")
+        parse_hex_id(frame.node_id, "NodeID")
+        parse_hex_id(frame.content_hash, "content hash")
+        for ref in basis_refs(frame):
+            parse_hex_id(ref, "basis reference")
         with self._lock:
             space = self._ws(ws)
-            existing = space.frames.get(frame.frame_id)
-            if existing is not None:
-                return existing
-            if frame.node_id not in space.nodes:
-                raise NodeNotFound(f"node {frame.node_id} does not exist in this workspace")
             head_key = (frame.node_id, frame.frame_type)
-            if not isinstance(expected_head, _AnyHead):
-                current = space.heads.get(head_key)
-                if current != expected_head:
-                    raise ConcurrentUpdate(
-                        f"head of {frame.frame_type!r} on {frame.node_id} moved",
-                        expected=expected_head or "",
-                        actual=current or "",
-                    )
-            members = [bytes.fromhex(f.frame_id) for f in space.node_frames.get(frame.node_id, [])]
-            members.append(bytes.fromhex(frame.frame_id))
-            root = set_root(members).hex()
-            stored = replace(frame, seq=space.next_seq, created_at=created_at)
+            current = space.heads.get(head_key)
+            existing = space.frames.get(frame.frame_id)
+            if existing is not None and current == frame.frame_id:
+                return Appended(existing, False)
+            if existing is None and frame.node_id not in space.nodes:
+                raise NodeNotFound(f"node {frame.node_id} does not exist in this workspace")
+            if not isinstance(expected_head, _AnyHead) and current != expected_head:
+                raise ConcurrentUpdate(
+                    f"head of {frame.frame_type!r} on {frame.node_id} moved",
+                    expected=expected_head or "",
+                    actual=current or "",
+                )
+            seq = space.next_seq
             space.next_seq += 1
-            space.contents.setdefault(frame.content_hash, content)
+            node_frames = space.node_frames.setdefault(frame.node_id, [])
+            if existing is not None:
+                # A re-put: a pointer move to the end of the recency order.
+                stored = replace(existing, put_seq=seq)
+                node_frames.remove(existing)
+            else:
+                members = [bytes.fromhex(f.frame_id) for f in node_frames]
+                members.append(bytes.fromhex(frame.frame_id))
+                space.sets[frame.node_id] = NodeSetState(set_root(members).hex(), len(members))
+                stored = replace(frame, seq=seq, created_at=created_at, put_seq=seq)
+                space.contents.setdefault(frame.content_hash, content)
+                for ref in basis_refs(frame):
+                    space.built_on.setdefault(ref, []).append((seq, frame.frame_id))
             space.frames[frame.frame_id] = stored
-            space.node_frames.setdefault(frame.node_id, []).append(stored)
-            space.sets[frame.node_id] = NodeSetState(root, len(members))
+            node_frames.append(stored)
             space.heads[head_key] = frame.frame_id
             space.node_heads.setdefault(frame.node_id, {})[frame.frame_type] = frame.frame_id
-            for ref in basis_refs(frame):
-                space.built_on.setdefault(ref, []).append(frame.frame_id)
-            return stored
+            return Appended(stored, existing is None)
 
     def get_frame(self, ws: WorkspaceId, frame_id: FrameId) -> Frame | None:
         """Frame by ID."""
@@ -292,7 +311,7 @@ class MemoryStore:
         frame_type: str | None = None,
         agent_id: str | None = None,
     ) -> Iterator[Frame]:
-        """A node's frames, newest first."""
+        """A node's frames, most recently put first."""
         frames = list(self._ws(ws).node_frames.get(node_id, ()))
         for frame in reversed(frames):
             if frame_type is not None and frame.frame_type != frame_type:
@@ -344,7 +363,7 @@ class MemoryStore:
     def recent_frames(
         self, ws: WorkspaceId, node_ids: Sequence[NodeId], limit: int
     ) -> dict[NodeId, list[Frame]]:
-        """Up to ``limit`` newest frames of each node, newest first."""
+        """Up to ``limit`` most recently put frames of each node, newest put first."""
         node_frames = self._ws(ws).node_frames
         if limit <= 0:
             return {}
@@ -361,33 +380,15 @@ class MemoryStore:
         heads = self._ws(ws).heads
         return {key: heads[key] for key in keys if key in heads}
 
-    def frames_built_on(self, ws: WorkspaceId, ref: str, limit: int) -> list[FrameId]:
-        """FrameIDs whose basis names ``ref``, oldest first."""
-        return self._ws(ws).built_on.get(ref, [])[: max(limit, 0)]
-
-    def compare_and_set_head(
-        self,
-        ws: WorkspaceId,
-        node_id: NodeId,
-        frame_type: str,
-        expected: FrameId | None,
-        new: FrameId,
-    ) -> None:
-        """Move a head if it still points at ``expected``."""
-        with self._lock:
-            space = self._ws(ws)
-            target = space.frames.get(new)
-            if target is None or target.node_id != node_id or target.frame_type != frame_type:
-                raise InvalidFrame(f"frame {new} is not a {frame_type!r} frame of node {node_id}")
-            current = space.heads.get((node_id, frame_type))
-            if current != expected:
-                raise ConcurrentUpdate(
-                    f"head of {frame_type!r} on {node_id} moved",
-                    expected=expected or "",
-                    actual=current or "",
-                )
-            space.heads[(node_id, frame_type)] = new
-            space.node_heads.setdefault(node_id, {})[frame_type] = new
+    def frames_built_on(
+        self, ws: WorkspaceId, ref: str, limit: int, after_seq: int | None = None
+    ) -> list[tuple[int, FrameId]]:
+        """``(seq, FrameID)`` of the frames whose basis names ``ref``, oldest first, after ``after_seq``."""
+        entries = self._ws(ws).built_on.get(ref, [])
+        start = (
+            0 if after_seq is None else bisect.bisect_right(entries, after_seq, key=lambda e: e[0])
+        )
+        return entries[start : start + max(limit, 0)]
 
     # -- full iteration -----------------------------------------------------
     def iter_all_nodes(self, ws: WorkspaceId) -> Iterator[NodeRecord | Damaged]:
@@ -422,4 +423,4 @@ class MemoryStore:
     def iter_all_basis_refs(self, ws: WorkspaceId) -> Iterator[tuple[str, FrameId]]:
         """Every basis-index entry."""
         built_on = self._ws(ws).built_on
-        yield from [(ref, f) for ref in sorted(built_on) for f in built_on[ref]]
+        yield from [(ref, f) for ref in sorted(built_on) for _seq, f in built_on[ref]]

@@ -36,6 +36,16 @@ join of ``scan_staging`` with ``paths`` before applying the staged rows.
 ``basis_refs`` keeps one row per (ws, ref, seq) for every ID named by the
 basis of the frame appended as ``seq``, so the frames built on a node or
 frame are one range scan in append order. Both are append-only.
+
+Recency (version 4): ``frames.put_seq`` is the workspace sequence number of
+a frame's latest put — its ``seq`` on first append, a new number when a
+re-put makes it current again — and the per-node indexes are keyed by it,
+so recency views, heads and composition agree on "most recently put". It is
+a pointer column; the frame record keeps its first ``seq``. A version-3
+store is upgraded when opened (column added and filled from ``seq``, indexes
+rebuilt, in one transaction); a version-3 store that cannot be written
+(read-only) is read as it is, ordering by ``seq``, which equals ``put_seq``
+in a store no re-put ever moved.
 """
 
 from __future__ import annotations
@@ -55,7 +65,6 @@ from typing import Any
 
 from treeframe.errors import (
     ConcurrentUpdate,
-    InvalidFrame,
     InvalidId,
     NodeNotFound,
     StorageError,
@@ -68,6 +77,7 @@ from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
 from treeframe.storage.base import (
     ANY_HEAD,
+    Appended,
     Damaged,
     NodeSetState,
     RootEntry,
@@ -79,8 +89,8 @@ from treeframe.tree.records import NodeRecord
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION = 3
-"""Version of the table layout below; a store with another version is refused."""
+SCHEMA_VERSION = 4
+"""Version of the table layout below; version 3 is upgraded on open, others are refused."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -110,12 +120,12 @@ CREATE TABLE IF NOT EXISTS contents (
     UNIQUE (ws, hash));
 CREATE TABLE IF NOT EXISTS frames (
     ws INTEGER NOT NULL, frame BLOB NOT NULL, node BLOB NOT NULL, type TEXT NOT NULL,
-    agent TEXT NOT NULL, seq INTEGER NOT NULL, record BLOB NOT NULL,
+    agent TEXT NOT NULL, seq INTEGER NOT NULL, record BLOB NOT NULL, put_seq INTEGER NOT NULL,
     PRIMARY KEY (ws, frame)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS frames_by_seq ON frames (ws, seq);
-CREATE INDEX IF NOT EXISTS frames_by_node ON frames (ws, node, seq);
-CREATE INDEX IF NOT EXISTS frames_by_node_type ON frames (ws, node, type, seq);
-CREATE INDEX IF NOT EXISTS frames_by_node_agent ON frames (ws, node, agent, seq);
+CREATE INDEX IF NOT EXISTS frames_by_node_put ON frames (ws, node, put_seq);
+CREATE INDEX IF NOT EXISTS frames_by_node_type_put ON frames (ws, node, type, put_seq);
+CREATE INDEX IF NOT EXISTS frames_by_node_agent_put ON frames (ws, node, agent, put_seq);
 CREATE TABLE IF NOT EXISTS frame_sets (
     ws INTEGER NOT NULL, node BLOB NOT NULL, root BLOB NOT NULL, count INTEGER NOT NULL,
     PRIMARY KEY (ws, node)) WITHOUT ROWID;
@@ -131,6 +141,20 @@ CREATE TABLE IF NOT EXISTS path_history (
 CREATE TABLE IF NOT EXISTS basis_refs (
     ws INTEGER NOT NULL, ref BLOB NOT NULL, seq INTEGER NOT NULL, frame BLOB NOT NULL,
     PRIMARY KEY (ws, ref, seq)) WITHOUT ROWID;
+"""
+
+# Version 3 -> 4: the put_seq column and the per-node indexes keyed by it.
+_UPGRADE_FROM = "3"
+_UPGRADE = """
+ALTER TABLE frames ADD COLUMN put_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE frames SET put_seq = seq;
+DROP INDEX IF EXISTS frames_by_node;
+DROP INDEX IF EXISTS frames_by_node_type;
+DROP INDEX IF EXISTS frames_by_node_agent;
+CREATE INDEX IF NOT EXISTS frames_by_node_put ON frames (ws, node, put_seq);
+CREATE INDEX IF NOT EXISTS frames_by_node_type_put ON frames (ws, node, type, put_seq);
+CREATE INDEX IF NOT EXISTS frames_by_node_agent_put ON frames (ws, node, agent, put_seq);
+UPDATE meta SET value = '4' WHERE key = 'schema_version'
 """
 
 _BATCH = 500  # IDs per IN (...) query: far below SQLite's bound-parameter limit
@@ -226,6 +250,10 @@ class SqliteStore:
         # Records never change, so parsed objects can be reused by their exact
         # stored bytes: hot views skip JSON parsing entirely. Bounded LRU.
         self._parse_frame = functools.lru_cache(maxsize=_RECORD_CACHE)(Frame.from_json)
+        self._load_frame = functools.lru_cache(maxsize=_RECORD_CACHE)(self._frame_at)
+        # Column holding the recency position: "seq" only in a version-3 store
+        # that could not be upgraded because it is read-only.
+        self._put = "put_seq"
         self._parse_node = functools.lru_cache(maxsize=_RECORD_CACHE)(NodeRecord.from_json)
         if (read_only or not create) and not os.path.isfile(self._path):
             what = "is not a file" if os.path.exists(self._path) else "does not exist"
@@ -359,11 +387,37 @@ class SqliteStore:
         if "meta" not in tables:
             raise StoreCorrupt(f"{self._path} is an SQLite database but not a treeframe store")
         row = self._one("SELECT value FROM meta WHERE key = 'schema_version'", ())
-        if row is None or row[0] != str(SCHEMA_VERSION):
-            found = "none" if row is None else row[0]
+        found = "none" if row is None else row[0]
+        if found == _UPGRADE_FROM:
+            self._upgrade(conn)
+        elif found != str(SCHEMA_VERSION):
             raise StoreCorrupt(
                 f"{self._path} has store schema version {found}, expected {SCHEMA_VERSION}"
             )
+
+    def _upgrade(self, conn: sqlite3.Connection) -> None:
+        """Upgrade a version-3 store in one transaction, or read it as it is if read-only."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is not None and row[0] == _UPGRADE_FROM:  # not upgraded meanwhile
+                for statement in _UPGRADE.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_READONLY:
+                self._put = "seq"  # never re-put, so seq is still the recency order
+                return
+            raise _translate(exc, self._path, self._busy_ms) from exc
+        except BaseException:
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -382,6 +436,10 @@ class SqliteStore:
                 with suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
             raise
+
+    def _frame_at(self, record: bytes, put_seq: int) -> Frame:
+        """A stored frame record with its current recency position (cached by both)."""
+        return replace(self._parse_frame(record), put_seq=put_seq)
 
     def _one(self, sql: str, params: Sequence[Any]) -> Any:
         conn = self._conn()
@@ -663,52 +721,81 @@ class SqliteStore:
         created_at: str,
         *,
         expected_head: FrameId | _AnyHead | None = ANY_HEAD,
-    ) -> Frame:
-        """Append a frame in one IMMEDIATE transaction and return it as stored.
+    ) -> Appended:
+        """Put a frame in one IMMEDIATE transaction: append it, or make an existing one current.
 
-        A re-append is answered from a plain read first, so idempotent retries
-        never queue for the write lock. ``expected_head`` is compared with
-        the head inside that transaction, before anything is written.
+        A re-put of the current head is answered from plain reads first, so
+        idempotent retries never queue for the write lock. ``expected_head``
+        is compared with the head inside the transaction, before anything is
+        written.
         """
         wid = self._ws(ws)
         frame_key = _require(frame.frame_id, "FrameID")
         node_key = _require(frame.node_id, "NodeID")
         content_key = _require(frame.content_hash, "content hash")
         ref_keys = [_require(ref, "basis reference") for ref in basis_refs(frame)]
-        find = "SELECT record FROM frames WHERE ws = ? AND frame = ?"
-        existing = self._one(find, (wid, frame_key))
-        if existing is not None:
-            return self._parse_frame(existing[0])
+        find = f"SELECT record, {self._put} FROM frames WHERE ws = ? AND frame = ?"
+        head = (wid, node_key, frame.frame_type)
+        find_head = "SELECT frame FROM heads WHERE ws = ? AND node = ? AND type = ?"
+        # The frame and whether it is its head, in one read.
+        known = self._one(
+            f"SELECT f.record, f.{self._put}, h.frame FROM frames AS f LEFT JOIN heads AS h"
+            " ON h.ws = f.ws AND h.node = f.node AND h.type = f.type"
+            " WHERE f.ws = ? AND f.frame = ?",
+            (wid, frame_key),
+        )
+        if known is not None and known[2] == frame_key:
+            return Appended(self._load_frame(known[0], known[1]), False)
         with self._write() as tx:
             existing = tx.execute(find, (wid, frame_key)).fetchone()
-            if existing is not None:
-                return self._parse_frame(existing[0])
+            row = tx.execute(find_head, head).fetchone()
+            current = None if row is None else row[0].hex()
+            if existing is not None and current == frame.frame_id:
+                return Appended(self._load_frame(*existing), False)
             node = (wid, node_key)
-            if tx.execute("SELECT 1 FROM nodes WHERE ws = ? AND node = ?", node).fetchone() is None:
+            if (
+                existing is None
+                and tx.execute("SELECT 1 FROM nodes WHERE ws = ? AND node = ?", node).fetchone()
+                is None
+            ):
                 raise NodeNotFound(f"node {frame.node_id} does not exist in this workspace")
-            head = (wid, node_key, frame.frame_type)
-            if not isinstance(expected_head, _AnyHead):
-                row = tx.execute(
-                    "SELECT frame FROM heads WHERE ws = ? AND node = ? AND type = ?", head
-                ).fetchone()
-                current = None if row is None else row[0].hex()
-                if current != expected_head:
-                    raise ConcurrentUpdate(
-                        f"head of {frame.frame_type!r} on {frame.node_id} moved",
-                        expected=expected_head or "",
-                        actual=current or "",
-                    )
+            if not isinstance(expected_head, _AnyHead) and current != expected_head:
+                raise ConcurrentUpdate(
+                    f"head of {frame.frame_type!r} on {frame.node_id} moved",
+                    expected=expected_head or "",
+                    actual=current or "",
+                )
             (seq,) = tx.execute("SELECT next_seq FROM workspaces WHERE id = ?", (wid,)).fetchone()
             tx.execute("UPDATE workspaces SET next_seq = ? WHERE id = ?", (seq + 1, wid))
-            stored = replace(frame, seq=seq, created_at=created_at)
+            tx.execute(
+                "INSERT OR REPLACE INTO heads (ws, node, type, frame) VALUES (?, ?, ?, ?)",
+                (*head, frame_key),
+            )
+            if existing is not None:
+                # A re-put: only the recency pointer and the head move.
+                tx.execute(
+                    "UPDATE frames SET put_seq = ? WHERE ws = ? AND frame = ?",
+                    (seq, wid, frame_key),
+                )
+                return Appended(self._load_frame(existing[0], seq), False)
+            stored = replace(frame, seq=seq, created_at=created_at, put_seq=seq)
             tx.execute(
                 "INSERT OR IGNORE INTO contents (ws, hash, data) VALUES (?, ?, ?)",
                 (wid, content_key, content),
             )
             tx.execute(
-                "INSERT INTO frames (ws, frame, node, type, agent, seq, record)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (wid, frame_key, node_key, frame.frame_type, frame.agent_id, seq, stored.to_json()),
+                "INSERT INTO frames (ws, frame, node, type, agent, seq, record, put_seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    wid,
+                    frame_key,
+                    node_key,
+                    frame.frame_type,
+                    frame.agent_id,
+                    seq,
+                    stored.to_json(),
+                    seq,
+                ),
             )
             members = [
                 r[0] for r in tx.execute("SELECT frame FROM frames WHERE ws = ? AND node = ?", node)
@@ -717,15 +804,11 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO frame_sets (ws, node, root, count) VALUES (?, ?, ?, ?)",
                 (wid, node_key, set_root(members), len(members)),
             )
-            tx.execute(
-                "INSERT OR REPLACE INTO heads (ws, node, type, frame) VALUES (?, ?, ?, ?)",
-                (*head, frame_key),
-            )
             tx.executemany(
                 "INSERT INTO basis_refs (ws, ref, seq, frame) VALUES (?, ?, ?, ?)",
                 [(wid, ref, seq, frame_key) for ref in ref_keys],
             )
-        return stored
+        return Appended(stored, True)
 
     def get_frame(self, ws: WorkspaceId, frame_id: FrameId) -> Frame | None:
         """One frame (without its content) by primary key."""
@@ -733,16 +816,18 @@ class SqliteStore:
         raw = _key(frame_id)
         if raw is None:
             return None
-        row = self._one("SELECT record FROM frames WHERE ws = ? AND frame = ?", (wid, raw))
-        return None if row is None else self._parse_frame(row[0])
+        row = self._one(
+            f"SELECT record, {self._put} FROM frames WHERE ws = ? AND frame = ?", (wid, raw)
+        )
+        return None if row is None else self._load_frame(*row)
 
     def get_frames(self, ws: WorkspaceId, frame_ids: Sequence[FrameId]) -> dict[FrameId, Frame]:
         """Batch lookup; missing IDs are absent from the result."""
         wid = self._ws(ws)
         keys = {raw: f for f in frame_ids if (raw := _key(f)) is not None}
-        sql = "SELECT frame, record FROM frames WHERE ws = ? AND frame IN ({})"
-        found = {keys[frame]: record for frame, record in self._batched(sql, wid, list(keys))}
-        return {f: self._parse_frame(found[f]) for f in frame_ids if f in found}
+        sql = f"SELECT frame, record, {self._put} FROM frames WHERE ws = ? AND frame IN ({{}})"
+        found = {keys[frame]: (rec, put) for frame, rec, put in self._batched(sql, wid, list(keys))}
+        return {f: self._load_frame(*found[f]) for f in frame_ids if f in found}
 
     def get_content(self, ws: WorkspaceId, digest: ContentHash) -> bytes | None:
         """Content bytes by content hash."""
@@ -771,12 +856,12 @@ class SqliteStore:
         frame_type: str | None = None,
         agent_id: str | None = None,
     ) -> Iterator[Frame]:
-        """A node's frames, newest first, read page by page from an index.
+        """A node's frames, most recently put first, read page by page from an index.
 
-        Each page is its own short query keyed by the last ``seq`` seen
+        Each page is its own short query keyed by the last ``put_seq`` seen
         (keyset pagination) rather than one cursor held open across yields: an
         open cursor would pin an old WAL snapshot, so a caller appending while
-        iterating would fail to get the write lock. Frames appended after the
+        iterating would fail to get the write lock. Frames put after the
         first page are not returned, as with a snapshot. Pages start small
         because most callers stop after a few frames.
         """
@@ -784,7 +869,8 @@ class SqliteStore:
         raw = _key(node_id)
         if raw is None:
             return
-        sql = "SELECT record FROM frames WHERE ws = ? AND node = ?"
+        put = self._put
+        sql = f"SELECT record, {put} FROM frames WHERE ws = ? AND node = ?"
         params: list[Any] = [wid, raw]
         if frame_type is not None:
             sql += " AND type = ?"
@@ -792,14 +878,13 @@ class SqliteStore:
         if agent_id is not None:
             sql += " AND agent = ?"
             params.append(agent_id)
-        sql += " AND seq < ? ORDER BY seq DESC LIMIT ?"
+        sql += f" AND {put} < ? ORDER BY {put} DESC LIMIT ?"
         before, size = _MAX_SEQ, 16
         while True:
             rows = self._all(sql, (*params, before, size))
-            for (record,) in rows:
-                frame = self._parse_frame(record)
-                before = frame.seq
-                yield frame
+            for record, put_seq in rows:
+                before = put_seq
+                yield self._load_frame(record, put_seq)
             if len(rows) < size:
                 return
             size = min(size * 2, 1024)
@@ -877,10 +962,10 @@ class SqliteStore:
     def recent_frames(
         self, ws: WorkspaceId, node_ids: Sequence[NodeId], limit: int
     ) -> dict[NodeId, list[Frame]]:
-        """Newest ``limit`` frames per node in one statement per batch of nodes.
+        """The ``limit`` most recently put frames per node in one statement per batch of nodes.
 
-        A ``UNION ALL`` of per-node ``ORDER BY seq DESC LIMIT n`` probes: each
-        walks the (ws, node, seq) index backwards and stops after ``n`` rows,
+        A ``UNION ALL`` of per-node ``ORDER BY put_seq DESC LIMIT n`` probes: each
+        walks the (ws, node, put_seq) index backwards and stops after ``n`` rows,
         which measured ~40% faster than a ``ROW_NUMBER()`` window over the
         same nodes (no temporary sort).
         """
@@ -890,8 +975,8 @@ class SqliteStore:
         if limit <= 0 or not keys:
             return out
         probe = (
-            "SELECT * FROM (SELECT node, record FROM frames"
-            " WHERE ws = ? AND node = ? ORDER BY seq DESC LIMIT ?)"
+            f"SELECT * FROM (SELECT node, record, {self._put} FROM frames"
+            f" WHERE ws = ? AND node = ? ORDER BY {self._put} DESC LIMIT ?)"
         )
         raws = list(keys)
         for start in range(0, len(raws), _UNION_BATCH):
@@ -899,10 +984,12 @@ class SqliteStore:
             params: list[Any] = []
             for raw in chunk:
                 params += (wid, raw, limit)
-            for node, record in self._all(" UNION ALL ".join([probe] * len(chunk)), params):
-                out.setdefault(keys[node], []).append(self._parse_frame(record))
+            for node, record, put_seq in self._all(
+                " UNION ALL ".join([probe] * len(chunk)), params
+            ):
+                out.setdefault(keys[node], []).append(self._load_frame(record, put_seq))
         for frames in out.values():
-            frames.sort(key=lambda f: f.seq, reverse=True)  # a UNION's row order is open
+            frames.sort(key=lambda f: f.put_seq, reverse=True)  # a UNION's row order is open
         return out
 
     def get_head(self, ws: WorkspaceId, node_id: NodeId, frame_type: str) -> FrameId | None:
@@ -957,52 +1044,20 @@ class SqliteStore:
                 found[wanted[(node, frame_type)]] = FrameId(frame.hex())
         return found
 
-    def frames_built_on(self, ws: WorkspaceId, ref: str, limit: int) -> list[FrameId]:
-        """FrameIDs whose basis names ``ref``, oldest first, by primary-key range."""
+    def frames_built_on(
+        self, ws: WorkspaceId, ref: str, limit: int, after_seq: int | None = None
+    ) -> list[tuple[int, FrameId]]:
+        """``(seq, FrameID)`` of dependents of ``ref``, oldest first: one primary-key range."""
         wid = self._ws(ws)
         raw = _key(ref)
         if raw is None:
             return []
         rows = self._all(
-            "SELECT frame FROM basis_refs WHERE ws = ? AND ref = ? ORDER BY seq LIMIT ?",
-            (wid, raw, max(limit, 0)),
+            "SELECT seq, frame FROM basis_refs WHERE ws = ? AND ref = ? AND seq > ?"
+            " ORDER BY seq LIMIT ?",
+            (wid, raw, -1 if after_seq is None else after_seq, max(limit, 0)),
         )
-        return [FrameId(r[0].hex()) for r in rows]
-
-    def compare_and_set_head(
-        self,
-        ws: WorkspaceId,
-        node_id: NodeId,
-        frame_type: str,
-        expected: FrameId | None,
-        new: FrameId,
-    ) -> None:
-        """Move a head only if it still points at ``expected``; else ConcurrentUpdate."""
-        wid = self._ws(ws)
-        node_key, new_key = _key(node_id), _key(new)
-        with self._write() as tx:
-            target = None
-            if node_key is not None and new_key is not None:
-                target = tx.execute(
-                    "SELECT node, type FROM frames WHERE ws = ? AND frame = ?", (wid, new_key)
-                ).fetchone()
-            if target is None or target[0] != node_key or target[1] != frame_type:
-                raise InvalidFrame(f"frame {new} is not a {frame_type!r} frame of node {node_id}")
-            row = tx.execute(
-                "SELECT frame FROM heads WHERE ws = ? AND node = ? AND type = ?",
-                (wid, node_key, frame_type),
-            ).fetchone()
-            current = None if row is None else row[0].hex()
-            if current != expected:
-                raise ConcurrentUpdate(
-                    f"head of {frame_type!r} on {node_id} moved",
-                    expected=expected or "",
-                    actual=current or "",
-                )
-            tx.execute(
-                "INSERT OR REPLACE INTO heads (ws, node, type, frame) VALUES (?, ?, ?, ?)",
-                (wid, node_key, frame_type, new_key),
-            )
+        return [(seq, FrameId(frame.hex())) for seq, frame in rows]
 
     # -- full iteration: for verify and export only, never for lookups -------
     def _pages(self, sql: str, wid: int, start: tuple[Any, ...], width: int) -> Iterator[Any]:
@@ -1039,10 +1094,10 @@ class SqliteStore:
         """Every stored frame in ``seq`` order (damaged rows yielded as Damaged)."""
         wid = self._ws(ws)
         sql = (
-            "SELECT seq, frame, node, type, agent, record FROM frames"
+            f"SELECT seq, frame, node, type, agent, record, {self._put} FROM frames"
             " WHERE ws = ? AND seq > ? ORDER BY seq LIMIT ?"
         )
-        for seq, frame, node, frame_type, agent, record in self._pages(sql, wid, (0,), 1):
+        for seq, frame, node, frame_type, agent, record, put in self._pages(sql, wid, (0,), 1):
             key = frame.hex()
             try:
                 parsed = Frame.from_json(record)
@@ -1051,10 +1106,10 @@ class SqliteStore:
                 continue
             columns = (key, node.hex(), frame_type, agent, seq)
             fields = (parsed.frame_id, parsed.node_id, parsed.frame_type, parsed.agent_id)
-            if columns != (*fields, parsed.seq):
+            if columns != (*fields, parsed.seq) or put < seq:
                 yield Damaged("frames", key, "indexed columns disagree with the frame record")
             else:
-                yield parsed
+                yield replace(parsed, put_seq=put)
 
     def iter_all_contents(self, ws: WorkspaceId) -> Iterator[tuple[ContentHash, bytes]]:
         """Every stored content blob, one query per blob so memory stays bounded."""

@@ -15,8 +15,8 @@ from typing import Any
 
 from treeframe.config.loading import load_settings
 from treeframe.config.settings import Settings
-from treeframe.engine.context_api import ContextAPI
-from treeframe.engine.types import FrameInput, NodeContext
+from treeframe.engine.context_api import Caller, ContextAPI
+from treeframe.engine.types import FrameInput, NodeContext, PutResult
 from treeframe.errors import (
     InvalidPath,
     NodeNotFound,
@@ -24,7 +24,7 @@ from treeframe.errors import (
     WorkspaceNotFound,
 )
 from treeframe.frames import merkle_set
-from treeframe.frames.frame import DEFAULT_CONTENT_TYPE, Basis, Frame
+from treeframe.frames.frame import DEFAULT_CONTENT_TYPE, Basis
 from treeframe.frames.views import ViewPolicy
 from treeframe.hashing.ids import workspace_id
 from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
@@ -233,8 +233,8 @@ class Workspace:
         content_type: str = DEFAULT_CONTENT_TYPE,
         metadata: Mapping[str, str] | None = None,
         basis_frame: FrameId | None = None,
-    ) -> Frame:
-        """Append a frame through the context API (the agent must be allowed to write).
+    ) -> PutResult:
+        """Put a frame through the context API (the agent must be allowed to write).
 
         The basis is the node, or the node and ``basis_frame``.
         """
@@ -247,14 +247,21 @@ class Workspace:
         return self.api.put_frame_record(node.node_id, request, agent_id)
 
     def view(
-        self, node: NodeRecord, policy: ViewPolicy, *, include_previous: bool = False
+        self,
+        node: NodeRecord,
+        policy: ViewPolicy,
+        *,
+        include_previous: bool = False,
+        principal: Caller = None,
     ) -> NodeContext:
         """A bounded view of a node's frames with contents and freshness flags."""
-        return self.api.get_node(node.node_id, policy, include_previous=include_previous)
+        return self.api.get_node(
+            node.node_id, policy, include_previous=include_previous, principal=principal
+        )
 
-    def heads(self, node: NodeRecord) -> dict[str, FrameId]:
-        """Every head of a node, by frame type."""
-        return self.store.get_heads(self.ws, node.node_id)
+    def heads(self, node: NodeRecord, *, principal: Caller = None) -> dict[str, FrameId]:
+        """Every head of a node, by frame type (None: as the local owner)."""
+        return self.api.heads(node.node_id, principal=principal)
 
     def prove(self, node: NodeRecord, frame_id: str) -> tuple[merkle_set.MembershipProof, str]:
         """Membership proof of a frame in a node's frame set, with the stored set root."""

@@ -193,6 +193,7 @@ def test_max_children_limit_refuses_large_directories(env):
     from treeframe.engine.context_api import ContextAPI, EngineLimits
 
     env.put("src/db/models.py", "summary", "m")
+    env.put("docs/guide.md", "summary", "g")
     small = ContextAPI(
         env.store,
         env.api.ws,
@@ -223,3 +224,37 @@ def test_summary_max_bytes_default_comes_from_limits(env):
         "src/db", "summary", "synth", policy="summary", params={"max_bytes": 500}
     ).frames[0]
     assert explicit.basis.params["params"]["max_bytes"] == 500
+
+
+def test_recursive_synthesis_writes_no_frame_where_nothing_below_has_an_input(env):
+    (env.root / "empty").mkdir()
+    env.scan()
+    env.put("src/db/pool.py", "summary", "the pool")
+    result = env.api.synthesize_branch(".", "summary", "synth", recursive=True)
+    written = {env.store.get_node(env.api.ws, f.node_id).path for f in result.frames}
+    # docs/ has children but no input below it; empty/ has no children at all.
+    assert written == {"src/db", "src", "", "empty"}
+    assert result.without_inputs == ("docs",)
+    assert env.api.get_node("docs").frame_count == 0
+    assert env.api.get_node("empty").frame_count == 1
+    assert set(result.skipped) == {"src/db/models.py", "src/app.py", "docs", "README.md"}
+    assert result.to_dict()["without_inputs"] == ["docs"]
+
+
+@pytest.mark.parametrize("recursive", [False, True])
+def test_a_typo_d_frame_type_is_refused_and_writes_nothing(env, recursive):
+    _annotate_all(env)
+    (env.root / "empty").mkdir()
+    env.scan()
+    before = sorted(env.store.iter_all_heads(env.api.ws))
+    scope = "." if recursive else "src"
+    with pytest.raises(SynthesisFailed, match="no node in scope has a 'nosuch' frame"):
+        env.api.synthesize_branch(scope, "nosuch", "synth", recursive=recursive)
+    assert sorted(env.store.iter_all_heads(env.api.ws)) == before
+
+
+def test_a_directory_whose_children_lack_inputs_gets_no_frame(env):
+    env.put("src/app.py", "note", "not a summary")
+    with pytest.raises(SynthesisFailed, match="'summary'"):
+        env.api.synthesize_branch("src/db", "summary", "synth")
+    assert env.api.get_node("src/db").frame_count == 0

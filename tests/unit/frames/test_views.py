@@ -27,7 +27,9 @@ def store():
 
 def append(store, content, frame_type="note", agent="agent-a", node=NODE) -> Frame:
     frame = new_frame(node.node_id, frame_type, agent, content)
-    return store.append_frame(WS, frame, content, merkle_set.root_of_raw, "2024-01-01T00:00:00Z")
+    return store.append_frame(
+        WS, frame, content, merkle_set.root_of_raw, "2024-01-01T00:00:00Z"
+    ).frame
 
 
 @pytest.fixture
@@ -167,11 +169,19 @@ def test_view_is_repeatable(store, frames):
         assert first == second
 
 
-def test_reappending_a_frame_does_not_change_the_view(store, frames):
+def test_reputting_an_older_frame_makes_it_newest_and_reputting_the_head_changes_nothing(
+    store, frames
+):
+    append(store, b"1", "note", "agent-a")  # same FrameID as the oldest frame: current again
+    view = select_view(store, WS, NODE.node_id, ViewPolicy())
+    order = [frames[0], *reversed(frames[1:])]
+    assert [f.frame_id for f in view.frames] == [f.frame_id for f in order]
+    assert view.frame_count == len(frames)
+    by_type = select_view(store, WS, NODE.node_id, ViewPolicy(max_frames=1, types=("note",)))
+    assert by_type.frames[0].frame_id == store.get_head(WS, NODE.node_id, "note")
     before = select_view(store, WS, NODE.node_id, ViewPolicy())
-    append(store, b"1", "note", "agent-a")  # same FrameID as the oldest frame
-    after = select_view(store, WS, NODE.node_id, ViewPolicy())
-    assert after == before
+    append(store, b"1", "note", "agent-a")  # the head now: nothing moves
+    assert select_view(store, WS, NODE.node_id, ViewPolicy()) == before
 
 
 @pytest.mark.parametrize(

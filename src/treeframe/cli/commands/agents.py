@@ -40,7 +40,7 @@ def add(
             from treeframe.engine.generators import get_generator
 
             get_generator(generator)
-        record = ws.api.agents.register(
+        record = ws.api.register_agent(
             AgentRecord(
                 agent_id,
                 role,  # type: ignore[arg-type]
@@ -62,7 +62,7 @@ def list_agents(
 ) -> None:
     """List every agent (registered in the store or declared in configuration)."""
     with open_workspace(store, workspace, read_only=True) as ws:
-        agents = ws.api.agents.list()
+        agents = ws.api.list_agents()
     if json_out:
         print_json({"agents": [a.to_dict() for a in agents]})
         return
@@ -83,7 +83,7 @@ def show(
     from treeframe.errors import NotFound
 
     with open_workspace(store, workspace, read_only=True) as ws:
-        record = ws.api.agents.get(agent_id)
+        record = ws.api.get_agent(agent_id)
     if record is None:
         raise NotFound(f"no agent {agent_id!r} in this workspace")
     if json_out:

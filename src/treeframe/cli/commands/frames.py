@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from treeframe.cli.common import JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
+from treeframe.cli.common import AsOpt, JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
 from treeframe.cli.output import console, print_json, print_table, shown
+from treeframe.engine.types import FrameContext, listed_paths
 from treeframe.errors import InvalidFrame, InvalidRequest, InvalidViewPolicy
 from treeframe.frames.frame import DEFAULT_CONTENT_TYPE
 from treeframe.frames.views import Ordering, ViewPolicy
@@ -47,6 +48,16 @@ def _read_content(content: str | None, file: Path | None, limit: int) -> bytes:
             f"content from {source} is larger than limits.max_frame_bytes ({limit} bytes)"
         )
     return data
+
+
+def incomplete_note(item: FrameContext) -> str:
+    """One line naming what an incomplete synthesis lacks (a few paths, then a count)."""
+    parts = []
+    if item.missing:
+        parts.append(f"no input from {listed_paths(item.missing)}")
+    if item.stale_inputs:
+        parts.append(f"stale or incomplete input from {listed_paths(item.stale_inputs)}")
+    return "(incomplete: " + "; ".join(parts) + ")"
 
 
 def _parse_meta(items: list[str]) -> dict[str, str]:
@@ -137,6 +148,7 @@ def get(
             help="Also show head frames of this path's previous NodeIDs (always stale).",
         ),
     ] = False,
+    as_agent: AsOpt = None,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
@@ -160,7 +172,7 @@ def get(
             max_bytes=max_bytes,
         )
         record = ws.resolve(ref, Path(os.getcwd()))
-        context = ws.view(record, policy, include_previous=include_previous)
+        context = ws.view(record, policy, include_previous=include_previous, principal=as_agent)
     if json_out:
         print_json(
             {
@@ -181,12 +193,15 @@ def get(
     for item in context.frames:
         f = item.frame
         flags = " [stale]" if item.stale else ""
+        flags += " [incomplete]" if item.incomplete else ""
         flags += " [previous version]" if item.previous else ""
         console.print(
             f"--- {f.frame_id} #{f.seq} {f.frame_type} by {f.agent_id}{flags}",
             style="bold",
             markup=False,
         )
+        if item.incomplete:
+            console.print(shown(incomplete_note(item)), markup=False)
         console.print(shown(item.content), markup=False)
 
 
@@ -194,11 +209,12 @@ def frame(
     frame_id: Annotated[str, typer.Argument(help="FrameID (64 lowercase hex).")],
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
+    as_agent: AsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Print one frame by its FrameID: record, content and whether it is stale."""
     with open_workspace(store, workspace, read_only=True) as ws:
-        (item,) = ws.api.get_frames_batch([frame_id])
+        (item,) = ws.api.get_frames_batch([frame_id], principal=as_agent)
         node = ws.store.get_node(ws.ws, item.frame.node_id)
     path = node.path if node is not None else None
     if json_out:
@@ -207,23 +223,27 @@ def frame(
     f = item.frame
     console.print(
         f"--- {f.frame_id} #{f.seq} {f.frame_type} by {f.agent_id} on {shown(path or '.')}"
-        + (" [stale]" if item.stale else ""),
+        + (" [stale]" if item.stale else "")
+        + (" [incomplete]" if item.incomplete else ""),
         style="bold",
         markup=False,
     )
+    if item.incomplete:
+        console.print(shown(incomplete_note(item)), markup=False)
     console.print(shown(item.content), markup=False)
 
 
 def heads(
     ref: Annotated[str, typer.Argument(help="Path or NodeID.")],
+    as_agent: AsOpt = None,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show the head frame of every frame type on a node."""
+    """Show the current frame of every frame type on a node."""
     with open_workspace(store, workspace, read_only=True) as ws:
         record = ws.resolve(ref, Path(os.getcwd()))
-        found = ws.heads(record)
+        found = ws.heads(record, principal=as_agent)
     if json_out:
         print_json({"node_id": record.node_id, "path": record.path, "heads": found})
         return

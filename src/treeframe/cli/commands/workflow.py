@@ -11,10 +11,10 @@ from typing import Annotated, Any
 
 import typer
 
-from treeframe.cli.common import JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
+from treeframe.cli.common import AsOpt, JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
 from treeframe.cli.output import console, print_json, print_table, shown
 from treeframe.engine.composition import CompositionPolicy
-from treeframe.engine.types import StaleFrame
+from treeframe.engine.types import StaleFrame, SynthesisResult
 from treeframe.errors import InvalidPolicy, InvalidViewPolicy
 
 __all__ = ["register"]
@@ -53,6 +53,21 @@ def _stale_rows(frames: tuple[StaleFrame, ...]) -> None:
     )
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _synthesis_summary(result: SynthesisResult, top: str) -> str:
+    """One line: frames written (and the requested directory's), directories without inputs, children skipped."""
+    line = _count(len(result.frames), "frame", "frames") + " written"
+    head = next((f for f in result.frames if f.node_id == top), None)
+    if head is not None:
+        line += f" ({head.frame_id} for the requested directory)"
+    line += ", " + _count(len(result.without_inputs), "directory", "directories")
+    line += " without inputs, " + _count(len(result.skipped), "child", "children") + " skipped"
+    return line + (" (details: --json)" if result.without_inputs or result.skipped else "")
+
+
 def synthesize(
     path: Annotated[str, typer.Argument(help="Directory path or NodeID.")],
     frame_type: Annotated[
@@ -80,7 +95,7 @@ def synthesize(
     workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Synthesize a directory's frame from its children's head frames."""
+    """Synthesize a directory's frame from its children's head frames (one summary line)."""
     with open_workspace(store, workspace) as ws:
         record = ws.resolve(path, Path(os.getcwd()))
         result = ws.api.synthesize_branch(
@@ -101,12 +116,7 @@ def synthesize(
             entry["path"] = node.path if node else None
         print_json(payload)
         return
-    for frame in result.frames:
-        node = paths.get(frame.frame_id)
-        path = node.path if node and node.path else "."
-        console.print(f"{frame.frame_id} {shown(path)}", markup=False)
-    for skipped in result.skipped:
-        typer.echo(f"skipped (no input frame): {skipped}", err=True)
+    console.print(_synthesis_summary(result, record.node_id), markup=False)
 
 
 def stale(
@@ -114,6 +124,7 @@ def stale(
     recursive: Annotated[
         bool, typer.Option("--recursive", "-r", help="The whole subtree.")
     ] = False,
+    as_agent: AsOpt = None,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
@@ -121,13 +132,20 @@ def stale(
     """List head frames whose basis is no longer current (found by lookup)."""
     with open_workspace(store, workspace, read_only=True) as ws:
         record = ws.resolve(path, Path(os.getcwd()))
-        report = ws.api.stale(record.node_id, recursive=recursive)
+        report = ws.api.stale(record.node_id, recursive=recursive, principal=as_agent)
     if json_out:
         print_json(report.to_dict())
         return
     if not report.frames:
         console.print("nothing stale")
         return
+    fixable = sum(1 for f in report.frames if f.recomputable)
+    rest = len(report.frames) - fixable
+    console.print(
+        f"{_count(len(report.frames), 'stale frame', 'stale frames')}: {fixable} recomputable, "
+        f"{rest} {'needs its agent' if rest == 1 else 'need their agents'}",
+        markup=False,
+    )
     _stale_rows(report.frames)
 
 
@@ -139,6 +157,7 @@ def regenerate(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Report what would be regenerated; write nothing.")
     ] = False,
+    as_agent: AsOpt = None,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
@@ -146,7 +165,9 @@ def regenerate(
     """Recompute stale synthesis and generator frames in scope; report the rest."""
     with open_workspace(store, workspace, read_only=dry_run) as ws:
         record = ws.resolve(path, Path(os.getcwd()))
-        report = ws.api.regenerate(record.node_id, recursive=recursive, dry_run=dry_run)
+        report = ws.api.regenerate(
+            record.node_id, recursive=recursive, dry_run=dry_run, principal=as_agent
+        )
     if json_out:
         print_json(report.to_dict())
         return
@@ -183,6 +204,7 @@ def compose(
         int | None,
         typer.Option("--max", help="Most frames in the result (default: view.default_max_frames)."),
     ] = None,
+    as_agent: AsOpt = None,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
@@ -220,7 +242,7 @@ def compose(
             here = Path(os.getcwd())
             local = tuple(r if _HEX64.fullmatch(r) else ws.path_of(r, here) for r in related)
             policy = dataclasses.replace(policy, related=local)
-        result = ws.api.compose(record.node_id, policy)
+        result = ws.api.compose(record.node_id, policy, principal=as_agent)
     if json_out:
         payload = result.to_dict()
         payload["policy"] = policy.to_dict()
@@ -230,6 +252,7 @@ def compose(
     for item in result.frames:
         f = item.context.frame
         flag = " [stale]" if item.context.stale else ""
+        flag += " [incomplete]" if item.context.incomplete else ""
         console.print(
             f"--- {item.source} {shown(item.path or '.')} {f.frame_type} by {f.agent_id}{flag}",
             style="bold",

@@ -1,0 +1,64 @@
+"""Engine semantics as a user meets them through the real CLI (issue 7, item 3 and 4):
+"current" frames, incomplete syntheses, authorization of reads and regenerate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.cli.helpers import assert_one_line_error, run_cli, store_state
+
+
+def cli_json(root: Path, *args: str) -> Any:
+    result = run_cli(root, *args, "--json")
+    assert result.code == 0, result.stderr
+    return result.json()
+
+
+def put(root: Path, path: str, text: str, *extra: str) -> Any:
+    return cli_json(
+        root, "put", path, "--type", "summary", "--agent", "a1", "--content", text, *extra
+    )
+
+
+def test_reput_makes_the_older_frame_current_and_says_nothing_was_created(workspace: Path) -> None:
+    x = put(workspace, "src/app.py", "version x", "--meta", "by=first")
+    assert x["created"] is True
+    y = put(workspace, "src/app.py", "version y")
+    again = put(workspace, "src/app.py", "version x", "--meta", "by=second")
+    assert again["created"] is False
+    assert again["frame_id"] == x["frame_id"]
+    assert again["metadata"] == {"by": "first"}
+    heads = cli_json(workspace, "heads", "src/app.py")["heads"]
+    assert heads == {"summary": x["frame_id"]}
+    latest = cli_json(workspace, "get", "src/app.py", "--max", "1")["frames"]
+    assert [f["frame_id"] for f in latest] == [x["frame_id"]]
+    composed = cli_json(workspace, "compose", "src/app.py", "--max", "1")["frames"]
+    assert [f["frame_id"] for f in composed] == [x["frame_id"]]
+    assert y["frame_id"] != x["frame_id"]
+
+
+def test_reads_take_as_agent_and_refuse_unknown_agents(workspace: Path) -> None:
+    put(workspace, "src/app.py", "entry point")
+    for command in (
+        ("get", "src/app.py"),
+        ("heads", "src/app.py"),
+        ("stale", ".", "--recursive"),
+        ("compose", "src/app.py"),
+    ):
+        assert run_cli(workspace, *command, "--as", "reader").code == 0
+        refused = run_cli(workspace, *command, "--as", "nobody")
+        assert_one_line_error(refused, "unauthorized")
+        assert "nobody" in refused.stderr
+
+
+def test_regenerate_as_an_agent_without_synthesize_changes_nothing(workspace: Path) -> None:
+    put(workspace, "src/app.py", "entry point")
+    cli_json(workspace, "synthesize", "src", "--type", "summary", "--agent", "a")
+    put(workspace, "src/app.py", "a better entry point")
+    before = store_state(workspace)
+    assert_one_line_error(
+        run_cli(workspace, "regenerate", ".", "--recursive", "--as", "reader"), "unauthorized"
+    )
+    assert store_state(workspace) == before
+    assert cli_json(workspace, "regenerate", ".", "--recursive")["regenerated_count"] == 1
