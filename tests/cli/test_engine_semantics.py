@@ -62,3 +62,23 @@ def test_regenerate_as_an_agent_without_synthesize_changes_nothing(workspace: Pa
     )
     assert store_state(workspace) == before
     assert cli_json(workspace, "regenerate", ".", "--recursive")["regenerated_count"] == 1
+
+
+def test_recursive_synthesize_prints_one_summary_line_and_refuses_a_typo(workspace: Path) -> None:
+    put(workspace, "src/app.py", "entry point")
+    before = store_state(workspace)
+    typo = run_cli(workspace, "synthesize", ".", "--type", "sumary", "--agent", "a", "-r")
+    assert_one_line_error(typo, "synthesis_failed")
+    assert "'sumary'" in typo.stderr
+    assert store_state(workspace) == before
+    result = run_cli(workspace, "synthesize", ".", "--type", "summary", "--agent", "a", "-r")
+    assert result.code == 0, result.stderr
+    assert result.stderr == ""
+    [line] = result.stdout.strip().splitlines()
+    assert line.startswith("2 frames written (")
+    assert "directories without inputs" in line
+    assert "children skipped (details: --json)" in line
+    payload = cli_json(workspace, "synthesize", ".", "--type", "summary", "--agent", "a", "-r")
+    assert [f["path"] for f in payload["frames"]] == ["src", ""]
+    assert payload["without_inputs"]
+    assert payload["skipped"]

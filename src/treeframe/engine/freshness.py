@@ -83,22 +83,27 @@ def selections(
     every = [child for record, t in wanted if t == ANY_TYPE for _, child in record.children]
     heads = store.get_heads_batch(ws, typed) if typed else {}
     all_heads = store.get_heads_many(ws, every) if every else {}
+    if overlay:
+        keys = set(typed)
+        heads.update({key: fid for key, fid in overlay.items() if key in keys})
     out: dict[tuple[NodeId, str], Selection] = {}
     for record, input_type in wanted:
         found: list[tuple[str, FrameId]] = []
         missing: list[str] = []
         for name, child in record.children:
-            if input_type == ANY_TYPE:
-                merged = dict(all_heads.get(child, {}))
-                if overlay:
-                    merged.update({t: f for (n, t), f in overlay.items() if n == child})
-                ids = sorted(merged.values())
-            else:
-                fid = (overlay or {}).get((child, input_type)) or heads.get((child, input_type))
-                ids = [] if fid is None else [fid]
-            if not ids:
+            if input_type != ANY_TYPE:
+                fid = heads.get((child, input_type))
+                if fid is None:
+                    missing.append(name)
+                else:
+                    found.append((name, fid))
+                continue
+            merged = dict(all_heads.get(child, {}))
+            if overlay:
+                merged.update({t: f for (n, t), f in overlay.items() if n == child})
+            if not merged:
                 missing.append(name)
-            found.extend((name, fid) for fid in ids)
+            found.extend((name, fid) for fid in sorted(merged.values()))
         out[(record.node_id, input_type)] = (found, missing)
     return out
 
