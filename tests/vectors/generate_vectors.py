@@ -890,7 +890,11 @@ IGNORE_CASES: list[tuple[str, list[Spec], tuple[list[str], str] | None]] = [
     (
         "bracket expressions: POSIX classes, `]` first, ranges, negation; `[z-a]` is `z`",
         [
-            (".gitignore", "file", _gi("[[:digit:]]*", "x[[:space:]]y", "[]x]1", "[!a-c]2", "[z-a]3")),
+            (
+                ".gitignore",
+                "file",
+                _gi("[[:digit:]]*", "x[[:space:]]y", "[]x]1", "[!a-c]2", "[z-a]3"),
+            ),
             ("1a", "file", ""),
             ("x y", "file", ""),
             ("x\fy", "file", ""),

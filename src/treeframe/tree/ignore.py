@@ -16,11 +16,12 @@ rule for rule; docs/SCHEMAS.md section 5 states the rules exactly:
   level and cannot be re-included.
 
 Matching is on bytes, like git's: each pattern is translated once into a
-Python ``re`` pattern over the UTF-8 bytes of the (NFC) path, and all the
-patterns of one directory are joined into one alternation, last line first,
-so one ``re.match`` per applicable directory finds the deciding line. The
-translation is ours rather than a library's so the root hash cannot depend on
-what else is installed (see docs/ARCHITECTURE.md).
+Python ``re`` pattern over the UTF-8 bytes of the (NFC) path, and the
+patterns of one directory are joined into two alternations, last line first
+(name patterns, matched on the reversed name, and path patterns), so at most
+two ``re.fullmatch`` calls per applicable directory find the deciding line.
+The translation is ours rather than a library's so the root hash cannot
+depend on what else is installed (see docs/ARCHITECTURE.md).
 
 A name that is not valid UTF-8 is matched in its raw bytes (it reaches us as
 its ``os.fsdecode`` surrogate-escape form, which encodes back to them).
@@ -129,11 +130,12 @@ def _byte_set(members: Iterable[int]) -> bytes:
 
 
 def _bracket(pat: bytes, i: int) -> tuple[bytes, int]:
-    """Translate the bracket expression at ``pat[i] == '['``: (regex, index after its ``]``).
+    r"""Translate the bracket expression at ``pat[i] == '['``: (regex, index after its ``]``).
 
     Mirrors wildmatch.c: ``!`` or ``^`` first negates, a ``]`` first (after
-    the negation) is a member, ``\\x`` is ``x``, ``a-z`` is a byte range
-    (empty when reversed), ``[:name:]`` is a class, and ``/`` never matches.
+    the negation) is a member, ``\x`` is ``x``, ``a-z`` adds a byte range (a
+    reversed one adds nothing), ``[:name:]`` is a class, and ``/`` never
+    matches.
     """
     n = len(pat)
     p = i + 1
@@ -186,15 +188,16 @@ def _bracket(pat: bytes, i: int) -> tuple[bytes, int]:
     return _byte_set(_ANY_BYTE - members if negated else members), p + 1
 
 
-def _wildmatch_regex(pat: bytes, *, pathname: bool) -> bytes:
-    """A regex (for ``re.fullmatch``, DOTALL) matching exactly what wildmatch.c matches.
+def _wildmatch_atoms(pat: bytes, *, pathname: bool) -> list[bytes]:
+    """Regex atoms (joined: for ``re.fullmatch``, DOTALL) matching what wildmatch.c matches.
 
     With ``pathname`` (WM_PATHNAME) ``*``, ``?`` and ``[...]`` never match
     ``/``, and a run of two or more ``*`` at the start of ``pat`` or after a
     ``/`` that ends ``pat`` or is followed by ``/`` matches across ``/``:
     ``**/`` matches zero or more leading directories, a final ``**``
     anything. Otherwise (a basename, which holds no ``/``) every ``*`` run is
-    one ``*``.
+    one ``*``, and each atom matches a fixed number of bytes or a ``*`` run,
+    so the atoms in reverse order match the reversed name.
     """
     out: list[bytes] = []
     i, n = 0, len(pat)
@@ -233,19 +236,22 @@ def _wildmatch_regex(pat: bytes, *, pathname: bool) -> bytes:
         else:
             out.append(re.escape(pat[i : i + 1]))
             i += 1
-    return b"".join(out)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
 class _Pattern:
     """One compiled line: whether it re-includes, matches directories only, and its regex.
 
-    ``regex`` matches the subject ``name + b"\\0" + relative path`` from its
-    start (see :class:`_Layer`).
+    A name pattern's ``regex`` fully matches the entry's name *reversed*
+    (most name patterns end in a literal, such as ``*.log``, which then fails
+    on its first byte instead of after the ``*`` has tried every split); a
+    path pattern's fully matches the entry's path below the layer's directory.
     """
 
     negated: bool
     dir_only: bool
+    name: bool
     regex: bytes
 
 
@@ -270,8 +276,8 @@ def _compile_line(line: str) -> _Pattern | None:
         return None
     if _SLASH not in body:
         # Matched against the entry's name alone (git's match_basename).
-        name_regex = _wildmatch_regex(body, pathname=False)
-        return _Pattern(negated, dir_only, b"(?:" + name_regex + b")\\x00")
+        atoms = _wildmatch_atoms(body, pathname=False)
+        return _Pattern(negated, dir_only, True, b"".join(reversed(atoms)))
     # Matched against the path below the ignore file's directory, anchored
     # there (git's match_pathname): the part before the first wildcard is
     # compared as it is, the rest is wildmatched with WM_PATHNAME on its own,
@@ -280,28 +286,70 @@ def _compile_line(line: str) -> _Pattern | None:
     literal = 0
     while literal < len(body) and body[literal] not in _GLOB_SPECIAL:
         literal += 1
-    path_regex = re.escape(body[:literal]) + _wildmatch_regex(body[literal:], pathname=True)
-    return _Pattern(negated, dir_only, b"[^\\x00]*+\\x00(?:" + path_regex + b")\\Z")
+    atoms = _wildmatch_atoms(body[literal:], pathname=True)
+    return _Pattern(negated, dir_only, False, re.escape(body[:literal]) + b"".join(atoms))
+
+
+@dataclass(frozen=True, slots=True)
+class _Alternation:
+    """Patterns of one kind (name or path) joined into one regex, last line first.
+
+    ``re`` takes the first alternative that matches, which is the last such
+    line; alternative ``k`` (group ``k + 1``) is line ``lines[k]``, a
+    negation when ``negated[k]``.
+    """
+
+    regex: re.Pattern[bytes]
+    lines: tuple[int, ...]
+    negated: tuple[bool, ...]
+
+
+def _alternation(numbered: list[tuple[int, _Pattern]]) -> _Alternation | None:
+    if not numbered:
+        return None
+    ordered = numbered[::-1]
+    source = b"|".join(b"(" + pattern.regex + b")" for _, pattern in ordered)
+    return _Alternation(
+        re.compile(source, re.DOTALL),
+        tuple(index for index, _ in ordered),
+        tuple(pattern.negated for _, pattern in ordered),
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class _Choice:
-    """The patterns that can apply to one kind of entry, last line first, as one regex.
+    """The patterns of one layer that can match one kind of entry (file or directory)."""
 
-    Alternative ``k`` (group ``k + 1``) is ``negated[k]``'s pattern; ``re``
-    takes the first alternative that matches, which is the last such line.
-    """
+    names: _Alternation | None
+    paths: _Alternation | None
 
-    regex: re.Pattern[bytes]
-    negated: tuple[bool, ...]
+    def decide(self, reversed_name: bytes, rel: bytes) -> bool | None:
+        """Excluded (True), re-included (False), or None when no line matches."""
+        line = -1
+        negated = False
+        names = self.names
+        if names is not None:
+            match = names.regex.fullmatch(reversed_name)
+            if match is not None:
+                k = (match.lastindex or 0) - 1
+                line, negated = names.lines[k], names.negated[k]
+        paths = self.paths
+        if paths is not None:
+            match = paths.regex.fullmatch(rel)
+            if match is not None:
+                k = (match.lastindex or 0) - 1
+                if paths.lines[k] > line:
+                    line, negated = paths.lines[k], paths.negated[k]
+        return None if line < 0 else not negated
 
 
-def _choice(patterns: list[_Pattern]) -> _Choice | None:
-    if not patterns:
+def _choice(numbered: list[tuple[int, _Pattern]]) -> _Choice | None:
+    if not numbered:
         return None
-    ordered = patterns[::-1]
-    source = b"|".join(b"(" + pattern.regex + b")" for pattern in ordered)
-    return _Choice(re.compile(source, re.DOTALL), tuple(p.negated for p in ordered))
+    return _Choice(
+        _alternation([(i, p) for i, p in numbered if p.name]),
+        _alternation([(i, p) for i, p in numbered if not p.name]),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,9 +357,8 @@ class _Layer:
     """The compiled patterns of one directory's ignore files.
 
     ``base`` is the directory's path as UTF-8 with a trailing ``/`` (empty
-    for the root). An entry is matched as ``name + b"\\0" + path below base``:
-    NUL never occurs in a path, so name patterns stop at it and path patterns
-    skip over it, and one ``re.match`` decides for all the lines.
+    for the root); ``files`` holds the patterns that can match a file or a
+    symlink, ``dirs`` all of them.
     """
 
     base: bytes
@@ -358,8 +405,9 @@ class IgnoreRules:
         if not patterns:
             return self
         base = dir_path.encode("utf-8", "surrogateescape") + b"/" if dir_path else b""
+        numbered = list(enumerate(patterns))
         layer = _Layer(
-            base, _choice([p for p in patterns if not p.dir_only]), _choice(patterns)
+            base, _choice([(i, p) for i, p in numbered if not p.dir_only]), _choice(numbered)
         )
         return IgnoreRules((*self._layers, layer))
 
@@ -374,7 +422,7 @@ class IgnoreRules:
         if not self._layers:
             return False
         raw = path.encode("utf-8", "surrogateescape")
-        name = raw[raw.rfind(b"/") + 1 :] + b"\0"
+        reversed_name = raw.rpartition(b"/")[2][::-1]
         for layer in reversed(self._layers):
             choice = layer.dirs if is_dir else layer.files
             if choice is None:
@@ -383,9 +431,9 @@ class IgnoreRules:
             if base:
                 if not raw.startswith(base):
                     continue
-                match = choice.regex.match(name + raw[len(base) :])
+                decision = choice.decide(reversed_name, raw[len(base) :])
             else:
-                match = choice.regex.match(name + raw)
-            if match is not None:
-                return not choice.negated[(match.lastindex or 0) - 1]
+                decision = choice.decide(reversed_name, raw)
+            if decision is not None:
+                return decision
         return False

@@ -270,7 +270,7 @@ _REF_CLASSES = {
     b"alnum": set(b"0123456789") | set(range(65, 91)) | set(range(97, 123)),
     b"alpha": set(range(65, 91)) | set(range(97, 123)),
     b"blank": {9, 32},
-    b"cntrl": set(range(0, 32)) | {127},
+    b"cntrl": set(range(32)) | {127},
     b"digit": set(b"0123456789"),
     b"graph": set(range(33, 127)),
     b"lower": set(range(97, 123)),
@@ -398,7 +398,9 @@ def ref_glob(elements: list[tuple[Any, ...]], subject: bytes) -> bool:
         if kind == "dirs":
             if go(e + 1, s):
                 return True
-            return any(subject[t - 1] == ord("/") and go(e + 1, t) for t in range(s + 1, len(subject) + 1))
+            return any(
+                subject[t - 1] == ord("/") and go(e + 1, t) for t in range(s + 1, len(subject) + 1)
+            )
         if s == len(subject):
             return False
         if kind == "byte":
@@ -979,8 +981,10 @@ def test_reference_ignore_matcher_is_the_library_matcher(layers, path, is_dir):
 
 _file_bytes = st.lists(
     st.sampled_from(
-        [b"a", b"*", b" ", b"\n", b"\r", b"\r\n", b"\f", b"\x0b", b"\xef\xbb\xbf", b"\xff", b"\xc3"]
-        + [b"e\xcc\x81", "\u2028".encode(), "\u0085".encode(), b"#", b"\\"]
+        [
+            *[b"a", b"*", b" ", b"\n", b"\r", b"\r\n", b"\f", b"\x0b", b"\xef\xbb\xbf", b"\xff"],
+            *[b"\xc3", b"e\xcc\x81", "\u2028".encode(), "\u0085".encode(), b"#", b"\\"],
+        ]
     ),
     max_size=12,
 ).map(b"".join)

@@ -6,10 +6,14 @@ same rules (and random ones) against real git on disk.
 
 from __future__ import annotations
 
+import ast
+import sys
 import unicodedata
+from pathlib import Path
 
 import pytest
 
+from treeframe.tree import ignore
 from treeframe.tree.ignore import IgnoreRules, parse_ignore_file
 
 
@@ -320,3 +324,20 @@ def test_parse_ignore_file_splits_at_lf_only():
     assert parse_ignore_file(b"") == []
     assert parse_ignore_file(b"\n") == [""]
     assert parse_ignore_file(b"x\n\xef\xbb\xbfy") == ["x", "\ufeffy"]  # only a leading BOM goes
+
+
+def test_matching_uses_only_the_standard_library():
+    """Membership must not depend on what else is installed (docs/ARCHITECTURE.md)."""
+    tree = ast.parse(Path(ignore.__file__).read_text(encoding="utf-8"))
+    modules = {
+        alias.name.partition(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    modules |= {
+        node.module.partition(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert modules <= set(sys.stdlib_module_names) | {"__future__"}, modules

@@ -112,7 +112,13 @@ def git_kept(tree: Tree) -> tuple[set[bytes], set[bytes]]:
         ignored: set[bytes] = set()
         if dirs:
             out = _git(
-                repo, tmp, "check-ignore", "--stdin", "-z", stdin=b"\0".join(dirs) + b"\0", ok=(0, 1)
+                repo,
+                tmp,
+                "check-ignore",
+                "--stdin",
+                "-z",
+                stdin=b"\0".join(dirs) + b"\0",
+                ok=(0, 1),
             )
             ignored = {path for path in out.split(b"\0") if path}
         return files, {raw for raw in dirs if raw not in ignored}
@@ -173,186 +179,188 @@ def _d(path: str | bytes) -> tuple[str | bytes, str, str | bytes]:
 # -- each rule of git's that the scan follows, checked against git itself ------
 
 
+RULE_CASES: list[tuple[str, Tree, set[str]]] = [
+    (
+        "a pattern is matched only against the entry, never through a parent",
+        _tree(
+            _f(".gitignore", "node_modules\n!vendor\n"),
+            _d("node_modules"),
+            _f("node_modules/n.js"),
+            _d("vendor"),
+            _d("vendor/node_modules"),
+            _f("vendor/node_modules/m.js"),
+            _f("vendor/v.js"),
+        ),
+        {".gitignore", "vendor/v.js"},
+    ),
+    (
+        "`*`, `!*/`, `!*.txt` keeps .txt files at every depth",
+        _tree(
+            _f(".gitignore", "*\n!*/\n!*.txt\n"),
+            _f("a.txt"),
+            _f("a.py"),
+            _d("d"),
+            _f("d/b.txt"),
+            _f("d/c.py"),
+            _d("d/e"),
+            _f("d/e/f.txt"),
+        ),
+        {"a.txt", "d/b.txt", "d/e/f.txt"},
+    ),
+    (
+        "`*` then `!src/` re-includes src (and `!*.py` its .py files)",
+        _tree(
+            _f(".gitignore", "*\n!*.py\n!src/\n"),
+            _f("a.py"),
+            _d("src"),
+            _f("src/b.py"),
+            _f("src/c.txt"),
+        ),
+        {"a.py", "src/b.py"},
+    ),
+    (
+        "after `!*`, a later `build/` excludes build",
+        _tree(_f(".gitignore", "!*\nbuild/\n"), _f("a"), _d("build"), _f("build/x")),
+        {".gitignore", "a"},
+    ),
+    (
+        "`dir/**` leaves dir itself in, so `!dir/keep` works",
+        _tree(
+            _f(".gitignore", "logs/**\n!logs/keep\n"),
+            _d("logs"),
+            _f("logs/a"),
+            _f("logs/keep"),
+            _d("logs/sub"),
+            _f("logs/sub/keep"),
+        ),
+        {".gitignore", "logs/keep"},
+    ),
+    (
+        "`dir/**/` matches directories below dir, not dir",
+        _tree(
+            _f(".gitignore", "d/**/\n"),
+            _d("d"),
+            _f("d/f"),
+            _d("d/e"),
+            _f("d/e/g"),
+            _d("x"),
+            _d("x/d"),
+            _d("x/d/e"),
+            _f("x/d/e/g"),
+        ),
+        {".gitignore", "d/f", "x/d/e/g"},
+    ),
+    (
+        "lines end at LF only: a form feed or U+2028 is part of the pattern",
+        _tree(
+            _f(".gitignore", "a.txt\fb.txt\nc.txt\u2028d.txt\ne.txt\r\n"),
+            _f("a.txt"),
+            _f("b.txt"),
+            _f("c.txt"),
+            _f("d.txt"),
+            _f("a.txt\fb.txt"),
+            _f("e.txt"),
+        ),
+        {".gitignore", "a.txt", "b.txt", "c.txt", "d.txt"},
+    ),
+    (
+        "only unescaped trailing spaces are stripped; tabs stay",
+        _tree(
+            _f(".gitignore", "a  \nb\\ \\ \nc\t\nd\\\\  \n"),
+            _f("a"),
+            _f("a  "),
+            _f("b  "),
+            _f("b"),
+            _f("c"),
+            _f("c\t"),
+            _f("d\\"),
+        ),
+        {".gitignore", "a  ", "b", "c"},
+    ),
+    (
+        "POSIX classes",
+        _tree(
+            _f(".gitignore", "[[:digit:]]*\n[[:upper:]][[:alpha:]]\nx[[:space:]]y\n"),
+            _f("1a"),
+            _f("a1"),
+            _f("Ab"),
+            _f("AB"),
+            _f("A1"),
+            _f("x y"),
+            _f("x\ty"),
+            _f("x\fy"),
+        ),
+        {".gitignore", "a1", "A1", "x\fy"},
+    ),
+    (
+        "a deeper file decides before a shallower one; .treeframeignore after .gitignore",
+        _tree(
+            _f(".gitignore", "*.tmp\n"),
+            _f("a.tmp"),
+            _d("d"),
+            _f("d/.gitignore", "!*.tmp\n"),
+            _f("d/.treeframeignore", "b.tmp\n"),
+            _f("d/a.tmp"),
+            _f("d/b.tmp"),
+            _d("d/e"),
+            _f("d/e/b.tmp"),
+        ),
+        {".gitignore", "d/.gitignore", "d/.treeframeignore", "d/a.tmp"},
+    ),
+    (
+        "a literal part before `**` makes the `**` leading: `foo**/bar`",
+        _tree(
+            _f(".gitignore", "foo**/bar\n"),
+            _f("foobar"),
+            _d("foo"),
+            _f("foo/bar"),
+            _d("foo/x"),
+            _f("foo/x/bar"),
+            _d("fooy"),
+            _f("fooy/bar"),
+            _f("fooy/baz"),
+        ),
+        {".gitignore", "fooy/baz"},
+    ),
+    (
+        "bracket expressions: `]` first, ranges, negation, `[z-a]` is `z`",
+        _tree(
+            _f(".gitignore", "[]x]1\n[!a-c]2\n[z-a]3\n[^]]4\n"),
+            _f("]1"),
+            _f("x1"),
+            _f("y1"),
+            _f("a2"),
+            _f("d2"),
+            _f("z3"),
+            _f("a3"),
+            _f("]4"),
+            _f("a4"),
+        ),
+        {".gitignore", "y1", "a2", "a3", "]4"},
+    ),
+    (
+        "malformed lines match nothing: a trailing backslash, `[`, `[:nope:]`, `!`",
+        _tree(
+            _f(".gitignore", "a\\\n[b\n[[:nope:]]\n!\n*.x\n"),
+            _f("a"),
+            _f("a\\"),
+            _f("[b"),
+            _f("n"),
+            _f("!"),
+            _f("k.x"),
+        ),
+        {".gitignore", "a", "a\\", "[b", "n", "!"},
+    ),
+]
+
+
 @pytest.mark.parametrize(
-    ("name", "tree", "kept"),
-    [
-        (
-            "a pattern is matched only against the entry, never through a parent",
-            _tree(
-                _f(".gitignore", "node_modules\n!vendor\n"),
-                _d("node_modules"),
-                _f("node_modules/n.js"),
-                _d("vendor"),
-                _d("vendor/node_modules"),
-                _f("vendor/node_modules/m.js"),
-                _f("vendor/v.js"),
-            ),
-            {".gitignore", "vendor/v.js"},
-        ),
-        (
-            "`*`, `!*/`, `!*.txt` keeps .txt files at every depth",
-            _tree(
-                _f(".gitignore", "*\n!*/\n!*.txt\n"),
-                _f("a.txt"),
-                _f("a.py"),
-                _d("d"),
-                _f("d/b.txt"),
-                _f("d/c.py"),
-                _d("d/e"),
-                _f("d/e/f.txt"),
-            ),
-            {"a.txt", "d/b.txt", "d/e/f.txt"},
-        ),
-        (
-            "`*` then `!src/` re-includes src (and `!*.py` its .py files)",
-            _tree(
-                _f(".gitignore", "*\n!*.py\n!src/\n"),
-                _f("a.py"),
-                _d("src"),
-                _f("src/b.py"),
-                _f("src/c.txt"),
-            ),
-            {"a.py", "src/b.py"},
-        ),
-        (
-            "after `!*`, a later `build/` excludes build",
-            _tree(_f(".gitignore", "!*\nbuild/\n"), _f("a"), _d("build"), _f("build/x")),
-            {".gitignore", "a"},
-        ),
-        (
-            "`dir/**` leaves dir itself in, so `!dir/keep` works",
-            _tree(
-                _f(".gitignore", "logs/**\n!logs/keep\n"),
-                _d("logs"),
-                _f("logs/a"),
-                _f("logs/keep"),
-                _d("logs/sub"),
-                _f("logs/sub/keep"),
-            ),
-            {".gitignore", "logs/keep"},
-        ),
-        (
-            "`dir/**/` matches directories below dir, not dir",
-            _tree(
-                _f(".gitignore", "d/**/\n"),
-                _d("d"),
-                _f("d/f"),
-                _d("d/e"),
-                _f("d/e/g"),
-                _d("x"),
-                _d("x/d"),
-                _d("x/d/e"),
-                _f("x/d/e/g"),
-            ),
-            {".gitignore", "d/f", "x/d/e/g"},
-        ),
-        (
-            "lines end at LF only: a form feed or U+2028 is part of the pattern",
-            _tree(
-                _f(".gitignore", "a.txt\fb.txt\nc.txt\u2028d.txt\ne.txt\r\n"),
-                _f("a.txt"),
-                _f("b.txt"),
-                _f("c.txt"),
-                _f("d.txt"),
-                _f("a.txt\fb.txt"),
-                _f("e.txt"),
-            ),
-            {".gitignore", "a.txt", "b.txt", "c.txt", "d.txt"},
-        ),
-        (
-            "only unescaped trailing spaces are stripped; tabs stay",
-            _tree(
-                _f(".gitignore", "a  \nb\\ \\ \nc\t\nd\\\\  \n"),
-                _f("a"),
-                _f("a  "),
-                _f("b  "),
-                _f("b"),
-                _f("c"),
-                _f("c\t"),
-                _f("d\\"),
-            ),
-            {".gitignore", "a  ", "b", "c"},
-        ),
-        (
-            "POSIX classes",
-            _tree(
-                _f(".gitignore", "[[:digit:]]*\n[[:upper:]][[:alpha:]]\nx[[:space:]]y\n"),
-                _f("1a"),
-                _f("a1"),
-                _f("Ab"),
-                _f("AB"),
-                _f("A1"),
-                _f("x y"),
-                _f("x\ty"),
-                _f("x\fy"),
-            ),
-            {".gitignore", "a1", "A1", "x\fy"},
-        ),
-        (
-            "a deeper file decides before a shallower one; .treeframeignore after .gitignore",
-            _tree(
-                _f(".gitignore", "*.tmp\n"),
-                _f("a.tmp"),
-                _d("d"),
-                _f("d/.gitignore", "!*.tmp\n"),
-                _f("d/.treeframeignore", "b.tmp\n"),
-                _f("d/a.tmp"),
-                _f("d/b.tmp"),
-                _d("d/e"),
-                _f("d/e/b.tmp"),
-            ),
-            {".gitignore", "d/.gitignore", "d/.treeframeignore", "d/a.tmp"},
-        ),
-        (
-            "a literal part before `**` makes the `**` leading: `foo**/bar`",
-            _tree(
-                _f(".gitignore", "foo**/bar\n"),
-                _f("foobar"),
-                _d("foo"),
-                _f("foo/bar"),
-                _d("foo/x"),
-                _f("foo/x/bar"),
-                _d("fooy"),
-                _f("fooy/bar"),
-                _f("fooy/baz"),
-            ),
-            {".gitignore", "fooy/baz"},
-        ),
-        (
-            "bracket expressions: `]` first, ranges, negation, `[z-a]` is `z`",
-            _tree(
-                _f(".gitignore", "[]x]1\n[!a-c]2\n[z-a]3\n[^]]4\n"),
-                _f("]1"),
-                _f("x1"),
-                _f("y1"),
-                _f("a2"),
-                _f("d2"),
-                _f("z3"),
-                _f("a3"),
-                _f("]4"),
-                _f("a4"),
-            ),
-            {".gitignore", "y1", "a2", "a3", "]4"},
-        ),
-        (
-            "malformed lines match nothing: a trailing backslash, `[`, `[:nope:]`, `!`",
-            _tree(
-                _f(".gitignore", "a\\\n[b\n[[:nope:]]\n!\n*.x\n"),
-                _f("a"),
-                _f("a\\"),
-                _f("[b"),
-                _f("n"),
-                _f("!"),
-                _f("k.x"),
-            ),
-            {".gitignore", "a", "a\\", "[b", "n", "!"},
-        ),
-    ],
-    ids=lambda value: value if isinstance(value, str) else "",
+    ("tree", "kept"), [pytest.param(tree, kept, id=name) for name, tree, kept in RULE_CASES]
 )
-def test_rule_matches_git(name, tree, kept):
+def test_rule_matches_git(tree, kept):
+    """The files kept are the ones written down here, and git keeps the same."""
     files, _, _ = scan_kept(tree)
-    assert {p.decode() for p in files} == kept, name
+    assert {p.decode() for p in files} == kept
     assert_same_as_git(tree)
 
 
@@ -405,7 +413,11 @@ _ATOMS = [
 _segments = st.lists(st.sampled_from(_ATOMS), min_size=1, max_size=3)
 _line = st.builds(
     lambda neg, lead, segs, trail, space: (
-        ("!" if neg else "") + ("/" if lead else "") + "/".join(segs) + ("/" if trail else "") + space
+        ("!" if neg else "")
+        + ("/" if lead else "")
+        + "/".join(segs)
+        + ("/" if trail else "")
+        + space
     ),
     st.booleans(),
     st.booleans(),
