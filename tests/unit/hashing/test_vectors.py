@@ -32,7 +32,7 @@ from treeframe.frames import merkle_set
 from treeframe.frames.frame import Basis, Frame, new_frame
 from treeframe.hashing import ids as h
 from treeframe.hashing.canonical_json import canonical_json
-from treeframe.tree.ignore import IgnoreRules
+from treeframe.tree.ignore import IgnoreRules, parse_ignore_file
 from treeframe.tree.paths import normalize_name
 from treeframe.tree.records import NodeRecord
 
@@ -190,207 +190,263 @@ class Ref:
 # --------------------------------------------------------------------------
 
 
+# Section 5.3: reading an ignore file.
+
+
+def ref_nfc_runs(data: bytes) -> bytes:
+    """Every maximal run of valid UTF-8 replaced by its NFC form; other bytes kept."""
+    out = b""
+    while True:
+        try:
+            return out + unicodedata.normalize("NFC", data.decode("utf-8")).encode("utf-8")
+        except UnicodeDecodeError as bad:
+            valid = data[: bad.start].decode("utf-8")
+            out += unicodedata.normalize("NFC", valid).encode("utf-8") + data[bad.start : bad.end]
+            data = data[bad.end :]
+
+
+def ref_ignore_lines(data: bytes) -> list[bytes]:
+    """Section 5.3: drop one BOM, split at LF only, drop a CR before an LF or at the end, NFC."""
+    if data[:3] == b"\xef\xbb\xbf":
+        data = data[3:]
+    lines = data.split(b"\n")
+    if lines[-1] == b"":  # after a final LF, or an empty file
+        lines.pop()
+    return [ref_nfc_runs(line[:-1] if line[-1:] == b"\r" else line) for line in lines]
+
+
+# Section 5.4: one line, one pattern.
+
+
 class RefPattern:
-    """One ignore-file line, parsed as section 5.4 says; ``kind`` per section 5.5."""
-
-    def __init__(self, negated: bool, kind: str, segments: list[Any], dir_only: bool) -> None:
+    def __init__(self, negated: bool, dir_only: bool, name: bool, body: bytes) -> None:
         self.negated = negated
-        self.kind = kind  # "everything", "below" (last segment **) or "name"
-        self.segments = segments  # per segment: None for **, else a glob token list
         self.dir_only = dir_only
+        self.name = name  # a name pattern (True) or a path pattern
+        self.body = body  # a path pattern's body has lost its leading '/'
 
 
-class RefInvalid(Exception):
-    """A line that cannot be compiled (section 5.3: dropped with a warning)."""
-
-
-def _glob_tokens(segment: str) -> list[tuple[Any, ...]] | None:
-    """Section 5.4's name glob as tokens; None for an unclosed ``[`` (a no-op line)."""
-    tokens: list[tuple[Any, ...]] = []
-    i, n = 0, len(segment)
-    while i < n:
-        ch = segment[i]
-        i += 1
-        if ch == "\\":
-            if i == n:
-                raise RefInvalid(segment)
-            tokens.append(("lit", segment[i]))
-            i += 1
-        elif ch == "*":
-            tokens.append(("any",))
-        elif ch == "?":
-            tokens.append(("one",))
-        elif ch == "[":
-            j = i
-            negated = j < n and segment[j] in "!^"
-            if negated:
-                j += 1
-            start = j
-            if j < n and segment[j] == "]":
-                j += 1
-            while j < n and segment[j] != "]":
-                j += 1
-            if j >= n:
-                return None
-            body = segment[start:j]
-            items: list[tuple[str, str]] = []
-            k = 0
-            while k < len(body):
-                if k + 2 < len(body) and body[k + 1] == "-":
-                    low, high = body[k], body[k + 2]
-                    if low > high:
-                        raise RefInvalid(segment)
-                    items.append((low, high))
-                    k += 3
-                else:
-                    items.append((body[k], body[k]))
-                    k += 1
-            tokens.append(("set", negated, items))
-            i = j + 1
+def ref_parse_line(line: bytes) -> RefPattern | None:
+    """Steps 1-7 of section 5.4; None for a comment or a no-op."""
+    if line == b"" or line[0:1] == b"#":
+        return None
+    line = line.split(b"\x00")[0]
+    # Step 3: find where the run of unescaped trailing spaces starts.
+    cut = None
+    k = 0
+    while k < len(line):
+        if line[k : k + 1] == b"\\":
+            if k + 1 == len(line):
+                cut = None
+                break
+            cut = None
+            k += 2
+            continue
+        if line[k : k + 1] == b" ":
+            if cut is None:
+                cut = k
         else:
-            tokens.append(("lit", ch))
-    return tokens
+            cut = None
+        k += 1
+    if cut is not None:
+        line = line[:cut]
+    negated = line[0:1] == b"!"
+    body = line[1:] if negated else line
+    dir_only = body[-1:] == b"/"
+    if dir_only:
+        body = body[:-1]
+    if body == b"":
+        return None
+    if b"/" not in body:
+        return RefPattern(negated, dir_only, True, body)
+    if body[0:1] == b"/":
+        body = body[1:]
+    return RefPattern(negated, dir_only, False, body)
 
 
-def _glob_match(tokens: list[tuple[Any, ...]], name: str) -> bool:
-    def go(t: int, c: int) -> bool:
-        if t == len(tokens):
-            return c == len(name)
-        token = tokens[t]
-        if token[0] == "any":
-            return any(go(t + 1, k) for k in range(c, len(name) + 1))
-        if c == len(name):
+# Section 5.5: glob syntax, read into elements, then a backtracking match.
+
+_REF_CLASSES = {
+    b"alnum": set(b"0123456789") | set(range(65, 91)) | set(range(97, 123)),
+    b"alpha": set(range(65, 91)) | set(range(97, 123)),
+    b"blank": {9, 32},
+    b"cntrl": set(range(32)) | {127},
+    b"digit": set(b"0123456789"),
+    b"graph": set(range(33, 127)),
+    b"lower": set(range(97, 123)),
+    b"print": set(range(32, 127)),
+    b"punct": {c for c in range(33, 127) if not chr(c).isalnum()},
+    b"space": {9, 10, 13, 32},
+    b"upper": set(range(65, 91)),
+    b"xdigit": set(b"0123456789abcdefABCDEF"),
+}
+
+
+class RefNever(Exception):
+    """The pattern matches nothing (a trailing backslash, an unclosed set, an unknown class)."""
+
+
+def _ref_set(glob: bytes, k: int) -> tuple[set[int], int]:
+    """The set starting at glob[k] == '[': (its bytes, the index after its ']')."""
+    k += 1
+    negate = glob[k : k + 1] in (b"!", b"^")
+    if negate:
+        k += 1
+    chosen: set[int] = set()
+    before: int | None = None  # a member that may start a range
+    first = True
+    while True:
+        if k >= len(glob):
+            raise RefNever
+        byte = glob[k]
+        if byte == ord("]") and not first:
+            k += 1
+            break
+        first = False
+        if byte == ord("\\"):
+            if k + 1 >= len(glob):
+                raise RefNever
+            before = glob[k + 1]
+            chosen.add(before)
+            k += 2
+        elif byte == ord("-") and before is not None and glob[k + 1 : k + 2] not in (b"", b"]"):
+            end = glob[k + 1]
+            k += 2
+            if end == ord("\\"):
+                if k >= len(glob):
+                    raise RefNever
+                end = glob[k]
+                k += 1
+            chosen.update(range(before, end + 1))
+            before = None
+        elif glob[k : k + 2] == b"[:":
+            close = glob.find(b"]", k + 2)
+            if close == -1:
+                raise RefNever
+            if close - 1 > k + 1 and glob[close - 1] == ord(":"):
+                name = glob[k + 2 : close - 1]
+                if name not in _REF_CLASSES:
+                    raise RefNever
+                chosen |= _REF_CLASSES[name]
+                before = None
+                k = close + 1
+            else:
+                chosen.add(byte)
+                before = byte
+                k += 1
+        else:
+            chosen.add(byte)
+            before = byte
+            k += 1
+    if negate:
+        chosen = set(range(256)) - chosen
+    return chosen - {ord("/")}, k
+
+
+def ref_elements(glob: bytes, path: bool) -> list[tuple[Any, ...]]:
+    """The glob as ("byte", b) / ("set", bytes) / ("run",) / ("all",) / ("dirs",) elements."""
+    out: list[tuple[Any, ...]] = []
+    k = 0
+    while k < len(glob):
+        byte = glob[k]
+        if byte == ord("\\"):
+            if k + 1 == len(glob):
+                raise RefNever
+            out.append(("byte", glob[k + 1]))
+            k += 2
+        elif byte == ord("?"):
+            out.append(("set", set(range(256)) - {ord("/")}))
+            k += 1
+        elif byte == ord("["):
+            chosen, k = _ref_set(glob, k)
+            out.append(("set", chosen))
+        elif byte == ord("*"):
+            end = k
+            while end < len(glob) and glob[end] == ord("*"):
+                end += 1
+            leading = k == 0 or glob[k - 1] == ord("/")
+            after = glob[end:]
+            if path and end - k >= 2 and leading and after == b"":
+                out.append(("all",))
+                k = end
+            elif path and end - k >= 2 and leading and after[:1] == b"/":
+                out.append(("dirs",))
+                k = end + 1
+            elif path and end - k >= 2 and leading and after[:2] == b"\\/":
+                out.append(("all",))
+                k = end
+            else:
+                out.append(("run",))
+                k = end
+        else:
+            out.append(("byte", byte))
+            k += 1
+    return out
+
+
+def ref_glob(elements: list[tuple[Any, ...]], subject: bytes) -> bool:
+    def go(e: int, s: int) -> bool:
+        if e == len(elements):
+            return s == len(subject)
+        kind = elements[e][0]
+        if kind == "run":
+            stop = subject.find(b"/", s)
+            stop = len(subject) if stop == -1 else stop
+            return any(go(e + 1, t) for t in range(s, stop + 1))
+        if kind == "all":
+            return any(go(e + 1, t) for t in range(s, len(subject) + 1))
+        if kind == "dirs":
+            if go(e + 1, s):
+                return True
+            return any(
+                subject[t - 1] == ord("/") and go(e + 1, t) for t in range(s + 1, len(subject) + 1)
+            )
+        if s == len(subject):
             return False
-        ch = name[c]
-        if token[0] == "lit":
-            ok = ch == token[1]
-        elif token[0] == "one":
-            ok = True
-        else:
-            ok = any(low <= ch <= high for low, high in token[2]) != token[1]
-        return ok and go(t + 1, c + 1)
+        if kind == "byte":
+            return subject[s] == elements[e][1] and go(e + 1, s + 1)
+        return subject[s] in elements[e][1] and go(e + 1, s + 1)
 
     return go(0, 0)
 
 
-def ref_parse_line(line: str) -> RefPattern | None:
-    """Section 5.4, steps 1-6; None for a no-op line; raises RefInvalid."""
-    if not line.endswith("\\ "):
-        line = line.rstrip()
-    if not line or line.startswith("#") or line == "/":
-        return None
-    negated = line.startswith("!")
-    body = line[1:] if negated else line
-    segments = body.split("/")
-    dir_only = segments[-1] == ""
-    if segments[0] == "":
-        segments = segments[1:]
-    elif len(segments) == 1 or (len(segments) == 2 and segments[1] == ""):
-        segments = ["**", *segments]
-    if segments and segments[-1] == "":
-        segments[-1] = "**"
-    merged: list[str] = []
-    for segment in segments:
-        if not (segment == "**" and merged and merged[-1] == "**"):
-            merged.append(segment)
-    if not merged:
-        raise RefInvalid(line)
-    if (merged == ["**"] and not dir_only) or merged == ["**", "*"]:
-        return RefPattern(negated, "everything", [], dir_only)
-    if merged == ["**"]:  # `**/`: "the same set as `*/`"
-        merged = ["**", "*", "**"]
-    compiled: list[Any] = []
-    for segment in merged:
-        if segment == "**":
-            compiled.append(None)
-            continue
-        tokens = _glob_tokens(segment)
-        if tokens is None:
-            return None
-        compiled.append(tokens)
-    if merged[-1] == "**":
-        return RefPattern(negated, "below", compiled[:-1], dir_only)
-    return RefPattern(negated, "name", compiled, dir_only)
-
-
-def _prefix_lengths(segments: list[Any], names: list[str]) -> set[int]:
-    """Every k such that the segments match names[:k] (None matches any number of names)."""
-    found: set[int] = set()
-
-    def go(s: int, c: int) -> None:
-        if s == len(segments):
-            found.add(c)
-            return
-        if segments[s] is None:
-            for k in range(c, len(names) + 1):
-                go(s + 1, k)
-        elif c < len(names) and _glob_match(segments[s], names[c]):
-            go(s + 1, c + 1)
-
-    go(0, 0)
-    return found
-
-
-def ref_match(pattern: RefPattern, names: list[str], is_dir: bool) -> str | None:
-    """Section 5.5: "direct", "through" (a directory) or None."""
-    n = len(names)
-    if pattern.kind == "everything":
-        return "direct"
-    ks = _prefix_lengths(pattern.segments, names)
-    at_or_below = any(k < n or (k == n and is_dir) for k in ks)
-    if pattern.kind == "below":
-        if not at_or_below:
-            return None
-        return "through" if pattern.dir_only else "direct"
-    if n in ks and not is_dir:
-        return "direct"
-    return "through" if at_or_below else None
-
-
-class RefLayers:
-    """The layers in force in one directory: (layer directory, patterns), root first."""
-
-    def __init__(self, layers: tuple[tuple[str, list[RefPattern]], ...] = ()) -> None:
-        self.layers = layers
-
-    def with_lines(self, directory: str, lines: list[str]) -> RefLayers:
-        patterns = []
-        for line in lines:
-            try:
-                pattern = ref_parse_line(line)
-            except RefInvalid:
-                continue
-            if pattern is not None:
-                patterns.append(pattern)
-        return RefLayers((*self.layers, (directory, patterns))) if patterns else self
-
-    def excluded(self, path: str, is_dir: bool) -> bool:
-        for directory, patterns in reversed(self.layers):
-            if directory:
-                if not path.startswith(directory + "/"):
-                    continue
-                rel = path[len(directory) + 1 :]
-            else:
-                rel = path
-            names = rel.split("/")
-            direct = through = None
-            for pattern in patterns:
-                how = ref_match(pattern, names, is_dir)
-                if how == "direct":
-                    direct = pattern
-                elif how == "through":
-                    through = pattern
-            deciding = direct or through
-            if deciding is not None:
-                return not deciding.negated
+def ref_matches(pattern: RefPattern, rel: bytes, is_dir: bool) -> bool:
+    """Whether ``pattern`` matches the entry at ``rel`` (relative to the layer's directory)."""
+    if pattern.dir_only and not is_dir:
+        return False
+    try:
+        if pattern.name:
+            return ref_glob(ref_elements(pattern.body, False), rel.split(b"/")[-1])
+        literal = 0
+        while literal < len(pattern.body) and pattern.body[literal] not in b"*?[\\":
+            literal += 1
+        if rel[:literal] != pattern.body[:literal]:
+            return False
+        return ref_glob(ref_elements(pattern.body[literal:], True), rel[literal:])
+    except RefNever:
         return False
 
 
-def ref_ignore_lines(data: bytes) -> list[str]:
-    """Section 5.3: surrogate-escaped UTF-8, one BOM dropped, str.splitlines, NFC per line."""
-    text = data.decode("utf-8", errors="surrogateescape")
-    text = text.removeprefix("\ufeff")
-    return [unicodedata.normalize("NFC", line) for line in text.splitlines()]
+class RefLayers:
+    """The layers that apply in one directory: (layer directory as bytes, patterns), root first."""
+
+    def __init__(self, layers: tuple[tuple[bytes, list[RefPattern]], ...] = ()) -> None:
+        self.layers = layers
+
+    def with_lines(self, directory: bytes, lines: list[bytes]) -> RefLayers:
+        patterns = [p for p in map(ref_parse_line, lines) if p is not None]
+        return RefLayers((*self.layers, (directory, patterns)))
+
+    def excluded(self, path: bytes, is_dir: bool) -> bool:
+        """Section 5.5's decision: deepest layer first, last matching line in it."""
+        for directory, patterns in reversed(self.layers):
+            if directory and not path.startswith(directory + b"/"):
+                continue
+            rel = path[len(directory) + 1 :] if directory else path
+            for pattern in reversed(patterns):
+                if ref_matches(pattern, rel, is_dir):
+                    return not pattern.negated
+        return False
 
 
 def ref_tree(
@@ -406,12 +462,12 @@ def ref_tree(
 
     def walk(raw_dir: bytes, path: str, rules: RefLayers) -> str:
         listing = below.get(raw_dir, [])
-        lines: list[str] = []
+        lines: list[bytes] = []
         for ignore_file in (b".gitignore", b".treeframeignore"):
             for name, entry in listing:
                 if name == ignore_file and entry["kind"] == "file":
                     lines += ref_ignore_lines(bytes.fromhex(entry["content_hex"]))
-        rules = rules.with_lines(path, lines)
+        rules = rules.with_lines(path.encode(), lines)
         prefix = path + "/" if path else ""
         kept: list[tuple[str, dict[str, Any], bytes]] = []
         for name, entry in listing:
@@ -419,9 +475,8 @@ def ref_tree(
             try:
                 text = name.decode("utf-8")
             except UnicodeDecodeError:
-                raw = prefix + name.decode("utf-8", "surrogateescape")
-                if not rules.excluded(raw, is_dir):
-                    skipped.append((raw, "non_utf8_name"))
+                if not rules.excluded(prefix.encode() + name, is_dir):
+                    skipped.append((prefix + name.decode("utf-8", "replace"), "non_utf8_name"))
                 continue
             text = unicodedata.normalize("NFC", text)
             if any(unicodedata.category(ch) == "Cn" for ch in text):
@@ -429,7 +484,7 @@ def ref_tree(
                 continue
             if is_dir and text in (".git", ".treeframe"):
                 continue
-            if rules.excluded(prefix + text, is_dir):
+            if rules.excluded((prefix + text).encode(), is_dir):
                 continue
             kept.append((text, entry, name))
         names = [text for text, _, _ in kept]
@@ -888,8 +943,9 @@ def test_ignore_rule_vector_reference(vector):
         assert vector["git_note"]
 
 
-_ATOMS = ["a", "b", "ab", "*", "**", "?", "a*", "*b", "[ab]", "[!a]", "[^b]", "[]a]", "[a-c]"]
-_ATOMS += ["\\*", "x.t", "*.t", "[", "a b", "\\"]
+_ATOMS = ["a", "b", "ab", "*", "**", "***", "?", "a*", "*b", "**a", "a**", "[ab]", "[!a]", "[^b]"]
+_ATOMS += ["[]a]", "[a-c]", "[z-a]", "[a-c-e]", "[\\]]", "[[:alpha:]]", "[[:nope:]]", "[[:]"]
+_ATOMS += ["[[::]]", "\\*", "x.t", "*.t", "[", "a b", "\\", "\\/", "**\\/", "#", "!", "a\x00b"]
 _line = st.builds(
     lambda neg, lead, segs, trail, space: (
         ("!" if neg else "")
@@ -902,9 +958,9 @@ _line = st.builds(
     st.booleans(),
     st.lists(st.sampled_from(_ATOMS), min_size=1, max_size=4),
     st.booleans(),
-    st.sampled_from(["", "", "  ", "\\ "]),
-) | st.sampled_from(["", "# c", "/", "!", "**/", "*/", "/**/", "**/*", "!*/"])
-_name = st.sampled_from(["a", "b", "ab", "aa", "x.t", "a b", "*", "]", "c"])
+    st.sampled_from(["", "", "  ", "\\ ", "\\  ", "\t", "\\"]),
+) | st.sampled_from(["", "# c", "/", "!", "!/", "**/", "*/", "/**/", "**/*", "!*/", " #x"])
+_name = st.sampled_from(["a", "b", "ab", "aa", "x.t", "a b", "*", "]", "c", "#", "-", "\\", "x\fy"])
 
 
 @settings(max_examples=400, deadline=None)
@@ -919,8 +975,27 @@ def test_reference_ignore_matcher_is_the_library_matcher(layers, path, is_dir):
     for depth, lines in enumerate(layers):
         directory = "/".join(["a", "b"][:depth])
         library = library.with_directory(directory, lines)
-        reference = reference.with_lines(directory, lines)
-    assert library.is_ignored(path, is_dir=is_dir) == reference.excluded(path, is_dir)
+        reference = reference.with_lines(directory.encode(), [line.encode() for line in lines])
+    assert library.is_ignored(path, is_dir=is_dir) == reference.excluded(path.encode(), is_dir)
+
+
+_file_bytes = st.lists(
+    st.sampled_from(
+        [
+            *[b"a", b"*", b" ", b"\n", b"\r", b"\r\n", b"\f", b"\x0b", b"\xef\xbb\xbf", b"\xff"],
+            *[b"\xc3", b"e\xcc\x81", "\u2028".encode(), "\u0085".encode(), b"#", b"\\"],
+        ]
+    ),
+    max_size=12,
+).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=_file_bytes)
+def test_reference_reads_ignore_files_like_the_library(data):
+    """Section 5.3's line splitting and NFC, as the reference reads them, equal the library's."""
+    library = [line.encode("utf-8", "surrogateescape") for line in parse_ignore_file(data)]
+    assert library == ref_ignore_lines(data)
 
 
 def test_unassigned_code_points_are_cn():
