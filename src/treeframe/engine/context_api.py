@@ -108,7 +108,7 @@ class ContextAPI:
 
         Unauthorized for an unknown agent, AccessDenied for a known caller
         without a permission (or of another workspace).
-        """""
+        """
         principal = self.principal(who)
         if principal.workspace != self.ws:
             raise AccessDenied(f"{principal} belongs to another workspace")
