@@ -233,7 +233,7 @@ class IntegrityError(TreeframeError):
 
 
 class VersionNotSupported(TreeframeError):
-    """Data (a store's schema) is of a version this build cannot read; ``supported`` lists those it can.
+    """A store's schema (or other stored data) is newer than this build reads (see ``supported``).
 
     A 500, not a 400: the store belongs to the deployment, which needs a newer
     treeframe; nothing was read or changed.
