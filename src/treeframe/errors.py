@@ -4,31 +4,41 @@ Library, CLI and (later) the REST API share these classes; the ``code`` of each
 class is part of the public contract and never changes once released
 (see ``docs/ERRORS.md``)::
 
-    TreeframeError                      internal_error
-     +-- InvalidRequest                 invalid_request
-     |    +-- InvalidPath               invalid_path
-     |    +-- InvalidId                 invalid_id
-     |    +-- InvalidFrame              invalid_frame
-     |    +-- InvalidViewPolicy         invalid_view_policy
-     |    +-- InvalidPolicy             invalid_policy
-     +-- NotFound                       not_found
-     |    +-- NodeNotFound              node_not_found
-     |    +-- FrameNotFound             frame_not_found
-     |    +-- WorkspaceNotFound         workspace_not_found
-     +-- Unauthorized                   unauthorized
-     +-- SynthesisFailed                synthesis_failed
-     +-- RegenerationFailed             regeneration_failed
-     +-- ScanError                      scan_failed
-     |    +-- FileChangedDuringScan     file_changed_during_scan
-     |    +-- EntrySkipped              entry_skipped
-     +-- IntegrityError                 integrity_error
-     +-- ConfigError                    config_error
-     +-- StorageError                   storage_error
-          +-- StoreLocked               store_locked
-          +-- StoreCorrupt              store_corrupt
-          +-- StoreNotFound             store_not_found
-          +-- BackendUnavailable        backend_unavailable
-          +-- ConcurrentUpdate          concurrent_update
+    TreeframeError                      internal_error              500
+     +-- InvalidRequest                 invalid_request             400
+     |    +-- InvalidPath               invalid_path                400
+     |    +-- InvalidId                 invalid_id                  400
+     |    +-- InvalidFrame              invalid_frame               400
+     |    +-- InvalidViewPolicy         invalid_view_policy         400
+     |    +-- InvalidPolicy             invalid_policy              400
+     +-- NotFound                       not_found                   404
+     |    +-- NodeNotFound              node_not_found              404
+     |    +-- FrameNotFound             frame_not_found             404
+     |    +-- WorkspaceNotFound         workspace_not_found         404
+     +-- Unauthorized                   unauthorized                401
+     +-- AccessDenied                   access_denied               403
+     +-- Conflict                       conflict                    409
+     |    +-- ConcurrentUpdate          concurrent_update           409
+     +-- SynthesisFailed                synthesis_failed            422
+     +-- RegenerationFailed             regeneration_failed         422
+     +-- ScanError                      scan_failed                 500
+     |    +-- FileChangedDuringScan     file_changed_during_scan    409
+     |    +-- EntrySkipped              entry_skipped               422
+     +-- IntegrityError                 integrity_error             500
+     +-- VersionNotSupported            version_not_supported       500
+     +-- ConfigError                    config_error                500
+     +-- StorageError                   storage_error               500
+          +-- StoreLocked               store_locked                503
+          +-- StoreCorrupt              store_corrupt               500
+          +-- StoreNotFound             store_not_found             500
+          +-- BackendUnavailable        backend_unavailable         503
+
+Each class also carries ``http_status``, the status a REST layer answers with
+(the third column), so the API maps every error in one place: ``401`` is "who
+are you" (:class:`Unauthorized`), ``403`` "you may not" (:class:`AccessDenied`),
+``409`` a lost race the caller retries with fresh state (:class:`Conflict`),
+``503`` a store that is busy or out of reach and may come back. Subclasses
+inherit their parent's status unless they say otherwise.
 """
 
 from __future__ import annotations
@@ -37,9 +47,11 @@ import errno
 from typing import TypeVar
 
 __all__ = [
+    "AccessDenied",
     "BackendUnavailable",
     "ConcurrentUpdate",
     "ConfigError",
+    "Conflict",
     "EntrySkipped",
     "FileChangedDuringScan",
     "FrameNotFound",
@@ -61,6 +73,7 @@ __all__ = [
     "SynthesisFailed",
     "TreeframeError",
     "Unauthorized",
+    "VersionNotSupported",
     "WorkspaceNotFound",
     "from_os_error",
     "os_error_reason",
@@ -71,6 +84,7 @@ class TreeframeError(Exception):
     """Base of every error treeframe raises on purpose."""
 
     code = "internal_error"
+    http_status = 500
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -81,6 +95,7 @@ class InvalidRequest(TreeframeError):
     """The caller asked for something malformed; nothing was changed."""
 
     code = "invalid_request"
+    http_status = 400
 
 
 class InvalidPath(InvalidRequest):
@@ -114,15 +129,31 @@ class InvalidPolicy(InvalidRequest):
 
 
 class Unauthorized(TreeframeError):
-    """The agent is unknown to the workspace or its role does not allow the action."""
+    """Who are you: the caller is unknown (an unregistered agent) or not authenticated."""
 
     code = "unauthorized"
+    http_status = 401
+
+
+class AccessDenied(TreeframeError):
+    """You may not: the caller is known but lacks the permission the operation needs."""
+
+    code = "access_denied"
+    http_status = 403
+
+
+class Conflict(TreeframeError):
+    """The request lost to the current state of the store; retry with fresh state."""
+
+    code = "conflict"
+    http_status = 409
 
 
 class SynthesisFailed(TreeframeError):
     """A synthesis could not be built (missing child frames under ``fail``, a policy error)."""
 
     code = "synthesis_failed"
+    http_status = 422
 
     def __init__(self, message: str, *, missing: tuple[str, ...] = ()) -> None:
         super().__init__(message)
@@ -133,12 +164,14 @@ class RegenerationFailed(TreeframeError):
     """A regeneration could not recompute a frame it set out to recompute."""
 
     code = "regeneration_failed"
+    http_status = 422
 
 
 class NotFound(TreeframeError):
     """A record addressed by ID or path does not exist."""
 
     code = "not_found"
+    http_status = 404
 
 
 class NodeNotFound(NotFound):
@@ -169,6 +202,7 @@ class FileChangedDuringScan(ScanError):
     """A file vanished or changed while it was being hashed."""
 
     code = "file_changed_during_scan"
+    http_status = 409
 
 
 class EntrySkipped(ScanError):
@@ -179,6 +213,7 @@ class EntrySkipped(ScanError):
     """
 
     code = "entry_skipped"
+    http_status = 422
 
     def __init__(self, message: str, *, path: str = "", reason: str = "") -> None:
         super().__init__(message)
@@ -197,6 +232,20 @@ class IntegrityError(TreeframeError):
         self.got = got
 
 
+class VersionNotSupported(TreeframeError):
+    """A store's schema (or other stored data) is newer than this build reads (see ``supported``).
+
+    A 500, not a 400: the store belongs to the deployment, which needs a newer
+    treeframe; nothing was read or changed.
+    """
+
+    code = "version_not_supported"
+
+    def __init__(self, message: str, *, supported: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.supported = supported
+
+
 class ConfigError(TreeframeError):
     """A configuration value or store URL is invalid."""
 
@@ -213,6 +262,7 @@ class StoreLocked(StorageError):
     """The store stayed locked by another writer past the busy timeout."""
 
     code = "store_locked"
+    http_status = 503
 
 
 class StoreCorrupt(StorageError):
@@ -228,12 +278,13 @@ class StoreNotFound(StorageError):
 
 
 class BackendUnavailable(StorageError):
-    """A backend's driver is not installed or its service is unreachable."""
+    """A backend's driver is not installed, or its service or medium is out of reach."""
 
     code = "backend_unavailable"
+    http_status = 503
 
 
-class ConcurrentUpdate(StorageError):
+class ConcurrentUpdate(Conflict):
     """A compare-and-set on a pointer lost a race; retry with fresh state."""
 
     code = "concurrent_update"

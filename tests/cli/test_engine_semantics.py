@@ -58,7 +58,7 @@ def test_regenerate_as_an_agent_without_synthesize_changes_nothing(workspace: Pa
     put(workspace, "src/app.py", "a better entry point")
     before = store_state(workspace)
     assert_one_line_error(
-        run_cli(workspace, "regenerate", ".", "--recursive", "--as", "reader"), "unauthorized"
+        run_cli(workspace, "regenerate", ".", "--recursive", "--as", "reader"), "access_denied"
     )
     assert store_state(workspace) == before
     assert cli_json(workspace, "regenerate", ".", "--recursive")["regenerated_count"] == 1

@@ -141,13 +141,18 @@ def test_agent_show_unknown_is_not_found(workspace):
     assert_one_line_error(result, "not_found")
 
 
-@pytest.mark.parametrize("agent", ["ghost", "reader"], ids=["unknown-agent", "reader-role"])
-def test_put_by_agent_without_write_is_unauthorized_and_stores_nothing(workspace, agent):
+@pytest.mark.parametrize(
+    ("agent", "code"),
+    [("ghost", "unauthorized"), ("reader", "access_denied")],
+    ids=["unknown-agent", "reader-role"],
+)
+def test_put_by_agent_without_write_is_refused_and_stores_nothing(workspace, agent, code):
+    """An unknown agent is ``unauthorized`` (who are you), a known reader ``access_denied``."""
     before = store_state(workspace)
     result = run_cli(
         workspace, "put", "src/app.py", "--type", "summary", "--agent", agent, "--content", "x"
     )
-    assert_one_line_error(result, "unauthorized")
+    assert_one_line_error(result, code)
     assert agent in result.stderr
     assert store_state(workspace) == before
 
@@ -175,7 +180,7 @@ def test_synthesize_recursive_lists_frames_with_paths_in_post_order(workspace):
     [
         (("src/app.py", "--type", "summary", "--agent", "a"), "invalid_request"),
         (("src", "--type", "summary", "--agent", "a", "--policy", "nope"), "invalid_policy"),
-        (("src", "--type", "summary", "--agent", "a1"), "unauthorized"),
+        (("src", "--type", "summary", "--agent", "a1"), "access_denied"),
     ],
     ids=["file", "unknown-policy", "writer-without-capability"],
 )

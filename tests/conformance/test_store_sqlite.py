@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 
 from tests.factories import CREATED_AT, make_file, make_frame, make_ws
-from treeframe.errors import ConcurrentUpdate, StorageError, StoreCorrupt, StoreLocked
+from treeframe.errors import (
+    BackendUnavailable,
+    ConcurrentUpdate,
+    StorageError,
+    StoreCorrupt,
+    StoreLocked,
+)
 from treeframe.frames.frame import Frame
 from treeframe.frames.merkle_set import root_of, root_of_raw
 from treeframe.ids import FrameId
@@ -250,6 +256,27 @@ def test_write_while_locked_raises_store_locked_and_changes_nothing(db_path: Pat
         assert store.get_frame(WS, frame.frame_id) is None
         assert store.get_frame_set(WS, SHARED_NODES[0].node_id) is None
         assert store.append_frame(WS, frame, data, root_of_raw, CREATED_AT).frame.seq == 1
+
+
+def test_full_disk_raises_backend_unavailable_and_changes_nothing(store: SqliteStore) -> None:
+    conn = store._conn()  # the store's own connection: the page cap is per connection
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")  # the file may not grow: a full disk
+    frame, data = make_frame(SHARED_NODES[0], os.urandom(1 << 19).hex().encode())
+    with pytest.raises(BackendUnavailable, match="is out of reach: database or disk is full"):
+        store.append_frame(WS, frame, data, root_of_raw, CREATED_AT)
+    assert store.get_frame(WS, frame.frame_id) is None
+    assert store.get_content(WS, frame.content_hash) is None
+    conn.execute(f"PRAGMA max_page_count = {1 << 30}")  # space freed: the same write succeeds
+    assert store.append_frame(WS, frame, data, root_of_raw, CREATED_AT).frame.seq == 1
+
+
+def test_store_path_that_cannot_be_opened_raises_backend_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    path.mkdir()  # exists, so it is not "not found", but SQLite cannot open it
+    with pytest.raises(BackendUnavailable, match="unable to open database file") as info:
+        SqliteStore(path)
+    assert str(path) in str(info.value)
 
 
 def test_random_bytes_file_raises_store_corrupt(tmp_path: Path) -> None:

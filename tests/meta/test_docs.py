@@ -36,11 +36,20 @@ def test_errors_md_lists_exactly_the_error_classes():
     assert {c: n for c, n in documented.items() if in_code.get(c) != n} == {}, "not in errors.py"
 
 
+def test_errors_md_gives_each_code_its_http_status():
+    text = (DOCS / "ERRORS.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([a-z_]+)` \| `[A-Za-z]+` \| ([^|]*) \|", text, flags=re.MULTILINE)
+    documented = {code: status.strip() for code, status in rows}
+    in_code = {cls.code: str(cls.http_status) for cls in _error_classes()}
+    assert documented == in_code
+
+
 def test_error_classes_are_exported_and_drawn_in_the_module_tree():
     doc = errors.__doc__ or ""
     for cls in _error_classes():
         assert cls.__name__ in errors.__all__
-        assert re.search(rf"\b{cls.__name__}\s+{cls.code}\b", doc), cls.__name__
+        tree_row = rf"\b{cls.__name__}\s+{cls.code}\s+{cls.http_status}\b"
+        assert re.search(tree_row, doc), cls.__name__
 
 
 def test_error_codes_are_unique():

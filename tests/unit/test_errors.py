@@ -1,15 +1,110 @@
-"""The OSError -> treeframe error mapping every layer shares."""
+"""The error hierarchy (codes, HTTP statuses) and the OSError mapping every layer shares."""
 
 from __future__ import annotations
 
 import errno
 
+import pytest
+
+import treeframe.errors as errors
 from treeframe.errors import (
+    AccessDenied,
+    BackendUnavailable,
+    ConcurrentUpdate,
+    Conflict,
     InvalidRequest,
     ScanError,
+    StorageError,
+    StoreLocked,
+    TreeframeError,
+    Unauthorized,
+    VersionNotSupported,
     from_os_error,
     os_error_reason,
 )
+
+CLASSES = [
+    cls
+    for cls in vars(errors).values()
+    if isinstance(cls, type) and issubclass(cls, TreeframeError)
+]
+
+
+def test_every_class_has_its_own_code_and_an_http_status():
+    codes = [cls.code for cls in CLASSES]
+    assert len(codes) == len(set(codes))
+    for cls in CLASSES:
+        assert "code" in vars(cls), cls  # never inherited: one code names one class
+        assert isinstance(cls.http_status, int)
+        assert 400 <= cls.http_status <= 599, cls
+
+
+@pytest.mark.parametrize(
+    ("cls", "code", "status"),
+    [
+        (TreeframeError, "internal_error", 500),
+        (InvalidRequest, "invalid_request", 400),
+        (Unauthorized, "unauthorized", 401),
+        (AccessDenied, "access_denied", 403),
+        (errors.NotFound, "not_found", 404),
+        (Conflict, "conflict", 409),
+        (ConcurrentUpdate, "concurrent_update", 409),
+        (VersionNotSupported, "version_not_supported", 500),
+        (StorageError, "storage_error", 500),
+        (StoreLocked, "store_locked", 503),
+        (BackendUnavailable, "backend_unavailable", 503),
+    ],
+)
+def test_codes_and_statuses_the_api_maps(cls: type[TreeframeError], code: str, status: int):
+    assert (cls.code, cls.http_status) == (code, status)
+
+
+def test_every_subclass_keeps_the_status_family_of_its_parent_or_says_why():
+    """A subclass that changes its parent's status is one of these, on purpose."""
+    changed = {
+        cls.__name__
+        for cls in CLASSES
+        for parent in cls.__mro__[1:2]
+        if issubclass(parent, TreeframeError) and parent.http_status != cls.http_status
+    }
+    assert changed == {
+        "InvalidRequest",  # the base is 500; each family below it sets its own
+        "NotFound",
+        "Unauthorized",
+        "AccessDenied",
+        "Conflict",
+        "SynthesisFailed",
+        "RegenerationFailed",
+        "FileChangedDuringScan",  # the file moved on: retry the scan (409)
+        "EntrySkipped",  # strict mode refused an entry the data has (422)
+        "StoreLocked",
+        "BackendUnavailable",
+    }
+
+
+def test_a_lost_race_is_a_conflict_not_a_storage_error():
+    race = ConcurrentUpdate("head moved", expected="a" * 64, actual="b" * 64)
+    assert isinstance(race, Conflict)
+    assert not isinstance(race, StorageError)
+    assert (race.code, race.http_status, race.expected, race.actual) == (
+        "concurrent_update",
+        409,
+        "a" * 64,
+        "b" * 64,
+    )
+
+
+def test_who_are_you_and_you_may_not_are_distinct():
+    assert not issubclass(AccessDenied, Unauthorized)
+    assert not issubclass(Unauthorized, AccessDenied)
+    assert (Unauthorized.http_status, AccessDenied.http_status) == (401, 403)
+
+
+def test_version_not_supported_carries_the_supported_versions():
+    error = VersionNotSupported("store schema 9 is newer than this treeframe", supported=("4", "5"))
+    assert error.supported == ("4", "5")
+    assert error.message == "store schema 9 is newer than this treeframe"
+    assert VersionNotSupported("x").supported == ()
 
 
 def test_os_error_reason_is_the_lowercased_strerror():

@@ -38,13 +38,13 @@ from treeframe.engine.types import (
     SynthesisResult,
 )
 from treeframe.errors import (
+    AccessDenied,
     FrameNotFound,
     InvalidFrame,
     InvalidPath,
     InvalidRequest,
     InvalidViewPolicy,
     NodeNotFound,
-    Unauthorized,
 )
 from treeframe.frames import merkle_set
 from treeframe.frames.frame import DEFAULT_MAX_CONTENT_BYTES, Basis, Frame, new_frame
@@ -104,10 +104,14 @@ class ContextAPI:
         return self.agents.principal(who)
 
     def _authorize(self, who: Caller, *needed: Permission) -> Principal:
-        """The caller's principal if it holds every permission; Unauthorized otherwise."""
+        """The caller's principal if it holds every permission.
+
+        Unauthorized for an unknown agent, AccessDenied for a known caller
+        without a permission (or of another workspace).
+        """
         principal = self.principal(who)
         if principal.workspace != self.ws:
-            raise Unauthorized(f"{principal} belongs to another workspace")
+            raise AccessDenied(f"{principal} belongs to another workspace")
         for permission in needed:
             authorize(principal, permission)
         return principal
@@ -116,7 +120,7 @@ class ContextAPI:
         """The agent ID a writing caller authors frames as (the owner authors nothing)."""
         principal = self._authorize(who, *needed)
         if principal.agent_id is None:
-            raise Unauthorized("frames are authored by a registered agent, not the local owner")
+            raise AccessDenied("frames are authored by a registered agent, not the local owner")
         return principal.agent_id
 
     def register_agent(self, record: AgentRecord, *, principal: Caller = None) -> AgentRecord:

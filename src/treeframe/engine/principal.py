@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from treeframe.errors import Unauthorized
+from treeframe.errors import AccessDenied
 from treeframe.ids import WorkspaceId
 
 __all__ = ["OWNER_PERMISSIONS", "Permission", "Principal", "authorize"]
@@ -65,7 +65,7 @@ class Principal:
 
 
 def authorize(principal: Principal, permission: Permission) -> None:
-    """Return if ``principal`` holds ``permission``; raise Unauthorized (nothing happened) if not."""
+    """Return if ``principal`` holds ``permission``; raise AccessDenied (nothing happened) if not."""
     if permission not in principal.permissions:
         held = ", ".join(sorted(principal.permissions)) or "none"
-        raise Unauthorized(f"{principal} may not {permission} (permissions: {held})")
+        raise AccessDenied(f"{principal} may not {permission} (permissions: {held})")

@@ -4,6 +4,10 @@ A SQLite URL is ``sqlite://`` followed by the absolute path of the file,
 percent-encoded like any URL path (``sqlite_url`` builds one), so a path
 holding ``?``, ``#``, ``%``, a space or bytes that are not UTF-8 survives the
 round trip; the query string after the first unescaped ``?`` holds options.
+
+A backend is imported only when a URL names it, so a missing driver (a Python
+built without ``sqlite3``; later a PostgreSQL or S3 client library) fails that
+URL alone with ``backend_unavailable``, never the import of treeframe.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import os
 from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
-from treeframe.errors import ConfigError
+from treeframe.errors import BackendUnavailable, ConfigError
 from treeframe.storage.base import StorageBackend
 
 __all__ = ["open_store", "sqlite_url"]
@@ -46,7 +50,13 @@ def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Sto
 
         return MemoryStore(url)
     if scheme == "sqlite":
-        from treeframe.storage.sqlite import SqliteStore
+        try:
+            from treeframe.storage.sqlite import SqliteStore
+        except ImportError as exc:
+            raise BackendUnavailable(
+                f"the sqlite backend of {url!r} is not available: {exc} "
+                "(this Python was built without the sqlite3 module)"
+            ) from exc
 
         if not rest.startswith("/") or rest == "/":
             raise ConfigError(f"store URL {url!r} needs an absolute path: sqlite:///path/store.db")

@@ -64,6 +64,7 @@ from types import TracebackType
 from typing import Any
 
 from treeframe.errors import (
+    BackendUnavailable,
     ConcurrentUpdate,
     InvalidId,
     NodeNotFound,
@@ -167,6 +168,10 @@ _JOURNAL_SIZE_LIMIT = 64 << 20  # bytes the WAL file is truncated back to
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 _READONLY_CODES = frozenset({sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN})
+# The file exists (a missing one is StoreNotFound before SQLite is asked) but
+# cannot be opened, read or grown: the medium is out of reach, not the store
+# broken, and may come back (a remount, freed space).
+_UNAVAILABLE_CODES = frozenset({sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL})
 
 
 def _key(hex_id: str) -> bytes | None:
@@ -199,6 +204,8 @@ def _translate(exc: sqlite3.Error, path: str, busy_ms: int) -> StorageError:
         return StoreLocked(f"store {path} is locked by another writer (waited {busy_ms} ms)")
     if code in _CORRUPT_CODES or "malformed" in text or "not a database" in text:
         return StoreCorrupt(f"store {path} is damaged or is not a treeframe store: {text}")
+    if code in _UNAVAILABLE_CODES:
+        return BackendUnavailable(f"store {path} is out of reach: {text}")
     return StorageError(f"store {path}: {text}")
 
 

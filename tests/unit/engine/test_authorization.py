@@ -11,7 +11,7 @@ from treeframe.engine.agents import AgentRecord
 from treeframe.engine.composition import CompositionPolicy
 from treeframe.engine.principal import Permission, Principal
 from treeframe.engine.types import FrameInput
-from treeframe.errors import Unauthorized
+from treeframe.errors import AccessDenied, TreeframeError, Unauthorized
 from treeframe.hashing.ids import workspace_id
 
 READS: dict[str, Callable[[Env, object], object]] = {
@@ -42,22 +42,35 @@ def test_reads_check_the_caller(env: Env, op: str) -> None:
     env.put("src/app.py", "summary", "entry point")
     for allowed in (None, "reader", "writer", "synth", Principal.owner(WS)):
         READS[op](env, allowed)
-    for refused in ("nobody", Principal("writer", WS, frozenset())):
-        with pytest.raises(Unauthorized):
-            READS[op](env, refused)
+    with pytest.raises(Unauthorized, match="unknown agent"):
+        READS[op](env, "nobody")
+    with pytest.raises(AccessDenied, match="may not read"):
+        READS[op](env, Principal("writer", WS, frozenset()))
     elsewhere = Principal("reader", workspace_id("elsewhere"), frozenset({Permission.READ}))
-    with pytest.raises(Unauthorized, match="another workspace"):
+    with pytest.raises(AccessDenied, match="another workspace"):
         READS[op](env, elsewhere)
+
+
+# An unknown caller is Unauthorized (401: who are you); a known one without the
+# permission, or the local owner authoring a frame, is AccessDenied (403).
+REFUSED: dict[object, type[TreeframeError]] = {
+    "nobody": Unauthorized,
+    "reader": AccessDenied,
+    None: AccessDenied,
+    Principal.owner(WS): AccessDenied,
+}
 
 
 def test_writes_need_a_registered_author_with_the_permission(env: Env) -> None:
     before = _snapshot(env)
-    for who in ("nobody", "reader", None, Principal.owner(WS)):
-        with pytest.raises(Unauthorized):
+    for who, error in REFUSED.items():
+        with pytest.raises(error) as caught:
             env.api.put_frame("src/app.py", FrameInput("summary", b"x"), who)
-    for who in ("writer", "nobody", None):
-        with pytest.raises(Unauthorized):
+        assert type(caught.value) is error, who
+    for who, error in (("writer", AccessDenied), ("nobody", Unauthorized), (None, AccessDenied)):
+        with pytest.raises(error) as caught:
             env.api.synthesize_branch("src", "summary", who)
+        assert type(caught.value) is error, who
     assert _snapshot(env) == before
     env.put("src/app.py", "summary", "by a writer")
     env.api.synthesize_branch("src", "summary", "capable")
@@ -65,8 +78,8 @@ def test_writes_need_a_registered_author_with_the_permission(env: Env) -> None:
 
 def test_agent_registration_needs_admin(env: Env) -> None:
     before = _snapshot(env)
-    for who in ("synth", "writer", "nobody"):
-        with pytest.raises(Unauthorized, match=r"admin|unknown"):
+    for who, error in (("synth", AccessDenied), ("writer", AccessDenied), ("nobody", Unauthorized)):
+        with pytest.raises(error, match=r"admin|unknown"):
             env.api.register_agent(AgentRecord("intruder", "synthesis"), principal=who)
     assert _snapshot(env) == before
     env.api.register_agent(AgentRecord("newcomer", "reader"))  # the local owner may
@@ -78,8 +91,12 @@ def test_regenerate_needs_synthesize_and_refused_calls_change_nothing(env: Env) 
     env.api.synthesize_branch("src/db", "summary", "synth")
     env.put("src/db/pool.py", "summary", "a newer pool summary")
     before = _snapshot(env)
-    for who in ("reader", "writer", "nobody"):
-        with pytest.raises(Unauthorized):
+    for who, error in (
+        ("reader", AccessDenied),
+        ("writer", AccessDenied),
+        ("nobody", Unauthorized),
+    ):
+        with pytest.raises(error):
             env.api.regenerate(".", recursive=True, principal=who)
     assert _snapshot(env) == before
     assert env.api.regenerate(".", recursive=True, principal="capable").regenerated_count == 1

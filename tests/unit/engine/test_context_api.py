@@ -7,6 +7,7 @@ import pytest
 from tests.unit.engine.conftest import WS
 from treeframe.engine.types import FrameInput
 from treeframe.errors import (
+    AccessDenied,
     FrameNotFound,
     InvalidFrame,
     InvalidPath,
@@ -41,7 +42,7 @@ def test_unknown_agent_and_reader_cannot_write_and_nothing_changes(env):
     before = env.api.get_node("src/app.py")
     with pytest.raises(Unauthorized, match="unknown agent"):
         env.put("src/app.py", "summary", "x", agent="nobody")
-    with pytest.raises(Unauthorized, match="reader"):
+    with pytest.raises(AccessDenied, match="reader"):
         env.put("src/app.py", "summary", "x", agent="reader")
     assert env.api.get_node("src/app.py") == before
 

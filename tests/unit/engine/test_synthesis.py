@@ -8,10 +8,10 @@ import pytest
 
 from treeframe.engine import policies
 from treeframe.errors import (
+    AccessDenied,
     InvalidPolicy,
     InvalidRequest,
     SynthesisFailed,
-    Unauthorized,
 )
 
 
@@ -106,9 +106,9 @@ def test_star_takes_every_head(env):
 
 def test_roles_gate_synthesis(env):
     _annotate_all(env)
-    with pytest.raises(Unauthorized):
+    with pytest.raises(AccessDenied):
         env.api.synthesize_branch("src", "summary", "writer")
-    with pytest.raises(Unauthorized):
+    with pytest.raises(AccessDenied):
         env.api.synthesize_branch("src", "summary", "reader")
     assert env.api.synthesize_branch("src", "summary", "capable").frames
 

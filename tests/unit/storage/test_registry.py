@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from treeframe.errors import ConfigError, StorageError, StoreCorrupt, StoreNotFound
+from treeframe.errors import (
+    BackendUnavailable,
+    ConfigError,
+    StorageError,
+    StoreCorrupt,
+    StoreNotFound,
+)
 from treeframe.hashing.ids import workspace_id
 from treeframe.storage.registry import open_store, sqlite_url
 
@@ -58,3 +65,14 @@ def test_read_only_store_reads_and_refuses_writes(tmp_path: Path):
             store.ensure_workspace(workspace_id("other"), "other")
     with open_store(url) as store:
         assert store.workspace_name(workspace_id("other")) is None
+
+
+def test_a_missing_driver_is_backend_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A Python built without sqlite3: the sqlite backend fails to import, the URL says why."""
+    monkeypatch.setitem(sys.modules, "sqlite3", None)  # ``import sqlite3`` now raises ImportError
+    monkeypatch.delitem(sys.modules, "treeframe.storage.sqlite", raising=False)  # re-import it
+    with pytest.raises(BackendUnavailable, match=r"sqlite backend .* is not available"):
+        open_store(sqlite_url(tmp_path / "store.db"))
+    assert os.listdir(tmp_path) == []
+    with open_store("memory://") as store:  # other backends are unaffected
+        store.ensure_workspace(WS, "default")
