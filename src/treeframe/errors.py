@@ -11,6 +11,7 @@ class is part of the public contract and never changes once released
      |    +-- InvalidFrame              invalid_frame
      |    +-- InvalidViewPolicy         invalid_view_policy
      |    +-- InvalidPolicy             invalid_policy
+     |    +-- VersionNotSupported       version_not_supported
      +-- NotFound                       not_found
      |    +-- NodeNotFound              node_not_found
      |    +-- FrameNotFound             frame_not_found
@@ -61,6 +62,7 @@ __all__ = [
     "SynthesisFailed",
     "TreeframeError",
     "Unauthorized",
+    "VersionNotSupported",
     "WorkspaceNotFound",
     "from_os_error",
     "os_error_reason",
@@ -111,6 +113,19 @@ class InvalidPolicy(InvalidRequest):
     """An unknown synthesis policy or composition source, or bad policy parameters."""
 
     code = "invalid_policy"
+
+
+class VersionNotSupported(InvalidRequest):
+    """A store's schema version is one this release cannot open (newer, or too old to upgrade).
+
+    ``supported`` lists the versions it can open, as strings.
+    """
+
+    code = "version_not_supported"
+
+    def __init__(self, message: str, *, supported: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.supported = supported
 
 
 class Unauthorized(TreeframeError):
