@@ -8,7 +8,7 @@ the repository root, with the test dependencies installed::
 
 It drives that old code's CLI in a scratch workspace (a scan, frames, a re-put,
 a synthesis), copies the store file here and records in store-v3.json what the
-old code answered, so tests/storage/test_migrations.py can check that today's
+old code answered, so tests/cli/test_migrate_schema.py can check that today's
 code gives the same answers after upgrading the file.
 """
 
@@ -59,6 +59,7 @@ def main(old_src: str) -> None:
         cli(root, "put", "src/app.py", "--type", "note", "--agent", "alice", "--content", "first")
         cli(root, "synthesize", "src", "--type", "note", "--agent", "sam")
         answers = {
+            "files": FILES,
             "status": cli(root, "status", "--json"),
             "ls": cli(root, "ls", "src", "--json"),
             "heads": {p: cli(root, "heads", p, "--json") for p in ("src", "src/app.py")},
