@@ -192,6 +192,7 @@ _MIGRATIONS: tuple[Migration[sqlite3.Connection], ...] = (
     Migration(4, "frames.put_seq", _v4_put_seq),
     Migration(5, "schema_migrations", _v5_schema_migrations),
 )
+_PUT_SEQ_SINCE = 4  # the first version whose frames have put_seq
 _HISTORY_SINCE = 5  # the first version whose store has schema_migrations
 
 SCHEMA_VERSION = _MIGRATIONS[-1].version
@@ -470,7 +471,7 @@ class SqliteStore:
                 if code != sqlite3.SQLITE_READONLY:
                     raise
                 # No write permission: read the older layout as it is.
-        if current < 4:
+        if current < _PUT_SEQ_SINCE:
             self._put = "seq"  # never re-put, so seq is still the recency order
 
     def schema_status(self) -> SchemaStatus:
