@@ -11,6 +11,7 @@ class is part of the public contract and never changes once released
      |    +-- InvalidFrame              invalid_frame               400
      |    +-- InvalidViewPolicy         invalid_view_policy         400
      |    +-- InvalidPolicy             invalid_policy              400
+     |    +-- VersionNotSupported       version_not_supported       400
      +-- NotFound                       not_found                   404
      |    +-- NodeNotFound              node_not_found              404
      |    +-- FrameNotFound             frame_not_found             404
@@ -25,7 +26,6 @@ class is part of the public contract and never changes once released
      |    +-- FileChangedDuringScan     file_changed_during_scan    409
      |    +-- EntrySkipped              entry_skipped               422
      +-- IntegrityError                 integrity_error             500
-     +-- VersionNotSupported            version_not_supported       500
      +-- ConfigError                    config_error                500
      +-- StorageError                   storage_error               500
           +-- StoreLocked               store_locked                503
@@ -126,6 +126,21 @@ class InvalidPolicy(InvalidRequest):
     """An unknown synthesis policy or composition source, or bad policy parameters."""
 
     code = "invalid_policy"
+
+
+class VersionNotSupported(InvalidRequest):
+    """A version this release cannot serve: a store schema (newer, or too old to upgrade), later an API version.
+
+    ``supported`` lists the versions it can serve, as strings. A 400 like
+    every ``InvalidRequest``: over HTTP it answers a client asking for a
+    version it does not speak; a server refuses a too-new store at start-up.
+    """
+
+    code = "version_not_supported"
+
+    def __init__(self, message: str, *, supported: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.supported = supported
 
 
 class Unauthorized(TreeframeError):
@@ -230,20 +245,6 @@ class IntegrityError(TreeframeError):
         super().__init__(message)
         self.expected = expected
         self.got = got
-
-
-class VersionNotSupported(TreeframeError):
-    """A store's schema (or other stored data) is newer than this build reads (see ``supported``).
-
-    A 500, not a 400: the store belongs to the deployment, which needs a newer
-    treeframe; nothing was read or changed.
-    """
-
-    code = "version_not_supported"
-
-    def __init__(self, message: str, *, supported: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.supported = supported
 
 
 class ConfigError(TreeframeError):

@@ -21,6 +21,7 @@ from treeframe.errors import (
     StorageError,
     StoreCorrupt,
     StoreLocked,
+    VersionNotSupported,
 )
 from treeframe.frames.frame import Frame
 from treeframe.frames.merkle_set import root_of, root_of_raw
@@ -298,12 +299,45 @@ def test_foreign_sqlite_database_raises_store_corrupt(tmp_path: Path) -> None:
     assert str(path) in str(info.value)
 
 
-def test_other_schema_version_raises_store_corrupt(store: SqliteStore, db_path: Path) -> None:
+@pytest.mark.parametrize("read_only", [False, True])
+def test_newer_schema_version_raises_version_not_supported(
+    store: SqliteStore, db_path: Path, read_only: bool
+) -> None:
     store.close()
     conn = raw_connection(db_path)
     conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
     conn.close()
-    with pytest.raises(StoreCorrupt, match="schema version 999"):
+    with pytest.raises(VersionNotSupported, match="schema version 999, newer") as info:
+        SqliteStore(db_path, read_only=read_only)
+    assert info.value.code == "version_not_supported"
+    assert info.value.supported[-1] == str(SCHEMA_VERSION)
+    assert _columns(db_path)[0] == "999"
+
+
+def test_schema_version_too_old_to_upgrade_raises_version_not_supported(
+    store: SqliteStore, db_path: Path
+) -> None:
+    store.close()
+    conn = raw_connection(db_path)
+    conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.close()
+    with pytest.raises(VersionNotSupported, match="schema version 2, older"):
+        SqliteStore(db_path)
+    assert _columns(db_path)[0] == "2"
+
+
+@pytest.mark.parametrize("value", ["none", "four"])
+def test_missing_or_garbled_schema_version_raises_store_corrupt(
+    store: SqliteStore, db_path: Path, value: str
+) -> None:
+    store.close()
+    conn = raw_connection(db_path)
+    if value == "none":
+        conn.execute("DELETE FROM meta WHERE key = 'schema_version'")
+    else:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (value,))
+    conn.close()
+    with pytest.raises(StoreCorrupt, match=f"schema version {value}"):
         SqliteStore(db_path)
 
 
@@ -353,6 +387,7 @@ def _as_version_3(db_path: Path) -> None:
             "CREATE INDEX frames_by_node ON frames (ws, node, seq)",
             "CREATE INDEX frames_by_node_type ON frames (ws, node, type, seq)",
             "CREATE INDEX frames_by_node_agent ON frames (ws, node, agent, seq)",
+            "DROP TABLE schema_migrations",
             "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
         ):
             conn.execute(statement)

@@ -14,7 +14,16 @@ from typing import Annotated
 import typer
 
 from treeframe import __version__
-from treeframe.cli.commands import agents, config, demo, frames, integrity, tree, workflow
+from treeframe.cli.commands import (
+    agents,
+    config,
+    demo,
+    frames,
+    integrity,
+    schema,
+    tree,
+    workflow,
+)
 from treeframe.cli.output import print_error
 from treeframe.errors import TreeframeError
 
@@ -33,7 +42,7 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for group in (tree, frames, agents, workflow, integrity, config, demo):
+for group in (tree, frames, agents, workflow, integrity, schema, config, demo):
     group.register(app)
 
 

@@ -30,13 +30,17 @@ def sqlite_url(path: str | os.PathLike[str]) -> str:
     return f"sqlite://{quote(raw, safe=_PATH_SAFE)}"
 
 
-def open_store(url: str, *, create: bool = True, read_only: bool = False) -> StorageBackend:
+def open_store(
+    url: str, *, create: bool = True, read_only: bool = False, migrate: bool = True
+) -> StorageBackend:
     """Open the store named by ``url``: ``memory://`` or ``sqlite:///path/to/store.db``.
 
     SQLite takes ``?busy_timeout_ms=N`` (how long a writer waits for a lock).
     ``create=False`` refuses a store that does not exist yet (``store_not_found``)
     instead of creating it; ``read_only`` opens it for reading only, so it
-    works on a read-only mount or without write permission.
+    works on a read-only mount or without write permission. A writable store
+    of an older schema version is migrated on open unless ``migrate=False``
+    (``treeframe migrate-schema`` opens it so, to report or apply the steps).
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
@@ -70,5 +74,6 @@ def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Sto
             busy_timeout_ms=int(timeout),
             create=create,
             read_only=read_only,
+            migrate=migrate,
         )
     raise ConfigError(f"unknown store scheme {scheme!r} in {url!r} (known: memory, sqlite)")

@@ -41,11 +41,16 @@ Recency (version 4): ``frames.put_seq`` is the workspace sequence number of
 a frame's latest put — its ``seq`` on first append, a new number when a
 re-put makes it current again — and the per-node indexes are keyed by it,
 so recency views, heads and composition agree on "most recently put". It is
-a pointer column; the frame record keeps its first ``seq``. A version-3
-store is upgraded when opened (column added and filled from ``seq``, indexes
-rebuilt, in one transaction); a version-3 store that cannot be written
-(read-only) is read as it is, ordering by ``seq``, which equals ``put_seq``
-in a store no re-put ever moved.
+a pointer column; the frame record keeps its first ``seq``.
+
+Schema versions (version 5): ``meta.schema_version`` is the store's version
+(the one row every release reads, so an older release refuses a newer store)
+and ``schema_migrations`` its history, one row per version with when it was
+reached (NULL for the versions before the table existed). Opening a writable
+store applies the pending steps of ``_MIGRATIONS`` through
+:mod:`treeframe.storage.migrations`; a read-only open never migrates and reads
+versions 3 and 4 as they are (a version-3 store orders by ``seq``, which equals
+``put_seq`` in a store no re-put ever moved).
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -86,12 +92,10 @@ from treeframe.storage.base import (
     _AnyHead,
     basis_refs,
 )
+from treeframe.storage.migrations import Migration, SchemaStatus, migrate, pending
 from treeframe.tree.records import NodeRecord
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
-
-SCHEMA_VERSION = 4
-"""Version of the table layout below; version 3 is upgraded on open, others are refused."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -142,21 +146,82 @@ CREATE TABLE IF NOT EXISTS path_history (
 CREATE TABLE IF NOT EXISTS basis_refs (
     ws INTEGER NOT NULL, ref BLOB NOT NULL, seq INTEGER NOT NULL, frame BLOB NOT NULL,
     PRIMARY KEY (ws, ref, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT);
 """
 
-# Version 3 -> 4: the put_seq column and the per-node indexes keyed by it.
-_UPGRADE_FROM = "3"
-_UPGRADE = """
-ALTER TABLE frames ADD COLUMN put_seq INTEGER NOT NULL DEFAULT 0;
-UPDATE frames SET put_seq = seq;
-DROP INDEX IF EXISTS frames_by_node;
-DROP INDEX IF EXISTS frames_by_node_type;
-DROP INDEX IF EXISTS frames_by_node_agent;
-CREATE INDEX IF NOT EXISTS frames_by_node_put ON frames (ws, node, put_seq);
-CREATE INDEX IF NOT EXISTS frames_by_node_type_put ON frames (ws, node, type, put_seq);
-CREATE INDEX IF NOT EXISTS frames_by_node_agent_put ON frames (ws, node, agent, put_seq);
-UPDATE meta SET value = '4' WHERE key = 'schema_version'
-"""
+
+def _run_script(tx: sqlite3.Connection, script: str) -> None:
+    for statement in script.split(";"):
+        if statement.strip():
+            tx.execute(statement)
+
+
+# Migration steps: one function per version, never edited once released.
+def _v4_put_seq(tx: sqlite3.Connection) -> None:
+    """The put_seq column, filled from seq, and the per-node indexes keyed by it."""
+    _run_script(
+        tx,
+        """
+        ALTER TABLE frames ADD COLUMN put_seq INTEGER NOT NULL DEFAULT 0;
+        UPDATE frames SET put_seq = seq;
+        DROP INDEX IF EXISTS frames_by_node;
+        DROP INDEX IF EXISTS frames_by_node_type;
+        DROP INDEX IF EXISTS frames_by_node_agent;
+        CREATE INDEX frames_by_node_put ON frames (ws, node, put_seq);
+        CREATE INDEX frames_by_node_type_put ON frames (ws, node, type, put_seq);
+        CREATE INDEX frames_by_node_agent_put ON frames (ws, node, agent, put_seq)
+        """,
+    )
+
+
+def _v5_schema_migrations(tx: sqlite3.Connection) -> None:
+    """The version history table, seeded with the version the store had reached."""
+    _run_script(
+        tx,
+        """
+        CREATE TABLE schema_migrations (
+            version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT);
+        INSERT INTO schema_migrations (version, name, applied_at)
+            SELECT CAST(value AS INTEGER), 'before schema_migrations', NULL
+            FROM meta WHERE key = 'schema_version'
+        """,
+    )
+
+
+_MIGRATIONS: tuple[Migration[sqlite3.Connection], ...] = (
+    Migration(4, "frames.put_seq", _v4_put_seq),
+    Migration(5, "schema_migrations", _v5_schema_migrations),
+)
+_PUT_SEQ_SINCE = 4  # the first version whose frames have put_seq
+_HISTORY_SINCE = 5  # the first version whose store has schema_migrations
+
+SCHEMA_VERSION = _MIGRATIONS[-1].version
+"""Version of the table layout above; older ones from 3 are upgraded on open, others refused."""
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _stored_version(tx: sqlite3.Connection, path: str) -> int:
+    """The store's schema version from ``meta``; StoreCorrupt when absent or not a number."""
+    row = tx.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    found = "none" if row is None else str(row[0])
+    if not found.isdigit():
+        raise StoreCorrupt(f"{path} has store schema version {found}, not a treeframe store")
+    return int(found)
+
+
+def _record(tx: sqlite3.Connection, step: Migration[sqlite3.Connection]) -> None:
+    """Mark ``step`` applied: the version in ``meta`` and, from version 5, a history row."""
+    tx.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(step.version),))
+    if step.version >= _HISTORY_SINCE:
+        tx.execute(
+            "INSERT OR REPLACE INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (step.version, step.name, _utc_now()),
+        )
+
 
 _BATCH = 500  # IDs per IN (...) query: far below SQLite's bound-parameter limit
 _UNION_BATCH = 200  # probes per UNION ALL statement (SQLite allows 500 compound terms)
@@ -232,6 +297,7 @@ class SqliteStore:
         busy_timeout_ms: int = 5000,
         create: bool = True,
         read_only: bool = False,
+        migrate: bool = True,
     ) -> None:
         """Open (``create``: or create) the store file at ``path``.
 
@@ -239,7 +305,10 @@ class SqliteStore:
         missing file and :class:`~treeframe.errors.StoreCorrupt` for an empty
         one instead of laying down a new schema. ``read_only`` never writes
         (every write raises ``storage_error``), so reads work on a read-only
-        mount or without write permission.
+        mount or without write permission. A writable store of an older schema
+        version is migrated on open unless ``migrate=False`` (then only
+        :meth:`schema_status` and :meth:`migrate_schema` are meant to be
+        used); a read-only open never migrates.
         """
         from treeframe.storage.registry import sqlite_url
 
@@ -259,7 +328,7 @@ class SqliteStore:
         self._parse_frame = functools.lru_cache(maxsize=_RECORD_CACHE)(Frame.from_json)
         self._load_frame = functools.lru_cache(maxsize=_RECORD_CACHE)(self._frame_at)
         # Column holding the recency position: "seq" only in a version-3 store
-        # that could not be upgraded because it is read-only.
+        # that was not upgraded (read-only, or opened with migrate=False).
         self._put = "put_seq"
         self._parse_node = functools.lru_cache(maxsize=_RECORD_CACHE)(NodeRecord.from_json)
         if (read_only or not create) and not os.path.isfile(self._path):
@@ -275,7 +344,7 @@ class SqliteStore:
                     f"cannot create the directory of store {self._path}: {exc}"
                 ) from exc
         try:
-            self._open_schema(self._conn(), create=create and not read_only)
+            self._open_schema(self._conn(), create=create and not read_only, migrate=migrate)
         except TreeframeError:
             self.close()
             raise
@@ -365,8 +434,8 @@ class SqliteStore:
             self._local.conn = conn
             return conn
 
-    def _open_schema(self, conn: sqlite3.Connection, *, create: bool) -> None:
-        """Create the schema in an empty file, or check that the file is a treeframe store."""
+    def _open_schema(self, conn: sqlite3.Connection, *, create: bool, migrate: bool) -> None:
+        """Create the schema in an empty file, or check the store's version and migrate it."""
         with self._errors():
             tables = {
                 r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
@@ -383,48 +452,65 @@ class SqliteStore:
             with self._write() as tx:
                 # Re-check under the write lock: another process may have won the race.
                 if tx.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone() is None:
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            tx.execute(statement)
+                    _run_script(tx, _SCHEMA)
+                    latest = _MIGRATIONS[-1].version
                     tx.execute(
                         "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
-                        (str(SCHEMA_VERSION),),
+                        (str(latest),),
+                    )
+                    tx.execute(
+                        "INSERT INTO schema_migrations (version, name, applied_at)"
+                        " VALUES (?, 'create', ?)",
+                        (latest, _utc_now()),
                     )
             tables = {"meta"}
         if "meta" not in tables:
             raise StoreCorrupt(f"{self._path} is an SQLite database but not a treeframe store")
-        row = self._one("SELECT value FROM meta WHERE key = 'schema_version'", ())
-        found = "none" if row is None else row[0]
-        if found == _UPGRADE_FROM:
-            self._upgrade(conn)
-        elif found != str(SCHEMA_VERSION):
-            raise StoreCorrupt(
-                f"{self._path} has store schema version {found}, expected {SCHEMA_VERSION}"
-            )
+        status = self.schema_status()
+        current = status.current
+        if status.pending and migrate and not self._read_only:
+            try:
+                self.migrate_schema()
+                current = status.latest
+            except StorageError as exc:
+                cause = exc.__cause__
+                code = getattr(cause, "sqlite_errorcode", 0) & 0xFF
+                if code != sqlite3.SQLITE_READONLY:
+                    raise
+                # No write permission: read the older layout as it is.
+        if current < _PUT_SEQ_SINCE:
+            self._put = "seq"  # never re-put, so seq is still the recency order
 
-    def _upgrade(self, conn: sqlite3.Connection) -> None:
-        """Upgrade a version-3 store in one transaction, or read it as it is if read-only."""
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is not None and row[0] == _UPGRADE_FROM:  # not upgraded meanwhile
-                for statement in _UPGRADE.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                with suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_READONLY:
-                self._put = "seq"  # never re-put, so seq is still the recency order
-                return
-            raise _translate(exc, self._path, self._busy_ms) from exc
-        except BaseException:
-            if conn.in_transaction:
-                with suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            raise
+    def schema_status(self) -> SchemaStatus:
+        """The store's schema version, the newest this code knows and the steps between.
+
+        Raises :class:`~treeframe.errors.VersionNotSupported` for a version
+        this code cannot open (newer, or older than it can upgrade).
+        """
+        conn = self._conn()
+        with self._errors():
+            current = _stored_version(conn, self._path)
+        steps = pending(current, _MIGRATIONS, store=self._path)
+        return SchemaStatus(
+            current, _MIGRATIONS[-1].version, tuple((s.version, s.name) for s in steps)
+        )
+
+    def migrate_schema(self) -> tuple[tuple[int, str], ...]:
+        """Apply every pending migration step, each in its own write transaction.
+
+        Returns the (version, name) of each step this call applied (none when
+        another process got there first); a failed step rolls back and the
+        store keeps the version of the last step that committed.
+        """
+        applied = migrate(
+            _MIGRATIONS,
+            store=self._path,
+            transaction=self._write,
+            version=lambda tx: _stored_version(tx, self._path),
+            record=_record,
+        )
+        self._put = "put_seq"
+        return tuple((step.version, step.name) for step in applied)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

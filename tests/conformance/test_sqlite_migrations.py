@@ -1,0 +1,142 @@
+"""SqliteStore schema migrations on the version-3 fixture written by the code of 6c928f7."""
+
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from treeframe.errors import StorageError
+from treeframe.storage import sqlite as sqlite_module
+from treeframe.storage.migrations import Migration, VersionedStore
+from treeframe.storage.sqlite import SCHEMA_VERSION, SqliteStore
+
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "store-v3.db"
+
+
+@pytest.fixture
+def v3_path(tmp_path: Path) -> Path:
+    path = tmp_path / "store.db"
+    shutil.copyfile(FIXTURE, path)
+    return path
+
+
+def _state(path: Path) -> tuple[str, set[str], list[tuple[Any, ...]] | None]:
+    """Version, frames columns and schema_migrations rows (None: no such table)."""
+    conn = sqlite3.connect(path)
+    try:
+        (version,) = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(frames)")}
+        try:
+            rows = conn.execute("SELECT * FROM schema_migrations ORDER BY version").fetchall()
+        except sqlite3.OperationalError:
+            rows = None
+    finally:
+        conn.close()
+    return version, columns, rows
+
+
+def test_schema_version_is_the_last_step() -> None:
+    assert SCHEMA_VERSION == sqlite_module._MIGRATIONS[-1].version == 5
+
+
+def test_a_new_store_records_its_creation(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "new.db") as store:
+        assert isinstance(store, VersionedStore)
+        status = store.schema_status()
+        assert (status.current, status.latest, status.pending) == (5, 5, ())
+    version, columns, rows = _state(tmp_path / "new.db")
+    assert version == "5"
+    assert "put_seq" in columns
+    assert rows is not None
+    assert [row[:2] for row in rows] == [(5, "create")]
+
+
+def test_migrate_false_and_read_only_leave_an_old_store_alone(v3_path: Path) -> None:
+    with SqliteStore(v3_path, migrate=False) as store:
+        assert [v for v, _ in store.schema_status().pending] == [4, 5]
+    with SqliteStore(v3_path, read_only=True) as store:
+        assert store.schema_status().current == 3
+        with pytest.raises(StorageError, match="read-only"):
+            store.migrate_schema()
+    assert _state(v3_path)[0] == "3"
+
+
+def _failing(version: int) -> Migration[sqlite3.Connection]:
+    def apply(tx: sqlite3.Connection) -> None:
+        tx.execute("CREATE TABLE half_done (x INTEGER)")
+        tx.execute("UPDATE frames SET agent = 'mangled'")
+        raise sqlite3.OperationalError(f"step {version} failed")
+
+    return Migration(version, "failing", apply)
+
+
+def test_a_failed_first_step_rolls_back_and_leaves_version_3(
+    v3_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _state(v3_path)
+    monkeypatch.setattr(sqlite_module, "_MIGRATIONS", (_failing(4), *sqlite_module._MIGRATIONS[1:]))
+    with pytest.raises(StorageError, match="step 4 failed"):
+        SqliteStore(v3_path)
+    assert _state(v3_path) == before
+    conn = sqlite3.connect(v3_path)
+    try:
+        assert (
+            conn.execute("SELECT name FROM sqlite_master WHERE name='half_done'").fetchall() == []
+        )
+        assert conn.execute("SELECT count(*) FROM frames WHERE agent='mangled'").fetchone() == (0,)
+    finally:
+        conn.close()
+    monkeypatch.undo()
+    with SqliteStore(v3_path) as store:  # the real steps still apply afterwards
+        assert store.schema_status().current == SCHEMA_VERSION
+
+
+def test_a_failed_later_step_keeps_the_steps_before_it(
+    v3_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "_MIGRATIONS", (*sqlite_module._MIGRATIONS, _failing(6)))
+    with pytest.raises(StorageError, match="step 6 failed"):
+        SqliteStore(v3_path)
+    version, columns, rows = _state(v3_path)
+    assert version == "5"
+    assert "put_seq" in columns
+    assert rows is not None
+    assert [row[0] for row in rows] == [4, 5]
+
+
+def _migrate_worker(path: str, barrier: Any, results: Any) -> None:
+    """Runs in a child process: opens the old store unmigrated, then races to migrate it."""
+    try:
+        with SqliteStore(path, busy_timeout_ms=60_000, migrate=False) as store:
+            barrier.wait(timeout=60)
+            results.put([version for version, _ in store.migrate_schema()])
+    except BaseException as exc:
+        results.put(f"failed: {exc!r}")
+        raise
+
+
+def test_concurrent_processes_apply_each_step_once(v3_path: Path) -> None:
+    workers = 4
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(workers), context.Queue()
+    processes = [
+        context.Process(target=_migrate_worker, args=(str(v3_path), barrier, results))
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    reports = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    assert all(isinstance(report, list) for report in reports), reports
+    assert sorted(v for report in reports for v in report) == [4, 5]
+    version, _, rows = _state(v3_path)
+    assert version == "5"
+    assert rows is not None
+    assert [row[0] for row in rows] == [4, 5]
