@@ -188,55 +188,112 @@ def _bracket(pat: bytes, i: int) -> tuple[bytes, int]:
     return _byte_set(_ANY_BYTE - members if negated else members), p + 1
 
 
-def _wildmatch_atoms(pat: bytes, *, pathname: bool) -> list[bytes]:
-    """Regex atoms (joined: for ``re.fullmatch``, DOTALL) matching what wildmatch.c matches.
+_FIXED, _STAR_RUN, _CROSS = 0, 1, 2
+"""Atom kinds: one byte; ``*`` (any bytes but ``/``); a ``**`` form that crosses ``/``."""
+
+_STAR_ANY = b".*"
+_STAR_DIRS = b"(?:.*/)?"
+
+
+def _wildmatch_atoms(pat: bytes, *, pathname: bool) -> list[tuple[int, bytes]]:
+    r"""Regex atoms, as (kind, regex), that together match what wildmatch.c matches.
 
     With ``pathname`` (WM_PATHNAME) ``*``, ``?`` and ``[...]`` never match
     ``/``, and a run of two or more ``*`` at the start of ``pat`` or after a
-    ``/`` that ends ``pat`` or is followed by ``/`` matches across ``/``:
-    ``**/`` matches zero or more leading directories, a final ``**``
+    ``/``, that ends ``pat`` or is followed by ``/`` or ``\/``, matches across
+    ``/``: ``**/`` matches zero or more leading directories, a final ``**``
     anything. Otherwise (a basename, which holds no ``/``) every ``*`` run is
-    one ``*``, and each atom matches a fixed number of bytes or a ``*`` run,
-    so the atoms in reverse order match the reversed name.
+    one ``*``; each atom then matches one byte or is a ``*`` run, so the atoms
+    in reverse order match the reversed name.
     """
-    out: list[bytes] = []
+    out: list[tuple[int, bytes]] = []
     i, n = 0, len(pat)
     while i < n:
         ch = pat[i]
         if ch == _BACKSLASH:
             if i + 1 == n:
                 raise _NeverMatches("a trailing unescaped backslash")
-            out.append(re.escape(pat[i + 1 : i + 2]))
+            out.append((_FIXED, re.escape(pat[i + 1 : i + 2])))
             i += 2
         elif ch == 0x3F:  # ?
-            out.append(b"[^/]")
+            out.append((_FIXED, b"[^/]"))
             i += 1
         elif ch == 0x5B:  # [
             regex, i = _bracket(pat, i)
-            out.append(regex)
+            out.append((_FIXED, regex))
         elif ch == _STAR:
             j = i
             while j < n and pat[j] == _STAR:
                 j += 1
             if pathname and j - i >= 2 and (i == 0 or pat[i - 1] == _SLASH):
                 if j == n:
-                    out.append(b".*")
+                    out.append((_CROSS, _STAR_ANY))
                     i = j
                     continue
                 if pat[j] == _SLASH:
-                    out.append(b"(?:.*/)?")
+                    out.append((_CROSS, _STAR_DIRS))
                     i = j + 1
                     continue
                 if pat[j : j + 2] == b"\\/":
-                    out.append(b".*")
+                    out.append((_CROSS, _STAR_ANY))
                     i = j
                     continue
-            out.append(b"[^/]*")
+            out.append((_STAR_RUN, b"[^/]*"))
             i = j
         else:
-            out.append(re.escape(pat[i : i + 1]))
+            out.append((_FIXED, re.escape(pat[i : i + 1])))
             i += 1
     return out
+
+
+def _join(atoms: list[tuple[int, bytes]]) -> bytes:
+    """The atoms as one regex, written so that ``re`` cannot backtrack exponentially.
+
+    A ``*`` followed by bytes and then by another ``*`` becomes
+    ``(?>[^/]*?bytes)``: the leftmost place for those bytes is always a right
+    one (a later place only leaves less room, and the bytes never hold a
+    ``/`` that the ``*`` could have had to skip: a ``/`` among them can only
+    be the first ``/`` after the ``*``), so the choice is never revisited, as
+    git's wildmatch never revisits it either. The same holds for bytes
+    between two ``/``-crossing forms (``**/x/**/``): they end in ``/``, so an
+    earlier place leaves a gap that still ends in ``/``. Adjacent crossing
+    forms are merged (``**/**/`` is ``**/``). What is left to backtrack is a
+    ``**/`` followed by a ``*`` in the same name (``**/a*/``), one
+    polynomial factor per such pair.
+    """
+    out: list[bytes] = []
+    k, n = 0, len(atoms)
+    while k < n:
+        kind, regex = atoms[k]
+        if kind == _CROSS:
+            while k + 1 < n and atoms[k + 1][0] == _CROSS:
+                k += 1
+                if atoms[k][1] == _STAR_ANY:
+                    regex = _STAR_ANY
+            end = k + 1
+            while end < n and atoms[end][0] == _FIXED:
+                end += 1
+            fixed = b"".join(atom for _, atom in atoms[k + 1 : end])
+            if end < n and atoms[end][0] == _CROSS and fixed:
+                lazy = b".*?" if regex == _STAR_ANY else b"(?:.*?/)??"
+                out.append(b"(?>" + lazy + fixed + b")")
+            else:
+                out.append(regex + fixed)
+            k = end
+        elif kind == _STAR_RUN:
+            end = k + 1
+            while end < n and atoms[end][0] == _FIXED:
+                end += 1
+            fixed = b"".join(atom for _, atom in atoms[k + 1 : end])
+            if end < n and fixed:
+                out.append(b"(?>[^/]*?" + fixed + b")")
+            else:
+                out.append(regex + fixed)
+            k = end
+        else:
+            out.append(regex)
+            k += 1
+    return b"".join(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +334,7 @@ def _compile_line(line: str) -> _Pattern | None:
     if _SLASH not in body:
         # Matched against the entry's name alone (git's match_basename).
         atoms = _wildmatch_atoms(body, pathname=False)
-        return _Pattern(negated, dir_only, True, b"".join(reversed(atoms)))
+        return _Pattern(negated, dir_only, True, _join(atoms[::-1]))
     # Matched against the path below the ignore file's directory, anchored
     # there (git's match_pathname): the part before the first wildcard is
     # compared as it is, the rest is wildmatched with WM_PATHNAME on its own,
@@ -287,7 +344,7 @@ def _compile_line(line: str) -> _Pattern | None:
     while literal < len(body) and body[literal] not in _GLOB_SPECIAL:
         literal += 1
     atoms = _wildmatch_atoms(body[literal:], pathname=True)
-    return _Pattern(negated, dir_only, False, re.escape(body[:literal]) + b"".join(atoms))
+    return _Pattern(negated, dir_only, False, re.escape(body[:literal]) + _join(atoms))
 
 
 @dataclass(frozen=True, slots=True)

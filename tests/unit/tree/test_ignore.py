@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import sys
+import time
 import unicodedata
 from pathlib import Path
 
@@ -257,6 +258,33 @@ def test_non_utf8_names_match_their_raw_bytes():
     assert _ignored([pattern], name)
     assert _ignored(["*.bin"], name)
     assert not _ignored(["\u00fe*"], name)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path"),
+    [
+        ("b" + "*a" * 6 + "*", "a" * 80),  # a name pattern: many stars, no match
+        ("x/" + "*a" * 6 + "*b", "x/" + "a" * 80),  # a path pattern
+        ("/".join(["**"] * 8) + "/x", "a/" * 80 + "y"),  # adjacent **/
+        ("/".join(["**", "a"] * 8) + "/x", "a/" * 80 + "y"),  # **/ separated by names
+    ],
+)
+def test_many_stars_do_not_backtrack_exponentially(pattern, path):
+    # A plain backtracking translation takes from tens of seconds to hours here.
+    rules = _rules(("", [pattern]))
+    start = time.process_time()
+    assert not rules.is_ignored(path, is_dir=False)
+    assert time.process_time() - start < 2.0
+
+
+def test_leftmost_placement_is_still_exact():
+    # The cases where the leftmost place for the bytes after a `*` is not the
+    # only one: it must still find matches that need a later place.
+    assert _ignored(["*a*b"], "xaxab")
+    assert _ignored(["x/*a*ab"], "x/aab")
+    assert _ignored(["**/a/**/b"], "a/a/c/b")
+    assert _ignored(["**/a*b"], "a/ab")
+    assert not _ignored(["**/a*b"], "a/b")
 
 
 # -- lines --------------------------------------------------------------------------
