@@ -12,6 +12,7 @@ from treeframe.engine.types import FrameInput
 from treeframe.hashing.ids import workspace_id
 from treeframe.storage.memory import MemoryStore
 from treeframe.tree.scan import scan_tree
+from treeframe.workspace.working_tree import WorkingTreeContents
 
 CREATED_AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 WS = workspace_id("clock")
@@ -34,7 +35,7 @@ def test_scan_and_frames_record_the_same_precision(tmp_path):
     (tmp_path / "src" / "a.py").write_text("print('a')\n", encoding="utf-8")
     store = MemoryStore()
     store.ensure_workspace(WS, "clock")
-    api = ContextAPI(store, WS, root=tmp_path)
+    api = ContextAPI(store, WS, files=WorkingTreeContents(tmp_path))
     api.agents.register(AgentRecord("writer", "writer"))
     api.agents.register(AgentRecord("synth", "synthesis"))
 

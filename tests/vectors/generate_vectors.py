@@ -40,6 +40,7 @@ from treeframe.storage.memory import MemoryStore
 from treeframe.tree.paths import display_name
 from treeframe.tree.records import NodeRecord
 from treeframe.tree.scan import scan_tree
+from treeframe.workspace.working_tree import WorkingTreeContents
 
 OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "test-vectors.json"
 VECTORS_VERSION = 1
@@ -1045,7 +1046,7 @@ def synthesis_env(
     store = MemoryStore()
     store.ensure_workspace(WS_VECTORS, "vectors")
     scan_tree(root, store, WS_VECTORS, workers=1)
-    api = ContextAPI(store, WS_VECTORS, root=root, limits=EngineLimits())
+    api = ContextAPI(store, WS_VECTORS, files=WorkingTreeContents(root), limits=EngineLimits())
     for agent in sorted({f["agent_id"] for f in frames}):
         api.agents.register(AgentRecord(agent, "writer"))
     api.agents.register(AgentRecord(SYNTH_AGENT, "synthesis"))
@@ -1071,7 +1072,7 @@ SUMMARY_MAX_BYTES = {"summary with synthesis.summary_max_bytes = 60": 60}
 def with_summary_max_bytes(api: ContextAPI, max_bytes: int) -> ContextAPI:
     """The same workspace seen through an engine whose ``synthesis.summary_max_bytes`` is given."""
     limits = dataclasses.replace(api.limits, summary_max_bytes=max_bytes)
-    return ContextAPI(api.store, api.ws, root=api.root, limits=limits)
+    return ContextAPI(api.store, api.ws, files=api.files, limits=limits)
 
 
 def _synthesis_vectors() -> dict[str, Any]:

@@ -18,12 +18,12 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from treeframe.clock import utc_now
 from treeframe.engine.agents import AgentRecord, AgentRegistry
 from treeframe.engine.composition import ComposedContext, CompositionPolicy, compose
 from treeframe.engine.contents import verified_contents
+from treeframe.engine.file_contents import FileContents, NoFileContents
 from treeframe.engine.freshness import INCOMPLETE_KEY, Freshness
 from treeframe.engine.principal import Permission, Principal, authorize
 from treeframe.engine.regeneration import Regenerator, find_stale
@@ -84,13 +84,13 @@ class ContextAPI:
         store: StorageBackend,
         ws: WorkspaceId,
         *,
-        root: Path | None = None,
+        files: FileContents | None = None,
         agents: Mapping[str, AgentRecord] | None = None,
         limits: EngineLimits | None = None,
     ) -> None:
         self.store = store
         self.ws = ws
-        self.root = root
+        self.files = files or NoFileContents()
         self.limits = limits or EngineLimits()
         self.agents = AgentRegistry(store, ws, agents)
 
@@ -418,7 +418,7 @@ class ContextAPI:
             self.agents,
             self.limits.path_history,
             self.limits.max_frame_bytes,
-            self.root,
+            self.files,
             max_children=self.limits.max_children,
         )
         frame_ids, unrecomputable = regen.run(record, recursive=recursive, dry_run=dry_run)

@@ -10,14 +10,12 @@ with ``generator_id``, ``content_type`` and ``generate(record, content)``).
 from __future__ import annotations
 
 from importlib.metadata import entry_points
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from treeframe.errors import InvalidPolicy, RegenerationFailed
-from treeframe.hashing.ids import content_hash
+from treeframe.errors import InvalidPolicy
 from treeframe.tree.records import NodeRecord
 
-__all__ = ["ENTRY_POINT_GROUP", "Generator", "StatsGenerator", "get_generator", "read_file"]
+__all__ = ["ENTRY_POINT_GROUP", "Generator", "StatsGenerator", "get_generator"]
 
 ENTRY_POINT_GROUP = "treeframe.generators"
 
@@ -56,16 +54,3 @@ def get_generator(generator_id: str) -> Generator:
             if isinstance(generator, Generator):
                 return generator
     raise InvalidPolicy(f"unknown generator {generator_id!r}")
-
-
-def read_file(root: Path | None, record: NodeRecord) -> bytes:
-    """The file's bytes from the workspace, checked against the record's content hash."""
-    if root is None or record.kind != "file":
-        raise RegenerationFailed(f"no file content available for {record.path!r}")
-    try:
-        data = (root / record.path).read_bytes()
-    except OSError as exc:
-        raise RegenerationFailed(f"cannot read {record.path!r}: {exc.strerror}") from exc
-    if content_hash(data) != record.content_hash:
-        raise RegenerationFailed(f"{record.path!r} changed since the last scan; scan first")
-    return data

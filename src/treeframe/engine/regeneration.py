@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 
 from treeframe.engine.agents import AgentRegistry
+from treeframe.engine.file_contents import FileContents, NoFileContents, checked_file_bytes
 from treeframe.engine.freshness import Freshness, Selection
-from treeframe.engine.generators import get_generator, read_file
+from treeframe.engine.generators import get_generator
 from treeframe.engine.policies import get_policy
 from treeframe.engine.principal import Permission
 from treeframe.engine.synthesis import Synthesizer
@@ -322,7 +322,7 @@ class Regenerator:
         agents: AgentRegistry,
         history_limit: int,
         max_bytes: int,
-        root: Path | None = None,
+        files: FileContents | None = None,
         *,
         max_children: int = 10_000,
     ) -> None:
@@ -332,7 +332,7 @@ class Regenerator:
         self.history_limit = history_limit
         self.synth = Synthesizer(store, ws, max_bytes, max_children)
         self.max_bytes = max_bytes
-        self.root = root
+        self.files = files or NoFileContents()
 
     def run(
         self, record: NodeRecord, *, recursive: bool, dry_run: bool
@@ -519,7 +519,7 @@ class Regenerator:
         if blocker is not None or agent is None or agent.generator is None:
             raise RegenerationFailed(f"frame {template.frame_id}: {blocker or 'needs its agent'}")
         generator = get_generator(agent.generator)
-        content = generator.generate(node, read_file(self.root, node))
+        content = generator.generate(node, checked_file_bytes(self.files, node))
         frame = new_frame(
             node.node_id,
             frame_type,

@@ -1,15 +1,13 @@
-"""Settings -> the objects the workspace is built from (store URL, engine limits, agents)."""
+"""Settings -> where the directory-bound workspace's store is (engine limits and agents: engine.workspaces)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from treeframe.config.settings import Settings
-from treeframe.engine.agents import AgentRecord
-from treeframe.engine.context_api import EngineLimits
 from treeframe.workspace.layout import default_store_url
 
-__all__ = ["configured_agents", "engine_limits", "store_url"]
+__all__ = ["store_url"]
 
 
 def store_url(root: Path, settings: Settings) -> str:
@@ -19,23 +17,3 @@ def store_url(root: Path, settings: Settings) -> str:
         sep = "&" if "?" in url else "?"
         url = f"{url}{sep}busy_timeout_ms={settings.store.busy_timeout_ms}"
     return url
-
-
-def engine_limits(settings: Settings) -> EngineLimits:
-    """Operator limits for the context API."""
-    return EngineLimits(
-        hard_max_frames=settings.view.hard_max_frames,
-        max_frame_bytes=settings.limits.max_frame_bytes,
-        max_batch=settings.limits.max_batch,
-        path_history=settings.limits.path_history,
-        max_children=settings.synthesis.max_children,
-        summary_max_bytes=settings.synthesis.summary_max_bytes,
-    )
-
-
-def configured_agents(settings: Settings) -> dict[str, AgentRecord]:
-    """Agents declared in configuration."""
-    return {
-        agent_id: AgentRecord(agent_id, agent.role, tuple(sorted(agent.capabilities)))
-        for agent_id, agent in settings.agents.items()
-    }

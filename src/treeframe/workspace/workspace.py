@@ -15,8 +15,9 @@ from typing import Any
 
 from treeframe.config.loading import load_settings
 from treeframe.config.settings import Settings
-from treeframe.engine.context_api import Caller, ContextAPI
+from treeframe.engine.context_api import Caller
 from treeframe.engine.types import FrameInput, NodeContext, PutResult
+from treeframe.engine.workspaces import WorkspaceService
 from treeframe.errors import (
     InvalidPath,
     NodeNotFound,
@@ -34,8 +35,9 @@ from treeframe.tree.paths import relative_path
 from treeframe.tree.records import NodeRecord
 from treeframe.tree.scan import ScanResult, scan_tree
 from treeframe.workspace.layout import STATE_DIR, find_root
-from treeframe.workspace.settings import configured_agents, engine_limits, store_url
+from treeframe.workspace.settings import store_url
 from treeframe.workspace.verify import VerifyReport, verify_store
+from treeframe.workspace.working_tree import WorkingTreeContents
 
 __all__ = ["Workspace"]
 
@@ -74,21 +76,22 @@ class Workspace:
         self.settings = settings or Settings()
         self.store = store
         self.name = self.settings.workspace
-        self.ws: WorkspaceId = workspace_id(self.name)
+        self.service = WorkspaceService(
+            store, self.settings, files=lambda _info: WorkingTreeContents(self.root)
+        )
         if create:
-            store.ensure_workspace(self.ws, self.name)
-        elif store.workspace_name(self.ws) is None:
+            self.service.create(self.name)
+        try:
+            self.info = self.service.find(self.name)
+        except WorkspaceNotFound as exc:
+            if store.get_workspace(workspace_id(self.name)) is not None:
+                raise  # tombstoned: the service's message says so
             raise WorkspaceNotFound(
                 f"no workspace {self.name!r} in store {store.url} "
                 f"(run 'treeframe init --workspace {self.name}')"
-            )
-        self.api = ContextAPI(
-            store,
-            self.ws,
-            root=self.root,
-            agents=configured_agents(self.settings),
-            limits=engine_limits(self.settings),
-        )
+            ) from exc
+        self.ws: WorkspaceId = self.info.workspace_id
+        self.api = self.service.open(self.ws)
 
     # -- lifecycle ----------------------------------------------------------
     @classmethod

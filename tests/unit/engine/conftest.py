@@ -16,6 +16,7 @@ from treeframe.hashing.ids import workspace_id
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.registry import open_store
 from treeframe.tree.scan import scan_tree
+from treeframe.workspace.working_tree import WorkingTreeContents
 
 WS = workspace_id("engine-tests")
 
@@ -71,7 +72,7 @@ def env(request, tmp_path) -> Env:
     url = "memory://" if request.param == "memory" else f"sqlite://{tmp_path / 'store.db'}"
     store = open_store(url)
     store.ensure_workspace(WS, "engine-tests")
-    api = ContextAPI(store, WS, root=root)
+    api = ContextAPI(store, WS, files=WorkingTreeContents(root))
     for agent in AGENTS.values():
         api.agents.register(agent)
     environment = Env(root, store, api)

@@ -21,6 +21,7 @@ from treeframe.errors import IntegrityError
 from treeframe.frames.views import ViewPolicy
 from treeframe.hashing.ids import content_hash
 from treeframe.storage.registry import open_store
+from treeframe.workspace.working_tree import WorkingTreeContents
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def sqlite_env(tmp_path: Path) -> Iterator[Env]:
     write_tree(root, SAMPLE)
     store = open_store(f"sqlite://{tmp_path / 'store.db'}")
     store.ensure_workspace(WS, "engine-tests")
-    api = ContextAPI(store, WS, root=root, agents=AGENTS)
+    api = ContextAPI(store, WS, files=WorkingTreeContents(root), agents=AGENTS)
     env = Env(root, store, api)
     env.scan()
     for path in ("README.md", "src/app.py", "src/db/models.py", "src/db/pool.py", "docs/guide.md"):

@@ -15,6 +15,7 @@ from treeframe.errors import StoreLocked
 from treeframe.frames.frame import Basis
 from treeframe.storage.registry import open_store
 from treeframe.storage.sqlite import SqliteStore
+from treeframe.workspace.working_tree import WorkingTreeContents
 
 
 def _setup(env):
@@ -139,7 +140,7 @@ def test_one_file_change_in_1000_file_tree_regenerates_depth_plus_one(tmp_path: 
     url = "memory://" if backend == "memory" else f"sqlite://{tmp_path / 's.db'}"
     store = open_store(url)
     store.ensure_workspace(WS, "big")
-    api = ContextAPI(store, WS, root=root, agents=AGENTS)
+    api = ContextAPI(store, WS, files=WorkingTreeContents(root), agents=AGENTS)
     env = Env(root, store, api)
     env.scan()
     for rel in files:
@@ -211,7 +212,7 @@ def test_regenerate_lets_storage_errors_propagate(tmp_path: Path):
     db = tmp_path / "store.db"
     store = SqliteStore(db, busy_timeout_ms=50)
     store.ensure_workspace(WS, "engine-tests")
-    api = ContextAPI(store, WS, root=root, agents=AGENTS)
+    api = ContextAPI(store, WS, files=WorkingTreeContents(root), agents=AGENTS)
     env = Env(root, store, api)
     env.scan()
     _setup(env)
