@@ -156,6 +156,11 @@ def test_every_command_prints_its_documented_shape(workspace: Path, tmp_path: Pa
     check("verify", "verify")
     check("migrate-schema", "migrate-schema", "--dry-run")
     check("migrate-schema", "migrate-schema", "--store", "memory://")
+    check("workspace create", "workspace", "create", "other", "--description", "second")
+    check("workspace delete", "workspace", "delete", "other", "--confirm", "other")
+    listed = check("workspace list", "workspace", "list", "--all")
+    assert {w["name"] for w in listed["workspaces"]} == {"default", "other"}
+    check("workspace restore", "workspace", "restore", "other")
     check("config show", "config", "show")
     check("demo", "demo", str(tmp_path / "demo"))
     error = run_cli(workspace, "node", "missing", "--json")

@@ -8,7 +8,10 @@ from typing import Annotated
 
 import typer
 
+from treeframe.errors import WorkspaceNotFound
 from treeframe.workspace import Workspace
+from treeframe.workspace.layout import find_root
+from treeframe.workspace.settings import store_url
 
 __all__ = [
     "FLAGS",
@@ -17,6 +20,7 @@ __all__ = [
     "QuietOpt",
     "StoreOpt",
     "WorkspaceOpt",
+    "configured_store_url",
     "open_workspace",
     "overrides",
 ]
@@ -70,3 +74,22 @@ def open_workspace(
     return Workspace.open(
         Path(os.getcwd()), cli=overrides(store, name), flags=FLAGS, read_only=read_only
     )
+
+
+def configured_store_url(store: str | None) -> str:
+    """The store the workspace commands would open from here (``--store`` wins).
+
+    Inside a workspace that is its configured store; elsewhere ``--store`` must
+    name one (store-level commands need no workspace directory).
+    """
+    # Imported here: pydantic adds a quarter second to every CLI start otherwise.
+    from treeframe.config import load_settings
+
+    try:
+        root: Path | None = find_root(Path(os.getcwd()))
+    except WorkspaceNotFound:
+        if store is None:
+            raise
+        root = None  # --store names the store: no workspace needed
+    settings = load_settings(root, cli=overrides(store, None), cli_flags=FLAGS).settings
+    return store_url(root or Path(os.getcwd()), settings)

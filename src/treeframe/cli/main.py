@@ -23,6 +23,7 @@ from treeframe.cli.commands import (
     schema,
     tree,
     workflow,
+    workspaces,
 )
 from treeframe.cli.output import print_error
 from treeframe.errors import TreeframeError
@@ -42,7 +43,7 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for group in (tree, frames, agents, workflow, integrity, schema, config, demo):
+for group in (tree, frames, agents, workflow, integrity, schema, workspaces, config, demo):
     group.register(app)
 
 

@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from treeframe.cli.common import FLAGS, JsonOpt, StoreOpt, overrides
+from treeframe.cli.common import JsonOpt, StoreOpt, configured_store_url
 from treeframe.cli.output import print_json
-from treeframe.errors import WorkspaceNotFound
 from treeframe.storage.migrations import VersionedStore
 from treeframe.storage.registry import open_store
-from treeframe.workspace.layout import find_root
-from treeframe.workspace.settings import store_url
 
 __all__ = ["register"]
-
-
-def _configured_url(store: str | None) -> str:
-    """The store the other commands would open from here (``--store`` wins)."""
-    # Imported here: pydantic adds a quarter second to every CLI start otherwise.
-    from treeframe.config import load_settings
-
-    try:
-        root: Path | None = find_root(Path(os.getcwd()))
-    except WorkspaceNotFound:
-        if store is None:
-            raise
-        root = None  # --store names the store: no workspace needed
-    settings = load_settings(root, cli=overrides(store, None), cli_flags=FLAGS).settings
-    return store_url(root or Path(os.getcwd()), settings)
 
 
 def _steps(steps: tuple[tuple[int, str], ...]) -> list[dict[str, Any]]:
@@ -46,7 +26,7 @@ def migrate_schema(
     json_out: JsonOpt = False,
 ) -> None:
     """Upgrade the store to this release's schema version (write commands also do it)."""
-    url = _configured_url(store)
+    url = configured_store_url(store)
     with open_store(url, create=False, migrate=False) as backend:
         if not isinstance(backend, VersionedStore):
             payload: dict[str, Any] = {
