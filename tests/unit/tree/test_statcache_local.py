@@ -202,6 +202,17 @@ def test_second_scan_of_an_unchanged_tree_reads_no_file(tmp_path: Path, store: S
     assert (second.root, second.changed, second.files_reused) == (first.root, False, 12)
 
 
+def test_scan_without_a_cache_reads_every_file_every_time(
+    tmp_path: Path, store: SqliteStore
+) -> None:
+    root = build(tmp_path / "tree")
+    first = scan_tree(root, store, WS, workers=1)
+    counting = Counting()
+    second = scan_tree(root, store, WS, workers=1, hasher=counting)
+    assert (len(counting.read), second.root, second.files_reused) == (12, first.root, 0)
+    assert not cache_path(root).exists()
+
+
 def test_deleting_the_cache_files_only_costs_rehashing(tmp_path: Path, store: SqliteStore) -> None:
     root = build(tmp_path / "tree")
     first = scan(root, store)
