@@ -50,9 +50,11 @@ from treeframe.engine.context_api import ContextAPI
 from treeframe.engine.types import FrameInput
 from treeframe.frames.views import ViewPolicy
 from treeframe.hashing.ids import workspace_id
+from treeframe.ids import WorkspaceId
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.registry import open_store
-from treeframe.tree.scan import scan_tree
+from treeframe.tree.scan import ScanResult, scan_tree
+from treeframe.tree.statcache import MemoryStatCache
 
 PARTS = ("synth", "regen", "batch", "misc")
 AGENTS = {
@@ -87,6 +89,15 @@ def timed(samples: int, op: Callable[[int], object]) -> dict[str, float]:
     return percentiles(out)
 
 
+_STAT_CACHES: dict[Path, MemoryStatCache] = {}
+
+
+def scan(root: Path, store: StorageBackend, ws: WorkspaceId) -> ScanResult:
+    """Scan with the tree's stat cache kept across scans, as a workspace directory has."""
+    cache = _STAT_CACHES.setdefault(root, MemoryStatCache())
+    return scan_tree(root, store, ws, workers=1, stat_cache=cache)
+
+
 def write_files(root: Path, files: dict[str, str]) -> None:
     """Files dated an hour back, so rescans trust the stat cache (as in the engine tests)."""
     past = time.time_ns() - 3600 * 10**9
@@ -106,7 +117,7 @@ def workspace(store: StorageBackend, tmp: Path, name: str, files: dict[str, str]
     api = ContextAPI(store, ws, root=root)
     for agent in AGENTS.values():
         api.agents.register(agent)
-    scan_tree(root, store, ws, workers=1)
+    scan(root, store, ws)
     return api
 
 
@@ -168,7 +179,7 @@ def bench_regen(store: StorageBackend, tmp: Path, edits: int, seed: int) -> dict
         stamp = past_ns + counter * 10**9
         os.utime(path, ns=(stamp, stamp))
         s0 = time.perf_counter_ns()
-        scanned = scan_tree(root, store, api.ws, workers=1)
+        scanned = scan(root, store, api.ws)
         scan_ns = time.perf_counter_ns() - s0
         assert scanned.changed
         put(api, rel, "summary", f"about {rel}, edit {counter}")  # the writer re-summarizes

@@ -119,7 +119,8 @@ def test_missing_store_is_an_error_and_is_not_recreated(workspace: Path, command
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     result = run_cli(workspace, *command)
     assert_one_line_error(result, "store_not_found")
-    assert sorted(os.listdir(db.parent)) == []
+    # Only the workspace's own stat cache (from the fixture's scan) is left: no store file.
+    assert sorted(os.listdir(db.parent)) == ["statcache.sqlite"]
 
 
 def test_empty_store_file_is_refused(workspace: Path):

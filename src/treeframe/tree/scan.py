@@ -7,7 +7,9 @@ How a scan runs (bounded memory, one pass):
    disk and decoded as strict UTF-8 whatever the locale, symlink targets are
    read as bytes), applies the ignore rules
    (:mod:`treeframe.tree.ignore`) and, per regular file, either takes the
-   content hash from the stat cache (:mod:`treeframe.tree.statcache`) or
+   content hash from the stat cache (:mod:`treeframe.tree.statcache`, a
+   machine-local :class:`~treeframe.tree.statcache.StatCache` the caller
+   passes, never the store) or
    queues the file for hashing (:mod:`treeframe.tree.filehash`, in worker
    processes for large scans).
 2. When a directory's whole subtree has been walked it becomes a pending job;
@@ -42,15 +44,20 @@ walk's ``lstat`` and its hashing (including one swapped for a FIFO) is not a
 skip but :class:`FileChangedDuringScan`: the walk saw something else.
 
 On any error the staging area is aborted and the error re-raised, so the
-current root, path index and root history never move. NodeRecords and
-stat-cache blobs sent to the store before the error may remain: the scanner
-buffers :data:`NODE_BATCH` records and :data:`STAT_BATCH` directories before
-writing, so only a failure after that many have been finalized leaves any.
+current root, path index and root history never move. NodeRecords sent to
+the store and stat-cache blobs sent to the cache before the error may
+remain: the scanner buffers :data:`NODE_BATCH` records and :data:`STAT_BATCH`
+directories before writing, so only a failure after that many have been
+finalized leaves any.
 Records are immutable, content-addressed facts and stat-cache entries
 describe files as they were when hashed, so neither can make a later scan
 wrong. A strict scan (``strict=True``) raises :class:`EntrySkipped` at the
 first skip, the moment it is found (while listing, or when the hash of an
 unreadable file comes back), under the same guarantee.
+
+The stat cache can never fail a scan or change what it writes to the store:
+a read it cannot answer is a miss (the file is hashed), a write it cannot
+take is dropped, and the first such trouble is reported as one warning.
 """
 
 from __future__ import annotations
@@ -96,6 +103,8 @@ from treeframe.tree.paths import UNICODE_VERSION, child_path, escape_bytes, has_
 from treeframe.tree.records import NodeRecord
 from treeframe.tree.statcache import (
     RACY_MARGIN_NS,
+    StatCache,
+    StatCacheError,
     StatDir,
     StatEntry,
     decode_stat_dir,
@@ -179,7 +188,7 @@ class ScanResult:
     root; then nothing was committed and ``entry`` is the existing entry.
     ``skipped`` lists the entries left out (sorted by raw path bytes);
     ``warnings`` the other things worth telling (bad ignore patterns, an empty
-    tree from a non-empty directory).
+    tree from a non-empty directory, a stat cache that could not be used).
     """
 
     root: NodeId
@@ -251,6 +260,44 @@ class _Dir:
         self.batches: list[Batch] = []
 
 
+class _Cache:
+    """The scan's side of its stat cache: decoded reads, batched writes, trouble kept as a warning."""
+
+    def __init__(self, cache: StatCache | None) -> None:
+        self._cache = cache
+        self._pending: list[tuple[str, bytes]] = []
+        self.enabled = cache is not None
+        self.warning: str | None = None
+
+    def get(self, dir_path: str) -> StatDir | None:
+        """The directory's decoded entries; None when absent, unparsable or unreadable."""
+        if self._cache is None:
+            return None
+        try:
+            return decode_stat_dir(self._cache.get_dir(dir_path))
+        except StatCacheError as exc:
+            self.note(exc)
+            return None
+
+    def put(self, dir_path: str, blob: bytes) -> None:
+        self._pending.append((dir_path, blob))
+        if len(self._pending) >= STAT_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._cache is not None and self._pending:
+            try:
+                self._cache.put_dirs(self._pending)
+            except StatCacheError as exc:
+                self.note(exc)
+        self._pending = []
+
+    def note(self, exc: StatCacheError) -> None:
+        """Keep the first trouble only: one warning per scan, however many calls failed."""
+        if self.warning is None:
+            self.warning = str(exc)
+
+
 class _Sink:
     """Buffers a scan's writes and sends them to the store in batches."""
 
@@ -260,7 +307,6 @@ class _Sink:
         self._token = token
         self._nodes: list[NodeRecord] = []
         self._paths: list[tuple[str, NodeId | None]] = []
-        self._stats: list[tuple[str, bytes]] = []
         self.nodes_written = 0
         self.paths_staged = 0
 
@@ -274,11 +320,6 @@ class _Sink:
         if len(self._paths) >= PATH_BATCH:
             self._flush_paths()
 
-    def stat_dir(self, dir_path: str, blob: bytes) -> None:
-        self._stats.append((dir_path, blob))
-        if len(self._stats) >= STAT_BATCH:
-            self._flush_stats()
-
     def _flush_nodes(self) -> None:
         if self._nodes:
             self._store.put_nodes(self._ws, self._nodes)
@@ -291,14 +332,8 @@ class _Sink:
             self.paths_staged += len(self._paths)
             self._paths = []
 
-    def _flush_stats(self) -> None:
-        if self._stats:
-            self._store.put_stat_dirs(self._ws, self._stats)
-            self._stats = []
-
     def flush(self) -> None:
         self._flush_nodes()
-        self._flush_stats()
         self._flush_paths()
 
 
@@ -362,6 +397,7 @@ class _Scanner:
         store: StorageBackend,
         ws: WorkspaceId,
         sink: _Sink,
+        cache: _Cache,
         hashes: HashQueue,
         progress: ProgressFn | None,
         strict: bool,
@@ -369,6 +405,7 @@ class _Scanner:
         self.store = store
         self.ws = ws
         self.sink = sink
+        self.cache = cache
         self.hashes = hashes
         self.progress = progress
         self.strict = strict
@@ -502,7 +539,7 @@ class _Scanner:
         job.rules = rules
         patterns = rules.has_patterns
         prefix = job.path + "/" if job.path else ""
-        statdir = decode_stat_dir(self.store.get_stat_dir(self.ws, job.path))
+        statdir = self.cache.get(job.path)
         job.statdir = statdir
         cached = statdir.entries if statdir is not None else {}
         # statcache.is_racy, hoisted: an entry is trusted only below this mtime.
@@ -875,7 +912,7 @@ class _Scanner:
             sink.nodes(new_records)
 
         dir_raw = bytes.fromhex(dir_id)
-        if cache or statdir is not None:
+        if (cache or statdir is not None) and self.cache.enabled:
             stale = (
                 statdir is None
                 or bool(job.files)
@@ -883,7 +920,7 @@ class _Scanner:
                 or statdir.dir_id != dir_raw
             )
             if stale:
-                sink.stat_dir(path, encode_stat_dir(self.started_ns, dir_raw, cache))
+                self.cache.put(path, encode_stat_dir(self.started_ns, dir_raw, cache))
 
         self.link(job, dir_id)
 
@@ -951,13 +988,14 @@ def scan_tree(
     batch_files: int = BATCH_FILES,
     hasher: BatchHasher = hash_batch,
     strict: bool = False,
+    stat_cache: StatCache | None = None,
 ) -> ScanResult:
     """Scan ``root`` into ``store`` as workspace ``ws``'s new current tree.
 
     Args:
         root: The directory to scan; its absolute location never enters a hash.
-        store: Where records, stat-cache entries and the path index go. The
-            workspace must already exist in it.
+        store: Where records and the path index go. The workspace must
+            already exist in it. Stat-cache entries never go there.
         ws: The workspace whose root moves.
         workers: Hashing processes (default ``os.cpu_count()``); ``1`` hashes
             in-process. Results never depend on it.
@@ -969,6 +1007,9 @@ def scan_tree(
         hasher: The batch hashing function (tests substitute a wrapper; it
             must be picklable to run in worker processes).
         strict: Fail with :class:`EntrySkipped` instead of skipping an entry.
+        stat_cache: Where unchanged files' hashes are looked up and recorded
+            (the caller owns it and closes it). None: every file is hashed.
+            Its trouble is one warning in the result, never an error.
 
     Returns:
         What the scan found and did, including the entries it skipped. If the
@@ -997,7 +1038,8 @@ def scan_tree(
         hasher=hasher,
     )
     sink = _Sink(store, ws, token)
-    scanner = _Scanner(store, ws, sink, hashes, progress, strict)
+    cache = _Cache(stat_cache)
+    scanner = _Scanner(store, ws, sink, cache, hashes, progress, strict)
     try:
         try:
             root_id = scanner.walk(root_abs, old_root)
@@ -1005,6 +1047,7 @@ def scan_tree(
             hashes.close(abort=True)
             raise
         hashes.close()
+        cache.flush()
         if previous is not None and root_id == previous.root:
             sink.flush()
             store.abort_scan(ws, token)
@@ -1022,6 +1065,8 @@ def scan_tree(
         raise
     if progress is not None:
         progress(scanner.files, hashes.files_hashed, hashes.bytes_hashed)
+    if cache.warning is not None:
+        scanner.warnings.append(cache.warning)
     return ScanResult(
         root=root_id,
         entry=entry,

@@ -9,8 +9,12 @@ timestamps on FAT/HFS+, clock skew on network filesystems), so such entries
 are re-hashed until a later scan sees them safely in the past.
 
 The cache is machine-local (inode and device numbers mean nothing elsewhere),
-never hashed and never exported. Each directory's entries are stored as one
-blob (``StorageBackend.put_stat_dirs``), format version 1, all integers
+never hashed, never exported and never written to the shared store: the
+scanner reads and writes it through the :class:`StatCache` seam, kept by a
+workspace in a file of its own beside the tree
+(:class:`~treeframe.tree.statcache_sqlite.SqliteStatCache`) or in memory
+(:class:`MemoryStatCache`). Each directory's entries are one blob, keyed by
+the directory's workspace-relative path, format version 1, all integers
 big-endian::
 
     header   magic "TFSC" | u8 version=1 | 3 zero bytes | i64 written_ns
@@ -27,6 +31,13 @@ tree, the cached hashes are known to be the ones that tree was built from, so
 the scanner may reuse that tree's file NodeIDs without rehashing anything.
 A blob that does not parse is treated as absent: the cache can only cost
 a re-read, never a wrong hash.
+
+The cache knows files, not stores: an entry says which content a file with
+that stat had, true whichever store the workspace points at, and the scanner
+trusts a blob's ``dir NodeID`` only when it equals the directory's NodeID in
+the *store's* previous tree, whose records that store therefore holds. So a
+cache filled while scanning into one store never makes a scan into another
+skip a record that store lacks; at worst its entries save re-reading.
 """
 
 from __future__ import annotations
@@ -34,9 +45,13 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 __all__ = [
     "RACY_MARGIN_NS",
+    "MemoryStatCache",
+    "StatCache",
+    "StatCacheError",
     "StatDir",
     "StatEntry",
     "decode_stat_dir",
@@ -114,3 +129,58 @@ def decode_stat_dir(data: bytes | None) -> StatDir | None:
 def is_racy(mtime_ns: int, written_ns: int) -> bool:
     """Whether a file with this mtime might change later without its mtime moving."""
     return mtime_ns >= written_ns - RACY_MARGIN_NS
+
+
+class StatCacheError(Exception):
+    """A stat cache could not be read or written.
+
+    Never a scan failure: the scanner treats a failed read as a miss and a
+    failed write as skipped, and reports the first such error as one warning.
+    Internal to the scan, so it is not part of the :mod:`treeframe.errors`
+    hierarchy (no caller ever sees it).
+    """
+
+
+class StatCache(Protocol):
+    """Where a scanner keeps its per-directory stat-cache blobs (machine-local, never shared).
+
+    The blobs are opaque here (see the module docstring for their format):
+    an implementation stores bytes by directory path and need not parse them.
+    Trouble of the cache's own (an unreadable, corrupt, locked or read-only
+    file) is raised as :class:`StatCacheError` and nothing else, and must not
+    make later calls wait again; the scan goes on without the lost part.
+    """
+
+    def get_dir(self, dir_path: str) -> bytes | None:
+        """The blob last put for the directory at ``dir_path`` ("" is the root), or None."""
+        ...
+
+    def put_dirs(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Store (or replace) the blobs of several directories, as one write where possible."""
+        ...
+
+    def close(self) -> None:
+        """Release what the cache holds open; called by its owner, never by the scanner."""
+        ...
+
+
+class MemoryStatCache:
+    """A stat cache in a dict: for library callers that rescan without a directory of their own.
+
+    It lives as long as the object does, so repeated scans in one process
+    (a server rescanning a checkout) reuse it; nothing reaches the disk.
+    """
+
+    def __init__(self) -> None:
+        self._dirs: dict[str, bytes] = {}
+
+    def get_dir(self, dir_path: str) -> bytes | None:
+        """The blob last put for ``dir_path``, or None."""
+        return self._dirs.get(dir_path)
+
+    def put_dirs(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Store or replace each directory's blob."""
+        self._dirs.update(items)
+
+    def close(self) -> None:
+        """Nothing is held open; the entries stay for a later scan."""

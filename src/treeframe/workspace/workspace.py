@@ -34,6 +34,7 @@ from treeframe.storage.registry import open_store
 from treeframe.tree.paths import relative_path
 from treeframe.tree.records import NodeRecord
 from treeframe.tree.scan import ScanResult, scan_tree
+from treeframe.tree.statcache_sqlite import CACHE_FILE, SqliteStatCache
 from treeframe.workspace.layout import STATE_DIR, find_root
 from treeframe.workspace.settings import store_url
 from treeframe.workspace.verify import VerifyReport, verify_store
@@ -180,9 +181,17 @@ class Workspace:
     ) -> ScanResult:
         """Scan the directory tree and move the current root (``strict``: fail rather than skip)."""
         chosen = workers if workers is not None else self.settings.scan.workers
-        return scan_tree(
-            self.root, self.store, self.ws, workers=chosen, progress=progress, strict=strict
-        )
+        # The stat cache is this machine's, beside the tree: never in the (maybe shared) store.
+        with SqliteStatCache(self.root / STATE_DIR / CACHE_FILE) as cache:
+            return scan_tree(
+                self.root,
+                self.store,
+                self.ws,
+                workers=chosen,
+                progress=progress,
+                strict=strict,
+                stat_cache=cache,
+            )
 
     def current_root(self) -> RootEntry | None:
         """The current root entry, or None before the first scan."""

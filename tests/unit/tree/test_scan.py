@@ -8,7 +8,7 @@ import socket
 import stat
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -23,19 +23,44 @@ from treeframe.storage.memory import MemoryStore
 from treeframe.storage.sqlite import SqliteStore
 from treeframe.tree.filehash import HashJob, HashResult, hash_batch
 from treeframe.tree.scan import ScanResult, Skipped, scan_tree
+from treeframe.tree.statcache import MemoryStatCache, StatCache
+from treeframe.tree.statcache_sqlite import SqliteStatCache
 
 WS = WorkspaceId("ab" * 32)
 OLD_NS = (int(time.time()) - 3600) * 1_000_000_000  # well outside the racy window
 
 
+_CACHES: dict[int, Callable[[], StatCache]] = {}
+"""The stat cache of each test's store, by ``id(store)``: how ``scan`` finds it."""
+
+
 @pytest.fixture(params=["memory", "sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageBackend]:
-    backend: StorageBackend = (
-        MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "store.db")
-    )
+    """A store, paired with a stat cache of the same kind.
+
+    The memory store scans with one MemoryStatCache kept for the test; the
+    SQLite store with a cache file opened anew for every scan, as
+    ``Workspace.scan`` does.
+    """
+    backend: StorageBackend
+    if request.param == "memory":
+        backend = MemoryStore()
+        memory = MemoryStatCache()
+        _CACHES[id(backend)] = lambda: memory
+    else:
+        backend = SqliteStore(tmp_path / "store.db")
+        cache_file = tmp_path / "statcache.sqlite"
+        _CACHES[id(backend)] = lambda: SqliteStatCache(cache_file)
     backend.ensure_workspace(WS, "test")
     yield backend
+    del _CACHES[id(backend)]
     backend.close()
+
+
+def stat_cache(store: StorageBackend) -> StatCache | None:
+    """The test's stat cache for ``store``; None (hash everything) for a store made ad hoc."""
+    opener = _CACHES.get(id(store))
+    return opener() if opener is not None else None
 
 
 def write(root: Path, rel: str, data: bytes = b"x", *, old: bool = True) -> Path:
@@ -61,7 +86,22 @@ def make_tree(root: Path) -> Path:
 
 
 def scan(root: Path, store: StorageBackend, **kwargs: object) -> ScanResult:
-    return scan_tree(root, store, WS, workers=1, **kwargs)  # type: ignore[arg-type]
+    cache = stat_cache(store)
+    try:
+        return scan_tree(root, store, WS, workers=1, stat_cache=cache, **kwargs)  # type: ignore[arg-type]
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def cached_blobs(store: StorageBackend, dirs: list[str]) -> dict[str, bytes | None]:
+    """The stat-cache blob of each directory, from the test's cache for ``store``."""
+    cache = stat_cache(store)
+    assert cache is not None
+    try:
+        return {d: cache.get_dir(d) for d in dirs}
+    finally:
+        cache.close()
 
 
 def paths(store: StorageBackend) -> dict[str, NodeId]:
@@ -89,7 +129,11 @@ def visible_state(store: StorageBackend) -> dict[str, object]:
 
 
 def full_state(store: StorageBackend, root: Path) -> dict[str, object]:
-    """The visible state plus every node record and stat-cache blob of the tree's directories."""
+    """The visible state plus every node record and stat-cache blob of the tree's directories.
+
+    The blobs are in the stat cache, not the store, but a strict scan that
+    fails must leave them alone as well.
+    """
     dirs = [""] + [
         str(p.relative_to(root))
         for p in sorted(root.rglob("*"))
@@ -98,7 +142,7 @@ def full_state(store: StorageBackend, root: Path) -> dict[str, object]:
     return {
         **visible_state(store),
         "nodes": sorted(n.node_id for n in store.iter_all_nodes(WS)),  # type: ignore[attr-defined]
-        "stat": {d: store.get_stat_dir(WS, d) for d in dirs},
+        "stat": cached_blobs(store, dirs),
     }
 
 
@@ -268,8 +312,11 @@ def test_same_size_change_with_restored_mtime_is_detected(tmp_path, store):
 def test_scan_after_stat_cache_mismatch_still_builds_the_right_tree(tmp_path, store):
     root = make_tree(tmp_path / "t")
     scan(root, store)
-    # A cache blob that names another directory is not trusted for NodeIDs.
-    store.put_stat_dirs(WS, [("src", b"garbage")])
+    # A cache blob that does not parse is no entry at all.
+    cache = stat_cache(store)
+    assert cache is not None
+    cache.put_dirs([("src", b"garbage")])
+    cache.close()
     write(root, "src/new.py", b"x = 1\n")
     result = scan(root, store)
     fresh = MemoryStore()
