@@ -39,9 +39,16 @@ def test_scan_and_frames_record_the_same_precision(tmp_path):
     api.agents.register(AgentRecord("synth", "synthesis"))
 
     entry = scan_tree(tmp_path, store, WS, workers=1).entry
-    put = store.get_frame(WS, api.put_frame("src/a.py", FrameInput("summary", b"A."), "writer"))
+    put = store.get_frame(
+        WS,
+        api.put_frame(
+            "src/a.py", FrameInput("summary", b"A."), principal=api.agent_principal("writer")
+        ),
+    )
     assert put is not None
-    (synthesized,) = api.synthesize_branch("src", "summary", "synth").frames
+    (synthesized,) = api.synthesize_branch(
+        "src", "summary", principal=api.agent_principal("synth")
+    ).frames
 
     stamps = {
         "root history": entry.created_at,

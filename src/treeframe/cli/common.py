@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from treeframe.engine.principal import Principal
 from treeframe.workspace import Workspace
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "WorkspaceOpt",
     "open_workspace",
     "overrides",
+    "principal_for",
 ]
 
 JsonOpt = Annotated[
@@ -70,3 +72,15 @@ def open_workspace(
     return Workspace.open(
         Path(os.getcwd()), cli=overrides(store, name), flags=FLAGS, read_only=read_only
     )
+
+
+def principal_for(ws: Workspace, agent: str | None) -> Principal:
+    """Who a command acts as: the registered agent ``agent`` (``--as``/``--agent``), or the owner.
+
+    The CLI trusts the local registry: whoever can open the store could change
+    it anyway. No agent means the local owner, built explicitly here. An agent
+    the store does not know is ``unauthorized``.
+    """
+    if agent is None:
+        return Principal.owner(ws.ws)
+    return ws.api.agent_principal(agent)

@@ -68,7 +68,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from treeframe.clock import utc_now
+from treeframe.clock import SYSTEM_CLOCK, Clock
 from treeframe.errors import (
     EntrySkipped,
     FileChangedDuringScan,
@@ -82,6 +82,7 @@ from treeframe.tree.filehash import (
     SYSTEM_ERRNOS,
     Batch,
     BatchHasher,
+    HashPool,
     HashQueue,
     HashResult,
     hash_batch,
@@ -951,6 +952,8 @@ def scan_tree(
     batch_files: int = BATCH_FILES,
     hasher: BatchHasher = hash_batch,
     strict: bool = False,
+    clock: Clock = SYSTEM_CLOCK,
+    hash_pool: HashPool | None = None,
 ) -> ScanResult:
     """Scan ``root`` into ``store`` as workspace ``ws``'s new current tree.
 
@@ -969,6 +972,9 @@ def scan_tree(
         hasher: The batch hashing function (tests substitute a wrapper; it
             must be picklable to run in worker processes).
         strict: Fail with :class:`EntrySkipped` instead of skipping an entry.
+        clock: Stamps the root-history entry's ``created_at``.
+        hash_pool: Worker processes to reuse (a runtime's); None starts and
+            stops a private pool for this scan.
 
     Returns:
         What the scan found and did, including the entries it skipped. If the
@@ -995,6 +1001,7 @@ def scan_tree(
         batch_files=batch_files,
         batch_bytes=BATCH_BYTES,
         hasher=hasher,
+        pool=hash_pool,
     )
     sink = _Sink(store, ws, token)
     scanner = _Scanner(store, ws, sink, hashes, progress, strict)
@@ -1013,7 +1020,7 @@ def scan_tree(
             sink.paths([("", root_id)])
             sink.flush()
             expected = previous.root if previous is not None else None
-            entry = store.commit_scan(ws, token, root_id, expected, utc_now())
+            entry = store.commit_scan(ws, token, root_id, expected, clock.now())
             changed = True
     except BaseException:
         # The original error matters more than a failed cleanup.
