@@ -47,6 +47,7 @@ from typing import Any
 import treeframe
 from treeframe.engine.agents import AgentRecord
 from treeframe.engine.context_api import ContextAPI
+from treeframe.engine.principal import Principal
 from treeframe.engine.types import FrameInput
 from treeframe.frames.views import ViewPolicy
 from treeframe.hashing.ids import workspace_id
@@ -122,7 +123,9 @@ def workspace(store: StorageBackend, tmp: Path, name: str, files: dict[str, str]
 
 
 def put(api: ContextAPI, node: str, frame_type: str, text: str, agent: str = "writer") -> str:
-    return api.put_frame(node, FrameInput(frame_type, text.encode()), agent)
+    return api.put_frame(
+        node, FrameInput(frame_type, text.encode()), principal=api.agent_principal(agent)
+    )
 
 
 # -- 1. SynthesizeBranch of a 100-child directory -----------------------------------------
@@ -131,20 +134,29 @@ def bench_synth(store: StorageBackend, tmp: Path, runs: int) -> dict[str, Any]:
     api = workspace(store, tmp, "synth", {rel: f"child {rel}\n" for rel in children})
     for rel in children:
         put(api, rel, "summary", f"summary of {rel}: " + "x" * 200)
-    last = api.synthesize_branch("wide", "summary", "synth").frames[0].frame_id
+    last = (
+        api.synthesize_branch("wide", "summary", principal=api.agent_principal("synth"))
+        .frames[0]
+        .frame_id
+    )
 
     samples: list[int] = []
     for i in range(runs):
         put(api, children[i % len(children)], "summary", f"revision {i} of a summary")
         t0 = time.perf_counter_ns()
-        result = api.synthesize_branch("wide", "summary", "synth")
+        result = api.synthesize_branch("wide", "summary", principal=api.agent_principal("synth"))
         samples.append(time.perf_counter_ns() - t0)
         frame_id = result.frames[0].frame_id
         assert frame_id != last, "a run did not synthesize a new frame"
         last = frame_id
 
     def noop(_: int) -> None:
-        assert api.synthesize_branch("wide", "summary", "synth").frames[0].frame_id == last
+        assert (
+            api.synthesize_branch("wide", "summary", principal=api.agent_principal("synth"))
+            .frames[0]
+            .frame_id
+            == last
+        )
 
     return {
         "synthesize_100_children": percentiles(samples),
@@ -159,7 +171,9 @@ def bench_regen(store: StorageBackend, tmp: Path, edits: int, seed: int) -> dict
     api = workspace(store, tmp, "regen", {rel: f"file {rel}\n" for rel in files})
     for rel in files:
         put(api, rel, "summary", f"about {rel}")
-    synthesized = api.synthesize_branch(".", "summary", "synth", recursive=True)
+    synthesized = api.synthesize_branch(
+        ".", "summary", principal=api.agent_principal("synth"), recursive=True
+    )
     assert len(synthesized.frames) == 1 + 10 + 100
     setup_s = time.perf_counter() - t0
     assert api.root is not None
@@ -193,7 +207,7 @@ def bench_regen(store: StorageBackend, tmp: Path, edits: int, seed: int) -> dict
         _, took = edit()
         scan_ns.append(took)
         t0_ns = time.perf_counter_ns()
-        report = api.regenerate(".", recursive=True)
+        report = api.regenerate(".", recursive=True, principal=Principal.owner(api.ws))
         elapsed = time.perf_counter_ns() - t0_ns
         assert not report.stale_unrecomputable, report.stale_unrecomputable
         counts.append(report.regenerated_count)
@@ -206,13 +220,19 @@ def bench_regen(store: StorageBackend, tmp: Path, edits: int, seed: int) -> dict
         scan_ns.append(took)
         parent = rel.rsplit("/", 1)[0]
         t0_ns = time.perf_counter_ns()
-        report = api.regenerate(parent)
+        report = api.regenerate(parent, principal=Principal.owner(api.ws))
         parent_ns.append(time.perf_counter_ns() - t0_ns)
         assert report.regenerated_count == 1, report
-        assert api.regenerate(".", recursive=True).regenerated_count == 2  # untimed cleanup
+        assert (
+            api.regenerate(".", recursive=True, principal=Principal.owner(api.ws)).regenerated_count
+            == 2
+        )  # untimed cleanup
 
     def noop(_: int) -> None:
-        assert api.regenerate(".", recursive=True).regenerated_count == 0
+        assert (
+            api.regenerate(".", recursive=True, principal=Principal.owner(api.ws)).regenerated_count
+            == 0
+        )
 
     return {
         "regen_setup_s": round(setup_s, 2),
@@ -234,21 +254,23 @@ def read_workspace(store: StorageBackend, tmp: Path) -> tuple[ContextAPI, list[s
         put(api, rel, "summary", f"summary of {rel}")
         for j in range(9):
             put(api, rel, f"note{j % 3}", f"note {j} on {rel}: " + "y" * 100)
-        ids.append(api.resolve(rel).node_id)
+        ids.append(api.resolve(rel, principal=Principal.owner(api.ws)).node_id)
     for i in range(120):
         put(api, "hot.txt", f"type{i % 5}", f"frame {i} on hot.txt")
-    return api, ids, api.resolve("hot.txt").node_id
+    return api, ids, api.resolve("hot.txt", principal=Principal.owner(api.ws)).node_id
 
 
 def bench_batch(api: ContextAPI, ids: list[str], samples: int) -> dict[str, Any]:
-    assert all(len(ctx.frames) == 10 for ctx in api.get_nodes_batch(ids))
+    assert all(
+        len(ctx.frames) == 10 for ctx in api.get_nodes_batch(ids, principal=Principal.owner(api.ws))
+    )
 
     def batch(_: int) -> None:
-        api.get_nodes_batch(ids)
+        api.get_nodes_batch(ids, principal=Principal.owner(api.ws))
 
     def singles(_: int) -> None:
         for node_id in ids:
-            api.get_node(node_id)
+            api.get_node(node_id, principal=Principal.owner(api.ws))
 
     out: dict[str, Any] = {
         "get_nodes_batch_100": timed(samples, batch),
@@ -264,7 +286,7 @@ def bench_misc(api: ContextAPI, hot: str, ids: list[str], samples: int) -> dict[
     policy = ViewPolicy(max_frames=100)
 
     def get_100(_: int) -> None:
-        assert len(api.get_node(hot, policy).frames) == 100
+        assert len(api.get_node(hot, policy, principal=Principal.owner(api.ws)).frames) == 100
 
     def put_frame(i: int) -> None:
         put(api, ids[i % len(ids)], "bench", f"put {i}")

@@ -27,6 +27,7 @@ from typing import Any
 from tests.cli.helpers import make_tree, run_cli
 from treeframe.engine.agents import AgentRecord
 from treeframe.engine.context_api import ContextAPI
+from treeframe.engine.principal import Principal
 from treeframe.engine.types import FrameInput
 from treeframe.errors import SynthesisFailed
 from treeframe.frames import merkle_set
@@ -75,11 +76,21 @@ def _writer(api: ContextAPI, proc: int, thread: int, start: threading.Barrier) -
         frame_type = FRAME_TYPES[(k // len(SHARED_PATHS)) % len(FRAME_TYPES)]
         content = f"process {proc} writer {thread} frame {i}".encode()
         agent = WRITER_AGENTS[thread % len(WRITER_AGENTS)]
-        acked.append(api.put_frame(path, FrameInput(frame_type, content), agent))
+        acked.append(
+            api.put_frame(
+                path, FrameInput(frame_type, content), principal=api.agent_principal(agent)
+            )
+        )
     # Identical frames from 100 writers at once: exactly one append, the same ID for all.
     # Its own type: a re-put would make it current again, moving a "note" head
     # back to an older frame under the synthesizer (see _assert_syntheses_serialized).
-    acked.append(api.put_frame(SHARED_PATHS[0], FrameInput("common", COMMON_CONTENT), "a1"))
+    acked.append(
+        api.put_frame(
+            SHARED_PATHS[0],
+            FrameInput("common", COMMON_CONTENT),
+            principal=api.agent_principal("a1"),
+        )
+    )
     return acked
 
 
@@ -94,7 +105,9 @@ def _synthesizer(api: ContextAPI, start: threading.Barrier) -> tuple[list[str], 
     rng = random.Random()
     for _ in range(SYNTHESES_PER_PROCESS):
         try:
-            result = api.synthesize_branch("src", "note", "a", "concat", output_type="digest")
+            result = api.synthesize_branch(
+                "src", "note", "concat", principal=api.agent_principal("a"), output_type="digest"
+            )
         except SynthesisFailed as exc:
             # Documented outcomes that write nothing: losing every CAS retry, or
             # running before any writer has put a "note" on a child of src.
@@ -119,7 +132,7 @@ def _worker_process(url: str, proc: int, barrier: Any, results: Any) -> None:
     try:
         with open_store(url) as store:
             api = ContextAPI(store, WS)
-            api.resolve(SHARED_PATHS[0])  # connected and warm
+            api.resolve(SHARED_PATHS[0], principal=Principal.owner(api.ws))  # connected and warm
             start = threading.Barrier(WRITERS_PER_PROCESS + 1)
 
             def run(target: Any, *args: Any) -> None:
@@ -379,7 +392,13 @@ def _race_two_syntheses(apis: list[ContextAPI]) -> dict[str, str]:
     def synthesize(api: ContextAPI, input_type: str) -> None:
         try:
             start.wait(timeout=30)
-            result = api.synthesize_branch("src", input_type, "a", "concat", output_type="digest")
+            result = api.synthesize_branch(
+                "src",
+                input_type,
+                "concat",
+                principal=api.agent_principal("a"),
+                output_type="digest",
+            )
             returned[input_type] = result.frames[0].frame_id
         except BaseException as exc:
             errors.append(exc)
@@ -406,12 +425,14 @@ def test_two_threads_synthesizing_one_directory_leave_a_fresh_head(tmp_path: Pat
         api = ContextAPI(store, WS)
         for agent in AGENTS:
             api.agents.register(agent)
-        src = api.resolve("src").node_id
+        src = api.resolve("src", principal=Principal.owner(api.ws)).node_id
         for round_no in range(8):
             for path in SHARED_PATHS[:3]:  # the children of src: new inputs every round
                 for frame_type in FRAME_TYPES:
                     content = f"{frame_type} of {path}, round {round_no}".encode()
-                    api.put_frame(path, FrameInput(frame_type, content), "a1")
+                    api.put_frame(
+                        path, FrameInput(frame_type, content), principal=api.agent_principal("a1")
+                    )
 
             returned = _race_two_syntheses([api, ContextAPI(other, WS)])
 
@@ -419,6 +440,6 @@ def test_two_threads_synthesizing_one_directory_leave_a_fresh_head(tmp_path: Pat
             head = store.get_head(WS, src, "digest")
             assert head in returned.values()
             assert head == next(store.iter_node_frames(WS, src, frame_type="digest")).frame_id
-            (served,) = api.get_frames_batch([head])
+            (served,) = api.get_frames_batch([head], principal=Principal.owner(api.ws))
             assert served.stale is False
-            assert api.stale("src").frames == ()
+            assert api.stale("src", principal=Principal.owner(api.ws)).frames == ()

@@ -1056,7 +1056,7 @@ def synthesis_env(
         frame_id = api.put_frame(
             f["path"],
             FrameInput(f["frame_type"], content, f["content_type"], f["metadata"]),
-            f["agent_id"],
+            principal=api.agent_principal(f["agent_id"]),
         )
         frame = store.get_frame(WS_VECTORS, frame_id)
         assert frame is not None
@@ -1091,7 +1091,12 @@ def _synthesis_vectors() -> dict[str, Any]:
             max_bytes = SUMMARY_MAX_BYTES.get(name, DEFAULT_SUMMARY_BYTES)
             engine = with_summary_max_bytes(api, max_bytes)
             result = engine.synthesize_branch(
-                directory, input_type, SYNTH_AGENT, policy, params=params, output_type=output_type
+                directory,
+                input_type,
+                policy,
+                principal=engine.agent_principal(SYNTH_AGENT),
+                params=params,
+                output_type=output_type,
             )
             (frame,) = result.frames
             content = store.get_content(ws, frame.content_hash)

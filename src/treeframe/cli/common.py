@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from treeframe.engine.principal import Principal
 from treeframe.errors import WorkspaceNotFound
 from treeframe.workspace import Workspace
 from treeframe.workspace.layout import find_root
@@ -23,6 +24,7 @@ __all__ = [
     "configured_store_url",
     "open_workspace",
     "overrides",
+    "principal_for",
 ]
 
 JsonOpt = Annotated[
@@ -93,3 +95,15 @@ def configured_store_url(store: str | None) -> str:
         root = None  # --store names the store: no workspace needed
     settings = load_settings(root, cli=overrides(store, None), cli_flags=FLAGS).settings
     return store_url(root or Path(os.getcwd()), settings)
+
+
+def principal_for(ws: Workspace, agent: str | None) -> Principal:
+    """Who a command acts as: the registered agent ``agent`` (``--as``/``--agent``), or the owner.
+
+    The CLI trusts the local registry: whoever can open the store could change
+    it anyway. No agent means the local owner, built explicitly here. An agent
+    the store does not know is ``unauthorized``.
+    """
+    if agent is None:
+        return Principal.owner(ws.ws)
+    return ws.api.agent_principal(agent)

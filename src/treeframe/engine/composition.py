@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from treeframe.engine.contents import verified_contents
 from treeframe.engine.freshness import Freshness
+from treeframe.engine.principal import Principal
 from treeframe.engine.types import FrameContext
 from treeframe.errors import InvalidPolicy, NotFound
 from treeframe.frames.frame import Frame
@@ -126,7 +127,7 @@ def _rank(value: str, priority: tuple[str, ...]) -> int:
 
 
 def _sources(
-    api: ContextAPI, record: NodeRecord, policy: CompositionPolicy
+    api: ContextAPI, record: NodeRecord, policy: CompositionPolicy, principal: Principal
 ) -> list[tuple[Source, NodeRecord]]:
     store, ws = api.store, api.ws
     out: list[tuple[Source, NodeRecord]] = []
@@ -146,21 +147,23 @@ def _sources(
         elif source == "related":
             for ref in policy.related:
                 try:
-                    out.append(("related", api.resolve(ref)))
+                    out.append(("related", api.resolve(ref, principal=principal)))
                 except NotFound:
                     continue  # missing related nodes are skipped
     return out
 
 
-def compose(api: ContextAPI, record: NodeRecord, policy: CompositionPolicy) -> ComposedContext:
-    """Compose (read-only) the context for ``record`` under ``policy``."""
+def compose(
+    api: ContextAPI, record: NodeRecord, policy: CompositionPolicy, principal: Principal
+) -> ComposedContext:
+    """Compose (read-only) the context for ``record`` under ``policy``, read as ``principal``."""
     view = ViewPolicy(
         max_frames=min(policy.per_node, api.limits.hard_max_frames),
         types=policy.types,
         agents=policy.agents,
     )
     candidates: dict[str, tuple[Source, NodeRecord, Frame]] = {}
-    for source, node in _sources(api, record, policy):
+    for source, node in _sources(api, record, policy, principal):
         selected = select_view(
             api.store, api.ws, node.node_id, view, hard_cap=api.limits.hard_max_frames
         )

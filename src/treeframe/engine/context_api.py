@@ -7,9 +7,15 @@ NodeID or by path in the current root. Every frame served carries ``stale``.
 Every operation is authorized first, in one place (``_authorize``, which
 calls :func:`~treeframe.engine.principal.authorize`): reads need ``read``,
 puts ``write``, synthesis ``write`` and ``synthesize``, regeneration
-``synthesize``, agent registration ``admin``. The caller is a
-:class:`~treeframe.engine.principal.Principal`, an agent ID (its current
-registration decides) or None: the local owner.
+``synthesize``, agent registration ``admin``. Every method takes the
+caller as a required ``principal`` (a
+:class:`~treeframe.engine.principal.Principal`), never as a bare agent ID:
+the edge builds it — the CLI from the local agent registry
+(:meth:`ContextAPI.agent_principal`, or ``Principal.owner``), the REST layer
+from a token. Frames are authored by the principal's agent.
+
+Per-process state (the clock, synthesis locks, plugin registries) comes from
+a :class:`~treeframe.engine.runtime.Runtime`; without one, the process default.
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from treeframe.clock import utc_now
 from treeframe.engine.agents import AgentRecord, AgentRegistry
 from treeframe.engine.composition import ComposedContext, CompositionPolicy, compose
 from treeframe.engine.contents import verified_contents
@@ -27,6 +32,7 @@ from treeframe.engine.file_contents import FileContents, NoFileContents
 from treeframe.engine.freshness import INCOMPLETE_KEY, Freshness
 from treeframe.engine.principal import Permission, Principal, authorize
 from treeframe.engine.regeneration import Regenerator, find_stale
+from treeframe.engine.runtime import Runtime, default_runtime
 from treeframe.engine.synthesis import Synthesizer
 from treeframe.engine.types import (
     FrameContext,
@@ -54,10 +60,7 @@ from treeframe.storage.base import StorageBackend
 from treeframe.tree.paths import normalize_name
 from treeframe.tree.records import NodeRecord
 
-__all__ = ["Caller", "ContextAPI", "EngineLimits"]
-
-Caller = Principal | str | None
-"""Who calls: a principal, a registered agent's ID, or None for the local owner."""
+__all__ = ["ContextAPI", "EngineLimits"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -87,64 +90,77 @@ class ContextAPI:
         files: FileContents | None = None,
         agents: Mapping[str, AgentRecord] | None = None,
         limits: EngineLimits | None = None,
+        runtime: Runtime | None = None,
     ) -> None:
         self.store = store
         self.ws = ws
         self.files = files or NoFileContents()
         self.limits = limits or EngineLimits()
         self.agents = AgentRegistry(store, ws, agents)
+        self.runtime = runtime or default_runtime()
 
     # -- authorization ----------------------------------------------------------
-    def principal(self, who: Caller = None) -> Principal:
-        """The principal of a caller: as given, the registered agent ``who``, or the owner."""
-        if who is None:
-            return Principal.owner(self.ws)
-        if isinstance(who, Principal):
-            return who
-        return self.agents.principal(who)
+    def agent_principal(self, agent_id: str) -> Principal:
+        """The principal acting as the registered agent ``agent_id`` with its current role.
 
-    def _authorize(self, who: Caller, *needed: Permission) -> Principal:
-        """The caller's principal if it holds every permission.
-
-        Unauthorized for an unknown agent, AccessDenied for a known caller
-        without a permission (or of another workspace).
+        For edges that trust the local registry (the CLI's ``--as``/``--agent``).
+        Unauthorized for an agent that is not registered.
         """
-        principal = self.principal(who)
+        if not isinstance(agent_id, str):
+            raise TypeError(f"an agent ID is a str, not {type(agent_id).__name__}")
+        return self.agents.principal(agent_id)
+
+    def _authorize(self, principal: Principal, *needed: Permission) -> Principal:
+        """``principal`` if it is one of this workspace holding every permission.
+
+        TypeError for anything but a Principal (a bare agent ID is no proof of
+        identity; Python and REST callers are not type-checked), AccessDenied
+        for one of another workspace or without a permission.
+        """
+        if not isinstance(principal, Principal):
+            raise TypeError(
+                f"principal must be a Principal, not {type(principal).__name__} "
+                "(build one with ContextAPI.agent_principal or Principal.owner)"
+            )
         if principal.workspace != self.ws:
             raise AccessDenied(f"{principal} belongs to another workspace")
         for permission in needed:
             authorize(principal, permission)
         return principal
 
-    def _author(self, who: Caller, *needed: Permission) -> str:
-        """The agent ID a writing caller authors frames as (the owner authors nothing)."""
-        principal = self._authorize(who, *needed)
+    def _author(self, principal: Principal, *needed: Permission) -> str:
+        """The agent ID a writing principal authors frames as (the owner authors nothing)."""
+        self._authorize(principal, *needed)
         if principal.agent_id is None:
             raise AccessDenied("frames are authored by a registered agent, not the local owner")
         return principal.agent_id
 
-    def register_agent(self, record: AgentRecord, *, principal: Caller = None) -> AgentRecord:
+    def register_agent(self, record: AgentRecord, *, principal: Principal) -> AgentRecord:
         """Add or replace an agent's registration (needs ``admin``)."""
         self._authorize(principal, Permission.ADMIN)
         return self.agents.register(record)
 
-    def list_agents(self, *, principal: Caller = None) -> list[AgentRecord]:
+    def list_agents(self, *, principal: Principal) -> list[AgentRecord]:
         """Every agent, registered or configured, sorted by ID."""
         self._authorize(principal, Permission.READ)
         return self.agents.list()
 
-    def get_agent(self, agent_id: str, *, principal: Caller = None) -> AgentRecord | None:
+    def get_agent(self, agent_id: str, *, principal: Principal) -> AgentRecord | None:
         """One agent's registration, or None."""
         self._authorize(principal, Permission.READ)
         return self.agents.get(agent_id)
 
     # -- addressing -----------------------------------------------------------
-    def resolve(self, node: str) -> NodeRecord:
+    def resolve(self, node: str, *, principal: Principal) -> NodeRecord:
         """A NodeRecord by NodeID (64 hex) or by workspace-relative path in the current root.
 
         A 64-hex string is a NodeID when such a node exists, otherwise a path;
-        ``""`` and ``"."`` name the root.
+        ``""`` and ``"."`` name the root. Needs ``read``.
         """
+        self._authorize(principal, Permission.READ)
+        return self._resolve(node)
+
+    def _resolve(self, node: str) -> NodeRecord:
         if _HEX64.fullmatch(node):
             record = self.store.get_node(self.ws, NodeId(node))
             if record is not None:
@@ -167,7 +183,7 @@ class ContextAPI:
         view: ViewPolicy | None = None,
         *,
         include_previous: bool = False,
-        principal: Caller = None,
+        principal: Principal,
     ) -> NodeContext:
         """The node's record and a bounded view of its frames, each marked fresh or stale.
 
@@ -176,13 +192,13 @@ class ContextAPI:
         always marked stale, within the same ``max_frames`` bound.
         """
         self._authorize(principal, Permission.READ)
-        record = self.resolve(node)
+        record = self._resolve(node)
         return self._node_context(
             record, view or ViewPolicy(), include_previous, Freshness(self.store, self.ws)
         )
 
     def get_nodes_batch(
-        self, nodes: Sequence[str], view: ViewPolicy | None = None, *, principal: Caller = None
+        self, nodes: Sequence[str], view: ViewPolicy | None = None, *, principal: Principal
     ) -> list[NodeContext]:
         """GetNode for many nodes in one call (order kept; unknown nodes raise NodeNotFound).
 
@@ -241,10 +257,10 @@ class ContextAPI:
             ids = self.store.lookup_paths(self.ws, pending)
             found = self.store.get_nodes(self.ws, list(ids.values()))
             by_path = {p: found[i] for p, i in ids.items() if i in found}
-        return [by_id.get(NodeId(n)) or by_path.get(n) or self.resolve(n) for n in nodes]
+        return [by_id.get(NodeId(n)) or by_path.get(n) or self._resolve(n) for n in nodes]
 
     def get_frames_batch(
-        self, frame_ids: Sequence[str], *, principal: Caller = None
+        self, frame_ids: Sequence[str], *, principal: Principal
     ) -> list[FrameContext]:
         """Frames with content and freshness by FrameID (order kept; unknown IDs raise)."""
         self._authorize(principal, Permission.READ)
@@ -258,10 +274,10 @@ class ContextAPI:
         freshness = Freshness(self.store, self.ws)
         return [freshness.serve(frames[f], contents[frames[f].content_hash]) for f in ids]
 
-    def heads(self, node: str, *, principal: Caller = None) -> dict[str, FrameId]:
+    def heads(self, node: str, *, principal: Principal) -> dict[str, FrameId]:
         """The node's current frame of each type (the last put or synthesis), by type."""
         self._authorize(principal, Permission.READ)
-        return self.store.get_heads(self.ws, self.resolve(node).node_id)
+        return self.store.get_heads(self.ws, self._resolve(node).node_id)
 
     def _check_batch(self, n: int) -> None:
         if n > self.limits.max_batch:
@@ -308,21 +324,24 @@ class ContextAPI:
         return out
 
     # -- writes ---------------------------------------------------------------
-    def put_frame(self, node: str, frame: FrameInput, agent: Caller) -> FrameId:
-        """Put a frame by ``agent`` (a writer or synthesis agent); idempotent, and it becomes current."""
-        return self.put_frame_record(node, frame, agent).frame_id
+    def put_frame(self, node: str, frame: FrameInput, *, principal: Principal) -> FrameId:
+        """Put a frame authored by the principal's agent (a writer or synthesis agent).
 
-    def put_frame_record(self, node: str, frame: FrameInput, agent: Caller) -> PutResult:
+        Idempotent, and the frame becomes current.
+        """
+        return self.put_frame_record(node, frame, principal=principal).frame_id
+
+    def put_frame_record(self, node: str, frame: FrameInput, *, principal: Principal) -> PutResult:
         """:meth:`put_frame`, returning the stored frame and whether it is new.
 
         Putting a stored FrameID again makes it its (node, type) head and the
         most recent frame in recency order (``created`` False, stored
         metadata); putting the current head again changes nothing.
         """
-        author = self._author(agent, Permission.WRITE)
+        author = self._author(principal, Permission.WRITE)
         if INCOMPLETE_KEY in frame.metadata:
             raise InvalidRequest(f"metadata key {INCOMPLETE_KEY!r} is reserved for the engine")
-        record = self.resolve(node)
+        record = self._resolve(node)
         basis = frame.basis or Basis.node(record.node_id)
         self._check_basis(basis)
         built = new_frame(
@@ -336,7 +355,7 @@ class ContextAPI:
             max_content_bytes=self.limits.max_frame_bytes,
         )
         stored = self.store.append_frame(
-            self.ws, built, frame.content, merkle_set.root_of_raw, utc_now()
+            self.ws, built, frame.content, merkle_set.root_of_raw, self.runtime.clock.now()
         )
         return PutResult(stored.frame, stored.created)
 
@@ -356,19 +375,26 @@ class ContextAPI:
         self,
         directory: str,
         frame_type: str,
-        agent: Caller,
         policy: str | None = None,
         *,
+        principal: Principal,
         params: Mapping[str, object] | None = None,
         recursive: bool = False,
         missing: str | None = None,
         output_type: str | None = None,
     ) -> SynthesisResult:
-        """Synthesize a directory (or, recursively, its subtree bottom-up) from child heads."""
-        author = self._author(agent, Permission.WRITE, Permission.SYNTHESIZE)
-        record = self.resolve(directory)
+        """Synthesize a directory (or, recursively, its subtree bottom-up) from child heads.
+
+        The frames are authored by the principal's agent.
+        """
+        author = self._author(principal, Permission.WRITE, Permission.SYNTHESIZE)
+        record = self._resolve(directory)
         synth = Synthesizer(
-            self.store, self.ws, self.limits.max_frame_bytes, self.limits.max_children
+            self.store,
+            self.ws,
+            self.limits.max_frame_bytes,
+            self.limits.max_children,
+            runtime=self.runtime,
         )
         chosen = policy or "concat"
         request = dict(params or {})
@@ -385,10 +411,10 @@ class ContextAPI:
             output_type=output_type,
         )
 
-    def stale(self, node: str, recursive: bool = False, *, principal: Caller = None) -> StaleReport:
+    def stale(self, node: str, recursive: bool = False, *, principal: Principal) -> StaleReport:
         """Every stale head frame in scope, plus frames up the chain that were built on them."""
         self._authorize(principal, Permission.READ)
-        record = self.resolve(node)
+        record = self._resolve(node)
         frames = find_stale(
             self.store, self.ws, record, recursive, self.limits.path_history, self.agents
         )
@@ -400,7 +426,7 @@ class ContextAPI:
         recursive: bool = False,
         dry_run: bool = False,
         *,
-        principal: Caller = None,
+        principal: Principal,
     ) -> RegenerationReport:
         """Recompute the stale frames the engine can recompute, within the requested scope.
 
@@ -411,7 +437,7 @@ class ContextAPI:
         """
         self._authorize(principal, Permission.READ if dry_run else Permission.SYNTHESIZE)
         started = time.perf_counter()
-        record = self.resolve(node)
+        record = self._resolve(node)
         regen = Regenerator(
             self.store,
             self.ws,
@@ -419,6 +445,7 @@ class ContextAPI:
             self.limits.path_history,
             self.limits.max_frame_bytes,
             self.files,
+            runtime=self.runtime,
             max_children=self.limits.max_children,
         )
         frame_ids, unrecomputable = regen.run(record, recursive=recursive, dry_run=dry_run)
@@ -432,9 +459,9 @@ class ContextAPI:
         )
 
     def compose(
-        self, node: str, policy: CompositionPolicy, *, principal: Caller = None
+        self, node: str, policy: CompositionPolicy, *, principal: Principal
     ) -> ComposedContext:
         """Read-time composition from the node, its parent, siblings and related nodes."""
         self._authorize(principal, Permission.READ)
-        record = self.resolve(node)
-        return compose(self, record, policy)
+        record = self._resolve(node)
+        return compose(self, record, policy, principal)

@@ -21,9 +21,8 @@ from collections.abc import Callable, Iterator, Sequence
 from treeframe.engine.agents import AgentRegistry
 from treeframe.engine.file_contents import FileContents, NoFileContents, checked_file_bytes
 from treeframe.engine.freshness import Freshness, Selection
-from treeframe.engine.generators import get_generator
-from treeframe.engine.policies import get_policy
 from treeframe.engine.principal import Permission
+from treeframe.engine.runtime import Runtime
 from treeframe.engine.synthesis import Synthesizer
 from treeframe.engine.types import StaleFrame
 from treeframe.errors import (
@@ -313,7 +312,11 @@ def find_stale(
 
 
 class Regenerator:
-    """Recomputes stale synthesis and generator frames within a scope."""
+    """Recomputes stale synthesis and generator frames within a scope.
+
+    The runtime gives the policies and generators, the clock and the
+    per-directory synthesis locks (through its :class:`Synthesizer`).
+    """
 
     def __init__(
         self,
@@ -324,13 +327,15 @@ class Regenerator:
         max_bytes: int,
         files: FileContents | None = None,
         *,
+        runtime: Runtime,
         max_children: int = 10_000,
     ) -> None:
         self.store = store
         self.ws = ws
         self.agents = agents
+        self.runtime = runtime
         self.history_limit = history_limit
-        self.synth = Synthesizer(store, ws, max_bytes, max_children)
+        self.synth = Synthesizer(store, ws, max_bytes, max_children, runtime=runtime)
         self.max_bytes = max_bytes
         self.files = files or NoFileContents()
 
@@ -503,7 +508,7 @@ class Regenerator:
             if node.kind != "dir":
                 raise RegenerationFailed(f"{node.path!r} is no longer a directory")
             params = basis.params
-            policy = get_policy(basis.policy_id)
+            policy = self.runtime.policies.get(basis.policy_id)
             frame, content, _ = self.synth.build(
                 node,
                 str(params.get("input_type", frame_type)),
@@ -518,7 +523,7 @@ class Regenerator:
         agent = self.agents.get(template.agent_id)
         if blocker is not None or agent is None or agent.generator is None:
             raise RegenerationFailed(f"frame {template.frame_id}: {blocker or 'needs its agent'}")
-        generator = get_generator(agent.generator)
+        generator = self.runtime.generators.get(agent.generator)
         content = generator.generate(node, checked_file_bytes(self.files, node))
         frame = new_frame(
             node.node_id,

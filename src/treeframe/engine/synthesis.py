@@ -15,11 +15,9 @@ against the head seen before the inputs were read, retried on a lost race.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from treeframe.clock import utc_now
 from treeframe.engine.contents import verified_contents
 from treeframe.engine.freshness import (
     ANY_TYPE,
@@ -27,7 +25,7 @@ from treeframe.engine.freshness import (
     marked_incomplete,
     selection_inputs,
 )
-from treeframe.engine.policies import SynthesisInput, SynthesisPolicy, get_policy
+from treeframe.engine.policies import SynthesisInput, SynthesisPolicy
 from treeframe.engine.types import SynthesisResult
 from treeframe.errors import (
     ConcurrentUpdate,
@@ -44,22 +42,14 @@ from treeframe.storage.base import StorageBackend
 from treeframe.tree.paths import child_path
 from treeframe.tree.records import NodeRecord
 
+if TYPE_CHECKING:
+    from treeframe.engine.runtime import Runtime
+
 __all__ = ["MISSING_RULES", "Synthesizer", "synthesis_params"]
 
 MISSING_RULES = ("skip", "fail")
 _RETRIES = 8
 _PROBE = 500  # children probed per query when checking that a scope has any input
-_LOCK_STRIPES = 256
-_LOCKS = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
-
-
-def _dir_lock(ws: WorkspaceId, node_id: str) -> threading.Lock:
-    """In-process lock for a directory (striped: bounded memory in long-lived servers).
-
-    Across processes the compare-and-set append is what serializes; this only
-    saves threads of one process from building the same frame twice.
-    """
-    return _LOCKS[hash((ws, node_id)) % _LOCK_STRIPES]
 
 
 def synthesis_params(input_type: str, missing: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -68,13 +58,26 @@ def synthesis_params(input_type: str, missing: str, params: Mapping[str, Any]) -
 
 
 class Synthesizer:
-    """Runs one synthesis request."""
+    """Runs one synthesis request.
+
+    The runtime gives the policies, the clock stamping ``created_at`` and the
+    per-directory locks (threads of one runtime never build one directory's
+    frame twice at once; across runtimes and processes the compare-and-set
+    append serializes).
+    """
 
     def __init__(
-        self, store: StorageBackend, ws: WorkspaceId, max_bytes: int, max_children: int = 10_000
+        self,
+        store: StorageBackend,
+        ws: WorkspaceId,
+        max_bytes: int,
+        max_children: int = 10_000,
+        *,
+        runtime: Runtime,
     ) -> None:
         self.store = store
         self.ws = ws
+        self.runtime = runtime
         self.max_bytes = max_bytes
         self.max_children = max_children
         # A dry run's predicted frames: heads it would have moved and their bytes.
@@ -104,7 +107,7 @@ class Synthesizer:
         validate_label(out_type, "output frame type")
         if missing not in MISSING_RULES:
             raise InvalidPolicy(f"unknown missing-child rule {missing!r} (use skip or fail)")
-        policy = get_policy(policy_id)
+        policy = self.runtime.policies.get(policy_id)
         checked = policy.check_params(params)
         order = self._order(record, recursive)
         if recursive:
@@ -186,7 +189,7 @@ class Synthesizer:
         None (nothing written) for a directory whose children have no input at
         all: it gets no frame, rather than an empty one that would become a head.
         """
-        with _dir_lock(self.ws, directory.node_id):
+        with self.runtime.locks.for_directory(self.ws, directory.node_id):
             for _ in range(_RETRIES):
                 expected = self.store.get_head(self.ws, directory.node_id, out_type)
                 frame, content, missed = self.build(
@@ -212,7 +215,12 @@ class Synthesizer:
         recency order — since its inputs are current and the head's may not be.
         """
         return self.store.append_frame(
-            self.ws, frame, content, merkle_set.root_of_raw, utc_now(), expected_head=expected
+            self.ws,
+            frame,
+            content,
+            merkle_set.root_of_raw,
+            self.runtime.clock.now(),
+            expected_head=expected,
         ).frame
 
     def build(

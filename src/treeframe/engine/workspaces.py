@@ -19,12 +19,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from threading import Lock
 
-from treeframe.clock import utc_now
 from treeframe.config.settings import Settings
 from treeframe.engine.agents import AgentRecord
 from treeframe.engine.context_api import ContextAPI, EngineLimits
 from treeframe.engine.file_contents import FileContents
 from treeframe.engine.principal import Permission, Principal, authorize
+from treeframe.engine.runtime import Runtime, default_runtime
 from treeframe.errors import AccessDenied, InvalidRequest, WorkspaceNotFound
 from treeframe.hashing.ids import workspace_id
 from treeframe.ids import WorkspaceId, parse_hex_id
@@ -84,9 +84,11 @@ class WorkspaceService:
         settings: Settings | None = None,
         *,
         files: FilesFor | None = None,
+        runtime: Runtime | None = None,
         cache_size: int = 256,
     ) -> None:
         self.store = store
+        self.runtime = runtime or default_runtime()
         self.settings = settings or Settings()
         self.limits = engine_limits(self.settings)
         self.agents = configured_agents(self.settings)
@@ -113,7 +115,7 @@ class WorkspaceService:
             name=name,
             description=description,
             owner=owner,
-            created_at=utc_now(),
+            created_at=self.runtime.clock.now(),
             deleted_at=None,
         )
         return self.store.create_workspace(info)
@@ -150,7 +152,7 @@ class WorkspaceService:
         self._require_admin(principal, info)
         if confirm != info.name:
             raise InvalidRequest(f"deleting workspace {info.name!r} needs its name as confirmation")
-        deleted = self.store.set_workspace_deleted(info.workspace_id, utc_now())
+        deleted = self.store.set_workspace_deleted(info.workspace_id, self.runtime.clock.now())
         self._forget(info.workspace_id)
         return deleted
 
@@ -187,6 +189,7 @@ class WorkspaceService:
             files=self._files(info) if self._files is not None else None,
             agents=self.agents,
             limits=self.limits,
+            runtime=self.runtime,
         )
         with self._lock:
             self._cache[info.workspace_id] = (info, api)

@@ -18,6 +18,11 @@ Why processes and not threads: reading many small files is dominated by
 per-call Python overhead under the GIL, so two threads are slower than one.
 Work goes to workers in batches (about a hundred files per task) so that
 pickling and task dispatch stay small next to the reads.
+
+The worker processes belong to a :class:`HashPool`. A scan given none starts
+and stops a private one (the CLI: one scan per process); a long-lived process
+(the server) owns one through its runtime and lends it to every scan, so the
+workers start once and are reused.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ __all__ = [
     "BatchHasher",
     "FileUnreadable",
     "HashJob",
+    "HashPool",
     "HashQueue",
     "HashResult",
     "Hashed",
@@ -217,6 +223,57 @@ def _pool_context() -> BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+class HashPool:
+    """Hashing worker processes, started on first use and reused until :meth:`close`.
+
+    Scans borrow the pool through :class:`HashQueue`; results never depend on
+    it. The first scan that needs workers decides their number and start
+    method (:func:`_pool_context`); later scans reuse them as they are. A pool
+    whose worker died (``BrokenProcessPool``) is dropped, and the next scan
+    starts a fresh one.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+
+    @property
+    def started(self) -> bool:
+        """Whether worker processes are running."""
+        return self._executor is not None
+
+    def executor(self, workers: int, context: BaseContext) -> ProcessPoolExecutor:
+        """The running executor, or a new one of ``workers`` processes started with ``context``."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(
+                    max_workers=workers, mp_context=context, initializer=_ignore_sigint
+                )
+            return self._executor
+
+    def discard(self, executor: ProcessPoolExecutor) -> None:
+        """Forget a broken ``executor`` (if still current), so the next use starts a new one."""
+        with self._lock:
+            if self._executor is executor:
+                self._executor = None
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    def close(self, *, abort: bool = False) -> None:
+        """Stop the workers; ``abort`` terminates them at once instead of letting them finish.
+
+        The pool may be used again afterwards: it starts new workers then.
+        """
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        if abort:
+            # ProcessPoolExecutor has no public terminate before Python 3.14.
+            for process in list(executor._processes.values()):
+                process.terminate()
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
 class Batch:
     """Files hashed together; their results become available all at once."""
 
@@ -243,6 +300,10 @@ class HashQueue:
     that batch is hashed in-process). Small rescans thus
     never pay for starting processes, and large cold scans hash while the
     walk goes on. ``workers <= 1`` never starts a pool.
+
+    ``pool`` lends a shared :class:`HashPool` (already running workers are
+    used at once); without one the queue starts a private pool and stops it
+    in :meth:`close`.
     """
 
     def __init__(
@@ -253,6 +314,7 @@ class HashQueue:
         batch_files: int,
         batch_bytes: int,
         hasher: BatchHasher,
+        pool: HashPool | None = None,
     ) -> None:
         self._workers = workers
         self._threshold = pool_threshold
@@ -261,7 +323,12 @@ class HashQueue:
         self._hasher = hasher
         self._open = Batch()
         self._waiting: list[Batch] = []
+        self._owned = pool is None
+        self._hash_pool = pool if pool is not None else HashPool()
         self._pool: ProcessPoolExecutor | None = None
+        """The executor this queue submits to, once it decided to use workers."""
+        self._pending: set[Future[list[HashResult]]] = set()
+        """Submitted futures whose results were not taken yet (cancelled on abort)."""
         self.queued = 0
         """Files handed to :meth:`add` so far."""
         self.files_hashed = 0
@@ -290,7 +357,10 @@ class HashQueue:
             self._submit(batch)
             return
         self._waiting.append(batch)
-        if self._workers > 1 and self.queued > self._threshold:
+        if self._workers > 1 and not self._owned and self._hash_pool.started:
+            # A shared pool's workers are already running: nothing to amortize.
+            self._start_pool(_pool_context())
+        elif self._workers > 1 and self.queued > self._threshold:
             context = _pool_context()
             # forkserver/spawn workers cost a few hundred ms to start (fresh
             # interpreter, imports); only a much larger backlog repays that.
@@ -299,9 +369,7 @@ class HashQueue:
                 self._start_pool(context)
 
     def _start_pool(self, context: BaseContext) -> None:
-        self._pool = ProcessPoolExecutor(
-            max_workers=self._workers, mp_context=context, initializer=_ignore_sigint
-        )
+        self._pool = self._hash_pool.executor(self._workers, context)
         waiting, self._waiting = self._waiting, []
         for batch in waiting:
             if batch.results is None:
@@ -312,6 +380,7 @@ class HashQueue:
         # A submit may start a worker (and the pool's threads): they inherit the mask.
         with _sigint_blocked():
             batch.future = self._pool.submit(self._hasher, batch.jobs)
+        self._pending.add(batch.future)
 
     def results(self, batch: Batch) -> list[HashResult]:
         """The batch's results, hashing or waiting for them as needed."""
@@ -320,9 +389,12 @@ class HashQueue:
         if batch is self._open and batch.jobs:
             self._close_open()
         if batch.future is not None:
+            self._pending.discard(batch.future)
             try:
                 results = batch.future.result()
             except BrokenProcessPool as exc:
+                if self._pool is not None:
+                    self._hash_pool.discard(self._pool)
                 raise ScanError(f"a hashing worker process died: {exc}") from exc
         else:
             results = self._hasher(batch.jobs)
@@ -333,16 +405,19 @@ class HashQueue:
         return results
 
     def close(self, *, abort: bool = False) -> None:
-        """Stop the workers; pending work is cancelled (call it on success and on error).
+        """Stop using the workers; pending work is cancelled (call it on success and on error).
 
-        ``abort`` (an error or Ctrl-C) terminates the workers at once instead of
-        letting them finish the batches they are hashing.
+        ``abort`` (an error or Ctrl-C) terminates a private pool's workers at
+        once instead of letting them finish the batches they are hashing. A
+        shared pool is left running for other scans: only this queue's
+        batches that have not started are cancelled.
         """
         pool, self._pool = self._pool, None
+        pending, self._pending = self._pending, set()
         if pool is None:
             return
-        if abort:
-            # ProcessPoolExecutor has no public terminate before Python 3.14.
-            for process in list(pool._processes.values()):
-                process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
+        if self._owned:
+            self._hash_pool.close(abort=abort)
+            return
+        for future in pending:
+            future.cancel()

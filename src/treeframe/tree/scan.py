@@ -75,7 +75,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from treeframe.clock import utc_now
+from treeframe.clock import SYSTEM_CLOCK, Clock
 from treeframe.errors import (
     EntrySkipped,
     FileChangedDuringScan,
@@ -89,6 +89,7 @@ from treeframe.tree.filehash import (
     SYSTEM_ERRNOS,
     Batch,
     BatchHasher,
+    HashPool,
     HashQueue,
     HashResult,
     hash_batch,
@@ -989,6 +990,8 @@ def scan_tree(
     hasher: BatchHasher = hash_batch,
     strict: bool = False,
     stat_cache: StatCache | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    hash_pool: HashPool | None = None,
 ) -> ScanResult:
     """Scan ``root`` into ``store`` as workspace ``ws``'s new current tree.
 
@@ -1010,6 +1013,9 @@ def scan_tree(
         stat_cache: Where unchanged files' hashes are looked up and recorded
             (the caller owns it and closes it). None: every file is hashed.
             Its trouble is one warning in the result, never an error.
+        clock: Stamps the root-history entry's ``created_at``.
+        hash_pool: Worker processes to reuse (a runtime's); None starts and
+            stops a private pool for this scan.
 
     Returns:
         What the scan found and did, including the entries it skipped. If the
@@ -1036,6 +1042,7 @@ def scan_tree(
         batch_files=batch_files,
         batch_bytes=BATCH_BYTES,
         hasher=hasher,
+        pool=hash_pool,
     )
     sink = _Sink(store, ws, token)
     cache = _Cache(stat_cache)
@@ -1056,7 +1063,7 @@ def scan_tree(
             sink.paths([("", root_id)])
             sink.flush()
             expected = previous.root if previous is not None else None
-            entry = store.commit_scan(ws, token, root_id, expected, utc_now())
+            entry = store.commit_scan(ws, token, root_id, expected, clock.now())
             changed = True
     except BaseException:
         # The original error matters more than a failed cleanup.

@@ -15,7 +15,7 @@ from typing import Any
 
 from treeframe.config.loading import load_settings
 from treeframe.config.settings import Settings
-from treeframe.engine.context_api import Caller
+from treeframe.engine.principal import Principal
 from treeframe.engine.types import FrameInput, NodeContext, PutResult
 from treeframe.engine.workspaces import WorkspaceService
 from treeframe.errors import (
@@ -191,6 +191,7 @@ class Workspace:
                 progress=progress,
                 strict=strict,
                 stat_cache=cache,
+                clock=self.api.runtime.clock,
             )
 
     def current_root(self) -> RootEntry | None:
@@ -239,14 +240,14 @@ class Workspace:
         self,
         node: NodeRecord,
         frame_type: str,
-        agent_id: str,
         content: bytes,
         *,
+        principal: Principal,
         content_type: str = DEFAULT_CONTENT_TYPE,
         metadata: Mapping[str, str] | None = None,
         basis_frame: FrameId | None = None,
     ) -> PutResult:
-        """Put a frame through the context API (the agent must be allowed to write).
+        """Put a frame through the context API, authored by ``principal`` (which must write).
 
         The basis is the node, or the node and ``basis_frame``.
         """
@@ -256,7 +257,7 @@ class Workspace:
             parse_hex_id(basis_frame, "FrameID")
             basis = Basis.node_frame(node.node_id, basis_frame)
         request = FrameInput(frame_type, content, content_type, dict(metadata or {}), basis)
-        return self.api.put_frame_record(node.node_id, request, agent_id)
+        return self.api.put_frame_record(node.node_id, request, principal=principal)
 
     def view(
         self,
@@ -264,15 +265,15 @@ class Workspace:
         policy: ViewPolicy,
         *,
         include_previous: bool = False,
-        principal: Caller = None,
+        principal: Principal,
     ) -> NodeContext:
         """A bounded view of a node's frames with contents and freshness flags."""
         return self.api.get_node(
             node.node_id, policy, include_previous=include_previous, principal=principal
         )
 
-    def heads(self, node: NodeRecord, *, principal: Caller = None) -> dict[str, FrameId]:
-        """Every head of a node, by frame type (None: as the local owner)."""
+    def heads(self, node: NodeRecord, *, principal: Principal) -> dict[str, FrameId]:
+        """Every head of a node, by frame type."""
         return self.api.heads(node.node_id, principal=principal)
 
     def prove(self, node: NodeRecord, frame_id: str) -> tuple[merkle_set.MembershipProof, str]:

@@ -11,6 +11,8 @@ import pytest
 
 from treeframe.engine.agents import AgentRecord
 from treeframe.engine.context_api import ContextAPI
+from treeframe.engine.principal import Principal
+from treeframe.engine.runtime import Runtime
 from treeframe.engine.types import FrameInput
 from treeframe.hashing.ids import workspace_id
 from treeframe.storage.base import StorageBackend
@@ -44,8 +46,19 @@ class Env:
         (self.root / rel).write_text(text, encoding="utf-8")
         self.scan()
 
+    @property
+    def owner(self) -> Principal:
+        """The local owner of the workspace (what the CLI acts as without ``--as``)."""
+        return Principal.owner(WS)
+
+    def principal(self, agent: str) -> Principal:
+        """The principal of a registered agent, as the CLI builds it for ``--as``/``--agent``."""
+        return self.api.agent_principal(agent)
+
     def put(self, path: str, frame_type: str, text: str, agent: str = "writer") -> str:
-        return self.api.put_frame(path, FrameInput(frame_type, text.encode()), agent)
+        return self.api.put_frame(
+            path, FrameInput(frame_type, text.encode()), principal=self.principal(agent)
+        )
 
 
 SAMPLE = {
@@ -72,7 +85,8 @@ def env(request, tmp_path) -> Env:
     url = "memory://" if request.param == "memory" else f"sqlite://{tmp_path / 'store.db'}"
     store = open_store(url)
     store.ensure_workspace(WS, "engine-tests")
-    api = ContextAPI(store, WS, files=WorkingTreeContents(root))
+    # A runtime per test: plugin registries and locks are never shared between tests.
+    api = ContextAPI(store, WS, files=WorkingTreeContents(root), runtime=Runtime())
     for agent in AGENTS.values():
         api.agents.register(agent)
     environment = Env(root, store, api)

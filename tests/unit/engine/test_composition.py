@@ -21,7 +21,9 @@ def _frames(env):
 def test_sources_and_bounds(env):
     _frames(env)
     result = env.api.compose(
-        "src/db/pool.py", CompositionPolicy(sources=("node", "parent", "siblings"), max_frames=10)
+        "src/db/pool.py",
+        CompositionPolicy(sources=("node", "parent", "siblings"), max_frames=10),
+        principal=env.owner,
     )
     assert {(f.source, f.path) for f in result.frames} == {
         ("node", "src/db/pool.py"),
@@ -30,7 +32,9 @@ def test_sources_and_bounds(env):
     }
     assert result.candidates == 4
     capped = env.api.compose(
-        "src/db/pool.py", CompositionPolicy(sources=("node", "parent", "siblings"), max_frames=2)
+        "src/db/pool.py",
+        CompositionPolicy(sources=("node", "parent", "siblings"), max_frames=2),
+        principal=env.owner,
     )
     assert len(capped.frames) == 2
 
@@ -43,8 +47,8 @@ def test_score_ordering_is_deterministic(env):
         ordering="score",
         type_priority=("review",),
     )
-    one = env.api.compose("src/db/pool.py", policy)
-    two = env.api.compose("src/db/pool.py", policy)
+    one = env.api.compose("src/db/pool.py", policy, principal=env.owner)
+    two = env.api.compose("src/db/pool.py", policy, principal=env.owner)
     assert one == two
     assert [f.score for f in one.frames] == sorted((f.score for f in one.frames), reverse=True)
     assert one.frames[0].context.frame.frame_type == "review"
@@ -54,7 +58,9 @@ def test_score_ordering_is_deterministic(env):
 def test_filters_apply(env):
     _frames(env)
     result = env.api.compose(
-        "src/db/pool.py", CompositionPolicy(sources=("node", "siblings"), agents=("capable",))
+        "src/db/pool.py",
+        CompositionPolicy(sources=("node", "siblings"), agents=("capable",)),
+        principal=env.owner,
     )
     assert [f.context.frame.agent_id for f in result.frames] == ["capable"]
 
@@ -92,5 +98,6 @@ def test_compose_is_read_only_byte_for_byte(env, tmp_path):
         CompositionPolicy(
             sources=("node", "parent", "siblings", "related"), related=("README.md",)
         ),
+        principal=env.owner,
     )
     assert digest() == before

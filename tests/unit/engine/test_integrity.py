@@ -60,15 +60,21 @@ def _frame_count(env: Env) -> int:
 
 
 OPS: dict[str, Callable[[Env, str], object]] = {
-    "get": lambda env, fid: env.api.get_node("src/app.py"),
-    "get_batch": lambda env, fid: env.api.get_nodes_batch(["README.md", "src/app.py"]),
-    "get_filtered_batch": lambda env, fid: env.api.get_nodes_batch(
-        ["README.md", "src/app.py"], ViewPolicy(types=("summary",))
+    "get": lambda env, fid: env.api.get_node("src/app.py", principal=env.owner),
+    "get_batch": lambda env, fid: env.api.get_nodes_batch(
+        ["README.md", "src/app.py"], principal=env.owner
     ),
-    "frames_batch": lambda env, fid: env.api.get_frames_batch([fid]),
-    "synthesize": lambda env, fid: env.api.synthesize_branch("src", "summary", "synth"),
+    "get_filtered_batch": lambda env, fid: env.api.get_nodes_batch(
+        ["README.md", "src/app.py"], ViewPolicy(types=("summary",)), principal=env.owner
+    ),
+    "frames_batch": lambda env, fid: env.api.get_frames_batch([fid], principal=env.owner),
+    "synthesize": lambda env, fid: env.api.synthesize_branch(
+        "src", "summary", principal=env.principal("synth")
+    ),
     "compose": lambda env, fid: env.api.compose(
-        "src/db", CompositionPolicy(sources=("node", "related"), related=("src/app.py",))
+        "src/db",
+        CompositionPolicy(sources=("node", "related"), related=("src/app.py",)),
+        principal=env.owner,
     ),
 }
 
@@ -76,7 +82,7 @@ OPS: dict[str, Callable[[Env, str], object]] = {
 @pytest.mark.parametrize("how", ["flip", "delete"])
 @pytest.mark.parametrize("op", sorted(OPS))
 def test_damaged_content_is_refused(sqlite_env: Env, tmp_path: Path, op: str, how: str) -> None:
-    served = sqlite_env.api.get_node("src/app.py").frames[0].frame
+    served = sqlite_env.api.get_node("src/app.py", principal=sqlite_env.owner).frames[0].frame
     got = _damage(sqlite_env, tmp_path, served.content_hash, how)
     before = _frame_count(sqlite_env)
     with pytest.raises(IntegrityError) as caught:
@@ -92,21 +98,26 @@ def test_damaged_content_is_refused(sqlite_env: Env, tmp_path: Path, op: str, ho
 def test_regenerate_refuses_damaged_input_and_writes_nothing(
     sqlite_env: Env, tmp_path: Path, how: str
 ) -> None:
-    sqlite_env.api.synthesize_branch(".", "summary", "synth", recursive=True)
+    sqlite_env.api.synthesize_branch(
+        ".", "summary", principal=sqlite_env.principal("synth"), recursive=True
+    )
     sqlite_env.put("src/db/models.py", "summary", "a better summary of the models")
-    served = sqlite_env.api.get_node("src/app.py").frames[0].frame
+    served = sqlite_env.api.get_node("src/app.py", principal=sqlite_env.owner).frames[0].frame
     _damage(sqlite_env, tmp_path, served.content_hash, how)
     before = _frame_count(sqlite_env)
     with pytest.raises(IntegrityError):
-        sqlite_env.api.regenerate(".", recursive=True, dry_run=True)
+        sqlite_env.api.regenerate(".", recursive=True, dry_run=True, principal=sqlite_env.owner)
     assert _frame_count(sqlite_env) == before
     with pytest.raises(IntegrityError):
-        sqlite_env.api.regenerate(".", recursive=True)
+        sqlite_env.api.regenerate(".", recursive=True, principal=sqlite_env.owner)
     # src/db (undamaged inputs) was rebuilt first, in post-order; src, whose
     # input is damaged, and the root above it were not.
     assert _frame_count(sqlite_env) == before + 1
-    assert sqlite_env.api.get_node("src").frames[0].stale
+    assert sqlite_env.api.get_node("src", principal=sqlite_env.owner).frames[0].stale
 
 
 def test_undamaged_reads_still_serve_content(sqlite_env: Env) -> None:
-    assert sqlite_env.api.get_node("src/app.py").frames[0].content == b"summary of src/app.py"
+    assert (
+        sqlite_env.api.get_node("src/app.py", principal=sqlite_env.owner).frames[0].content
+        == b"summary of src/app.py"
+    )

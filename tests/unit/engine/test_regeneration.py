@@ -9,6 +9,7 @@ import pytest
 
 from tests.unit.engine.conftest import AGENTS, SAMPLE, WS, Env, write_tree
 from treeframe.engine.context_api import ContextAPI
+from treeframe.engine.principal import Principal
 from treeframe.engine.regeneration import find_stale
 from treeframe.engine.types import FrameInput
 from treeframe.errors import StoreLocked
@@ -21,18 +22,18 @@ from treeframe.workspace.working_tree import WorkingTreeContents
 def _setup(env):
     for path in ("README.md", "src/app.py", "src/db/models.py", "src/db/pool.py", "docs/guide.md"):
         env.put(path, "summary", f"summary of {path}")
-    env.api.synthesize_branch(".", "summary", "synth", recursive=True)
+    env.api.synthesize_branch(".", "summary", principal=env.principal("synth"), recursive=True)
 
 
 def test_nothing_stale_after_synthesis(env):
     _setup(env)
-    assert env.api.stale(".", recursive=True).frames == ()
+    assert env.api.stale(".", recursive=True, principal=env.owner).frames == ()
 
 
 def test_file_change_makes_own_frame_and_ancestor_chain_stale(env):
     _setup(env)
     env.edit("src/db/pool.py", "changed\n")
-    report = env.api.stale("src/db/pool.py")
+    report = env.api.stale("src/db/pool.py", principal=env.owner)
     by_path = {(f.path, f.frame_type, f.recomputable) for f in report.frames}
     assert by_path == {
         ("src/db/pool.py", "summary", False),
@@ -40,7 +41,7 @@ def test_file_change_makes_own_frame_and_ancestor_chain_stale(env):
         ("src", "summary", True),
         ("", "summary", True),
     }
-    whole = env.api.stale(".", recursive=True)
+    whole = env.api.stale(".", recursive=True, principal=env.owner)
     assert {(f.path, f.recomputable) for f in whole.frames} == {
         ("src/db/pool.py", False),
         ("src/db", True),
@@ -52,8 +53,8 @@ def test_file_change_makes_own_frame_and_ancestor_chain_stale(env):
 def test_regenerate_recomputes_chain_once_and_reports_agent_frames(env):
     _setup(env)
     env.edit("src/db/pool.py", "changed\n")
-    dry = env.api.regenerate(".", recursive=True, dry_run=True)
-    report = env.api.regenerate(".", recursive=True)
+    dry = env.api.regenerate(".", recursive=True, dry_run=True, principal=env.owner)
+    report = env.api.regenerate(".", recursive=True, principal=env.owner)
     assert report.regenerated_count == 3  # src/db, src, root
     assert dry.frame_ids == report.frame_ids
     assert dry.stale_unrecomputable == report.stale_unrecomputable
@@ -64,65 +65,73 @@ def test_regenerate_recomputes_chain_once_and_reports_agent_frames(env):
     assert rows["src/db"].reason == "incomplete: no 'summary' frame for src/db/pool.py"
     assert not any(f.recomputable for f in report.stale_unrecomputable)
     for path in ("src/db", "src", "."):
-        served = env.api.get_node(path).frames[0]
+        served = env.api.get_node(path, principal=env.owner).frames[0]
         assert served.stale is False
         assert served.incomplete is True
         assert served.frame.frame_id in report.frame_ids
-    again = env.api.regenerate(".", recursive=True)
+    again = env.api.regenerate(".", recursive=True, principal=env.owner)
     assert again.regenerated_count == 0
     assert again.stale_unrecomputable == report.stale_unrecomputable
-    remaining = env.api.stale(".", recursive=True)
+    remaining = env.api.stale(".", recursive=True, principal=env.owner)
     assert {(f.path, f.frame_id) for f in remaining.frames} == {
         (f.path, f.frame_id) for f in report.stale_unrecomputable
     }
     # pool.py's agent writes its summary again: one more run completes the chain.
     env.put("src/db/pool.py", "summary", "summary of the new pool")
-    final = env.api.regenerate(".", recursive=True)
+    final = env.api.regenerate(".", recursive=True, principal=env.owner)
     assert final.regenerated_count == 3
     assert final.stale_unrecomputable == ()
-    assert env.api.stale(".", recursive=True).frames == ()
+    assert env.api.stale(".", recursive=True, principal=env.owner).frames == ()
     for path in ("src/db", "src", "."):
-        served = env.api.get_node(path).frames[0]
+        served = env.api.get_node(path, principal=env.owner).frames[0]
         assert (served.stale, served.incomplete) == (False, False)
 
 
 def test_regenerate_stops_at_scope(env):
     _setup(env)
     env.edit("src/db/pool.py", "changed\n")
-    report = env.api.regenerate("src/db")
+    report = env.api.regenerate("src/db", principal=env.owner)
     assert report.regenerated_count == 1
-    still = {f.path for f in env.api.stale(".", recursive=True).frames if f.recomputable}
+    still = {
+        f.path
+        for f in env.api.stale(".", recursive=True, principal=env.owner).frames
+        if f.recomputable
+    }
     assert still == {"src", ""}
 
 
 def test_head_move_without_file_change_is_found_and_regenerated(env):
     _setup(env)
     env.put("src/db/models.py", "summary", "a better summary")
-    report = env.api.stale("src/db/models.py")
+    report = env.api.stale("src/db/models.py", principal=env.owner)
     assert {f.path for f in report.frames} == {"src/db", "src", ""}
-    regen = env.api.regenerate(".", recursive=True)
+    regen = env.api.regenerate(".", recursive=True, principal=env.owner)
     assert regen.regenerated_count == 3
-    assert env.api.stale(".", recursive=True).frames == ()
+    assert env.api.stale(".", recursive=True, principal=env.owner).frames == ()
 
 
 def test_old_frames_are_kept(env):
     _setup(env)
-    old_root = env.api.get_node(".")
+    old_root = env.api.get_node(".", principal=env.owner)
     env.edit("src/db/pool.py", "changed\n")
-    env.api.regenerate(".", recursive=True)
-    kept = env.api.get_node(old_root.node_record.node_id)
+    env.api.regenerate(".", recursive=True, principal=env.owner)
+    kept = env.api.get_node(old_root.node_record.node_id, principal=env.owner)
     assert [f.frame.frame_id for f in kept.frames] == [f.frame.frame_id for f in old_root.frames]
 
 
 def test_generator_frames_are_recomputed(env):
     ctx = env.api
-    fid = ctx.put_frame("src/app.py", FrameInput("stats", b"26 bytes, 2 lines\n"), "stats")
-    assert ctx.stale("src/app.py").frames == ()
+    fid = ctx.put_frame(
+        "src/app.py",
+        FrameInput("stats", b"26 bytes, 2 lines\n"),
+        principal=ctx.agent_principal("stats"),
+    )
+    assert ctx.stale("src/app.py", principal=Principal.owner(ctx.ws)).frames == ()
     env.edit("src/app.py", "one\ntwo\nthree\n")
-    report = ctx.regenerate("src/app.py")
+    report = ctx.regenerate("src/app.py", principal=Principal.owner(ctx.ws))
     assert report.regenerated_count == 1
     assert report.frame_ids[0] != fid
-    served = ctx.get_node("src/app.py").frames[0]
+    served = ctx.get_node("src/app.py", principal=Principal.owner(ctx.ws)).frames[0]
     assert served.content == b"14 bytes, 3 lines\n"
     assert served.stale is False
 
@@ -145,16 +154,21 @@ def test_one_file_change_in_1000_file_tree_regenerates_depth_plus_one(tmp_path: 
     env.scan()
     for rel in files:
         env.put(rel, "summary", f"about {rel}")
-    first = api.synthesize_branch(".", "summary", "synth", recursive=True)
+    first = api.synthesize_branch(
+        ".", "summary", principal=api.agent_principal("synth"), recursive=True
+    )
     assert len(first.frames) == 1 + 10 + 100
     env.edit("d3/e4/f5.txt", "edited\n")
-    report = api.regenerate(".", recursive=True)
+    report = api.regenerate(".", recursive=True, principal=Principal.owner(api.ws))
     assert report.regenerated_count == 3  # e4, d3 and the root: depth 2 + 1
     # f5's summary needs its agent, and the chain above it stays incomplete until then.
     assert [f.path for f in report.stale_unrecomputable] == ["d3/e4/f5.txt", "d3/e4", "d3", ""]
     changed = {store.get_node(WS, store.get_frame(WS, f).node_id).path for f in report.frame_ids}
     assert changed == {"d3/e4", "d3", ""}
-    assert api.regenerate(".", recursive=True).regenerated_count == 0
+    assert (
+        api.regenerate(".", recursive=True, principal=Principal.owner(api.ws)).regenerated_count
+        == 0
+    )
     store.close()
 
 
@@ -178,12 +192,12 @@ def _dependents_of_readme(env, count: int) -> set[str]:
     made = set()
     for i in range(count):
         path = targets[i % len(targets)]
-        node = env.api.resolve(path).node_id
+        node = env.api.resolve(path, principal=env.owner).node_id
         made.add(
             env.api.put_frame(
                 path,
                 FrameInput(f"t{i}", b"derived", basis=Basis.node_frame(node, base)),
-                "writer",
+                principal=env.principal("writer"),
             )
         )
     env.edit("README.md", "# Project\nRewritten.\n")
@@ -192,15 +206,17 @@ def _dependents_of_readme(env, count: int) -> set[str]:
 
 def test_stale_pages_through_dependents_beyond_one_page(env):
     made = _dependents_of_readme(env, 5)
-    record = env.api.resolve("README.md")
+    record = env.api.resolve("README.md", principal=env.owner)
     found = find_stale(env.store, WS, record, False, 16, env.api.agents, page_size=2)
     assert made <= {f.frame_id for f in found}
-    assert {f.frame_id for f in found} == {f.frame_id for f in env.api.stale("README.md").frames}
+    assert {f.frame_id for f in found} == {
+        f.frame_id for f in env.api.stale("README.md", principal=env.owner).frames
+    }
 
 
 def test_stale_finds_dependent_number_1001(env):
     made = _dependents_of_readme(env, 1001)
-    reported = {f.frame_id for f in env.api.stale("README.md").frames}
+    reported = {f.frame_id for f in env.api.stale("README.md", principal=env.owner).frames}
     assert len(made) == 1001
     assert made <= reported
 
@@ -221,11 +237,11 @@ def test_regenerate_lets_storage_errors_propagate(tmp_path: Path):
     blocker.execute("BEGIN IMMEDIATE")
     try:
         with pytest.raises(StoreLocked):
-            api.regenerate(".", recursive=True)
+            api.regenerate(".", recursive=True, principal=Principal.owner(api.ws))
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
-    report = api.regenerate(".", recursive=True)
+    report = api.regenerate(".", recursive=True, principal=Principal.owner(api.ws))
     assert report.regenerated_count == 3
     store.close()
 
@@ -233,9 +249,11 @@ def test_regenerate_lets_storage_errors_propagate(tmp_path: Path):
 def test_regenerate_reports_a_synthesis_it_cannot_recompute(env):
     """A genuine "cannot recompute" (here: --missing fail and a child lost its input) is a row."""
     _setup(env)
-    env.api.synthesize_branch("src/db", "summary", "synth", "concat", missing="fail")
+    env.api.synthesize_branch(
+        "src/db", "summary", "concat", principal=env.principal("synth"), missing="fail"
+    )
     env.edit("src/db/pool.py", "changed\n")
-    report = env.api.regenerate("src/db")
+    report = env.api.regenerate("src/db", principal=env.owner)
     assert report.regenerated_count == 0
     [row] = [r for r in report.stale_unrecomputable if r.path == "src/db"]
     assert "src/db/pool.py" in row.reason

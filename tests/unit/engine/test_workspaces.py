@@ -75,7 +75,7 @@ def test_workspaces_open_by_id_and_stay_apart(store, tmp_path: Path):
     api_a = service.open(a.workspace_id)
     api_a.agents.register(WRITER)
     fid = api_a.put_frame(
-        "README.md", FrameInput("note", b"hello"), api_a.agents.principal("writer")
+        "README.md", FrameInput("note", b"hello"), principal=api_a.agent_principal("writer")
     )
     # A second service over the same store (another server worker) sees the same workspace.
     other = WorkspaceService(store).open(a.workspace_id)
@@ -120,8 +120,8 @@ def test_delete_needs_admin_and_the_name_and_keeps_the_data(store, tmp_path: Pat
     scan_tree(root, store, ws, workers=1)
     api = service.open(ws)
     api.agents.register(WRITER)
-    writer = api.agents.principal("writer")
-    fid = api.put_frame("README.md", FrameInput("note", b"kept"), writer)
+    writer = api.agent_principal("writer")
+    fid = api.put_frame("README.md", FrameInput("note", b"kept"), principal=writer)
     with pytest.raises(AccessDenied):
         service.delete(ws, principal=writer, confirm="gone")
     with pytest.raises(AccessDenied):
@@ -216,8 +216,8 @@ def test_generators_run_on_bytes_the_edge_supplies_never_a_directory(store, tmp_
     scan_tree(root, store, info.workspace_id, workers=1)
     api = service.open(info.workspace_id)
     api.agents.register(STATS)
-    stats = api.agents.principal("stats")
-    api.put_frame("a.txt", FrameInput("stats", b"old"), stats)
+    stats = api.agent_principal("stats")
+    api.put_frame("a.txt", FrameInput("stats", b"old"), principal=stats)
     (root / "a.txt").write_text("one\ntwo\n", encoding="utf-8")
     scan_tree(root, store, info.workspace_id, workers=1)
     # The directory now holds the new bytes, but the engine only sees what the edge gives it:

@@ -1031,7 +1031,7 @@ def synthesis_api(tmp_path_factory):
 def test_synthesis_vectors_cover_every_builtin_policy():
     assert (
         {c["policy_id"] for c in SYNTHESIS["cases"]}
-        == set(policies.policy_ids())
+        == set(policies.PolicyRegistry().ids())
         & {
             "concat",
             "summary",
@@ -1054,8 +1054,8 @@ def test_synthesis_vector_library(synthesis_api, case):
     (frame,) = api.synthesize_branch(
         case["directory"],
         case["input_type"],
-        case["agent_id"],
         case["policy_id"],
+        principal=api.agent_principal(case["agent_id"]),
         params=case["params_given"],
         missing=case["missing"],
         output_type=case["output_type_given"],

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from treeframe.cli.common import JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
+from treeframe.cli.common import JsonOpt, StoreOpt, WorkspaceOpt, open_workspace, principal_for
 from treeframe.cli.output import console, print_json, print_table
 from treeframe.engine.agents import AgentRecord
 from treeframe.errors import InvalidRequest
@@ -37,16 +37,15 @@ def add(
         raise InvalidRequest(f"unknown role {role!r} (use reader, writer or synthesis)")
     with open_workspace(store, workspace) as ws:
         if generator is not None:
-            from treeframe.engine.generators import get_generator
-
-            get_generator(generator)
+            ws.api.runtime.generators.get(generator)
         record = ws.api.register_agent(
             AgentRecord(
                 agent_id,
                 role,  # type: ignore[arg-type]
                 tuple(sorted(capability or ())),
                 generator=generator,
-            )
+            ),
+            principal=principal_for(ws, None),
         )
     if json_out:
         print_json(record.to_dict())
@@ -62,7 +61,7 @@ def list_agents(
 ) -> None:
     """List every agent (registered in the store or declared in configuration)."""
     with open_workspace(store, workspace, read_only=True) as ws:
-        agents = ws.api.list_agents()
+        agents = ws.api.list_agents(principal=principal_for(ws, None))
     if json_out:
         print_json({"agents": [a.to_dict() for a in agents]})
         return
@@ -83,7 +82,7 @@ def show(
     from treeframe.errors import NotFound
 
     with open_workspace(store, workspace, read_only=True) as ws:
-        record = ws.api.get_agent(agent_id)
+        record = ws.api.get_agent(agent_id, principal=principal_for(ws, None))
     if record is None:
         raise NotFound(f"no agent {agent_id!r} in this workspace")
     if json_out:

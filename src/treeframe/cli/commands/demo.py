@@ -13,6 +13,7 @@ import typer
 from treeframe.cli.common import JsonOpt
 from treeframe.cli.output import console, print_json
 from treeframe.engine.agents import AgentRecord
+from treeframe.engine.principal import Principal
 from treeframe.engine.types import FrameInput
 from treeframe.errors import InvalidPath, InvalidRequest, WorkspaceNotFound
 from treeframe.frames.views import ViewPolicy
@@ -86,22 +87,32 @@ def demo(
         os.utime(target, ns=(past, past))
     with Workspace.init(base) as ws:
         api = ws.api
+        owner = Principal.owner(ws.ws)
         api.agents.register(AgentRecord("demo-agent", "writer"))
         api.agents.register(AgentRecord("demo-reviewer", "writer"))
         api.agents.register(AgentRecord("demo-summarizer", "synthesis"))
         first = ws.scan(workers=1)
+        writer = api.agent_principal("demo-agent")
         for rel, note in NOTES.items():
-            api.put_frame(rel, FrameInput("summary", note.encode()), "demo-agent")
-        api.put_frame("src/app.py", FrameInput("review", b"Add a docstring."), "demo-reviewer")
+            api.put_frame(rel, FrameInput("summary", note.encode()), principal=writer)
+        api.put_frame(
+            "src/app.py",
+            FrameInput("review", b"Add a docstring."),
+            principal=api.agent_principal("demo-reviewer"),
+        )
         synthesized = api.synthesize_branch(
-            ".", "summary", "demo-summarizer", "summary", recursive=True
+            ".",
+            "summary",
+            "summary",
+            principal=api.agent_principal("demo-summarizer"),
+            recursive=True,
         )
         (base / "src/util.py").write_text("def add(a, b):\n    return b + a\n", encoding="utf-8")
         second = ws.scan(workers=1)
-        stale = api.stale(".", recursive=True)
-        regenerated = api.regenerate(".", recursive=True)
-        app = api.get_node("src/app.py", ViewPolicy(max_frames=10))
-        root = api.get_node(".", ViewPolicy(max_frames=1, types=("summary",)))
+        stale = api.stale(".", recursive=True, principal=owner)
+        regenerated = api.regenerate(".", recursive=True, principal=owner)
+        app = api.get_node("src/app.py", ViewPolicy(max_frames=10), principal=owner)
+        root = api.get_node(".", ViewPolicy(max_frames=1, types=("summary",)), principal=owner)
         report = ws.verify()
     result = {
         "directory": str(base),

@@ -9,7 +9,14 @@ from typing import Annotated
 
 import typer
 
-from treeframe.cli.common import AsOpt, JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
+from treeframe.cli.common import (
+    AsOpt,
+    JsonOpt,
+    StoreOpt,
+    WorkspaceOpt,
+    open_workspace,
+    principal_for,
+)
 from treeframe.cli.output import console, print_json, print_table, shown
 from treeframe.engine.types import FrameContext, listed_paths
 from treeframe.errors import InvalidFrame, InvalidRequest, InvalidViewPolicy
@@ -106,8 +113,8 @@ def put(
         frame = ws.put_frame(
             record,
             frame_type,
-            agent,
             data,
+            principal=principal_for(ws, agent),
             content_type=content_type,
             metadata=_parse_meta(meta or []),
             basis_frame=FrameId(basis_frame) if basis_frame else None,
@@ -172,7 +179,9 @@ def get(
             max_bytes=max_bytes,
         )
         record = ws.resolve(ref, Path(os.getcwd()))
-        context = ws.view(record, policy, include_previous=include_previous, principal=as_agent)
+        context = ws.view(
+            record, policy, include_previous=include_previous, principal=principal_for(ws, as_agent)
+        )
     if json_out:
         print_json(
             {
@@ -214,7 +223,7 @@ def frame(
 ) -> None:
     """Print one frame by its FrameID: record, content and whether it is stale."""
     with open_workspace(store, workspace, read_only=True) as ws:
-        (item,) = ws.api.get_frames_batch([frame_id], principal=as_agent)
+        (item,) = ws.api.get_frames_batch([frame_id], principal=principal_for(ws, as_agent))
         node = ws.store.get_node(ws.ws, item.frame.node_id)
     path = node.path if node is not None else None
     if json_out:
@@ -243,7 +252,7 @@ def heads(
     """Show the current frame of every frame type on a node."""
     with open_workspace(store, workspace, read_only=True) as ws:
         record = ws.resolve(ref, Path(os.getcwd()))
-        found = ws.heads(record, principal=as_agent)
+        found = ws.heads(record, principal=principal_for(ws, as_agent))
     if json_out:
         print_json({"node_id": record.node_id, "path": record.path, "heads": found})
         return

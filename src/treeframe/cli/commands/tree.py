@@ -16,6 +16,7 @@ from treeframe.cli.common import (
     WorkspaceOpt,
     open_workspace,
     overrides,
+    principal_for,
 )
 from treeframe.cli.output import (
     console,
@@ -185,7 +186,7 @@ def node(
     with open_workspace(store, workspace, read_only=True) as ws:
         record = ws.resolve(ref, Path(os.getcwd()))
         state = ws.store.get_frame_set(ws.ws, record.node_id)
-        heads = ws.heads(record)
+        heads = ws.heads(record, principal=principal_for(ws, None))
         current = ws.store.lookup_path(ws.ws, record.path) == record.node_id
     payload = _node_summary(record, state.count if state else 0)
     payload.update(frame_set_root=state.root if state else None, heads=heads, current=current)

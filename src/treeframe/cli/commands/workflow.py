@@ -11,7 +11,14 @@ from typing import Annotated, Any
 
 import typer
 
-from treeframe.cli.common import AsOpt, JsonOpt, StoreOpt, WorkspaceOpt, open_workspace
+from treeframe.cli.common import (
+    AsOpt,
+    JsonOpt,
+    StoreOpt,
+    WorkspaceOpt,
+    open_workspace,
+    principal_for,
+)
 from treeframe.cli.output import console, print_json, print_table, shown
 from treeframe.engine.composition import CompositionPolicy
 from treeframe.engine.types import StaleFrame, SynthesisResult
@@ -101,8 +108,8 @@ def synthesize(
         result = ws.api.synthesize_branch(
             record.node_id,
             frame_type,
-            agent,
             policy or ws.settings.synthesis.default_policy,
+            principal=principal_for(ws, agent),
             params=_params(param),
             recursive=recursive,
             missing=missing or ws.settings.synthesis.missing,
@@ -132,7 +139,9 @@ def stale(
     """List head frames whose basis is no longer current (found by lookup)."""
     with open_workspace(store, workspace, read_only=True) as ws:
         record = ws.resolve(path, Path(os.getcwd()))
-        report = ws.api.stale(record.node_id, recursive=recursive, principal=as_agent)
+        report = ws.api.stale(
+            record.node_id, recursive=recursive, principal=principal_for(ws, as_agent)
+        )
     if json_out:
         print_json(report.to_dict())
         return
@@ -166,7 +175,10 @@ def regenerate(
     with open_workspace(store, workspace, read_only=dry_run) as ws:
         record = ws.resolve(path, Path(os.getcwd()))
         report = ws.api.regenerate(
-            record.node_id, recursive=recursive, dry_run=dry_run, principal=as_agent
+            record.node_id,
+            recursive=recursive,
+            dry_run=dry_run,
+            principal=principal_for(ws, as_agent),
         )
     if json_out:
         print_json(report.to_dict())
@@ -242,7 +254,7 @@ def compose(
             here = Path(os.getcwd())
             local = tuple(r if _HEX64.fullmatch(r) else ws.path_of(r, here) for r in related)
             policy = dataclasses.replace(policy, related=local)
-        result = ws.api.compose(record.node_id, policy, principal=as_agent)
+        result = ws.api.compose(record.node_id, policy, principal=principal_for(ws, as_agent))
     if json_out:
         payload = result.to_dict()
         payload["policy"] = policy.to_dict()

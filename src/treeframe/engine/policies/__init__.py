@@ -2,7 +2,8 @@
 
 Built-ins are ``concat``, ``summary`` and ``filter``; more are registered as
 plugins through the ``treeframe.synthesis_policies`` entry-point group (the
-entry point names a policy object or a zero-argument class). A policy must be
+entry point names a policy object or a zero-argument class), looked up
+through a :class:`PolicyRegistry`, which loads the group once. A policy must be
 a pure function of its inputs and parameters: no clock, randomness or I/O.
 """
 
@@ -10,18 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
+from treeframe.engine.plugins import EntryPointGroup
 from treeframe.errors import InvalidPolicy
 from treeframe.frames.frame import Frame
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "PolicyRegistry",
     "SynthesisInput",
     "SynthesisPolicy",
-    "get_policy",
-    "policy_ids",
 ]
 
 ENTRY_POINT_GROUP = "treeframe.synthesis_policies"
@@ -66,41 +66,47 @@ def _builtins() -> dict[str, SynthesisPolicy]:
     return {p.policy_id: p for p in (ConcatPolicy(), SummaryPolicy(), FilterPolicy())}
 
 
-def _plugins() -> dict[str, SynthesisPolicy]:
-    found: dict[str, SynthesisPolicy] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            loaded = ep.load()
-            policy = loaded() if isinstance(loaded, type) else loaded
-        except Exception as exc:  # a broken plugin must not take the CLI down
-            raise InvalidPolicy(
-                f"synthesis policy plugin {ep.name!r} failed to load: {exc}"
-            ) from exc
-        if not isinstance(policy, SynthesisPolicy):
-            raise InvalidPolicy(f"plugin {ep.name!r} is not a synthesis policy")
-        found[policy.policy_id] = policy
-    return found
+def _accept(found: object) -> SynthesisPolicy | None:
+    return found if isinstance(found, SynthesisPolicy) else None
 
 
-def policy_ids() -> list[str]:
-    """Every available policy ID, sorted."""
-    return sorted({**_plugins(), **_builtins()})
+def _policy_id(policy: SynthesisPolicy) -> str:
+    return policy.policy_id
 
 
-def get_policy(
-    policy_id: str, extra: Mapping[str, SynthesisPolicy] | None = None
-) -> SynthesisPolicy:
-    """The policy registered under ``policy_id`` (built-ins win over plugins of the same ID)."""
-    builtins = _builtins()
-    if policy_id in builtins:
-        return builtins[policy_id]
-    if extra and policy_id in extra:
-        return extra[policy_id]
-    plugins = _plugins()
-    if policy_id in plugins:
-        return plugins[policy_id]
-    known = ", ".join(sorted({*builtins, *plugins, *(extra or {})}))
-    raise InvalidPolicy(f"unknown synthesis policy {policy_id!r} (known: {known})")
+class PolicyRegistry:
+    """The built-in policies and the ``treeframe.synthesis_policies`` plugins.
+
+    The entry-point group is read once, on the first lookup that is not a
+    built-in, and cached (a runtime owns one registry). A plugin that fails
+    to load is ``invalid_policy`` naming it when asked for; other plugins work.
+    """
+
+    def __init__(self) -> None:
+        self._builtins = _builtins()
+        self._plugins: EntryPointGroup[SynthesisPolicy] = EntryPointGroup(
+            ENTRY_POINT_GROUP, "synthesis policy", _accept, _policy_id
+        )
+
+    def ids(self) -> list[str]:
+        """Every available policy ID, sorted."""
+        return sorted({*self._plugins.names(), *self._builtins})
+
+    def get(
+        self, policy_id: str, extra: Mapping[str, SynthesisPolicy] | None = None
+    ) -> SynthesisPolicy:
+        """The policy registered under ``policy_id`` (built-ins win over plugins of the same ID)."""
+        if policy_id in self._builtins:
+            return self._builtins[policy_id]
+        if extra and policy_id in extra:
+            return extra[policy_id]
+        plugin = self._plugins.get(policy_id)
+        if plugin is not None:
+            return plugin
+        known = ", ".join(sorted({*self.ids(), *(extra or {})}))
+        broken = self._plugins.broken()
+        note = f"; plugins that failed to load: {', '.join(broken)}" if broken else ""
+        raise InvalidPolicy(f"unknown synthesis policy {policy_id!r} (known: {known}{note})")
 
 
 def no_params(policy_id: str, params: Mapping[str, Any], allowed: Sequence[str]) -> None:
