@@ -4,6 +4,7 @@ The names below are the library's public surface; everything else is
 internal and may move.
 """
 
+from treeframe.engine.principal import Permission, Principal
 from treeframe.errors import TreeframeError
 from treeframe.frames.frame import Basis, Frame, new_frame
 from treeframe.frames.views import View, ViewPolicy
@@ -16,6 +17,8 @@ __all__ = [
     "Basis",
     "Frame",
     "NodeRecord",
+    "Permission",
+    "Principal",
     "StorageBackend",
     "TreeframeError",
     "View",

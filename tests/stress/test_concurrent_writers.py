@@ -289,7 +289,7 @@ def _assert_syntheses_serialized(url: str) -> None:
     an older frame. A synthesis appended over a head it never saw could.
     """
     with open_store(url) as store:
-        src = ContextAPI(store, WS).resolve("src")
+        src = ContextAPI(store, WS).resolve("src", principal=Principal.owner(WS))
         digests = sorted(
             store.iter_node_frames(WS, src.node_id, frame_type="digest"), key=lambda f: f.seq
         )

@@ -99,3 +99,37 @@ def test_a_broken_plugin_is_named_and_spares_the_others(calls: list[str]) -> Non
     with pytest.raises(InvalidPolicy, match="unknown generator 'nope'"):
         runtime.generators.get("nope")
     assert sorted(calls) == [GENERATORS, POLICIES]
+
+
+def test_a_real_installed_plugin_is_found_through_its_dist_info(tmp_path, monkeypatch) -> None:
+    """No monkeypatched ``entry_points``: a tiny distribution on ``sys.path``, as pip installs it."""
+    (tmp_path / "tf_shout_plugin.py").write_text(
+        "LOADS = []\n"
+        "class Shout:\n"
+        "    policy_id = 'shout'\n"
+        "    content_type = 'text/plain'\n"
+        "    def __init__(self):\n"
+        "        LOADS.append(1)\n"
+        "    def check_params(self, params):\n"
+        "        return {}\n"
+        "    def synthesize(self, dir_path, inputs, params):\n"
+        "        return b'!'.join(i.content.upper() for i in inputs)\n",
+        encoding="utf-8",
+    )
+    info = tmp_path / "tf_shout_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: tf-shout-plugin\nVersion: 0.1\n", encoding="utf-8"
+    )
+    (info / "entry_points.txt").write_text(
+        f"[{POLICIES}]\nshout = tf_shout_plugin:Shout\n", encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    runtime = Runtime()
+    shout = runtime.policies.get("shout")
+    assert shout.policy_id == "shout"
+    assert runtime.policies.get("shout") is shout
+    assert "shout" in runtime.policies.ids()
+    import tf_shout_plugin  # type: ignore[import-not-found]
+
+    assert tf_shout_plugin.LOADS == [1]  # constructed once for every lookup of this runtime
