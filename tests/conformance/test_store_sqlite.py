@@ -122,7 +122,7 @@ def assert_store_consistent(store: SqliteStore, acknowledged: list[str]) -> None
         state = store.get_frame_set(WS, node.node_id)
         assert state is not None
         assert (state.root, state.count) == (root_of(ids), len(ids))
-        for frame_type, head in store.get_heads(WS, node.node_id).items():
+        for frame_type, head in store.get_heads_many(WS, [node.node_id])[node.node_id].items():
             target = store.get_frame(WS, head)
             assert target is not None
             assert (target.node_id, target.frame_type) == (node.node_id, frame_type)

@@ -82,17 +82,19 @@ from treeframe.errors import (
 )
 from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
-from treeframe.storage.base import (
+from treeframe.storage.derived import BatchDerivedStore
+from treeframe.storage.migrations import Migration, SchemaStatus, migrate, pending
+from treeframe.storage.urls import sqlite_url
+from treeframe.storage.values import (
     ANY_HEAD,
+    AnyHead,
     Appended,
     Damaged,
     NodeSetState,
     RootEntry,
     SetRootFn,
-    _AnyHead,
     basis_refs,
 )
-from treeframe.storage.migrations import Migration, SchemaStatus, migrate, pending
 from treeframe.tree.records import NodeRecord
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
@@ -287,7 +289,7 @@ def _placeholders(n: int) -> str:
     return ",".join("?" * n)
 
 
-class SqliteStore:
+class SqliteStore(BatchDerivedStore):
     """A treeframe store in one SQLite file; usable from many threads and processes."""
 
     def __init__(
@@ -310,8 +312,6 @@ class SqliteStore:
         :meth:`schema_status` and :meth:`migrate_schema` are meant to be
         used); a read-only open never migrates.
         """
-        from treeframe.storage.registry import sqlite_url
-
         self._path = os.path.abspath(os.fspath(path))
         self.url = sqlite_url(self._path)
         self._busy_ms = busy_timeout_ms
@@ -613,15 +613,6 @@ class SqliteStore:
         with self._write() as tx:
             tx.executemany("INSERT OR IGNORE INTO nodes (ws, node, record) VALUES (?, ?, ?)", rows)
 
-    def get_node(self, ws: WorkspaceId, node_id: NodeId) -> NodeRecord | None:
-        """One record by primary key."""
-        wid = self._ws(ws)
-        raw = _key(node_id)
-        if raw is None:
-            return None
-        row = self._one("SELECT record FROM nodes WHERE ws = ? AND node = ?", (wid, raw))
-        return None if row is None else self._parse_node(row[0])
-
     def get_nodes(self, ws: WorkspaceId, node_ids: Sequence[NodeId]) -> dict[NodeId, NodeRecord]:
         """Batch lookup; missing IDs are absent from the result."""
         wid = self._ws(ws)
@@ -647,12 +638,6 @@ class SqliteStore:
             (wid, _MAX_SEQ if before_seq is None else before_seq, max(limit, 0)),
         )
         return [RootEntry(seq, NodeId(root.hex()), created) for seq, root, created in rows]
-
-    def lookup_path(self, ws: WorkspaceId, path: str) -> NodeId | None:
-        """Current NodeID at a workspace-relative path."""
-        wid = self._ws(ws)
-        row = self._one("SELECT node FROM paths WHERE ws = ? AND path = ?", (wid, path))
-        return None if row is None else NodeId(row[0].hex())
 
     def lookup_paths(self, ws: WorkspaceId, paths: Sequence[str]) -> dict[str, NodeId]:
         """Batch form of :meth:`lookup_path`."""
@@ -756,16 +741,6 @@ class SqliteStore:
             tx.execute("DELETE FROM scan_staging WHERE ws = ? AND token = ?", (wid, token))
             tx.execute("DELETE FROM scans WHERE ws = ? AND token = ?", (wid, token))
 
-    def path_history(self, ws: WorkspaceId, path: str, limit: int) -> list[tuple[int, NodeId]]:
-        """Up to ``limit`` earlier NodeIDs of a path, newest first, by primary-key range."""
-        wid = self._ws(ws)
-        rows = self._all(
-            "SELECT seq, node FROM path_history WHERE ws = ? AND path = ?"
-            " ORDER BY seq DESC LIMIT ?",
-            (wid, path, max(limit, 0)),
-        )
-        return [(seq, NodeId(node.hex())) for seq, node in rows]
-
     # -- stat cache ---------------------------------------------------------
     def get_stat_dir(self, ws: WorkspaceId, dir_path: str) -> bytes | None:
         """Encoded stat-cache entries of one directory."""
@@ -813,7 +788,7 @@ class SqliteStore:
         set_root: SetRootFn,
         created_at: str,
         *,
-        expected_head: FrameId | _AnyHead | None = ANY_HEAD,
+        expected_head: FrameId | AnyHead | None = ANY_HEAD,
     ) -> Appended:
         """Put a frame in one IMMEDIATE transaction: append it, or make an existing one current.
 
@@ -852,7 +827,7 @@ class SqliteStore:
                 is None
             ):
                 raise NodeNotFound(f"node {frame.node_id} does not exist in this workspace")
-            if not isinstance(expected_head, _AnyHead) and current != expected_head:
+            if not isinstance(expected_head, AnyHead) and current != expected_head:
                 raise ConcurrentUpdate(
                     f"head of {frame.frame_type!r} on {frame.node_id} moved",
                     expected=expected_head or "",
@@ -903,17 +878,6 @@ class SqliteStore:
             )
         return Appended(stored, True)
 
-    def get_frame(self, ws: WorkspaceId, frame_id: FrameId) -> Frame | None:
-        """One frame (without its content) by primary key."""
-        wid = self._ws(ws)
-        raw = _key(frame_id)
-        if raw is None:
-            return None
-        row = self._one(
-            f"SELECT record, {self._put} FROM frames WHERE ws = ? AND frame = ?", (wid, raw)
-        )
-        return None if row is None else self._load_frame(*row)
-
     def get_frames(self, ws: WorkspaceId, frame_ids: Sequence[FrameId]) -> dict[FrameId, Frame]:
         """Batch lookup; missing IDs are absent from the result."""
         wid = self._ws(ws)
@@ -921,15 +885,6 @@ class SqliteStore:
         sql = f"SELECT frame, record, {self._put} FROM frames WHERE ws = ? AND frame IN ({{}})"
         found = {keys[frame]: (rec, put) for frame, rec, put in self._batched(sql, wid, list(keys))}
         return {f: self._load_frame(*found[f]) for f in frame_ids if f in found}
-
-    def get_content(self, ws: WorkspaceId, digest: ContentHash) -> bytes | None:
-        """Content bytes by content hash."""
-        wid = self._ws(ws)
-        raw = _key(digest)
-        if raw is None:
-            return None
-        row = self._one("SELECT data FROM contents WHERE ws = ? AND hash = ?", (wid, raw))
-        return None if row is None else bytes(row[0])
 
     def get_contents(
         self, ws: WorkspaceId, digests: Sequence[ContentHash]
@@ -992,15 +947,6 @@ class SqliteStore:
             "SELECT frame FROM frames WHERE ws = ? AND node = ? ORDER BY frame", (wid, raw)
         )
         return [FrameId(r[0].hex()) for r in rows]
-
-    def get_frame_set(self, ws: WorkspaceId, node_id: NodeId) -> NodeSetState | None:
-        """Stored root and count of a node's frame set (None: no frames yet)."""
-        wid = self._ws(ws)
-        raw = _key(node_id)
-        if raw is None:
-            return None
-        row = self._one("SELECT root, count FROM frame_sets WHERE ws = ? AND node = ?", (wid, raw))
-        return None if row is None else NodeSetState(row[0].hex(), row[1])
 
     def get_heads_many(
         self, ws: WorkspaceId, node_ids: Sequence[NodeId]
@@ -1084,58 +1030,6 @@ class SqliteStore:
         for frames in out.values():
             frames.sort(key=lambda f: f.put_seq, reverse=True)  # a UNION's row order is open
         return out
-
-    def get_head(self, ws: WorkspaceId, node_id: NodeId, frame_type: str) -> FrameId | None:
-        """One head by primary key."""
-        wid = self._ws(ws)
-        raw = _key(node_id)
-        if raw is None:
-            return None
-        row = self._one(
-            "SELECT frame FROM heads WHERE ws = ? AND node = ? AND type = ?",
-            (wid, raw, frame_type),
-        )
-        return None if row is None else FrameId(row[0].hex())
-
-    def get_heads(self, ws: WorkspaceId, node_id: NodeId) -> dict[str, FrameId]:
-        """Every head of a node, by frame type (sorted by type)."""
-        wid = self._ws(ws)
-        raw = _key(node_id)
-        if raw is None:
-            return {}
-        rows = self._all(
-            "SELECT type, frame FROM heads WHERE ws = ? AND node = ? ORDER BY type", (wid, raw)
-        )
-        return {t: FrameId(f.hex()) for t, f in rows}
-
-    def get_heads_batch(
-        self, ws: WorkspaceId, keys: Sequence[tuple[NodeId, str]]
-    ) -> dict[tuple[NodeId, str], FrameId]:
-        """Heads of many (node, type) keys: one primary-key probe per key, joined from VALUES.
-
-        Keys go in batches of ``_BATCH // 2`` (two bound parameters each), so
-        a few queries serve thousands of keys.
-        """
-        wid = self._ws(ws)
-        wanted: dict[tuple[bytes, str], tuple[NodeId, str]] = {}
-        for node_id, frame_type in keys:
-            raw = _key(node_id)
-            if raw is not None:
-                wanted[(raw, frame_type)] = (node_id, frame_type)
-        pairs = list(wanted)
-        found: dict[tuple[NodeId, str], FrameId] = {}
-        step = _BATCH // 2
-        for start in range(0, len(pairs), step):
-            chunk = pairs[start : start + step]
-            sql = (
-                "WITH wanted (node, type) AS (VALUES {})"
-                " SELECT h.node, h.type, h.frame FROM wanted"
-                " JOIN heads AS h ON h.ws = ? AND h.node = wanted.node AND h.type = wanted.type"
-            ).format(",".join(["(?, ?)"] * len(chunk)))
-            params = [value for pair in chunk for value in pair]
-            for node, frame_type, frame in self._all(sql, (*params, wid)):
-                found[wanted[(node, frame_type)]] = FrameId(frame.hex())
-        return found
 
     def frames_built_on(
         self, ws: WorkspaceId, ref: str, limit: int, after_seq: int | None = None

@@ -11,7 +11,7 @@ from treeframe.frames.views import ViewPolicy
 
 def _agree(env, path: str, frame_type: str, expected: str) -> None:
     node = env.api.resolve(path).node_id
-    assert env.store.get_heads(WS, node)[frame_type] == expected
+    assert env.store.get_heads_many(WS, [node])[node][frame_type] == expected
     assert env.api.get_node(path, ViewPolicy(max_frames=1)).frames[0].frame.frame_id == expected
     assert env.api.get_nodes_batch([path], ViewPolicy(max_frames=1))[0].frames[
         0
