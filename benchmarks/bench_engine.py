@@ -52,6 +52,7 @@ from treeframe.frames.views import ViewPolicy
 from treeframe.hashing.ids import workspace_id
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.registry import open_store
+from treeframe.testing.factories import workspace_info
 from treeframe.tree.scan import scan_tree
 
 PARTS = ("synth", "regen", "batch", "misc")
@@ -102,7 +103,7 @@ def workspace(store: StorageBackend, tmp: Path, name: str, files: dict[str, str]
     ws = workspace_id(f"bench-engine-{name}")
     root = tmp / name
     write_files(root, files)
-    store.ensure_workspace(ws, name)
+    store.create_workspace(workspace_info(ws, name))
     api = ContextAPI(store, ws, root=root)
     for agent in AGENTS.values():
         api.agents.register(agent)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from treeframe.hashing import ids as h
 from treeframe.storage.memory import MemoryStore
+from treeframe.testing.factories import workspace_info
 from treeframe.tree.ignore import IgnoreRules
 from treeframe.tree.scan import scan_tree
 
@@ -68,7 +69,7 @@ def main() -> None:
         build_tree(root, args.files, args.seed)
         store = MemoryStore()
         ws = h.workspace_id("bench-ignore")
-        store.ensure_workspace(ws, "bench-ignore")
+        store.create_workspace(workspace_info(ws, "bench-ignore"))
         first = scan_tree(root, store, ws, workers=1)
         time.sleep(0.1)
         cpu: list[float] = []

@@ -11,6 +11,7 @@ from treeframe.engine.context_api import ContextAPI
 from treeframe.engine.types import FrameInput
 from treeframe.hashing.ids import workspace_id
 from treeframe.storage.memory import MemoryStore
+from treeframe.testing.factories import workspace_info
 from treeframe.tree.scan import scan_tree
 
 CREATED_AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
@@ -33,7 +34,7 @@ def test_scan_and_frames_record_the_same_precision(tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "a.py").write_text("print('a')\n", encoding="utf-8")
     store = MemoryStore()
-    store.ensure_workspace(WS, "clock")
+    store.create_workspace(workspace_info(WS, "clock"))
     api = ContextAPI(store, WS, root=tmp_path)
     api.agents.register(AgentRecord("writer", "writer"))
     api.agents.register(AgentRecord("synth", "synthesis"))

@@ -52,6 +52,7 @@ from treeframe.storage.values import (
     NodeSetState,
     RootEntry,
     SetRootFn,
+    WorkspaceInfo,
     basis_refs,
 )
 from treeframe.tree.records import NodeRecord
@@ -70,6 +71,7 @@ __all__ = [
     "RootEntry",
     "SetRootFn",
     "StorageBackend",
+    "WorkspaceInfo",
     "basis_refs",
 ]
 
@@ -263,11 +265,28 @@ class IndexStore(Protocol):
 class MetadataStore(Protocol):
     """Workspaces and the agent registry (configuration, not records)."""
 
-    def ensure_workspace(self, ws: WorkspaceId, name: str) -> None:
-        """Create the workspace if absent (idempotent)."""
+    def create_workspace(self, info: WorkspaceInfo) -> tuple[WorkspaceInfo, bool]:
+        """Create the workspace ``info`` names, idempotently by ``info.workspace_id``.
 
-    def workspace_name(self, ws: WorkspaceId) -> str | None:
-        """Name of the workspace, or None if it does not exist."""
+        Returns the stored info and whether this call created it: an existing
+        workspace wins and nothing changes. Raises WorkspaceDeleted (and
+        changes nothing) when the existing one is tombstoned.
+        """
+
+    def get_workspace(self, ws: WorkspaceId) -> WorkspaceInfo | None:
+        """A workspace's metadata, tombstoned ones included (``deleted_at`` set); None if unknown."""
+
+    def list_workspaces(
+        self, *, include_deleted: bool = False, after: str | None = None, limit: int = 100
+    ) -> list[WorkspaceInfo]:
+        """Up to ``limit`` workspaces ordered by name, after the name ``after`` (keyset paging)."""
+
+    def set_workspace_deleted(self, ws: WorkspaceId, deleted_at: str | None) -> WorkspaceInfo:
+        """Tombstone a workspace (``deleted_at`` a time string) or restore it (None).
+
+        Only the metadata changes: the workspace's data is kept untouched.
+        Raises WorkspaceNotFound for an unknown workspace.
+        """
 
     def put_agent(self, ws: WorkspaceId, agent_id: str, record: bytes) -> None:
         """Insert or replace one agent's record (opaque bytes; the engine owns its schema)."""

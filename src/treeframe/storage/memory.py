@@ -16,7 +16,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 
-from treeframe.errors import ConcurrentUpdate, NodeNotFound, StorageError
+from treeframe.errors import (
+    ConcurrentUpdate,
+    NodeNotFound,
+    StorageError,
+    WorkspaceNotFound,
+)
 from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId, parse_hex_id
 from treeframe.storage.derived import BatchDerivedStore
@@ -28,7 +33,9 @@ from treeframe.storage.values import (
     NodeSetState,
     RootEntry,
     SetRootFn,
+    WorkspaceInfo,
     basis_refs,
+    workspace_deleted,
 )
 from treeframe.tree.records import NodeRecord
 
@@ -37,7 +44,7 @@ __all__ = ["MemoryStore"]
 
 @dataclass
 class _Workspace:
-    name: str
+    info: WorkspaceInfo
     next_seq: int = 1
     nodes: dict[NodeId, NodeRecord] = field(default_factory=dict)
     paths: dict[str, NodeId] = field(default_factory=dict)
@@ -88,16 +95,43 @@ class MemoryStore(BatchDerivedStore):
         return space
 
     # -- workspaces ---------------------------------------------------------
-    def ensure_workspace(self, ws: WorkspaceId, name: str) -> None:
-        """Create the workspace if absent."""
-        parse_hex_id(ws, "workspace ID")
+    def create_workspace(self, info: WorkspaceInfo) -> tuple[WorkspaceInfo, bool]:
+        """Create the workspace if absent; an existing one wins (a tombstoned one raises)."""
+        parse_hex_id(info.workspace_id, "workspace ID")
         with self._lock:
-            self._spaces.setdefault(ws, _Workspace(name))
+            space = self._spaces.get(info.workspace_id)
+            if space is None:
+                self._spaces[info.workspace_id] = _Workspace(info)
+                return info, True
+            if space.info.deleted_at is not None:
+                raise workspace_deleted(space.info)
+            return space.info, False
 
-    def workspace_name(self, ws: WorkspaceId) -> str | None:
-        """Name of the workspace, or None."""
+    def get_workspace(self, ws: WorkspaceId) -> WorkspaceInfo | None:
+        """A workspace's metadata (tombstoned included), or None."""
         space = self._spaces.get(ws)
-        return space.name if space else None
+        return space.info if space else None
+
+    def list_workspaces(
+        self, *, include_deleted: bool = False, after: str | None = None, limit: int = 100
+    ) -> list[WorkspaceInfo]:
+        """Workspaces by name, keyset-paged after the name ``after``."""
+        with self._lock:
+            infos = sorted((s.info for s in self._spaces.values()), key=lambda i: i.name)
+        return [
+            info
+            for info in infos
+            if (include_deleted or info.deleted_at is None) and (after is None or info.name > after)
+        ][: max(limit, 0)]
+
+    def set_workspace_deleted(self, ws: WorkspaceId, deleted_at: str | None) -> WorkspaceInfo:
+        """Tombstone or restore a workspace; its data stays as it is."""
+        with self._lock:
+            space = self._spaces.get(ws)
+            if space is None:
+                raise WorkspaceNotFound(f"no workspace {ws} in this store")
+            space.info = replace(space.info, deleted_at=deleted_at)
+            return space.info
 
     # -- node records -------------------------------------------------------
     def put_nodes(self, ws: WorkspaceId, records: Sequence[NodeRecord]) -> None:

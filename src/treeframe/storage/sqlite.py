@@ -51,6 +51,12 @@ store applies the pending steps of ``_MIGRATIONS`` through
 :mod:`treeframe.storage.migrations`; a read-only open never migrates and reads
 versions 3 and 4 as they are (a version-3 store orders by ``seq``, which equals
 ``put_seq`` in a store no re-put ever moved).
+
+Workspace metadata (version 6): ``workspaces`` gains ``description``,
+``owner``, ``created_at`` and the tombstone ``deleted_at``, and an index by
+name for keyset-paged listing. The step fills ``created_at`` from the
+workspace's first root-history entry (or the migration time); an older store
+read as it is answers empty placeholders for the metadata it lacks.
 """
 
 from __future__ import annotations
@@ -79,6 +85,7 @@ from treeframe.errors import (
     StoreLocked,
     StoreNotFound,
     TreeframeError,
+    WorkspaceNotFound,
 )
 from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
@@ -93,7 +100,9 @@ from treeframe.storage.values import (
     NodeSetState,
     RootEntry,
     SetRootFn,
+    WorkspaceInfo,
     basis_refs,
+    workspace_deleted,
 )
 from treeframe.tree.records import NodeRecord
 
@@ -104,7 +113,9 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS workspaces (
     id INTEGER PRIMARY KEY, wsid BLOB NOT NULL UNIQUE, name TEXT NOT NULL,
-    next_seq INTEGER NOT NULL);
+    next_seq INTEGER NOT NULL, description TEXT NOT NULL DEFAULT '', owner TEXT,
+    created_at TEXT NOT NULL DEFAULT '', deleted_at TEXT);
+CREATE INDEX IF NOT EXISTS workspaces_by_name ON workspaces (name);
 CREATE TABLE IF NOT EXISTS nodes (
     id INTEGER PRIMARY KEY, ws INTEGER NOT NULL, node BLOB NOT NULL, record BLOB NOT NULL,
     UNIQUE (ws, node));
@@ -191,12 +202,36 @@ def _v5_schema_migrations(tx: sqlite3.Connection) -> None:
     )
 
 
+def _v6_workspace_metadata(tx: sqlite3.Connection) -> None:
+    """Workspace metadata columns; created_at from the first root, else the migration time."""
+    _run_script(
+        tx,
+        """
+        ALTER TABLE workspaces ADD COLUMN description TEXT NOT NULL DEFAULT '';
+        ALTER TABLE workspaces ADD COLUMN owner TEXT;
+        ALTER TABLE workspaces ADD COLUMN created_at TEXT NOT NULL DEFAULT '';
+        ALTER TABLE workspaces ADD COLUMN deleted_at TEXT;
+        CREATE INDEX workspaces_by_name ON workspaces (name)
+        """,
+    )
+    tx.execute(
+        "UPDATE workspaces SET created_at = coalesce((SELECT min(created_at) FROM root_history"
+        " WHERE root_history.ws = workspaces.id), ?)",
+        (_utc_now(),),
+    )
+
+
 _MIGRATIONS: tuple[Migration[sqlite3.Connection], ...] = (
     Migration(4, "frames.put_seq", _v4_put_seq),
     Migration(5, "schema_migrations", _v5_schema_migrations),
+    Migration(6, "workspace metadata", _v6_workspace_metadata),
 )
 _PUT_SEQ_SINCE = 4  # the first version whose frames have put_seq
 _HISTORY_SINCE = 5  # the first version whose store has schema_migrations
+_METADATA_SINCE = 6  # the first version whose workspaces have metadata columns
+_INFO = "wsid, name, description, owner, created_at, deleted_at"
+# What an older layout read as it is answers for the metadata it lacks.
+_INFO_BEFORE_METADATA = "wsid, name, '', NULL, '', NULL"
 
 SCHEMA_VERSION = _MIGRATIONS[-1].version
 """Version of the table layout above; older ones from 3 are upgraded on open, others refused."""
@@ -330,6 +365,8 @@ class SqliteStore(BatchDerivedStore):
         # Column holding the recency position: "seq" only in a version-3 store
         # that was not upgraded (read-only, or opened with migrate=False).
         self._put = "put_seq"
+        # Workspace metadata columns: placeholders in a store older than version 6.
+        self._info_columns = _INFO
         self._parse_node = functools.lru_cache(maxsize=_RECORD_CACHE)(NodeRecord.from_json)
         if (read_only or not create) and not os.path.isfile(self._path):
             what = "is not a file" if os.path.exists(self._path) else "does not exist"
@@ -480,6 +517,8 @@ class SqliteStore(BatchDerivedStore):
                 # No write permission: read the older layout as it is.
         if current < _PUT_SEQ_SINCE:
             self._put = "seq"  # never re-put, so seq is still the recency order
+        if current < _METADATA_SINCE:
+            self._info_columns = _INFO_BEFORE_METADATA
 
     def schema_status(self) -> SchemaStatus:
         """The store's schema version, the newest this code knows and the steps between.
@@ -510,6 +549,7 @@ class SqliteStore(BatchDerivedStore):
             record=_record,
         )
         self._put = "put_seq"
+        self._info_columns = _INFO
         return tuple((step.version, step.name) for step in applied)
 
     @contextmanager
@@ -588,22 +628,63 @@ class SqliteStore(BatchDerivedStore):
         self._ws_ids[ws] = found
         return found
 
-    def ensure_workspace(self, ws: WorkspaceId, name: str) -> None:
-        """Create the workspace if absent (an existing one keeps its name)."""
-        raw = _require(ws, "workspace ID")
-        with self._write() as tx:
-            tx.execute(
-                "INSERT OR IGNORE INTO workspaces (wsid, name, next_seq) VALUES (?, ?, 1)",
-                (raw, name),
-            )
-
-    def workspace_name(self, ws: WorkspaceId) -> str | None:
-        """Name of the workspace, or None if it does not exist."""
-        raw = _key(ws)
-        row = (
-            None if raw is None else self._one("SELECT name FROM workspaces WHERE wsid = ?", (raw,))
+    @staticmethod
+    def _info(row: Sequence[Any]) -> WorkspaceInfo:
+        wsid, name, description, owner, created_at, deleted_at = row
+        return WorkspaceInfo(
+            WorkspaceId(bytes(wsid).hex()), name, description, owner, created_at, deleted_at
         )
-        return None if row is None else str(row[0])
+
+    def create_workspace(self, info: WorkspaceInfo) -> tuple[WorkspaceInfo, bool]:
+        """Insert the workspace unless its ID is stored; an existing one wins unchanged."""
+        raw = _require(info.workspace_id, "workspace ID")
+        with self._write() as tx:
+            row = tx.execute(
+                f"SELECT {self._info_columns} FROM workspaces WHERE wsid = ?", (raw,)
+            ).fetchone()
+            if row is not None:
+                existing = self._info(row)
+                if existing.deleted_at is not None:
+                    raise workspace_deleted(existing)
+                return existing, False
+            tx.execute(
+                "INSERT INTO workspaces (wsid, name, next_seq, description, owner, created_at,"
+                " deleted_at) VALUES (?, ?, 1, ?, ?, ?, ?)",
+                (raw, info.name, info.description, info.owner, info.created_at, info.deleted_at),
+            )
+        return info, True
+
+    def get_workspace(self, ws: WorkspaceId) -> WorkspaceInfo | None:
+        """A workspace's metadata by ID (tombstoned included), or None."""
+        raw = _key(ws)
+        if raw is None:
+            return None
+        row = self._one(f"SELECT {self._info_columns} FROM workspaces WHERE wsid = ?", (raw,))
+        return None if row is None else self._info(row)
+
+    def list_workspaces(
+        self, *, include_deleted: bool = False, after: str | None = None, limit: int = 100
+    ) -> list[WorkspaceInfo]:
+        """Workspaces by name from the name index, keyset-paged after ``after``."""
+        sql = f"SELECT {self._info_columns} FROM workspaces WHERE (? IS NULL OR name > ?)"
+        if not include_deleted and self._info_columns == _INFO:  # older layouts: no tombstones
+            sql += " AND deleted_at IS NULL"
+        rows = self._all(sql + " ORDER BY name LIMIT ?", (after, after, max(limit, 0)))
+        return [self._info(r) for r in rows]
+
+    def set_workspace_deleted(self, ws: WorkspaceId, deleted_at: str | None) -> WorkspaceInfo:
+        """Set or clear the tombstone; nothing else of the workspace changes."""
+        raw = _key(ws)
+        with self._write() as tx:
+            row = None
+            if raw is not None:
+                tx.execute("UPDATE workspaces SET deleted_at = ? WHERE wsid = ?", (deleted_at, raw))
+                row = tx.execute(
+                    f"SELECT {self._info_columns} FROM workspaces WHERE wsid = ?", (raw,)
+                ).fetchone()
+            if row is None:
+                raise WorkspaceNotFound(f"no workspace {ws} in store {self._path}")
+        return self._info(row)
 
     # -- node records -------------------------------------------------------
     def put_nodes(self, ws: WorkspaceId, records: Sequence[NodeRecord]) -> None:

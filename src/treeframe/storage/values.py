@@ -10,8 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from treeframe.errors import WorkspaceDeleted
 from treeframe.frames.frame import Frame
-from treeframe.ids import NodeId
+from treeframe.ids import NodeId, WorkspaceId
 
 __all__ = [
     "ANY_HEAD",
@@ -21,7 +22,9 @@ __all__ = [
     "NodeSetState",
     "RootEntry",
     "SetRootFn",
+    "WorkspaceInfo",
     "basis_refs",
+    "workspace_deleted",
 ]
 
 SetRootFn = Callable[[list[bytes]], bytes]
@@ -105,3 +108,28 @@ class Damaged:
     table: str
     key: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceInfo:
+    """A workspace's metadata as the store keeps it (never hashed).
+
+    ``deleted_at`` is the tombstone: set, the workspace is deleted but its
+    data is kept untouched, and :meth:`MetadataStore.set_workspace_deleted`
+    with None restores it.
+    """
+
+    workspace_id: WorkspaceId
+    name: str
+    description: str
+    owner: str | None
+    created_at: str
+    deleted_at: str | None
+
+
+def workspace_deleted(info: WorkspaceInfo) -> WorkspaceDeleted:
+    """The error every backend raises for creating a tombstoned workspace (one wording)."""
+    return WorkspaceDeleted(
+        f"workspace {info.name!r} ({info.workspace_id}) was deleted at {info.deleted_at}; "
+        "restore it instead of creating it again"
+    )

@@ -37,6 +37,8 @@ from treeframe.errors import (
     InvalidId,
     NodeNotFound,
     StorageError,
+    WorkspaceDeleted,
+    WorkspaceNotFound,
 )
 from treeframe.frames.frame import Basis, Frame
 from treeframe.frames.merkle_set import root_of, root_of_raw
@@ -48,9 +50,17 @@ from treeframe.storage.base import (
     NodeSetState,
     RootEntry,
     StorageBackend,
+    WorkspaceInfo,
     basis_refs,
 )
-from treeframe.testing.factories import CREATED_AT, make_dir, make_file, make_frame, make_ws
+from treeframe.testing.factories import (
+    CREATED_AT,
+    make_dir,
+    make_file,
+    make_frame,
+    make_ws,
+    workspace_info,
+)
 from treeframe.tree.filehash import HashJob, HashResult, hash_batch
 from treeframe.tree.records import NodeRecord
 from treeframe.tree.scan import ScanResult, scan_tree
@@ -143,6 +153,23 @@ def _misspellings(hex_id: str) -> list[str]:
     return [hex_id.upper(), f" {hex_id}", hex_id[:-1], "g" * 64]
 
 
+def store_state(store: StorageBackend, ws: WorkspaceId) -> dict[str, Any]:
+    """Everything a workspace holds, as comparable values (for "nothing changed" checks)."""
+    return {
+        "workspace": store.get_workspace(ws),
+        "root_history": store.root_history(ws, 1 << 30),
+        "nodes": sorted(map(repr, store.iter_all_nodes(ws))),
+        "frames": list(store.iter_all_frames(ws)),
+        "contents": sorted(store.iter_all_contents(ws)),
+        "frame_sets": sorted(store.iter_all_frame_sets(ws)),
+        "heads": sorted(store.iter_all_heads(ws)),
+        "paths": sorted(store.iter_all_paths(ws)),
+        "path_history": list(store.iter_all_path_history(ws)),
+        "basis_refs": list(store.iter_all_basis_refs(ws)),
+        "agents": store.list_agents(ws),
+    }
+
+
 class _StoreSuite:
     """Gives every test a fresh store holding two empty workspaces, ``WS`` and ``OTHER_WS``."""
 
@@ -150,8 +177,8 @@ class _StoreSuite:
     def store(self, store_factory: StoreFactory, tmp_path: Path) -> Iterator[StorageBackend]:
         """A new store from the backend's ``store_factory``, closed after the test."""
         with store_factory(tmp_path) as backend:
-            backend.ensure_workspace(WS, "ws-a")
-            backend.ensure_workspace(OTHER_WS, "ws-b")
+            backend.create_workspace(workspace_info(WS, "ws-a"))
+            backend.create_workspace(workspace_info(OTHER_WS, "ws-b"))
             yield backend
 
 
@@ -941,14 +968,68 @@ class IndexStoreConformance(_StoreSuite):
 class MetadataStoreConformance(_StoreSuite):
     """:class:`~treeframe.storage.base.MetadataStore`: workspaces and the agent registry."""
 
-    def test_ensure_workspace_is_idempotent_and_keeps_first_name(
+    def test_create_workspace_is_idempotent_and_the_first_wins(self, store: StorageBackend) -> None:
+        first = store.get_workspace(WS)
+        again = WorkspaceInfo(WS, "renamed", "other", "someone", "2030-01-01T00:00:00Z", None)
+        assert store.create_workspace(again) == (first, False)
+        assert store.get_workspace(WS) == first == workspace_info(WS, "ws-a")
+
+    def test_create_workspace_stores_every_field(self, store: StorageBackend) -> None:
+        ws = make_ws("full")
+        info = WorkspaceInfo(ws, "full", "a description", "owner-1", "2025-02-03T04:05:06Z", None)
+        assert store.create_workspace(info) == (info, True)
+        assert store.get_workspace(ws) == info
+
+    def test_get_workspace_unknown_returns_none(self, store: StorageBackend) -> None:
+        assert store.get_workspace(make_ws("nope")) is None
+
+    def test_tombstone_keeps_data_and_restore_brings_it_back(self, store: StorageBackend) -> None:
+        node = node_with_frames(store, b"kept")
+        before = store_state(store, WS) | {"workspace": None}
+        gone = store.set_workspace_deleted(WS, "2025-01-01T00:00:00Z")
+        assert gone == WorkspaceInfo(WS, "ws-a", "", None, CREATED_AT, "2025-01-01T00:00:00Z")
+        assert store.get_workspace(WS) == gone
+        assert store_state(store, WS) | {"workspace": None} == before
+        assert store.get_node(WS, node.node_id) == node
+        with pytest.raises(WorkspaceDeleted):
+            store.create_workspace(workspace_info(WS, "ws-a"))
+        assert store.get_workspace(WS) == gone
+        assert store.set_workspace_deleted(WS, None) == workspace_info(WS, "ws-a")
+        assert store.create_workspace(workspace_info(WS, "x")) == (
+            workspace_info(WS, "ws-a"),
+            False,
+        )
+
+    def test_set_workspace_deleted_unknown_raises_workspace_not_found(
         self, store: StorageBackend
     ) -> None:
-        store.ensure_workspace(WS, "renamed")
-        assert store.workspace_name(WS) == "ws-a"
+        with pytest.raises(WorkspaceNotFound):
+            store.set_workspace_deleted(make_ws("nope"), "2025-01-01T00:00:00Z")
+        with pytest.raises(WorkspaceNotFound):
+            store.set_workspace_deleted(WorkspaceId("not-an-id"), None)
 
-    def test_workspace_name_unknown_returns_none(self, store: StorageBackend) -> None:
-        assert store.workspace_name(make_ws("nope")) is None
+    def test_list_workspaces_by_name_pages_and_hides_tombstones(
+        self, store: StorageBackend
+    ) -> None:
+        names = ["c", "a", "e", "b", "d"]
+        for name in names:
+            store.create_workspace(workspace_info(make_ws(name), name))
+        store.set_workspace_deleted(make_ws("b"), "2025-01-01T00:00:00Z")
+        live = [i.name for i in store.list_workspaces()]
+        assert live == ["a", "c", "d", "e", "ws-a", "ws-b"]
+        every = store.list_workspaces(include_deleted=True)
+        assert [i.name for i in every] == ["a", "b", "c", "d", "e", "ws-a", "ws-b"]
+        assert every[1].deleted_at == "2025-01-01T00:00:00Z"
+        pages: list[list[str]] = []
+        after: str | None = None
+        while True:
+            page = [i.name for i in store.list_workspaces(after=after, limit=2)]
+            pages.append(page)
+            if len(page) < 2:
+                break
+            after = page[-1]
+        assert pages == [["a", "c"], ["d", "e"], ["ws-a", "ws-b"], []]
+        assert store.list_workspaces(limit=0) == []
 
     def test_put_agent_then_get_agent_returns_record(self, store: StorageBackend) -> None:
         store.put_agent(WS, "summarizer", b'{"role":"writer"}')
@@ -1071,7 +1152,7 @@ class BackendConformance(_StoreSuite):
             make_frame(node, f"content {i}".encode(), frame_type=f"t{i % 2}") for i in range(6)
         ]
         with store_factory(tmp_path_factory.mktemp("store")) as backend_store:
-            backend_store.ensure_workspace(WS, "ws-a")
+            backend_store.create_workspace(workspace_info(WS, "ws-a"))
             backend_store.put_nodes(WS, [node])
             for i in order:
                 append(backend_store, *frames[i])
@@ -1102,7 +1183,7 @@ class BackendConformance(_StoreSuite):
             assert store.get_content(WS, ContentHash(bad)) is None
             assert store.get_contents(WS, [ContentHash(bad)]) == {}
         for bad in _misspellings(WS):
-            assert store.workspace_name(WorkspaceId(bad)) is None
+            assert store.get_workspace(WorkspaceId(bad)) is None
 
     @pytest.mark.parametrize("variant", range(4), ids=["upper", "padded", "short", "nonhex"])
     def test_writes_with_misspelled_ids_raise_invalid_id_and_store_nothing(
@@ -1116,8 +1197,8 @@ class BackendConformance(_StoreSuite):
             return _misspellings(hex_id)[variant]
 
         with pytest.raises(InvalidId):
-            store.ensure_workspace(WorkspaceId(bad(make_ws("fresh"))), "fresh")
-        assert store.workspace_name(make_ws("fresh")) is None
+            store.create_workspace(workspace_info(WorkspaceId(bad(make_ws("fresh"))), "fresh"))
+        assert store.get_workspace(make_ws("fresh")) is None
         other = make_file("other.txt", b"other")
         with pytest.raises(InvalidId):
             store.put_nodes(WS, [dataclasses.replace(other, node_id=NodeId(bad(other.node_id)))])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from treeframe.frames.frame import Basis, Frame, new_frame
 from treeframe.hashing.ids import content_hash, workspace_id
 from treeframe.ids import NodeId, WorkspaceId
+from treeframe.storage.values import WorkspaceInfo
 from treeframe.tree.records import NodeRecord
 
 CREATED_AT = "2024-01-01T00:00:00Z"
@@ -13,6 +14,11 @@ CREATED_AT = "2024-01-01T00:00:00Z"
 def make_ws(name: str = "ws-a") -> WorkspaceId:
     """Workspace ID derived from ``name``, as a real workspace gets it."""
     return workspace_id(name)
+
+
+def workspace_info(ws: WorkspaceId, name: str, *, created_at: str = CREATED_AT) -> WorkspaceInfo:
+    """Metadata of a live workspace, as ``create_workspace`` takes it."""
+    return WorkspaceInfo(ws, name, "", None, created_at, None)
 
 
 def make_file(

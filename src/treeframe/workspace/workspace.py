@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from treeframe.clock import utc_now
 from treeframe.config.loading import load_settings
 from treeframe.config.settings import Settings
 from treeframe.engine.context_api import Caller, ContextAPI
@@ -28,7 +29,7 @@ from treeframe.frames.frame import DEFAULT_CONTENT_TYPE, Basis
 from treeframe.frames.views import ViewPolicy
 from treeframe.hashing.ids import workspace_id
 from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
-from treeframe.storage.base import RootEntry, StorageBackend
+from treeframe.storage.base import RootEntry, StorageBackend, WorkspaceInfo
 from treeframe.storage.registry import open_store
 from treeframe.tree.paths import relative_path
 from treeframe.tree.records import NodeRecord
@@ -76,8 +77,8 @@ class Workspace:
         self.name = self.settings.workspace
         self.ws: WorkspaceId = workspace_id(self.name)
         if create:
-            store.ensure_workspace(self.ws, self.name)
-        elif store.workspace_name(self.ws) is None:
+            store.create_workspace(WorkspaceInfo(self.ws, self.name, "", None, utc_now(), None))
+        elif store.get_workspace(self.ws) is None:
             raise WorkspaceNotFound(
                 f"no workspace {self.name!r} in store {store.url} "
                 f"(run 'treeframe init --workspace {self.name}')"

@@ -15,6 +15,7 @@ from treeframe.engine.types import FrameInput
 from treeframe.hashing.ids import workspace_id
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.registry import open_store
+from treeframe.testing.factories import workspace_info
 from treeframe.tree.scan import scan_tree
 
 WS = workspace_id("engine-tests")
@@ -70,7 +71,7 @@ def env(request, tmp_path) -> Env:
     write_tree(root, SAMPLE)
     url = "memory://" if request.param == "memory" else f"sqlite://{tmp_path / 'store.db'}"
     store = open_store(url)
-    store.ensure_workspace(WS, "engine-tests")
+    store.create_workspace(workspace_info(WS, "engine-tests"))
     api = ContextAPI(store, WS, root=root)
     for agent in AGENTS.values():
         api.agents.register(agent)
