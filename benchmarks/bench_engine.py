@@ -54,8 +54,10 @@ from treeframe.hashing.ids import workspace_id
 from treeframe.ids import WorkspaceId
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.registry import open_store
+from treeframe.testing.factories import workspace_info
 from treeframe.tree.scan import ScanResult, scan_tree
 from treeframe.tree.statcache import MemoryStatCache
+from treeframe.workspace.working_tree import WorkingTreeContents
 
 PARTS = ("synth", "regen", "batch", "misc")
 AGENTS = {
@@ -114,8 +116,8 @@ def workspace(store: StorageBackend, tmp: Path, name: str, files: dict[str, str]
     ws = workspace_id(f"bench-engine-{name}")
     root = tmp / name
     write_files(root, files)
-    store.ensure_workspace(ws, name)
-    api = ContextAPI(store, ws, root=root)
+    store.create_workspace(workspace_info(ws, name))
+    api = ContextAPI(store, ws, files=WorkingTreeContents(root))
     for agent in AGENTS.values():
         api.agents.register(agent)
     scan(root, store, ws)

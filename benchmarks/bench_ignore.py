@@ -23,6 +23,7 @@ from pathlib import Path
 
 from treeframe.hashing import ids as h
 from treeframe.storage.memory import MemoryStore
+from treeframe.testing.factories import workspace_info
 from treeframe.tree.ignore import IgnoreRules
 from treeframe.tree.scan import scan_tree
 from treeframe.tree.statcache import MemoryStatCache
@@ -69,7 +70,7 @@ def main() -> None:
         build_tree(root, args.files, args.seed)
         store = MemoryStore()
         ws = h.workspace_id("bench-ignore")
-        store.ensure_workspace(ws, "bench-ignore")
+        store.create_workspace(workspace_info(ws, "bench-ignore"))
         cache = MemoryStatCache()  # what the workspace's .treeframe/statcache.sqlite gives a rescan
         first = scan_tree(root, store, ws, workers=1, stat_cache=cache)
         time.sleep(0.1)

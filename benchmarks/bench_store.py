@@ -25,6 +25,7 @@ from treeframe.frames.frame import new_frame
 from treeframe.frames.views import ViewPolicy, select_view
 from treeframe.hashing.ids import content_hash, workspace_id
 from treeframe.storage.registry import open_store
+from treeframe.testing.factories import workspace_info
 from treeframe.tree.records import NodeRecord
 
 WS = workspace_id("bench")
@@ -83,7 +84,7 @@ def run_size(n_nodes: int, samples: int, backend: str, tmp: Path) -> dict[str, o
     rng = random.Random(n_nodes)
     url = "memory://" if backend == "memory" else f"sqlite://{tmp / f'store-{n_nodes}.db'}"
     store = open_store(url)
-    store.ensure_workspace(WS, "bench")
+    store.create_workspace(workspace_info(WS, "bench"))
     t0 = time.perf_counter()
     records = build(store, n_nodes, rng)
     build_s = time.perf_counter() - t0

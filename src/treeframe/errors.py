@@ -20,6 +20,7 @@ class is part of the public contract and never changes once released
      +-- AccessDenied                   access_denied               403
      +-- Conflict                       conflict                    409
      |    +-- ConcurrentUpdate          concurrent_update           409
+     |    +-- WorkspaceDeleted          workspace_deleted           409
      +-- SynthesisFailed                synthesis_failed            422
      +-- RegenerationFailed             regeneration_failed         422
      +-- ScanError                      scan_failed                 500
@@ -74,6 +75,7 @@ __all__ = [
     "TreeframeError",
     "Unauthorized",
     "VersionNotSupported",
+    "WorkspaceDeleted",
     "WorkspaceNotFound",
     "from_os_error",
     "os_error_reason",
@@ -294,6 +296,12 @@ class ConcurrentUpdate(Conflict):
         super().__init__(message)
         self.expected = expected
         self.actual = actual
+
+
+class WorkspaceDeleted(Conflict):
+    """The workspace exists but is tombstoned: restore it before using (or re-creating) it."""
+
+    code = "workspace_deleted"
 
 
 def os_error_reason(exc: OSError) -> str:

@@ -10,6 +10,7 @@ import pytest
 from tests.cli.helpers import store_state
 from treeframe.hashing.ids import workspace_id
 from treeframe.storage.sqlite import SqliteStore
+from treeframe.testing.factories import workspace_info
 
 ROWS = {
     "agents": "INSERT INTO agents VALUES (1, 'bot', x'7b7d')",
@@ -26,7 +27,7 @@ ROWS = {
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     with SqliteStore(tmp_path / ".treeframe" / "store.db") as store:
-        store.ensure_workspace(workspace_id("default"), "default")
+        store.create_workspace(workspace_info(workspace_id("default"), "default"))
     return tmp_path
 
 

@@ -84,7 +84,11 @@ def test_v3_store_gives_the_same_answers_before_and_after_migrate_schema(
     assert _schema(root) == ("3", None)
 
     dry = _json(root, "migrate-schema", "--dry-run")
-    steps = [{"version": 4, "name": "frames.put_seq"}, {"version": 5, "name": "schema_migrations"}]
+    steps = [
+        {"version": 4, "name": "frames.put_seq"},
+        {"version": 5, "name": "schema_migrations"},
+        {"version": 6, "name": "workspace metadata"},
+    ]
     assert dry == {
         "store": dry["store"],
         "version": 3,
@@ -100,7 +104,11 @@ def test_v3_store_gives_the_same_answers_before_and_after_migrate_schema(
     version, rows = _schema(root)
     assert version == str(SCHEMA_VERSION)
     assert rows is not None
-    assert [row[:2] for row in rows] == [(4, "before schema_migrations"), (5, "schema_migrations")]
+    assert [row[:2] for row in rows] == [
+        (4, "before schema_migrations"),
+        (5, "schema_migrations"),
+        (6, "workspace metadata"),
+    ]
     assert rows[0][2] is None
     assert rows[1][2].endswith("Z")
     _assert_same_answers(root)

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from treeframe.errors import StorageError
+from treeframe.ids import WorkspaceId
 from treeframe.storage import sqlite as sqlite_module
 from treeframe.storage.migrations import Migration, VersionedStore
 from treeframe.storage.sqlite import SCHEMA_VERSION, SqliteStore
+from treeframe.storage.values import WorkspaceInfo
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "store-v3.db"
 
@@ -41,24 +43,24 @@ def _state(path: Path) -> tuple[str, set[str], list[tuple[Any, ...]] | None]:
 
 
 def test_schema_version_is_the_last_step() -> None:
-    assert SCHEMA_VERSION == sqlite_module._MIGRATIONS[-1].version == 5
+    assert SCHEMA_VERSION == sqlite_module._MIGRATIONS[-1].version == 6
 
 
 def test_a_new_store_records_its_creation(tmp_path: Path) -> None:
     with SqliteStore(tmp_path / "new.db") as store:
         assert isinstance(store, VersionedStore)
         status = store.schema_status()
-        assert (status.current, status.latest, status.pending) == (5, 5, ())
+        assert (status.current, status.latest, status.pending) == (6, 6, ())
     version, columns, rows = _state(tmp_path / "new.db")
-    assert version == "5"
+    assert version == "6"
     assert "put_seq" in columns
     assert rows is not None
-    assert [row[:2] for row in rows] == [(5, "create")]
+    assert [row[:2] for row in rows] == [(6, "create")]
 
 
 def test_migrate_false_and_read_only_leave_an_old_store_alone(v3_path: Path) -> None:
     with SqliteStore(v3_path, migrate=False) as store:
-        assert [v for v, _ in store.schema_status().pending] == [4, 5]
+        assert [v for v, _ in store.schema_status().pending] == [4, 5, 6]
     with SqliteStore(v3_path, read_only=True) as store:
         assert store.schema_status().current == 3
         with pytest.raises(StorageError, match="read-only"):
@@ -99,14 +101,14 @@ def test_a_failed_first_step_rolls_back_and_leaves_version_3(
 def test_a_failed_later_step_keeps_the_steps_before_it(
     v3_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "_MIGRATIONS", (*sqlite_module._MIGRATIONS, _failing(6)))
-    with pytest.raises(StorageError, match="step 6 failed"):
+    monkeypatch.setattr(sqlite_module, "_MIGRATIONS", (*sqlite_module._MIGRATIONS, _failing(7)))
+    with pytest.raises(StorageError, match="step 7 failed"):
         SqliteStore(v3_path)
     version, columns, rows = _state(v3_path)
-    assert version == "5"
+    assert version == "6"
     assert "put_seq" in columns
     assert rows is not None
-    assert [row[0] for row in rows] == [4, 5]
+    assert [row[0] for row in rows] == [4, 5, 6]
 
 
 def _migrate_worker(path: str, barrier: Any, results: Any) -> None:
@@ -135,8 +137,32 @@ def test_concurrent_processes_apply_each_step_once(v3_path: Path) -> None:
         process.join(timeout=60)
         assert process.exitcode == 0
     assert all(isinstance(report, list) for report in reports), reports
-    assert sorted(v for report in reports for v in report) == [4, 5]
+    assert sorted(v for report in reports for v in report) == [4, 5, 6]
     version, _, rows = _state(v3_path)
-    assert version == "5"
+    assert version == "6"
     assert rows is not None
-    assert [row[0] for row in rows] == [4, 5]
+    assert [row[0] for row in rows] == [4, 5, 6]
+
+
+def test_version_6_gives_old_workspaces_metadata_from_their_first_root(v3_path: Path) -> None:
+    conn = sqlite3.connect(v3_path)
+    try:
+        old = conn.execute(
+            "SELECT w.wsid, w.name, min(r.created_at) FROM workspaces AS w"
+            " LEFT JOIN root_history AS r ON r.ws = w.id GROUP BY w.id ORDER BY w.name"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert old
+    with SqliteStore(v3_path, read_only=True) as store:  # read as it is: placeholders
+        [first] = [store.get_workspace(WorkspaceId(old[0][0].hex()))]
+        assert first == WorkspaceInfo(first.workspace_id, old[0][1], "", None, "", None)
+    with SqliteStore(v3_path) as store:
+        infos = store.list_workspaces(include_deleted=True)
+        assert [(bytes.fromhex(i.workspace_id), i.name) for i in infos] == [r[:2] for r in old]
+        for info, (_, _, first_root) in zip(infos, old, strict=True):
+            assert (info.description, info.owner, info.deleted_at) == ("", None, None)
+            assert info.created_at == first_root or (first_root is None and info.created_at)
+        gone = store.set_workspace_deleted(infos[0].workspace_id, "2030-01-01T00:00:00Z")
+        assert store.list_workspaces() == infos[1:]
+        assert gone.deleted_at == "2030-01-01T00:00:00Z"

@@ -29,6 +29,7 @@ from treeframe.ids import FrameId
 from treeframe.storage.base import Damaged
 from treeframe.storage.registry import open_store
 from treeframe.storage.sqlite import SCHEMA_VERSION, SqliteStore
+from treeframe.testing.factories import workspace_info
 from treeframe.tree.records import NodeRecord
 
 WS = make_ws("ws-a")
@@ -43,7 +44,7 @@ def db_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def store(db_path: Path) -> Iterator[SqliteStore]:
     with SqliteStore(db_path) as opened:
-        opened.ensure_workspace(WS, "ws-a")
+        opened.create_workspace(workspace_info(WS, "ws-a"))
         opened.put_nodes(WS, SHARED_NODES)
         yield opened
 
@@ -74,7 +75,7 @@ def test_data_persists_across_close_and_reopen(store: SqliteStore, db_path: Path
     store.close()
     with open_store(f"sqlite://{db_path}") as reopened:
         assert reopened.url == f"sqlite://{db_path}"
-        assert reopened.workspace_name(WS) == "ws-a"
+        assert reopened.get_workspace(WS) == workspace_info(WS, "ws-a")
         assert reopened.get_node(WS, SHARED_NODES[0].node_id) == SHARED_NODES[0]
         assert reopened.get_frame(WS, stored.frame_id) == stored
         assert reopened.get_content(WS, stored.content_hash) == b"kept"
@@ -122,7 +123,7 @@ def assert_store_consistent(store: SqliteStore, acknowledged: list[str]) -> None
         state = store.get_frame_set(WS, node.node_id)
         assert state is not None
         assert (state.root, state.count) == (root_of(ids), len(ids))
-        for frame_type, head in store.get_heads(WS, node.node_id).items():
+        for frame_type, head in store.get_heads_many(WS, [node.node_id])[node.node_id].items():
             target = store.get_frame(WS, head)
             assert target is not None
             assert (target.node_id, target.frame_type) == (node.node_id, frame_type)
@@ -241,7 +242,7 @@ def test_concurrent_threads_share_one_store(store: SqliteStore) -> None:
 
 def test_write_while_locked_raises_store_locked_and_changes_nothing(db_path: Path) -> None:
     with SqliteStore(db_path, busy_timeout_ms=100) as store:
-        store.ensure_workspace(WS, "ws-a")
+        store.create_workspace(workspace_info(WS, "ws-a"))
         store.put_nodes(WS, SHARED_NODES)
         holder = raw_connection(db_path)
         try:
@@ -376,7 +377,7 @@ def test_damaged_frame_rows_are_yielded_as_damaged(store: SqliteStore, db_path: 
 
 
 def _as_version_3(db_path: Path) -> None:
-    """Rewrite a store into the version-3 layout: no put_seq, per-node indexes by seq."""
+    """Rewrite a store into the version-3 layout: no put_seq, per-node indexes by seq, no metadata."""
     conn = raw_connection(db_path)
     try:
         for statement in (
@@ -388,6 +389,11 @@ def _as_version_3(db_path: Path) -> None:
             "CREATE INDEX frames_by_node_type ON frames (ws, node, type, seq)",
             "CREATE INDEX frames_by_node_agent ON frames (ws, node, agent, seq)",
             "DROP TABLE schema_migrations",
+            "DROP INDEX workspaces_by_name",
+            "ALTER TABLE workspaces DROP COLUMN description",
+            "ALTER TABLE workspaces DROP COLUMN owner",
+            "ALTER TABLE workspaces DROP COLUMN created_at",
+            "ALTER TABLE workspaces DROP COLUMN deleted_at",
             "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
         ):
             conn.execute(statement)
@@ -398,7 +404,7 @@ def _as_version_3(db_path: Path) -> None:
 def _version_3_store(db_path: Path) -> list[FrameId]:
     """A version-3 store with three frames on one node; their IDs, newest first."""
     with SqliteStore(db_path) as store:
-        store.ensure_workspace(WS, "ws-a")
+        store.create_workspace(workspace_info(WS, "ws-a"))
         store.put_nodes(WS, SHARED_NODES)
         ids = [append(store, SHARED_NODES[0], body).frame_id for body in (b"1", b"2", b"3")]
     _as_version_3(db_path)

@@ -36,6 +36,7 @@ from treeframe.hashing.ids import workspace_id
 from treeframe.ids import NodeId
 from treeframe.storage.base import Damaged, basis_refs
 from treeframe.storage.registry import open_store
+from treeframe.testing.factories import workspace_info
 from treeframe.tree.scan import scan_tree
 from treeframe.workspace.layout import default_store_url
 
@@ -420,7 +421,7 @@ def test_two_threads_synthesizing_one_directory_leave_a_fresh_head(tmp_path: Pat
     make_tree(root, TREE)
     url = f"sqlite://{tmp_path / 'store.db'}?busy_timeout_ms=60000"
     with open_store(url) as store, open_store(url) as other:
-        store.ensure_workspace(WS, "default")
+        store.create_workspace(workspace_info(WS, "default"))
         scan_tree(root, store, WS, workers=1)
         api = ContextAPI(store, WS)
         for agent in AGENTS:

@@ -15,6 +15,7 @@ from treeframe.engine.runtime import Runtime
 from treeframe.engine.types import FrameInput
 from treeframe.hashing.ids import workspace_id
 from treeframe.storage.memory import MemoryStore
+from treeframe.testing.factories import workspace_info
 from treeframe.tree.scan import scan_tree
 from treeframe.workspace.working_tree import WorkingTreeContents
 
@@ -38,7 +39,7 @@ def test_scan_and_frames_record_the_same_precision(tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "a.py").write_text("print('a')\n", encoding="utf-8")
     store = MemoryStore()
-    store.ensure_workspace(WS, "clock")
+    store.create_workspace(workspace_info(WS, "clock"))
     api = ContextAPI(store, WS, files=WorkingTreeContents(tmp_path))
     api.agents.register(AgentRecord("writer", "writer"))
     api.agents.register(AgentRecord("synth", "synthesis"))
@@ -95,9 +96,9 @@ def test_frames_and_scans_record_exactly_the_injected_time(tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "a.py").write_text("print('a')\n", encoding="utf-8")
     store = MemoryStore()
-    store.ensure_workspace(WS, "clock")
+    store.create_workspace(workspace_info(WS, "clock"))
     clock = FixedClock(_parse(T0), step=timedelta(seconds=1))
-    api = ContextAPI(store, WS, root=tmp_path, runtime=Runtime(clock=clock))
+    api = ContextAPI(store, WS, files=WorkingTreeContents(tmp_path), runtime=Runtime(clock=clock))
     api.agents.register(AgentRecord("writer", "writer"))
     api.agents.register(AgentRecord("synth", "synthesis"))
 

@@ -49,6 +49,7 @@ def test_every_class_has_its_own_code_and_an_http_status():
         (errors.NotFound, "not_found", 404),
         (Conflict, "conflict", 409),
         (ConcurrentUpdate, "concurrent_update", 409),
+        (errors.WorkspaceDeleted, "workspace_deleted", 409),
         (VersionNotSupported, "version_not_supported", 400),
         (StorageError, "storage_error", 500),
         (StoreLocked, "store_locked", 503),

@@ -37,6 +37,7 @@ from treeframe.hashing.canonical_json import canonical_json
 from treeframe.hashing.encoding import blob, count, tagged, text, u8
 from treeframe.ids import FrameId, NodeId
 from treeframe.storage.memory import MemoryStore
+from treeframe.testing.factories import workspace_info
 from treeframe.tree.paths import display_name
 from treeframe.tree.records import NodeRecord
 from treeframe.tree.scan import scan_tree
@@ -487,7 +488,7 @@ def scan_members(root: Path) -> tuple[NodeId, list[NodeRecord]]:
     excluded by a rule, none is skipped, and every ignore line is valid.
     """
     store = MemoryStore()
-    store.ensure_workspace(WS_VECTORS, "vectors")
+    store.create_workspace(workspace_info(WS_VECTORS, "vectors"))
     result = scan_tree(root, store, WS_VECTORS, workers=1)
     if result.warnings:
         raise AssertionError(f"vector tree scanned with warnings: {result.warnings}")
@@ -1044,7 +1045,7 @@ def synthesis_env(
     """Materialize and scan a tree, register its agents, put ``frames`` in order (default limits)."""
     materialize(root, entries)
     store = MemoryStore()
-    store.ensure_workspace(WS_VECTORS, "vectors")
+    store.create_workspace(workspace_info(WS_VECTORS, "vectors"))
     scan_tree(root, store, WS_VECTORS, workers=1)
     api = ContextAPI(store, WS_VECTORS, files=WorkingTreeContents(root), limits=EngineLimits())
     for agent in sorted({f["agent_id"] for f in frames}):

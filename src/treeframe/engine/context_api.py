@@ -277,7 +277,8 @@ class ContextAPI:
     def heads(self, node: str, *, principal: Principal) -> dict[str, FrameId]:
         """The node's current frame of each type (the last put or synthesis), by type."""
         self._authorize(principal, Permission.READ)
-        return self.store.get_heads(self.ws, self._resolve(node).node_id)
+        node_id = self._resolve(node).node_id
+        return self.store.get_heads_many(self.ws, [node_id]).get(node_id, {})
 
     def _check_batch(self, n: int) -> None:
         if n > self.limits.max_batch:
@@ -309,7 +310,7 @@ class ContextAPI:
         for _seq, old in self.store.path_history(self.ws, record.path, self.limits.path_history):
             if old == record.node_id:
                 continue
-            heads = self.store.get_heads(self.ws, old)
+            heads = self.store.get_heads_many(self.ws, [old]).get(old, {})
             wanted = [
                 fid
                 for t, fid in sorted(heads.items())

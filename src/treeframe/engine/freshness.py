@@ -81,8 +81,9 @@ def selections(
     """
     typed = [(child, t) for record, t in wanted if t != ANY_TYPE for _, child in record.children]
     every = [child for record, t in wanted if t == ANY_TYPE for _, child in record.children]
-    heads = store.get_heads_batch(ws, typed) if typed else {}
-    all_heads = store.get_heads_many(ws, every) if every else {}
+    nodes = list(dict.fromkeys([child for child, _ in typed] + every))
+    all_heads = store.get_heads_many(ws, nodes) if nodes else {}
+    heads = {key: fid for key in typed if (fid := all_heads.get(key[0], {}).get(key[1]))}
     if overlay:
         keys = set(typed)
         heads.update({key: fid for key, fid in overlay.items() if key in keys})

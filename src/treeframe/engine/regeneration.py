@@ -101,7 +101,7 @@ class Lookahead:
         """The node's heads (prefetched, or read now)."""
         if node.node_id in self._loaded:
             return dict(self._heads.get(node.node_id, {}))
-        return self.store.get_heads(self.ws, node.node_id)
+        return self.store.get_heads_many(self.ws, [node.node_id]).get(node.node_id, {})
 
     def frames(self, frame_ids: Sequence[FrameId]) -> dict[FrameId, Frame]:
         """Frames by ID, from what was fetched with the heads where possible (frames never change)."""
@@ -175,7 +175,7 @@ def _previous_heads(
     for _seq, old in history:
         if old == record.node_id:
             continue
-        heads = store.get_heads(ws, old)
+        heads = store.get_heads_many(ws, [old]).get(old, {})
         frames = store.get_frames(ws, [fid for t, fid in sorted(heads.items()) if t not in seen])
         for frame_type, fid in sorted(heads.items()):
             if frame_type in seen or fid not in frames:

@@ -144,7 +144,7 @@ class Synthesizer:
             if input_type == ANY_TYPE:
                 if self.store.get_heads_many(self.ws, chunk):
                     return
-            elif self.store.get_heads_batch(self.ws, [(c, input_type) for c in chunk]):
+            elif any(input_type in h for h in self.store.get_heads_many(self.ws, chunk).values()):
                 return
         if children:
             raise self._nothing_to_synthesize(record, input_type)

@@ -1,7 +1,17 @@
-"""The StorageBackend Protocol every backend implements, and its small value types.
+"""The storage seams every backend implements, one Protocol per concern.
 
-Design rules every implementation follows (the conformance suite in
-``tests/conformance`` checks them):
+A backend author implements and tests one seam at a time (the packaged
+conformance suite, :mod:`treeframe.testing.conformance`, has one test class per
+seam): :class:`NodeStore` (tree records, roots, path index, scans),
+:class:`FrameStore` (frames, frame sets, heads, recency), :class:`IndexStore`
+(path history, basis index), :class:`MetadataStore` (workspaces, agents) and
+:class:`ExportSource` (full iteration). :class:`StorageBackend` is their union
+plus the lifecycle. Single lookups (``get_node``, ``get_frame``, ``get_head``,
+...) are part of the seams but derived from the batch forms by
+:class:`~treeframe.storage.derived.BatchDerivedStore`, so a backend writes
+only the batch queries.
+
+Design rules every implementation follows (the conformance suite checks them):
 
 * every key is namespaced by workspace ID;
 * NodeRecords, frames and contents are written once and never changed; there
@@ -14,155 +24,71 @@ Design rules every implementation follows (the conformance suite in
   there: a new frame, or an existing one put again (a re-put makes it
   current again and most recent in recency order, without touching the
   immutable record or the frame set);
+* heads are read one way: :meth:`FrameStore.get_heads_many` (every head of
+  many nodes in one query per batch); ``get_head`` is its single convenience;
 * path history and the basis index are append-only indexes, written in the
   same transaction as the change they record and never pruned; their reads
   take a ``limit`` so they stay bounded;
 * agent records are opaque bytes owned by the engine; the registry is a
   pointer-like table (insert or replace), not an immutable record;
 * driver errors never escape: they are mapped onto :mod:`treeframe.errors`.
+
+The value types live in :mod:`treeframe.storage.values` and are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from types import TracebackType
-from typing import Final, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
+from treeframe.storage.values import (
+    ANY_HEAD,
+    AnyHead,
+    Appended,
+    Damaged,
+    NodeSetState,
+    RootEntry,
+    SetRootFn,
+    WorkspaceInfo,
+    basis_refs,
+)
 from treeframe.tree.records import NodeRecord
 
 __all__ = [
     "ANY_HEAD",
+    "AnyHead",
     "Appended",
     "Damaged",
+    "ExportSource",
+    "FrameStore",
+    "IndexStore",
+    "MetadataStore",
     "NodeSetState",
+    "NodeStore",
     "RootEntry",
     "SetRootFn",
     "StorageBackend",
+    "WorkspaceInfo",
     "basis_refs",
 ]
 
-SetRootFn = Callable[[list[bytes]], bytes]
-"""Computes a frame-set root from the node's raw FrameIDs (see frames.merkle_set)."""
-
-
-class _AnyHead:
-    """Type of :data:`ANY_HEAD`; it has exactly one instance."""
-
-    __slots__ = ()
-    _instance: _AnyHead | None = None
-
-    def __new__(cls) -> _AnyHead:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "ANY_HEAD"
-
-    def __reduce__(self) -> str:
-        return "ANY_HEAD"  # unpickles as the module-level singleton
-
-
-ANY_HEAD: Final[_AnyHead] = _AnyHead()
-"""``append_frame(expected_head=ANY_HEAD)``: append without checking the current head."""
-
-
-def basis_refs(frame: Frame) -> list[str]:
-    """IDs a frame's basis names, in basis order without repeats (the basis-index keys).
-
-    The node of a ``node`` / ``node+frame`` basis, the frame of a ``frame`` /
-    ``node+frame`` basis and every child frame of a ``synthesis`` basis.
-    """
-    basis = frame.basis
-    refs: list[str] = []
-    if basis.node_id is not None:
-        refs.append(basis.node_id)
-    if basis.frame_id is not None:
-        refs.append(basis.frame_id)
-    refs.extend(basis.child_frames)
-    return list(dict.fromkeys(refs))
-
-
-@dataclass(frozen=True, slots=True)
-class RootEntry:
-    """One entry of a workspace's root history; ``created_at`` is never hashed."""
-
-    seq: int
-    root: NodeId
-    created_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class Appended:
-    """What :meth:`StorageBackend.append_frame` did.
-
-    ``frame`` is the frame as stored (its record, metadata and content type
-    are those of the first append; ``put_seq`` is current). ``created`` is
-    False when the FrameID was already stored: nothing new was written, at
-    most the head and recency pointer moved back to it.
-    """
-
-    frame: Frame
-    created: bool
-
-
-@dataclass(frozen=True, slots=True)
-class NodeSetState:
-    """A node's frame Merkle set as stored: its root and member count."""
-
-    root: str
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class Damaged:
-    """A stored row that could not even be parsed (reported by ``verify``)."""
-
-    table: str
-    key: str
-    reason: str
-
 
 @runtime_checkable
-class StorageBackend(Protocol):
-    """Persistent state of any number of workspaces."""
+class NodeStore(Protocol):
+    """Tree records, the current root and its history, the path index and scan staging."""
 
-    url: str
-    """The URL this store was opened from (no credentials)."""
-
-    def close(self) -> None:
-        """Release connections and files; the store is unusable afterwards."""
-
-    def __enter__(self) -> StorageBackend: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    # -- workspaces ---------------------------------------------------------
-    def ensure_workspace(self, ws: WorkspaceId, name: str) -> None:
-        """Create the workspace if absent (idempotent)."""
-
-    def workspace_name(self, ws: WorkspaceId) -> str | None:
-        """Name of the workspace, or None if it does not exist."""
-
-    # -- node records -------------------------------------------------------
     def put_nodes(self, ws: WorkspaceId, records: Sequence[NodeRecord]) -> None:
         """Store records in one transaction; records already present are left as they are."""
-
-    def get_node(self, ws: WorkspaceId, node_id: NodeId) -> NodeRecord | None:
-        """O(1) lookup of one record."""
 
     def get_nodes(self, ws: WorkspaceId, node_ids: Sequence[NodeId]) -> dict[NodeId, NodeRecord]:
         """Batch lookup; missing IDs are absent from the result."""
 
-    # -- current tree, path index and root history --------------------------
+    def get_node(self, ws: WorkspaceId, node_id: NodeId) -> NodeRecord | None:
+        """One record (derived from :meth:`get_nodes` by ``BatchDerivedStore``)."""
+
     def current_root(self, ws: WorkspaceId) -> RootEntry | None:
         """The workspace's current root, or None before the first scan."""
 
@@ -171,11 +97,11 @@ class StorageBackend(Protocol):
     ) -> list[RootEntry]:
         """Up to ``limit`` history entries, newest first, older than ``before_seq``."""
 
-    def lookup_path(self, ws: WorkspaceId, path: str) -> NodeId | None:
-        """Current NodeID at a workspace-relative path (``""`` is the root)."""
-
     def lookup_paths(self, ws: WorkspaceId, paths: Sequence[str]) -> dict[str, NodeId]:
         """Batch form of :meth:`lookup_path`."""
+
+    def lookup_path(self, ws: WorkspaceId, path: str) -> NodeId | None:
+        """Current NodeID at a path (``""`` is the root); derived from :meth:`lookup_paths`."""
 
     def begin_scan(self, ws: WorkspaceId) -> str:
         """Open a staging area for a scan's path-index changes; returns its token."""
@@ -197,33 +123,17 @@ class StorageBackend(Protocol):
     def abort_scan(self, ws: WorkspaceId, token: str) -> None:
         """Drop a scan's staging area; no pointer moves."""
 
-    def path_history(self, ws: WorkspaceId, path: str, limit: int) -> list[tuple[int, NodeId]]:
-        """Up to ``limit`` earlier NodeIDs of ``path``, newest first, as ``(seq, node_id)``.
-
-        ``seq`` is the root-history seq of the scan that replaced (changed or
-        deleted) that NodeID. :meth:`commit_scan` records one entry for every
-        staged path whose indexed NodeID it changes, in its own transaction;
-        newly added paths get none. History is append-only.
-        """
-
-    # -- stat cache (machine-local, never exported) -------------------------
     def get_stat_dir(self, ws: WorkspaceId, dir_path: str) -> bytes | None:
         """Encoded stat-cache entries of one directory (see tree.statcache)."""
 
     def put_stat_dirs(self, ws: WorkspaceId, items: Sequence[tuple[str, bytes]]) -> None:
         """Replace the stat-cache entries of the given directories."""
 
-    # -- agent registry (configuration: insert or replace) -------------------
-    def put_agent(self, ws: WorkspaceId, agent_id: str, record: bytes) -> None:
-        """Insert or replace one agent's record (opaque bytes; the engine owns its schema)."""
 
-    def get_agent(self, ws: WorkspaceId, agent_id: str) -> bytes | None:
-        """One agent's record, or None if it is not registered."""
+@runtime_checkable
+class FrameStore(Protocol):
+    """Frames and their content, per-node frame sets, heads and recency order."""
 
-    def list_agents(self, ws: WorkspaceId) -> list[tuple[str, bytes]]:
-        """Every registered ``(agent_id, record)``, sorted by agent ID."""
-
-    # -- frames -------------------------------------------------------------
     def append_frame(
         self,
         ws: WorkspaceId,
@@ -232,7 +142,7 @@ class StorageBackend(Protocol):
         set_root: SetRootFn,
         created_at: str,
         *,
-        expected_head: FrameId | _AnyHead | None = ANY_HEAD,
+        expected_head: FrameId | AnyHead | None = ANY_HEAD,
     ) -> Appended:
         """Put a frame in one transaction: append it, or make an existing one current again.
 
@@ -260,19 +170,19 @@ class StorageBackend(Protocol):
         synthesis across threads and processes.
         """
 
-    def get_frame(self, ws: WorkspaceId, frame_id: FrameId) -> Frame | None:
-        """O(1) lookup of one frame (without its content)."""
-
     def get_frames(self, ws: WorkspaceId, frame_ids: Sequence[FrameId]) -> dict[FrameId, Frame]:
         """Batch lookup; missing IDs are absent from the result."""
 
-    def get_content(self, ws: WorkspaceId, digest: ContentHash) -> bytes | None:
-        """Content bytes by content hash."""
+    def get_frame(self, ws: WorkspaceId, frame_id: FrameId) -> Frame | None:
+        """One frame (without its content); derived from :meth:`get_frames`."""
 
     def get_contents(
         self, ws: WorkspaceId, digests: Sequence[ContentHash]
     ) -> dict[ContentHash, bytes]:
         """Batch form of :meth:`get_content`."""
+
+    def get_content(self, ws: WorkspaceId, digest: ContentHash) -> bytes | None:
+        """Content bytes by content hash; derived from :meth:`get_contents`."""
 
     def iter_node_frames(
         self,
@@ -290,23 +200,13 @@ class StorageBackend(Protocol):
     def node_frame_ids(self, ws: WorkspaceId, node_id: NodeId) -> list[FrameId]:
         """All FrameIDs of a node (for membership proofs and set rebuilds)."""
 
-    def get_frame_set(self, ws: WorkspaceId, node_id: NodeId) -> NodeSetState | None:
-        """Stored root and count of a node's frame set (None: no frames yet)."""
-
-    def get_heads_many(
-        self, ws: WorkspaceId, node_ids: Sequence[NodeId]
-    ) -> dict[NodeId, dict[str, FrameId]]:
-        """Every head of many nodes (nodes without heads are absent)."""
-
-    def path_history_many(
-        self, ws: WorkspaceId, paths: Sequence[str], limit: int
-    ) -> dict[str, list[tuple[int, NodeId]]]:
-        """Batch form of :meth:`path_history` (paths without history are absent)."""
-
     def get_frame_sets(
         self, ws: WorkspaceId, node_ids: Sequence[NodeId]
     ) -> dict[NodeId, NodeSetState]:
         """Batch form of :meth:`get_frame_set` (nodes without frames are absent)."""
+
+    def get_frame_set(self, ws: WorkspaceId, node_id: NodeId) -> NodeSetState | None:
+        """A node's stored set root and count (None: no frames); derived from :meth:`get_frame_sets`."""
 
     def recent_frames(
         self, ws: WorkspaceId, node_ids: Sequence[NodeId], limit: int
@@ -317,16 +217,37 @@ class StorageBackend(Protocol):
         default recency view; filtered views use :meth:`iter_node_frames`.
         """
 
+    def get_heads_many(
+        self, ws: WorkspaceId, node_ids: Sequence[NodeId]
+    ) -> dict[NodeId, dict[str, FrameId]]:
+        """Every head of many nodes, by frame type sorted (nodes without heads are absent).
+
+        The one way to read heads: a typed lookup over many nodes is this
+        call filtered by type, so it stays one query per batch of nodes.
+        """
+
     def get_head(self, ws: WorkspaceId, node_id: NodeId, frame_type: str) -> FrameId | None:
-        """O(1) head lookup."""
+        """The (node, type) head, or None; derived from :meth:`get_heads_many`."""
 
-    def get_heads(self, ws: WorkspaceId, node_id: NodeId) -> dict[str, FrameId]:
-        """Every head of a node, by frame type."""
 
-    def get_heads_batch(
-        self, ws: WorkspaceId, keys: Sequence[tuple[NodeId, str]]
-    ) -> dict[tuple[NodeId, str], FrameId]:
-        """Heads of many ``(node, frame_type)`` keys in a few queries; missing keys are absent."""
+@runtime_checkable
+class IndexStore(Protocol):
+    """The append-only indexes: path history and the basis index."""
+
+    def path_history_many(
+        self, ws: WorkspaceId, paths: Sequence[str], limit: int
+    ) -> dict[str, list[tuple[int, NodeId]]]:
+        """Batch form of :meth:`path_history` (paths without history are absent)."""
+
+    def path_history(self, ws: WorkspaceId, path: str, limit: int) -> list[tuple[int, NodeId]]:
+        """Up to ``limit`` earlier NodeIDs of ``path``, newest first, as ``(seq, node_id)``.
+
+        ``seq`` is the root-history seq of the scan that replaced (changed or
+        deleted) that NodeID. :meth:`commit_scan` records one entry for every
+        staged path whose indexed NodeID it changes, in its own transaction;
+        newly added paths get none. History is append-only. Derived from
+        :meth:`path_history_many`.
+        """
 
     def frames_built_on(
         self, ws: WorkspaceId, ref: str, limit: int, after_seq: int | None = None
@@ -339,7 +260,48 @@ class StorageBackend(Protocol):
         basis index that :meth:`append_frame` maintains.
         """
 
-    # -- full iteration: for verify and export only, never for lookups -------
+
+@runtime_checkable
+class MetadataStore(Protocol):
+    """Workspaces and the agent registry (configuration, not records)."""
+
+    def create_workspace(self, info: WorkspaceInfo) -> tuple[WorkspaceInfo, bool]:
+        """Create the workspace ``info`` names, idempotently by ``info.workspace_id``.
+
+        Returns the stored info and whether this call created it: an existing
+        workspace wins and nothing changes. Raises WorkspaceDeleted (and
+        changes nothing) when the existing one is tombstoned.
+        """
+
+    def get_workspace(self, ws: WorkspaceId) -> WorkspaceInfo | None:
+        """A workspace's metadata, tombstoned ones included (``deleted_at`` set); None if unknown."""
+
+    def list_workspaces(
+        self, *, include_deleted: bool = False, after: str | None = None, limit: int = 100
+    ) -> list[WorkspaceInfo]:
+        """Up to ``limit`` workspaces ordered by name, after the name ``after`` (keyset paging)."""
+
+    def set_workspace_deleted(self, ws: WorkspaceId, deleted_at: str | None) -> WorkspaceInfo:
+        """Tombstone a workspace (``deleted_at`` a time string) or restore it (None).
+
+        Only the metadata changes: the workspace's data is kept untouched.
+        Raises WorkspaceNotFound for an unknown workspace.
+        """
+
+    def put_agent(self, ws: WorkspaceId, agent_id: str, record: bytes) -> None:
+        """Insert or replace one agent's record (opaque bytes; the engine owns its schema)."""
+
+    def get_agent(self, ws: WorkspaceId, agent_id: str) -> bytes | None:
+        """One agent's record, or None if it is not registered."""
+
+    def list_agents(self, ws: WorkspaceId) -> list[tuple[str, bytes]]:
+        """Every registered ``(agent_id, record)``, sorted by agent ID."""
+
+
+@runtime_checkable
+class ExportSource(Protocol):
+    """Full iteration of a workspace: for verify and export only, never for lookups."""
+
     def iter_all_nodes(self, ws: WorkspaceId) -> Iterator[NodeRecord | Damaged]:
         """Every stored NodeRecord (damaged rows yielded as Damaged)."""
 
@@ -363,3 +325,23 @@ class StorageBackend(Protocol):
 
     def iter_all_basis_refs(self, ws: WorkspaceId) -> Iterator[tuple[str, FrameId]]:
         """Every basis-index entry as (referenced ID, dependent FrameID)."""
+
+
+@runtime_checkable
+class StorageBackend(NodeStore, FrameStore, IndexStore, MetadataStore, ExportSource, Protocol):
+    """Persistent state of any number of workspaces: every seam plus the lifecycle."""
+
+    url: str
+    """The URL this store was opened from (no credentials)."""
+
+    def close(self) -> None:
+        """Release connections and files; the store is unusable afterwards."""
+
+    def __enter__(self) -> StorageBackend: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...

@@ -16,18 +16,26 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 
-from treeframe.errors import ConcurrentUpdate, NodeNotFound, StorageError
+from treeframe.errors import (
+    ConcurrentUpdate,
+    NodeNotFound,
+    StorageError,
+    WorkspaceNotFound,
+)
 from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId, parse_hex_id
-from treeframe.storage.base import (
+from treeframe.storage.derived import BatchDerivedStore
+from treeframe.storage.values import (
     ANY_HEAD,
+    AnyHead,
     Appended,
     Damaged,
     NodeSetState,
     RootEntry,
     SetRootFn,
-    _AnyHead,
+    WorkspaceInfo,
     basis_refs,
+    workspace_deleted,
 )
 from treeframe.tree.records import NodeRecord
 
@@ -36,7 +44,7 @@ __all__ = ["MemoryStore"]
 
 @dataclass
 class _Workspace:
-    name: str
+    info: WorkspaceInfo
     next_seq: int = 1
     nodes: dict[NodeId, NodeRecord] = field(default_factory=dict)
     paths: dict[str, NodeId] = field(default_factory=dict)
@@ -54,7 +62,7 @@ class _Workspace:
     built_on: dict[str, list[tuple[int, FrameId]]] = field(default_factory=dict)  # by seq
 
 
-class MemoryStore:
+class MemoryStore(BatchDerivedStore):
     """Keeps everything in process memory; one lock makes every write atomic."""
 
     def __init__(self, url: str = "memory://") -> None:
@@ -83,20 +91,47 @@ class MemoryStore:
             raise StorageError("store is closed")
         space = self._spaces.get(ws)
         if space is None:
-            raise StorageError(f"workspace {ws} does not exist in this store")
+            raise WorkspaceNotFound(f"workspace {ws} does not exist in this store")
         return space
 
     # -- workspaces ---------------------------------------------------------
-    def ensure_workspace(self, ws: WorkspaceId, name: str) -> None:
-        """Create the workspace if absent."""
-        parse_hex_id(ws, "workspace ID")
+    def create_workspace(self, info: WorkspaceInfo) -> tuple[WorkspaceInfo, bool]:
+        """Create the workspace if absent; an existing one wins (a tombstoned one raises)."""
+        parse_hex_id(info.workspace_id, "workspace ID")
         with self._lock:
-            self._spaces.setdefault(ws, _Workspace(name))
+            space = self._spaces.get(info.workspace_id)
+            if space is None:
+                self._spaces[info.workspace_id] = _Workspace(info)
+                return info, True
+            if space.info.deleted_at is not None:
+                raise workspace_deleted(space.info)
+            return space.info, False
 
-    def workspace_name(self, ws: WorkspaceId) -> str | None:
-        """Name of the workspace, or None."""
+    def get_workspace(self, ws: WorkspaceId) -> WorkspaceInfo | None:
+        """A workspace's metadata (tombstoned included), or None."""
         space = self._spaces.get(ws)
-        return space.name if space else None
+        return space.info if space else None
+
+    def list_workspaces(
+        self, *, include_deleted: bool = False, after: str | None = None, limit: int = 100
+    ) -> list[WorkspaceInfo]:
+        """Workspaces by name, keyset-paged after the name ``after``."""
+        with self._lock:
+            infos = sorted((s.info for s in self._spaces.values()), key=lambda i: i.name)
+        return [
+            info
+            for info in infos
+            if (include_deleted or info.deleted_at is None) and (after is None or info.name > after)
+        ][: max(limit, 0)]
+
+    def set_workspace_deleted(self, ws: WorkspaceId, deleted_at: str | None) -> WorkspaceInfo:
+        """Tombstone or restore a workspace; its data stays as it is."""
+        with self._lock:
+            space = self._spaces.get(ws)
+            if space is None:
+                raise WorkspaceNotFound(f"no workspace {ws} in this store")
+            space.info = replace(space.info, deleted_at=deleted_at)
+            return space.info
 
     # -- node records -------------------------------------------------------
     def put_nodes(self, ws: WorkspaceId, records: Sequence[NodeRecord]) -> None:
@@ -107,10 +142,6 @@ class MemoryStore:
             nodes = self._ws(ws).nodes
             for record in records:
                 nodes.setdefault(record.node_id, record)
-
-    def get_node(self, ws: WorkspaceId, node_id: NodeId) -> NodeRecord | None:
-        """Record by ID."""
-        return self._ws(ws).nodes.get(node_id)
 
     def get_nodes(self, ws: WorkspaceId, node_ids: Sequence[NodeId]) -> dict[NodeId, NodeRecord]:
         """Records by ID."""
@@ -131,10 +162,6 @@ class MemoryStore:
             e for e in reversed(self._ws(ws).history) if before_seq is None or e.seq < before_seq
         ]
         return entries[:limit]
-
-    def lookup_path(self, ws: WorkspaceId, path: str) -> NodeId | None:
-        """Current NodeID at a path."""
-        return self._ws(ws).paths.get(path)
 
     def lookup_paths(self, ws: WorkspaceId, paths: Sequence[str]) -> dict[str, NodeId]:
         """Current NodeIDs at paths."""
@@ -201,11 +228,6 @@ class MemoryStore:
         with self._lock:
             self._ws(ws).staging.pop(token, None)
 
-    def path_history(self, ws: WorkspaceId, path: str, limit: int) -> list[tuple[int, NodeId]]:
-        """Earlier NodeIDs of a path with the seq that replaced each, newest first."""
-        entries = self._ws(ws).path_history.get(path, [])
-        return entries[::-1][: max(limit, 0)]
-
     # -- stat cache ---------------------------------------------------------
     def get_stat_dir(self, ws: WorkspaceId, dir_path: str) -> bytes | None:
         """Encoded stat entries of one directory."""
@@ -239,7 +261,7 @@ class MemoryStore:
         set_root: SetRootFn,
         created_at: str,
         *,
-        expected_head: FrameId | _AnyHead | None = ANY_HEAD,
+        expected_head: FrameId | AnyHead | None = ANY_HEAD,
     ) -> Appended:
         """Put a frame atomically: append it, or make an existing one current again."""
         parse_hex_id(frame.frame_id, "FrameID")
@@ -256,7 +278,7 @@ class MemoryStore:
                 return Appended(existing, False)
             if existing is None and frame.node_id not in space.nodes:
                 raise NodeNotFound(f"node {frame.node_id} does not exist in this workspace")
-            if not isinstance(expected_head, _AnyHead) and current != expected_head:
+            if not isinstance(expected_head, AnyHead) and current != expected_head:
                 raise ConcurrentUpdate(
                     f"head of {frame.frame_type!r} on {frame.node_id} moved",
                     expected=expected_head or "",
@@ -283,18 +305,10 @@ class MemoryStore:
             space.node_heads.setdefault(frame.node_id, {})[frame.frame_type] = frame.frame_id
             return Appended(stored, existing is None)
 
-    def get_frame(self, ws: WorkspaceId, frame_id: FrameId) -> Frame | None:
-        """Frame by ID."""
-        return self._ws(ws).frames.get(frame_id)
-
     def get_frames(self, ws: WorkspaceId, frame_ids: Sequence[FrameId]) -> dict[FrameId, Frame]:
         """Frames by ID."""
         frames = self._ws(ws).frames
         return {f: frames[f] for f in frame_ids if f in frames}
-
-    def get_content(self, ws: WorkspaceId, digest: ContentHash) -> bytes | None:
-        """Content by hash."""
-        return self._ws(ws).contents.get(digest)
 
     def get_contents(
         self, ws: WorkspaceId, digests: Sequence[ContentHash]
@@ -327,18 +341,6 @@ class MemoryStore:
             bisect.insort(ids, frame.frame_id)
         return ids
 
-    def get_frame_set(self, ws: WorkspaceId, node_id: NodeId) -> NodeSetState | None:
-        """Stored set root and count."""
-        return self._ws(ws).sets.get(node_id)
-
-    def get_head(self, ws: WorkspaceId, node_id: NodeId, frame_type: str) -> FrameId | None:
-        """Head by (node, type)."""
-        return self._ws(ws).heads.get((node_id, frame_type))
-
-    def get_heads(self, ws: WorkspaceId, node_id: NodeId) -> dict[str, FrameId]:
-        """All heads of a node."""
-        return dict(sorted(self._ws(ws).node_heads.get(node_id, {}).items()))
-
     def get_heads_many(
         self, ws: WorkspaceId, node_ids: Sequence[NodeId]
     ) -> dict[NodeId, dict[str, FrameId]]:
@@ -350,7 +352,9 @@ class MemoryStore:
         self, ws: WorkspaceId, paths: Sequence[str], limit: int
     ) -> dict[str, list[tuple[int, NodeId]]]:
         """Batch form of :meth:`path_history`."""
-        found = {p: self.path_history(ws, p, limit) for p in dict.fromkeys(paths)}
+        history = self._ws(ws).path_history
+        bound = max(limit, 0)
+        found = {p: history.get(p, [])[::-1][:bound] for p in dict.fromkeys(paths)}
         return {p: entries for p, entries in found.items() if entries}
 
     def get_frame_sets(
@@ -372,13 +376,6 @@ class MemoryStore:
             for n in dict.fromkeys(node_ids)
             if n in node_frames
         }
-
-    def get_heads_batch(
-        self, ws: WorkspaceId, keys: Sequence[tuple[NodeId, str]]
-    ) -> dict[tuple[NodeId, str], FrameId]:
-        """Heads of many (node, type) keys; missing keys are absent."""
-        heads = self._ws(ws).heads
-        return {key: heads[key] for key in keys if key in heads}
 
     def frames_built_on(
         self, ws: WorkspaceId, ref: str, limit: int, after_seq: int | None = None

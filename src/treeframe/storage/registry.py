@@ -1,7 +1,7 @@
 """Store URLs -> backend instances: the only module that imports concrete backends.
 
 A SQLite URL is ``sqlite://`` followed by the absolute path of the file,
-percent-encoded like any URL path (``sqlite_url`` builds one), so a path
+percent-encoded like any URL path (``storage.urls.sqlite_url`` builds one), so a path
 holding ``?``, ``#``, ``%``, a space or bytes that are not UTF-8 survives the
 round trip; the query string after the first unescaped ``?`` holds options.
 
@@ -13,21 +13,13 @@ URL alone with ``backend_unavailable``, never the import of treeframe.
 from __future__ import annotations
 
 import os
-from urllib.parse import parse_qsl, quote, unquote_to_bytes
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from treeframe.errors import BackendUnavailable, ConfigError
 from treeframe.storage.base import StorageBackend
+from treeframe.storage.urls import sqlite_url
 
 __all__ = ["open_store", "sqlite_url"]
-
-# Characters left as they are in a URL path; everything else is %XX-encoded.
-_PATH_SAFE = "/:@+=,!$&'()*;~"
-
-
-def sqlite_url(path: str | os.PathLike[str]) -> str:
-    """The ``sqlite://`` URL of a store file (its absolute path, percent-encoded)."""
-    raw = os.fsencode(os.path.abspath(os.fspath(path)))
-    return f"sqlite://{quote(raw, safe=_PATH_SAFE)}"
 
 
 def open_store(

@@ -51,6 +51,12 @@ store applies the pending steps of ``_MIGRATIONS`` through
 :mod:`treeframe.storage.migrations`; a read-only open never migrates and reads
 versions 3 and 4 as they are (a version-3 store orders by ``seq``, which equals
 ``put_seq`` in a store no re-put ever moved).
+
+Workspace metadata (version 6): ``workspaces`` gains ``description``,
+``owner``, ``created_at`` and the tombstone ``deleted_at``, and an index by
+name for keyset-paged listing. The step fills ``created_at`` from the
+workspace's first root-history entry (or the migration time); an older store
+read as it is answers empty placeholders for the metadata it lacks.
 """
 
 from __future__ import annotations
@@ -79,20 +85,25 @@ from treeframe.errors import (
     StoreLocked,
     StoreNotFound,
     TreeframeError,
+    WorkspaceNotFound,
 )
 from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
-from treeframe.storage.base import (
+from treeframe.storage.derived import BatchDerivedStore
+from treeframe.storage.migrations import Migration, SchemaStatus, migrate, pending
+from treeframe.storage.urls import sqlite_url
+from treeframe.storage.values import (
     ANY_HEAD,
+    AnyHead,
     Appended,
     Damaged,
     NodeSetState,
     RootEntry,
     SetRootFn,
-    _AnyHead,
+    WorkspaceInfo,
     basis_refs,
+    workspace_deleted,
 )
-from treeframe.storage.migrations import Migration, SchemaStatus, migrate, pending
 from treeframe.tree.records import NodeRecord
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
@@ -102,7 +113,9 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS workspaces (
     id INTEGER PRIMARY KEY, wsid BLOB NOT NULL UNIQUE, name TEXT NOT NULL,
-    next_seq INTEGER NOT NULL);
+    next_seq INTEGER NOT NULL, description TEXT NOT NULL DEFAULT '', owner TEXT,
+    created_at TEXT NOT NULL DEFAULT '', deleted_at TEXT);
+CREATE INDEX IF NOT EXISTS workspaces_by_name ON workspaces (name);
 CREATE TABLE IF NOT EXISTS nodes (
     id INTEGER PRIMARY KEY, ws INTEGER NOT NULL, node BLOB NOT NULL, record BLOB NOT NULL,
     UNIQUE (ws, node));
@@ -189,12 +202,36 @@ def _v5_schema_migrations(tx: sqlite3.Connection) -> None:
     )
 
 
+def _v6_workspace_metadata(tx: sqlite3.Connection) -> None:
+    """Workspace metadata columns; created_at from the first root, else the migration time."""
+    _run_script(
+        tx,
+        """
+        ALTER TABLE workspaces ADD COLUMN description TEXT NOT NULL DEFAULT '';
+        ALTER TABLE workspaces ADD COLUMN owner TEXT;
+        ALTER TABLE workspaces ADD COLUMN created_at TEXT NOT NULL DEFAULT '';
+        ALTER TABLE workspaces ADD COLUMN deleted_at TEXT;
+        CREATE INDEX workspaces_by_name ON workspaces (name)
+        """,
+    )
+    tx.execute(
+        "UPDATE workspaces SET created_at = coalesce((SELECT min(created_at) FROM root_history"
+        " WHERE root_history.ws = workspaces.id), ?)",
+        (_utc_now(),),
+    )
+
+
 _MIGRATIONS: tuple[Migration[sqlite3.Connection], ...] = (
     Migration(4, "frames.put_seq", _v4_put_seq),
     Migration(5, "schema_migrations", _v5_schema_migrations),
+    Migration(6, "workspace metadata", _v6_workspace_metadata),
 )
 _PUT_SEQ_SINCE = 4  # the first version whose frames have put_seq
 _HISTORY_SINCE = 5  # the first version whose store has schema_migrations
+_METADATA_SINCE = 6  # the first version whose workspaces have metadata columns
+_INFO = "wsid, name, description, owner, created_at, deleted_at"
+# What an older layout read as it is answers for the metadata it lacks.
+_INFO_BEFORE_METADATA = "wsid, name, '', NULL, '', NULL"
 
 SCHEMA_VERSION = _MIGRATIONS[-1].version
 """Version of the table layout above; older ones from 3 are upgraded on open, others refused."""
@@ -287,7 +324,7 @@ def _placeholders(n: int) -> str:
     return ",".join("?" * n)
 
 
-class SqliteStore:
+class SqliteStore(BatchDerivedStore):
     """A treeframe store in one SQLite file; usable from many threads and processes."""
 
     def __init__(
@@ -310,8 +347,6 @@ class SqliteStore:
         :meth:`schema_status` and :meth:`migrate_schema` are meant to be
         used); a read-only open never migrates.
         """
-        from treeframe.storage.registry import sqlite_url
-
         self._path = os.path.abspath(os.fspath(path))
         self.url = sqlite_url(self._path)
         self._busy_ms = busy_timeout_ms
@@ -330,6 +365,8 @@ class SqliteStore:
         # Column holding the recency position: "seq" only in a version-3 store
         # that was not upgraded (read-only, or opened with migrate=False).
         self._put = "put_seq"
+        # Workspace metadata columns: placeholders in a store older than version 6.
+        self._info_columns = _INFO
         self._parse_node = functools.lru_cache(maxsize=_RECORD_CACHE)(NodeRecord.from_json)
         if (read_only or not create) and not os.path.isfile(self._path):
             what = "is not a file" if os.path.exists(self._path) else "does not exist"
@@ -480,6 +517,8 @@ class SqliteStore:
                 # No write permission: read the older layout as it is.
         if current < _PUT_SEQ_SINCE:
             self._put = "seq"  # never re-put, so seq is still the recency order
+        if current < _METADATA_SINCE:
+            self._info_columns = _INFO_BEFORE_METADATA
 
     def schema_status(self) -> SchemaStatus:
         """The store's schema version, the newest this code knows and the steps between.
@@ -510,6 +549,7 @@ class SqliteStore:
             record=_record,
         )
         self._put = "put_seq"
+        self._info_columns = _INFO
         return tuple((step.version, step.name) for step in applied)
 
     @contextmanager
@@ -583,27 +623,68 @@ class SqliteStore:
         raw = _key(ws)
         row = None if raw is None else self._one("SELECT id FROM workspaces WHERE wsid = ?", (raw,))
         if row is None:
-            raise StorageError(f"workspace {ws} does not exist in this store")
+            raise WorkspaceNotFound(f"workspace {ws} does not exist in this store")
         found: int = row[0]
         self._ws_ids[ws] = found
         return found
 
-    def ensure_workspace(self, ws: WorkspaceId, name: str) -> None:
-        """Create the workspace if absent (an existing one keeps its name)."""
-        raw = _require(ws, "workspace ID")
-        with self._write() as tx:
-            tx.execute(
-                "INSERT OR IGNORE INTO workspaces (wsid, name, next_seq) VALUES (?, ?, 1)",
-                (raw, name),
-            )
-
-    def workspace_name(self, ws: WorkspaceId) -> str | None:
-        """Name of the workspace, or None if it does not exist."""
-        raw = _key(ws)
-        row = (
-            None if raw is None else self._one("SELECT name FROM workspaces WHERE wsid = ?", (raw,))
+    @staticmethod
+    def _info(row: Sequence[Any]) -> WorkspaceInfo:
+        wsid, name, description, owner, created_at, deleted_at = row
+        return WorkspaceInfo(
+            WorkspaceId(bytes(wsid).hex()), name, description, owner, created_at, deleted_at
         )
-        return None if row is None else str(row[0])
+
+    def create_workspace(self, info: WorkspaceInfo) -> tuple[WorkspaceInfo, bool]:
+        """Insert the workspace unless its ID is stored; an existing one wins unchanged."""
+        raw = _require(info.workspace_id, "workspace ID")
+        with self._write() as tx:
+            row = tx.execute(
+                f"SELECT {self._info_columns} FROM workspaces WHERE wsid = ?", (raw,)
+            ).fetchone()
+            if row is not None:
+                existing = self._info(row)
+                if existing.deleted_at is not None:
+                    raise workspace_deleted(existing)
+                return existing, False
+            tx.execute(
+                "INSERT INTO workspaces (wsid, name, next_seq, description, owner, created_at,"
+                " deleted_at) VALUES (?, ?, 1, ?, ?, ?, ?)",
+                (raw, info.name, info.description, info.owner, info.created_at, info.deleted_at),
+            )
+        return info, True
+
+    def get_workspace(self, ws: WorkspaceId) -> WorkspaceInfo | None:
+        """A workspace's metadata by ID (tombstoned included), or None."""
+        raw = _key(ws)
+        if raw is None:
+            return None
+        row = self._one(f"SELECT {self._info_columns} FROM workspaces WHERE wsid = ?", (raw,))
+        return None if row is None else self._info(row)
+
+    def list_workspaces(
+        self, *, include_deleted: bool = False, after: str | None = None, limit: int = 100
+    ) -> list[WorkspaceInfo]:
+        """Workspaces by name from the name index, keyset-paged after ``after``."""
+        sql = f"SELECT {self._info_columns} FROM workspaces WHERE (? IS NULL OR name > ?)"
+        if not include_deleted and self._info_columns == _INFO:  # older layouts: no tombstones
+            sql += " AND deleted_at IS NULL"
+        rows = self._all(sql + " ORDER BY name LIMIT ?", (after, after, max(limit, 0)))
+        return [self._info(r) for r in rows]
+
+    def set_workspace_deleted(self, ws: WorkspaceId, deleted_at: str | None) -> WorkspaceInfo:
+        """Set or clear the tombstone; nothing else of the workspace changes."""
+        raw = _key(ws)
+        with self._write() as tx:
+            row = None
+            if raw is not None:
+                tx.execute("UPDATE workspaces SET deleted_at = ? WHERE wsid = ?", (deleted_at, raw))
+                row = tx.execute(
+                    f"SELECT {self._info_columns} FROM workspaces WHERE wsid = ?", (raw,)
+                ).fetchone()
+            if row is None:
+                raise WorkspaceNotFound(f"no workspace {ws} in store {self._path}")
+        return self._info(row)
 
     # -- node records -------------------------------------------------------
     def put_nodes(self, ws: WorkspaceId, records: Sequence[NodeRecord]) -> None:
@@ -612,15 +693,6 @@ class SqliteStore:
         rows = [(wid, _require(r.node_id, "NodeID"), r.to_json()) for r in records]
         with self._write() as tx:
             tx.executemany("INSERT OR IGNORE INTO nodes (ws, node, record) VALUES (?, ?, ?)", rows)
-
-    def get_node(self, ws: WorkspaceId, node_id: NodeId) -> NodeRecord | None:
-        """One record by primary key."""
-        wid = self._ws(ws)
-        raw = _key(node_id)
-        if raw is None:
-            return None
-        row = self._one("SELECT record FROM nodes WHERE ws = ? AND node = ?", (wid, raw))
-        return None if row is None else self._parse_node(row[0])
 
     def get_nodes(self, ws: WorkspaceId, node_ids: Sequence[NodeId]) -> dict[NodeId, NodeRecord]:
         """Batch lookup; missing IDs are absent from the result."""
@@ -647,12 +719,6 @@ class SqliteStore:
             (wid, _MAX_SEQ if before_seq is None else before_seq, max(limit, 0)),
         )
         return [RootEntry(seq, NodeId(root.hex()), created) for seq, root, created in rows]
-
-    def lookup_path(self, ws: WorkspaceId, path: str) -> NodeId | None:
-        """Current NodeID at a workspace-relative path."""
-        wid = self._ws(ws)
-        row = self._one("SELECT node FROM paths WHERE ws = ? AND path = ?", (wid, path))
-        return None if row is None else NodeId(row[0].hex())
 
     def lookup_paths(self, ws: WorkspaceId, paths: Sequence[str]) -> dict[str, NodeId]:
         """Batch form of :meth:`lookup_path`."""
@@ -756,16 +822,6 @@ class SqliteStore:
             tx.execute("DELETE FROM scan_staging WHERE ws = ? AND token = ?", (wid, token))
             tx.execute("DELETE FROM scans WHERE ws = ? AND token = ?", (wid, token))
 
-    def path_history(self, ws: WorkspaceId, path: str, limit: int) -> list[tuple[int, NodeId]]:
-        """Up to ``limit`` earlier NodeIDs of a path, newest first, by primary-key range."""
-        wid = self._ws(ws)
-        rows = self._all(
-            "SELECT seq, node FROM path_history WHERE ws = ? AND path = ?"
-            " ORDER BY seq DESC LIMIT ?",
-            (wid, path, max(limit, 0)),
-        )
-        return [(seq, NodeId(node.hex())) for seq, node in rows]
-
     # -- stat cache ---------------------------------------------------------
     def get_stat_dir(self, ws: WorkspaceId, dir_path: str) -> bytes | None:
         """Encoded stat-cache entries of one directory."""
@@ -813,7 +869,7 @@ class SqliteStore:
         set_root: SetRootFn,
         created_at: str,
         *,
-        expected_head: FrameId | _AnyHead | None = ANY_HEAD,
+        expected_head: FrameId | AnyHead | None = ANY_HEAD,
     ) -> Appended:
         """Put a frame in one IMMEDIATE transaction: append it, or make an existing one current.
 
@@ -852,7 +908,7 @@ class SqliteStore:
                 is None
             ):
                 raise NodeNotFound(f"node {frame.node_id} does not exist in this workspace")
-            if not isinstance(expected_head, _AnyHead) and current != expected_head:
+            if not isinstance(expected_head, AnyHead) and current != expected_head:
                 raise ConcurrentUpdate(
                     f"head of {frame.frame_type!r} on {frame.node_id} moved",
                     expected=expected_head or "",
@@ -903,17 +959,6 @@ class SqliteStore:
             )
         return Appended(stored, True)
 
-    def get_frame(self, ws: WorkspaceId, frame_id: FrameId) -> Frame | None:
-        """One frame (without its content) by primary key."""
-        wid = self._ws(ws)
-        raw = _key(frame_id)
-        if raw is None:
-            return None
-        row = self._one(
-            f"SELECT record, {self._put} FROM frames WHERE ws = ? AND frame = ?", (wid, raw)
-        )
-        return None if row is None else self._load_frame(*row)
-
     def get_frames(self, ws: WorkspaceId, frame_ids: Sequence[FrameId]) -> dict[FrameId, Frame]:
         """Batch lookup; missing IDs are absent from the result."""
         wid = self._ws(ws)
@@ -921,15 +966,6 @@ class SqliteStore:
         sql = f"SELECT frame, record, {self._put} FROM frames WHERE ws = ? AND frame IN ({{}})"
         found = {keys[frame]: (rec, put) for frame, rec, put in self._batched(sql, wid, list(keys))}
         return {f: self._load_frame(*found[f]) for f in frame_ids if f in found}
-
-    def get_content(self, ws: WorkspaceId, digest: ContentHash) -> bytes | None:
-        """Content bytes by content hash."""
-        wid = self._ws(ws)
-        raw = _key(digest)
-        if raw is None:
-            return None
-        row = self._one("SELECT data FROM contents WHERE ws = ? AND hash = ?", (wid, raw))
-        return None if row is None else bytes(row[0])
 
     def get_contents(
         self, ws: WorkspaceId, digests: Sequence[ContentHash]
@@ -992,15 +1028,6 @@ class SqliteStore:
             "SELECT frame FROM frames WHERE ws = ? AND node = ? ORDER BY frame", (wid, raw)
         )
         return [FrameId(r[0].hex()) for r in rows]
-
-    def get_frame_set(self, ws: WorkspaceId, node_id: NodeId) -> NodeSetState | None:
-        """Stored root and count of a node's frame set (None: no frames yet)."""
-        wid = self._ws(ws)
-        raw = _key(node_id)
-        if raw is None:
-            return None
-        row = self._one("SELECT root, count FROM frame_sets WHERE ws = ? AND node = ?", (wid, raw))
-        return None if row is None else NodeSetState(row[0].hex(), row[1])
 
     def get_heads_many(
         self, ws: WorkspaceId, node_ids: Sequence[NodeId]
@@ -1084,58 +1111,6 @@ class SqliteStore:
         for frames in out.values():
             frames.sort(key=lambda f: f.put_seq, reverse=True)  # a UNION's row order is open
         return out
-
-    def get_head(self, ws: WorkspaceId, node_id: NodeId, frame_type: str) -> FrameId | None:
-        """One head by primary key."""
-        wid = self._ws(ws)
-        raw = _key(node_id)
-        if raw is None:
-            return None
-        row = self._one(
-            "SELECT frame FROM heads WHERE ws = ? AND node = ? AND type = ?",
-            (wid, raw, frame_type),
-        )
-        return None if row is None else FrameId(row[0].hex())
-
-    def get_heads(self, ws: WorkspaceId, node_id: NodeId) -> dict[str, FrameId]:
-        """Every head of a node, by frame type (sorted by type)."""
-        wid = self._ws(ws)
-        raw = _key(node_id)
-        if raw is None:
-            return {}
-        rows = self._all(
-            "SELECT type, frame FROM heads WHERE ws = ? AND node = ? ORDER BY type", (wid, raw)
-        )
-        return {t: FrameId(f.hex()) for t, f in rows}
-
-    def get_heads_batch(
-        self, ws: WorkspaceId, keys: Sequence[tuple[NodeId, str]]
-    ) -> dict[tuple[NodeId, str], FrameId]:
-        """Heads of many (node, type) keys: one primary-key probe per key, joined from VALUES.
-
-        Keys go in batches of ``_BATCH // 2`` (two bound parameters each), so
-        a few queries serve thousands of keys.
-        """
-        wid = self._ws(ws)
-        wanted: dict[tuple[bytes, str], tuple[NodeId, str]] = {}
-        for node_id, frame_type in keys:
-            raw = _key(node_id)
-            if raw is not None:
-                wanted[(raw, frame_type)] = (node_id, frame_type)
-        pairs = list(wanted)
-        found: dict[tuple[NodeId, str], FrameId] = {}
-        step = _BATCH // 2
-        for start in range(0, len(pairs), step):
-            chunk = pairs[start : start + step]
-            sql = (
-                "WITH wanted (node, type) AS (VALUES {})"
-                " SELECT h.node, h.type, h.frame FROM wanted"
-                " JOIN heads AS h ON h.ws = ? AND h.node = wanted.node AND h.type = wanted.type"
-            ).format(",".join(["(?, ?)"] * len(chunk)))
-            params = [value for pair in chunk for value in pair]
-            for node, frame_type, frame in self._all(sql, (*params, wid)):
-                found[wanted[(node, frame_type)]] = FrameId(frame.hex())
-        return found
 
     def frames_built_on(
         self, ws: WorkspaceId, ref: str, limit: int, after_seq: int | None = None

@@ -17,6 +17,7 @@ from treeframe.engine.types import FrameInput
 from treeframe.hashing.ids import workspace_id
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.registry import open_store
+from treeframe.testing.factories import workspace_info
 from treeframe.tree.scan import scan_tree
 from treeframe.workspace.working_tree import WorkingTreeContents
 
@@ -84,7 +85,7 @@ def env(request, tmp_path) -> Env:
     write_tree(root, SAMPLE)
     url = "memory://" if request.param == "memory" else f"sqlite://{tmp_path / 'store.db'}"
     store = open_store(url)
-    store.ensure_workspace(WS, "engine-tests")
+    store.create_workspace(workspace_info(WS, "engine-tests"))
     # A runtime per test: plugin registries and locks are never shared between tests.
     api = ContextAPI(store, WS, files=WorkingTreeContents(root), runtime=Runtime())
     for agent in AGENTS.values():

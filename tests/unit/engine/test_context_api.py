@@ -18,6 +18,7 @@ from treeframe.errors import (
 from treeframe.frames.frame import Basis
 from treeframe.frames.views import ViewPolicy
 from treeframe.hashing.ids import workspace_id
+from treeframe.testing.factories import workspace_info
 
 
 def test_get_node_by_path_and_by_id_agree(env):
@@ -58,7 +59,7 @@ def test_bad_addresses(env):
 
 def test_frame_for_node_of_another_workspace_is_refused(env):
     other = workspace_id("other")
-    env.store.ensure_workspace(other, "other")
+    env.store.create_workspace(workspace_info(other, "other"))
     node_id = env.api.get_node("src/app.py", principal=env.owner).node_record.node_id
     from treeframe.engine.context_api import ContextAPI
 

@@ -11,7 +11,7 @@ from treeframe.frames.views import ViewPolicy
 
 def _agree(env, path: str, frame_type: str, expected: str) -> None:
     node = env.api.resolve(path, principal=env.owner).node_id
-    assert env.store.get_heads(WS, node)[frame_type] == expected
+    assert env.store.get_heads_many(WS, [node])[node][frame_type] == expected
     assert (
         env.api.get_node(path, ViewPolicy(max_frames=1), principal=env.owner)
         .frames[0]

@@ -21,6 +21,7 @@ from treeframe.errors import IntegrityError
 from treeframe.frames.views import ViewPolicy
 from treeframe.hashing.ids import content_hash
 from treeframe.storage.registry import open_store
+from treeframe.testing.factories import workspace_info
 from treeframe.workspace.working_tree import WorkingTreeContents
 
 
@@ -29,7 +30,7 @@ def sqlite_env(tmp_path: Path) -> Iterator[Env]:
     root = tmp_path / "ws"
     write_tree(root, SAMPLE)
     store = open_store(f"sqlite://{tmp_path / 'store.db'}")
-    store.ensure_workspace(WS, "engine-tests")
+    store.create_workspace(workspace_info(WS, "engine-tests"))
     api = ContextAPI(store, WS, files=WorkingTreeContents(root), agents=AGENTS)
     env = Env(root, store, api)
     env.scan()

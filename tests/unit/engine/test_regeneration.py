@@ -16,6 +16,7 @@ from treeframe.errors import StoreLocked
 from treeframe.frames.frame import Basis
 from treeframe.storage.registry import open_store
 from treeframe.storage.sqlite import SqliteStore
+from treeframe.testing.factories import workspace_info
 from treeframe.workspace.working_tree import WorkingTreeContents
 
 
@@ -148,7 +149,7 @@ def test_one_file_change_in_1000_file_tree_regenerates_depth_plus_one(tmp_path: 
     write_tree(root, files)
     url = "memory://" if backend == "memory" else f"sqlite://{tmp_path / 's.db'}"
     store = open_store(url)
-    store.ensure_workspace(WS, "big")
+    store.create_workspace(workspace_info(WS, "big"))
     api = ContextAPI(store, WS, files=WorkingTreeContents(root), agents=AGENTS)
     env = Env(root, store, api)
     env.scan()
@@ -227,7 +228,7 @@ def test_regenerate_lets_storage_errors_propagate(tmp_path: Path):
     write_tree(root, SAMPLE)
     db = tmp_path / "store.db"
     store = SqliteStore(db, busy_timeout_ms=50)
-    store.ensure_workspace(WS, "engine-tests")
+    store.create_workspace(workspace_info(WS, "engine-tests"))
     api = ContextAPI(store, WS, files=WorkingTreeContents(root), agents=AGENTS)
     env = Env(root, store, api)
     env.scan()

@@ -18,6 +18,7 @@ from treeframe.engine.runtime import Runtime, StripedLocks, default_runtime
 from treeframe.errors import ScanError
 from treeframe.hashing.ids import workspace_id
 from treeframe.storage.memory import MemoryStore
+from treeframe.testing.factories import workspace_info
 from treeframe.tree.filehash import HashJob, HashResult, hash_batch
 from treeframe.tree.scan import scan_tree
 
@@ -68,7 +69,7 @@ def _scan(root: Path, store: MemoryStore, runtime: Runtime) -> None:
 
 def test_a_runtime_s_pool_is_reused_across_scans_and_closed_by_close(tmp_path: Path) -> None:
     store = MemoryStore()
-    store.ensure_workspace(WS, "runtime")
+    store.create_workspace(workspace_info(WS, "runtime"))
     root = tmp_path / "ws"
     write_tree(root, {f"f{i}.txt": f"{i}\n" for i in range(40)})
     before = _workers()
@@ -97,7 +98,7 @@ def _dying_hasher(jobs: Sequence[HashJob]) -> list[HashResult]:
 
 def test_a_broken_pool_fails_the_scan_and_the_next_scan_starts_a_new_one(tmp_path: Path) -> None:
     store = MemoryStore()
-    store.ensure_workspace(WS, "runtime")
+    store.create_workspace(workspace_info(WS, "runtime"))
     root = tmp_path / "ws"
     write_tree(root, {f"f{i}.txt": f"{i}\n" for i in range(40)})
     with Runtime() as runtime:

@@ -10,6 +10,7 @@ from treeframe.frames.frame import Frame, new_frame
 from treeframe.frames.views import HARD_MAX_FRAMES, ViewPolicy, select_view
 from treeframe.hashing.ids import content_hash, workspace_id
 from treeframe.storage.memory import MemoryStore
+from treeframe.testing.factories import workspace_info
 from treeframe.tree.records import NodeRecord
 
 WS = workspace_id("views")
@@ -20,7 +21,7 @@ OTHER = NodeRecord.file("b.txt", content_hash(b"b"), 1, False)
 @pytest.fixture
 def store():
     store = MemoryStore()
-    store.ensure_workspace(WS, "views")
+    store.create_workspace(workspace_info(WS, "views"))
     store.put_nodes(WS, [NODE, OTHER])
     return store
 

@@ -17,6 +17,7 @@ from treeframe.errors import (
 )
 from treeframe.hashing.ids import workspace_id
 from treeframe.storage.registry import open_store, sqlite_url
+from treeframe.testing.factories import workspace_info
 
 WS = workspace_id("default")
 
@@ -31,11 +32,11 @@ def test_sqlite_url_round_trips_any_directory_name(tmp_path: Path, name: str):
     assert "#" not in url
     assert url.count("?") == 0
     with open_store(url) as store:
-        store.ensure_workspace(WS, "default")
+        store.create_workspace(workspace_info(WS, "default"))
         assert store.url == url
     assert sorted(os.listdir(directory)) == ["store.db"]
     with open_store(url + "?busy_timeout_ms=10", create=False) as again:
-        assert again.workspace_name(WS) == "default"
+        assert again.get_workspace(WS) == workspace_info(WS, "default")
 
 
 def test_unescaped_hash_in_a_url_is_refused(tmp_path: Path):
@@ -58,13 +59,13 @@ def test_create_false_refuses_a_missing_or_empty_store(tmp_path: Path):
 def test_read_only_store_reads_and_refuses_writes(tmp_path: Path):
     url = sqlite_url(tmp_path / "store.db")
     with open_store(url) as store:
-        store.ensure_workspace(WS, "default")
+        store.create_workspace(workspace_info(WS, "default"))
     with open_store(url, read_only=True) as store:
-        assert store.workspace_name(WS) == "default"
+        assert store.get_workspace(WS) == workspace_info(WS, "default")
         with pytest.raises(StorageError, match="read-only"):
-            store.ensure_workspace(workspace_id("other"), "other")
+            store.create_workspace(workspace_info(workspace_id("other"), "other"))
     with open_store(url) as store:
-        assert store.workspace_name(workspace_id("other")) is None
+        assert store.get_workspace(workspace_id("other")) is None
 
 
 def test_a_missing_driver_is_backend_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -75,4 +76,4 @@ def test_a_missing_driver_is_backend_unavailable(tmp_path: Path, monkeypatch: py
         open_store(sqlite_url(tmp_path / "store.db"))
     assert os.listdir(tmp_path) == []
     with open_store("memory://") as store:  # other backends are unaffected
-        store.ensure_workspace(WS, "default")
+        store.create_workspace(workspace_info(WS, "default"))

@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 
 from treeframe.hashing import ids as h
 from treeframe.storage.memory import MemoryStore
+from treeframe.testing.factories import workspace_info
 from treeframe.tree.paths import escape_bytes
 from treeframe.tree.scan import scan_tree
 
@@ -134,7 +135,7 @@ def scan_kept(tree: Tree) -> tuple[set[bytes], set[bytes], tuple[str, ...]]:
         root = Path(tmp) / "tree"
         _materialize(root, tree, for_git=False)
         store = MemoryStore()
-        store.ensure_workspace(WS, "ignore-vs-git")
+        store.create_workspace(workspace_info(WS, "ignore-vs-git"))
         result = scan_tree(root, store, WS, workers=1)
         files: set[bytes] = set()
         dirs: set[bytes] = set()

@@ -21,6 +21,7 @@ from treeframe.ids import NodeId, WorkspaceId
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.memory import MemoryStore
 from treeframe.storage.sqlite import SqliteStore
+from treeframe.testing.factories import workspace_info
 from treeframe.tree.filehash import HashJob, HashResult, hash_batch
 from treeframe.tree.scan import ScanResult, Skipped, scan_tree
 from treeframe.tree.statcache import MemoryStatCache, StatCache
@@ -51,7 +52,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageBac
         backend = SqliteStore(tmp_path / "store.db")
         cache_file = tmp_path / "statcache.sqlite"
         _CACHES[id(backend)] = lambda: SqliteStatCache(cache_file)
-    backend.ensure_workspace(WS, "test")
+    backend.create_workspace(workspace_info(WS, "test"))
     yield backend
     del _CACHES[id(backend)]
     backend.close()
@@ -119,7 +120,7 @@ def reasons(result: ScanResult) -> list[tuple[str, str]]:
 def fresh_root(root: Path) -> NodeId:
     """The root of ``root`` scanned into a new store (what a clean tree hashes to)."""
     other = MemoryStore()
-    other.ensure_workspace(WS, "fresh")
+    other.create_workspace(workspace_info(WS, "fresh"))
     return scan(root, other).root
 
 
@@ -152,7 +153,7 @@ def full_state(store: StorageBackend, root: Path) -> dict[str, object]:
 def test_same_tree_at_different_locations_gives_same_root(tmp_path, store):
     first = scan_tree(make_tree(tmp_path / "one"), store, WS)
     other = MemoryStore()
-    other.ensure_workspace(WS, "other")
+    other.create_workspace(workspace_info(WS, "other"))
     second = scan_tree(make_tree(tmp_path / "elsewhere" / "two"), other, WS)
     assert first.root == second.root
     assert paths(store) == paths(other)
@@ -320,7 +321,7 @@ def test_scan_after_stat_cache_mismatch_still_builds_the_right_tree(tmp_path, st
     write(root, "src/new.py", b"x = 1\n")
     result = scan(root, store)
     fresh = MemoryStore()
-    fresh.ensure_workspace(WS, "fresh")
+    fresh.create_workspace(workspace_info(WS, "fresh"))
     assert result.root == scan(root, fresh).root
 
 
@@ -526,7 +527,7 @@ def test_nfd_and_nfc_names_give_the_same_root(tmp_path, store):
     two = write(tmp_path / "two", f"{nfd}/{nfd}.txt", b"same").parent.parent
     first = scan(one, store)
     other = MemoryStore()
-    other.ensure_workspace(WS, "other")
+    other.create_workspace(workspace_info(WS, "other"))
     assert scan(two, other).root == first.root
     assert f"{nfc}/{nfc}.txt" in paths(other)
 
@@ -552,7 +553,7 @@ def test_names_colliding_after_nfc_are_all_skipped(tmp_path, store):
     assert result.files == 1
     # Deterministic: the same tree gives the same root and the same skips again.
     other = MemoryStore()
-    other.ensure_workspace(WS, "other")
+    other.create_workspace(workspace_info(WS, "other"))
     again = scan(root, other)
     assert (again.root, again.skipped) == (result.root, result.skipped)
 
@@ -849,7 +850,7 @@ def test_deleted_file_and_directory_leave_the_path_index(tmp_path, store):
     assert not any(p == "README.md" or p == "src" or p.startswith("src/") for p in index)
     assert "link" in index  # now dangling; still recorded
     fresh = MemoryStore()
-    fresh.ensure_workspace(WS, "fresh")
+    fresh.create_workspace(workspace_info(WS, "fresh"))
     scan(root, fresh)
     assert index == paths(fresh)
 
@@ -898,7 +899,7 @@ def test_worker_count_does_not_change_the_root(tmp_path, store):
     root = _wide_tree(tmp_path / "t", 2100)
     serial = scan_tree(root, store, WS, workers=1)
     other = MemoryStore()
-    other.ensure_workspace(WS, "other")
+    other.create_workspace(workspace_info(WS, "other"))
     pooled = scan_tree(
         root,
         other,

@@ -18,6 +18,7 @@ from treeframe.ids import NodeId, WorkspaceId
 from treeframe.storage.memory import MemoryStore
 from treeframe.storage.registry import sqlite_url
 from treeframe.storage.sqlite import SqliteStore
+from treeframe.testing.factories import workspace_info
 from treeframe.tree.filehash import HashJob, HashResult, hash_batch
 from treeframe.tree.scan import ScanResult, scan_tree
 from treeframe.tree.statcache import MemoryStatCache, StatCache, StatCacheError
@@ -60,7 +61,7 @@ class Counting:
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteStore]:
     backend = SqliteStore(tmp_path / "store.db")
-    backend.ensure_workspace(WS, "test")
+    backend.create_workspace(workspace_info(WS, "test"))
     yield backend
     backend.close()
 
@@ -87,7 +88,7 @@ def scan(
 
 def fresh_root(root: Path) -> NodeId:
     other = MemoryStore()
-    other.ensure_workspace(WS, "fresh")
+    other.create_workspace(workspace_info(WS, "fresh"))
     return scan_tree(root, other, WS, workers=1).root
 
 
@@ -260,7 +261,7 @@ def test_cache_filled_against_one_store_still_writes_every_record_into_another(
     root = build(tmp_path / "tree")
     first = scan(root, store)
     other = SqliteStore(tmp_path / "other.db")
-    other.ensure_workspace(WS, "other")
+    other.create_workspace(workspace_info(WS, "other"))
     try:
         counting = Counting()
         second = scan(root, other, hasher=counting)
@@ -353,7 +354,7 @@ def test_read_only_cache_is_read_but_not_written(tmp_path: Path, store: SqliteSt
     def rescan() -> tuple[list[str], NodeId, tuple[str, ...]]:
         # A store of the child's own: SQLite connections do not cross fork().
         private = MemoryStore()
-        private.ensure_workspace(WS, "child")
+        private.create_workspace(workspace_info(WS, "child"))
         counting = Counting()
         result = scan(root, private, hasher=counting)
         return counting.read, result.root, result.warnings
@@ -372,7 +373,7 @@ def test_read_only_cache_is_read_but_not_written(tmp_path: Path, store: SqliteSt
 def _scan_in_child(root: str, rounds: int) -> str:
     """Scan ``root`` into a private store ``rounds`` times through the tree's cache file."""
     private = MemoryStore()
-    private.ensure_workspace(WS, "child")
+    private.create_workspace(workspace_info(WS, "child"))
     roots = set()
     for _ in range(rounds):
         with SqliteStatCache(cache_path(Path(root))) as cache:  # the default busy timeout
@@ -391,6 +392,6 @@ def test_concurrent_scans_of_one_tree_do_not_corrupt_the_cache(tmp_path: Path) -
     with sqlite3.connect(cache_path(root)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     private = MemoryStore()
-    private.ensure_workspace(WS, "after")
+    private.create_workspace(workspace_info(WS, "after"))
     after = scan(root, private)
     assert (after.root, after.files_hashed, after.warnings) == (expected, 0, ())

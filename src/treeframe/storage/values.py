@@ -1,0 +1,135 @@
+"""Value types the storage seams exchange: root entries, append results, set states.
+
+They are plain frozen data so every backend (and the conformance suite) can
+build and compare them without importing a backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from treeframe.errors import WorkspaceDeleted
+from treeframe.frames.frame import Frame
+from treeframe.ids import NodeId, WorkspaceId
+
+__all__ = [
+    "ANY_HEAD",
+    "AnyHead",
+    "Appended",
+    "Damaged",
+    "NodeSetState",
+    "RootEntry",
+    "SetRootFn",
+    "WorkspaceInfo",
+    "basis_refs",
+    "workspace_deleted",
+]
+
+SetRootFn = Callable[[list[bytes]], bytes]
+"""Computes a frame-set root from the node's raw FrameIDs (see frames.merkle_set)."""
+
+
+class AnyHead:
+    """Type of :data:`ANY_HEAD`; it has exactly one instance."""
+
+    __slots__ = ()
+    _instance: AnyHead | None = None
+
+    def __new__(cls) -> AnyHead:
+        """The one instance, so ``expected_head is ANY_HEAD`` holds after a pickle round trip."""
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "ANY_HEAD"
+
+    def __reduce__(self) -> str:
+        return "ANY_HEAD"  # unpickles as the module-level singleton
+
+
+ANY_HEAD: Final[AnyHead] = AnyHead()
+"""``append_frame(expected_head=ANY_HEAD)``: append without checking the current head."""
+
+
+def basis_refs(frame: Frame) -> list[str]:
+    """IDs a frame's basis names, in basis order without repeats (the basis-index keys).
+
+    The node of a ``node`` / ``node+frame`` basis, the frame of a ``frame`` /
+    ``node+frame`` basis and every child frame of a ``synthesis`` basis.
+    """
+    basis = frame.basis
+    refs: list[str] = []
+    if basis.node_id is not None:
+        refs.append(basis.node_id)
+    if basis.frame_id is not None:
+        refs.append(basis.frame_id)
+    refs.extend(basis.child_frames)
+    return list(dict.fromkeys(refs))
+
+
+@dataclass(frozen=True, slots=True)
+class RootEntry:
+    """One entry of a workspace's root history; ``created_at`` is never hashed."""
+
+    seq: int
+    root: NodeId
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What :meth:`FrameStore.append_frame` did.
+
+    ``frame`` is the frame as stored (its record, metadata and content type
+    are those of the first append; ``put_seq`` is current). ``created`` is
+    False when the FrameID was already stored: nothing new was written, at
+    most the head and recency pointer moved back to it.
+    """
+
+    frame: Frame
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSetState:
+    """A node's frame Merkle set as stored: its root and member count."""
+
+    root: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Damaged:
+    """A stored row that could not even be parsed (reported by ``verify``)."""
+
+    table: str
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceInfo:
+    """A workspace's metadata as the store keeps it (never hashed).
+
+    ``deleted_at`` is the tombstone: set, the workspace is deleted but its
+    data is kept untouched, and :meth:`MetadataStore.set_workspace_deleted`
+    with None restores it.
+    """
+
+    workspace_id: WorkspaceId
+    name: str
+    description: str
+    owner: str | None
+    created_at: str
+    deleted_at: str | None
+
+
+def workspace_deleted(info: WorkspaceInfo) -> WorkspaceDeleted:
+    """The error every backend raises for creating a tombstoned workspace (one wording)."""
+    return WorkspaceDeleted(
+        f"workspace {info.name!r} ({info.workspace_id}) was deleted at {info.deleted_at}; "
+        "restore it instead of creating it again"
+    )
