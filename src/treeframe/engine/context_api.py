@@ -336,9 +336,9 @@ class ContextAPI:
             metadata=frame.metadata,
             max_content_bytes=self.limits.max_frame_bytes,
         )
-        stored = self.store.append_frame(
-            self.ws, built, frame.content, merkle_set.root_of_raw, utc_now()
-        )
+        # Content first (verified by its hash), then the record that names it.
+        self.store.blobs.put(self.ws, built.content_hash, frame.content)
+        stored = self.store.append_frame(self.ws, built, merkle_set.root_of_raw, utc_now())
         return PutResult(stored.frame, stored.created)
 
     def _check_basis(self, basis: Basis) -> None:

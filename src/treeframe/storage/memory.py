@@ -24,6 +24,7 @@ from treeframe.errors import (
 )
 from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId, parse_hex_id
+from treeframe.storage.blobs import BlobStore, verified_digest
 from treeframe.storage.derived import BatchDerivedStore
 from treeframe.storage.values import (
     ANY_HEAD,
@@ -35,6 +36,7 @@ from treeframe.storage.values import (
     SetRootFn,
     WorkspaceInfo,
     basis_refs,
+    missing_content,
     workspace_deleted,
 )
 from treeframe.tree.records import NodeRecord
@@ -62,6 +64,37 @@ class _Workspace:
     built_on: dict[str, list[tuple[int, FrameId]]] = field(default_factory=dict)  # by seq
 
 
+class MemoryBlobs:
+    """The memory store's blob store: its workspaces' ``contents`` maps, under its lock."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def put(self, ws: WorkspaceId, digest: ContentHash, data: bytes) -> bool:
+        """Verify and store once."""
+        verified_digest(digest, data)
+        with self._store._lock:
+            contents = self._store._ws(ws).contents
+            if digest in contents:
+                return False
+            contents[digest] = bytes(data)
+            return True
+
+    def get_many(self, ws: WorkspaceId, digests: Sequence[ContentHash]) -> dict[ContentHash, bytes]:
+        """Stored bytes by hash."""
+        contents = self._store._ws(ws).contents
+        return {d: contents[d] for d in digests if d in contents}
+
+    def exists_many(self, ws: WorkspaceId, digests: Sequence[ContentHash]) -> set[ContentHash]:
+        """Stored hashes among ``digests``."""
+        contents = self._store._ws(ws).contents
+        return {d for d in digests if d in contents}
+
+    def iter_all(self, ws: WorkspaceId) -> Iterator[tuple[ContentHash, bytes]]:
+        """Every blob of ``ws``."""
+        yield from list(self._store._ws(ws).contents.items())
+
+
 class MemoryStore(BatchDerivedStore):
     """Keeps everything in process memory; one lock makes every write atomic."""
 
@@ -69,6 +102,7 @@ class MemoryStore(BatchDerivedStore):
         self.url = url
         self._lock = threading.RLock()
         self._spaces: dict[WorkspaceId, _Workspace] = {}
+        self.blobs: BlobStore = MemoryBlobs(self)
         self._closed = False
 
     def close(self) -> None:
@@ -257,7 +291,6 @@ class MemoryStore(BatchDerivedStore):
         self,
         ws: WorkspaceId,
         frame: Frame,
-        content: bytes,
         set_root: SetRootFn,
         created_at: str,
         *,
@@ -278,6 +311,8 @@ class MemoryStore(BatchDerivedStore):
                 return Appended(existing, False)
             if existing is None and frame.node_id not in space.nodes:
                 raise NodeNotFound(f"node {frame.node_id} does not exist in this workspace")
+            if existing is None and frame.content_hash not in space.contents:
+                raise missing_content(frame)
             if not isinstance(expected_head, AnyHead) and current != expected_head:
                 raise ConcurrentUpdate(
                     f"head of {frame.frame_type!r} on {frame.node_id} moved",
@@ -296,7 +331,6 @@ class MemoryStore(BatchDerivedStore):
                 members.append(bytes.fromhex(frame.frame_id))
                 space.sets[frame.node_id] = NodeSetState(set_root(members).hex(), len(members))
                 stored = replace(frame, seq=seq, created_at=created_at, put_seq=seq)
-                space.contents.setdefault(frame.content_hash, content)
                 for ref in basis_refs(frame):
                     space.built_on.setdefault(ref, []).append((seq, frame.frame_id))
             space.frames[frame.frame_id] = stored
@@ -309,13 +343,6 @@ class MemoryStore(BatchDerivedStore):
         """Frames by ID."""
         frames = self._ws(ws).frames
         return {f: frames[f] for f in frame_ids if f in frames}
-
-    def get_contents(
-        self, ws: WorkspaceId, digests: Sequence[ContentHash]
-    ) -> dict[ContentHash, bytes]:
-        """Contents by hash."""
-        contents = self._ws(ws).contents
-        return {d: contents[d] for d in digests if d in contents}
 
     def iter_node_frames(
         self,
@@ -395,10 +422,6 @@ class MemoryStore(BatchDerivedStore):
     def iter_all_frames(self, ws: WorkspaceId) -> Iterator[Frame | Damaged]:
         """Every frame in seq order."""
         yield from sorted(self._ws(ws).frames.values(), key=lambda f: f.seq)
-
-    def iter_all_contents(self, ws: WorkspaceId) -> Iterator[tuple[ContentHash, bytes]]:
-        """Every content blob."""
-        yield from list(self._ws(ws).contents.items())
 
     def iter_all_frame_sets(self, ws: WorkspaceId) -> Iterator[tuple[NodeId, NodeSetState]]:
         """Every set root."""

@@ -89,6 +89,7 @@ from treeframe.errors import (
 )
 from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
+from treeframe.storage.blobs import BlobStore, verified_digest
 from treeframe.storage.derived import BatchDerivedStore
 from treeframe.storage.migrations import Migration, SchemaStatus, migrate, pending
 from treeframe.storage.urls import sqlite_url
@@ -102,6 +103,7 @@ from treeframe.storage.values import (
     SetRootFn,
     WorkspaceInfo,
     basis_refs,
+    missing_content,
     workspace_deleted,
 )
 from treeframe.tree.records import NodeRecord
@@ -324,6 +326,61 @@ def _placeholders(n: int) -> str:
     return ",".join("?" * n)
 
 
+class SqliteBlobs:
+    """The SQLite store's blob store: the ``contents`` table of the same file.
+
+    Keeping blobs in the database file is the embedded default: one file to
+    copy, and a put is one small transaction. Rows are rowid-ordered with a
+    UNIQUE (ws, hash) index (see the module docstring).
+    """
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    def put(self, ws: WorkspaceId, digest: ContentHash, data: bytes) -> bool:
+        """Verify, then insert once in its own write transaction."""
+        verified_digest(digest, data)
+        store = self._store
+        wid = store._ws(ws)
+        key = _require(digest, "content hash")
+        find = "SELECT 1 FROM contents WHERE ws = ? AND hash = ?"
+        if store._one(find, (wid, key)) is not None:
+            return False  # stored already: no write lock needed
+        with store._write() as tx:
+            cursor = tx.execute(
+                "INSERT OR IGNORE INTO contents (ws, hash, data) VALUES (?, ?, ?)",
+                (wid, key, bytes(data)),
+            )
+            return cursor.rowcount == 1
+
+    def get_many(self, ws: WorkspaceId, digests: Sequence[ContentHash]) -> dict[ContentHash, bytes]:
+        """Stored bytes by hash, in bounded ``IN`` batches."""
+        store = self._store
+        wid = store._ws(ws)
+        keys = {raw: d for d in digests if (raw := _key(d)) is not None}
+        sql = "SELECT hash, data FROM contents WHERE ws = ? AND hash IN ({})"
+        found = {keys[h]: bytes(data) for h, data in store._batched(sql, wid, list(keys))}
+        return {d: found[d] for d in digests if d in found}
+
+    def exists_many(self, ws: WorkspaceId, digests: Sequence[ContentHash]) -> set[ContentHash]:
+        """Stored hashes among ``digests``, from the (ws, hash) index alone."""
+        store = self._store
+        wid = store._ws(ws)
+        keys = {raw: d for d in digests if (raw := _key(d)) is not None}
+        sql = "SELECT hash FROM contents WHERE ws = ? AND hash IN ({})"
+        return {keys[h] for (h,) in store._batched(sql, wid, list(keys))}
+
+    def iter_all(self, ws: WorkspaceId) -> Iterator[tuple[ContentHash, bytes]]:
+        """Every stored blob, one query per blob so memory stays bounded."""
+        store = self._store
+        wid = store._ws(ws)
+        sql = "SELECT hash FROM contents WHERE ws = ? AND hash > ? ORDER BY hash LIMIT ?"
+        for (digest,) in store._pages(sql, wid, (b"",), 1):
+            row = store._one("SELECT data FROM contents WHERE ws = ? AND hash = ?", (wid, digest))
+            if row is not None:
+                yield ContentHash(digest.hex()), bytes(row[0])
+
+
 class SqliteStore(BatchDerivedStore):
     """A treeframe store in one SQLite file; usable from many threads and processes."""
 
@@ -358,6 +415,7 @@ class SqliteStore(BatchDerivedStore):
         self._local = threading.local()
         self._conns: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
         self._ws_ids: dict[str, int] = {}
+        self.blobs: BlobStore = SqliteBlobs(self)
         # Records never change, so parsed objects can be reused by their exact
         # stored bytes: hot views skip JSON parsing entirely. Bounded LRU.
         self._parse_frame = functools.lru_cache(maxsize=_RECORD_CACHE)(Frame.from_json)
@@ -865,7 +923,6 @@ class SqliteStore(BatchDerivedStore):
         self,
         ws: WorkspaceId,
         frame: Frame,
-        content: bytes,
         set_root: SetRootFn,
         created_at: str,
         *,
@@ -882,6 +939,7 @@ class SqliteStore(BatchDerivedStore):
         frame_key = _require(frame.frame_id, "FrameID")
         node_key = _require(frame.node_id, "NodeID")
         content_key = _require(frame.content_hash, "content hash")
+        has_content = "SELECT 1 FROM contents WHERE ws = ? AND hash = ?"
         ref_keys = [_require(ref, "basis reference") for ref in basis_refs(frame)]
         find = f"SELECT record, {self._put} FROM frames WHERE ws = ? AND frame = ?"
         head = (wid, node_key, frame.frame_type)
@@ -908,6 +966,8 @@ class SqliteStore(BatchDerivedStore):
                 is None
             ):
                 raise NodeNotFound(f"node {frame.node_id} does not exist in this workspace")
+            if existing is None and tx.execute(has_content, (wid, content_key)).fetchone() is None:
+                raise missing_content(frame)
             if not isinstance(expected_head, AnyHead) and current != expected_head:
                 raise ConcurrentUpdate(
                     f"head of {frame.frame_type!r} on {frame.node_id} moved",
@@ -928,10 +988,6 @@ class SqliteStore(BatchDerivedStore):
                 )
                 return Appended(self._load_frame(existing[0], seq), False)
             stored = replace(frame, seq=seq, created_at=created_at, put_seq=seq)
-            tx.execute(
-                "INSERT OR IGNORE INTO contents (ws, hash, data) VALUES (?, ?, ?)",
-                (wid, content_key, content),
-            )
             tx.execute(
                 "INSERT INTO frames (ws, frame, node, type, agent, seq, record, put_seq)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -966,16 +1022,6 @@ class SqliteStore(BatchDerivedStore):
         sql = f"SELECT frame, record, {self._put} FROM frames WHERE ws = ? AND frame IN ({{}})"
         found = {keys[frame]: (rec, put) for frame, rec, put in self._batched(sql, wid, list(keys))}
         return {f: self._load_frame(*found[f]) for f in frame_ids if f in found}
-
-    def get_contents(
-        self, ws: WorkspaceId, digests: Sequence[ContentHash]
-    ) -> dict[ContentHash, bytes]:
-        """Batch form of :meth:`get_content`."""
-        wid = self._ws(ws)
-        keys = {raw: d for d in digests if (raw := _key(d)) is not None}
-        sql = "SELECT hash, data FROM contents WHERE ws = ? AND hash IN ({})"
-        found = {keys[h]: bytes(data) for h, data in self._batched(sql, wid, list(keys))}
-        return {d: found[d] for d in digests if d in found}
 
     def iter_node_frames(
         self,
@@ -1178,15 +1224,6 @@ class SqliteStore(BatchDerivedStore):
                 yield Damaged("frames", key, "indexed columns disagree with the frame record")
             else:
                 yield replace(parsed, put_seq=put)
-
-    def iter_all_contents(self, ws: WorkspaceId) -> Iterator[tuple[ContentHash, bytes]]:
-        """Every stored content blob, one query per blob so memory stays bounded."""
-        wid = self._ws(ws)
-        sql = "SELECT hash FROM contents WHERE ws = ? AND hash > ? ORDER BY hash LIMIT ?"
-        for (digest,) in self._pages(sql, wid, (b"",), 1):
-            row = self._one("SELECT data FROM contents WHERE ws = ? AND hash = ?", (wid, digest))
-            if row is not None:
-                yield ContentHash(digest.hex()), bytes(row[0])
 
     def iter_all_frame_sets(self, ws: WorkspaceId) -> Iterator[tuple[NodeId, NodeSetState]]:
         """Every stored frame-set root."""

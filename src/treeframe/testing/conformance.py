@@ -1,7 +1,7 @@
 """The storage conformance suite, shipped so that any backend can prove itself.
 
-One test class per seam of :mod:`treeframe.storage.base` (and one for the
-rules that span seams), so a backend author can implement and test one seam
+One test class per seam of :mod:`treeframe.storage.base` and
+:mod:`treeframe.storage.blobs` (and one for the rules that span seams), so a backend author can implement and test one seam
 at a time. A test module subclasses the classes it wants and provides a
 ``store_factory`` fixture: a callable that takes an empty directory and
 returns a new, empty store (the suite creates its workspaces)::
@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from treeframe.errors import (
     ConcurrentUpdate,
+    IntegrityError,
     InvalidId,
     NodeNotFound,
     StorageError,
@@ -42,6 +43,7 @@ from treeframe.errors import (
 )
 from treeframe.frames.frame import Basis, Frame
 from treeframe.frames.merkle_set import root_of, root_of_raw
+from treeframe.hashing.ids import content_hash
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
 from treeframe.storage.base import (
     ANY_HEAD,
@@ -59,6 +61,7 @@ from treeframe.testing.factories import (
     make_file,
     make_frame,
     make_ws,
+    put_frame,
     workspace_info,
 )
 from treeframe.tree.filehash import HashJob, HashResult, hash_batch
@@ -67,6 +70,7 @@ from treeframe.tree.scan import ScanResult, scan_tree
 
 __all__ = [
     "BackendConformance",
+    "BlobStoreConformance",
     "ExportSourceConformance",
     "FrameStoreConformance",
     "IndexStoreConformance",
@@ -87,15 +91,15 @@ def append(
     store: StorageBackend, frame: Frame, content: bytes, ws: WorkspaceId = WS, at: str = CREATED_AT
 ) -> Frame:
     """Append ``frame`` unconditionally; the frame as stored."""
-    return store.append_frame(ws, frame, content, root_of_raw, at).frame
+    return put_frame(store, ws, frame, content, root_of_raw, at).frame
 
 
 def cas_append(
     store: StorageBackend, frame: Frame, content: bytes, expected_head: FrameId | None
 ) -> Frame:
     """Append ``frame`` compare-and-set against ``expected_head``."""
-    return store.append_frame(
-        WS, frame, content, root_of_raw, CREATED_AT, expected_head=expected_head
+    return put_frame(
+        store, WS, frame, content, root_of_raw, CREATED_AT, expected_head=expected_head
     ).frame
 
 
@@ -122,7 +126,7 @@ def commit(
 
 def put(store: StorageBackend, frame: Frame, content: bytes, **kwargs: Any) -> Appended:
     """``append_frame`` with the suite's defaults; keyword arguments pass through."""
-    return store.append_frame(WS, frame, content, root_of_raw, CREATED_AT, **kwargs)
+    return put_frame(store, WS, frame, content, root_of_raw, CREATED_AT, **kwargs)
 
 
 def built_on(store: StorageBackend, ref: str, limit: int, ws: WorkspaceId = WS) -> list[FrameId]:
@@ -160,7 +164,7 @@ def store_state(store: StorageBackend, ws: WorkspaceId) -> dict[str, Any]:
         "root_history": store.root_history(ws, 1 << 30),
         "nodes": sorted(map(repr, store.iter_all_nodes(ws))),
         "frames": list(store.iter_all_frames(ws)),
-        "contents": sorted(store.iter_all_contents(ws)),
+        "contents": sorted(store.blobs.iter_all(ws)),
         "frame_sets": sorted(store.iter_all_frame_sets(ws)),
         "heads": sorted(store.iter_all_heads(ws)),
         "paths": sorted(store.iter_all_paths(ws)),
@@ -242,7 +246,7 @@ class NodeStoreConformance(_StoreSuite):
         frame, content = make_frame(file)
         append(store, frame, content)
         assert store.get_frame(OTHER_WS, frame.frame_id) is None
-        assert store.get_content(OTHER_WS, frame.content_hash) is None
+        assert store.blobs.get_many(OTHER_WS, [frame.content_hash]).get(frame.content_hash) is None
         assert list(store.iter_node_frames(OTHER_WS, file.node_id)) == []
         assert store.node_frame_ids(OTHER_WS, file.node_id) == []
         assert list(store.iter_all_frames(OTHER_WS)) == []
@@ -447,8 +451,8 @@ class FrameStoreConformance(_StoreSuite):
         one = append(store, *make_frame(node, b"same", frame_type="summary"))
         two = append(store, *make_frame(node, b"same", frame_type="review"))
         assert one.content_hash == two.content_hash
-        assert list(store.iter_all_contents(WS)) == [(one.content_hash, b"same")]
-        assert store.get_content(WS, one.content_hash) == b"same"
+        assert list(store.blobs.iter_all(WS)) == [(one.content_hash, b"same")]
+        assert store.blobs.get_many(WS, [one.content_hash]).get(one.content_hash) == b"same"
 
     def test_append_frame_missing_node_raises_and_writes_nothing(
         self, store: StorageBackend
@@ -458,7 +462,6 @@ class FrameStoreConformance(_StoreSuite):
         with pytest.raises(NodeNotFound):
             append(store, frame, content)
         assert store.get_frame(WS, frame.frame_id) is None
-        assert store.get_content(WS, frame.content_hash) is None
         assert store.get_frame_set(WS, node.node_id) is None
         assert store.get_heads_many(WS, [node.node_id]) == {}
         store.put_nodes(WS, [node])
@@ -498,7 +501,7 @@ class FrameStoreConformance(_StoreSuite):
         ids = [stored.frame_id, absent.frame_id]
         assert store.get_frames(WS, ids) == {stored.frame_id: stored}
         hashes = [stored.content_hash, absent.content_hash]
-        assert store.get_contents(WS, hashes) == {stored.content_hash: b"kept"}
+        assert store.blobs.get_many(WS, hashes) == {stored.content_hash: b"kept"}
 
     def test_iter_node_frames_is_newest_first(self, store: StorageBackend) -> None:
         node = node_with_frames(store, b"1", b"2", b"3")
@@ -665,7 +668,6 @@ class FrameStoreConformance(_StoreSuite):
             cas_append(store, frame, content, expected_head=expected)
         assert (info.value.expected, info.value.actual) == (expected or "", second.frame_id)
         assert store.get_frame(WS, frame.frame_id) is None
-        assert store.get_content(WS, frame.content_hash) is None
         assert store.get_frame_set(WS, node.node_id) == state
         assert store.get_head(WS, node.node_id, "note") == second.frame_id
         assert built_on(store, first.frame_id, 10) == []
@@ -1074,7 +1076,7 @@ class ExportSourceConformance(_StoreSuite):
         assert not any(isinstance(n, Damaged) for n in nodes)
         assert sorted(n.node_id for n in nodes) == sorted([a.node_id, b.node_id, root.node_id])  # type: ignore[union-attr]
         assert list(store.iter_all_frames(WS)) == [f1, f2, f3]
-        assert dict(store.iter_all_contents(WS)) == {
+        assert dict(store.blobs.iter_all(WS)) == {
             f.content_hash: c for f, c in [(f1, b"1"), (f2, b"2"), (f3, b"3")]
         }
         assert dict(store.iter_all_frame_sets(WS)) == {
@@ -1180,8 +1182,8 @@ class BackendConformance(_StoreSuite):
             assert store.get_frame(WS, FrameId(bad)) is None
             assert store.get_frames(WS, [FrameId(bad)]) == {}
         for bad in _misspellings(frame.content_hash):
-            assert store.get_content(WS, ContentHash(bad)) is None
-            assert store.get_contents(WS, [ContentHash(bad)]) == {}
+            assert store.blobs.get_many(WS, [ContentHash(bad)]).get(ContentHash(bad)) is None
+            assert store.blobs.get_many(WS, [ContentHash(bad)]) == {}
         for bad in _misspellings(WS):
             assert store.get_workspace(WorkspaceId(bad)) is None
 
@@ -1213,10 +1215,63 @@ class BackendConformance(_StoreSuite):
             with pytest.raises(InvalidId):
                 append(store, misspelled, content)
         assert list(store.iter_all_frames(WS)) == []
-        assert list(store.iter_all_contents(WS)) == []
+        # Content goes first and is keyed by its own (valid) hash: it may stay, unreferenced.
+        assert dict(store.blobs.iter_all(WS)) == {frame.content_hash: content}
+
+
+class BlobStoreConformance(_StoreSuite):
+    """:class:`~treeframe.storage.blobs.BlobStore` (``store.blobs``) and the blob-first append."""
+
+    def test_put_stores_once_and_reads_back(self, store: StorageBackend) -> None:
+        digest = content_hash(b"body")
+        assert store.blobs.put(WS, digest, b"body") is True
+        assert store.blobs.put(WS, digest, b"body") is False
+        missing = content_hash(b"other")
+        assert store.blobs.get_many(WS, [digest, missing, digest]) == {digest: b"body"}
+        assert store.blobs.exists_many(WS, [digest, missing]) == {digest}
+        assert list(store.blobs.iter_all(WS)) == [(digest, b"body")]
+
+    def test_put_refuses_bytes_that_do_not_hash_to_the_key(self, store: StorageBackend) -> None:
+        digest = content_hash(b"claimed")
+        with pytest.raises(IntegrityError) as info:
+            store.blobs.put(WS, digest, b"actual")
+        assert (info.value.expected, info.value.got) == (digest, content_hash(b"actual"))
+        assert store.blobs.exists_many(WS, [digest, content_hash(b"actual")]) == set()
+        assert list(store.blobs.iter_all(WS)) == []
+
+    def test_put_malformed_hash_raises_invalid_id(self, store: StorageBackend) -> None:
+        with pytest.raises(InvalidId):
+            store.blobs.put(WS, ContentHash(content_hash(b"x").upper()), b"x")
+        assert list(store.blobs.iter_all(WS)) == []
+        assert store.blobs.get_many(WS, [ContentHash("nothex")]) == {}
+        assert store.blobs.exists_many(WS, [ContentHash("nothex")]) == set()
+
+    def test_blobs_are_namespaced_by_workspace(self, store: StorageBackend) -> None:
+        digest = content_hash(b"mine")
+        store.blobs.put(WS, digest, b"mine")
+        assert store.blobs.get_many(OTHER_WS, [digest]) == {}
+        assert store.blobs.exists_many(OTHER_WS, [digest]) == set()
+        assert list(store.blobs.iter_all(OTHER_WS)) == []
+        with pytest.raises(StorageError):
+            store.blobs.put(make_ws("nope"), digest, b"mine")
+
+    def test_append_without_its_content_raises_and_writes_nothing(
+        self, store: StorageBackend
+    ) -> None:
+        node = make_file()
+        store.put_nodes(WS, [node])
+        frame, content = make_frame(node, b"never put")
+        before = store_state(store, WS)
+        with pytest.raises(IntegrityError) as info:
+            store.append_frame(WS, frame, root_of_raw, CREATED_AT)
+        assert info.value.expected == frame.content_hash
+        assert store_state(store, WS) == before
+        assert store.blobs.put(WS, frame.content_hash, content) is True
+        assert store.append_frame(WS, frame, root_of_raw, CREATED_AT).frame.seq == 1  # no seq lost
 
 
 class StorageBackendConformance(
+    BlobStoreConformance,
     NodeStoreConformance,
     FrameStoreConformance,
     IndexStoreConformance,
