@@ -467,3 +467,31 @@ def test_read_only_version_3_store_is_read_as_it_is(tmp_path: Path) -> None:
     assert result.stdout.split() == expected
     db_path.chmod(0o644)
     assert _columns(db_path)[0] == "3"
+
+
+def test_snapshot_keeps_its_state_while_another_process_appends(
+    store: SqliteStore, db_path: Path
+) -> None:
+    """300 frames (more than a page of iter_all_frames) appended by a child mid-iteration."""
+    for i in range(300):
+        append(store, SHARED_NODES[i % 3], f"before {i}".encode(), frame_type=f"t{i % 2}")
+    frames_before = list(store.iter_all_frames(WS))
+    heads_before = sorted(store.iter_all_heads(WS))
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(1), context.Queue()
+    child = context.Process(target=_append_worker, args=(str(db_path), 9, 300, barrier, results))
+    with store.snapshot() as view:
+        seen = []
+        for frame in view.iter_all_frames(WS):
+            seen.append(frame)
+            if len(seen) == 10:  # the first page is read; the child writes before the next
+                child.start()
+                report = results.get(timeout=120)
+                child.join(timeout=60)
+        assert isinstance(report, list)
+        assert len(report) == 300, report
+        assert seen == frames_before
+        assert sorted(view.iter_all_heads(WS)) == heads_before
+        assert [f.seq for f in view.iter_all_frames(WS)] == list(range(1, 301))
+    assert child.exitcode == 0
+    assert len(list(store.iter_all_frames(WS))) == 600

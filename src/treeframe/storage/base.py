@@ -39,6 +39,7 @@ The value types live in :mod:`treeframe.storage.values` and are re-exported here
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
@@ -328,6 +329,25 @@ class StorageBackend(NodeStore, FrameStore, IndexStore, MetadataStore, ExportSou
 
     blobs: BlobStore
     """Content bytes by hash; written before the frames that name them."""
+
+    def unit_of_work(self) -> AbstractContextManager[None]:
+        """Make every write of this thread inside the block one all-or-nothing transaction.
+
+        Every write method called on the store (blobs included) inside the
+        block, in the same thread, joins one transaction: it commits when the
+        block exits and rolls back entirely when an exception leaves it (a
+        lost compare-and-set included). Other threads and processes never see
+        part of it. Outside a unit each write method is its own transaction.
+        A nested unit joins the outer one.
+        """
+
+    def snapshot(self) -> AbstractContextManager[StorageBackend]:
+        """A read-only view answering every read and export from one consistent state.
+
+        The state is the store's when the block starts, whatever other
+        threads and processes write meanwhile; the view's writes raise
+        StorageError, and it is unusable after the block.
+        """
 
     def close(self) -> None:
         """Release connections and files; the store is unusable afterwards."""

@@ -61,6 +61,7 @@ read as it is answers empty placeholders for the metadata it lacks.
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import sqlite3
@@ -415,6 +416,7 @@ class SqliteStore(BatchDerivedStore):
         self._local = threading.local()
         self._conns: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
         self._ws_ids: dict[str, int] = {}
+        self._pinned: sqlite3.Connection | None = None  # a snapshot's read connection
         self.blobs: BlobStore = SqliteBlobs(self)
         # Records never change, so parsed objects can be reused by their exact
         # stored bytes: hot views skip JSON parsing entirely. Bounded LRU.
@@ -504,9 +506,11 @@ class SqliteStore(BatchDerivedStore):
         )
 
     def _conn(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use."""
+        """This thread's connection, opened on first use (a snapshot's one pinned connection)."""
         if self._closed:
             raise StorageError(f"store {self._path} is closed")
+        if self._pinned is not None:
+            return self._pinned
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or self._pid != os.getpid():
             conn = self._new_thread_connection()
@@ -611,11 +615,75 @@ class SqliteStore(BatchDerivedStore):
         return tuple((step.version, step.name) for step in applied)
 
     @contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """Writes of this thread inside join one IMMEDIATE transaction, all or nothing.
+
+        BEGIN IMMEDIATE is issued once; every write method inside runs in a
+        savepoint of it instead of its own transaction (so a write that fails
+        and is caught undoes only itself), COMMIT at exit, ROLLBACK of
+        everything when an exception leaves the block. A nested unit joins.
+        """
+        if getattr(self._local, "unit", False):
+            yield
+            return
+        with self._write():
+            self._local.unit = True
+            try:
+                yield
+            finally:
+                self._local.unit = False
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SqliteStore]:
+        """A read-only store answering every read from one WAL read transaction.
+
+        A dedicated connection opens a read transaction (BEGIN plus a first
+        read) and keeps it until the block exits, so every read and export
+        method sees the state at that moment while other threads and
+        processes keep writing (WAL readers never block writers; a checkpoint
+        cannot pass a snapshot that is still open).
+        """
+        view = copy.copy(self)
+        view._local = threading.local()
+        view._lock = threading.Lock()
+        view._conns = {}
+        view._ws_ids = {}
+        view._read_only = True
+        view.blobs = SqliteBlobs(view)
+        conn = self._connect()
+        try:
+            with self._errors():
+                conn.execute("BEGIN")
+                conn.execute("SELECT count(*) FROM workspaces").fetchone()  # pins the snapshot
+            view._pinned = conn
+            yield view
+        finally:
+            view._closed = True
+            with suppress(sqlite3.Error):
+                conn.close()
+
+    @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: committed on success, rolled back on any error."""
+        """One IMMEDIATE transaction: committed on success, rolled back on any error.
+
+        Inside a unit of work it is a savepoint of the unit's transaction.
+        """
         if self._read_only:
             raise StorageError(f"store {self._path} is open read-only")
         conn = self._conn()
+        if getattr(self._local, "unit", False):
+            with self._errors():
+                conn.execute("SAVEPOINT write")
+            try:
+                with self._errors():
+                    yield conn
+                    conn.execute("RELEASE write")
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+                raise
+            return
         with self._errors():
             conn.execute("BEGIN IMMEDIATE")
         try:
@@ -683,7 +751,8 @@ class SqliteStore(BatchDerivedStore):
         if row is None:
             raise StorageError(f"workspace {ws} does not exist in this store")
         found: int = row[0]
-        self._ws_ids[ws] = found
+        if not getattr(self._local, "unit", False):  # a unit may roll the row back
+            self._ws_ids[ws] = found
         return found
 
     @staticmethod

@@ -76,8 +76,10 @@ __all__ = [
     "IndexStoreConformance",
     "MetadataStoreConformance",
     "NodeStoreConformance",
+    "SnapshotConformance",
     "StorageBackendConformance",
     "StoreFactory",
+    "UnitOfWorkConformance",
 ]
 
 StoreFactory = Callable[[Path], StorageBackend]
@@ -1270,7 +1272,126 @@ class BlobStoreConformance(_StoreSuite):
         assert store.append_frame(WS, frame, root_of_raw, CREATED_AT).frame.seq == 1  # no seq lost
 
 
+def _many_writes(store: StorageBackend, node: NodeRecord) -> Frame:
+    """One of every kind of write: blob, frame and head, agent, workspace, tombstone."""
+    frame = append(store, *make_frame(node, b"in the unit"))
+    store.put_agent(WS, "agent-u", b"{}")
+    store.create_workspace(workspace_info(make_ws("ws-new"), "ws-new"))
+    store.set_workspace_deleted(OTHER_WS, "2025-01-01T00:00:00Z")
+    store.put_nodes(WS, [make_file("unit.txt", b"unit")])
+    return frame
+
+
+class UnitOfWorkConformance(_StoreSuite):
+    """``unit_of_work()``: several writes commit together or not at all."""
+
+    def _states(self, store: StorageBackend) -> list[dict[str, Any]]:
+        return [store_state(store, WS), store_state(store, OTHER_WS)]
+
+    def test_a_failed_unit_leaves_nothing(self, store: StorageBackend) -> None:
+        node = node_with_frames(store, b"before")
+        before = self._states(store)
+
+        def failing_unit() -> None:
+            with store.unit_of_work():
+                _many_writes(store, node)
+                raise RuntimeError("abort")
+
+        with pytest.raises(RuntimeError, match="abort"):
+            failing_unit()
+        assert self._states(store) == before
+        assert store.get_workspace(make_ws("ws-new")) is None
+        assert store.get_node(WS, make_file("unit.txt", b"unit").node_id) is None
+        assert append(store, *make_frame(node, b"after")).seq == 2  # no seq was consumed
+
+    def test_a_successful_unit_lands_everything(self, store: StorageBackend) -> None:
+        node = node_with_frames(store, b"before")
+        with store.unit_of_work():
+            frame = _many_writes(store, node)
+            with store.unit_of_work():  # a nested unit joins the outer one
+                store.put_agent(WS, "agent-v", b"{}")
+        assert store.get_head(WS, node.node_id, "note") == frame.frame_id
+        assert store.blobs.exists_many(WS, [frame.content_hash]) == {frame.content_hash}
+        assert [a for a, _ in store.list_agents(WS)] == ["agent-u", "agent-v"]
+        assert store.get_workspace(make_ws("ws-new")) == workspace_info(make_ws("ws-new"), "ws-new")
+        assert store.get_workspace(OTHER_WS) is not None
+        assert store.get_workspace(OTHER_WS).deleted_at == "2025-01-01T00:00:00Z"  # type: ignore[union-attr]
+
+    def test_a_lost_compare_and_set_rolls_back_the_whole_unit(self, store: StorageBackend) -> None:
+        node = node_with_frames(store, b"first")
+        (head,) = store.iter_node_frames(WS, node.node_id)
+        before = self._states(store)
+
+        def racing_unit() -> None:
+            with store.unit_of_work():
+                store.put_agent(WS, "agent-u", b"{}")
+                append(store, *make_frame(node, b"second"))
+                cas_append(store, *make_frame(node, b"third"), expected_head=head.frame_id)
+
+        with pytest.raises(ConcurrentUpdate):
+            racing_unit()
+        assert self._states(store) == before
+
+    def test_other_threads_see_nothing_until_the_unit_commits(self, store: StorageBackend) -> None:
+        node = node_with_frames(store, b"first")
+        seen: list[object] = []
+
+        def look() -> None:
+            seen.append(store.get_agent(WS, "agent-u"))
+
+        with store.unit_of_work():
+            store.put_agent(WS, "agent-u", b"{}")
+            reader = threading.Thread(target=look)
+            reader.start()
+            reader.join(timeout=60)
+        assert seen == [None]
+        assert store.get_agent(WS, "agent-u") == b"{}"
+        assert store.get_head(WS, node.node_id, "note") is not None
+
+
+class SnapshotConformance(_StoreSuite):
+    """``snapshot()``: every read from one state while others write."""
+
+    def test_snapshot_sees_the_state_at_its_start_under_a_concurrent_writer(
+        self, store: StorageBackend
+    ) -> None:
+        nodes = [make_file(f"s{i}", str(i).encode()) for i in range(40)]
+        store.put_nodes(WS, nodes)
+        for node in nodes[:10]:
+            append(store, *make_frame(node, b"early"))
+        before = store_state(store, WS)
+        errors: list[BaseException] = []
+        started = threading.Event()
+
+        def write() -> None:
+            try:
+                started.set()
+                for node in nodes:
+                    append(store, *make_frame(node, b"late"))
+            except BaseException as exc:  # examined below
+                errors.append(exc)
+
+        with store.snapshot() as view:
+            writer = threading.Thread(target=write)
+            writer.start()
+            assert started.wait(timeout=60)
+            seen = []
+            for frame in view.iter_all_frames(WS):
+                seen.append(frame)
+                if len(seen) == 5:
+                    writer.join(timeout=60)  # every late frame lands mid-iteration
+            assert seen == before["frames"]
+            assert store_state(view, WS) == before
+            assert view.get_heads_many(WS, [n.node_id for n in nodes[10:]]) == {}
+            with pytest.raises(StorageError):
+                view.put_agent(WS, "agent-x", b"{}")
+        assert errors == []
+        assert len(list(store.iter_all_frames(WS))) == 50
+
+
 class StorageBackendConformance(
+    UnitOfWorkConformance,
+    SnapshotConformance,
     BlobStoreConformance,
     NodeStoreConformance,
     FrameStoreConformance,
