@@ -25,7 +25,7 @@ from treeframe.frames.frame import new_frame
 from treeframe.frames.views import ViewPolicy, select_view
 from treeframe.hashing.ids import content_hash, workspace_id
 from treeframe.storage.registry import open_store
-from treeframe.testing.factories import workspace_info
+from treeframe.testing.factories import put_frame, workspace_info
 from treeframe.tree.records import NodeRecord
 
 WS = workspace_id("bench")
@@ -93,13 +93,11 @@ def run_size(n_nodes: int, samples: int, backend: str, tmp: Path) -> dict[str, o
     hot = records[0]
     for i in range(120):
         frame = new_frame(hot.node_id, f"type{i % 5}", f"agent{i % 3}", f"frame {i}".encode())
-        store.append_frame(WS, frame, f"frame {i}".encode(), merkle_set.root_of_raw, NOW)
+        put_frame(store, WS, frame, f"frame {i}".encode(), merkle_set.root_of_raw, NOW)
     headed = records[1 : 1 + min(samples, len(records) - 1)]
     for rec in headed:
         frame = new_frame(rec.node_id, "summary", "bench", b"summary of " + rec.path.encode())
-        store.append_frame(
-            WS, frame, b"summary of " + rec.path.encode(), merkle_set.root_of_raw, NOW
-        )
+        put_frame(store, WS, frame, b"summary of " + rec.path.encode(), merkle_set.root_of_raw, NOW)
 
     lookups = [records[rng.randrange(len(records))].node_id for _ in range(samples)]
     out: dict[str, object] = {"nodes": n_nodes, "backend": backend, "build_s": round(build_s, 2)}
@@ -113,7 +111,7 @@ def run_size(n_nodes: int, samples: int, backend: str, tmp: Path) -> dict[str, o
         rec = put_targets[i]
         content = f"note {i} on {rec.path}".encode()
         frame = new_frame(rec.node_id, "note", "bench", content)
-        store.append_frame(WS, frame, content, merkle_set.root_of_raw, NOW)
+        put_frame(store, WS, frame, content, merkle_set.root_of_raw, NOW)
 
     out["put_frame"] = timed(samples, put)
     policy = ViewPolicy(max_frames=100)
@@ -122,7 +120,7 @@ def run_size(n_nodes: int, samples: int, backend: str, tmp: Path) -> dict[str, o
         record = store.get_node(WS, hot.node_id)
         assert record is not None
         view = select_view(store, WS, hot.node_id, policy)
-        store.get_contents(WS, [f.content_hash for f in view.frames])
+        store.blobs.get_many(WS, [f.content_hash for f in view.frames])
         assert len(view.frames) == 100
 
     out["get_node_100"] = timed(max(200, samples // 10), get_node)

@@ -29,7 +29,7 @@ from treeframe.ids import FrameId
 from treeframe.storage.base import Damaged
 from treeframe.storage.registry import open_store
 from treeframe.storage.sqlite import SCHEMA_VERSION, SqliteStore
-from treeframe.testing.factories import workspace_info
+from treeframe.testing.factories import put_frame, workspace_info
 from treeframe.tree.records import NodeRecord
 
 WS = make_ws("ws-a")
@@ -51,7 +51,7 @@ def store(db_path: Path) -> Iterator[SqliteStore]:
 
 def append(store: SqliteStore, node: NodeRecord, content: bytes, frame_type: str = "note") -> Frame:
     frame, data = make_frame(node, content, frame_type=frame_type)
-    return store.append_frame(WS, frame, data, root_of_raw, CREATED_AT).frame
+    return put_frame(store, WS, frame, data, root_of_raw, CREATED_AT).frame
 
 
 def raw_connection(path: Path) -> sqlite3.Connection:
@@ -78,10 +78,12 @@ def test_data_persists_across_close_and_reopen(store: SqliteStore, db_path: Path
         assert reopened.get_workspace(WS) == workspace_info(WS, "ws-a")
         assert reopened.get_node(WS, SHARED_NODES[0].node_id) == SHARED_NODES[0]
         assert reopened.get_frame(WS, stored.frame_id) == stored
-        assert reopened.get_content(WS, stored.content_hash) == b"kept"
+        assert (
+            reopened.blobs.get_many(WS, [stored.content_hash]).get(stored.content_hash) == b"kept"
+        )
         assert reopened.get_head(WS, SHARED_NODES[0].node_id, "note") == stored.frame_id
         nxt, data = make_frame(SHARED_NODES[0], b"after reopen")
-        assert reopened.append_frame(WS, nxt, data, root_of_raw, CREATED_AT).frame.seq == 2
+        assert put_frame(reopened, WS, nxt, data, root_of_raw, CREATED_AT).frame.seq == 2
 
 
 def test_closed_store_raises_storage_error(store: SqliteStore) -> None:
@@ -106,7 +108,7 @@ def _append_worker(path: str, worker: int, count: int, barrier: Any, results: An
             child.get_node(WS, SHARED_NODES[0].node_id)  # connected and warm
             barrier.wait(timeout=60)  # then every worker starts writing at once
             for frame, data in batch:
-                stored = child.append_frame(WS, frame, data, root_of_raw, CREATED_AT).frame
+                stored = put_frame(child, WS, frame, data, root_of_raw, CREATED_AT).frame
                 acknowledged.append(stored.frame_id)
     except BaseException as exc:
         results.put(f"worker {worker} failed: {exc!r}")
@@ -159,8 +161,8 @@ def _cas_worker(path: str, worker: int, expected: str, barrier: Any, results: An
             child.get_node(WS, SHARED_NODES[0].node_id)  # connected and warm
             barrier.wait(timeout=60)
             try:
-                stored = child.append_frame(
-                    WS, frame, data, root_of_raw, CREATED_AT, expected_head=FrameId(expected)
+                stored = put_frame(
+                    child, WS, frame, data, root_of_raw, CREATED_AT, expected_head=FrameId(expected)
                 )
             except ConcurrentUpdate as exc:
                 results.put(("lost", frame.frame_id, exc.actual))
@@ -249,7 +251,7 @@ def test_write_while_locked_raises_store_locked_and_changes_nothing(db_path: Pat
             holder.execute("BEGIN IMMEDIATE")
             frame, data = make_frame(SHARED_NODES[0], b"blocked")
             with pytest.raises(StoreLocked, match=r"is locked by another writer \(waited 100 ms\)"):
-                store.append_frame(WS, frame, data, root_of_raw, CREATED_AT)
+                put_frame(store, WS, frame, data, root_of_raw, CREATED_AT)
             # Readers are not blocked by a writer in WAL mode.
             assert store.get_node(WS, SHARED_NODES[0].node_id) == SHARED_NODES[0]
         finally:
@@ -257,7 +259,7 @@ def test_write_while_locked_raises_store_locked_and_changes_nothing(db_path: Pat
             holder.close()
         assert store.get_frame(WS, frame.frame_id) is None
         assert store.get_frame_set(WS, SHARED_NODES[0].node_id) is None
-        assert store.append_frame(WS, frame, data, root_of_raw, CREATED_AT).frame.seq == 1
+        assert put_frame(store, WS, frame, data, root_of_raw, CREATED_AT).frame.seq == 1
 
 
 def test_full_disk_raises_backend_unavailable_and_changes_nothing(store: SqliteStore) -> None:
@@ -266,11 +268,11 @@ def test_full_disk_raises_backend_unavailable_and_changes_nothing(store: SqliteS
     conn.execute(f"PRAGMA max_page_count = {pages}")  # the file may not grow: a full disk
     frame, data = make_frame(SHARED_NODES[0], os.urandom(1 << 19).hex().encode())
     with pytest.raises(BackendUnavailable, match="is out of reach: database or disk is full"):
-        store.append_frame(WS, frame, data, root_of_raw, CREATED_AT)
+        put_frame(store, WS, frame, data, root_of_raw, CREATED_AT)
     assert store.get_frame(WS, frame.frame_id) is None
-    assert store.get_content(WS, frame.content_hash) is None
+    assert store.blobs.get_many(WS, [frame.content_hash]).get(frame.content_hash) is None
     conn.execute(f"PRAGMA max_page_count = {1 << 30}")  # space freed: the same write succeeds
-    assert store.append_frame(WS, frame, data, root_of_raw, CREATED_AT).frame.seq == 1
+    assert put_frame(store, WS, frame, data, root_of_raw, CREATED_AT).frame.seq == 1
 
 
 def test_store_path_that_cannot_be_opened_raises_backend_unavailable(tmp_path: Path) -> None:
@@ -430,7 +432,7 @@ def test_version_3_store_is_upgraded_on_open(tmp_path: Path) -> None:
         assert [f.frame_id for f in store.iter_node_frames(WS, node)] == newest_first
         assert [f.put_seq for f in store.iter_node_frames(WS, node)] == [3, 2, 1]
         oldest, body = make_frame(SHARED_NODES[0], b"1")
-        again = store.append_frame(WS, oldest, body, root_of_raw, CREATED_AT)
+        again = put_frame(store, WS, oldest, body, root_of_raw, CREATED_AT)
         assert again.created is False
         assert again.frame.put_seq == 4
         assert next(store.iter_node_frames(WS, node)).frame_id == oldest.frame_id
@@ -465,3 +467,31 @@ def test_read_only_version_3_store_is_read_as_it_is(tmp_path: Path) -> None:
     assert result.stdout.split() == expected
     db_path.chmod(0o644)
     assert _columns(db_path)[0] == "3"
+
+
+def test_snapshot_keeps_its_state_while_another_process_appends(
+    store: SqliteStore, db_path: Path
+) -> None:
+    """300 frames (more than a page of iter_all_frames) appended by a child mid-iteration."""
+    for i in range(300):
+        append(store, SHARED_NODES[i % 3], f"before {i}".encode(), frame_type=f"t{i % 2}")
+    frames_before = list(store.iter_all_frames(WS))
+    heads_before = sorted(store.iter_all_heads(WS))
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(1), context.Queue()
+    child = context.Process(target=_append_worker, args=(str(db_path), 9, 300, barrier, results))
+    with store.snapshot() as view:
+        seen = []
+        for frame in view.iter_all_frames(WS):
+            seen.append(frame)
+            if len(seen) == 10:  # the first page is read; the child writes before the next
+                child.start()
+                report = results.get(timeout=120)
+                child.join(timeout=60)
+        assert isinstance(report, list)
+        assert len(report) == 300, report
+        assert seen == frames_before
+        assert sorted(view.iter_all_heads(WS)) == heads_before
+        assert [f.seq for f in view.iter_all_frames(WS)] == list(range(1, 301))
+    assert child.exitcode == 0
+    assert len(list(store.iter_all_frames(WS))) == 600

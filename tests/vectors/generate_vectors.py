@@ -1100,7 +1100,7 @@ def _synthesis_vectors() -> dict[str, Any]:
                 output_type=output_type,
             )
             (frame,) = result.frames
-            content = store.get_content(ws, frame.content_hash)
+            content = store.blobs.get_many(ws, [frame.content_hash]).get(frame.content_hash)
             assert content is not None
             cases.append(
                 {

@@ -32,7 +32,7 @@ def verified_contents(
     owners: dict[ContentHash, Frame] = {}
     for frame in frames:
         owners.setdefault(frame.content_hash, frame)
-    found = store.get_contents(ws, list(owners))
+    found = store.blobs.get_many(ws, list(owners))
     for digest, frame in owners.items():
         data = found.get(digest)
         if data is None:

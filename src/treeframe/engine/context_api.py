@@ -355,8 +355,10 @@ class ContextAPI:
             metadata=frame.metadata,
             max_content_bytes=self.limits.max_frame_bytes,
         )
+        # Content first (verified by its hash), then the record that names it.
+        self.store.blobs.put(self.ws, built.content_hash, frame.content)
         stored = self.store.append_frame(
-            self.ws, built, frame.content, merkle_set.root_of_raw, self.runtime.clock.now()
+            self.ws, built, merkle_set.root_of_raw, self.runtime.clock.now()
         )
         return PutResult(stored.frame, stored.created)
 

@@ -214,10 +214,10 @@ class Synthesizer:
         store's re-put then makes it current again — head and most recent in
         recency order — since its inputs are current and the head's may not be.
         """
+        self.store.blobs.put(self.ws, frame.content_hash, content)  # content before the record
         return self.store.append_frame(
             self.ws,
             frame,
-            content,
             merkle_set.root_of_raw,
             self.runtime.clock.now(),
             expected_head=expected,

@@ -39,11 +39,13 @@ The value types live in :mod:`treeframe.storage.values` and are re-exported here
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 from treeframe.frames.frame import Frame
-from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
+from treeframe.ids import FrameId, NodeId, WorkspaceId
+from treeframe.storage.blobs import BlobStore
 from treeframe.storage.values import (
     ANY_HEAD,
     AnyHead,
@@ -138,7 +140,6 @@ class FrameStore(Protocol):
         self,
         ws: WorkspaceId,
         frame: Frame,
-        content: bytes,
         set_root: SetRootFn,
         created_at: str,
         *,
@@ -146,7 +147,10 @@ class FrameStore(Protocol):
     ) -> Appended:
         """Put a frame in one transaction: append it, or make an existing one current again.
 
-        A new FrameID, atomically: content stored by hash (once), the frame
+        The content must already be in :attr:`StorageBackend.blobs` (put it
+        first): a new frame whose content blob is missing raises
+        IntegrityError and writes nothing, so no frame points at missing
+        content. A new FrameID, atomically: the frame
         gets the next workspace sequence number (``seq`` = ``put_seq``), the
         node's frame-set root and count are recomputed with ``set_root``, the
         (node, type) head moves to it, and one basis-index row per
@@ -175,14 +179,6 @@ class FrameStore(Protocol):
 
     def get_frame(self, ws: WorkspaceId, frame_id: FrameId) -> Frame | None:
         """One frame (without its content); derived from :meth:`get_frames`."""
-
-    def get_contents(
-        self, ws: WorkspaceId, digests: Sequence[ContentHash]
-    ) -> dict[ContentHash, bytes]:
-        """Batch form of :meth:`get_content`."""
-
-    def get_content(self, ws: WorkspaceId, digest: ContentHash) -> bytes | None:
-        """Content bytes by content hash; derived from :meth:`get_contents`."""
 
     def iter_node_frames(
         self,
@@ -308,9 +304,6 @@ class ExportSource(Protocol):
     def iter_all_frames(self, ws: WorkspaceId) -> Iterator[Frame | Damaged]:
         """Every stored frame in ``seq`` order (damaged rows yielded as Damaged)."""
 
-    def iter_all_contents(self, ws: WorkspaceId) -> Iterator[tuple[ContentHash, bytes]]:
-        """Every stored content blob with the hash it is stored under."""
-
     def iter_all_frame_sets(self, ws: WorkspaceId) -> Iterator[tuple[NodeId, NodeSetState]]:
         """Every stored frame-set root."""
 
@@ -333,6 +326,28 @@ class StorageBackend(NodeStore, FrameStore, IndexStore, MetadataStore, ExportSou
 
     url: str
     """The URL this store was opened from (no credentials)."""
+
+    blobs: BlobStore
+    """Content bytes by hash; written before the frames that name them."""
+
+    def unit_of_work(self) -> AbstractContextManager[None]:
+        """Make every write of this thread inside the block one all-or-nothing transaction.
+
+        Every write method called on the store (blobs included) inside the
+        block, in the same thread, joins one transaction: it commits when the
+        block exits and rolls back entirely when an exception leaves it (a
+        lost compare-and-set included). Other threads and processes never see
+        part of it. Outside a unit each write method is its own transaction.
+        A nested unit joins the outer one.
+        """
+
+    def snapshot(self) -> AbstractContextManager[StorageBackend]:
+        """A read-only view answering every read and export from one consistent state.
+
+        The state is the store's when the block starts, whatever other
+        threads and processes write meanwhile; the view's writes raise
+        StorageError, and it is unusable after the block.
+        """
 
     def close(self) -> None:
         """Release connections and files; the store is unusable afterwards."""

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from treeframe.frames.frame import Frame
-from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
+from treeframe.ids import FrameId, NodeId, WorkspaceId
 from treeframe.storage.values import NodeSetState
 from treeframe.tree.records import NodeRecord
 
@@ -35,12 +35,6 @@ class BatchDerivedStore(ABC):
     @abstractmethod
     def get_frames(self, ws: WorkspaceId, frame_ids: Sequence[FrameId]) -> dict[FrameId, Frame]:
         """Batch lookup of frames."""
-
-    @abstractmethod
-    def get_contents(
-        self, ws: WorkspaceId, digests: Sequence[ContentHash]
-    ) -> dict[ContentHash, bytes]:
-        """Batch lookup of content bytes."""
 
     @abstractmethod
     def get_frame_sets(
@@ -71,10 +65,6 @@ class BatchDerivedStore(ABC):
     def get_frame(self, ws: WorkspaceId, frame_id: FrameId) -> Frame | None:
         """One frame, from :meth:`get_frames`."""
         return self.get_frames(ws, [frame_id]).get(frame_id)
-
-    def get_content(self, ws: WorkspaceId, digest: ContentHash) -> bytes | None:
-        """Content bytes by hash, from :meth:`get_contents`."""
-        return self.get_contents(ws, [digest]).get(digest)
 
     def get_frame_set(self, ws: WorkspaceId, node_id: NodeId) -> NodeSetState | None:
         """A node's frame-set state, from :meth:`get_frame_sets`."""

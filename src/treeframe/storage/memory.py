@@ -13,6 +13,7 @@ import bisect
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 
@@ -24,6 +25,7 @@ from treeframe.errors import (
 )
 from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId, parse_hex_id
+from treeframe.storage.blobs import BlobStore, verified_digest
 from treeframe.storage.derived import BatchDerivedStore
 from treeframe.storage.values import (
     ANY_HEAD,
@@ -35,6 +37,7 @@ from treeframe.storage.values import (
     SetRootFn,
     WorkspaceInfo,
     basis_refs,
+    missing_content,
     workspace_deleted,
 )
 from treeframe.tree.records import NodeRecord
@@ -61,6 +64,58 @@ class _Workspace:
     path_history: dict[str, list[tuple[int, NodeId]]] = field(default_factory=dict)  # seq order
     built_on: dict[str, list[tuple[int, FrameId]]] = field(default_factory=dict)  # by seq
 
+    def copy(self) -> _Workspace:
+        """An independent copy: every container copied, the immutable values shared."""
+        return _Workspace(
+            self.info,
+            self.next_seq,
+            dict(self.nodes),
+            dict(self.paths),
+            list(self.history),
+            {token: dict(stage) for token, stage in self.staging.items()},
+            dict(self.stat),
+            dict(self.frames),
+            dict(self.contents),
+            {node: list(frames) for node, frames in self.node_frames.items()},
+            dict(self.sets),
+            dict(self.heads),
+            {node: dict(heads) for node, heads in self.node_heads.items()},
+            dict(self.agents),
+            {path: list(entries) for path, entries in self.path_history.items()},
+            {ref: list(entries) for ref, entries in self.built_on.items()},
+        )
+
+
+class MemoryBlobs:
+    """The memory store's blob store: its workspaces' ``contents`` maps, under its lock."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def put(self, ws: WorkspaceId, digest: ContentHash, data: bytes) -> bool:
+        """Verify and store once."""
+        verified_digest(digest, data)
+        with self._store._writing():
+            contents = self._store._ws(ws).contents
+            if digest in contents:
+                return False
+            contents[digest] = bytes(data)
+            return True
+
+    def get_many(self, ws: WorkspaceId, digests: Sequence[ContentHash]) -> dict[ContentHash, bytes]:
+        """Stored bytes by hash."""
+        contents = self._store._ws(ws).contents
+        return {d: contents[d] for d in digests if d in contents}
+
+    def exists_many(self, ws: WorkspaceId, digests: Sequence[ContentHash]) -> set[ContentHash]:
+        """Stored hashes among ``digests``."""
+        contents = self._store._ws(ws).contents
+        return {d for d in digests if d in contents}
+
+    def iter_all(self, ws: WorkspaceId) -> Iterator[tuple[ContentHash, bytes]]:
+        """Every blob of ``ws``."""
+        yield from list(self._store._ws(ws).contents.items())
+
 
 class MemoryStore(BatchDerivedStore):
     """Keeps everything in process memory; one lock makes every write atomic."""
@@ -68,8 +123,56 @@ class MemoryStore(BatchDerivedStore):
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
         self._lock = threading.RLock()
-        self._spaces: dict[WorkspaceId, _Workspace] = {}
+        self._committed: dict[WorkspaceId, _Workspace] = {}
+        self._local = threading.local()  # .spaces: the working copy of a unit of work
+        self._read_only = False  # a snapshot
+        self.blobs: BlobStore = MemoryBlobs(self)
         self._closed = False
+
+    @property
+    def _spaces(self) -> dict[WorkspaceId, _Workspace]:
+        """The state this thread sees: its unit of work's working copy, else the committed one."""
+        working: dict[WorkspaceId, _Workspace] | None = getattr(self._local, "spaces", None)
+        return self._committed if working is None else working
+
+    def _writing(self) -> AbstractContextManager[object]:
+        """The write lock; a snapshot refuses every write."""
+        if self._read_only:
+            raise StorageError("a snapshot is read-only")
+        return self._lock
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """Writes of this thread inside join one all-or-nothing unit (copy on enter).
+
+        The write lock is held for the whole unit (as SQLite's BEGIN IMMEDIATE
+        holds the write lock); the unit works on a copy of the state that
+        replaces the committed one at exit, so other threads never see half a
+        unit and an exception discards the copy. A nested unit joins the outer one.
+        """
+        if getattr(self._local, "spaces", None) is not None:
+            yield
+            return
+        with self._writing():
+            self._local.spaces = {ws: space.copy() for ws, space in self._committed.items()}
+            try:
+                yield
+                self._committed = self._local.spaces
+            finally:
+                self._local.spaces = None
+
+    @contextmanager
+    def snapshot(self) -> Iterator[MemoryStore]:
+        """A read-only store over a frozen copy of the committed state."""
+        with self._lock:
+            frozen = {ws: space.copy() for ws, space in self._committed.items()}
+        view = MemoryStore(self.url)
+        view._committed = frozen
+        view._read_only = True
+        try:
+            yield view
+        finally:
+            view.close()
 
     def close(self) -> None:
         """Mark the store closed."""
@@ -98,7 +201,7 @@ class MemoryStore(BatchDerivedStore):
     def create_workspace(self, info: WorkspaceInfo) -> tuple[WorkspaceInfo, bool]:
         """Create the workspace if absent; an existing one wins (a tombstoned one raises)."""
         parse_hex_id(info.workspace_id, "workspace ID")
-        with self._lock:
+        with self._writing():
             space = self._spaces.get(info.workspace_id)
             if space is None:
                 self._spaces[info.workspace_id] = _Workspace(info)
@@ -116,7 +219,7 @@ class MemoryStore(BatchDerivedStore):
         self, *, include_deleted: bool = False, after: str | None = None, limit: int = 100
     ) -> list[WorkspaceInfo]:
         """Workspaces by name, keyset-paged after the name ``after``."""
-        with self._lock:
+        with self._lock:  # a read: a consistent list
             infos = sorted((s.info for s in self._spaces.values()), key=lambda i: i.name)
         return [
             info
@@ -126,7 +229,7 @@ class MemoryStore(BatchDerivedStore):
 
     def set_workspace_deleted(self, ws: WorkspaceId, deleted_at: str | None) -> WorkspaceInfo:
         """Tombstone or restore a workspace; its data stays as it is."""
-        with self._lock:
+        with self._writing():
             space = self._spaces.get(ws)
             if space is None:
                 raise WorkspaceNotFound(f"no workspace {ws} in this store")
@@ -138,7 +241,7 @@ class MemoryStore(BatchDerivedStore):
         """Store records; existing ones are kept."""
         for record in records:
             parse_hex_id(record.node_id, "NodeID")
-        with self._lock:
+        with self._writing():
             nodes = self._ws(ws).nodes
             for record in records:
                 nodes.setdefault(record.node_id, record)
@@ -170,7 +273,7 @@ class MemoryStore(BatchDerivedStore):
 
     def begin_scan(self, ws: WorkspaceId) -> str:
         """Open a staging area."""
-        with self._lock:
+        with self._writing():
             token = uuid.uuid4().hex
             self._ws(ws).staging[token] = {}
             return token
@@ -182,7 +285,7 @@ class MemoryStore(BatchDerivedStore):
         for _path, node in entries:
             if node is not None:
                 parse_hex_id(node, "NodeID")
-        with self._lock:
+        with self._writing():
             stage = self._stage(ws, token)
             for path, node in entries:
                 stage[path] = node
@@ -197,7 +300,7 @@ class MemoryStore(BatchDerivedStore):
         self, ws: WorkspaceId, token: str, root: NodeId, expected: NodeId | None, created_at: str
     ) -> RootEntry:
         """Apply staged paths and move the root (compare-and-set)."""
-        with self._lock:
+        with self._writing():
             space = self._ws(ws)
             stage = self._stage(ws, token)
             current = space.history[-1].root if space.history else None
@@ -225,7 +328,7 @@ class MemoryStore(BatchDerivedStore):
 
     def abort_scan(self, ws: WorkspaceId, token: str) -> None:
         """Drop the staging area."""
-        with self._lock:
+        with self._writing():
             self._ws(ws).staging.pop(token, None)
 
     # -- stat cache ---------------------------------------------------------
@@ -235,13 +338,13 @@ class MemoryStore(BatchDerivedStore):
 
     def put_stat_dirs(self, ws: WorkspaceId, items: Sequence[tuple[str, bytes]]) -> None:
         """Replace stat entries."""
-        with self._lock:
+        with self._writing():
             self._ws(ws).stat.update(items)
 
     # -- agent registry -----------------------------------------------------
     def put_agent(self, ws: WorkspaceId, agent_id: str, record: bytes) -> None:
         """Insert or replace an agent's record."""
-        with self._lock:
+        with self._writing():
             self._ws(ws).agents[agent_id] = bytes(record)
 
     def get_agent(self, ws: WorkspaceId, agent_id: str) -> bytes | None:
@@ -257,7 +360,6 @@ class MemoryStore(BatchDerivedStore):
         self,
         ws: WorkspaceId,
         frame: Frame,
-        content: bytes,
         set_root: SetRootFn,
         created_at: str,
         *,
@@ -269,7 +371,7 @@ class MemoryStore(BatchDerivedStore):
         parse_hex_id(frame.content_hash, "content hash")
         for ref in basis_refs(frame):
             parse_hex_id(ref, "basis reference")
-        with self._lock:
+        with self._writing():
             space = self._ws(ws)
             head_key = (frame.node_id, frame.frame_type)
             current = space.heads.get(head_key)
@@ -278,6 +380,8 @@ class MemoryStore(BatchDerivedStore):
                 return Appended(existing, False)
             if existing is None and frame.node_id not in space.nodes:
                 raise NodeNotFound(f"node {frame.node_id} does not exist in this workspace")
+            if existing is None and frame.content_hash not in space.contents:
+                raise missing_content(frame)
             if not isinstance(expected_head, AnyHead) and current != expected_head:
                 raise ConcurrentUpdate(
                     f"head of {frame.frame_type!r} on {frame.node_id} moved",
@@ -296,7 +400,6 @@ class MemoryStore(BatchDerivedStore):
                 members.append(bytes.fromhex(frame.frame_id))
                 space.sets[frame.node_id] = NodeSetState(set_root(members).hex(), len(members))
                 stored = replace(frame, seq=seq, created_at=created_at, put_seq=seq)
-                space.contents.setdefault(frame.content_hash, content)
                 for ref in basis_refs(frame):
                     space.built_on.setdefault(ref, []).append((seq, frame.frame_id))
             space.frames[frame.frame_id] = stored
@@ -309,13 +412,6 @@ class MemoryStore(BatchDerivedStore):
         """Frames by ID."""
         frames = self._ws(ws).frames
         return {f: frames[f] for f in frame_ids if f in frames}
-
-    def get_contents(
-        self, ws: WorkspaceId, digests: Sequence[ContentHash]
-    ) -> dict[ContentHash, bytes]:
-        """Contents by hash."""
-        contents = self._ws(ws).contents
-        return {d: contents[d] for d in digests if d in contents}
 
     def iter_node_frames(
         self,
@@ -395,10 +491,6 @@ class MemoryStore(BatchDerivedStore):
     def iter_all_frames(self, ws: WorkspaceId) -> Iterator[Frame | Damaged]:
         """Every frame in seq order."""
         yield from sorted(self._ws(ws).frames.values(), key=lambda f: f.seq)
-
-    def iter_all_contents(self, ws: WorkspaceId) -> Iterator[tuple[ContentHash, bytes]]:
-        """Every content blob."""
-        yield from list(self._ws(ws).contents.items())
 
     def iter_all_frame_sets(self, ws: WorkspaceId) -> Iterator[tuple[NodeId, NodeSetState]]:
         """Every set root."""

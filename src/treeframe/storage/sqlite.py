@@ -61,6 +61,7 @@ read as it is answers empty placeholders for the metadata it lacks.
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import sqlite3
@@ -89,6 +90,7 @@ from treeframe.errors import (
 )
 from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
+from treeframe.storage.blobs import BlobStore, verified_digest
 from treeframe.storage.derived import BatchDerivedStore
 from treeframe.storage.migrations import Migration, SchemaStatus, migrate, pending
 from treeframe.storage.urls import sqlite_url
@@ -102,6 +104,7 @@ from treeframe.storage.values import (
     SetRootFn,
     WorkspaceInfo,
     basis_refs,
+    missing_content,
     workspace_deleted,
 )
 from treeframe.tree.records import NodeRecord
@@ -324,6 +327,61 @@ def _placeholders(n: int) -> str:
     return ",".join("?" * n)
 
 
+class SqliteBlobs:
+    """The SQLite store's blob store: the ``contents`` table of the same file.
+
+    Keeping blobs in the database file is the embedded default: one file to
+    copy, and a put is one small transaction. Rows are rowid-ordered with a
+    UNIQUE (ws, hash) index (see the module docstring).
+    """
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    def put(self, ws: WorkspaceId, digest: ContentHash, data: bytes) -> bool:
+        """Verify, then insert once in its own write transaction."""
+        verified_digest(digest, data)
+        store = self._store
+        wid = store._ws(ws)
+        key = _require(digest, "content hash")
+        find = "SELECT 1 FROM contents WHERE ws = ? AND hash = ?"
+        if store._one(find, (wid, key)) is not None:
+            return False  # stored already: no write lock needed
+        with store._write() as tx:
+            cursor = tx.execute(
+                "INSERT OR IGNORE INTO contents (ws, hash, data) VALUES (?, ?, ?)",
+                (wid, key, bytes(data)),
+            )
+            return cursor.rowcount == 1
+
+    def get_many(self, ws: WorkspaceId, digests: Sequence[ContentHash]) -> dict[ContentHash, bytes]:
+        """Stored bytes by hash, in bounded ``IN`` batches."""
+        store = self._store
+        wid = store._ws(ws)
+        keys = {raw: d for d in digests if (raw := _key(d)) is not None}
+        sql = "SELECT hash, data FROM contents WHERE ws = ? AND hash IN ({})"
+        found = {keys[h]: bytes(data) for h, data in store._batched(sql, wid, list(keys))}
+        return {d: found[d] for d in digests if d in found}
+
+    def exists_many(self, ws: WorkspaceId, digests: Sequence[ContentHash]) -> set[ContentHash]:
+        """Stored hashes among ``digests``, from the (ws, hash) index alone."""
+        store = self._store
+        wid = store._ws(ws)
+        keys = {raw: d for d in digests if (raw := _key(d)) is not None}
+        sql = "SELECT hash FROM contents WHERE ws = ? AND hash IN ({})"
+        return {keys[h] for (h,) in store._batched(sql, wid, list(keys))}
+
+    def iter_all(self, ws: WorkspaceId) -> Iterator[tuple[ContentHash, bytes]]:
+        """Every stored blob, one query per blob so memory stays bounded."""
+        store = self._store
+        wid = store._ws(ws)
+        sql = "SELECT hash FROM contents WHERE ws = ? AND hash > ? ORDER BY hash LIMIT ?"
+        for (digest,) in store._pages(sql, wid, (b"",), 1):
+            row = store._one("SELECT data FROM contents WHERE ws = ? AND hash = ?", (wid, digest))
+            if row is not None:
+                yield ContentHash(digest.hex()), bytes(row[0])
+
+
 class SqliteStore(BatchDerivedStore):
     """A treeframe store in one SQLite file; usable from many threads and processes."""
 
@@ -358,6 +416,8 @@ class SqliteStore(BatchDerivedStore):
         self._local = threading.local()
         self._conns: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
         self._ws_ids: dict[str, int] = {}
+        self._pinned: sqlite3.Connection | None = None  # a snapshot's read connection
+        self.blobs: BlobStore = SqliteBlobs(self)
         # Records never change, so parsed objects can be reused by their exact
         # stored bytes: hot views skip JSON parsing entirely. Bounded LRU.
         self._parse_frame = functools.lru_cache(maxsize=_RECORD_CACHE)(Frame.from_json)
@@ -446,9 +506,11 @@ class SqliteStore(BatchDerivedStore):
         )
 
     def _conn(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use."""
+        """This thread's connection, opened on first use (a snapshot's one pinned connection)."""
         if self._closed:
             raise StorageError(f"store {self._path} is closed")
+        if self._pinned is not None:
+            return self._pinned
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or self._pid != os.getpid():
             conn = self._new_thread_connection()
@@ -553,11 +615,75 @@ class SqliteStore(BatchDerivedStore):
         return tuple((step.version, step.name) for step in applied)
 
     @contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """Writes of this thread inside join one IMMEDIATE transaction, all or nothing.
+
+        BEGIN IMMEDIATE is issued once; every write method inside runs in a
+        savepoint of it instead of its own transaction (so a write that fails
+        and is caught undoes only itself), COMMIT at exit, ROLLBACK of
+        everything when an exception leaves the block. A nested unit joins.
+        """
+        if getattr(self._local, "unit", False):
+            yield
+            return
+        with self._write():
+            self._local.unit = True
+            try:
+                yield
+            finally:
+                self._local.unit = False
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SqliteStore]:
+        """A read-only store answering every read from one WAL read transaction.
+
+        A dedicated connection opens a read transaction (BEGIN plus a first
+        read) and keeps it until the block exits, so every read and export
+        method sees the state at that moment while other threads and
+        processes keep writing (WAL readers never block writers; a checkpoint
+        cannot pass a snapshot that is still open).
+        """
+        view = copy.copy(self)
+        view._local = threading.local()
+        view._lock = threading.Lock()
+        view._conns = {}
+        view._ws_ids = {}
+        view._read_only = True
+        view.blobs = SqliteBlobs(view)
+        conn = self._connect()
+        try:
+            with self._errors():
+                conn.execute("BEGIN")
+                conn.execute("SELECT count(*) FROM workspaces").fetchone()  # pins the snapshot
+            view._pinned = conn
+            yield view
+        finally:
+            view._closed = True
+            with suppress(sqlite3.Error):
+                conn.close()
+
+    @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: committed on success, rolled back on any error."""
+        """One IMMEDIATE transaction: committed on success, rolled back on any error.
+
+        Inside a unit of work it is a savepoint of the unit's transaction.
+        """
         if self._read_only:
             raise StorageError(f"store {self._path} is open read-only")
         conn = self._conn()
+        if getattr(self._local, "unit", False):
+            with self._errors():
+                conn.execute("SAVEPOINT write")
+            try:
+                with self._errors():
+                    yield conn
+                    conn.execute("RELEASE write")
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+                raise
+            return
         with self._errors():
             conn.execute("BEGIN IMMEDIATE")
         try:
@@ -625,7 +751,8 @@ class SqliteStore(BatchDerivedStore):
         if row is None:
             raise WorkspaceNotFound(f"workspace {ws} does not exist in this store")
         found: int = row[0]
-        self._ws_ids[ws] = found
+        if not getattr(self._local, "unit", False):  # a unit may roll the row back
+            self._ws_ids[ws] = found
         return found
 
     @staticmethod
@@ -865,7 +992,6 @@ class SqliteStore(BatchDerivedStore):
         self,
         ws: WorkspaceId,
         frame: Frame,
-        content: bytes,
         set_root: SetRootFn,
         created_at: str,
         *,
@@ -882,6 +1008,7 @@ class SqliteStore(BatchDerivedStore):
         frame_key = _require(frame.frame_id, "FrameID")
         node_key = _require(frame.node_id, "NodeID")
         content_key = _require(frame.content_hash, "content hash")
+        has_content = "SELECT 1 FROM contents WHERE ws = ? AND hash = ?"
         ref_keys = [_require(ref, "basis reference") for ref in basis_refs(frame)]
         find = f"SELECT record, {self._put} FROM frames WHERE ws = ? AND frame = ?"
         head = (wid, node_key, frame.frame_type)
@@ -908,6 +1035,8 @@ class SqliteStore(BatchDerivedStore):
                 is None
             ):
                 raise NodeNotFound(f"node {frame.node_id} does not exist in this workspace")
+            if existing is None and tx.execute(has_content, (wid, content_key)).fetchone() is None:
+                raise missing_content(frame)
             if not isinstance(expected_head, AnyHead) and current != expected_head:
                 raise ConcurrentUpdate(
                     f"head of {frame.frame_type!r} on {frame.node_id} moved",
@@ -928,10 +1057,6 @@ class SqliteStore(BatchDerivedStore):
                 )
                 return Appended(self._load_frame(existing[0], seq), False)
             stored = replace(frame, seq=seq, created_at=created_at, put_seq=seq)
-            tx.execute(
-                "INSERT OR IGNORE INTO contents (ws, hash, data) VALUES (?, ?, ?)",
-                (wid, content_key, content),
-            )
             tx.execute(
                 "INSERT INTO frames (ws, frame, node, type, agent, seq, record, put_seq)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -966,16 +1091,6 @@ class SqliteStore(BatchDerivedStore):
         sql = f"SELECT frame, record, {self._put} FROM frames WHERE ws = ? AND frame IN ({{}})"
         found = {keys[frame]: (rec, put) for frame, rec, put in self._batched(sql, wid, list(keys))}
         return {f: self._load_frame(*found[f]) for f in frame_ids if f in found}
-
-    def get_contents(
-        self, ws: WorkspaceId, digests: Sequence[ContentHash]
-    ) -> dict[ContentHash, bytes]:
-        """Batch form of :meth:`get_content`."""
-        wid = self._ws(ws)
-        keys = {raw: d for d in digests if (raw := _key(d)) is not None}
-        sql = "SELECT hash, data FROM contents WHERE ws = ? AND hash IN ({})"
-        found = {keys[h]: bytes(data) for h, data in self._batched(sql, wid, list(keys))}
-        return {d: found[d] for d in digests if d in found}
 
     def iter_node_frames(
         self,
@@ -1178,15 +1293,6 @@ class SqliteStore(BatchDerivedStore):
                 yield Damaged("frames", key, "indexed columns disagree with the frame record")
             else:
                 yield replace(parsed, put_seq=put)
-
-    def iter_all_contents(self, ws: WorkspaceId) -> Iterator[tuple[ContentHash, bytes]]:
-        """Every stored content blob, one query per blob so memory stays bounded."""
-        wid = self._ws(ws)
-        sql = "SELECT hash FROM contents WHERE ws = ? AND hash > ? ORDER BY hash LIMIT ?"
-        for (digest,) in self._pages(sql, wid, (b"",), 1):
-            row = self._one("SELECT data FROM contents WHERE ws = ? AND hash = ?", (wid, digest))
-            if row is not None:
-                yield ContentHash(digest.hex()), bytes(row[0])
 
     def iter_all_frame_sets(self, ws: WorkspaceId) -> Iterator[tuple[NodeId, NodeSetState]]:
         """Every stored frame-set root."""

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from treeframe.errors import WorkspaceDeleted
+from treeframe.errors import IntegrityError, WorkspaceDeleted
 from treeframe.frames.frame import Frame
 from treeframe.ids import NodeId, WorkspaceId
 
@@ -24,6 +24,7 @@ __all__ = [
     "SetRootFn",
     "WorkspaceInfo",
     "basis_refs",
+    "missing_content",
     "workspace_deleted",
 ]
 
@@ -132,4 +133,14 @@ def workspace_deleted(info: WorkspaceInfo) -> WorkspaceDeleted:
     return WorkspaceDeleted(
         f"workspace {info.name!r} ({info.workspace_id}) was deleted at {info.deleted_at}; "
         "restore it instead of creating it again"
+    )
+
+
+def missing_content(frame: Frame) -> IntegrityError:
+    """The error every backend raises for appending a frame whose content blob is not stored."""
+    return IntegrityError(
+        f"content {frame.content_hash} of frame {frame.frame_id} is not in the blob store: "
+        "put the content first, then the frame",
+        expected=frame.content_hash,
+        got="",
     )

@@ -1,7 +1,7 @@
 """The storage conformance suite, shipped so that any backend can prove itself.
 
-One test class per seam of :mod:`treeframe.storage.base` (and one for the
-rules that span seams), so a backend author can implement and test one seam
+One test class per seam of :mod:`treeframe.storage.base` and
+:mod:`treeframe.storage.blobs` (and one for the rules that span seams), so a backend author can implement and test one seam
 at a time. A test module subclasses the classes it wants and provides a
 ``store_factory`` fixture: a callable that takes an empty directory and
 returns a new, empty store (the suite creates its workspaces)::
@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from treeframe.errors import (
     ConcurrentUpdate,
+    IntegrityError,
     InvalidId,
     NodeNotFound,
     StorageError,
@@ -42,6 +43,7 @@ from treeframe.errors import (
 )
 from treeframe.frames.frame import Basis, Frame
 from treeframe.frames.merkle_set import root_of, root_of_raw
+from treeframe.hashing.ids import content_hash
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
 from treeframe.storage.base import (
     ANY_HEAD,
@@ -59,6 +61,7 @@ from treeframe.testing.factories import (
     make_file,
     make_frame,
     make_ws,
+    put_frame,
     workspace_info,
 )
 from treeframe.tree.filehash import HashJob, HashResult, hash_batch
@@ -67,13 +70,16 @@ from treeframe.tree.scan import ScanResult, scan_tree
 
 __all__ = [
     "BackendConformance",
+    "BlobStoreConformance",
     "ExportSourceConformance",
     "FrameStoreConformance",
     "IndexStoreConformance",
     "MetadataStoreConformance",
     "NodeStoreConformance",
+    "SnapshotConformance",
     "StorageBackendConformance",
     "StoreFactory",
+    "UnitOfWorkConformance",
 ]
 
 StoreFactory = Callable[[Path], StorageBackend]
@@ -87,15 +93,15 @@ def append(
     store: StorageBackend, frame: Frame, content: bytes, ws: WorkspaceId = WS, at: str = CREATED_AT
 ) -> Frame:
     """Append ``frame`` unconditionally; the frame as stored."""
-    return store.append_frame(ws, frame, content, root_of_raw, at).frame
+    return put_frame(store, ws, frame, content, root_of_raw, at).frame
 
 
 def cas_append(
     store: StorageBackend, frame: Frame, content: bytes, expected_head: FrameId | None
 ) -> Frame:
     """Append ``frame`` compare-and-set against ``expected_head``."""
-    return store.append_frame(
-        WS, frame, content, root_of_raw, CREATED_AT, expected_head=expected_head
+    return put_frame(
+        store, WS, frame, content, root_of_raw, CREATED_AT, expected_head=expected_head
     ).frame
 
 
@@ -122,7 +128,7 @@ def commit(
 
 def put(store: StorageBackend, frame: Frame, content: bytes, **kwargs: Any) -> Appended:
     """``append_frame`` with the suite's defaults; keyword arguments pass through."""
-    return store.append_frame(WS, frame, content, root_of_raw, CREATED_AT, **kwargs)
+    return put_frame(store, WS, frame, content, root_of_raw, CREATED_AT, **kwargs)
 
 
 def built_on(store: StorageBackend, ref: str, limit: int, ws: WorkspaceId = WS) -> list[FrameId]:
@@ -160,7 +166,7 @@ def store_state(store: StorageBackend, ws: WorkspaceId) -> dict[str, Any]:
         "root_history": store.root_history(ws, 1 << 30),
         "nodes": sorted(map(repr, store.iter_all_nodes(ws))),
         "frames": list(store.iter_all_frames(ws)),
-        "contents": sorted(store.iter_all_contents(ws)),
+        "contents": sorted(store.blobs.iter_all(ws)),
         "frame_sets": sorted(store.iter_all_frame_sets(ws)),
         "heads": sorted(store.iter_all_heads(ws)),
         "paths": sorted(store.iter_all_paths(ws)),
@@ -242,7 +248,7 @@ class NodeStoreConformance(_StoreSuite):
         frame, content = make_frame(file)
         append(store, frame, content)
         assert store.get_frame(OTHER_WS, frame.frame_id) is None
-        assert store.get_content(OTHER_WS, frame.content_hash) is None
+        assert store.blobs.get_many(OTHER_WS, [frame.content_hash]).get(frame.content_hash) is None
         assert list(store.iter_node_frames(OTHER_WS, file.node_id)) == []
         assert store.node_frame_ids(OTHER_WS, file.node_id) == []
         assert list(store.iter_all_frames(OTHER_WS)) == []
@@ -447,8 +453,8 @@ class FrameStoreConformance(_StoreSuite):
         one = append(store, *make_frame(node, b"same", frame_type="summary"))
         two = append(store, *make_frame(node, b"same", frame_type="review"))
         assert one.content_hash == two.content_hash
-        assert list(store.iter_all_contents(WS)) == [(one.content_hash, b"same")]
-        assert store.get_content(WS, one.content_hash) == b"same"
+        assert list(store.blobs.iter_all(WS)) == [(one.content_hash, b"same")]
+        assert store.blobs.get_many(WS, [one.content_hash]).get(one.content_hash) == b"same"
 
     def test_append_frame_missing_node_raises_and_writes_nothing(
         self, store: StorageBackend
@@ -458,7 +464,6 @@ class FrameStoreConformance(_StoreSuite):
         with pytest.raises(NodeNotFound):
             append(store, frame, content)
         assert store.get_frame(WS, frame.frame_id) is None
-        assert store.get_content(WS, frame.content_hash) is None
         assert store.get_frame_set(WS, node.node_id) is None
         assert store.get_heads_many(WS, [node.node_id]) == {}
         store.put_nodes(WS, [node])
@@ -498,7 +503,7 @@ class FrameStoreConformance(_StoreSuite):
         ids = [stored.frame_id, absent.frame_id]
         assert store.get_frames(WS, ids) == {stored.frame_id: stored}
         hashes = [stored.content_hash, absent.content_hash]
-        assert store.get_contents(WS, hashes) == {stored.content_hash: b"kept"}
+        assert store.blobs.get_many(WS, hashes) == {stored.content_hash: b"kept"}
 
     def test_iter_node_frames_is_newest_first(self, store: StorageBackend) -> None:
         node = node_with_frames(store, b"1", b"2", b"3")
@@ -665,7 +670,6 @@ class FrameStoreConformance(_StoreSuite):
             cas_append(store, frame, content, expected_head=expected)
         assert (info.value.expected, info.value.actual) == (expected or "", second.frame_id)
         assert store.get_frame(WS, frame.frame_id) is None
-        assert store.get_content(WS, frame.content_hash) is None
         assert store.get_frame_set(WS, node.node_id) == state
         assert store.get_head(WS, node.node_id, "note") == second.frame_id
         assert built_on(store, first.frame_id, 10) == []
@@ -1074,7 +1078,7 @@ class ExportSourceConformance(_StoreSuite):
         assert not any(isinstance(n, Damaged) for n in nodes)
         assert sorted(n.node_id for n in nodes) == sorted([a.node_id, b.node_id, root.node_id])  # type: ignore[union-attr]
         assert list(store.iter_all_frames(WS)) == [f1, f2, f3]
-        assert dict(store.iter_all_contents(WS)) == {
+        assert dict(store.blobs.iter_all(WS)) == {
             f.content_hash: c for f, c in [(f1, b"1"), (f2, b"2"), (f3, b"3")]
         }
         assert dict(store.iter_all_frame_sets(WS)) == {
@@ -1183,8 +1187,8 @@ class BackendConformance(_StoreSuite):
             assert store.get_frame(WS, FrameId(bad)) is None
             assert store.get_frames(WS, [FrameId(bad)]) == {}
         for bad in _misspellings(frame.content_hash):
-            assert store.get_content(WS, ContentHash(bad)) is None
-            assert store.get_contents(WS, [ContentHash(bad)]) == {}
+            assert store.blobs.get_many(WS, [ContentHash(bad)]).get(ContentHash(bad)) is None
+            assert store.blobs.get_many(WS, [ContentHash(bad)]) == {}
         for bad in _misspellings(WS):
             assert store.get_workspace(WorkspaceId(bad)) is None
 
@@ -1216,10 +1220,182 @@ class BackendConformance(_StoreSuite):
             with pytest.raises(InvalidId):
                 append(store, misspelled, content)
         assert list(store.iter_all_frames(WS)) == []
-        assert list(store.iter_all_contents(WS)) == []
+        # Content goes first and is keyed by its own (valid) hash: it may stay, unreferenced.
+        assert dict(store.blobs.iter_all(WS)) == {frame.content_hash: content}
+
+
+class BlobStoreConformance(_StoreSuite):
+    """:class:`~treeframe.storage.blobs.BlobStore` (``store.blobs``) and the blob-first append."""
+
+    def test_put_stores_once_and_reads_back(self, store: StorageBackend) -> None:
+        digest = content_hash(b"body")
+        assert store.blobs.put(WS, digest, b"body") is True
+        assert store.blobs.put(WS, digest, b"body") is False
+        missing = content_hash(b"other")
+        assert store.blobs.get_many(WS, [digest, missing, digest]) == {digest: b"body"}
+        assert store.blobs.exists_many(WS, [digest, missing]) == {digest}
+        assert list(store.blobs.iter_all(WS)) == [(digest, b"body")]
+
+    def test_put_refuses_bytes_that_do_not_hash_to_the_key(self, store: StorageBackend) -> None:
+        digest = content_hash(b"claimed")
+        with pytest.raises(IntegrityError) as info:
+            store.blobs.put(WS, digest, b"actual")
+        assert (info.value.expected, info.value.got) == (digest, content_hash(b"actual"))
+        assert store.blobs.exists_many(WS, [digest, content_hash(b"actual")]) == set()
+        assert list(store.blobs.iter_all(WS)) == []
+
+    def test_put_malformed_hash_raises_invalid_id(self, store: StorageBackend) -> None:
+        with pytest.raises(InvalidId):
+            store.blobs.put(WS, ContentHash(content_hash(b"x").upper()), b"x")
+        assert list(store.blobs.iter_all(WS)) == []
+        assert store.blobs.get_many(WS, [ContentHash("nothex")]) == {}
+        assert store.blobs.exists_many(WS, [ContentHash("nothex")]) == set()
+
+    def test_blobs_are_namespaced_by_workspace(self, store: StorageBackend) -> None:
+        digest = content_hash(b"mine")
+        store.blobs.put(WS, digest, b"mine")
+        assert store.blobs.get_many(OTHER_WS, [digest]) == {}
+        assert store.blobs.exists_many(OTHER_WS, [digest]) == set()
+        assert list(store.blobs.iter_all(OTHER_WS)) == []
+        with pytest.raises(StorageError):
+            store.blobs.put(make_ws("nope"), digest, b"mine")
+
+    def test_append_without_its_content_raises_and_writes_nothing(
+        self, store: StorageBackend
+    ) -> None:
+        node = make_file()
+        store.put_nodes(WS, [node])
+        frame, content = make_frame(node, b"never put")
+        before = store_state(store, WS)
+        with pytest.raises(IntegrityError) as info:
+            store.append_frame(WS, frame, root_of_raw, CREATED_AT)
+        assert info.value.expected == frame.content_hash
+        assert store_state(store, WS) == before
+        assert store.blobs.put(WS, frame.content_hash, content) is True
+        assert store.append_frame(WS, frame, root_of_raw, CREATED_AT).frame.seq == 1  # no seq lost
+
+
+def _many_writes(store: StorageBackend, node: NodeRecord) -> Frame:
+    """One of every kind of write: blob, frame and head, agent, workspace, tombstone."""
+    frame = append(store, *make_frame(node, b"in the unit"))
+    store.put_agent(WS, "agent-u", b"{}")
+    store.create_workspace(workspace_info(make_ws("ws-new"), "ws-new"))
+    store.set_workspace_deleted(OTHER_WS, "2025-01-01T00:00:00Z")
+    store.put_nodes(WS, [make_file("unit.txt", b"unit")])
+    return frame
+
+
+class UnitOfWorkConformance(_StoreSuite):
+    """``unit_of_work()``: several writes commit together or not at all."""
+
+    def _states(self, store: StorageBackend) -> list[dict[str, Any]]:
+        return [store_state(store, WS), store_state(store, OTHER_WS)]
+
+    def test_a_failed_unit_leaves_nothing(self, store: StorageBackend) -> None:
+        node = node_with_frames(store, b"before")
+        before = self._states(store)
+
+        def failing_unit() -> None:
+            with store.unit_of_work():
+                _many_writes(store, node)
+                raise RuntimeError("abort")
+
+        with pytest.raises(RuntimeError, match="abort"):
+            failing_unit()
+        assert self._states(store) == before
+        assert store.get_workspace(make_ws("ws-new")) is None
+        assert store.get_node(WS, make_file("unit.txt", b"unit").node_id) is None
+        assert append(store, *make_frame(node, b"after")).seq == 2  # no seq was consumed
+
+    def test_a_successful_unit_lands_everything(self, store: StorageBackend) -> None:
+        node = node_with_frames(store, b"before")
+        with store.unit_of_work():
+            frame = _many_writes(store, node)
+            with store.unit_of_work():  # a nested unit joins the outer one
+                store.put_agent(WS, "agent-v", b"{}")
+        assert store.get_head(WS, node.node_id, "note") == frame.frame_id
+        assert store.blobs.exists_many(WS, [frame.content_hash]) == {frame.content_hash}
+        assert [a for a, _ in store.list_agents(WS)] == ["agent-u", "agent-v"]
+        assert store.get_workspace(make_ws("ws-new")) == workspace_info(make_ws("ws-new"), "ws-new")
+        assert store.get_workspace(OTHER_WS) is not None
+        assert store.get_workspace(OTHER_WS).deleted_at == "2025-01-01T00:00:00Z"  # type: ignore[union-attr]
+
+    def test_a_lost_compare_and_set_rolls_back_the_whole_unit(self, store: StorageBackend) -> None:
+        node = node_with_frames(store, b"first")
+        (head,) = store.iter_node_frames(WS, node.node_id)
+        before = self._states(store)
+
+        def racing_unit() -> None:
+            with store.unit_of_work():
+                store.put_agent(WS, "agent-u", b"{}")
+                append(store, *make_frame(node, b"second"))
+                cas_append(store, *make_frame(node, b"third"), expected_head=head.frame_id)
+
+        with pytest.raises(ConcurrentUpdate):
+            racing_unit()
+        assert self._states(store) == before
+
+    def test_other_threads_see_nothing_until_the_unit_commits(self, store: StorageBackend) -> None:
+        node = node_with_frames(store, b"first")
+        seen: list[object] = []
+
+        def look() -> None:
+            seen.append(store.get_agent(WS, "agent-u"))
+
+        with store.unit_of_work():
+            store.put_agent(WS, "agent-u", b"{}")
+            reader = threading.Thread(target=look)
+            reader.start()
+            reader.join(timeout=60)
+        assert seen == [None]
+        assert store.get_agent(WS, "agent-u") == b"{}"
+        assert store.get_head(WS, node.node_id, "note") is not None
+
+
+class SnapshotConformance(_StoreSuite):
+    """``snapshot()``: every read from one state while others write."""
+
+    def test_snapshot_sees_the_state_at_its_start_under_a_concurrent_writer(
+        self, store: StorageBackend
+    ) -> None:
+        nodes = [make_file(f"s{i}", str(i).encode()) for i in range(40)]
+        store.put_nodes(WS, nodes)
+        for node in nodes[:10]:
+            append(store, *make_frame(node, b"early"))
+        before = store_state(store, WS)
+        errors: list[BaseException] = []
+        started = threading.Event()
+
+        def write() -> None:
+            try:
+                started.set()
+                for node in nodes:
+                    append(store, *make_frame(node, b"late"))
+            except BaseException as exc:  # examined below
+                errors.append(exc)
+
+        with store.snapshot() as view:
+            writer = threading.Thread(target=write)
+            writer.start()
+            assert started.wait(timeout=60)
+            seen = []
+            for frame in view.iter_all_frames(WS):
+                seen.append(frame)
+                if len(seen) == 5:
+                    writer.join(timeout=60)  # every late frame lands mid-iteration
+            assert seen == before["frames"]
+            assert store_state(view, WS) == before
+            assert view.get_heads_many(WS, [n.node_id for n in nodes[10:]]) == {}
+            with pytest.raises(StorageError):
+                view.put_agent(WS, "agent-x", b"{}")
+        assert errors == []
+        assert len(list(store.iter_all_frames(WS))) == 50
 
 
 class StorageBackendConformance(
+    UnitOfWorkConformance,
+    SnapshotConformance,
+    BlobStoreConformance,
     NodeStoreConformance,
     FrameStoreConformance,
     IndexStoreConformance,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from treeframe.frames.frame import Basis, Frame, new_frame
 from treeframe.hashing.ids import content_hash, workspace_id
-from treeframe.ids import NodeId, WorkspaceId
-from treeframe.storage.values import WorkspaceInfo
+from treeframe.ids import FrameId, NodeId, WorkspaceId
+from treeframe.storage.base import StorageBackend
+from treeframe.storage.values import ANY_HEAD, AnyHead, Appended, SetRootFn, WorkspaceInfo
 from treeframe.tree.records import NodeRecord
 
 CREATED_AT = "2024-01-01T00:00:00Z"
@@ -47,3 +48,18 @@ def make_frame(
     """An unsequenced frame on ``node`` and its content bytes."""
     node_id = node.node_id if isinstance(node, NodeRecord) else node
     return new_frame(node_id, frame_type, agent, content, basis=basis), content
+
+
+def put_frame(
+    store: StorageBackend,
+    ws: WorkspaceId,
+    frame: Frame,
+    content: bytes,
+    set_root: SetRootFn,
+    created_at: str,
+    *,
+    expected_head: FrameId | AnyHead | None = ANY_HEAD,
+) -> Appended:
+    """Put ``content`` in the blob store, then append ``frame``: the engine's write order."""
+    store.blobs.put(ws, frame.content_hash, content)
+    return store.append_frame(ws, frame, set_root, created_at, expected_head=expected_head)

@@ -142,7 +142,7 @@ class _Verifier:
                     )
 
     def contents(self) -> None:
-        for digest, data in self.each("contents", lambda: self.store.iter_all_contents(self.ws)):
+        for digest, data in self.each("contents", lambda: self.store.blobs.iter_all(self.ws)):
             actual = content_hash(data)
             if actual != digest:
                 self.problem("content_hash_mismatch", digest, f"content bytes hash to {actual}")
@@ -161,7 +161,7 @@ class _Verifier:
             self.problem("frame_id_mismatch", frame.frame_id, f"frame fields hash to {actual}")
         if self.store.get_node(self.ws, frame.node_id) is None:
             self.problem("missing_node", frame.frame_id, f"frame's node {frame.node_id} is missing")
-        if self.store.get_content(self.ws, frame.content_hash) is None:
+        if not self.store.blobs.exists_many(self.ws, [frame.content_hash]):
             self.problem(
                 "missing_content", frame.frame_id, f"content {frame.content_hash} is missing"
             )

@@ -10,7 +10,7 @@ from treeframe.frames.frame import Frame, new_frame
 from treeframe.frames.views import HARD_MAX_FRAMES, ViewPolicy, select_view
 from treeframe.hashing.ids import content_hash, workspace_id
 from treeframe.storage.memory import MemoryStore
-from treeframe.testing.factories import workspace_info
+from treeframe.testing.factories import put_frame, workspace_info
 from treeframe.tree.records import NodeRecord
 
 WS = workspace_id("views")
@@ -28,8 +28,8 @@ def store():
 
 def append(store, content, frame_type="note", agent="agent-a", node=NODE) -> Frame:
     frame = new_frame(node.node_id, frame_type, agent, content)
-    return store.append_frame(
-        WS, frame, content, merkle_set.root_of_raw, "2024-01-01T00:00:00Z"
+    return put_frame(
+        store, WS, frame, content, merkle_set.root_of_raw, "2024-01-01T00:00:00Z"
     ).frame
 
 

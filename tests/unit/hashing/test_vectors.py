@@ -1060,7 +1060,7 @@ def test_synthesis_vector_library(synthesis_api, case):
         missing=case["missing"],
         output_type=case["output_type_given"],
     ).frames
-    content = api.store.get_content(api.ws, frame.content_hash)
+    content = api.store.blobs.get_many(api.ws, [frame.content_hash]).get(frame.content_hash)
     assert content is not None
     assert content.hex() == case["content_hex"]
     assert frame.basis.to_dict() == case["basis"]
