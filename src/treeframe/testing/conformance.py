@@ -1257,7 +1257,7 @@ class BlobStoreConformance(_StoreSuite):
         assert store.blobs.get_many(OTHER_WS, [digest]) == {}
         assert store.blobs.exists_many(OTHER_WS, [digest]) == set()
         assert list(store.blobs.iter_all(OTHER_WS)) == []
-        with pytest.raises(StorageError):
+        with pytest.raises(WorkspaceNotFound):
             store.blobs.put(make_ws("nope"), digest, b"mine")
 
     def test_append_without_its_content_raises_and_writes_nothing(
