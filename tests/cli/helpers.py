@@ -104,7 +104,6 @@ STORE_TABLES = {
     "paths",
     "scan_staging",
     "scans",
-    "stat_dirs",
     "workspaces",
 }
 _TABLE_KEYS = {"root_history": "history"}

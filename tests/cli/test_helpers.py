@@ -17,7 +17,6 @@ ROWS = {
     "contents": "INSERT INTO contents (ws, hash, data) VALUES (1, zeroblob(32), x'00')",
     "path_history": "INSERT INTO path_history VALUES (1, 'a.txt', 1, zeroblob(32))",
     "basis_refs": "INSERT INTO basis_refs VALUES (1, zeroblob(32), 1, zeroblob(32))",
-    "stat_dirs": "INSERT INTO stat_dirs VALUES (1, 'src', x'00')",
     "scan_staging": "INSERT INTO scan_staging VALUES (1, 'tok', 'a.txt', NULL)",
     "scans": "INSERT INTO scans VALUES (1, 'tok')",
     "sequence": "UPDATE workspaces SET next_seq = next_seq + 1",

@@ -392,6 +392,8 @@ def _as_version_3(db_path: Path) -> None:
             "CREATE INDEX frames_by_node_agent ON frames (ws, node, agent, seq)",
             "DROP TABLE schema_migrations",
             "DROP INDEX workspaces_by_name",
+            "CREATE TABLE stat_dirs (ws INTEGER NOT NULL, dir TEXT NOT NULL,"
+            " entries BLOB NOT NULL, PRIMARY KEY (ws, dir)) WITHOUT ROWID",
             "ALTER TABLE workspaces DROP COLUMN description",
             "ALTER TABLE workspaces DROP COLUMN owner",
             "ALTER TABLE workspaces DROP COLUMN created_at",

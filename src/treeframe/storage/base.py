@@ -125,12 +125,6 @@ class NodeStore(Protocol):
     def abort_scan(self, ws: WorkspaceId, token: str) -> None:
         """Drop a scan's staging area; no pointer moves."""
 
-    def get_stat_dir(self, ws: WorkspaceId, dir_path: str) -> bytes | None:
-        """Encoded stat-cache entries of one directory (see tree.statcache)."""
-
-    def put_stat_dirs(self, ws: WorkspaceId, items: Sequence[tuple[str, bytes]]) -> None:
-        """Replace the stat-cache entries of the given directories."""
-
 
 @runtime_checkable
 class FrameStore(Protocol):

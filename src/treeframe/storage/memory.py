@@ -53,7 +53,6 @@ class _Workspace:
     paths: dict[str, NodeId] = field(default_factory=dict)
     history: list[RootEntry] = field(default_factory=list)
     staging: dict[str, dict[str, NodeId | None]] = field(default_factory=dict)
-    stat: dict[str, bytes] = field(default_factory=dict)
     frames: dict[FrameId, Frame] = field(default_factory=dict)
     contents: dict[ContentHash, bytes] = field(default_factory=dict)
     node_frames: dict[NodeId, list[Frame]] = field(default_factory=dict)  # by put_seq
@@ -73,7 +72,6 @@ class _Workspace:
             dict(self.paths),
             list(self.history),
             {token: dict(stage) for token, stage in self.staging.items()},
-            dict(self.stat),
             dict(self.frames),
             dict(self.contents),
             {node: list(frames) for node, frames in self.node_frames.items()},
@@ -330,16 +328,6 @@ class MemoryStore(BatchDerivedStore):
         """Drop the staging area."""
         with self._writing():
             self._ws(ws).staging.pop(token, None)
-
-    # -- stat cache ---------------------------------------------------------
-    def get_stat_dir(self, ws: WorkspaceId, dir_path: str) -> bytes | None:
-        """Encoded stat entries of one directory."""
-        return self._ws(ws).stat.get(dir_path)
-
-    def put_stat_dirs(self, ws: WorkspaceId, items: Sequence[tuple[str, bytes]]) -> None:
-        """Replace stat entries."""
-        with self._writing():
-            self._ws(ws).stat.update(items)
 
     # -- agent registry -----------------------------------------------------
     def put_agent(self, ws: WorkspaceId, agent_id: str, record: bytes) -> None:

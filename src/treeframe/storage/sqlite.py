@@ -56,7 +56,8 @@ Workspace metadata (version 6): ``workspaces`` gains ``description``,
 ``owner``, ``created_at`` and the tombstone ``deleted_at``, and an index by
 name for keyset-paged listing. The step fills ``created_at`` from the
 workspace's first root-history entry (or the migration time); an older store
-read as it is answers empty placeholders for the metadata it lacks.
+read as it is answers empty placeholders for the metadata it lacks. The same
+step drops ``stat_dirs``: the stat cache is machine-local and no longer in the store.
 """
 
 from __future__ import annotations
@@ -133,9 +134,6 @@ CREATE TABLE IF NOT EXISTS scans (
 CREATE TABLE IF NOT EXISTS scan_staging (
     ws INTEGER NOT NULL, token TEXT NOT NULL, path TEXT NOT NULL, node BLOB,
     PRIMARY KEY (ws, token, path)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS stat_dirs (
-    ws INTEGER NOT NULL, dir TEXT NOT NULL, entries BLOB NOT NULL,
-    PRIMARY KEY (ws, dir)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS contents (
     id INTEGER PRIMARY KEY, ws INTEGER NOT NULL, hash BLOB NOT NULL, data BLOB NOT NULL,
     UNIQUE (ws, hash));
@@ -206,7 +204,11 @@ def _v5_schema_migrations(tx: sqlite3.Connection) -> None:
 
 
 def _v6_workspace_metadata(tx: sqlite3.Connection) -> None:
-    """Workspace metadata columns; created_at from the first root, else the migration time."""
+    """Workspace metadata columns (created_at from the first root, else now); no stat cache.
+
+    The stat cache (inodes, mtimes) is machine-local and lives beside the
+    workspace now, so its table leaves the shared store.
+    """
     _run_script(
         tx,
         """
@@ -214,7 +216,8 @@ def _v6_workspace_metadata(tx: sqlite3.Connection) -> None:
         ALTER TABLE workspaces ADD COLUMN owner TEXT;
         ALTER TABLE workspaces ADD COLUMN created_at TEXT NOT NULL DEFAULT '';
         ALTER TABLE workspaces ADD COLUMN deleted_at TEXT;
-        CREATE INDEX workspaces_by_name ON workspaces (name)
+        CREATE INDEX workspaces_by_name ON workspaces (name);
+        DROP TABLE IF EXISTS stat_dirs
         """,
     )
     tx.execute(
@@ -948,22 +951,6 @@ class SqliteStore(BatchDerivedStore):
         with self._write() as tx:
             tx.execute("DELETE FROM scan_staging WHERE ws = ? AND token = ?", (wid, token))
             tx.execute("DELETE FROM scans WHERE ws = ? AND token = ?", (wid, token))
-
-    # -- stat cache ---------------------------------------------------------
-    def get_stat_dir(self, ws: WorkspaceId, dir_path: str) -> bytes | None:
-        """Encoded stat-cache entries of one directory."""
-        wid = self._ws(ws)
-        row = self._one("SELECT entries FROM stat_dirs WHERE ws = ? AND dir = ?", (wid, dir_path))
-        return None if row is None else bytes(row[0])
-
-    def put_stat_dirs(self, ws: WorkspaceId, items: Sequence[tuple[str, bytes]]) -> None:
-        """Replace the stat-cache entries of the given directories."""
-        wid = self._ws(ws)
-        rows = [(wid, dir_path, bytes(blob)) for dir_path, blob in items]
-        with self._write() as tx:
-            tx.executemany(
-                "INSERT OR REPLACE INTO stat_dirs (ws, dir, entries) VALUES (?, ?, ?)", rows
-            )
 
     # -- agent registry -----------------------------------------------------
     def put_agent(self, ws: WorkspaceId, agent_id: str, record: bytes) -> None:

@@ -414,14 +414,6 @@ class NodeStoreConformance(_StoreSuite):
         assert again.entry.seq == b.entry.seq + 1
         assert {p for p, _ in store.iter_all_paths(WS)} == {"", "sub", "sub/from-a.txt"}
 
-    def test_stat_dirs_put_replaces_and_get_returns_bytes(self, store: StorageBackend) -> None:
-        assert store.get_stat_dir(WS, "src") is None
-        store.put_stat_dirs(WS, [("src", b"\x00one"), ("", b"root")])
-        store.put_stat_dirs(WS, [("src", b"\x00two")])
-        assert store.get_stat_dir(WS, "src") == b"\x00two"
-        assert store.get_stat_dir(WS, "") == b"root"
-        assert store.get_stat_dir(OTHER_WS, "src") is None
-
 
 class FrameStoreConformance(_StoreSuite):
     """:class:`~treeframe.storage.base.FrameStore`: appends, re-puts, compare-and-set, heads, recency."""
