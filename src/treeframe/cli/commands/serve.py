@@ -136,6 +136,8 @@ def serve(
 
     factory = load_app_factory(app_spec)
     settings, url = _configured(store)
+    if workers > 1 and url.startswith("memory:"):
+        raise ConfigError(f"{url} lives in one process: --workers {workers} needs a shared store")
     backend = open_store(url, create=False)
     if workers == 1:
         target: FastAPI | str = _build(factory, settings, backend)
