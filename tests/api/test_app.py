@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from tests.api.probe import probe_app
 from treeframe.api import create_app, openapi_document
 from treeframe.api.errors import envelope
+from treeframe.api.routes.health import MAX_PENDING_PROBES
 from treeframe.api.versioning import check_version, deprecated
 from treeframe.config.settings import Settings
 from treeframe.errors import (
@@ -89,8 +91,10 @@ class HangingStore(MemoryStore):
     def __init__(self) -> None:
         super().__init__("memory://")
         self.release = threading.Event()
+        self.calls = 0
 
     def workspace_name(self, ws: Any) -> str | None:
+        self.calls += 1
         self.release.wait(10)
         return None
 
@@ -285,15 +289,20 @@ def test_ready_answers_503_when_the_store_fails():
         assert http.get("/v1/health/live").status_code == 200
 
 
-def test_ready_gives_up_after_its_timeout():
+def test_ready_gives_up_after_its_timeout_and_bounds_waiting_probes():
     store = HangingStore()
     try:
         http = AppClient(create_app(settings(ready_timeout_ms=100), store))
-        response = http.get("/v1/health/ready")
-        assert response.status_code == 503
-        assert "within 100 ms" in response.json()["error"]["message"]
+        messages = [http.get("/v1/health/ready").json()["error"]["message"] for _ in range(6)]
+        assert all("within 100 ms" in m for m in messages[:MAX_PENDING_PROBES])
+        assert all("have not returned yet" in m for m in messages[MAX_PENDING_PROBES:])
+        assert store.calls == MAX_PENDING_PROBES  # no thread started past the bound
     finally:
         store.release.set()
+    deadline = time.monotonic() + 10
+    while http.get("/v1/health/ready").status_code != 200:  # the stuck probes return
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
 
 
 def test_ready_on_a_real_store_whose_file_was_removed(tmp_path: Path):

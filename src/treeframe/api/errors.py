@@ -26,7 +26,6 @@ from treeframe.errors import (
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
-    PayloadTooLarge,
     SchemaValidationFailed,
     TreeframeError,
 )
@@ -117,8 +116,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         allowed = (exc.headers or {}).get("Allow", "")
         methods = tuple(m.strip() for m in allowed.split(",") if m.strip())
         error = MethodNotAllowed(f"{what} is not allowed (allowed: {allowed})", allowed=methods)
-    elif exc.status_code == 413:
-        error = PayloadTooLarge("request body too large")
     elif 400 <= exc.status_code < 500:
         error = InvalidRequest(f"invalid request: {exc.detail}")
     else:
