@@ -7,6 +7,8 @@ service-ready core), so the tests serve this factory with
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import date
 
 from fastapi import APIRouter, FastAPI, Request
@@ -55,6 +57,13 @@ async def upload(request: Request) -> Received:
 
 @router.get("/old", **deprecated(since=date(2026, 12, 1), sunset=SUNSET, successor="/v1/probe/new"))
 async def old() -> ApiResponse:
+    return ApiResponse()
+
+
+@router.get("/slow")
+async def slow(seconds: float = 1.0) -> ApiResponse:
+    logging.getLogger("tests.api.probe").warning("slow request started")  # tests wait for it
+    await asyncio.sleep(min(seconds, 5.0))
     return ApiResponse()
 
 

@@ -8,6 +8,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -244,6 +246,30 @@ def test_missing_store_is_one_line_and_nothing_listens(tmp_path: Path):
     assert "[store_not_found]" in result.stderr
     assert "Uvicorn running" not in result.stdout + result.stderr
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path):
+    server = start_server(tmp_path, make_store(tmp_path / "store.db"))
+    result: dict[str, httpx.Response] = {}
+
+    def slow_request() -> None:
+        result["slow"] = httpx.get(f"{server.url}/v1/probe/slow?seconds=1.5", timeout=10)
+
+    worker = threading.Thread(target=slow_request)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while "slow request started" not in server.log():
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.02)
+        server.process.send_signal(signal.SIGTERM)
+        worker.join(15)
+        assert result["slow"].status_code == 200
+        assert server.process.wait(timeout=15) in (0, -signal.SIGTERM)
+    finally:
+        worker.join(15)
+        stop_server(server)
+    assert "Application shutdown complete" in server.log()
 
 
 def test_sigint_stops_gracefully(tmp_path: Path):
