@@ -333,3 +333,14 @@ def test_deprecation_must_leave_the_support_window():
         deprecated(since=date(2027, 1, 1), sunset=date(2027, 3, 1))
     marked = deprecated(since=date(2027, 1, 1), sunset=date(2027, 7, 3))
     assert marked["deprecated"] is True
+
+
+def test_models_and_envelope_state_the_same_versions():
+    from treeframe.api.models import ApiResponse
+    from treeframe.api.versioning import API_VERSION, SCHEMA_VERSION, SUPPORTED_API_VERSIONS
+
+    assert ApiResponse().model_dump() == {
+        "api_version": API_VERSION,
+        "schema_version": SCHEMA_VERSION,
+    }
+    assert SUPPORTED_API_VERSIONS == (API_VERSION,)

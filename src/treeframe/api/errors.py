@@ -69,7 +69,8 @@ def envelope(exc: TreeframeError, request_id: str) -> dict[str, Any]:
 
 def error_response(exc: TreeframeError, request_id: str) -> tuple[int, bytes]:
     """Status and encoded body of the envelope (used where there is no Response object)."""
-    return exc.http_status, json.dumps(envelope(exc, request_id), default=str).encode()
+    body = json.dumps(envelope(exc, request_id), default=str, separators=(",", ":"))
+    return exc.http_status, body.encode()
 
 
 def request_id_of(request: Request) -> str:
