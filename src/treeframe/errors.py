@@ -12,6 +12,9 @@ class is part of the public contract and never changes once released
      |    +-- InvalidViewPolicy         invalid_view_policy         400
      |    +-- InvalidPolicy             invalid_policy              400
      |    +-- VersionNotSupported       version_not_supported       400
+     |    +-- SchemaValidationFailed    schema_validation_failed    422
+     |    +-- PayloadTooLarge           payload_too_large           413
+     |    +-- MethodNotAllowed          method_not_allowed          405
      +-- NotFound                       not_found                   404
      |    +-- NodeNotFound              node_not_found              404
      |    +-- FrameNotFound             frame_not_found             404
@@ -63,10 +66,13 @@ __all__ = [
     "InvalidPolicy",
     "InvalidRequest",
     "InvalidViewPolicy",
+    "MethodNotAllowed",
     "NodeNotFound",
     "NotFound",
+    "PayloadTooLarge",
     "RegenerationFailed",
     "ScanError",
+    "SchemaValidationFailed",
     "StorageError",
     "StoreCorrupt",
     "StoreLocked",
@@ -143,6 +149,45 @@ class VersionNotSupported(InvalidRequest):
     def __init__(self, message: str, *, supported: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.supported = supported
+
+
+class SchemaValidationFailed(InvalidRequest):
+    """A request's body, query or path parameters do not match the documented schema.
+
+    ``errors`` lists every bad field as ``{"field", "location", "message"}``
+    (``field`` dotted, ``location`` one of body, query, path, header), so a
+    client fixes them all at once instead of one per round trip. 422, not
+    400: the request was well-formed HTTP and JSON, its content was not.
+    """
+
+    code = "schema_validation_failed"
+    http_status = 422
+
+    def __init__(self, message: str, *, errors: tuple[dict[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class PayloadTooLarge(InvalidRequest):
+    """A request body is larger than the server accepts (``limit`` bytes); it was not read whole."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+    def __init__(self, message: str, *, limit: int = 0) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class MethodNotAllowed(InvalidRequest):
+    """The route exists but not for this HTTP method; ``allowed`` lists the methods it has."""
+
+    code = "method_not_allowed"
+    http_status = 405
+
+    def __init__(self, message: str, *, allowed: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.allowed = allowed
 
 
 class Unauthorized(TreeframeError):

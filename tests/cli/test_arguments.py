@@ -120,7 +120,9 @@ def test_every_integer_option_has_a_lower_bound():
             if not _is_int(param.type_descriptor.annotation):
                 continue
             flag = max(param.opts, key=len)
-            bounded = (getattr(param, "min", None) or 0) >= 1
+            low, high = getattr(param, "min", None), getattr(param, "max", None)
+            # A count starts at 1; a ranged value (serve --port 0..65535, 0 = any) is bounded too.
+            bounded = (low or 0) >= 1 or (low is not None and high is not None)
             if not bounded and (name, flag) not in ENGINE_CHECKED:
                 unbounded.append(f"{name} {flag}")
     assert unbounded == []

@@ -156,3 +156,22 @@ def test_layering_check_catches_an_upward_import(tmp_path):
         "treeframe.cli.main",
         "treeframe.storage.sqlite",
     ]
+
+
+def test_the_rest_api_stays_at_the_edge():
+    """The core never loads the server stack, the CLI loads it only for ``serve``, api/ never imports cli/."""
+    code = (
+        "import sys, treeframe.workspace, treeframe.engine, treeframe.storage, treeframe.config;"
+        "import treeframe.cli.main;"
+        "bad = [m for m in ('fastapi', 'starlette', 'uvicorn', 'treeframe.api') if m in sys.modules];"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+    offenders = [
+        f"{path.relative_to(SRC)}:{line}"
+        for path in sorted((SRC / "api").rglob("*.py"))
+        for line, dotted in _imports(path)
+        if dotted.startswith("treeframe.cli")
+    ]
+    assert offenders == []

@@ -78,6 +78,9 @@ def test_every_subclass_keeps_the_status_family_of_its_parent_or_says_why():
         "RegenerationFailed",
         "FileChangedDuringScan",  # the file moved on: retry the scan (409)
         "EntrySkipped",  # strict mode refused an entry the data has (422)
+        "SchemaValidationFailed",  # well-formed HTTP whose content breaks the schema (422)
+        "PayloadTooLarge",  # a body over the server's limit (413)
+        "MethodNotAllowed",  # the route has no such method (405)
         "StoreLocked",
         "BackendUnavailable",
     }

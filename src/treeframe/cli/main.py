@@ -21,6 +21,7 @@ from treeframe.cli.commands import (
     frames,
     integrity,
     schema,
+    serve,
     tree,
     workflow,
     workspaces,
@@ -43,7 +44,7 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for group in (tree, frames, agents, workflow, integrity, schema, workspaces, config, demo):
+for group in (tree, frames, agents, workflow, integrity, schema, workspaces, config, demo, serve):
     group.register(app)
 
 

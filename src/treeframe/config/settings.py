@@ -34,6 +34,7 @@ __all__ = [
     "AgentSettings",
     "LimitSettings",
     "ScanSettings",
+    "ServerSettings",
     "SettingDoc",
     "Settings",
     "StoreSettings",
@@ -160,6 +161,24 @@ class LimitSettings(_Section):
     )
 
 
+class ServerSettings(_Section):
+    """Limits of the REST server (``treeframe serve``)."""
+
+    max_body_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1,
+        description=(
+            "Largest request body the server accepts, in bytes (default 32 MiB: room for a "
+            "16 MiB frame as base64); larger bodies fail with `payload_too_large` before they are read whole."
+        ),
+    )
+    ready_timeout_ms: int = Field(
+        default=2000,
+        ge=1,
+        description="How long `/v1/health/ready` waits for the store round trip before answering 503.",
+    )
+
+
 class AgentSettings(_Section):
     """One agent allowed to read or write frames."""
 
@@ -210,6 +229,7 @@ class Settings(BaseSettings):
         default_factory=SynthesisSettings, description="Branch synthesis."
     )
     limits: LimitSettings = Field(default_factory=LimitSettings, description="Hard limits.")
+    server: ServerSettings = Field(default_factory=ServerSettings, description="The REST server.")
     agents: dict[AgentId, AgentSettings] = Field(
         default_factory=dict,
         description="Agents by ID (the frame agent alphabet: `[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}`).",

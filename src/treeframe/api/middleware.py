@@ -1,0 +1,169 @@
+"""The edge of every request, as one pure-ASGI middleware: request ID, version, body limit, last-resort errors.
+
+One layer instead of three, and no ``BaseHTTPMiddleware`` (which copies
+every message through a task group and costs more than a whole route): the
+request's headers are scanned once, and per request the work is a few
+dictionary look-ups plus two tuples appended to the response headers.
+
+* ``X-Request-ID``: the client's value when it is sane (1-128 characters of
+  ``[A-Za-z0-9._:-]``, so it can go into logs and headers unescaped), else
+  a fresh one (32 hex digits: a random per-app prefix and a counter, unique
+  across workers and restarts, and cheaper than ``uuid4``); recorded in ``scope["state"]["request_id"]`` (read as
+  ``request.state.request_id``) and sent back on every response.
+* Version: ``X-API-Version`` / ``Accept`` naming an unknown version are
+  refused before any route runs (see :mod:`treeframe.api.versioning`).
+* Body limit: a ``Content-Length`` above the limit is refused at once, before
+  the body is read; a body without one (chunked), or one longer than it
+  claimed, is counted as it streams and refused the moment it passes the
+  limit: the 413 is sent from here and the application sees a disconnect,
+  so no route ever holds more than the limit in memory.
+* An exception nothing else handled becomes the ``internal_error`` envelope
+  (logged with the request ID), never a traceback.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from treeframe.api.errors import error_response
+from treeframe.api.versioning import API_VERSION, check_version
+from treeframe.errors import InvalidRequest, PayloadTooLarge, TreeframeError
+
+__all__ = ["EdgeMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_LOG = logging.getLogger("treeframe.api")
+_SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+_VERSION_HEADER = (b"x-api-version", API_VERSION.encode())
+
+
+class EdgeMiddleware:
+    """Wraps the FastAPI app; see the module docstring for what it guarantees."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self._id_prefix = secrets.token_hex(8)
+        self._id_counter = itertools.count()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one connection scope; non-HTTP scopes (lifespan) pass straight through."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client_id = api_version = accept = length = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                client_id = value
+            elif name == b"x-api-version":
+                api_version = value
+            elif name == b"accept":
+                accept = value
+            elif name == b"content-length":
+                length = value
+        if client_id is not None and _SANE_ID.fullmatch(client_id):
+            request_id = client_id.decode("ascii")
+        else:
+            request_id = f"{self._id_prefix}{next(self._id_counter):016x}"
+        scope.setdefault("state", {})["request_id"] = request_id
+        extra_headers = [(b"x-request-id", request_id.encode("ascii")), _VERSION_HEADER]
+        exchange = _Exchange(send, extra_headers)
+
+        refusal = _refusal(api_version, accept, length, self.max_body_bytes)
+        if refusal is not None:
+            await exchange.send_error(refusal, request_id)
+            return
+
+        limit = self.max_body_bytes
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            if exchange.refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    await exchange.send_error(_too_large(limit), request_id)
+                    return {"type": "http.disconnect"}
+            return message
+
+        try:
+            await self.app(scope, limited_receive, exchange.send)
+        except Exception as exc:
+            if exchange.refused:
+                return  # the app tripped over the disconnect we fed it; the 413 is out
+            if exchange.started:
+                raise  # too late for an envelope: let the server drop the connection
+            if isinstance(exc, TreeframeError):
+                await exchange.send_error(exc, request_id)
+                return
+            _LOG.exception("unhandled error in request %s", request_id)
+            await exchange.send_error(TreeframeError("internal error"), request_id)
+
+
+def _refusal(
+    api_version: bytes | None, accept: bytes | None, length: bytes | None, limit: int
+) -> TreeframeError | None:
+    """The error refusing the request on its headers alone, or None."""
+    try:
+        check_version(api_version, accept)
+    except TreeframeError as exc:
+        return exc
+    if length is not None:
+        if not length.isdigit():
+            return InvalidRequest("Content-Length is not a whole number of bytes")
+        if int(length) > limit:
+            return _too_large(limit)
+    return None
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"request body is larger than {limit} bytes", limit=limit)
+
+
+class _Exchange:
+    """The response side of one request: adds the edge headers, knows what was sent."""
+
+    __slots__ = ("_send", "extra_headers", "refused", "started")
+
+    def __init__(self, send: Send, extra_headers: list[tuple[bytes, bytes]]) -> None:
+        self._send = send
+        self.extra_headers = extra_headers
+        self.started = False
+        self.refused = False
+
+    async def send(self, message: Message) -> None:
+        """The app's send: adds the headers to the start; dropped once we answered ourselves."""
+        if self.refused:
+            return
+        if message["type"] == "http.response.start":
+            self.started = True
+            message["headers"] = [*message.get("headers", ()), *self.extra_headers]
+        await self._send(message)
+
+    async def send_error(self, exc: TreeframeError, request_id: str) -> None:
+        """Answer with the envelope of ``exc`` (only before the app started its response)."""
+        if self.started or self.refused:
+            return
+        status, body = error_response(exc, request_id)
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        if isinstance(exc, PayloadTooLarge):
+            headers.append((b"connection", b"close"))  # the rest of the body is not wanted
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body})
+        self.refused = True

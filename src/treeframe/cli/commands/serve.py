@@ -1,0 +1,163 @@
+"""serve: run the REST API (treeframe.api) on uvicorn, over the configured store.
+
+FastAPI and uvicorn are imported only when the command runs (they are the
+``server`` extra, and they would slow every other command's start-up). The
+store is opened here first, ``create=False``, so a missing or broken store
+is one error line before any socket is bound. With ``--workers N > 1``
+uvicorn starts N processes that each import :func:`worker_app`; they get
+the effective settings and the store URL through one environment variable,
+so every worker serves exactly what this command resolved.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from treeframe.cli.common import FLAGS, StoreOpt, overrides
+from treeframe.errors import BackendUnavailable, ConfigError, WorkspaceNotFound
+from treeframe.storage.registry import open_store
+from treeframe.workspace.layout import find_root
+from treeframe.workspace.settings import store_url
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from treeframe.config.settings import Settings
+    from treeframe.storage.base import StorageBackend
+
+    AppFactory = Callable[..., FastAPI]
+
+__all__ = ["DEFAULT_APP", "WORKER_ENV", "load_app_factory", "register", "worker_app"]
+
+WORKER_ENV = "_TREEFRAME_SERVE_WORKER"
+"""Carries ``{"settings", "store", "app"}`` to the worker processes (not ``TREEFRAME_*``: not a setting)."""
+
+DEFAULT_APP = "treeframe.api:create_app"
+
+# Seconds uvicorn lets in-flight requests finish after SIGTERM/SIGINT.
+_GRACEFUL_SECONDS = 10
+
+
+def _configured(store: str | None) -> tuple[Settings, str]:
+    """The effective settings and store URL from here (``--store`` wins; no workspace needed then)."""
+    # Imported here: pydantic adds a quarter second to every CLI start otherwise.
+    from treeframe.config import load_settings
+
+    try:
+        root: Path | None = find_root(Path(os.getcwd()))
+    except WorkspaceNotFound:
+        if store is None:
+            raise
+        root = None
+    settings = load_settings(root, cli=overrides(store, None), cli_flags=FLAGS).settings
+    return settings, store_url(root or Path(os.getcwd()), settings)
+
+
+def _require_server_extra() -> None:
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"the REST server needs the server extra ({exc.name} is missing): "
+            "pip install 'treeframe[server]'"
+        ) from exc
+
+
+def load_app_factory(spec: str) -> AppFactory:
+    """The callable named ``module:attribute``: ``create_app`` or one with its signature."""
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ConfigError(f"--app {spec!r} must be MODULE:CALLABLE, e.g. {DEFAULT_APP}")
+    try:
+        factory: Any = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"--app {spec!r} cannot be loaded: {exc}") from exc
+    if not callable(factory):
+        raise ConfigError(f"--app {spec!r} is not callable")
+    result: AppFactory = factory
+    return result
+
+
+def _build(factory: AppFactory, settings: Settings, store: StorageBackend) -> FastAPI:
+    app: FastAPI = factory(settings, store, close_store=True)
+    return app
+
+
+def worker_app() -> FastAPI:
+    """The app of one uvicorn worker process (``--workers N``): opens its own store."""
+    from treeframe.config.settings import Settings
+
+    spec = json.loads(os.environ[WORKER_ENV])
+    settings = Settings.model_validate(spec["settings"])
+    factory = load_app_factory(spec["app"])
+    return _build(factory, settings, open_store(spec["store"], create=False))
+
+
+def serve(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind (loopback by default; 0.0.0.0 for all).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8420,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Server processes (each opens the store).")
+    ] = 1,
+    store: StoreOpt = None,
+    app_spec: Annotated[
+        str,
+        typer.Option(
+            "--app",
+            help="App factory MODULE:CALLABLE with create_app's signature "
+            "(to mount extra routes, e.g. for benchmarks or tests).",
+        ),
+    ] = DEFAULT_APP,
+    print_openapi: Annotated[
+        bool,
+        typer.Option(
+            "--print-openapi", help="Print the OpenAPI document (docs/openapi.json) and exit."
+        ),
+    ] = False,
+) -> None:
+    """Serve the REST API v1 over the store (see docs/API.md); Ctrl-C or SIGTERM stops it gracefully."""
+    _require_server_extra()
+    if print_openapi:
+        from treeframe.api import openapi_document
+
+        typer.echo(json.dumps(openapi_document(), indent=2, sort_keys=True))
+        return
+    import uvicorn
+
+    factory = load_app_factory(app_spec)
+    settings, url = _configured(store)
+    if workers > 1 and url.startswith("memory:"):
+        raise ConfigError(f"{url} lives in one process: --workers {workers} needs a shared store")
+    backend = open_store(url, create=False)
+    if workers == 1:
+        target: FastAPI | str = _build(factory, settings, backend)
+    else:
+        backend.close()  # it only proved the store opens; each worker opens its own
+        os.environ[WORKER_ENV] = json.dumps(
+            {"settings": settings.model_dump(mode="json"), "store": url, "app": app_spec}
+        )
+        target = f"{__name__}:worker_app"
+    uvicorn.run(
+        target,
+        host=host,
+        port=port,
+        workers=workers,
+        factory=workers > 1,
+        timeout_graceful_shutdown=_GRACEFUL_SECONDS,
+        server_header=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Attach this group's commands to the app."""
+    app.command()(serve)

@@ -1,0 +1,45 @@
+"""``treeframe serve``'s refusals and ``--print-openapi``, in process (no server is started)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from treeframe.cli.main import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_print_openapi_is_the_committed_document(capsys: pytest.CaptureFixture[str]):
+    assert main(["serve", "--print-openapi"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == (REPO / "docs" / "openapi.json").read_text(encoding="utf-8")
+    assert json.loads(printed)["paths"]
+
+
+def test_without_the_server_extra_it_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn -> ImportError
+    assert main(["serve", "--store", "memory://"]) == 1
+    err = capsys.readouterr().err
+    assert "pip install 'treeframe[server]'" in err
+    assert "[backend_unavailable]" in err
+
+
+@pytest.mark.parametrize(
+    "spec", ["no-colon", "treeframe.api:nothing_here", "treeframe.nope:create_app", ":x"]
+)
+def test_a_bad_app_factory_is_a_config_error(spec: str, capsys: pytest.CaptureFixture[str]):
+    assert main(["serve", "--store", "memory://", "--app", spec]) == 1
+    assert "[config_error]" in capsys.readouterr().err
+
+
+def test_a_memory_store_cannot_be_shared_by_workers(capsys: pytest.CaptureFixture[str]):
+    assert main(["serve", "--store", "memory://", "--workers", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "needs a shared store" in err
+    assert "[config_error]" in err
