@@ -145,7 +145,13 @@ def main() -> None:
 
         store = tmp / "store.db"
         url = f"sqlite://{store}"
-        (root / ".treeframe").mkdir(exist_ok=True)
+        # Only init creates a store (untimed): the cold scan then starts from an empty one.
+        subprocess.run(
+            [sys.executable, "-m", "treeframe", "init", "--store", url, "--json"],
+            cwd=root,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         scan_cmd = [sys.executable, "-m", "treeframe", "scan", "--json", "--quiet", "--store", url]
         if args.workers:
             scan_cmd += ["--workers", str(args.workers)]
