@@ -16,12 +16,12 @@ from pydantic import BaseModel, Field
 
 from treeframe.api import create_app
 from treeframe.api.errors import ERROR_RESPONSES
-from treeframe.api.models import ApiResponse
 from treeframe.api.routes import ROUTERS
 from treeframe.api.versioning import deprecated
 from treeframe.config.settings import Settings
 from treeframe.errors import FrameNotFound
 from treeframe.storage.base import StorageBackend
+from treeframe.wire.common import ApiResponse
 
 SUNSET = date(2027, 7, 1)
 router = APIRouter(prefix="/v1/probe", responses=ERROR_RESPONSES)

@@ -336,8 +336,8 @@ def test_deprecation_must_leave_the_support_window():
 
 
 def test_models_and_envelope_state_the_same_versions():
-    from treeframe.api.models import ApiResponse
     from treeframe.api.versioning import API_VERSION, SCHEMA_VERSION, SUPPORTED_API_VERSIONS
+    from treeframe.wire.common import ApiResponse
 
     assert ApiResponse().model_dump() == {
         "api_version": API_VERSION,

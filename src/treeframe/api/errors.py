@@ -20,7 +20,6 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from treeframe.api.models import ErrorResponse
 from treeframe.api.versioning import API_VERSION, SCHEMA_VERSION
 from treeframe.errors import (
     InvalidRequest,
@@ -29,6 +28,7 @@ from treeframe.errors import (
     SchemaValidationFailed,
     TreeframeError,
 )
+from treeframe.wire.common import ErrorResponse
 
 __all__ = [
     "ERROR_RESPONSES",

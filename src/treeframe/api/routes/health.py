@@ -20,12 +20,12 @@ import anyio
 from fastapi import APIRouter, Request
 
 from treeframe.api.errors import ERROR_RESPONSES
-from treeframe.api.models import Live, Ready, ReadyCheck
 from treeframe.config.settings import Settings
 from treeframe.errors import BackendUnavailable, TreeframeError
 from treeframe.hashing.ids import workspace_id
 from treeframe.ids import WorkspaceId
 from treeframe.storage.base import StorageBackend
+from treeframe.wire.common import Live, Ready, ReadyCheck
 
 __all__ = ["router"]
 

@@ -1,0 +1,114 @@
+"""Request-scoped dependencies: who is calling, and the workspace a route acts on.
+
+Every workspace route takes a :data:`Bound` argument and nothing else about
+identity: :func:`authenticate` turns the request's credentials into an
+:class:`Identity` (the agent a token acts as and what the token allows), and
+:func:`bound_workspace` turns that identity plus the ``{ws}`` path parameter
+into the workspace's :class:`~treeframe.engine.context_api.ContextAPI` and the
+caller's :class:`~treeframe.engine.principal.Principal` there. A workspace the
+identity may not see is ``workspace_not_found`` (404), exactly as for one that
+does not exist, so a token learns nothing about other workspaces.
+
+Tests of routes that are not about authentication override
+:func:`authenticate` with ``app.dependency_overrides``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from treeframe.engine.context_api import ContextAPI
+from treeframe.engine.principal import Permission, Principal
+from treeframe.engine.workspaces import WorkspaceService
+from treeframe.errors import Unauthorized, WorkspaceNotFound
+from treeframe.ids import WorkspaceId
+from treeframe.storage.base import StorageBackend
+from treeframe.storage.values import WorkspaceInfo
+
+__all__ = [
+    "Authenticated",
+    "Bound",
+    "BoundWorkspace",
+    "Identity",
+    "Service",
+    "app_store",
+    "authenticate",
+    "bound_workspace",
+    "resolve_principal",
+    "workspace_service",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An authenticated caller: the agent its token acts as and what the token allows.
+
+    ``scope`` is the one workspace the token is for, or None for a token that
+    reaches every workspace its agent holds rights in. ``permissions`` is the
+    token's ceiling; the caller's principal in a workspace is this ceiling
+    intersected with what the agent holds there (:func:`resolve_principal`).
+    """
+
+    agent_id: str
+    token_id: str
+    scope: WorkspaceId | None
+    permissions: frozenset[Permission]
+
+
+def workspace_service(request: Request) -> WorkspaceService:
+    """The app's :class:`WorkspaceService` (one per app, over its store)."""
+    service: WorkspaceService = request.app.state.workspaces
+    return service
+
+
+def app_store(request: Request) -> StorageBackend:
+    """The app's store."""
+    store: StorageBackend = request.app.state.store
+    return store
+
+
+def authenticate(request: Request) -> Identity:
+    """The caller's identity from its credentials; ``unauthorized`` (401) without valid ones."""
+    raise Unauthorized("this server has no authentication configured")
+
+
+def resolve_principal(
+    identity: Identity, info: WorkspaceInfo, service: WorkspaceService
+) -> Principal:
+    """The caller's principal in ``info``'s workspace; ``workspace_not_found`` if out of reach."""
+    if identity.scope is not None and identity.scope != info.workspace_id:
+        raise WorkspaceNotFound(f"no workspace {info.workspace_id}")
+    return Principal(identity.agent_id, info.workspace_id, identity.permissions)
+
+
+Authenticated = Annotated[Identity, Depends(authenticate)]
+Service = Annotated[WorkspaceService, Depends(workspace_service)]
+
+
+@dataclass(frozen=True, slots=True)
+class BoundWorkspace:
+    """One workspace as a route sees it: its metadata, context API and the caller's principal."""
+
+    info: WorkspaceInfo
+    api: ContextAPI
+    principal: Principal
+
+
+def bound_workspace(
+    ws: Annotated[str, Path(description="Workspace ID (64 hex).")],
+    identity: Authenticated,
+    service: Service,
+) -> BoundWorkspace:
+    """The ``{ws}`` of the path, opened for the caller (404 when it may not see it)."""
+    try:
+        info = service.info(WorkspaceId(ws))
+    except WorkspaceNotFound:
+        raise WorkspaceNotFound(f"no workspace {ws}") from None
+    principal = resolve_principal(identity, info, service)
+    return BoundWorkspace(info, service.open(info.workspace_id), principal)
+
+
+Bound = Annotated[BoundWorkspace, Depends(bound_workspace)]
