@@ -24,6 +24,7 @@ class is part of the public contract and never changes once released
      +-- Conflict                       conflict                    409
      |    +-- ConcurrentUpdate          concurrent_update           409
      |    +-- WorkspaceDeleted          workspace_deleted           409
+     |    +-- PreconditionFailed        precondition_failed         412
      +-- SynthesisFailed                synthesis_failed            422
      +-- RegenerationFailed             regeneration_failed         422
      +-- ScanError                      scan_failed                 500
@@ -70,6 +71,7 @@ __all__ = [
     "NodeNotFound",
     "NotFound",
     "PayloadTooLarge",
+    "PreconditionFailed",
     "RegenerationFailed",
     "ScanError",
     "SchemaValidationFailed",
@@ -371,3 +373,19 @@ def from_os_error(exc: OSError, what: str, error: type[_E]) -> _E:
     Raise it ``from exc`` to keep the cause for debugging.
     """
     return error(f"{what}: {os_error_reason(exc)}")
+
+
+class PreconditionFailed(Conflict):
+    """A conditional write (HTTP ``If-Match``) found another current head than the one it named.
+
+    ``expected`` is the head the caller named (empty: none yet), ``actual``
+    the current one (empty: none). Nothing was written; read, then retry.
+    """
+
+    code = "precondition_failed"
+    http_status = 412
+
+    def __init__(self, message: str, *, expected: str = "", actual: str = "") -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual

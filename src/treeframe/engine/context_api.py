@@ -57,6 +57,7 @@ from treeframe.frames.frame import DEFAULT_MAX_CONTENT_BYTES, Basis, Frame, new_
 from treeframe.frames.views import HARD_MAX_FRAMES, ViewPolicy, select_view
 from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
 from treeframe.storage.base import StorageBackend
+from treeframe.storage.values import ANY_HEAD, AnyHead
 from treeframe.tree.paths import normalize_name
 from treeframe.tree.records import NodeRecord
 
@@ -332,12 +333,22 @@ class ContextAPI:
         """
         return self.put_frame_record(node, frame, principal=principal).frame_id
 
-    def put_frame_record(self, node: str, frame: FrameInput, *, principal: Principal) -> PutResult:
+    def put_frame_record(
+        self,
+        node: str,
+        frame: FrameInput,
+        *,
+        principal: Principal,
+        expected_head: FrameId | AnyHead | None = ANY_HEAD,
+    ) -> PutResult:
         """:meth:`put_frame`, returning the stored frame and whether it is new.
 
         Putting a stored FrameID again makes it its (node, type) head and the
         most recent frame in recency order (``created`` False, stored
         metadata); putting the current head again changes nothing.
+        ``expected_head`` makes the put a compare-and-set on the (node, type)
+        head (None: no head yet), as the store's ``append_frame`` does:
+        ConcurrentUpdate, nothing written, when the head is another frame.
         """
         author = self._author(principal, Permission.WRITE)
         if INCOMPLETE_KEY in frame.metadata:
@@ -358,7 +369,11 @@ class ContextAPI:
         # Content first (verified by its hash), then the record that names it.
         self.store.blobs.put(self.ws, built.content_hash, frame.content)
         stored = self.store.append_frame(
-            self.ws, built, merkle_set.root_of_raw, self.runtime.clock.now()
+            self.ws,
+            built,
+            merkle_set.root_of_raw,
+            self.runtime.clock.now(),
+            expected_head=expected_head,
         )
         return PutResult(stored.frame, stored.created)
 

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from treeframe.api.routes import health
+from treeframe.api.routes import frames, health, nodes, operations
 
 __all__ = ["ROUTERS"]
 
-ROUTERS: tuple[APIRouter, ...] = (health.router,)
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    nodes.router,
+    frames.router,
+    operations.router,
+)
