@@ -5,7 +5,8 @@ conformance suite, :mod:`treeframe.testing.conformance`, has one test class per
 seam): :class:`NodeStore` (tree records, roots, path index, scans),
 :class:`FrameStore` (frames, frame sets, heads, recency), :class:`IndexStore`
 (path history, basis index), :class:`MetadataStore` (workspaces, agents) and
-:class:`ExportSource` (full iteration). :class:`StorageBackend` is their union
+:class:`ExportSource` (full iteration) and :class:`AccessStore` (API tokens and
+per-workspace ACL entries). :class:`StorageBackend` is their union
 plus the lifecycle. Single lookups (``get_node``, ``get_frame``, ``get_head``,
 ...) are part of the seams but derived from the batch forms by
 :class:`~treeframe.storage.derived.BatchDerivedStore`, so a backend writes
@@ -31,6 +32,8 @@ Design rules every implementation follows (the conformance suite checks them):
   take a ``limit`` so they stay bounded;
 * agent records are opaque bytes owned by the engine; the registry is a
   pointer-like table (insert or replace), not an immutable record;
+* tokens and ACL entries are access configuration: they never enter a hash;
+  a token is found by its ``token_id`` with one indexed lookup;
 * driver errors never escape: they are mapped onto :mod:`treeframe.errors`.
 
 The value types live in :mod:`treeframe.storage.values` and are re-exported here.
@@ -48,12 +51,14 @@ from treeframe.ids import FrameId, NodeId, WorkspaceId
 from treeframe.storage.blobs import BlobStore
 from treeframe.storage.values import (
     ANY_HEAD,
+    AclEntry,
     AnyHead,
     Appended,
     Damaged,
     NodeSetState,
     RootEntry,
     SetRootFn,
+    TokenRecord,
     WorkspaceInfo,
     basis_refs,
 )
@@ -61,6 +66,8 @@ from treeframe.tree.records import NodeRecord
 
 __all__ = [
     "ANY_HEAD",
+    "AccessStore",
+    "AclEntry",
     "AnyHead",
     "Appended",
     "Damaged",
@@ -73,6 +80,7 @@ __all__ = [
     "RootEntry",
     "SetRootFn",
     "StorageBackend",
+    "TokenRecord",
     "WorkspaceInfo",
     "basis_refs",
 ]
@@ -315,7 +323,56 @@ class ExportSource(Protocol):
 
 
 @runtime_checkable
-class StorageBackend(NodeStore, FrameStore, IndexStore, MetadataStore, ExportSource, Protocol):
+class AccessStore(Protocol):
+    """API tokens (by token ID) and per-workspace ACL entries: access configuration, never hashed."""
+
+    def put_token(self, record: TokenRecord) -> None:
+        """Store a new token; Conflict (nothing written) if its ``token_id`` is taken.
+
+        A scoped token's workspace must exist (WorkspaceNotFound otherwise).
+        """
+
+    def get_token(self, token_id: str) -> TokenRecord | None:
+        """One token by its ID (a primary-key lookup), revoked and expired ones included."""
+
+    def list_tokens(
+        self, ws: WorkspaceId | None = None, *, after: str | None = None, limit: int = 100
+    ) -> list[TokenRecord]:
+        """Up to ``limit`` tokens by token ID after ``after``: those scoped to ``ws``, or all (None)."""
+
+    def revoke_token(self, token_id: str, revoked_at: str) -> TokenRecord | None:
+        """Mark a token revoked (the first revocation time is kept); the record, None if unknown."""
+
+    def put_acl(self, ws: WorkspaceId, entry: AclEntry) -> None:
+        """Insert or replace one agent's ACL entry in ``ws`` (WorkspaceNotFound if unknown)."""
+
+    def get_acl(self, ws: WorkspaceId, agent_id: str) -> AclEntry | None:
+        """One agent's ACL entry in ``ws``, or None."""
+
+    def delete_acl(self, ws: WorkspaceId, agent_id: str) -> bool:
+        """Remove one agent's ACL entry; whether there was one."""
+
+    def list_acl(self, ws: WorkspaceId) -> list[AclEntry]:
+        """Every ACL entry of ``ws``, sorted by agent ID."""
+
+    def list_workspaces_of_agent(
+        self,
+        agent_id: str,
+        *,
+        include_deleted: bool = False,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkspaceInfo]:
+        """Workspaces by name (keyset after ``after``) ``agent_id`` owns, is listed or registered in.
+
+        The candidates the engine then filters for what the agent holds there.
+        """
+
+
+@runtime_checkable
+class StorageBackend(
+    NodeStore, FrameStore, IndexStore, MetadataStore, ExportSource, AccessStore, Protocol
+):
     """Persistent state of any number of workspaces: every seam plus the lifecycle."""
 
     url: str

@@ -19,6 +19,8 @@ from types import TracebackType
 
 from treeframe.errors import (
     ConcurrentUpdate,
+    Conflict,
+    InvalidId,
     NodeNotFound,
     StorageError,
     WorkspaceNotFound,
@@ -29,14 +31,17 @@ from treeframe.storage.blobs import BlobStore, verified_digest
 from treeframe.storage.derived import BatchDerivedStore
 from treeframe.storage.values import (
     ANY_HEAD,
+    AclEntry,
     AnyHead,
     Appended,
     Damaged,
     NodeSetState,
     RootEntry,
     SetRootFn,
+    TokenRecord,
     WorkspaceInfo,
     basis_refs,
+    is_token_id,
     missing_content,
     workspace_deleted,
 )
@@ -62,6 +67,7 @@ class _Workspace:
     agents: dict[str, bytes] = field(default_factory=dict)
     path_history: dict[str, list[tuple[int, NodeId]]] = field(default_factory=dict)  # seq order
     built_on: dict[str, list[tuple[int, FrameId]]] = field(default_factory=dict)  # by seq
+    acl: dict[str, AclEntry] = field(default_factory=dict)
 
     def copy(self) -> _Workspace:
         """An independent copy: every container copied, the immutable values shared."""
@@ -81,6 +87,7 @@ class _Workspace:
             dict(self.agents),
             {path: list(entries) for path, entries in self.path_history.items()},
             {ref: list(entries) for ref, entries in self.built_on.items()},
+            dict(self.acl),
         )
 
 
@@ -122,6 +129,7 @@ class MemoryStore(BatchDerivedStore):
         self.url = url
         self._lock = threading.RLock()
         self._committed: dict[WorkspaceId, _Workspace] = {}
+        self._committed_tokens: dict[str, TokenRecord] = {}
         self._local = threading.local()  # .spaces: the working copy of a unit of work
         self._read_only = False  # a snapshot
         self.blobs: BlobStore = MemoryBlobs(self)
@@ -132,6 +140,12 @@ class MemoryStore(BatchDerivedStore):
         """The state this thread sees: its unit of work's working copy, else the committed one."""
         working: dict[WorkspaceId, _Workspace] | None = getattr(self._local, "spaces", None)
         return self._committed if working is None else working
+
+    @property
+    def _tokens(self) -> dict[str, TokenRecord]:
+        """The tokens this thread sees (a unit of work's copy, else the committed ones)."""
+        working: dict[str, TokenRecord] | None = getattr(self._local, "tokens", None)
+        return self._committed_tokens if working is None else working
 
     def _writing(self) -> AbstractContextManager[object]:
         """The write lock; a snapshot refuses every write."""
@@ -153,19 +167,24 @@ class MemoryStore(BatchDerivedStore):
             return
         with self._writing():
             self._local.spaces = {ws: space.copy() for ws, space in self._committed.items()}
+            self._local.tokens = dict(self._committed_tokens)
             try:
                 yield
                 self._committed = self._local.spaces
+                self._committed_tokens = self._local.tokens
             finally:
                 self._local.spaces = None
+                self._local.tokens = None
 
     @contextmanager
     def snapshot(self) -> Iterator[MemoryStore]:
         """A read-only store over a frozen copy of the committed state."""
         with self._lock:
             frozen = {ws: space.copy() for ws, space in self._committed.items()}
+            tokens = dict(self._committed_tokens)
         view = MemoryStore(self.url)
         view._committed = frozen
+        view._committed_tokens = tokens
         view._read_only = True
         try:
             yield view
@@ -342,6 +361,95 @@ class MemoryStore(BatchDerivedStore):
     def list_agents(self, ws: WorkspaceId) -> list[tuple[str, bytes]]:
         """Every agent record, sorted by agent ID."""
         return sorted(self._ws(ws).agents.items())
+
+    # -- tokens and ACL -----------------------------------------------------
+    def put_token(self, record: TokenRecord) -> None:
+        """Store a new token (its ID must be free; a scoped one's workspace must exist)."""
+        if not is_token_id(record.token_id):
+            raise InvalidId(f"malformed token ID {record.token_id!r}")
+        with self._writing():
+            if record.scope is not None:
+                self._ws(record.scope)
+            if record.token_id in self._tokens:
+                raise Conflict(f"token ID {record.token_id} is already taken")
+            self._tokens[record.token_id] = record
+
+    def get_token(self, token_id: str) -> TokenRecord | None:
+        """One token by ID, or None."""
+        if self._closed:
+            raise StorageError("store is closed")
+        return self._tokens.get(token_id)
+
+    def list_tokens(
+        self, ws: WorkspaceId | None = None, *, after: str | None = None, limit: int = 100
+    ) -> list[TokenRecord]:
+        """Tokens by ID after ``after``, scoped to ``ws`` (None: every token)."""
+        if self._closed:
+            raise StorageError("store is closed")
+        found = sorted(
+            (t for t in self._tokens.values() if ws is None or t.scope == ws),
+            key=lambda t: t.token_id,
+        )
+        if after is not None:
+            found = [t for t in found if t.token_id > after]
+        return found[: max(limit, 0)]
+
+    def revoke_token(self, token_id: str, revoked_at: str) -> TokenRecord | None:
+        """Set the revocation time unless already set."""
+        with self._writing():
+            found = self._tokens.get(token_id)
+            if found is None:
+                return None
+            if found.revoked_at is None:
+                found = replace(found, revoked_at=revoked_at)
+                self._tokens[token_id] = found
+            return found
+
+    def put_acl(self, ws: WorkspaceId, entry: AclEntry) -> None:
+        """Insert or replace an agent's entry."""
+        with self._writing():
+            self._ws(ws).acl[entry.agent_id] = entry
+
+    def get_acl(self, ws: WorkspaceId, agent_id: str) -> AclEntry | None:
+        """An agent's entry, or None."""
+        return self._ws(ws).acl.get(agent_id)
+
+    def delete_acl(self, ws: WorkspaceId, agent_id: str) -> bool:
+        """Remove an agent's entry; whether it existed."""
+        with self._writing():
+            return self._ws(ws).acl.pop(agent_id, None) is not None
+
+    def list_acl(self, ws: WorkspaceId) -> list[AclEntry]:
+        """Every entry, sorted by agent ID."""
+        acl = self._ws(ws).acl
+        return [acl[agent] for agent in sorted(acl)]
+
+    def list_workspaces_of_agent(
+        self,
+        agent_id: str,
+        *,
+        include_deleted: bool = False,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkspaceInfo]:
+        """Workspaces the agent owns, has an ACL entry in or is registered in, by name."""
+        if self._closed:
+            raise StorageError("store is closed")
+        found = sorted(
+            (
+                space.info
+                for space in self._spaces.values()
+                if (include_deleted or space.info.deleted_at is None)
+                and (after is None or space.info.name > after)
+                and (
+                    space.info.owner == agent_id
+                    or agent_id in space.acl
+                    or agent_id in space.agents
+                )
+            ),
+            key=lambda info: info.name,
+        )
+        return found[: max(limit, 0)]
 
     # -- frames -------------------------------------------------------------
     def append_frame(

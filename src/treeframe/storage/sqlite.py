@@ -58,6 +58,14 @@ name for keyset-paged listing. The step fills ``created_at`` from the
 workspace's first root-history entry (or the migration time); an older store
 read as it is answers empty placeholders for the metadata it lacks. The same
 step drops ``stat_dirs``: the stat cache is machine-local and no longer in the store.
+
+Tokens and ACL (version 7): ``tokens`` holds API tokens by their public
+``token_id`` (the primary key, so authenticating a request is one B-tree
+descent), with the SHA-256 of the secret, never the secret; ``scope`` is the
+raw workspace ID (NULL: every workspace of the agent), indexed for a
+workspace's token list. ``acl`` holds one entry per (ws, agent). Indexes by
+agent on ``acl`` and ``agents`` and by owner on ``workspaces`` serve "the
+workspaces this agent may see" as one keyset-paged query. None of it is hashed.
 """
 
 from __future__ import annotations
@@ -80,6 +88,7 @@ from typing import Any
 from treeframe.errors import (
     BackendUnavailable,
     ConcurrentUpdate,
+    Conflict,
     InvalidId,
     NodeNotFound,
     StorageError,
@@ -97,14 +106,17 @@ from treeframe.storage.migrations import Migration, SchemaStatus, migrate, pendi
 from treeframe.storage.urls import sqlite_url
 from treeframe.storage.values import (
     ANY_HEAD,
+    AclEntry,
     AnyHead,
     Appended,
     Damaged,
     NodeSetState,
     RootEntry,
     SetRootFn,
+    TokenRecord,
     WorkspaceInfo,
     basis_refs,
+    is_token_id,
     missing_content,
     workspace_deleted,
 )
@@ -162,6 +174,21 @@ CREATE TABLE IF NOT EXISTS basis_refs (
     PRIMARY KEY (ws, ref, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT);
+"""
+
+_ACCESS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tokens (
+    token_id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, agent TEXT NOT NULL, scope BLOB,
+    permissions TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT, revoked_at TEXT,
+    created_by TEXT) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tokens_by_scope ON tokens (scope, token_id);
+CREATE TABLE IF NOT EXISTS acl (
+    ws INTEGER NOT NULL, agent TEXT NOT NULL, permissions TEXT NOT NULL,
+    granted_at TEXT NOT NULL, granted_by TEXT,
+    PRIMARY KEY (ws, agent)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS acl_by_agent ON acl (agent, ws);
+CREATE INDEX IF NOT EXISTS agents_by_agent ON agents (agent, ws);
+CREATE INDEX IF NOT EXISTS workspaces_by_owner ON workspaces (owner, name)
 """
 
 
@@ -227,14 +254,21 @@ def _v6_workspace_metadata(tx: sqlite3.Connection) -> None:
     )
 
 
+def _v7_tokens_and_acl(tx: sqlite3.Connection) -> None:
+    """API tokens (by token ID) and per-workspace ACL entries, plus the by-agent indexes."""
+    _run_script(tx, _ACCESS_SCHEMA)
+
+
 _MIGRATIONS: tuple[Migration[sqlite3.Connection], ...] = (
     Migration(4, "frames.put_seq", _v4_put_seq),
     Migration(5, "schema_migrations", _v5_schema_migrations),
     Migration(6, "workspace metadata", _v6_workspace_metadata),
+    Migration(7, "tokens and acl", _v7_tokens_and_acl),
 )
 _PUT_SEQ_SINCE = 4  # the first version whose frames have put_seq
 _HISTORY_SINCE = 5  # the first version whose store has schema_migrations
 _METADATA_SINCE = 6  # the first version whose workspaces have metadata columns
+_ACCESS_SINCE = 7  # the first version with tokens and acl tables
 _INFO = "wsid, name, description, owner, created_at, deleted_at"
 # What an older layout read as it is answers for the metadata it lacks.
 _INFO_BEFORE_METADATA = "wsid, name, '', NULL, '', NULL"
@@ -430,6 +464,8 @@ class SqliteStore(BatchDerivedStore):
         self._put = "put_seq"
         # Workspace metadata columns: placeholders in a store older than version 6.
         self._info_columns = _INFO
+        # Tokens and ACL tables: absent in a store older than version 7 read as it is.
+        self._has_access = True
         self._parse_node = functools.lru_cache(maxsize=_RECORD_CACHE)(NodeRecord.from_json)
         if (read_only or not create) and not os.path.isfile(self._path):
             what = "is not a file" if os.path.exists(self._path) else "does not exist"
@@ -555,6 +591,7 @@ class SqliteStore(BatchDerivedStore):
                 # Re-check under the write lock: another process may have won the race.
                 if tx.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone() is None:
                     _run_script(tx, _SCHEMA)
+                    _run_script(tx, _ACCESS_SCHEMA)
                     latest = _MIGRATIONS[-1].version
                     tx.execute(
                         "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
@@ -584,6 +621,8 @@ class SqliteStore(BatchDerivedStore):
             self._put = "seq"  # never re-put, so seq is still the recency order
         if current < _METADATA_SINCE:
             self._info_columns = _INFO_BEFORE_METADATA
+        if current < _ACCESS_SINCE:
+            self._has_access = False
 
     def schema_status(self) -> SchemaStatus:
         """The store's schema version, the newest this code knows and the steps between.
@@ -615,6 +654,7 @@ class SqliteStore(BatchDerivedStore):
         )
         self._put = "put_seq"
         self._info_columns = _INFO
+        self._has_access = True
         return tuple((step.version, step.name) for step in applied)
 
     @contextmanager
@@ -973,6 +1013,180 @@ class SqliteStore(BatchDerivedStore):
         wid = self._ws(ws)
         rows = self._all("SELECT agent, record FROM agents WHERE ws = ? ORDER BY agent", (wid,))
         return [(agent, bytes(record)) for agent, record in rows]
+
+    # -- tokens and ACL -----------------------------------------------------
+    def _require_access(self) -> None:
+        if not self._has_access:
+            raise StorageError(
+                f"store {self._path} predates tokens and ACLs: run 'treeframe schema migrate'"
+            )
+
+    @staticmethod
+    def _token(row: Sequence[Any]) -> TokenRecord:
+        token_id, secret_hash, agent, scope, perms, created, expires, revoked, by = row
+        return TokenRecord(
+            token_id,
+            secret_hash,
+            agent,
+            None if scope is None else WorkspaceId(bytes(scope).hex()),
+            tuple(p for p in perms.split(",") if p),
+            created,
+            expires,
+            revoked,
+            by,
+        )
+
+    _TOKEN_COLUMNS = (
+        "token_id, secret_hash, agent, scope, permissions, created_at, expires_at,"
+        " revoked_at, created_by"
+    )
+
+    def put_token(self, record: TokenRecord) -> None:
+        """Insert a new token row (primary key: its ID)."""
+        if not is_token_id(record.token_id):
+            raise InvalidId(f"malformed token ID {record.token_id!r}")
+        self._require_access()
+        scope = None
+        if record.scope is not None:
+            self._ws(record.scope)
+            scope = _require(record.scope, "workspace ID")
+        with self._write() as tx:
+            taken = tx.execute(
+                "SELECT 1 FROM tokens WHERE token_id = ?", (record.token_id,)
+            ).fetchone()
+            if taken is not None:
+                raise Conflict(f"token ID {record.token_id} is already taken")
+            tx.execute(
+                f"INSERT INTO tokens ({self._TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.token_id,
+                    record.secret_hash,
+                    record.agent_id,
+                    scope,
+                    ",".join(record.permissions),
+                    record.created_at,
+                    record.expires_at,
+                    record.revoked_at,
+                    record.created_by,
+                ),
+            )
+
+    def get_token(self, token_id: str) -> TokenRecord | None:
+        """One token by primary key, or None."""
+        if not is_token_id(token_id) or not self._has_access:
+            return None
+        row = self._one(f"SELECT {self._TOKEN_COLUMNS} FROM tokens WHERE token_id = ?", (token_id,))
+        return None if row is None else self._token(row)
+
+    def list_tokens(
+        self, ws: WorkspaceId | None = None, *, after: str | None = None, limit: int = 100
+    ) -> list[TokenRecord]:
+        """Tokens by ID after ``after``: those scoped to ``ws`` (its index), or every one."""
+        if not self._has_access:
+            return []
+        sql = f"SELECT {self._TOKEN_COLUMNS} FROM tokens WHERE (? IS NULL OR token_id > ?)"
+        params: list[Any] = [after, after]
+        if ws is not None:
+            raw = _key(ws)
+            if raw is None:
+                return []
+            sql += " AND scope = ?"
+            params.append(raw)
+        rows = self._all(sql + " ORDER BY token_id LIMIT ?", (*params, max(limit, 0)))
+        return [self._token(r) for r in rows]
+
+    def revoke_token(self, token_id: str, revoked_at: str) -> TokenRecord | None:
+        """Set ``revoked_at`` unless already set; the record after, or None."""
+        if not is_token_id(token_id):
+            return None
+        self._require_access()
+        with self._write() as tx:
+            tx.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL",
+                (revoked_at, token_id),
+            )
+            row = tx.execute(
+                f"SELECT {self._TOKEN_COLUMNS} FROM tokens WHERE token_id = ?", (token_id,)
+            ).fetchone()
+        return None if row is None else self._token(row)
+
+    @staticmethod
+    def _acl(row: Sequence[Any]) -> AclEntry:
+        agent, perms, granted_at, granted_by = row
+        return AclEntry(agent, tuple(p for p in perms.split(",") if p), granted_at, granted_by)
+
+    def put_acl(self, ws: WorkspaceId, entry: AclEntry) -> None:
+        """Insert or replace one (ws, agent) row."""
+        wid = self._ws(ws)
+        self._require_access()
+        with self._write() as tx:
+            tx.execute(
+                "INSERT OR REPLACE INTO acl (ws, agent, permissions, granted_at, granted_by)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    wid,
+                    entry.agent_id,
+                    ",".join(entry.permissions),
+                    entry.granted_at,
+                    entry.granted_by,
+                ),
+            )
+
+    def get_acl(self, ws: WorkspaceId, agent_id: str) -> AclEntry | None:
+        """One entry by primary key, or None."""
+        wid = self._ws(ws)
+        if not self._has_access:
+            return None
+        row = self._one(
+            "SELECT agent, permissions, granted_at, granted_by FROM acl WHERE ws = ? AND agent = ?",
+            (wid, agent_id),
+        )
+        return None if row is None else self._acl(row)
+
+    def delete_acl(self, ws: WorkspaceId, agent_id: str) -> bool:
+        """Delete one entry; whether a row went."""
+        wid = self._ws(ws)
+        self._require_access()
+        with self._write() as tx:
+            cursor = tx.execute("DELETE FROM acl WHERE ws = ? AND agent = ?", (wid, agent_id))
+            return cursor.rowcount > 0
+
+    def list_acl(self, ws: WorkspaceId) -> list[AclEntry]:
+        """Every entry of ``ws`` by agent ID (BINARY collation: code-point order)."""
+        wid = self._ws(ws)
+        if not self._has_access:
+            return []
+        rows = self._all(
+            "SELECT agent, permissions, granted_at, granted_by FROM acl WHERE ws = ?"
+            " ORDER BY agent",
+            (wid,),
+        )
+        return [self._acl(r) for r in rows]
+
+    def list_workspaces_of_agent(
+        self,
+        agent_id: str,
+        *,
+        include_deleted: bool = False,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkspaceInfo]:
+        """Owned, ACL-listed or registered workspaces of the agent, by name, in one query."""
+        if not self._has_access:
+            return []
+        sql = (
+            f"SELECT {self._info_columns} FROM workspaces w WHERE (? IS NULL OR name > ?)"
+            " AND (w.owner = ?"
+            " OR EXISTS (SELECT 1 FROM acl a WHERE a.agent = ? AND a.ws = w.id)"
+            " OR EXISTS (SELECT 1 FROM agents g WHERE g.agent = ? AND g.ws = w.id))"
+        )
+        if not include_deleted:
+            sql += " AND deleted_at IS NULL"
+        rows = self._all(
+            sql + " ORDER BY name LIMIT ?",
+            (after, after, agent_id, agent_id, agent_id, max(limit, 0)),
+        )
+        return [self._info(r) for r in rows]
 
     # -- frames -------------------------------------------------------------
     def append_frame(

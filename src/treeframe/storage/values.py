@@ -16,14 +16,18 @@ from treeframe.ids import NodeId, WorkspaceId
 
 __all__ = [
     "ANY_HEAD",
+    "TOKEN_ID_CHARS",
+    "AclEntry",
     "AnyHead",
     "Appended",
     "Damaged",
     "NodeSetState",
     "RootEntry",
     "SetRootFn",
+    "TokenRecord",
     "WorkspaceInfo",
     "basis_refs",
+    "is_token_id",
     "missing_content",
     "workspace_deleted",
 ]
@@ -143,4 +147,53 @@ def missing_content(frame: Frame) -> IntegrityError:
         "put the content first, then the frame",
         expected=frame.content_hash,
         got="",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """One API token as the store keeps it: never the secret, only its SHA-256 (never hashed).
+
+    ``token_id`` (16 lowercase hex) is the public half of the token and the
+    row key; ``scope`` is the one workspace the token reaches, or None for
+    every workspace its agent holds rights in; ``permissions`` are sorted
+    permission names (the token's ceiling). ``created_by`` is the agent that
+    made it, None for the local owner (the CLI).
+    """
+
+    token_id: str
+    secret_hash: str
+    agent_id: str
+    scope: WorkspaceId | None
+    permissions: tuple[str, ...]
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+    created_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AclEntry:
+    """What one agent may do in one workspace (configuration: never enters any hash).
+
+    ``permissions`` are sorted permission names; ``granted_by`` is the agent
+    that granted them, None for the local owner (the CLI).
+    """
+
+    agent_id: str
+    permissions: tuple[str, ...]
+    granted_at: str
+    granted_by: str | None
+
+
+TOKEN_ID_CHARS = 16
+"""Length of a token ID: 16 lowercase hex digits (64 random bits, public)."""
+
+
+def is_token_id(text: object) -> bool:
+    """True for a well-formed token ID; both backends store and find nothing else."""
+    return (
+        isinstance(text, str)
+        and len(text) == TOKEN_ID_CHARS
+        and all(c in "0123456789abcdef" for c in text)
     )

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from treeframe.errors import (
     ConcurrentUpdate,
+    Conflict,
     IntegrityError,
     InvalidId,
     NodeNotFound,
@@ -47,11 +48,13 @@ from treeframe.hashing.ids import content_hash
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
 from treeframe.storage.base import (
     ANY_HEAD,
+    AclEntry,
     Appended,
     Damaged,
     NodeSetState,
     RootEntry,
     StorageBackend,
+    TokenRecord,
     WorkspaceInfo,
     basis_refs,
 )
@@ -69,6 +72,7 @@ from treeframe.tree.records import NodeRecord
 from treeframe.tree.scan import ScanResult, scan_tree
 
 __all__ = [
+    "AccessStoreConformance",
     "BackendConformance",
     "BlobStoreConformance",
     "ExportSourceConformance",
@@ -1384,7 +1388,148 @@ class SnapshotConformance(_StoreSuite):
         assert len(list(store.iter_all_frames(WS))) == 50
 
 
+def token_record(
+    token_id: str = "0123456789abcdef",
+    *,
+    agent: str = "agent-a",
+    scope: WorkspaceId | None = WS,
+    permissions: tuple[str, ...] = ("read",),
+) -> TokenRecord:
+    """A token row as the engine writes it (the hash is any 64-hex string here)."""
+    return TokenRecord(
+        token_id, "ab" * 32, agent, scope, permissions, CREATED_AT, None, None, "admin-1"
+    )
+
+
+class AccessStoreConformance(_StoreSuite):
+    """:class:`~treeframe.storage.base.AccessStore`: API tokens and per-workspace ACL entries."""
+
+    def test_put_token_then_get_token_returns_every_field(self, store: StorageBackend) -> None:
+        record = dataclasses.replace(
+            token_record(permissions=("admin", "read")), expires_at="2030-01-01T00:00:00Z"
+        )
+        store.put_token(record)
+        assert store.get_token(record.token_id) == record
+        unscoped = token_record("fedcba9876543210", scope=None)
+        store.put_token(unscoped)
+        assert store.get_token("fedcba9876543210") == unscoped
+
+    def test_unknown_or_malformed_token_ids_find_nothing(self, store: StorageBackend) -> None:
+        store.put_token(token_record())
+        for probe in ["0123456789abcdee", "0123456789ABCDEF", " 0123456789abcdef", "0123", ""]:
+            assert store.get_token(probe) is None
+        assert store.revoke_token("0123456789abcdee", CREATED_AT) is None
+
+    def test_put_token_refuses_a_taken_or_malformed_id(self, store: StorageBackend) -> None:
+        store.put_token(token_record())
+        with pytest.raises(Conflict):
+            store.put_token(token_record(agent="intruder"))
+        assert store.get_token("0123456789abcdef") == token_record()
+        with pytest.raises(InvalidId):
+            store.put_token(token_record("0123456789ABCDEF"))
+        assert len(store.list_tokens()) == 1
+
+    def test_scoped_token_needs_an_existing_workspace(self, store: StorageBackend) -> None:
+        with pytest.raises(WorkspaceNotFound):
+            store.put_token(token_record(scope=make_ws("nope")))
+        assert store.list_tokens() == []
+
+    def test_revoke_token_keeps_the_first_revocation(self, store: StorageBackend) -> None:
+        store.put_token(token_record())
+        first = store.revoke_token("0123456789abcdef", "2025-01-01T00:00:00Z")
+        assert first == dataclasses.replace(token_record(), revoked_at="2025-01-01T00:00:00Z")
+        again = store.revoke_token("0123456789abcdef", "2026-01-01T00:00:00Z")
+        assert again == first
+        assert store.get_token("0123456789abcdef") == first
+
+    def test_list_tokens_by_scope_is_sorted_and_pages(self, store: StorageBackend) -> None:
+        ids = [f"{i:016x}" for i in (5, 1, 4, 2, 3)]
+        for i, token_id in enumerate(ids):
+            store.put_token(token_record(token_id, scope=WS if i % 2 == 0 else OTHER_WS))
+        store.put_token(token_record("ffffffffffffffff", scope=None))
+        assert [t.token_id for t in store.list_tokens()] == sorted([*ids, "f" * 16])
+        assert [t.token_id for t in store.list_tokens(WS)] == sorted(ids[0::2])
+        assert [t.token_id for t in store.list_tokens(OTHER_WS)] == sorted(ids[1::2])
+        pages: list[list[str]] = []
+        after: str | None = None
+        while page := [t.token_id for t in store.list_tokens(after=after, limit=2)]:
+            pages.append(page)
+            after = page[-1]
+        assert [t for p in pages for t in p] == sorted([*ids, "f" * 16])
+        assert [len(p) for p in pages] == [2, 2, 2]
+        assert store.list_tokens(make_ws("nope")) == []
+        assert store.list_tokens(limit=0) == []
+
+    def test_acl_insert_replace_delete(self, store: StorageBackend) -> None:
+        entry = AclEntry("agent-b", ("read", "write"), CREATED_AT, "admin-1")
+        store.put_acl(WS, entry)
+        assert store.get_acl(WS, "agent-b") == entry
+        replaced = AclEntry("agent-b", ("read",), "2025-01-01T00:00:00Z", None)
+        store.put_acl(WS, replaced)
+        assert store.get_acl(WS, "agent-b") == replaced
+        assert store.list_acl(WS) == [replaced]
+        assert store.delete_acl(WS, "agent-b") is True
+        assert store.delete_acl(WS, "agent-b") is False
+        assert store.get_acl(WS, "agent-b") is None
+        assert store.list_acl(WS) == []
+
+    def test_acl_is_namespaced_by_workspace_and_sorted(self, store: StorageBackend) -> None:
+        names = ["zed", "Zeta", "agent-b", "a:1", "\u00e9t\u00e9"]
+        for name in names:
+            store.put_acl(WS, AclEntry(name, ("read",), CREATED_AT, None))
+        assert [e.agent_id for e in store.list_acl(WS)] == sorted(names)
+        assert store.list_acl(OTHER_WS) == []
+        assert store.get_acl(OTHER_WS, "zed") is None
+        with pytest.raises(WorkspaceNotFound):
+            store.put_acl(make_ws("nope"), AclEntry("x", ("read",), CREATED_AT, None))
+
+    def test_acl_never_changes_workspace_state(self, store: StorageBackend) -> None:
+        node_with_frames(store, b"kept")
+        before = store_state(store, WS)
+        store.put_acl(WS, AclEntry("agent-b", ("read",), CREATED_AT, None))
+        store.put_token(token_record())
+        assert store_state(store, WS) == before
+
+    def test_workspaces_of_agent_by_owner_acl_or_registry(self, store: StorageBackend) -> None:
+        for name, owner in [
+            ("own-1", "me"),
+            ("own-2", "me"),
+            ("acl", None),
+            ("reg", None),
+            ("other", "you"),
+            ("gone", "me"),
+        ]:
+            store.create_workspace(WorkspaceInfo(make_ws(name), name, "", owner, CREATED_AT, None))
+        store.put_acl(make_ws("acl"), AclEntry("me", ("read",), CREATED_AT, None))
+        store.put_acl(make_ws("other"), AclEntry("you", ("read",), CREATED_AT, None))
+        store.put_agent(make_ws("reg"), "me", b"{}")
+        store.set_workspace_deleted(make_ws("gone"), "2025-01-01T00:00:00Z")
+        names = [i.name for i in store.list_workspaces_of_agent("me")]
+        assert names == ["acl", "own-1", "own-2", "reg"]
+        every = store.list_workspaces_of_agent("me", include_deleted=True)
+        assert [i.name for i in every] == ["acl", "gone", "own-1", "own-2", "reg"]
+        page = store.list_workspaces_of_agent("me", after="acl", limit=2)
+        assert [i.name for i in page] == ["own-1", "own-2"]
+        assert store.list_workspaces_of_agent("nobody") == []
+
+    def test_unit_of_work_rolls_back_tokens_and_acl(self, store: StorageBackend) -> None:
+        def aborted() -> None:
+            with store.unit_of_work():
+                store.put_token(token_record())
+                store.put_acl(WS, AclEntry("agent-b", ("read",), CREATED_AT, None))
+                raise RuntimeError("abort")
+
+        with pytest.raises(RuntimeError):
+            aborted()
+        assert store.get_token("0123456789abcdef") is None
+        assert store.list_acl(WS) == []
+        with store.unit_of_work():
+            store.put_token(token_record())
+        assert store.get_token("0123456789abcdef") == token_record()
+
+
 class StorageBackendConformance(
+    AccessStoreConformance,
     UnitOfWorkConformance,
     SnapshotConformance,
     BlobStoreConformance,
