@@ -153,6 +153,22 @@ class Client(_Base):
 
     health_live = sync_route(calls.health_live)
     health_ready = sync_route(calls.health_ready)
+    get_node = sync_route(calls.get_node)
+    get_node_by_path = sync_route(calls.get_node_by_path)
+    get_node_record = sync_route(calls.get_node_record)
+    get_nodes_batch = sync_route(calls.get_nodes_batch)
+    get_children = sync_route(calls.get_children)
+    get_heads = sync_route(calls.get_heads)
+    get_proof = sync_route(calls.get_proof)
+    put_frame = sync_route(calls.put_frame)
+    put_frames_batch = sync_route(calls.put_frames_batch)
+    get_frame = sync_route(calls.get_frame)
+    get_frame_content = sync_route(calls.get_frame_content)
+    synthesize = sync_route(calls.synthesize)
+    regenerate = sync_route(calls.regenerate)
+    stale = sync_route(calls.stale)
+    compose = sync_route(calls.compose)
+    roots = sync_route(calls.roots)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -214,6 +230,22 @@ class AsyncClient(_Base):
 
     health_live = async_route(calls.health_live)
     health_ready = async_route(calls.health_ready)
+    get_node = async_route(calls.get_node)
+    get_node_by_path = async_route(calls.get_node_by_path)
+    get_node_record = async_route(calls.get_node_record)
+    get_nodes_batch = async_route(calls.get_nodes_batch)
+    get_children = async_route(calls.get_children)
+    get_heads = async_route(calls.get_heads)
+    get_proof = async_route(calls.get_proof)
+    put_frame = async_route(calls.put_frame)
+    put_frames_batch = async_route(calls.put_frames_batch)
+    get_frame = async_route(calls.get_frame)
+    get_frame_content = async_route(calls.get_frame_content)
+    synthesize = async_route(calls.synthesize)
+    regenerate = async_route(calls.regenerate)
+    stale = async_route(calls.stale)
+    compose = async_route(calls.compose)
+    roots = async_route(calls.roots)
 
     async def aclose(self) -> None:
         """Close the connection pool."""
