@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from treeframe.engine.principal import Principal
-from treeframe.errors import WorkspaceNotFound
+from treeframe.errors import InvalidRequest, WorkspaceNotFound
 from treeframe.workspace import Workspace
 from treeframe.workspace.layout import find_root
 from treeframe.workspace.settings import store_url
+
+if TYPE_CHECKING:
+    from treeframe.client.remote import RemoteWorkspace
 
 __all__ = [
     "FLAGS",
     "AsOpt",
     "JsonOpt",
     "QuietOpt",
+    "ServerOpt",
     "StoreOpt",
+    "TokenOpt",
     "WorkspaceOpt",
     "configured_store_url",
+    "open_session",
     "open_workspace",
     "overrides",
     "principal_for",
@@ -45,6 +51,24 @@ WorkspaceOpt = Annotated[
     typer.Option(
         "--workspace",
         help="Workspace name inside the store (default: the workspace setting, 'default').",
+        show_default=False,
+    ),
+]
+ServerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        envvar="TREEFRAME_SERVER",
+        help="Run against this treeframe server (URL) instead of a local store.",
+        show_default=False,
+    ),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="TREEFRAME_TOKEN",
+        help="Bearer token for --server (its agent acts; --agent/--as are not sent).",
         show_default=False,
     ),
 ]
@@ -78,6 +102,45 @@ def open_workspace(
     )
 
 
+def open_session(
+    store: str | None,
+    name: str | None,
+    server: str | None,
+    token: str | None,
+    *,
+    read_only: bool = False,
+) -> Workspace | RemoteWorkspace:
+    """The local workspace, or with ``server`` the server's workspace of that name.
+
+    Remote mode keeps the local settings (view defaults, limits) and, when the
+    current directory is inside a workspace, its root for relative paths; the
+    workspace ID is derived from the name as the server derives it.
+    """
+    if server is None:
+        return open_workspace(store, name, read_only=read_only)
+    if store is not None:
+        raise InvalidRequest("give --store or --server, not both")
+    # Imported here: the client (httpx, pydantic models) is only needed in remote mode.
+    from treeframe.client import Client
+    from treeframe.client.remote import RemoteWorkspace
+    from treeframe.config import load_settings
+    from treeframe.hashing.ids import workspace_id
+
+    try:
+        root: Path | None = find_root(Path(os.getcwd()))
+    except WorkspaceNotFound:
+        root = None
+    settings = load_settings(root, cli=overrides(None, name), cli_flags=FLAGS).settings
+    client = Client(server, token=token)
+    return RemoteWorkspace(
+        client,
+        workspace_id(settings.workspace),
+        name=settings.workspace,
+        settings=settings,
+        root=root,
+    )
+
+
 def configured_store_url(store: str | None) -> str:
     """The store the workspace commands would open from here (``--store`` wins).
 
@@ -97,7 +160,7 @@ def configured_store_url(store: str | None) -> str:
     return store_url(root or Path(os.getcwd()), settings)
 
 
-def principal_for(ws: Workspace, agent: str | None) -> Principal:
+def principal_for(ws: Workspace | RemoteWorkspace, agent: str | None) -> Principal:
     """Who a command acts as: the registered agent ``agent`` (``--as``/``--agent``), or the owner.
 
     The CLI trusts the local registry: whoever can open the store could change

@@ -54,8 +54,8 @@ ENV_ALIASES: Mapping[str, tuple[str, ...]] = {
     "TREEFRAME_STORE": ("store", "url"),
     "TREEFRAME_WORKSPACE": ("workspace",),
 }
-# Variables that are not settings at all.
-ENV_IGNORED = frozenset({"TREEFRAME_DEBUG", CONFIG_ENV})
+# Variables that are not settings at all (the CLI's remote mode reads the last two).
+ENV_IGNORED = frozenset({"TREEFRAME_DEBUG", CONFIG_ENV, "TREEFRAME_SERVER", "TREEFRAME_TOKEN"})
 
 KeyPath = tuple[str, ...]
 

@@ -12,9 +12,11 @@ import typer
 from treeframe.cli.common import (
     AsOpt,
     JsonOpt,
+    ServerOpt,
     StoreOpt,
+    TokenOpt,
     WorkspaceOpt,
-    open_workspace,
+    open_session,
     principal_for,
 )
 from treeframe.cli.output import console, print_json, print_table, shown
@@ -97,6 +99,8 @@ def put(
     ] = None,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Append a context frame to a node (idempotent)."""
@@ -107,7 +111,7 @@ def put(
     if not agent or not agent.strip():
         raise InvalidFrame("--agent is required and must not be empty")
     _check_content_source(content, file, stdin == "-")
-    with open_workspace(store, workspace) as ws:
+    with open_session(store, workspace, server, token) as ws:
         data = _read_content(content, file, ws.settings.limits.max_frame_bytes)
         record = ws.resolve(ref, Path(os.getcwd()))
         frame = ws.put_frame(
@@ -158,10 +162,12 @@ def get(
     as_agent: AsOpt = None,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Print a bounded, deterministic view of a node's frames, each marked fresh or stale."""
-    with open_workspace(store, workspace, read_only=True) as ws:
+    with open_session(store, workspace, server, token, read_only=True) as ws:
         chosen = order or ws.settings.view.default_ordering
         if chosen not in ("recency", "type", "agent"):
             raise InvalidViewPolicy(f"unknown --order {chosen!r} (use recency, type or agent)")
@@ -218,11 +224,13 @@ def frame(
     frame_id: Annotated[str, typer.Argument(help="FrameID (64 lowercase hex).")],
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
     as_agent: AsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Print one frame by its FrameID: record, content and whether it is stale."""
-    with open_workspace(store, workspace, read_only=True) as ws:
+    with open_session(store, workspace, server, token, read_only=True) as ws:
         (item,) = ws.api.get_frames_batch([frame_id], principal=principal_for(ws, as_agent))
         node = ws.store.get_node(ws.ws, item.frame.node_id)
     path = node.path if node is not None else None
@@ -247,10 +255,12 @@ def heads(
     as_agent: AsOpt = None,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Show the current frame of every frame type on a node."""
-    with open_workspace(store, workspace, read_only=True) as ws:
+    with open_session(store, workspace, server, token, read_only=True) as ws:
         record = ws.resolve(ref, Path(os.getcwd()))
         found = ws.heads(record, principal=principal_for(ws, as_agent))
     if json_out:
@@ -267,12 +277,14 @@ def proof(
     frame_id: Annotated[str, typer.Argument(help="FrameID to prove membership of.")],
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Print a Merkle membership proof of a frame in a node's frame set."""
     from treeframe.frames.merkle_set import verify
 
-    with open_workspace(store, workspace, read_only=True) as ws:
+    with open_session(store, workspace, server, token, read_only=True) as ws:
         record = ws.resolve(ref, Path(os.getcwd()))
         membership, root = ws.prove(record, frame_id)
     valid = verify(membership, root)

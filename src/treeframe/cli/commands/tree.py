@@ -12,8 +12,11 @@ from treeframe.cli.common import (
     FLAGS,
     JsonOpt,
     QuietOpt,
+    ServerOpt,
     StoreOpt,
+    TokenOpt,
     WorkspaceOpt,
+    open_session,
     open_workspace,
     overrides,
     principal_for,
@@ -142,10 +145,12 @@ def ls(
     path: Annotated[str, typer.Argument(help="Path or NodeID (default: current directory).")] = ".",
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List a directory node's children with their kinds and NodeIDs."""
-    with open_workspace(store, workspace, read_only=True) as ws:
+    with open_session(store, workspace, server, token, read_only=True) as ws:
         record = ws.resolve(path, Path(os.getcwd()))
         entries = ws.children(record) if record.kind == "dir" else [record]
         sets = ws.store.get_frame_sets(ws.ws, [child.node_id for child in entries])
@@ -180,10 +185,12 @@ def node(
     ref: Annotated[str, typer.Argument(help="Path or NodeID.")],
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Show one NodeRecord, its frame-set root and its heads."""
-    with open_workspace(store, workspace, read_only=True) as ws:
+    with open_session(store, workspace, server, token, read_only=True) as ws:
         record = ws.resolve(ref, Path(os.getcwd()))
         state = ws.store.get_frame_set(ws.ws, record.node_id)
         heads = ws.heads(record, principal=principal_for(ws, None))

@@ -14,9 +14,11 @@ import typer
 from treeframe.cli.common import (
     AsOpt,
     JsonOpt,
+    ServerOpt,
     StoreOpt,
+    TokenOpt,
     WorkspaceOpt,
-    open_workspace,
+    open_session,
     principal_for,
 )
 from treeframe.cli.output import console, print_json, print_table, shown
@@ -100,10 +102,12 @@ def synthesize(
     ] = False,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Synthesize a directory's frame from its children's head frames (one summary line)."""
-    with open_workspace(store, workspace) as ws:
+    with open_session(store, workspace, server, token) as ws:
         record = ws.resolve(path, Path(os.getcwd()))
         result = ws.api.synthesize_branch(
             record.node_id,
@@ -134,10 +138,12 @@ def stale(
     as_agent: AsOpt = None,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List head frames whose basis is no longer current (found by lookup)."""
-    with open_workspace(store, workspace, read_only=True) as ws:
+    with open_session(store, workspace, server, token, read_only=True) as ws:
         record = ws.resolve(path, Path(os.getcwd()))
         report = ws.api.stale(
             record.node_id, recursive=recursive, principal=principal_for(ws, as_agent)
@@ -169,10 +175,12 @@ def regenerate(
     as_agent: AsOpt = None,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Recompute stale synthesis and generator frames in scope; report the rest."""
-    with open_workspace(store, workspace, read_only=dry_run) as ws:
+    with open_session(store, workspace, server, token, read_only=dry_run) as ws:
         record = ws.resolve(path, Path(os.getcwd()))
         report = ws.api.regenerate(
             record.node_id,
@@ -219,6 +227,8 @@ def compose(
     as_agent: AsOpt = None,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Compose a bounded context from the node, its parent, siblings and related nodes.
@@ -229,7 +239,7 @@ def compose(
     sources = tuple(source or ("node",))
     if related and "related" not in sources:
         sources = (*sources, "related")
-    with open_workspace(store, workspace, read_only=True) as ws:
+    with open_session(store, workspace, server, token, read_only=True) as ws:
         chosen = order or ws.settings.view.default_ordering
         if chosen not in ("recency", "type", "agent", "score"):
             raise InvalidViewPolicy(
