@@ -199,7 +199,10 @@ def _chunks(data: bytes) -> Iterator[bytes]:
     summary="The frame's raw content bytes, verified and streamed (immutable)",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"application/octet-stream": {}}, "description": "The raw bytes."},
+        200: {
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The raw bytes, with the frame's content type.",
+        },
         **_NOT_MODIFIED,
     },
 )
