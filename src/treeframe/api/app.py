@@ -1,7 +1,8 @@
 """``create_app(settings, store)``: the FastAPI application of API v1, with no module-level state.
 
 Everything a request needs hangs off ``app.state`` (``settings``, ``store``,
-``workspaces``: the :class:`~treeframe.engine.workspaces.WorkspaceService`),
+``workspaces``: the :class:`~treeframe.engine.workspaces.WorkspaceService`,
+``access``: the :class:`~treeframe.engine.access.AccessService` over it),
 so several apps over different stores can live in one process (tests do)
 and nothing is opened on import. The caller owns the store unless it passes ``close_store``.
 The layers, outside in: :class:`~treeframe.api.middleware.EdgeMiddleware`
@@ -23,6 +24,7 @@ from treeframe.api.middleware import EdgeMiddleware
 from treeframe.api.routes import ROUTERS
 from treeframe.api.versioning import API_VERSION
 from treeframe.config.settings import Settings
+from treeframe.engine.access import AccessService
 from treeframe.engine.workspaces import WorkspaceService
 from treeframe.storage.base import StorageBackend
 
@@ -67,6 +69,7 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     app.state.workspaces = WorkspaceService(store, settings)
+    app.state.access = AccessService(app.state.workspaces)
     install_handlers(app)
     for router in routers:
         app.include_router(router)

@@ -10,7 +10,9 @@ identity may not see is ``workspace_not_found`` (404), exactly as for one that
 does not exist, so a token learns nothing about other workspaces.
 
 Tests of routes that are not about authentication override
-:func:`authenticate` with ``app.dependency_overrides``.
+:func:`authenticate` with ``app.dependency_overrides``. The rules (token
+format, what an agent holds, 404 rather than 403 for a workspace out of
+reach) are :mod:`treeframe.engine.access`'s; this module only adapts them.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from treeframe.api.auth import access_service, bearer_token
+from treeframe.engine.access import AccessService, Bearer
 from treeframe.engine.context_api import ContextAPI
 from treeframe.engine.principal import Permission, Principal
 from treeframe.engine.workspaces import WorkspaceService
-from treeframe.errors import Unauthorized, WorkspaceNotFound
+from treeframe.errors import WorkspaceNotFound
 from treeframe.ids import WorkspaceId
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.values import WorkspaceInfo
@@ -57,6 +61,10 @@ class Identity:
     scope: WorkspaceId | None
     permissions: frozenset[Permission]
 
+    def bearer(self) -> Bearer:
+        """The engine's view of this identity (what :mod:`treeframe.engine.access` takes)."""
+        return Bearer(self.agent_id, self.token_id, self.scope, self.permissions)
+
 
 def workspace_service(request: Request) -> WorkspaceService:
     """The app's :class:`WorkspaceService` (one per app, over its store)."""
@@ -71,17 +79,26 @@ def app_store(request: Request) -> StorageBackend:
 
 
 def authenticate(request: Request) -> Identity:
-    """The caller's identity from its credentials; ``unauthorized`` (401) without valid ones."""
-    raise Unauthorized("this server has no authentication configured")
+    """The caller's identity from its bearer token; ``unauthorized`` (401) without a valid one.
+
+    Forged, expired and revoked tokens are all refused here, before any
+    route runs; the token's row is one primary-key lookup.
+    """
+    bearer = access_service(request).authenticate(bearer_token(request))
+    return Identity(bearer.agent_id, bearer.token_id, bearer.scope, bearer.permissions)
 
 
 def resolve_principal(
     identity: Identity, info: WorkspaceInfo, service: WorkspaceService
 ) -> Principal:
-    """The caller's principal in ``info``'s workspace; ``workspace_not_found`` if out of reach."""
-    if identity.scope is not None and identity.scope != info.workspace_id:
-        raise WorkspaceNotFound(f"no workspace {info.workspace_id}")
-    return Principal(identity.agent_id, info.workspace_id, identity.permissions)
+    """The caller's principal in ``info``'s workspace; ``workspace_not_found`` if out of reach.
+
+    Its permissions are the token's ceiling intersected with what the agent
+    holds there (owner: all; else its ACL entry plus its registered role).
+    Out of the token's scope or holding nothing is ``no workspace <id>``,
+    the very answer a workspace that does not exist gets.
+    """
+    return AccessService(service).principal(identity.bearer(), info)
 
 
 Authenticated = Annotated[Identity, Depends(authenticate)]

@@ -27,6 +27,7 @@ from treeframe.errors import (
     NotFound,
     SchemaValidationFailed,
     TreeframeError,
+    Unauthorized,
 )
 from treeframe.wire.common import ErrorResponse
 
@@ -85,9 +86,12 @@ def _respond(
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}  # RFC 6750: every 401 names the scheme
+
+
 async def _treeframe_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TreeframeError)
-    return _respond(request, exc)
+    return _respond(request, exc, _CHALLENGE if isinstance(exc, Unauthorized) else None)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

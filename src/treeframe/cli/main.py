@@ -22,6 +22,7 @@ from treeframe.cli.commands import (
     integrity,
     schema,
     serve,
+    tokens,
     tree,
     workflow,
     workspaces,
@@ -44,7 +45,19 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for group in (tree, frames, agents, workflow, integrity, schema, workspaces, config, demo, serve):
+for group in (
+    tree,
+    frames,
+    agents,
+    workflow,
+    integrity,
+    schema,
+    workspaces,
+    tokens,
+    config,
+    demo,
+    serve,
+):
     group.register(app)
 
 

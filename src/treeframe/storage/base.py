@@ -286,6 +286,9 @@ class MetadataStore(Protocol):
         Raises WorkspaceNotFound for an unknown workspace.
         """
 
+    def workspace_counts(self, ws: WorkspaceId) -> tuple[int, int]:
+        """``(node records, frames)`` stored in ``ws`` (every version ever stored, not one tree)."""
+
     def put_agent(self, ws: WorkspaceId, agent_id: str, record: bytes) -> None:
         """Insert or replace one agent's record (opaque bytes; the engine owns its schema)."""
 

@@ -348,6 +348,11 @@ class MemoryStore(BatchDerivedStore):
         with self._writing():
             self._ws(ws).staging.pop(token, None)
 
+    def workspace_counts(self, ws: WorkspaceId) -> tuple[int, int]:
+        """Stored records and frames."""
+        space = self._ws(ws)
+        return len(space.nodes), len(space.frames)
+
     # -- agent registry -----------------------------------------------------
     def put_agent(self, ws: WorkspaceId, agent_id: str, record: bytes) -> None:
         """Insert or replace an agent's record."""

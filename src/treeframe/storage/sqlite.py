@@ -992,6 +992,13 @@ class SqliteStore(BatchDerivedStore):
             tx.execute("DELETE FROM scan_staging WHERE ws = ? AND token = ?", (wid, token))
             tx.execute("DELETE FROM scans WHERE ws = ? AND token = ?", (wid, token))
 
+    def workspace_counts(self, ws: WorkspaceId) -> tuple[int, int]:
+        """Stored records and frames, counted on their (ws, ...) indexes."""
+        wid = self._ws(ws)
+        (nodes,) = self._one("SELECT count(*) FROM nodes WHERE ws = ?", (wid,))
+        (frames,) = self._one("SELECT count(*) FROM frames WHERE ws = ?", (wid,))
+        return int(nodes), int(frames)
+
     # -- agent registry -----------------------------------------------------
     def put_agent(self, ws: WorkspaceId, agent_id: str, record: bytes) -> None:
         """Insert or replace one agent's record."""

@@ -1031,6 +1031,17 @@ class MetadataStoreConformance(_StoreSuite):
         assert pages == [["a", "c"], ["d", "e"], ["ws-a", "ws-b"], []]
         assert store.list_workspaces(limit=0) == []
 
+    def test_workspace_counts_count_records_and_frames(self, store: StorageBackend) -> None:
+        assert store.workspace_counts(WS) == (0, 0)
+        node = node_with_frames(store, b"one", b"two")
+        store.put_nodes(WS, [make_file("m.txt")])
+        assert store.workspace_counts(WS) == (2, 2)
+        append(store, *make_frame(node, b"one"))  # a re-put stores nothing new
+        assert store.workspace_counts(WS) == (2, 2)
+        assert store.workspace_counts(OTHER_WS) == (0, 0)
+        with pytest.raises(WorkspaceNotFound):
+            store.workspace_counts(make_ws("nope"))
+
     def test_put_agent_then_get_agent_returns_record(self, store: StorageBackend) -> None:
         store.put_agent(WS, "summarizer", b'{"role":"writer"}')
         assert store.get_agent(WS, "summarizer") == b'{"role":"writer"}'

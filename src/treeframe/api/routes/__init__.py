@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from treeframe.api.routes import frames, health, nodes, operations
+from treeframe.api.routes import access, frames, health, nodes, operations, workspaces
 
 __all__ = ["ROUTERS"]
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
+    workspaces.router,
+    access.router,
     nodes.router,
     frames.router,
     operations.router,
