@@ -20,6 +20,7 @@ from treeframe.cli.commands import (
     demo,
     frames,
     integrity,
+    push,
     schema,
     serve,
     tree,
@@ -44,7 +45,19 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for group in (tree, frames, agents, workflow, integrity, schema, workspaces, config, demo, serve):
+for group in (
+    tree,
+    frames,
+    agents,
+    workflow,
+    integrity,
+    schema,
+    workspaces,
+    config,
+    demo,
+    serve,
+    push,
+):
     group.register(app)
 
 
