@@ -27,10 +27,12 @@ class is part of the public contract and never changes once released
      |    +-- PreconditionFailed        precondition_failed         412
      +-- SynthesisFailed                synthesis_failed            422
      +-- RegenerationFailed             regeneration_failed         422
+     +-- IncompleteTree                 incomplete_tree             422
      +-- ScanError                      scan_failed                 500
      |    +-- FileChangedDuringScan     file_changed_during_scan    409
      |    +-- EntrySkipped              entry_skipped               422
      +-- IntegrityError                 integrity_error             500
+     |    +-- RecordMismatch            record_mismatch             422
      +-- ConfigError                    config_error                500
      +-- StorageError                   storage_error               500
           +-- StoreLocked               store_locked                503
@@ -60,6 +62,7 @@ __all__ = [
     "EntrySkipped",
     "FileChangedDuringScan",
     "FrameNotFound",
+    "IncompleteTree",
     "IntegrityError",
     "InvalidFrame",
     "InvalidId",
@@ -72,6 +75,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PreconditionFailed",
+    "RecordMismatch",
     "RegenerationFailed",
     "ScanError",
     "SchemaValidationFailed",
@@ -349,6 +353,47 @@ class WorkspaceDeleted(Conflict):
     """The workspace exists but is tombstoned: restore it before using (or re-creating) it."""
 
     code = "workspace_deleted"
+
+
+class RecordMismatch(IntegrityError):
+    """A pushed record's NodeID (or a child's path) disagrees with what its fields hash to.
+
+    ``node_id`` is the ID the record claims, ``expected`` the ID recomputed
+    from its hashed fields, ``got`` what the record said, ``index`` its
+    position in the batch. 422, not 500: the sender's data is wrong, the
+    store is fine, and nothing of the batch was stored.
+    """
+
+    code = "record_mismatch"
+    http_status = 422
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        expected: str = "",
+        got: str = "",
+        node_id: str = "",
+        index: int = -1,
+    ) -> None:
+        super().__init__(message, expected=expected, got=got)
+        self.node_id = node_id
+        self.index = index
+
+
+class IncompleteTree(TreeframeError):
+    """A directory (or a pushed root) names nodes the store does not hold yet; ``missing`` lists some.
+
+    A stored directory implies its whole subtree is stored, so a push sends
+    children before parents and moves the root only once the root is stored.
+    """
+
+    code = "incomplete_tree"
+    http_status = 422
+
+    def __init__(self, message: str, *, missing: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 def os_error_reason(exc: OSError) -> str:

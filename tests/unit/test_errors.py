@@ -83,6 +83,8 @@ def test_every_subclass_keeps_the_status_family_of_its_parent_or_says_why():
         "MethodNotAllowed",  # the route has no such method (405)
         "StoreLocked",
         "BackendUnavailable",
+        "RecordMismatch",  # a pushed record is wrong, not the store (422)
+        "IncompleteTree",  # a push names nodes not stored yet (422)
     }
 
 

@@ -20,6 +20,7 @@ from treeframe.cli.commands import (
     demo,
     frames,
     integrity,
+    push,
     schema,
     serve,
     tokens,
@@ -57,6 +58,7 @@ for group in (
     config,
     demo,
     serve,
+    push,
 ):
     group.register(app)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from treeframe.api.routes import access, frames, health, nodes, operations, workspaces
+from treeframe.api.routes import access, frames, health, nodes, operations, push, workspaces
 
 __all__ = ["ROUTERS"]
 
@@ -19,4 +19,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     nodes.router,
     frames.router,
     operations.router,
+    push.router,
 )

@@ -101,6 +101,33 @@ def worker_app() -> FastAPI:
     return _build(factory, settings, open_store(spec["store"], create=False))
 
 
+def _parse_scans(specs: list[str]) -> list[tuple[Path, str]]:
+    """``DIR=WORKSPACE`` pairs; ConfigError names the first malformed one."""
+    pairs = []
+    for spec in specs:
+        directory, sep, name = spec.rpartition("=")
+        if not sep or not directory or not name:
+            raise ConfigError(f"--scan {spec!r} must be DIR=WORKSPACE")
+        pairs.append((Path(directory), name))
+    return pairs
+
+
+def _scan_into(backend: StorageBackend, settings: Settings, scans: list[tuple[Path, str]]) -> None:
+    """Scan each directory into its workspace (created if absent) before the server starts."""
+    from treeframe.engine.workspaces import WorkspaceService
+    from treeframe.tree.scan import scan_tree
+
+    service = WorkspaceService(backend, settings)
+    for directory, name in scans:
+        info, _ = service.create(name)
+        result = scan_tree(directory, backend, info.workspace_id)
+        typer.echo(
+            f"scanned {directory} into workspace {name!r}: root {result.root} "
+            f"({result.files} files, {len(result.skipped)} skipped)",
+            err=True,
+        )
+
+
 def serve(
     host: Annotated[
         str, typer.Option("--host", help="Address to bind (loopback by default; 0.0.0.0 for all).")
@@ -118,6 +145,15 @@ def serve(
             "(to mount extra routes, e.g. for benchmarks or tests).",
         ),
     ] = DEFAULT_APP,
+    scan: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scan",
+            help="DIR=WORKSPACE: scan DIR into WORKSPACE (created if absent) before serving; "
+            "repeatable.",
+            show_default=False,
+        ),
+    ] = None,
     print_openapi: Annotated[
         bool,
         typer.Option(
@@ -135,10 +171,16 @@ def serve(
     import uvicorn
 
     factory = load_app_factory(app_spec)
+    scans = _parse_scans(scan or [])
     settings, url = _configured(store)
     if workers > 1 and url.startswith("memory:"):
         raise ConfigError(f"{url} lives in one process: --workers {workers} needs a shared store")
     backend = open_store(url, create=False)
+    try:
+        _scan_into(backend, settings, scans)
+    except BaseException:
+        backend.close()
+        raise
     if workers == 1:
         target: FastAPI | str = _build(factory, settings, backend)
     else:

@@ -1,0 +1,127 @@
+"""push: scan a directory locally and sync its tree into a server's workspace (docs/API.md, "Push").
+
+The directory is scanned into an in-memory store (the server never sees the
+disk), then :func:`treeframe.client.push.push_tree` negotiates, sends only
+the records the server lacks and moves the workspace's root. httpx is
+imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from treeframe.cli.common import JsonOpt, QuietOpt
+from treeframe.cli.output import console, print_json, progress_bar, show_progress
+from treeframe.errors import BackendUnavailable, ConfigError
+from treeframe.hashing.ids import workspace_id
+from treeframe.ids import WorkspaceId
+from treeframe.storage.values import WorkspaceInfo
+
+__all__ = ["register"]
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_LOCAL_WS = workspace_id("push")
+_TIMEOUT_SECONDS = 120.0
+
+
+def _workspace(value: str) -> WorkspaceId:
+    """A workspace ID as given (64 hex), or the ID of the workspace so named."""
+    return WorkspaceId(value) if _HEX64.fullmatch(value) else workspace_id(value)
+
+
+def push(
+    workspace: Annotated[
+        str, typer.Option("--workspace", help="The server's workspace: its name or ID.")
+    ],
+    directory: Annotated[
+        Path, typer.Argument(help="Directory whose tree to push (default: the current one).")
+    ] = Path("."),
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="TREEFRAME_SERVER",
+            help="Base URL of the server, e.g. http://127.0.0.1:8420 (or TREEFRAME_SERVER).",
+            show_default=False,
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="TREEFRAME_TOKEN",
+            help="Bearer token (or TREEFRAME_TOKEN).",
+            show_default=False,
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size", min=1, help="Records per request (at most the server's limit)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Hashing processes (default: CPU count).")
+    ] = None,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Scan DIRECTORY and push its tree into a server's workspace, sending only what it lacks."""
+    if not server:
+        raise ConfigError("push needs --server URL (or TREEFRAME_SERVER)")
+    try:
+        import httpx
+
+        from treeframe.client.push import push_tree
+        from treeframe.storage.memory import MemoryStore
+        from treeframe.tree.scan import scan_tree
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"push needs httpx ({exc.name} is missing): pip install 'treeframe[server]'"
+        ) from exc
+    target = _workspace(workspace)
+    local = MemoryStore("memory://")
+    local.create_workspace(WorkspaceInfo(_LOCAL_WS, "push", "", None, "", None))
+    enabled = show_progress(quiet) and not json_out
+    with progress_bar("scanning", enabled) as update:
+
+        def scanned(seen: int, hashed: int, nbytes: int) -> None:
+            update(f"{seen} files seen, {hashed} hashed, {nbytes / 1e6:.1f} MB")
+
+        scan = scan_tree(directory, local, _LOCAL_WS, workers=workers, progress=scanned)
+    for entry in scan.skipped:
+        typer.echo(f"warning: skipped {entry.path}: {entry.message} [{entry.reason}]", err=True)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with (
+        progress_bar("pushing", enabled) as update,
+        httpx.Client(base_url=server, headers=headers, timeout=_TIMEOUT_SECONDS) as http,
+    ):
+
+        def pushed(phase: str, done: int, total: int) -> None:
+            update(f"{phase}: {done}" + (f" of {total}" if total else ""))
+
+        try:
+            result = push_tree(
+                http, target, local, _LOCAL_WS, scan.root, batch_size=batch_size, progress=pushed
+            )
+        except httpx.TransportError as exc:
+            raise BackendUnavailable(f"cannot reach {server}: {exc}") from exc
+    payload = {"workspace_id": target, "files": scan.files, **result.to_dict()}
+    if json_out:
+        print_json(payload)
+        return
+    state = "changed" if result.changed else "unchanged"
+    console.print(
+        f"root {result.root} ({state}, seq {result.seq}): {result.offered} records offered, "
+        f"{result.sent} sent, {result.skipped} skipped, in {result.batches} batches",
+        markup=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Attach this group's commands to the app."""
+    app.command()(push)
