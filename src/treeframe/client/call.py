@@ -73,8 +73,8 @@ class Call(Generic[T]):
 
 
 def body(value: BaseModel) -> Any:
-    """A request model as JSON-ready data (unset optional fields left out)."""
-    return value.model_dump(mode="json", exclude_none=True, by_alias=True)
+    """A request model as JSON-ready data (fields left unset left out: the server's defaults apply)."""
+    return value.model_dump(mode="json", exclude_unset=True, by_alias=True)
 
 
 class Attempts(Generic[T]):

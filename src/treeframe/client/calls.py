@@ -12,6 +12,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from treeframe.client.call import Call, body, model, raw, segment
+from treeframe.wire.access import (
+    AclEntryOut,
+    AclGrant,
+    AclList,
+    AgentList,
+    AgentOut,
+    AgentPut,
+    PermissionName,
+    TokenCreate,
+    TokenCreated,
+    TokenList,
+    TokenOut,
+)
 from treeframe.wire.common import Live, Ready
 from treeframe.wire.frames import (
     FrameBatchRequest,
@@ -41,9 +54,22 @@ from treeframe.wire.operations import (
     Synthesis,
     SynthesizeRequest,
 )
+from treeframe.wire.push import (
+    CommitRequest,
+    CommitResponse,
+    NegotiateRequest,
+    NegotiateResponse,
+    RecordsRequest,
+    RecordsResponse,
+)
+from treeframe.wire.workspaces import Workspace, WorkspaceCreate, WorkspaceDetail, WorkspaceList
 
 __all__ = [
     "compose",
+    "create_token",
+    "create_workspace",
+    "delete_acl",
+    "delete_workspace",
     "get_children",
     "get_frame",
     "get_frame_content",
@@ -53,11 +79,23 @@ __all__ = [
     "get_node_record",
     "get_nodes_batch",
     "get_proof",
+    "get_workspace",
+    "grant_acl",
     "health_live",
     "health_ready",
+    "list_acl",
+    "list_agents",
+    "list_tokens",
+    "list_workspaces",
+    "push_commit",
+    "push_negotiate",
+    "push_records",
     "put_frame",
     "put_frames_batch",
     "regenerate",
+    "register_agent",
+    "restore_workspace",
+    "revoke_token",
     "roots",
     "stale",
     "synthesize",
@@ -229,3 +267,99 @@ def roots(ws: str, *, limit: int = 20, before: int | None = None) -> Call[Roots]
     """``GET …/roots``: the root history newest first (``next_before`` pages on)."""
     params = {"limit": limit, "before": before}
     return Call("GET", _ws(ws, "roots"), model(Roots), params=params)
+
+
+# -- workspaces ----------------------------------------------------------------
+def create_workspace(name: str, *, description: str = "") -> Call[Workspace]:
+    """``POST /v1/workspaces``: create (idempotent by name: the same workspace the second time)."""
+    request = WorkspaceCreate(name=name, description=description)
+    return Call("POST", "/v1/workspaces", model(Workspace), json=body(request), idempotent=True)
+
+
+def list_workspaces(*, after: str | None = None, limit: int = 100) -> Call[WorkspaceList]:
+    """``GET /v1/workspaces``: a page of the workspaces the caller may read (``next`` pages on)."""
+    params = {"after": after, "limit": limit}
+    return Call("GET", "/v1/workspaces", model(WorkspaceList), params=params)
+
+
+def get_workspace(ws: str) -> Call[WorkspaceDetail]:
+    """``GET /v1/workspaces/{ws}``: metadata, current root and counts."""
+    return Call("GET", _ws(ws), model(WorkspaceDetail))
+
+
+def delete_workspace(ws: str, *, confirm: str) -> Call[Workspace]:
+    """``DELETE /v1/workspaces/{ws}?confirm=<name>``: tombstone it (admin; data kept)."""
+    return Call("DELETE", _ws(ws), model(Workspace), params={"confirm": confirm})
+
+
+def restore_workspace(ws: str) -> Call[Workspace]:
+    """``POST …/restore``: bring a tombstoned workspace back (admin; idempotent)."""
+    return Call("POST", _ws(ws, "restore"), model(Workspace), idempotent=True)
+
+
+# -- tokens, ACL, agents -------------------------------------------------------
+def create_token(
+    ws: str,
+    agent_id: str,
+    permissions: Sequence[PermissionName],
+    *,
+    expires_in: str | None = None,
+) -> Call[TokenCreated]:
+    """``POST …/tokens``: a token for ``agent_id`` here (admin); its secret is in this answer only."""
+    request = TokenCreate(agent_id=agent_id, permissions=list(permissions), expires_in=expires_in)
+    return Call("POST", _ws(ws, "tokens"), model(TokenCreated), json=body(request))
+
+
+def list_tokens(ws: str, *, after: str | None = None, limit: int = 100) -> Call[TokenList]:
+    """``GET …/tokens``: this workspace's tokens without secrets (admin)."""
+    params = {"after": after, "limit": limit}
+    return Call("GET", _ws(ws, "tokens"), model(TokenList), params=params)
+
+
+def revoke_token(ws: str, token_id: str) -> Call[TokenOut]:
+    """``DELETE …/tokens/{token_id}``: refuse the token from now on (admin)."""
+    return Call("DELETE", _ws(ws, "tokens", token_id), model(TokenOut))
+
+
+def list_acl(ws: str) -> Call[AclList]:
+    """``GET …/acl``: every ACL entry (admin)."""
+    return Call("GET", _ws(ws, "acl"), model(AclList))
+
+
+def grant_acl(ws: str, agent_id: str, permissions: Sequence[PermissionName]) -> Call[AclEntryOut]:
+    """``PUT …/acl/{agent_id}``: set the agent's permissions here to exactly these (admin)."""
+    request = AclGrant(permissions=list(permissions))
+    return Call("PUT", _ws(ws, "acl", agent_id), model(AclEntryOut), json=body(request))
+
+
+def delete_acl(ws: str, agent_id: str) -> Call[AclEntryOut]:
+    """``DELETE …/acl/{agent_id}``: remove the agent's entry (admin)."""
+    return Call("DELETE", _ws(ws, "acl", agent_id), model(AclEntryOut))
+
+
+def list_agents(ws: str) -> Call[AgentList]:
+    """``GET …/agents``: the workspace's agents, sorted by ID (read)."""
+    return Call("GET", _ws(ws, "agents"), model(AgentList))
+
+
+def register_agent(ws: str, agent_id: str, agent: AgentPut) -> Call[AgentOut]:
+    """``PUT …/agents/{agent_id}``: register or replace an agent (admin)."""
+    return Call("PUT", _ws(ws, "agents", agent_id), model(AgentOut), json=body(agent))
+
+
+# -- push (the steps; Client.push_tree drives them) ------------------------------
+def push_negotiate(ws: str, request: NegotiateRequest) -> Call[NegotiateResponse]:
+    """``POST …/push/negotiate``: which of these NodeIDs the workspace lacks (a read)."""
+    path = _ws(ws, "push", "negotiate")
+    return Call("POST", path, model(NegotiateResponse), json=body(request), idempotent=True)
+
+
+def push_records(ws: str, request: RecordsRequest) -> Call[RecordsResponse]:
+    """``POST …/push/records``: store a batch of verified records (content-addressed: retried)."""
+    path = _ws(ws, "push", "records")
+    return Call("POST", path, model(RecordsResponse), json=body(request), idempotent=True)
+
+
+def push_commit(ws: str, request: CommitRequest) -> Call[CommitResponse]:
+    """``POST …/push/commit``: move the root, compare-and-set on ``expected_root`` (never retried)."""
+    return Call("POST", _ws(ws, "push", "commit"), model(CommitResponse), json=body(request))

@@ -15,7 +15,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, Generic, ParamSpec, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Self, TypeVar, overload
 
 import httpx
 
@@ -23,6 +23,11 @@ from treeframe import __version__
 from treeframe.client import calls
 from treeframe.client.call import Attempts, Call
 from treeframe.client.retry import RetryPolicy
+from treeframe.ids import NodeId, WorkspaceId
+from treeframe.storage.base import StorageBackend
+
+if TYPE_CHECKING:
+    from treeframe.client.push import PushResult
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "Client"]
 
@@ -169,6 +174,39 @@ class Client(_Base):
     stale = sync_route(calls.stale)
     compose = sync_route(calls.compose)
     roots = sync_route(calls.roots)
+    create_workspace = sync_route(calls.create_workspace)
+    list_workspaces = sync_route(calls.list_workspaces)
+    get_workspace = sync_route(calls.get_workspace)
+    delete_workspace = sync_route(calls.delete_workspace)
+    restore_workspace = sync_route(calls.restore_workspace)
+    create_token = sync_route(calls.create_token)
+    list_tokens = sync_route(calls.list_tokens)
+    revoke_token = sync_route(calls.revoke_token)
+    list_acl = sync_route(calls.list_acl)
+    grant_acl = sync_route(calls.grant_acl)
+    delete_acl = sync_route(calls.delete_acl)
+    list_agents = sync_route(calls.list_agents)
+    register_agent = sync_route(calls.register_agent)
+    push_negotiate = sync_route(calls.push_negotiate)
+    push_records = sync_route(calls.push_records)
+    push_commit = sync_route(calls.push_commit)
+
+    def push_tree(
+        self,
+        ws: WorkspaceId,
+        source: StorageBackend,
+        source_ws: WorkspaceId,
+        root: NodeId,
+        **options: Any,
+    ) -> PushResult:
+        """Push a tree scanned into a local store into the server's ``ws`` (Merkle negotiation).
+
+        Delegates to :func:`treeframe.client.push.push_tree` over this client's
+        connections; ``options`` are its keyword arguments (``batch_size``, ``progress``...).
+        """
+        from treeframe.client.push import push_tree
+
+        return push_tree(self.http, ws, source, source_ws, root, **options)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -246,6 +284,22 @@ class AsyncClient(_Base):
     stale = async_route(calls.stale)
     compose = async_route(calls.compose)
     roots = async_route(calls.roots)
+    create_workspace = async_route(calls.create_workspace)
+    list_workspaces = async_route(calls.list_workspaces)
+    get_workspace = async_route(calls.get_workspace)
+    delete_workspace = async_route(calls.delete_workspace)
+    restore_workspace = async_route(calls.restore_workspace)
+    create_token = async_route(calls.create_token)
+    list_tokens = async_route(calls.list_tokens)
+    revoke_token = async_route(calls.revoke_token)
+    list_acl = async_route(calls.list_acl)
+    grant_acl = async_route(calls.grant_acl)
+    delete_acl = async_route(calls.delete_acl)
+    list_agents = async_route(calls.list_agents)
+    register_agent = async_route(calls.register_agent)
+    push_negotiate = async_route(calls.push_negotiate)
+    push_records = async_route(calls.push_records)
+    push_commit = async_route(calls.push_commit)
 
     async def aclose(self) -> None:
         """Close the connection pool."""
