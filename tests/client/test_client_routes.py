@@ -62,11 +62,13 @@ def test_view_parameters_reach_the_server(env: Env):
     nid = env.node_id("README.md")
     for kind in ("a", "b", "c"):
         call(env, lambda c, k=kind: c.put_frame(env.ws, nid, text(f"{k} text", frame_type=k)))
-    spec = ViewSpec(max_frames=2, ordering="type", types=["c", "a"], priority=["c", "a"])
+    spec = ViewSpec(max_frames=3, ordering="type", types=["c", "a"], priority=["c", "a"])
     view = call(env, lambda c: c.get_node(env.ws, nid, view=spec))
-    assert [f.frame_type for f in view.frames] == ["c", "a"]
+    assert [f.frame_type for f in view.frames] == ["c", "a"]  # b filtered out
     assert view.policy.type_priority == ["c", "a"]
     assert view.frame_count == 3
+    by_agent = call(env, lambda c: c.get_node(env.ws, nid, view=ViewSpec(agents=["nobody"])))
+    assert by_agent.frames == []
     budget = call(env, lambda c: c.get_node(env.ws, nid, view=ViewSpec(max_bytes=6)))
     assert sum(len(f.content) for f in budget.frames) <= 6
 

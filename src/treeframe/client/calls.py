@@ -116,8 +116,9 @@ def _view_params(view: ViewSpec | None) -> dict[str, Any]:
         "max_bytes": view.max_bytes,
         "include_previous": "true" if view.include_previous else None,
     }
-    for name in ("types", "agents", "priority"):
-        values = getattr(view, name)
+    # The query's names are singular: ?type=a&type=b, as on the command line.
+    for field, name in (("types", "type"), ("agents", "agent"), ("priority", "priority")):
+        values = getattr(view, field)
         if values:
             params[name] = list(values)
     return params
