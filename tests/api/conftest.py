@@ -9,9 +9,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import pytest
@@ -117,6 +119,49 @@ def stop_server(server: Server, sig: int = signal.SIGTERM) -> int:
             server.process.kill()
             server.process.wait()
     return server.process.returncode
+
+
+ALL_PERMS = "read,write,synthesize,admin"
+
+
+def issue_token(
+    store_path: Path,
+    ws_name: str | None,
+    agent: str,
+    perms: str | Iterable[str] = ALL_PERMS,
+    *,
+    scope: Literal["workspace", "all"] = "workspace",
+    expires_in: timedelta | None = None,
+) -> str:
+    """A real token in the SQLite store at ``store_path``, as ``treeframe token create`` makes it.
+
+    ``ws_name`` is created (owned by ``agent``) when absent, as the CLI does;
+    ``scope="all"`` makes the token reach every workspace its agent holds
+    rights in (``ws_name`` may then be None). Returns the token string.
+    """
+    from treeframe.engine.access import LOCAL_OWNER, AccessService, parse_permissions
+    from treeframe.engine.workspaces import WorkspaceService
+
+    with open_store(sqlite_url(store_path), create=False) as store:
+        access = AccessService(WorkspaceService(store))
+        ws = None
+        if ws_name is not None:
+            info, _ = access.create_workspace(ws_name, actor=LOCAL_OWNER, owner=agent)
+            ws = info.workspace_id
+        issued = access.create_token(
+            actor=LOCAL_OWNER,
+            agent_id=agent,
+            permissions=parse_permissions(perms),
+            scope=ws if scope == "workspace" else None,
+            expires_in=expires_in,
+        )
+    return issued.token
+
+
+@pytest.fixture
+def make_token() -> Callable[..., str]:
+    """:func:`issue_token`: ``make_token(store_path, ws_name, agent, perms, scope=...)`` -> token."""
+    return issue_token
 
 
 @pytest.fixture(scope="module")

@@ -161,6 +161,26 @@ def test_every_command_prints_its_documented_shape(workspace: Path, tmp_path: Pa
     listed = check("workspace list", "workspace", "list", "--all")
     assert {w["name"] for w in listed["workspaces"]} == {"default", "other"}
     check("workspace restore", "workspace", "restore", "other")
+    made = check(
+        "token create",
+        "token",
+        "create",
+        "--workspace",
+        "other",
+        "--agent",
+        "a1",
+        "--perm",
+        "read,admin",
+        "--expires",
+        "30d",
+    )
+    check("token create", "token", "create", "--all-workspaces", "--agent", "a1", "--perm", "read")
+    check("token list", "token", "list")
+    check("token list", "token", "list", "--workspace", "other")
+    check("token revoke", "token", "revoke", made["token_id"])
+    check("acl grant", "acl", "grant", "--workspace", "other", "--agent", "a2", "--perm", "read")
+    check("acl list", "acl", "list", "--workspace", "other")
+    check("acl revoke", "acl", "revoke", "--workspace", "other", "--agent", "a2")
     check("config show", "config", "show")
     check("demo", "demo", str(tmp_path / "demo"))
     error = run_cli(workspace, "node", "missing", "--json")

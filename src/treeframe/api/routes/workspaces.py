@@ -49,9 +49,12 @@ def decode_cursor(cursor: str | None) -> str | None:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+        key = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeError, ValueError):
-        raise InvalidRequest("malformed page cursor (pass the 'next' of a previous page)") from None
+        key = None
+    if key is None or encode_cursor(key) != cursor:
+        raise InvalidRequest("malformed page cursor (pass the 'next' of a previous page)")
+    return key
 
 
 def _fields(info: WorkspaceInfo) -> dict[str, Any]:
