@@ -5,8 +5,8 @@ sees the disk). :func:`push_tree` offers the root; while the server lacks
 something, it reads the missing directories' records locally and offers
 their children, one level at a time, so it descends only into subtrees the
 server lacks (a stored directory has its whole subtree stored). It then
-sends the missing records deepest level first, so children always arrive
-before their parents, in batches of at most the server's ``max_batch`` and
+sends the missing records in post-order (each directory right after its
+children), so children always arrive before their parents, in batches of at most the server's ``max_batch`` and
 about :data:`MAX_BATCH_BYTES`, and finally commits the root with
 compare-and-set on the root the first negotiation reported.
 
@@ -187,7 +187,7 @@ def push_tree(
             offered += len(children)
             skipped += len(children) - len(missing)
             frontier = missing
-    to_send = [record for level in reversed(levels) for record in level]
+    to_send = _post_order(root, {r.node_id: r for level in levels for r in level})
     sent = stored = batches = 0
     for batch in _batches(to_send, limit):
         if max_batches is not None and batches >= max_batches:
@@ -224,6 +224,30 @@ def push_tree(
         negotiations=negotiations,
         paths_changed=done.paths_changed,
     )
+
+
+def _post_order(root: NodeId, missing: dict[NodeId, NodeRecord]) -> list[NodeRecord]:
+    """The missing records, each directory right after its (missing) children.
+
+    Children come before parents, as the server requires, and a directory
+    mostly travels in the same batch as its children, so the server rarely
+    reads children back from its store to check them.
+    """
+    out: list[NodeRecord] = []
+    if root not in missing:
+        return out
+    stack: list[tuple[NodeRecord, bool]] = [(missing[root], False)]
+    while stack:
+        record, expanded = stack.pop()
+        if expanded:
+            out.append(record)
+            continue
+        stack.append((record, True))
+        for _, child in reversed(record.children):
+            found = missing.get(child)
+            if found is not None:
+                stack.append((found, False))
+    return out
 
 
 def _records_body(batch: Sequence[NodeRecord]) -> bytes:

@@ -102,19 +102,27 @@ class PushCommit:
     paths_changed: int
 
 
-def check_path(path: str) -> str:
+def check_path(path: str, checked: set[str] | None = None) -> str:
     """``path`` if it is a canonical workspace path (NFC names, none empty, ``.`` or ``..``).
 
-    Raises InvalidPath otherwise. The root is ``""``.
+    Raises InvalidPath otherwise. The root is ``""``. ``checked`` caches
+    names already found valid (a batch repeats its directory names a lot).
     """
     if path == "":
         return path
     for name in path.split("/"):
-        _check_name(name, path)
+        if checked is None or name not in checked:
+            _check_name(name, path)
+            if checked is not None:
+                checked.add(name)
     return path
 
 
 def _check_name(name: str, where: str) -> None:
+    if name.isascii():  # NFC and assigned by definition; only the separators remain
+        if name in ("", ".", "..") or "/" in name or "\x00" in name:
+            raise InvalidPath(f"invalid path component {name!r} in {where!r}")
+        return
     try:
         canonical = normalize_name(name)
     except (UnicodeError, ValueError):
@@ -133,7 +141,7 @@ class _Bad(Exception):
         self.message = message
 
 
-def _parse(data: Any) -> NodeRecord:
+def _parse(data: Any, checked: set[str]) -> NodeRecord:
     """A ``node/1`` record from its JSON form, with canonical paths and sorted, valid children."""
     if not isinstance(data, Mapping):
         raise _Bad(f"a record is a node/1 object, not {type(data).__name__}")
@@ -142,11 +150,13 @@ def _parse(data: Any) -> NodeRecord:
     except StoreCorrupt as exc:
         raise _Bad(exc.message.removeprefix("malformed node record: ")) from None
     try:
-        check_path(record.path)
+        check_path(record.path, checked)
         if record.kind == "dir":
             previous: bytes | None = None
             for name, _ in record.children:
-                _check_name(name, child_path(record.path, name))
+                if name not in checked:
+                    _check_name(name, child_path(record.path, name))
+                    checked.add(name)
                 raw = name.encode("utf-8")
                 if previous is not None and raw <= previous:
                     raise _Bad("children must be sorted by UTF-8 name bytes, without duplicates")
@@ -234,9 +244,10 @@ class PushReceiver:
         self._check_batch(len(records), "records")
         parsed: list[NodeRecord] = []
         bad: list[dict[str, str]] = []
+        checked: set[str] = set()
         for index, data in enumerate(records):
             try:
-                parsed.append(_parse(data))
+                parsed.append(_parse(data, checked))
             except _Bad as exc:
                 bad.append(
                     {"field": f"records.{index}", "location": "body", "message": exc.message}
