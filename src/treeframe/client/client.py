@@ -36,12 +36,18 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
-def _headers(token: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+def _options(
+    token: str | None,
+    timeout: float | httpx.Timeout,
+    extra: Mapping[str, str] | None,
+    limits: httpx.Limits | None,
+) -> dict[str, Any]:
+    """The httpx client options both clients share: headers, timeout, pool limits."""
     headers = {"X-API-Version": "1", "User-Agent": f"treeframe-client/{__version__}"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     headers.update(extra or {})
-    return headers
+    return {"headers": headers, "timeout": timeout, "limits": limits or httpx.Limits()}
 
 
 def _policy(retries: RetryPolicy | int) -> RetryPolicy:
@@ -134,13 +140,8 @@ class Client(_Base):
     ) -> None:
         self.retry = _policy(retries)
         self.audit_head = None
-        self.http = httpx.Client(
-            base_url=base_url,
-            headers=_headers(token, headers),
-            timeout=timeout,
-            transport=transport,
-            limits=limits or httpx.Limits(),
-        )
+        options = _options(token, timeout, headers, limits)
+        self.http = httpx.Client(base_url=base_url, transport=transport, **options)
 
     def request(self, call: Call[T]) -> T:
         """Send ``call`` (retrying as its idempotency allows) and return its parsed answer."""
@@ -244,13 +245,8 @@ class AsyncClient(_Base):
     ) -> None:
         self.retry = _policy(retries)
         self.audit_head = None
-        self.http = httpx.AsyncClient(
-            base_url=base_url,
-            headers=_headers(token, headers),
-            timeout=timeout,
-            transport=transport,
-            limits=limits or httpx.Limits(),
-        )
+        options = _options(token, timeout, headers, limits)
+        self.http = httpx.AsyncClient(base_url=base_url, transport=transport, **options)
 
     async def request(self, call: Call[T]) -> T:
         """Send ``call`` (retrying as its idempotency allows) and return its parsed answer."""

@@ -43,7 +43,7 @@ from treeframe.engine.types import (
 )
 from treeframe.errors import NodeNotFound, SchemaValidationFailed
 from treeframe.frames import merkle_set
-from treeframe.frames.frame import DEFAULT_CONTENT_TYPE, Basis
+from treeframe.frames.frame import DEFAULT_CONTENT_TYPE
 from treeframe.frames.views import ViewPolicy
 from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
 from treeframe.storage.values import NodeSetState
@@ -52,6 +52,7 @@ from treeframe.tree.records import NodeRecord
 from treeframe.wire.frames import FrameSpec
 from treeframe.wire.nodes import BasisRecord, FrameView, Heads, NodeView, ViewSpec
 from treeframe.wire.operations import ComposeRequest, RegenerateRequest, SynthesizeRequest
+from treeframe.workspace.workspace import frame_input
 
 __all__ = ["RemoteContextAPI", "RemoteStoreView", "RemoteWorkspace", "view_spec"]
 
@@ -400,11 +401,7 @@ class RemoteWorkspace:
         basis_frame: FrameId | None = None,
     ) -> PutResult:
         """Put a frame on ``node`` (basis: the node, or the node and ``basis_frame``)."""
-        basis = Basis.node(node.node_id)
-        if basis_frame is not None:
-            parse_hex_id(basis_frame, "FrameID")
-            basis = Basis.node_frame(node.node_id, basis_frame)
-        request = FrameInput(frame_type, content, content_type, dict(metadata or {}), basis)
+        request = frame_input(node, frame_type, content, content_type, metadata, basis_frame)
         return self.api.put_frame_record(node.node_id, request, principal=principal)
 
     def view(

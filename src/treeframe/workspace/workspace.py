@@ -40,7 +40,7 @@ from treeframe.workspace.settings import store_url
 from treeframe.workspace.verify import VerifyReport, verify_store
 from treeframe.workspace.working_tree import WorkingTreeContents
 
-__all__ = ["Workspace"]
+__all__ = ["Workspace", "frame_input"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -55,6 +55,26 @@ def _utf8_dir(root: Path) -> Path:
         shown = os.fsencode(root).decode("utf-8", errors="backslashreplace")
         raise InvalidPath(f"workspace directory {shown} is not valid UTF-8") from None
     return root
+
+
+def frame_input(
+    node: NodeRecord,
+    frame_type: str,
+    content: bytes,
+    content_type: str = DEFAULT_CONTENT_TYPE,
+    metadata: Mapping[str, str] | None = None,
+    basis_frame: FrameId | None = None,
+) -> FrameInput:
+    """The frame ``put`` appends: based on the node, or on the node and ``basis_frame``.
+
+    Shared with the CLI's remote mode (:mod:`treeframe.client.remote`).
+    """
+    basis = Basis.node(node.node_id)
+    if basis_frame is not None:
+        # An unknown basis frame is the engine's invalid_frame, like any bad basis.
+        parse_hex_id(basis_frame, "FrameID")
+        basis = Basis.node_frame(node.node_id, basis_frame)
+    return FrameInput(frame_type, content, content_type, dict(metadata or {}), basis)
 
 
 class Workspace:
@@ -251,12 +271,7 @@ class Workspace:
 
         The basis is the node, or the node and ``basis_frame``.
         """
-        basis = Basis.node(node.node_id)
-        if basis_frame is not None:
-            # An unknown basis frame is the engine's invalid_frame, like any bad basis.
-            parse_hex_id(basis_frame, "FrameID")
-            basis = Basis.node_frame(node.node_id, basis_frame)
-        request = FrameInput(frame_type, content, content_type, dict(metadata or {}), basis)
+        request = frame_input(node, frame_type, content, content_type, metadata, basis_frame)
         return self.api.put_frame_record(node.node_id, request, principal=principal)
 
     def view(
