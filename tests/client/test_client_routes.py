@@ -170,3 +170,20 @@ def test_health_and_errors_of_workspace_routes(env: Env):
         call(env, lambda c: c.get_node(env.ws, "not-hex"))
     with pytest.raises(errors.FrameNotFound):
         call(env, lambda c: c.get_frame(env.ws, "f" * 64))
+
+
+def test_remote_values_are_checked_against_their_ids(env: Env):
+    from treeframe.client.convert import frame_context, record_of
+
+    nid = env.node_id("src/app.py")
+    call(env, lambda c: c.put_frame(env.ws, nid, text("honest")))
+    view = call(env, lambda c: c.get_node(env.ws, nid))
+    assert record_of(view.node_record).node_id == nid
+    assert frame_context(view.frames[0]).content == b"honest"
+    with pytest.raises(errors.IntegrityError, match="hashes to"):
+        frame_context(view.frames[0].model_copy(update={"content": "forged"}))
+    with pytest.raises(errors.IntegrityError, match="hashes to"):
+        frame_context(view.frames[0].model_copy(update={"agent_id": "mallory"}))
+    forged = view.node_record.model_copy(update={"path": "src/other.py"})
+    with pytest.raises(errors.IntegrityError, match="hashes to"):
+        record_of(forged)
