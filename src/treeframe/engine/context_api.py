@@ -14,6 +14,12 @@ the edge builds it — the CLI from the local agent registry
 (:meth:`ContextAPI.agent_principal`, or ``Principal.owner``), the REST layer
 from a token. Frames are authored by the principal's agent.
 
+Every write is audited (:mod:`treeframe.engine.audit`): an accepted one
+commits with its audit entry in one unit of work, a refused one (any
+TreeframeError from the write method, an authorization refusal included)
+appends a refused entry after its change rolled back. Synthesis and
+regeneration compute outside any transaction and wrap each frame write.
+
 Per-process state (the clock, synthesis locks, plugin registries) comes from
 a :class:`~treeframe.engine.runtime.Runtime`; without one, the process default.
 """
@@ -22,10 +28,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from treeframe.engine.agents import AgentRecord, AgentRegistry
+from treeframe.engine.audit import Auditor, AuditSession, Operation
 from treeframe.engine.composition import ComposedContext, CompositionPolicy, compose
 from treeframe.engine.contents import verified_contents
 from treeframe.engine.file_contents import FileContents, NoFileContents
@@ -98,6 +105,7 @@ class ContextAPI:
         self.limits = limits or EngineLimits()
         self.agents = AgentRegistry(store, ws, agents)
         self.runtime = runtime or default_runtime()
+        self.auditor = Auditor(store, self.runtime.clock)
 
     # -- authorization ----------------------------------------------------------
     def agent_principal(self, agent_id: str) -> Principal:
@@ -137,8 +145,9 @@ class ContextAPI:
 
     def register_agent(self, record: AgentRecord, *, principal: Principal) -> AgentRecord:
         """Add or replace an agent's registration (needs ``admin``)."""
-        self._authorize(principal, Permission.ADMIN)
-        return self.agents.register(record)
+        with self.auditor.session(Operation.AGENT_REGISTER, principal, workspace=self.ws) as audit:
+            self._authorize(principal, Permission.ADMIN)
+            return audit.write(lambda: self.agents.register(record))
 
     def list_agents(self, *, principal: Principal) -> list[AgentRecord]:
         """Every agent, registered or configured, sorted by ID."""
@@ -337,8 +346,20 @@ class ContextAPI:
 
         Putting a stored FrameID again makes it its (node, type) head and the
         most recent frame in recency order (``created`` False, stored
-        metadata); putting the current head again changes nothing.
+        metadata); putting the current head again changes nothing. Audited
+        as ``frame.put``: the blob, the frame and the entry are one unit.
         """
+        with self.auditor.session(Operation.FRAME_PUT, principal, workspace=self.ws) as audit:
+            audit.node = node if _HEX64.fullmatch(node or "") else None
+            return self._put_frame(node, frame, principal, audit.write)
+
+    def _put_frame(
+        self,
+        node: str,
+        frame: FrameInput,
+        principal: Principal,
+        write: Callable[..., PutResult],
+    ) -> PutResult:
         author = self._author(principal, Permission.WRITE)
         if INCOMPLETE_KEY in frame.metadata:
             raise InvalidRequest(f"metadata key {INCOMPLETE_KEY!r} is reserved for the engine")
@@ -355,12 +376,16 @@ class ContextAPI:
             metadata=frame.metadata,
             max_content_bytes=self.limits.max_frame_bytes,
         )
-        # Content first (verified by its hash), then the record that names it.
-        self.store.blobs.put(self.ws, built.content_hash, frame.content)
-        stored = self.store.append_frame(
-            self.ws, built, merkle_set.root_of_raw, self.runtime.clock.now()
-        )
-        return PutResult(stored.frame, stored.created)
+
+        def store() -> PutResult:
+            # Content first (verified by its hash), then the record that names it.
+            self.store.blobs.put(self.ws, built.content_hash, frame.content)
+            stored = self.store.append_frame(
+                self.ws, built, merkle_set.root_of_raw, self.runtime.clock.now()
+            )
+            return PutResult(stored.frame, stored.created)
+
+        return write(store, target=lambda r: (r.frame.node_id, r.frame.frame_id))
 
     def _check_basis(self, basis: Basis) -> None:
         """Every node and frame a basis names must exist in this workspace."""
@@ -388,17 +413,49 @@ class ContextAPI:
     ) -> SynthesisResult:
         """Synthesize a directory (or, recursively, its subtree bottom-up) from child heads.
 
-        The frames are authored by the principal's agent.
+        The frames are authored by the principal's agent. Audited as
+        ``branch.synthesize``: one entry per frame written (each in the
+        transaction of its write), one refused entry if the request fails.
         """
-        author = self._author(principal, Permission.WRITE, Permission.SYNTHESIZE)
-        record = self._resolve(directory)
-        synth = Synthesizer(
-            self.store,
-            self.ws,
-            self.limits.max_frame_bytes,
-            self.limits.max_children,
-            runtime=self.runtime,
-        )
+        with self.auditor.session(
+            Operation.BRANCH_SYNTHESIZE, principal, workspace=self.ws
+        ) as audit:
+            author = self._author(principal, Permission.WRITE, Permission.SYNTHESIZE)
+            record = self._resolve(directory)
+            audit.node = record.node_id
+            synth = Synthesizer(
+                self.store,
+                self.ws,
+                self.limits.max_frame_bytes,
+                self.limits.max_children,
+                runtime=self.runtime,
+                audit=audit,
+            )
+            return self._synthesize(
+                synth,
+                record,
+                frame_type,
+                author,
+                policy,
+                params,
+                recursive=recursive,
+                missing=missing,
+                output_type=output_type,
+            )
+
+    def _synthesize(
+        self,
+        synth: Synthesizer,
+        record: NodeRecord,
+        frame_type: str,
+        author: str,
+        policy: str | None,
+        params: Mapping[str, object] | None,
+        *,
+        recursive: bool,
+        missing: str | None,
+        output_type: str | None,
+    ) -> SynthesisResult:
         chosen = policy or "concat"
         request = dict(params or {})
         if chosen == "summary":
@@ -436,11 +493,31 @@ class ContextAPI:
         Needs ``synthesize`` (a dry run only reads: ``read``). Each rebuilt frame
         keeps its author, so it is rebuilt only while that agent still holds
         what authoring it needs (``write``, and ``synthesize`` for a
-        synthesis); otherwise it is reported as needing its agent.
+        synthesis); otherwise it is reported as needing its agent. A real
+        run is audited as ``frames.regenerate`` (one entry per frame written,
+        or one for a run that had nothing to write); a dry run is not.
         """
+        if dry_run:
+            return self._regenerate(node, recursive, True, principal, None)
+        with self.auditor.session(
+            Operation.FRAMES_REGENERATE, principal, workspace=self.ws
+        ) as audit:
+            audit.node = node if _HEX64.fullmatch(node or "") else None
+            return self._regenerate(node, recursive, False, principal, audit)
+
+    def _regenerate(
+        self,
+        node: str,
+        recursive: bool,
+        dry_run: bool,
+        principal: Principal,
+        audit: AuditSession | None,
+    ) -> RegenerationReport:
         self._authorize(principal, Permission.READ if dry_run else Permission.SYNTHESIZE)
         started = time.perf_counter()
         record = self._resolve(node)
+        if audit is not None:
+            audit.node = record.node_id
         regen = Regenerator(
             self.store,
             self.ws,
@@ -450,6 +527,7 @@ class ContextAPI:
             self.files,
             runtime=self.runtime,
             max_children=self.limits.max_children,
+            audit=audit,
         )
         frame_ids, unrecomputable = regen.run(record, recursive=recursive, dry_run=dry_run)
         return RegenerationReport(

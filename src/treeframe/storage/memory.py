@@ -2,7 +2,10 @@
 
 One re-entrant lock makes every write atomic. Path history and the basis
 index are lists appended under that lock, so they are in ``seq`` order by
-construction. Writes refuse malformed IDs (uppercase, padded, short) with
+construction. A unit of work writes in place and keeps an undo journal of
+what it changed (a key's old value, a list's old length), so its cost is the
+size of its changes, never of the store; the journal is replayed backwards
+when the unit fails. Writes refuse malformed IDs (uppercase, padded, short) with
 InvalidId before touching anything, exactly like the SQLite backend; reads of
 such an ID find nothing.
 """
@@ -12,10 +15,11 @@ from __future__ import annotations
 import bisect
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from types import TracebackType
+from typing import TypeVar
 
 from treeframe.errors import (
     ConcurrentUpdate,
@@ -31,18 +35,25 @@ from treeframe.storage.values import (
     ANY_HEAD,
     AnyHead,
     Appended,
+    AuditDraft,
+    AuditEntry,
     Damaged,
     NodeSetState,
     RootEntry,
     SetRootFn,
     WorkspaceInfo,
     basis_refs,
+    chain_entry,
     missing_content,
     workspace_deleted,
 )
 from treeframe.tree.records import NodeRecord
 
 __all__ = ["MemoryStore"]
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -62,6 +73,7 @@ class _Workspace:
     agents: dict[str, bytes] = field(default_factory=dict)
     path_history: dict[str, list[tuple[int, NodeId]]] = field(default_factory=dict)  # seq order
     built_on: dict[str, list[tuple[int, FrameId]]] = field(default_factory=dict)  # by seq
+    audit: list[AuditEntry] = field(default_factory=list)  # by seq
 
     def copy(self) -> _Workspace:
         """An independent copy: every container copied, the immutable values shared."""
@@ -81,6 +93,7 @@ class _Workspace:
             dict(self.agents),
             {path: list(entries) for path, entries in self.path_history.items()},
             {ref: list(entries) for ref, entries in self.built_on.items()},
+            list(self.audit),
         )
 
 
@@ -97,6 +110,7 @@ class MemoryBlobs:
             contents = self._store._ws(ws).contents
             if digest in contents:
                 return False
+            self._store._keep_key(contents, digest)
             contents[digest] = bytes(data)
             return True
 
@@ -122,16 +136,66 @@ class MemoryStore(BatchDerivedStore):
         self.url = url
         self._lock = threading.RLock()
         self._committed: dict[WorkspaceId, _Workspace] = {}
-        self._local = threading.local()  # .spaces: the working copy of a unit of work
+        self._unit_owner: int | None = None  # the thread running a unit of work
+        self._journal: list[Callable[[], None]] | None = None  # that unit's undo steps
         self._read_only = False  # a snapshot
         self.blobs: BlobStore = MemoryBlobs(self)
         self._closed = False
 
     @property
     def _spaces(self) -> dict[WorkspaceId, _Workspace]:
-        """The state this thread sees: its unit of work's working copy, else the committed one."""
-        working: dict[WorkspaceId, _Workspace] | None = getattr(self._local, "spaces", None)
-        return self._committed if working is None else working
+        """The state; a reader waits while another thread's unit of work is open (isolation)."""
+        owner = self._unit_owner
+        if owner is not None and owner != threading.get_ident():
+            with self._lock:
+                pass
+        return self._committed
+
+    # -- the undo journal of a unit of work (no-ops outside one) ---------------
+    def _keep_key(self, mapping: MutableMapping[_K, _V], key: _K) -> None:
+        """Journal ``mapping[key]`` (or its absence) before a write changes it."""
+        if self._journal is None:
+            return
+        if key in mapping:
+            old = mapping[key]
+
+            def restore() -> None:
+                mapping[key] = old
+
+            self._journal.append(restore)
+        else:
+            self._journal.append(lambda: mapping.pop(key, None))  # type: ignore[arg-type]
+
+    def _keep_list(self, mapping: MutableMapping[_K, list[_T]], key: _K) -> None:
+        """Journal the list at ``mapping[key]`` (its items, or its absence) before it changes."""
+        if self._journal is None:
+            return
+        if key not in mapping:
+            self._keep_key(mapping, key)
+            return
+        items = mapping[key]
+        old = list(items)
+
+        def restore() -> None:
+            items[:] = old
+
+        self._journal.append(restore)
+
+    def _keep_attr(self, obj: _Workspace, name: str) -> None:
+        """Journal one attribute of a workspace (its info, its sequence counter)."""
+        if self._journal is not None:
+            old = getattr(obj, name)
+            self._journal.append(lambda: setattr(obj, name, old))
+
+    def _keep_len(self, items: list[_T]) -> None:
+        """Journal a list's length before items are appended to it."""
+        if self._journal is not None:
+            n = len(items)
+
+            def restore() -> None:
+                del items[n:]
+
+            self._journal.append(restore)
 
     def _writing(self) -> AbstractContextManager[object]:
         """The write lock; a snapshot refuses every write."""
@@ -141,23 +205,29 @@ class MemoryStore(BatchDerivedStore):
 
     @contextmanager
     def unit_of_work(self) -> Iterator[None]:
-        """Writes of this thread inside join one all-or-nothing unit (copy on enter).
+        """Writes of this thread inside join one all-or-nothing unit (undo journal).
 
         The write lock is held for the whole unit (as SQLite's BEGIN IMMEDIATE
-        holds the write lock); the unit works on a copy of the state that
-        replaces the committed one at exit, so other threads never see half a
-        unit and an exception discards the copy. A nested unit joins the outer one.
+        holds the write lock) and readers of other threads wait for it, so
+        nobody sees half a unit. Writes apply in place and journal what they
+        change; an exception replays the journal backwards. Nothing is copied
+        up front, so a unit costs what it writes. A nested unit joins the outer one.
         """
-        if getattr(self._local, "spaces", None) is not None:
+        if self._unit_owner == threading.get_ident():
             yield
             return
         with self._writing():
-            self._local.spaces = {ws: space.copy() for ws, space in self._committed.items()}
+            self._unit_owner = threading.get_ident()
+            self._journal = []
             try:
                 yield
-                self._committed = self._local.spaces
+            except BaseException:
+                for undo in reversed(self._journal):
+                    undo()
+                raise
             finally:
-                self._local.spaces = None
+                self._journal = None
+                self._unit_owner = None
 
     @contextmanager
     def snapshot(self) -> Iterator[MemoryStore]:
@@ -202,6 +272,7 @@ class MemoryStore(BatchDerivedStore):
         with self._writing():
             space = self._spaces.get(info.workspace_id)
             if space is None:
+                self._keep_key(self._spaces, info.workspace_id)
                 self._spaces[info.workspace_id] = _Workspace(info)
                 return info, True
             if space.info.deleted_at is not None:
@@ -231,6 +302,7 @@ class MemoryStore(BatchDerivedStore):
             space = self._spaces.get(ws)
             if space is None:
                 raise WorkspaceNotFound(f"no workspace {ws} in this store")
+            self._keep_attr(space, "info")
             space.info = replace(space.info, deleted_at=deleted_at)
             return space.info
 
@@ -242,7 +314,9 @@ class MemoryStore(BatchDerivedStore):
         with self._writing():
             nodes = self._ws(ws).nodes
             for record in records:
-                nodes.setdefault(record.node_id, record)
+                if record.node_id not in nodes:
+                    self._keep_key(nodes, record.node_id)
+                    nodes[record.node_id] = record
 
     def get_nodes(self, ws: WorkspaceId, node_ids: Sequence[NodeId]) -> dict[NodeId, NodeRecord]:
         """Records by ID."""
@@ -273,7 +347,9 @@ class MemoryStore(BatchDerivedStore):
         """Open a staging area."""
         with self._writing():
             token = uuid.uuid4().hex
-            self._ws(ws).staging[token] = {}
+            staging = self._ws(ws).staging
+            self._keep_key(staging, token)
+            staging[token] = {}
             return token
 
     def stage_paths(
@@ -286,6 +362,7 @@ class MemoryStore(BatchDerivedStore):
         with self._writing():
             stage = self._stage(ws, token)
             for path, node in entries:
+                self._keep_key(stage, path)
                 stage[path] = node
 
     def _stage(self, ws: WorkspaceId, token: str) -> dict[str, NodeId | None]:
@@ -314,26 +391,34 @@ class MemoryStore(BatchDerivedStore):
             for path, node in stage.items():
                 old = space.paths.get(path)
                 if old is not None and old != node:
+                    self._keep_list(space.path_history, path)
                     space.path_history.setdefault(path, []).append((seq, old))
+                self._keep_key(space.paths, path)
                 if node is None:
                     space.paths.pop(path, None)
                 else:
                     space.paths[path] = node
+            self._keep_key(space.staging, token)
             del space.staging[token]
             entry = RootEntry(seq, root, created_at)
+            self._keep_len(space.history)
             space.history.append(entry)
             return entry
 
     def abort_scan(self, ws: WorkspaceId, token: str) -> None:
         """Drop the staging area."""
         with self._writing():
-            self._ws(ws).staging.pop(token, None)
+            staging = self._ws(ws).staging
+            self._keep_key(staging, token)
+            staging.pop(token, None)
 
     # -- agent registry -----------------------------------------------------
     def put_agent(self, ws: WorkspaceId, agent_id: str, record: bytes) -> None:
         """Insert or replace an agent's record."""
         with self._writing():
-            self._ws(ws).agents[agent_id] = bytes(record)
+            agents = self._ws(ws).agents
+            self._keep_key(agents, agent_id)
+            agents[agent_id] = bytes(record)
 
     def get_agent(self, ws: WorkspaceId, agent_id: str) -> bytes | None:
         """An agent's record, or None."""
@@ -376,8 +461,10 @@ class MemoryStore(BatchDerivedStore):
                     expected=expected_head or "",
                     actual=current or "",
                 )
+            self._keep_attr(space, "next_seq")
             seq = space.next_seq
             space.next_seq += 1
+            self._keep_list(space.node_frames, frame.node_id)
             node_frames = space.node_frames.setdefault(frame.node_id, [])
             if existing is not None:
                 # A re-put: a pointer move to the end of the recency order.
@@ -386,14 +473,21 @@ class MemoryStore(BatchDerivedStore):
             else:
                 members = [bytes.fromhex(f.frame_id) for f in node_frames]
                 members.append(bytes.fromhex(frame.frame_id))
+                self._keep_key(space.sets, frame.node_id)
                 space.sets[frame.node_id] = NodeSetState(set_root(members).hex(), len(members))
                 stored = replace(frame, seq=seq, created_at=created_at, put_seq=seq)
                 for ref in basis_refs(frame):
+                    self._keep_list(space.built_on, ref)
                     space.built_on.setdefault(ref, []).append((seq, frame.frame_id))
+            self._keep_key(space.frames, frame.frame_id)
             space.frames[frame.frame_id] = stored
             node_frames.append(stored)
+            self._keep_key(space.heads, head_key)
             space.heads[head_key] = frame.frame_id
-            space.node_heads.setdefault(frame.node_id, {})[frame.frame_type] = frame.frame_id
+            self._keep_key(space.node_heads, frame.node_id)
+            node_heads = space.node_heads.setdefault(frame.node_id, {})
+            self._keep_key(node_heads, frame.frame_type)
+            node_heads[frame.frame_type] = frame.frame_id
             return Appended(stored, existing is None)
 
     def get_frames(self, ws: WorkspaceId, frame_ids: Sequence[FrameId]) -> dict[FrameId, Frame]:
@@ -501,3 +595,48 @@ class MemoryStore(BatchDerivedStore):
         """Every basis-index entry."""
         built_on = self._ws(ws).built_on
         yield from [(ref, f) for ref in sorted(built_on) for _seq, f in built_on[ref]]
+
+    # -- audit log ----------------------------------------------------------
+    def append_audit(self, ws: WorkspaceId, draft: AuditDraft) -> AuditEntry:
+        """Chain and append one entry under the write lock."""
+        with self._writing():
+            log = self._ws(ws).audit
+            entry = chain_entry(ws, draft, log[-1] if log else None)
+            self._keep_len(log)
+            log.append(entry)
+            return entry
+
+    def audit_head(self, ws: WorkspaceId) -> AuditEntry | None:
+        """The last entry, or None."""
+        log = self._ws(ws).audit
+        return log[-1] if log else None
+
+    def list_audit(
+        self,
+        ws: WorkspaceId,
+        *,
+        after_seq: int | None = None,
+        limit: int = 100,
+        agent: str | None = None,
+        operation: str | None = None,
+        node: str | None = None,
+    ) -> list[AuditEntry]:
+        """Entries by seq after ``after_seq``, filtered, at most ``limit``."""
+        log = list(self._ws(ws).audit)
+        start = 0 if after_seq is None else bisect.bisect_right(log, after_seq, key=lambda e: e.seq)
+        out: list[AuditEntry] = []
+        for entry in log[start:]:
+            if len(out) >= max(limit, 0):
+                break
+            if agent is not None and entry.agent != agent:
+                continue
+            if operation is not None and entry.operation != operation:
+                continue
+            if node is not None and entry.node != node:
+                continue
+            out.append(entry)
+        return out
+
+    def iter_audit(self, ws: WorkspaceId) -> Iterator[AuditEntry]:
+        """Every entry by seq."""
+        yield from sorted(self._ws(ws).audit, key=lambda e: e.seq)
