@@ -16,6 +16,7 @@ import typer
 from treeframe import __version__
 from treeframe.cli.commands import (
     agents,
+    audit,
     config,
     demo,
     frames,
@@ -44,7 +45,19 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for group in (tree, frames, agents, workflow, integrity, schema, workspaces, config, demo, serve):
+for group in (
+    tree,
+    frames,
+    agents,
+    workflow,
+    integrity,
+    schema,
+    workspaces,
+    config,
+    demo,
+    serve,
+    audit,
+):
     group.register(app)
 
 

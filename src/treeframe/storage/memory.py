@@ -2,10 +2,11 @@
 
 One re-entrant lock makes every write atomic. Path history and the basis
 index are lists appended under that lock, so they are in ``seq`` order by
-construction. A unit of work writes in place and keeps an undo journal of
-what it changed (a key's old value, a list's old length), so its cost is the
-size of its changes, never of the store; the journal is replayed backwards
-when the unit fails. Writes refuse malformed IDs (uppercase, padded, short) with
+construction. A unit of work copies nothing up front: the workspaces it
+touches are seen through overlays (a map's writes and deletions, a log's
+appended tail) over the committed state, which other threads keep reading
+unchanged; commit folds the overlays in, an exception drops them. So a
+unit costs what it writes, whatever the store holds. Writes refuse malformed IDs (uppercase, padded, short) with
 InvalidId before touching anything, exactly like the SQLite backend; reads of
 such an ID find nothing.
 """
@@ -15,11 +16,11 @@ from __future__ import annotations
 import bisect
 import threading
 import uuid
-from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 from treeframe.errors import (
     ConcurrentUpdate,
@@ -51,29 +52,160 @@ from treeframe.tree.records import NodeRecord
 
 __all__ = ["MemoryStore"]
 
-_K = TypeVar("_K")
-_V = TypeVar("_V")
-_T = TypeVar("_T")
+K = TypeVar("K")
+V = TypeVar("V")
+T = TypeVar("T")
+_ABSENT: Any = object()
+
+
+class _Overlay(MutableMapping[K, V]):
+    """A unit of work's view of a committed map: its writes and deletions over the base.
+
+    The base is never touched until :meth:`fold` (commit). Values that are
+    themselves containers are copied on first write (:func:`owned`), so the
+    base's inner lists and maps stay as committed too.
+    """
+
+    __slots__ = ("base", "deleted", "writes")
+
+    def __init__(self, base: MutableMapping[K, V]) -> None:
+        self.base = base
+        self.writes: dict[K, V] = {}
+        self.deleted: set[K] = set()
+
+    def __getitem__(self, key: K) -> V:
+        if key in self.writes:
+            return self.writes[key]
+        if key in self.deleted:
+            raise KeyError(key)
+        return self.base[key]
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self.deleted.discard(key)
+        self.writes[key] = value
+
+    def __delitem__(self, key: K) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self.writes.pop(key, None)
+        self.deleted.add(key)
+
+    def __contains__(self, key: object) -> bool:
+        if key in self.writes:
+            return True
+        return key not in self.deleted and key in self.base
+
+    def __iter__(self) -> Iterator[K]:
+        for key in self.base:
+            if key not in self.deleted and key not in self.writes:
+                yield key
+        yield from self.writes
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def fold(self) -> None:
+        """Apply the writes and deletions to the base (commit)."""
+        for key in self.deleted:
+            self.base.pop(key, None)
+        self.base.update(self.writes)
+
+
+def owned(mapping: MutableMapping[K, T], key: K, factory: Callable[[], T]) -> T:
+    """``mapping[key]`` ready to be changed in place (created by ``factory`` if absent).
+
+    Inside a unit of work (an overlay) a committed value is copied into the
+    overlay first, so the committed state is not changed through it.
+    """
+    if isinstance(mapping, _Overlay):
+        if key in mapping.writes:
+            written: T = mapping.writes[key]
+            return written
+        found: Any = mapping.get(key, _ABSENT)
+        fresh: T = factory() if found is _ABSENT else type(found)(found)
+        mapping[key] = fresh
+        return fresh
+    current: Any = mapping.get(key, _ABSENT)
+    if current is _ABSENT:
+        current = mapping[key] = factory()
+    return current  # type: ignore[no-any-return]
+
+
+class _Log(Sequence[T]):
+    """An append-only list; inside a unit of work, a committed log plus the unit's tail."""
+
+    __slots__ = ("base", "items")
+
+    def __init__(self, items: Iterable[T] = (), base: _Log[T] | None = None) -> None:
+        self.items: list[T] = list(items)
+        self.base = base
+
+    def _all(self) -> list[T]:
+        return self.items if self.base is None else [*self.base.items, *self.items]
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[T]: ...
+    def __getitem__(self, index: int | slice) -> T | Sequence[T]:
+        if self.base is None:
+            return self.items[index]
+        if isinstance(index, int) and index < 0 and -index <= len(self.items):
+            return self.items[index]  # the newest entries, without joining
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self.items) + (0 if self.base is None else len(self.base))
+
+    def __iter__(self) -> Iterator[T]:
+        if self.base is not None:
+            yield from self.base.items
+        yield from self.items
+
+    def append(self, item: T) -> None:
+        """Append one item (to the unit's tail inside a unit of work)."""
+        self.items.append(item)
+
+    def fold(self) -> None:
+        """Append the tail to the base (commit)."""
+        if self.base is not None:
+            self.base.items.extend(self.items)
 
 
 @dataclass
 class _Workspace:
     info: WorkspaceInfo
     next_seq: int = 1
-    nodes: dict[NodeId, NodeRecord] = field(default_factory=dict)
-    paths: dict[str, NodeId] = field(default_factory=dict)
-    history: list[RootEntry] = field(default_factory=list)
-    staging: dict[str, dict[str, NodeId | None]] = field(default_factory=dict)
-    frames: dict[FrameId, Frame] = field(default_factory=dict)
-    contents: dict[ContentHash, bytes] = field(default_factory=dict)
-    node_frames: dict[NodeId, list[Frame]] = field(default_factory=dict)  # by put_seq
-    sets: dict[NodeId, NodeSetState] = field(default_factory=dict)
-    heads: dict[tuple[NodeId, str], FrameId] = field(default_factory=dict)
-    node_heads: dict[NodeId, dict[str, FrameId]] = field(default_factory=dict)  # by node
-    agents: dict[str, bytes] = field(default_factory=dict)
-    path_history: dict[str, list[tuple[int, NodeId]]] = field(default_factory=dict)  # seq order
-    built_on: dict[str, list[tuple[int, FrameId]]] = field(default_factory=dict)  # by seq
-    audit: list[AuditEntry] = field(default_factory=list)  # by seq
+    nodes: MutableMapping[NodeId, NodeRecord] = field(default_factory=dict)
+    paths: MutableMapping[str, NodeId] = field(default_factory=dict)
+    history: _Log[RootEntry] = field(default_factory=_Log)
+    staging: MutableMapping[str, dict[str, NodeId | None]] = field(default_factory=dict)
+    frames: MutableMapping[FrameId, Frame] = field(default_factory=dict)
+    contents: MutableMapping[ContentHash, bytes] = field(default_factory=dict)
+    node_frames: MutableMapping[NodeId, list[Frame]] = field(default_factory=dict)  # by put_seq
+    sets: MutableMapping[NodeId, NodeSetState] = field(default_factory=dict)
+    heads: MutableMapping[tuple[NodeId, str], FrameId] = field(default_factory=dict)
+    node_heads: MutableMapping[NodeId, dict[str, FrameId]] = field(default_factory=dict)
+    agents: MutableMapping[str, bytes] = field(default_factory=dict)
+    path_history: MutableMapping[str, list[tuple[int, NodeId]]] = field(default_factory=dict)
+    built_on: MutableMapping[str, list[tuple[int, FrameId]]] = field(default_factory=dict)
+    audit: _Log[AuditEntry] = field(default_factory=_Log)  # by seq
+
+    _MAPS = (
+        "nodes",
+        "paths",
+        "staging",
+        "frames",
+        "contents",
+        "node_frames",
+        "sets",
+        "heads",
+        "node_heads",
+        "agents",
+        "path_history",
+        "built_on",
+    )
+    _LOGS = ("history", "audit")
 
     def copy(self) -> _Workspace:
         """An independent copy: every container copied, the immutable values shared."""
@@ -82,7 +214,7 @@ class _Workspace:
             self.next_seq,
             dict(self.nodes),
             dict(self.paths),
-            list(self.history),
+            _Log(self.history),
             {token: dict(stage) for token, stage in self.staging.items()},
             dict(self.frames),
             dict(self.contents),
@@ -93,8 +225,63 @@ class _Workspace:
             dict(self.agents),
             {path: list(entries) for path, entries in self.path_history.items()},
             {ref: list(entries) for ref, entries in self.built_on.items()},
-            list(self.audit),
+            _Log(self.audit),
         )
+
+    def overlay(self) -> _Workspace:
+        """A unit of work's view: every container an overlay on this (committed) one."""
+        view = replace(self)
+        for name in self._MAPS:
+            setattr(view, name, _Overlay(getattr(self, name)))
+        for name in self._LOGS:
+            setattr(view, name, _Log(base=getattr(self, name)))
+        return view
+
+    def fold_into(self, base: _Workspace) -> None:
+        """Commit this overlay view into ``base``."""
+        for name in (*self._MAPS, *self._LOGS):
+            getattr(self, name).fold()
+        base.info = self.info
+        base.next_seq = self.next_seq
+
+
+class _Unit(MutableMapping[WorkspaceId, _Workspace]):
+    """The workspaces as one unit of work sees them: overlays, created lazily per workspace."""
+
+    def __init__(self, committed: dict[WorkspaceId, _Workspace]) -> None:
+        self.committed = committed
+        self.views: dict[WorkspaceId, _Workspace] = {}
+        self.created: dict[WorkspaceId, _Workspace] = {}
+
+    def __getitem__(self, ws: WorkspaceId) -> _Workspace:
+        if ws in self.created:
+            return self.created[ws]
+        view = self.views.get(ws)
+        if view is None:
+            view = self.views[ws] = self.committed[ws].overlay()
+        return view
+
+    def __setitem__(self, ws: WorkspaceId, space: _Workspace) -> None:
+        self.created[ws] = space
+
+    def __delitem__(self, ws: WorkspaceId) -> None:
+        raise StorageError("workspaces are never removed")
+
+    def __contains__(self, ws: object) -> bool:
+        return ws in self.created or ws in self.committed
+
+    def __iter__(self) -> Iterator[WorkspaceId]:
+        yield from self.committed
+        yield from (ws for ws in self.created if ws not in self.committed)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def commit(self) -> None:
+        """Fold every view into its committed workspace and add the created ones."""
+        for ws, view in self.views.items():
+            view.fold_into(self.committed[ws])
+        self.committed.update(self.created)
 
 
 class MemoryBlobs:
@@ -110,7 +297,6 @@ class MemoryBlobs:
             contents = self._store._ws(ws).contents
             if digest in contents:
                 return False
-            self._store._keep_key(contents, digest)
             contents[digest] = bytes(data)
             return True
 
@@ -136,66 +322,16 @@ class MemoryStore(BatchDerivedStore):
         self.url = url
         self._lock = threading.RLock()
         self._committed: dict[WorkspaceId, _Workspace] = {}
-        self._unit_owner: int | None = None  # the thread running a unit of work
-        self._journal: list[Callable[[], None]] | None = None  # that unit's undo steps
+        self._local = threading.local()  # .unit: this thread's open unit of work
         self._read_only = False  # a snapshot
         self.blobs: BlobStore = MemoryBlobs(self)
         self._closed = False
 
     @property
-    def _spaces(self) -> dict[WorkspaceId, _Workspace]:
-        """The state; a reader waits while another thread's unit of work is open (isolation)."""
-        owner = self._unit_owner
-        if owner is not None and owner != threading.get_ident():
-            with self._lock:
-                pass
-        return self._committed
-
-    # -- the undo journal of a unit of work (no-ops outside one) ---------------
-    def _keep_key(self, mapping: MutableMapping[_K, _V], key: _K) -> None:
-        """Journal ``mapping[key]`` (or its absence) before a write changes it."""
-        if self._journal is None:
-            return
-        if key in mapping:
-            old = mapping[key]
-
-            def restore() -> None:
-                mapping[key] = old
-
-            self._journal.append(restore)
-        else:
-            self._journal.append(lambda: mapping.pop(key, None))  # type: ignore[arg-type]
-
-    def _keep_list(self, mapping: MutableMapping[_K, list[_T]], key: _K) -> None:
-        """Journal the list at ``mapping[key]`` (its items, or its absence) before it changes."""
-        if self._journal is None:
-            return
-        if key not in mapping:
-            self._keep_key(mapping, key)
-            return
-        items = mapping[key]
-        old = list(items)
-
-        def restore() -> None:
-            items[:] = old
-
-        self._journal.append(restore)
-
-    def _keep_attr(self, obj: _Workspace, name: str) -> None:
-        """Journal one attribute of a workspace (its info, its sequence counter)."""
-        if self._journal is not None:
-            old = getattr(obj, name)
-            self._journal.append(lambda: setattr(obj, name, old))
-
-    def _keep_len(self, items: list[_T]) -> None:
-        """Journal a list's length before items are appended to it."""
-        if self._journal is not None:
-            n = len(items)
-
-            def restore() -> None:
-                del items[n:]
-
-            self._journal.append(restore)
+    def _spaces(self) -> MutableMapping[WorkspaceId, _Workspace]:
+        """The state this thread sees: its unit of work's overlays, else the committed one."""
+        unit: _Unit | None = getattr(self._local, "unit", None)
+        return self._committed if unit is None else unit
 
     def _writing(self) -> AbstractContextManager[object]:
         """The write lock; a snapshot refuses every write."""
@@ -205,29 +341,24 @@ class MemoryStore(BatchDerivedStore):
 
     @contextmanager
     def unit_of_work(self) -> Iterator[None]:
-        """Writes of this thread inside join one all-or-nothing unit (undo journal).
+        """Writes of this thread inside join one all-or-nothing unit (overlays, no copies).
 
         The write lock is held for the whole unit (as SQLite's BEGIN IMMEDIATE
-        holds the write lock) and readers of other threads wait for it, so
-        nobody sees half a unit. Writes apply in place and journal what they
-        change; an exception replays the journal backwards. Nothing is copied
-        up front, so a unit costs what it writes. A nested unit joins the outer one.
+        holds the write lock); the unit writes into overlays over the
+        committed workspaces it touches, folded in at exit, so other threads
+        never see half a unit and an exception simply drops them. Nothing is
+        copied up front: a unit costs what it writes. A nested unit joins.
         """
-        if self._unit_owner == threading.get_ident():
+        if getattr(self._local, "unit", None) is not None:
             yield
             return
         with self._writing():
-            self._unit_owner = threading.get_ident()
-            self._journal = []
+            unit = self._local.unit = _Unit(self._committed)
             try:
                 yield
-            except BaseException:
-                for undo in reversed(self._journal):
-                    undo()
-                raise
+                unit.commit()
             finally:
-                self._journal = None
-                self._unit_owner = None
+                self._local.unit = None
 
     @contextmanager
     def snapshot(self) -> Iterator[MemoryStore]:
@@ -272,7 +403,6 @@ class MemoryStore(BatchDerivedStore):
         with self._writing():
             space = self._spaces.get(info.workspace_id)
             if space is None:
-                self._keep_key(self._spaces, info.workspace_id)
                 self._spaces[info.workspace_id] = _Workspace(info)
                 return info, True
             if space.info.deleted_at is not None:
@@ -302,7 +432,6 @@ class MemoryStore(BatchDerivedStore):
             space = self._spaces.get(ws)
             if space is None:
                 raise WorkspaceNotFound(f"no workspace {ws} in this store")
-            self._keep_attr(space, "info")
             space.info = replace(space.info, deleted_at=deleted_at)
             return space.info
 
@@ -314,9 +443,7 @@ class MemoryStore(BatchDerivedStore):
         with self._writing():
             nodes = self._ws(ws).nodes
             for record in records:
-                if record.node_id not in nodes:
-                    self._keep_key(nodes, record.node_id)
-                    nodes[record.node_id] = record
+                nodes.setdefault(record.node_id, record)
 
     def get_nodes(self, ws: WorkspaceId, node_ids: Sequence[NodeId]) -> dict[NodeId, NodeRecord]:
         """Records by ID."""
@@ -347,9 +474,7 @@ class MemoryStore(BatchDerivedStore):
         """Open a staging area."""
         with self._writing():
             token = uuid.uuid4().hex
-            staging = self._ws(ws).staging
-            self._keep_key(staging, token)
-            staging[token] = {}
+            self._ws(ws).staging[token] = {}
             return token
 
     def stage_paths(
@@ -362,14 +487,13 @@ class MemoryStore(BatchDerivedStore):
         with self._writing():
             stage = self._stage(ws, token)
             for path, node in entries:
-                self._keep_key(stage, path)
                 stage[path] = node
 
     def _stage(self, ws: WorkspaceId, token: str) -> dict[str, NodeId | None]:
-        try:
-            return self._ws(ws).staging[token]
-        except KeyError:
-            raise StorageError(f"unknown scan token {token!r}") from None
+        staging = self._ws(ws).staging
+        if token not in staging:
+            raise StorageError(f"unknown scan token {token!r}")
+        return owned(staging, token, dict)
 
     def commit_scan(
         self, ws: WorkspaceId, token: str, root: NodeId, expected: NodeId | None, created_at: str
@@ -391,34 +515,26 @@ class MemoryStore(BatchDerivedStore):
             for path, node in stage.items():
                 old = space.paths.get(path)
                 if old is not None and old != node:
-                    self._keep_list(space.path_history, path)
-                    space.path_history.setdefault(path, []).append((seq, old))
-                self._keep_key(space.paths, path)
+                    owned(space.path_history, path, list).append((seq, old))
                 if node is None:
                     space.paths.pop(path, None)
                 else:
                     space.paths[path] = node
-            self._keep_key(space.staging, token)
             del space.staging[token]
             entry = RootEntry(seq, root, created_at)
-            self._keep_len(space.history)
             space.history.append(entry)
             return entry
 
     def abort_scan(self, ws: WorkspaceId, token: str) -> None:
         """Drop the staging area."""
         with self._writing():
-            staging = self._ws(ws).staging
-            self._keep_key(staging, token)
-            staging.pop(token, None)
+            self._ws(ws).staging.pop(token, None)
 
     # -- agent registry -----------------------------------------------------
     def put_agent(self, ws: WorkspaceId, agent_id: str, record: bytes) -> None:
         """Insert or replace an agent's record."""
         with self._writing():
-            agents = self._ws(ws).agents
-            self._keep_key(agents, agent_id)
-            agents[agent_id] = bytes(record)
+            self._ws(ws).agents[agent_id] = bytes(record)
 
     def get_agent(self, ws: WorkspaceId, agent_id: str) -> bytes | None:
         """An agent's record, or None."""
@@ -461,11 +577,9 @@ class MemoryStore(BatchDerivedStore):
                     expected=expected_head or "",
                     actual=current or "",
                 )
-            self._keep_attr(space, "next_seq")
             seq = space.next_seq
             space.next_seq += 1
-            self._keep_list(space.node_frames, frame.node_id)
-            node_frames = space.node_frames.setdefault(frame.node_id, [])
+            node_frames = owned(space.node_frames, frame.node_id, list)
             if existing is not None:
                 # A re-put: a pointer move to the end of the recency order.
                 stored = replace(existing, put_seq=seq)
@@ -473,21 +587,14 @@ class MemoryStore(BatchDerivedStore):
             else:
                 members = [bytes.fromhex(f.frame_id) for f in node_frames]
                 members.append(bytes.fromhex(frame.frame_id))
-                self._keep_key(space.sets, frame.node_id)
                 space.sets[frame.node_id] = NodeSetState(set_root(members).hex(), len(members))
                 stored = replace(frame, seq=seq, created_at=created_at, put_seq=seq)
                 for ref in basis_refs(frame):
-                    self._keep_list(space.built_on, ref)
-                    space.built_on.setdefault(ref, []).append((seq, frame.frame_id))
-            self._keep_key(space.frames, frame.frame_id)
+                    owned(space.built_on, ref, list).append((seq, frame.frame_id))
             space.frames[frame.frame_id] = stored
             node_frames.append(stored)
-            self._keep_key(space.heads, head_key)
             space.heads[head_key] = frame.frame_id
-            self._keep_key(space.node_heads, frame.node_id)
-            node_heads = space.node_heads.setdefault(frame.node_id, {})
-            self._keep_key(node_heads, frame.frame_type)
-            node_heads[frame.frame_type] = frame.frame_id
+            owned(space.node_heads, frame.node_id, dict)[frame.frame_type] = frame.frame_id
             return Appended(stored, existing is None)
 
     def get_frames(self, ws: WorkspaceId, frame_ids: Sequence[FrameId]) -> dict[FrameId, Frame]:
@@ -602,7 +709,6 @@ class MemoryStore(BatchDerivedStore):
         with self._writing():
             log = self._ws(ws).audit
             entry = chain_entry(ws, draft, log[-1] if log else None)
-            self._keep_len(log)
             log.append(entry)
             return entry
 

@@ -264,6 +264,7 @@ _MIGRATIONS: tuple[Migration[sqlite3.Connection], ...] = (
 _PUT_SEQ_SINCE = 4  # the first version whose frames have put_seq
 _HISTORY_SINCE = 5  # the first version whose store has schema_migrations
 _METADATA_SINCE = 6  # the first version whose workspaces have metadata columns
+_AUDIT_SINCE = 7  # the first version with an audit log
 _INFO = "wsid, name, description, owner, created_at, deleted_at"
 # What an older layout read as it is answers for the metadata it lacks.
 _INFO_BEFORE_METADATA = "wsid, name, '', NULL, '', NULL"
@@ -459,6 +460,7 @@ class SqliteStore(BatchDerivedStore):
         self._put = "put_seq"
         # Workspace metadata columns: placeholders in a store older than version 6.
         self._info_columns = _INFO
+        self._has_audit = True  # False: an older layout read as it is has no audit log (empty)
         self._parse_node = functools.lru_cache(maxsize=_RECORD_CACHE)(NodeRecord.from_json)
         if (read_only or not create) and not os.path.isfile(self._path):
             what = "is not a file" if os.path.exists(self._path) else "does not exist"
@@ -613,6 +615,8 @@ class SqliteStore(BatchDerivedStore):
             self._put = "seq"  # never re-put, so seq is still the recency order
         if current < _METADATA_SINCE:
             self._info_columns = _INFO_BEFORE_METADATA
+        if current < _AUDIT_SINCE:
+            self._has_audit = False
 
     def schema_status(self) -> SchemaStatus:
         """The store's schema version, the newest this code knows and the steps between.
@@ -644,6 +648,7 @@ class SqliteStore(BatchDerivedStore):
         )
         self._put = "put_seq"
         self._info_columns = _INFO
+        self._has_audit = True
         return tuple((step.version, step.name) for step in applied)
 
     @contextmanager
@@ -1420,6 +1425,8 @@ class SqliteStore(BatchDerivedStore):
     def audit_head(self, ws: WorkspaceId) -> AuditEntry | None:
         """The entry with the highest seq (one index descent)."""
         wid = self._ws(ws)
+        if not self._has_audit:
+            return None
         row = self._one(
             f"SELECT {self._AUDIT_COLUMNS} FROM audit_log WHERE ws = ? ORDER BY seq DESC LIMIT 1",
             (wid,),
@@ -1438,6 +1445,8 @@ class SqliteStore(BatchDerivedStore):
     ) -> list[AuditEntry]:
         """A keyset page by seq, filtered in SQL (each filter has its own index)."""
         wid = self._ws(ws)
+        if not self._has_audit:
+            return []
         sql = f"SELECT {self._AUDIT_COLUMNS} FROM audit_log WHERE ws = ? AND seq > ?"
         params: list[Any] = [wid, after_seq or 0]
         for column, value in (("agent", agent), ("operation", operation), ("node", node)):
@@ -1450,6 +1459,8 @@ class SqliteStore(BatchDerivedStore):
     def iter_audit(self, ws: WorkspaceId) -> Iterator[AuditEntry]:
         """Every entry by seq, in pages."""
         wid = self._ws(ws)
+        if not self._has_audit:
+            return
         after = 0
         while True:
             rows = self._all(
