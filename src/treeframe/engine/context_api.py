@@ -32,7 +32,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from treeframe.engine.agents import AgentRecord, AgentRegistry
-from treeframe.engine.audit import Auditor, AuditSession, Operation
+from treeframe.engine.audit import (
+    Auditor,
+    AuditReport,
+    AuditSession,
+    Operation,
+    verify_workspace,
+)
 from treeframe.engine.composition import ComposedContext, CompositionPolicy, compose
 from treeframe.engine.contents import verified_contents
 from treeframe.engine.file_contents import FileContents, NoFileContents
@@ -63,13 +69,14 @@ from treeframe.frames import merkle_set
 from treeframe.frames.frame import DEFAULT_MAX_CONTENT_BYTES, Basis, Frame, new_frame
 from treeframe.frames.views import HARD_MAX_FRAMES, ViewPolicy, select_view
 from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
-from treeframe.storage.base import StorageBackend
+from treeframe.storage.base import AuditEntry, StorageBackend
 from treeframe.tree.paths import normalize_name
 from treeframe.tree.records import NodeRecord
 
 __all__ = ["ContextAPI", "EngineLimits"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_MAX_AUDIT_PAGE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +165,32 @@ class ContextAPI:
         """One agent's registration, or None."""
         self._authorize(principal, Permission.READ)
         return self.agents.get(agent_id)
+
+    # -- audit ------------------------------------------------------------------
+    def audit_log(
+        self,
+        *,
+        principal: Principal,
+        after: int | None = None,
+        limit: int = 100,
+        agent: str | None = None,
+        operation: str | None = None,
+        node: str | None = None,
+    ) -> list[AuditEntry]:
+        """A keyset page of the workspace's audit entries by seq (needs ``admin``)."""
+        self._authorize(principal, Permission.ADMIN)
+        if not 1 <= limit <= _MAX_AUDIT_PAGE:
+            raise InvalidRequest(f"limit must be between 1 and {_MAX_AUDIT_PAGE}")
+        if operation is not None and operation not in {str(op) for op in Operation}:
+            raise InvalidRequest(f"unknown audit operation {operation!r}")
+        return self.store.list_audit(
+            self.ws, after_seq=after, limit=limit, agent=agent, operation=operation, node=node
+        )
+
+    def verify_audit(self, *, principal: Principal, head: str | None = None) -> AuditReport:
+        """Recompute the workspace's audit chain (needs ``admin``); see :func:`verify_chain`."""
+        self._authorize(principal, Permission.ADMIN)
+        return verify_workspace(self.store, self.ws, head=head)
 
     # -- addressing -----------------------------------------------------------
     def resolve(self, node: str, *, principal: Principal) -> NodeRecord:
