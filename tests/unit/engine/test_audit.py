@@ -342,7 +342,7 @@ def test_truncation_needs_the_head_a_client_kept() -> None:
     report = verify_chain(cut, head=good[-1].head)
     assert report.problem is not None
     assert (report.problem.seq, report.problem.kind) == (6, "truncated")
-    other = chain(6)[:5] + [replace(good[5], time="2030-01-01T00:00:00.000Z")]
+    other = [*chain(6)[:5], replace(good[5], time="2030-01-01T00:00:00.000Z")]
     rewritten = [*other[:5], replace(other[5], entry_hash=audit_entry_hash(other[5].fields()))]
     report = verify_chain(rewritten, head=good[-1].head)
     assert report.problem is not None
