@@ -154,6 +154,8 @@ def test_every_command_prints_its_documented_shape(workspace: Path, tmp_path: Pa
     composed = check("compose", "compose", "src/app.py", "--source", "node", "--source", "parent")
     assert composed["frames"]
     check("verify", "verify")
+    check("audit verify", "audit", "verify")
+    check("audit list", "audit", "list")
     check("migrate-schema", "migrate-schema", "--dry-run")
     check("migrate-schema", "migrate-schema", "--store", "memory://")
     check("workspace create", "workspace", "create", "other", "--description", "second")

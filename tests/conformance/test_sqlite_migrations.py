@@ -166,3 +166,16 @@ def test_version_6_gives_old_workspaces_metadata_from_their_first_root(v3_path: 
         gone = store.set_workspace_deleted(infos[0].workspace_id, "2030-01-01T00:00:00Z")
         assert store.list_workspaces() == infos[1:]
         assert gone.deleted_at == "2030-01-01T00:00:00Z"
+
+
+def test_version_7_adds_an_empty_audit_log_that_then_chains(v3_path: Path) -> None:
+    with SqliteStore(v3_path) as store:
+        (ws,) = [w.workspace_id for w in store.list_workspaces()]
+        assert list(store.iter_audit(ws)) == []
+        assert store.audit_head(ws) is None
+    conn = sqlite3.connect(v3_path)
+    try:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    finally:
+        conn.close()
+    assert {"audit_log", "audit_by_agent", "audit_by_operation", "audit_by_node"} <= names

@@ -33,10 +33,12 @@ from treeframe.engine.types import FrameInput
 from treeframe.frames import merkle_set
 from treeframe.frames.frame import Basis, Frame, new_frame
 from treeframe.hashing import ids as h
+from treeframe.hashing.audit import GENESIS, TAG_AUDIT
 from treeframe.hashing.canonical_json import canonical_json
 from treeframe.hashing.encoding import blob, count, tagged, text, u8
 from treeframe.ids import FrameId, NodeId
 from treeframe.storage.memory import MemoryStore
+from treeframe.storage.values import AuditDraft, AuditEntry, chain_entry
 from treeframe.testing.factories import workspace_info
 from treeframe.tree.paths import display_name
 from treeframe.tree.records import NodeRecord
@@ -1159,6 +1161,59 @@ def _unassigned_vectors() -> list[dict[str, Any]]:
     return out
 
 
+def _audit_vectors() -> dict[str, Any]:
+    """One workspace's first three audit entries: accepted, refused, by the owner."""
+    ws = h.workspace_id("default")
+    drafts = [
+        AuditDraft(
+            "2026-12-01T12:00:00.000000Z",
+            "writer-1",
+            "frame.put",
+            "9" * 64,
+            "a" * 64,
+            True,
+            None,
+            "0123456789abcdef0123456789abcdef",
+        ),
+        AuditDraft(
+            "2026-12-01T12:00:01.000000Z",
+            "reader-1",
+            "frame.put",
+            None,
+            None,
+            False,
+            "access_denied",
+            None,
+        ),
+        AuditDraft(
+            "2026-12-01T12:00:02.000000Z",
+            None,
+            "agent.register",
+            None,
+            None,
+            True,
+            None,
+            None,
+        ),
+    ]
+    entries: list[AuditEntry] = []
+    for draft in drafts:
+        entries.append(chain_entry(ws, draft, entries[-1] if entries else None))
+    return {
+        "genesis_prev_hash": GENESIS,
+        "entries": [
+            {
+                "fields": e.fields(),
+                "canonical_json": canonical_json(e.fields()).decode("utf-8"),
+                "encoded_hex": tagged(TAG_AUDIT, blob(canonical_json(e.fields()))).hex(),
+                "entry_hash": e.entry_hash,
+                "head": e.head,
+            }
+            for e in entries
+        ],
+    }
+
+
 def build() -> dict[str, Any]:
     """All vectors as one JSON-ready document."""
     return {
@@ -1178,6 +1233,7 @@ def build() -> dict[str, Any]:
             "set_inner": h.TAG_SET_INNER.decode(),
             "set_empty": h.TAG_SET_EMPTY.decode(),
             "workspace": h.TAG_WORKSPACE.decode(),
+            "audit": TAG_AUDIT.decode(),
         },
         "content_hash": _content_vectors(),
         "file_node_id": _file_vectors(),
@@ -1193,6 +1249,7 @@ def build() -> dict[str, Any]:
         "tree": _tree_vectors(),
         "ignore_rules": _ignore_vectors(),
         "synthesis": _synthesis_vectors(),
+        "audit_chain": _audit_vectors(),
     }
 
 

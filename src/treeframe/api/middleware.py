@@ -19,6 +19,14 @@ dictionary look-ups plus two tuples appended to the response headers.
   so no route ever holds more than the limit in memory.
 * An exception nothing else handled becomes the ``internal_error`` envelope
   (logged with the request ID), never a traceback.
+* Audit: the request ID is set in :data:`~treeframe.engine.audit.REQUEST_ID`
+  (every audit entry the request writes records it), and a fresh
+  :class:`~treeframe.engine.audit.HeadHolder` in
+  :data:`~treeframe.engine.audit.AUDIT_HEAD`; when the response starts, a
+  head the request's writes left there is sent as ``X-Audit-Head:
+  <seq>:<entry_hash>``. A holder object rather than a value, because sync
+  routes run in a threadpool on a *copy* of the context: a variable set
+  there never flows back, a mutation of the shared holder does.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from typing import Any
 
 from treeframe.api.errors import error_response
 from treeframe.api.versioning import API_VERSION, check_version
+from treeframe.engine.audit import AUDIT_HEAD, REQUEST_ID, HeadHolder
 from treeframe.errors import InvalidRequest, PayloadTooLarge, TreeframeError
 
 __all__ = ["EdgeMiddleware"]
@@ -77,7 +86,8 @@ class EdgeMiddleware:
             request_id = f"{self._id_prefix}{next(self._id_counter):016x}"
         scope.setdefault("state", {})["request_id"] = request_id
         extra_headers = [(b"x-request-id", request_id.encode("ascii")), _VERSION_HEADER]
-        exchange = _Exchange(send, extra_headers)
+        holder = HeadHolder()
+        exchange = _Exchange(send, extra_headers, holder)
 
         refusal = _refusal(api_version, accept, length, self.max_body_bytes)
         if refusal is not None:
@@ -99,6 +109,8 @@ class EdgeMiddleware:
                     return {"type": "http.disconnect"}
             return message
 
+        request_token = REQUEST_ID.set(request_id)
+        head_token = AUDIT_HEAD.set(holder)
         try:
             await self.app(scope, limited_receive, exchange.send)
         except Exception as exc:
@@ -111,6 +123,9 @@ class EdgeMiddleware:
                 return
             _LOG.exception("unhandled error in request %s", request_id)
             await exchange.send_error(TreeframeError("internal error"), request_id)
+        finally:
+            AUDIT_HEAD.reset(head_token)
+            REQUEST_ID.reset(request_token)
 
 
 def _refusal(
@@ -136,11 +151,14 @@ def _too_large(limit: int) -> PayloadTooLarge:
 class _Exchange:
     """The response side of one request: adds the edge headers, knows what was sent."""
 
-    __slots__ = ("_send", "extra_headers", "refused", "started")
+    __slots__ = ("_send", "extra_headers", "holder", "refused", "started")
 
-    def __init__(self, send: Send, extra_headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(
+        self, send: Send, extra_headers: list[tuple[bytes, bytes]], holder: HeadHolder
+    ) -> None:
         self._send = send
         self.extra_headers = extra_headers
+        self.holder = holder
         self.started = False
         self.refused = False
 
@@ -151,6 +169,8 @@ class _Exchange:
         if message["type"] == "http.response.start":
             self.started = True
             message["headers"] = [*message.get("headers", ()), *self.extra_headers]
+            if self.holder.head is not None:
+                message["headers"].append((b"x-audit-head", self.holder.head.encode("ascii")))
         await self._send(message)
 
     async def send_error(self, exc: TreeframeError, request_id: str) -> None:

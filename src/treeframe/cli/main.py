@@ -16,6 +16,7 @@ import typer
 from treeframe import __version__
 from treeframe.cli.commands import (
     agents,
+    audit,
     config,
     demo,
     frames,
@@ -59,6 +60,7 @@ for group in (
     demo,
     serve,
     push,
+    audit,
 ):
     group.register(app)
 

@@ -14,6 +14,12 @@ the edge builds it — the CLI from the local agent registry
 (:meth:`ContextAPI.agent_principal`, or ``Principal.owner``), the REST layer
 from a token. Frames are authored by the principal's agent.
 
+Every write is audited (:mod:`treeframe.engine.audit`): an accepted one
+commits with its audit entry in one unit of work, a refused one (any
+TreeframeError from the write method, an authorization refusal included)
+appends a refused entry after its change rolled back. Synthesis and
+regeneration compute outside any transaction and wrap each frame write.
+
 Per-process state (the clock, synthesis locks, plugin registries) comes from
 a :class:`~treeframe.engine.runtime.Runtime`; without one, the process default.
 """
@@ -22,10 +28,17 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from treeframe.engine.agents import AgentRecord, AgentRegistry
+from treeframe.engine.audit import (
+    Auditor,
+    AuditReport,
+    AuditSession,
+    Operation,
+    verify_workspace,
+)
 from treeframe.engine.composition import ComposedContext, CompositionPolicy, compose
 from treeframe.engine.contents import verified_contents
 from treeframe.engine.file_contents import FileContents, NoFileContents
@@ -56,7 +69,7 @@ from treeframe.frames import merkle_set
 from treeframe.frames.frame import DEFAULT_MAX_CONTENT_BYTES, Basis, Frame, new_frame
 from treeframe.frames.views import HARD_MAX_FRAMES, ViewPolicy, select_view
 from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
-from treeframe.storage.base import StorageBackend
+from treeframe.storage.base import AuditEntry, StorageBackend
 from treeframe.storage.values import ANY_HEAD, AnyHead
 from treeframe.tree.paths import normalize_name
 from treeframe.tree.records import NodeRecord
@@ -64,6 +77,7 @@ from treeframe.tree.records import NodeRecord
 __all__ = ["ContextAPI", "EngineLimits"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_MAX_AUDIT_PAGE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +113,7 @@ class ContextAPI:
         self.limits = limits or EngineLimits()
         self.agents = AgentRegistry(store, ws, agents)
         self.runtime = runtime or default_runtime()
+        self.auditor = Auditor(store, self.runtime.clock)
 
     # -- authorization ----------------------------------------------------------
     def agent_principal(self, agent_id: str) -> Principal:
@@ -138,8 +153,9 @@ class ContextAPI:
 
     def register_agent(self, record: AgentRecord, *, principal: Principal) -> AgentRecord:
         """Add or replace an agent's registration (needs ``admin``)."""
-        self._authorize(principal, Permission.ADMIN)
-        return self.agents.register(record)
+        with self.auditor.session(Operation.AGENT_REGISTER, principal, workspace=self.ws) as audit:
+            self._authorize(principal, Permission.ADMIN)
+            return audit.write(lambda: self.agents.register(record))
 
     def list_agents(self, *, principal: Principal) -> list[AgentRecord]:
         """Every agent, registered or configured, sorted by ID."""
@@ -150,6 +166,32 @@ class ContextAPI:
         """One agent's registration, or None."""
         self._authorize(principal, Permission.READ)
         return self.agents.get(agent_id)
+
+    # -- audit ------------------------------------------------------------------
+    def audit_log(
+        self,
+        *,
+        principal: Principal,
+        after: int | None = None,
+        limit: int = 100,
+        agent: str | None = None,
+        operation: str | None = None,
+        node: str | None = None,
+    ) -> list[AuditEntry]:
+        """A keyset page of the workspace's audit entries by seq (needs ``admin``)."""
+        self._authorize(principal, Permission.ADMIN)
+        if not 1 <= limit <= _MAX_AUDIT_PAGE:
+            raise InvalidRequest(f"limit must be between 1 and {_MAX_AUDIT_PAGE}")
+        if operation is not None and operation not in {str(op) for op in Operation}:
+            raise InvalidRequest(f"unknown audit operation {operation!r}")
+        return self.store.list_audit(
+            self.ws, after_seq=after, limit=limit, agent=agent, operation=operation, node=node
+        )
+
+    def verify_audit(self, *, principal: Principal, head: str | None = None) -> AuditReport:
+        """Recompute the workspace's audit chain (needs ``admin``); see :func:`verify_chain`."""
+        self._authorize(principal, Permission.ADMIN)
+        return verify_workspace(self.store, self.ws, head=head)
 
     # -- addressing -----------------------------------------------------------
     def resolve(self, node: str, *, principal: Principal) -> NodeRecord:
@@ -349,7 +391,20 @@ class ContextAPI:
         ``expected_head`` makes the put a compare-and-set on the (node, type)
         head (None: no head yet), as the store's ``append_frame`` does:
         ConcurrentUpdate, nothing written, when the head is another frame.
+        Audited as ``frame.put``: the blob, the frame and the entry are one unit.
         """
+        with self.auditor.session(Operation.FRAME_PUT, principal, workspace=self.ws) as audit:
+            audit.node = node if _HEX64.fullmatch(node or "") else None
+            return self._put_frame(node, frame, principal, audit.write, expected_head)
+
+    def _put_frame(
+        self,
+        node: str,
+        frame: FrameInput,
+        principal: Principal,
+        write: Callable[..., PutResult],
+        expected_head: FrameId | AnyHead | None,
+    ) -> PutResult:
         author = self._author(principal, Permission.WRITE)
         if INCOMPLETE_KEY in frame.metadata:
             raise InvalidRequest(f"metadata key {INCOMPLETE_KEY!r} is reserved for the engine")
@@ -366,16 +421,20 @@ class ContextAPI:
             metadata=frame.metadata,
             max_content_bytes=self.limits.max_frame_bytes,
         )
-        # Content first (verified by its hash), then the record that names it.
-        self.store.blobs.put(self.ws, built.content_hash, frame.content)
-        stored = self.store.append_frame(
-            self.ws,
-            built,
-            merkle_set.root_of_raw,
-            self.runtime.clock.now(),
-            expected_head=expected_head,
-        )
-        return PutResult(stored.frame, stored.created)
+
+        def store() -> PutResult:
+            # Content first (verified by its hash), then the record that names it.
+            self.store.blobs.put(self.ws, built.content_hash, frame.content)
+            stored = self.store.append_frame(
+                self.ws,
+                built,
+                merkle_set.root_of_raw,
+                self.runtime.clock.now(),
+                expected_head=expected_head,
+            )
+            return PutResult(stored.frame, stored.created)
+
+        return write(store, target=lambda r: (r.frame.node_id, r.frame.frame_id))
 
     def _check_basis(self, basis: Basis) -> None:
         """Every node and frame a basis names must exist in this workspace."""
@@ -403,17 +462,49 @@ class ContextAPI:
     ) -> SynthesisResult:
         """Synthesize a directory (or, recursively, its subtree bottom-up) from child heads.
 
-        The frames are authored by the principal's agent.
+        The frames are authored by the principal's agent. Audited as
+        ``branch.synthesize``: one entry per frame written (each in the
+        transaction of its write), one refused entry if the request fails.
         """
-        author = self._author(principal, Permission.WRITE, Permission.SYNTHESIZE)
-        record = self._resolve(directory)
-        synth = Synthesizer(
-            self.store,
-            self.ws,
-            self.limits.max_frame_bytes,
-            self.limits.max_children,
-            runtime=self.runtime,
-        )
+        with self.auditor.session(
+            Operation.BRANCH_SYNTHESIZE, principal, workspace=self.ws
+        ) as audit:
+            author = self._author(principal, Permission.WRITE, Permission.SYNTHESIZE)
+            record = self._resolve(directory)
+            audit.node = record.node_id
+            synth = Synthesizer(
+                self.store,
+                self.ws,
+                self.limits.max_frame_bytes,
+                self.limits.max_children,
+                runtime=self.runtime,
+                audit=audit,
+            )
+            return self._synthesize(
+                synth,
+                record,
+                frame_type,
+                author,
+                policy,
+                params,
+                recursive=recursive,
+                missing=missing,
+                output_type=output_type,
+            )
+
+    def _synthesize(
+        self,
+        synth: Synthesizer,
+        record: NodeRecord,
+        frame_type: str,
+        author: str,
+        policy: str | None,
+        params: Mapping[str, object] | None,
+        *,
+        recursive: bool,
+        missing: str | None,
+        output_type: str | None,
+    ) -> SynthesisResult:
         chosen = policy or "concat"
         request = dict(params or {})
         if chosen == "summary":
@@ -451,11 +542,31 @@ class ContextAPI:
         Needs ``synthesize`` (a dry run only reads: ``read``). Each rebuilt frame
         keeps its author, so it is rebuilt only while that agent still holds
         what authoring it needs (``write``, and ``synthesize`` for a
-        synthesis); otherwise it is reported as needing its agent.
+        synthesis); otherwise it is reported as needing its agent. A real
+        run is audited as ``frames.regenerate`` (one entry per frame written,
+        or one for a run that had nothing to write); a dry run is not.
         """
+        if dry_run:
+            return self._regenerate(node, recursive, True, principal, None)
+        with self.auditor.session(
+            Operation.FRAMES_REGENERATE, principal, workspace=self.ws
+        ) as audit:
+            audit.node = node if _HEX64.fullmatch(node or "") else None
+            return self._regenerate(node, recursive, False, principal, audit)
+
+    def _regenerate(
+        self,
+        node: str,
+        recursive: bool,
+        dry_run: bool,
+        principal: Principal,
+        audit: AuditSession | None,
+    ) -> RegenerationReport:
         self._authorize(principal, Permission.READ if dry_run else Permission.SYNTHESIZE)
         started = time.perf_counter()
         record = self._resolve(node)
+        if audit is not None:
+            audit.node = record.node_id
         regen = Regenerator(
             self.store,
             self.ws,
@@ -465,6 +576,7 @@ class ContextAPI:
             self.files,
             runtime=self.runtime,
             max_children=self.limits.max_children,
+            audit=audit,
         )
         frame_ids, unrecomputable = regen.run(record, recursive=recursive, dry_run=dry_run)
         return RegenerationReport(

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 
 from treeframe.engine.agents import AgentRegistry
+from treeframe.engine.audit import AuditSession
 from treeframe.engine.file_contents import FileContents, NoFileContents, checked_file_bytes
 from treeframe.engine.freshness import Freshness, Selection
 from treeframe.engine.principal import Permission
@@ -329,13 +330,14 @@ class Regenerator:
         *,
         runtime: Runtime,
         max_children: int = 10_000,
+        audit: AuditSession | None = None,
     ) -> None:
         self.store = store
         self.ws = ws
         self.agents = agents
         self.runtime = runtime
         self.history_limit = history_limit
-        self.synth = Synthesizer(store, ws, max_bytes, max_children, runtime=runtime)
+        self.synth = Synthesizer(store, ws, max_bytes, max_children, runtime=runtime, audit=audit)
         self.max_bytes = max_bytes
         self.files = files or NoFileContents()
 

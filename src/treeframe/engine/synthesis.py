@@ -43,6 +43,7 @@ from treeframe.tree.paths import child_path
 from treeframe.tree.records import NodeRecord
 
 if TYPE_CHECKING:
+    from treeframe.engine.audit import AuditSession
     from treeframe.engine.runtime import Runtime
 
 __all__ = ["MISSING_RULES", "Synthesizer", "synthesis_params"]
@@ -74,10 +75,13 @@ class Synthesizer:
         max_children: int = 10_000,
         *,
         runtime: Runtime,
+        audit: AuditSession | None = None,
     ) -> None:
         self.store = store
         self.ws = ws
         self.runtime = runtime
+        self.audit = audit
+        """Each frame write goes through it (its own unit of work with its audit entry)."""
         self.max_bytes = max_bytes
         self.max_children = max_children
         # A dry run's predicted frames: heads it would have moved and their bytes.
@@ -214,14 +218,20 @@ class Synthesizer:
         store's re-put then makes it current again — head and most recent in
         recency order — since its inputs are current and the head's may not be.
         """
-        self.store.blobs.put(self.ws, frame.content_hash, content)  # content before the record
-        return self.store.append_frame(
-            self.ws,
-            frame,
-            merkle_set.root_of_raw,
-            self.runtime.clock.now(),
-            expected_head=expected,
-        ).frame
+
+        def write() -> Frame:
+            self.store.blobs.put(self.ws, frame.content_hash, content)  # content before the record
+            return self.store.append_frame(
+                self.ws,
+                frame,
+                merkle_set.root_of_raw,
+                self.runtime.clock.now(),
+                expected_head=expected,
+            ).frame
+
+        if self.audit is None:
+            return write()
+        return self.audit.write(write, target=lambda f: (f.node_id, f.frame_id))
 
     def build(
         self,

@@ -10,6 +10,12 @@ Opened context APIs are cached per workspace, but every ``open`` re-reads the
 workspace's metadata (one primary-key lookup), so a workspace tombstoned by
 another process is refused at once and one restored or created since is
 served fresh: the cache never outlives what the store says.
+
+Create, delete and restore are audited in the workspace's own log
+(:mod:`treeframe.engine.audit`): a create that made the workspace, a delete
+or restore, and any of them refused once the workspace exists. A repeated
+create changes nothing and is not logged; a refused create of a workspace
+that does not exist (a bad name) has no log to go to.
 """
 
 from __future__ import annotations
@@ -21,11 +27,17 @@ from threading import Lock
 
 from treeframe.config.settings import Settings
 from treeframe.engine.agents import AgentRecord
+from treeframe.engine.audit import Auditor, Operation
 from treeframe.engine.context_api import ContextAPI, EngineLimits
 from treeframe.engine.file_contents import FileContents
 from treeframe.engine.principal import Permission, Principal, authorize
 from treeframe.engine.runtime import Runtime, default_runtime
-from treeframe.errors import AccessDenied, InvalidRequest, WorkspaceNotFound
+from treeframe.errors import (
+    AccessDenied,
+    InvalidRequest,
+    WorkspaceDeleted,
+    WorkspaceNotFound,
+)
 from treeframe.hashing.ids import workspace_id
 from treeframe.ids import WorkspaceId, parse_hex_id
 from treeframe.storage.base import StorageBackend, WorkspaceInfo
@@ -96,6 +108,7 @@ class WorkspaceService:
         self._cache_size = max(1, cache_size)
         self._cache: OrderedDict[WorkspaceId, tuple[WorkspaceInfo, ContextAPI]] = OrderedDict()
         self._lock = Lock()
+        self.auditor = Auditor(store, self.runtime.clock)
 
     # -- metadata -------------------------------------------------------------
     def create(
@@ -106,7 +119,8 @@ class WorkspaceService:
         Idempotent: the ID is derived from the name, so a second create
         returns the stored workspace (its description and owner win) with
         ``created`` False. A tombstoned name is ``workspace_deleted``: restore
-        it rather than silently reviving its data under a new owner.
+        it rather than silently reviving its data under a new owner (the
+        refusal is audited in that workspace's log, as ``owner``).
         """
         if not isinstance(description, str):
             raise InvalidRequest("a workspace description must be a string")
@@ -118,7 +132,18 @@ class WorkspaceService:
             created_at=self.runtime.clock.now(),
             deleted_at=None,
         )
-        return self.store.create_workspace(info)
+        ws = info.workspace_id
+        try:
+            with self.store.unit_of_work():
+                stored, created = self.store.create_workspace(info)
+                if created:
+                    self.auditor.run(
+                        Operation.WORKSPACE_CREATE, None, lambda: None, workspace=ws, agent=owner
+                    )
+        except WorkspaceDeleted as exc:
+            self.auditor.refused(Operation.WORKSPACE_CREATE, ws, owner, exc)
+            raise
+        return stored, created
 
     def info(self, ws: WorkspaceId) -> WorkspaceInfo:
         """A live workspace's metadata; ``workspace_not_found`` if unknown or tombstoned."""
@@ -149,10 +174,19 @@ class WorkspaceService:
     def delete(self, ws: WorkspaceId, *, principal: Principal, confirm: str) -> WorkspaceInfo:
         """Tombstone a workspace (needs ``admin``; ``confirm`` must be its name). Its data is kept."""
         info = self.info(ws)
-        self._require_admin(principal, info)
-        if confirm != info.name:
-            raise InvalidRequest(f"deleting workspace {info.name!r} needs its name as confirmation")
-        deleted = self.store.set_workspace_deleted(info.workspace_id, self.runtime.clock.now())
+        with self.auditor.session(
+            Operation.WORKSPACE_DELETE, principal, workspace=info.workspace_id
+        ) as audit:
+            self._require_admin(principal, info)
+            if confirm != info.name:
+                raise InvalidRequest(
+                    f"deleting workspace {info.name!r} needs its name as confirmation"
+                )
+            deleted = audit.write(
+                lambda: self.store.set_workspace_deleted(
+                    info.workspace_id, self.runtime.clock.now()
+                )
+            )
         self._forget(info.workspace_id)
         return deleted
 
@@ -161,10 +195,15 @@ class WorkspaceService:
         found = self.store.get_workspace(WorkspaceId(parse_hex_id(ws, "workspace ID")))
         if found is None:
             raise WorkspaceNotFound(f"no workspace {ws} in store {self.store.url}")
-        self._require_admin(principal, found)
-        if found.deleted_at is None:
-            return found
-        restored = self.store.set_workspace_deleted(found.workspace_id, None)
+        with self.auditor.session(
+            Operation.WORKSPACE_RESTORE, principal, workspace=found.workspace_id
+        ) as audit:
+            self._require_admin(principal, found)
+            if found.deleted_at is None:
+                return found
+            restored = audit.write(
+                lambda: self.store.set_workspace_deleted(found.workspace_id, None)
+            )
         self._forget(found.workspace_id)
         return restored
 

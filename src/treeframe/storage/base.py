@@ -4,9 +4,10 @@ A backend author implements and tests one seam at a time (the packaged
 conformance suite, :mod:`treeframe.testing.conformance`, has one test class per
 seam): :class:`NodeStore` (tree records, roots, path index, scans),
 :class:`FrameStore` (frames, frame sets, heads, recency), :class:`IndexStore`
-(path history, basis index), :class:`MetadataStore` (workspaces, agents) and
-:class:`ExportSource` (full iteration) and :class:`AccessStore` (API tokens and
-per-workspace ACL entries). :class:`StorageBackend` is their union
+(path history, basis index), :class:`MetadataStore` (workspaces, agents),
+:class:`ExportSource` (full iteration), :class:`AccessStore` (API tokens and
+per-workspace ACL entries) and :class:`AuditStore` (the per-workspace
+audit hash chain). :class:`StorageBackend` is their union
 plus the lifecycle. Single lookups (``get_node``, ``get_frame``, ``get_head``,
 ...) are part of the seams but derived from the batch forms by
 :class:`~treeframe.storage.derived.BatchDerivedStore`, so a backend writes
@@ -34,6 +35,9 @@ Design rules every implementation follows (the conformance suite checks them):
   pointer-like table (insert or replace), not an immutable record;
 * tokens and ACL entries are access configuration: they never enter a hash;
   a token is found by its ``token_id`` with one indexed lookup;
+* the audit log is append-only: an entry is chained (``seq``, ``prev_hash``,
+  ``entry_hash``) by the store inside the transaction that appends it, so
+  ``seq`` is gapless per workspace even with concurrent writers;
 * driver errors never escape: they are mapped onto :mod:`treeframe.errors`.
 
 The value types live in :mod:`treeframe.storage.values` and are re-exported here.
@@ -54,6 +58,8 @@ from treeframe.storage.values import (
     AclEntry,
     AnyHead,
     Appended,
+    AuditDraft,
+    AuditEntry,
     Damaged,
     NodeSetState,
     RootEntry,
@@ -70,6 +76,9 @@ __all__ = [
     "AclEntry",
     "AnyHead",
     "Appended",
+    "AuditDraft",
+    "AuditEntry",
+    "AuditStore",
     "Damaged",
     "ExportSource",
     "FrameStore",
@@ -373,8 +382,51 @@ class AccessStore(Protocol):
 
 
 @runtime_checkable
+class AuditStore(Protocol):
+    """The tamper-evident audit log: one hash chain of entries per workspace."""
+
+    def append_audit(self, ws: WorkspaceId, draft: AuditDraft) -> AuditEntry:
+        """Chain ``draft`` after the workspace's last entry and store it, in one transaction.
+
+        The store assigns ``seq`` (last + 1, from 1) and ``prev_hash`` and
+        computes ``entry_hash`` with :func:`~treeframe.storage.values.chain_entry`
+        under its write lock; inside a unit of work the entry commits or rolls
+        back with the change it records. Raises WorkspaceNotFound for an
+        unknown workspace.
+        """
+
+    def audit_head(self, ws: WorkspaceId) -> AuditEntry | None:
+        """The entry with the highest ``seq``, or None for an empty log."""
+
+    def list_audit(
+        self,
+        ws: WorkspaceId,
+        *,
+        after_seq: int | None = None,
+        limit: int = 100,
+        agent: str | None = None,
+        operation: str | None = None,
+        node: str | None = None,
+    ) -> list[AuditEntry]:
+        """Up to ``limit`` entries by ascending ``seq`` after ``after_seq``, optionally filtered.
+
+        Keyset paging: pass the last ``seq`` of a page to get the next one.
+        """
+
+    def iter_audit(self, ws: WorkspaceId) -> Iterator[AuditEntry]:
+        """Every stored entry by ascending ``seq``, as stored (for verification)."""
+
+
+@runtime_checkable
 class StorageBackend(
-    NodeStore, FrameStore, IndexStore, MetadataStore, ExportSource, AccessStore, Protocol
+    NodeStore,
+    FrameStore,
+    IndexStore,
+    MetadataStore,
+    ExportSource,
+    AccessStore,
+    AuditStore,
+    Protocol,
 ):
     """Persistent state of any number of workspaces: every seam plus the lifecycle."""
 

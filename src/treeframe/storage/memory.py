@@ -2,7 +2,11 @@
 
 One re-entrant lock makes every write atomic. Path history and the basis
 index are lists appended under that lock, so they are in ``seq`` order by
-construction. Writes refuse malformed IDs (uppercase, padded, short) with
+construction. A unit of work copies nothing up front: the workspaces it
+touches are seen through overlays (a map's writes and deletions, a log's
+appended tail) over the committed state, which other threads keep reading
+unchanged; commit folds the overlays in, an exception drops them. So a
+unit costs what it writes, whatever the store holds. Writes refuse malformed IDs (uppercase, padded, short) with
 InvalidId before touching anything, exactly like the SQLite backend; reads of
 such an ID find nothing.
 """
@@ -12,10 +16,11 @@ from __future__ import annotations
 import bisect
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from types import TracebackType
+from typing import Any, TypeVar, overload
 
 from treeframe.errors import (
     ConcurrentUpdate,
@@ -34,6 +39,8 @@ from treeframe.storage.values import (
     AclEntry,
     AnyHead,
     Appended,
+    AuditDraft,
+    AuditEntry,
     Damaged,
     NodeSetState,
     RootEntry,
@@ -41,6 +48,7 @@ from treeframe.storage.values import (
     TokenRecord,
     WorkspaceInfo,
     basis_refs,
+    chain_entry,
     is_token_id,
     missing_content,
     workspace_deleted,
@@ -49,25 +57,162 @@ from treeframe.tree.records import NodeRecord
 
 __all__ = ["MemoryStore"]
 
+K = TypeVar("K")
+V = TypeVar("V")
+T = TypeVar("T")
+_ABSENT: Any = object()
+
+
+class _Overlay(MutableMapping[K, V]):
+    """A unit of work's view of a committed map: its writes and deletions over the base.
+
+    The base is never touched until :meth:`fold` (commit). Values that are
+    themselves containers are copied on first write (:func:`owned`), so the
+    base's inner lists and maps stay as committed too.
+    """
+
+    __slots__ = ("base", "deleted", "writes")
+
+    def __init__(self, base: MutableMapping[K, V]) -> None:
+        self.base = base
+        self.writes: dict[K, V] = {}
+        self.deleted: set[K] = set()
+
+    def __getitem__(self, key: K) -> V:
+        if key in self.writes:
+            return self.writes[key]
+        if key in self.deleted:
+            raise KeyError(key)
+        return self.base[key]
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self.deleted.discard(key)
+        self.writes[key] = value
+
+    def __delitem__(self, key: K) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self.writes.pop(key, None)
+        self.deleted.add(key)
+
+    def __contains__(self, key: object) -> bool:
+        if key in self.writes:
+            return True
+        return key not in self.deleted and key in self.base
+
+    def __iter__(self) -> Iterator[K]:
+        for key in self.base:
+            if key not in self.deleted and key not in self.writes:
+                yield key
+        yield from self.writes
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def fold(self) -> None:
+        """Apply the writes and deletions to the base (commit)."""
+        for key in self.deleted:
+            self.base.pop(key, None)
+        self.base.update(self.writes)
+
+
+def owned(mapping: MutableMapping[K, T], key: K, factory: Callable[[], T]) -> T:
+    """``mapping[key]`` ready to be changed in place (created by ``factory`` if absent).
+
+    Inside a unit of work (an overlay) a committed value is copied into the
+    overlay first, so the committed state is not changed through it.
+    """
+    if isinstance(mapping, _Overlay):
+        if key in mapping.writes:
+            written: T = mapping.writes[key]
+            return written
+        found: Any = mapping.get(key, _ABSENT)
+        fresh: T = factory() if found is _ABSENT else type(found)(found)
+        mapping[key] = fresh
+        return fresh
+    current: Any = mapping.get(key, _ABSENT)
+    if current is _ABSENT:
+        current = mapping[key] = factory()
+    return current  # type: ignore[no-any-return]
+
+
+class _Log(Sequence[T]):
+    """An append-only list; inside a unit of work, a committed log plus the unit's tail."""
+
+    __slots__ = ("base", "items")
+
+    def __init__(self, items: Iterable[T] = (), base: _Log[T] | None = None) -> None:
+        self.items: list[T] = list(items)
+        self.base = base
+
+    def _all(self) -> list[T]:
+        return self.items if self.base is None else [*self.base.items, *self.items]
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[T]: ...
+    def __getitem__(self, index: int | slice) -> T | Sequence[T]:
+        if self.base is None:
+            return self.items[index]
+        if isinstance(index, int) and index < 0 and -index <= len(self.items):
+            return self.items[index]  # the newest entries, without joining
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self.items) + (0 if self.base is None else len(self.base))
+
+    def __iter__(self) -> Iterator[T]:
+        if self.base is not None:
+            yield from self.base.items
+        yield from self.items
+
+    def append(self, item: T) -> None:
+        """Append one item (to the unit's tail inside a unit of work)."""
+        self.items.append(item)
+
+    def fold(self) -> None:
+        """Append the tail to the base (commit)."""
+        if self.base is not None:
+            self.base.items.extend(self.items)
+
 
 @dataclass
 class _Workspace:
     info: WorkspaceInfo
     next_seq: int = 1
-    nodes: dict[NodeId, NodeRecord] = field(default_factory=dict)
-    paths: dict[str, NodeId] = field(default_factory=dict)
-    history: list[RootEntry] = field(default_factory=list)
-    staging: dict[str, dict[str, NodeId | None]] = field(default_factory=dict)
-    frames: dict[FrameId, Frame] = field(default_factory=dict)
-    contents: dict[ContentHash, bytes] = field(default_factory=dict)
-    node_frames: dict[NodeId, list[Frame]] = field(default_factory=dict)  # by put_seq
-    sets: dict[NodeId, NodeSetState] = field(default_factory=dict)
-    heads: dict[tuple[NodeId, str], FrameId] = field(default_factory=dict)
-    node_heads: dict[NodeId, dict[str, FrameId]] = field(default_factory=dict)  # by node
-    agents: dict[str, bytes] = field(default_factory=dict)
-    path_history: dict[str, list[tuple[int, NodeId]]] = field(default_factory=dict)  # seq order
-    built_on: dict[str, list[tuple[int, FrameId]]] = field(default_factory=dict)  # by seq
-    acl: dict[str, AclEntry] = field(default_factory=dict)
+    nodes: MutableMapping[NodeId, NodeRecord] = field(default_factory=dict)
+    paths: MutableMapping[str, NodeId] = field(default_factory=dict)
+    history: _Log[RootEntry] = field(default_factory=_Log)
+    staging: MutableMapping[str, dict[str, NodeId | None]] = field(default_factory=dict)
+    frames: MutableMapping[FrameId, Frame] = field(default_factory=dict)
+    contents: MutableMapping[ContentHash, bytes] = field(default_factory=dict)
+    node_frames: MutableMapping[NodeId, list[Frame]] = field(default_factory=dict)  # by put_seq
+    sets: MutableMapping[NodeId, NodeSetState] = field(default_factory=dict)
+    heads: MutableMapping[tuple[NodeId, str], FrameId] = field(default_factory=dict)
+    node_heads: MutableMapping[NodeId, dict[str, FrameId]] = field(default_factory=dict)
+    agents: MutableMapping[str, bytes] = field(default_factory=dict)
+    path_history: MutableMapping[str, list[tuple[int, NodeId]]] = field(default_factory=dict)
+    built_on: MutableMapping[str, list[tuple[int, FrameId]]] = field(default_factory=dict)
+    acl: MutableMapping[str, AclEntry] = field(default_factory=dict)
+    audit: _Log[AuditEntry] = field(default_factory=_Log)  # by seq
+
+    _MAPS = (
+        "nodes",
+        "paths",
+        "staging",
+        "frames",
+        "contents",
+        "node_frames",
+        "sets",
+        "heads",
+        "node_heads",
+        "agents",
+        "path_history",
+        "built_on",
+        "acl",
+    )
+    _LOGS = ("history", "audit")
 
     def copy(self) -> _Workspace:
         """An independent copy: every container copied, the immutable values shared."""
@@ -76,7 +221,7 @@ class _Workspace:
             self.next_seq,
             dict(self.nodes),
             dict(self.paths),
-            list(self.history),
+            _Log(self.history),
             {token: dict(stage) for token, stage in self.staging.items()},
             dict(self.frames),
             dict(self.contents),
@@ -88,7 +233,63 @@ class _Workspace:
             {path: list(entries) for path, entries in self.path_history.items()},
             {ref: list(entries) for ref, entries in self.built_on.items()},
             dict(self.acl),
+            _Log(self.audit),
         )
+
+    def overlay(self) -> _Workspace:
+        """A unit of work's view: every container an overlay on this (committed) one."""
+        view = replace(self)
+        for name in self._MAPS:
+            setattr(view, name, _Overlay(getattr(self, name)))
+        for name in self._LOGS:
+            setattr(view, name, _Log(base=getattr(self, name)))
+        return view
+
+    def fold_into(self, base: _Workspace) -> None:
+        """Commit this overlay view into ``base``."""
+        for name in (*self._MAPS, *self._LOGS):
+            getattr(self, name).fold()
+        base.info = self.info
+        base.next_seq = self.next_seq
+
+
+class _Unit(MutableMapping[WorkspaceId, _Workspace]):
+    """The workspaces as one unit of work sees them: overlays, created lazily per workspace."""
+
+    def __init__(self, committed: dict[WorkspaceId, _Workspace]) -> None:
+        self.committed = committed
+        self.views: dict[WorkspaceId, _Workspace] = {}
+        self.created: dict[WorkspaceId, _Workspace] = {}
+
+    def __getitem__(self, ws: WorkspaceId) -> _Workspace:
+        if ws in self.created:
+            return self.created[ws]
+        view = self.views.get(ws)
+        if view is None:
+            view = self.views[ws] = self.committed[ws].overlay()
+        return view
+
+    def __setitem__(self, ws: WorkspaceId, space: _Workspace) -> None:
+        self.created[ws] = space
+
+    def __delitem__(self, ws: WorkspaceId) -> None:
+        raise StorageError("workspaces are never removed")
+
+    def __contains__(self, ws: object) -> bool:
+        return ws in self.created or ws in self.committed
+
+    def __iter__(self) -> Iterator[WorkspaceId]:
+        yield from self.committed
+        yield from (ws for ws in self.created if ws not in self.committed)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def commit(self) -> None:
+        """Fold every view into its committed workspace and add the created ones."""
+        for ws, view in self.views.items():
+            view.fold_into(self.committed[ws])
+        self.committed.update(self.created)
 
 
 class MemoryBlobs:
@@ -130,16 +331,18 @@ class MemoryStore(BatchDerivedStore):
         self._lock = threading.RLock()
         self._committed: dict[WorkspaceId, _Workspace] = {}
         self._committed_tokens: dict[str, TokenRecord] = {}
-        self._local = threading.local()  # .spaces: the working copy of a unit of work
+        self._local = (
+            threading.local()
+        )  # .unit: this thread's open unit of work; .tokens: its tokens
         self._read_only = False  # a snapshot
         self.blobs: BlobStore = MemoryBlobs(self)
         self._closed = False
 
     @property
-    def _spaces(self) -> dict[WorkspaceId, _Workspace]:
-        """The state this thread sees: its unit of work's working copy, else the committed one."""
-        working: dict[WorkspaceId, _Workspace] | None = getattr(self._local, "spaces", None)
-        return self._committed if working is None else working
+    def _spaces(self) -> MutableMapping[WorkspaceId, _Workspace]:
+        """The state this thread sees: its unit of work's overlays, else the committed one."""
+        unit: _Unit | None = getattr(self._local, "unit", None)
+        return self._committed if unit is None else unit
 
     @property
     def _tokens(self) -> dict[str, TokenRecord]:
@@ -155,25 +358,26 @@ class MemoryStore(BatchDerivedStore):
 
     @contextmanager
     def unit_of_work(self) -> Iterator[None]:
-        """Writes of this thread inside join one all-or-nothing unit (copy on enter).
+        """Writes of this thread inside join one all-or-nothing unit (overlays, no copies).
 
         The write lock is held for the whole unit (as SQLite's BEGIN IMMEDIATE
-        holds the write lock); the unit works on a copy of the state that
-        replaces the committed one at exit, so other threads never see half a
-        unit and an exception discards the copy. A nested unit joins the outer one.
+        holds the write lock); the unit writes into overlays over the
+        committed workspaces it touches, folded in at exit, so other threads
+        never see half a unit and an exception simply drops them. Nothing is
+        copied up front: a unit costs what it writes. A nested unit joins.
         """
-        if getattr(self._local, "spaces", None) is not None:
+        if getattr(self._local, "unit", None) is not None:
             yield
             return
         with self._writing():
-            self._local.spaces = {ws: space.copy() for ws, space in self._committed.items()}
+            unit = self._local.unit = _Unit(self._committed)
             self._local.tokens = dict(self._committed_tokens)
             try:
                 yield
-                self._committed = self._local.spaces
+                unit.commit()
                 self._committed_tokens = self._local.tokens
             finally:
-                self._local.spaces = None
+                self._local.unit = None
                 self._local.tokens = None
 
     @contextmanager
@@ -308,10 +512,10 @@ class MemoryStore(BatchDerivedStore):
                 stage[path] = node
 
     def _stage(self, ws: WorkspaceId, token: str) -> dict[str, NodeId | None]:
-        try:
-            return self._ws(ws).staging[token]
-        except KeyError:
-            raise StorageError(f"unknown scan token {token!r}") from None
+        staging = self._ws(ws).staging
+        if token not in staging:
+            raise StorageError(f"unknown scan token {token!r}")
+        return owned(staging, token, dict)
 
     def commit_scan(
         self, ws: WorkspaceId, token: str, root: NodeId, expected: NodeId | None, created_at: str
@@ -333,7 +537,7 @@ class MemoryStore(BatchDerivedStore):
             for path, node in stage.items():
                 old = space.paths.get(path)
                 if old is not None and old != node:
-                    space.path_history.setdefault(path, []).append((seq, old))
+                    owned(space.path_history, path, list).append((seq, old))
                 if node is None:
                     space.paths.pop(path, None)
                 else:
@@ -491,7 +695,7 @@ class MemoryStore(BatchDerivedStore):
                 )
             seq = space.next_seq
             space.next_seq += 1
-            node_frames = space.node_frames.setdefault(frame.node_id, [])
+            node_frames = owned(space.node_frames, frame.node_id, list)
             if existing is not None:
                 # A re-put: a pointer move to the end of the recency order.
                 stored = replace(existing, put_seq=seq)
@@ -502,11 +706,11 @@ class MemoryStore(BatchDerivedStore):
                 space.sets[frame.node_id] = NodeSetState(set_root(members).hex(), len(members))
                 stored = replace(frame, seq=seq, created_at=created_at, put_seq=seq)
                 for ref in basis_refs(frame):
-                    space.built_on.setdefault(ref, []).append((seq, frame.frame_id))
+                    owned(space.built_on, ref, list).append((seq, frame.frame_id))
             space.frames[frame.frame_id] = stored
             node_frames.append(stored)
             space.heads[head_key] = frame.frame_id
-            space.node_heads.setdefault(frame.node_id, {})[frame.frame_type] = frame.frame_id
+            owned(space.node_heads, frame.node_id, dict)[frame.frame_type] = frame.frame_id
             return Appended(stored, existing is None)
 
     def get_frames(self, ws: WorkspaceId, frame_ids: Sequence[FrameId]) -> dict[FrameId, Frame]:
@@ -614,3 +818,47 @@ class MemoryStore(BatchDerivedStore):
         """Every basis-index entry."""
         built_on = self._ws(ws).built_on
         yield from [(ref, f) for ref in sorted(built_on) for _seq, f in built_on[ref]]
+
+    # -- audit log ----------------------------------------------------------
+    def append_audit(self, ws: WorkspaceId, draft: AuditDraft) -> AuditEntry:
+        """Chain and append one entry under the write lock."""
+        with self._writing():
+            log = self._ws(ws).audit
+            entry = chain_entry(ws, draft, log[-1] if log else None)
+            log.append(entry)
+            return entry
+
+    def audit_head(self, ws: WorkspaceId) -> AuditEntry | None:
+        """The last entry, or None."""
+        log = self._ws(ws).audit
+        return log[-1] if log else None
+
+    def list_audit(
+        self,
+        ws: WorkspaceId,
+        *,
+        after_seq: int | None = None,
+        limit: int = 100,
+        agent: str | None = None,
+        operation: str | None = None,
+        node: str | None = None,
+    ) -> list[AuditEntry]:
+        """Entries by seq after ``after_seq``, filtered, at most ``limit``."""
+        log = list(self._ws(ws).audit)
+        start = 0 if after_seq is None else bisect.bisect_right(log, after_seq, key=lambda e: e.seq)
+        out: list[AuditEntry] = []
+        for entry in log[start:]:
+            if len(out) >= max(limit, 0):
+                break
+            if agent is not None and entry.agent != agent:
+                continue
+            if operation is not None and entry.operation != operation:
+                continue
+            if node is not None and entry.node != node:
+                continue
+            out.append(entry)
+        return out
+
+    def iter_audit(self, ws: WorkspaceId) -> Iterator[AuditEntry]:
+        """Every entry by seq."""
+        yield from sorted(self._ws(ws).audit, key=lambda e: e.seq)

@@ -66,6 +66,11 @@ raw workspace ID (NULL: every workspace of the agent), indexed for a
 workspace's token list. ``acl`` holds one entry per (ws, agent). Indexes by
 agent on ``acl`` and ``agents`` and by owner on ``workspaces`` serve "the
 workspaces this agent may see" as one keyset-paged query. None of it is hashed.
+Audit log (version 8): ``audit_log`` holds each workspace's hash chain, one
+row per entry keyed by (ws, seq), with indexes by agent, operation and node
+for the filtered listings. :meth:`SqliteStore.append_audit` reads the last
+entry and inserts the next inside one write transaction (a savepoint of the
+caller's unit of work), so the chain is gapless whatever runs concurrently.
 """
 
 from __future__ import annotations
@@ -109,6 +114,8 @@ from treeframe.storage.values import (
     AclEntry,
     AnyHead,
     Appended,
+    AuditDraft,
+    AuditEntry,
     Damaged,
     NodeSetState,
     RootEntry,
@@ -116,6 +123,7 @@ from treeframe.storage.values import (
     TokenRecord,
     WorkspaceInfo,
     basis_refs,
+    chain_entry,
     is_token_id,
     missing_content,
     workspace_deleted,
@@ -124,7 +132,19 @@ from treeframe.tree.records import NodeRecord
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-_SCHEMA = """
+_AUDIT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_log (
+    ws INTEGER NOT NULL, seq INTEGER NOT NULL, time TEXT NOT NULL, agent TEXT,
+    operation TEXT NOT NULL, node TEXT, frame TEXT, success INTEGER NOT NULL, error TEXT,
+    request_id TEXT, prev_hash TEXT NOT NULL, entry_hash TEXT NOT NULL,
+    PRIMARY KEY (ws, seq)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS audit_by_agent ON audit_log (ws, agent, seq);
+CREATE INDEX IF NOT EXISTS audit_by_operation ON audit_log (ws, operation, seq);
+CREATE INDEX IF NOT EXISTS audit_by_node ON audit_log (ws, node, seq)
+"""
+
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS workspaces (
@@ -175,6 +195,8 @@ CREATE TABLE IF NOT EXISTS basis_refs (
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT);
 """
+    + _AUDIT_SCHEMA
+)
 
 _ACCESS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
@@ -259,16 +281,23 @@ def _v7_tokens_and_acl(tx: sqlite3.Connection) -> None:
     _run_script(tx, _ACCESS_SCHEMA)
 
 
+def _v8_audit_log(tx: sqlite3.Connection) -> None:
+    """The audit log table and its filter indexes (empty: history before it is not audited)."""
+    _run_script(tx, _AUDIT_SCHEMA)
+
+
 _MIGRATIONS: tuple[Migration[sqlite3.Connection], ...] = (
     Migration(4, "frames.put_seq", _v4_put_seq),
     Migration(5, "schema_migrations", _v5_schema_migrations),
     Migration(6, "workspace metadata", _v6_workspace_metadata),
     Migration(7, "tokens and acl", _v7_tokens_and_acl),
+    Migration(8, "audit log", _v8_audit_log),
 )
 _PUT_SEQ_SINCE = 4  # the first version whose frames have put_seq
 _HISTORY_SINCE = 5  # the first version whose store has schema_migrations
 _METADATA_SINCE = 6  # the first version whose workspaces have metadata columns
 _ACCESS_SINCE = 7  # the first version with tokens and acl tables
+_AUDIT_SINCE = 8  # the first version with an audit log
 _INFO = "wsid, name, description, owner, created_at, deleted_at"
 # What an older layout read as it is answers for the metadata it lacks.
 _INFO_BEFORE_METADATA = "wsid, name, '', NULL, '', NULL"
@@ -466,6 +495,7 @@ class SqliteStore(BatchDerivedStore):
         self._info_columns = _INFO
         # Tokens and ACL tables: absent in a store older than version 7 read as it is.
         self._has_access = True
+        self._has_audit = True  # False: an older layout read as it is has no audit log (empty)
         self._parse_node = functools.lru_cache(maxsize=_RECORD_CACHE)(NodeRecord.from_json)
         if (read_only or not create) and not os.path.isfile(self._path):
             what = "is not a file" if os.path.exists(self._path) else "does not exist"
@@ -623,6 +653,8 @@ class SqliteStore(BatchDerivedStore):
             self._info_columns = _INFO_BEFORE_METADATA
         if current < _ACCESS_SINCE:
             self._has_access = False
+        if current < _AUDIT_SINCE:
+            self._has_audit = False
 
     def schema_status(self) -> SchemaStatus:
         """The store's schema version, the newest this code knows and the steps between.
@@ -655,6 +687,7 @@ class SqliteStore(BatchDerivedStore):
         self._put = "put_seq"
         self._info_columns = _INFO
         self._has_access = True
+        self._has_audit = True
         return tuple((step.version, step.name) for step in applied)
 
     @contextmanager
@@ -1553,3 +1586,110 @@ class SqliteStore(BatchDerivedStore):
         )
         for ref, _seq, frame in self._pages(sql, wid, (b"", -1), 2):
             yield ref.hex(), FrameId(frame.hex())
+
+    # -- audit log ----------------------------------------------------------
+    _AUDIT_COLUMNS = (
+        "seq, time, agent, operation, node, frame, success, error, request_id,"
+        " prev_hash, entry_hash"
+    )
+
+    @staticmethod
+    def _audit_entry(ws: WorkspaceId, row: Sequence[Any]) -> AuditEntry:
+        seq, time, agent, operation, node, frame, success, error, request_id, prev, digest = row
+        return AuditEntry(
+            int(seq),
+            str(time),
+            ws,
+            agent,
+            str(operation),
+            node,
+            frame,
+            bool(success),
+            error,
+            request_id,
+            str(prev),
+            str(digest),
+        )
+
+    def append_audit(self, ws: WorkspaceId, draft: AuditDraft) -> AuditEntry:
+        """Read the last entry and insert the next one in one write transaction."""
+        wid = self._ws(ws)
+        with self._write() as tx:
+            row = tx.execute(
+                f"SELECT {self._AUDIT_COLUMNS} FROM audit_log WHERE ws = ?"
+                " ORDER BY seq DESC LIMIT 1",
+                (wid,),
+            ).fetchone()
+            entry = chain_entry(ws, draft, None if row is None else self._audit_entry(ws, row))
+            tx.execute(
+                "INSERT INTO audit_log (ws, seq, time, agent, operation, node, frame, success,"
+                " error, request_id, prev_hash, entry_hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    wid,
+                    entry.seq,
+                    entry.time,
+                    entry.agent,
+                    entry.operation,
+                    entry.node,
+                    entry.frame,
+                    int(entry.success),
+                    entry.error,
+                    entry.request_id,
+                    entry.prev_hash,
+                    entry.entry_hash,
+                ),
+            )
+        return entry
+
+    def audit_head(self, ws: WorkspaceId) -> AuditEntry | None:
+        """The entry with the highest seq (one index descent)."""
+        wid = self._ws(ws)
+        if not self._has_audit:
+            return None
+        row = self._one(
+            f"SELECT {self._AUDIT_COLUMNS} FROM audit_log WHERE ws = ? ORDER BY seq DESC LIMIT 1",
+            (wid,),
+        )
+        return None if row is None else self._audit_entry(ws, row)
+
+    def list_audit(
+        self,
+        ws: WorkspaceId,
+        *,
+        after_seq: int | None = None,
+        limit: int = 100,
+        agent: str | None = None,
+        operation: str | None = None,
+        node: str | None = None,
+    ) -> list[AuditEntry]:
+        """A keyset page by seq, filtered in SQL (each filter has its own index)."""
+        wid = self._ws(ws)
+        if not self._has_audit:
+            return []
+        sql = f"SELECT {self._AUDIT_COLUMNS} FROM audit_log WHERE ws = ? AND seq > ?"
+        params: list[Any] = [wid, after_seq or 0]
+        for column, value in (("agent", agent), ("operation", operation), ("node", node)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        rows = self._all(sql + " ORDER BY seq LIMIT ?", (*params, max(limit, 0)))
+        return [self._audit_entry(ws, r) for r in rows]
+
+    def iter_audit(self, ws: WorkspaceId) -> Iterator[AuditEntry]:
+        """Every entry by seq, in pages."""
+        wid = self._ws(ws)
+        if not self._has_audit:
+            return
+        after = 0
+        while True:
+            rows = self._all(
+                f"SELECT {self._AUDIT_COLUMNS} FROM audit_log WHERE ws = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (wid, after, _PAGE),
+            )
+            for row in rows:
+                yield self._audit_entry(ws, row)
+            if len(rows) < _PAGE:
+                return
+            after = int(rows[-1][0])

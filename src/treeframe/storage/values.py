@@ -12,6 +12,7 @@ from typing import Final
 
 from treeframe.errors import IntegrityError, WorkspaceDeleted
 from treeframe.frames.frame import Frame
+from treeframe.hashing.audit import GENESIS, audit_entry_hash, audit_fields
 from treeframe.ids import NodeId, WorkspaceId
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "AclEntry",
     "AnyHead",
     "Appended",
+    "AuditDraft",
+    "AuditEntry",
     "Damaged",
     "NodeSetState",
     "RootEntry",
@@ -27,6 +30,7 @@ __all__ = [
     "TokenRecord",
     "WorkspaceInfo",
     "basis_refs",
+    "chain_entry",
     "is_token_id",
     "missing_content",
     "workspace_deleted",
@@ -196,4 +200,99 @@ def is_token_id(text: object) -> bool:
         isinstance(text, str)
         and len(text) == TOKEN_ID_CHARS
         and all(c in "0123456789abcdef" for c in text)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditDraft:
+    """An audit entry before the store chains it: everything but ``seq`` and the hashes."""
+
+    time: str
+    agent: str | None
+    operation: str
+    node: str | None
+    frame: str | None
+    success: bool
+    error: str | None
+    request_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One entry of a workspace's audit chain, as stored (see :mod:`treeframe.hashing.audit`).
+
+    ``seq`` counts a workspace's entries from 1 without gaps; ``prev_hash`` is
+    the previous entry's ``entry_hash`` (64 zeros for entry 1). Log data,
+    never content: the only hashed structure with a time in it.
+    """
+
+    seq: int
+    time: str
+    workspace: WorkspaceId
+    agent: str | None
+    operation: str
+    node: str | None
+    frame: str | None
+    success: bool
+    error: str | None
+    request_id: str | None
+    prev_hash: str
+    entry_hash: str
+
+    def fields(self) -> dict[str, object]:
+        """The hashed fields (every field but ``entry_hash``)."""
+        return audit_fields(
+            seq=self.seq,
+            time=self.time,
+            workspace=self.workspace,
+            agent=self.agent,
+            operation=self.operation,
+            node=self.node,
+            frame=self.frame,
+            success=self.success,
+            error=self.error,
+            request_id=self.request_id,
+            prev_hash=self.prev_hash,
+        )
+
+    @property
+    def head(self) -> str:
+        """The ``<seq>:<entry_hash>`` form clients keep to detect truncation later."""
+        return f"{self.seq}:{self.entry_hash}"
+
+
+def chain_entry(ws: WorkspaceId, draft: AuditDraft, previous: AuditEntry | None) -> AuditEntry:
+    """The entry ``draft`` becomes after ``previous`` (None: the first): seq and hashes set.
+
+    Every backend builds entries with this one function inside its write
+    transaction, so the chain cannot differ between backends.
+    """
+    seq = 1 if previous is None else previous.seq + 1
+    prev_hash = GENESIS if previous is None else previous.entry_hash
+    fields = audit_fields(
+        seq=seq,
+        time=draft.time,
+        workspace=ws,
+        agent=draft.agent,
+        operation=draft.operation,
+        node=draft.node,
+        frame=draft.frame,
+        success=draft.success,
+        error=draft.error,
+        request_id=draft.request_id,
+        prev_hash=prev_hash,
+    )
+    return AuditEntry(
+        seq,
+        draft.time,
+        ws,
+        draft.agent,
+        draft.operation,
+        draft.node,
+        draft.frame,
+        draft.success,
+        draft.error,
+        draft.request_id,
+        prev_hash,
+        audit_entry_hash(fields),
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import itertools
 import pickle
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -44,12 +45,14 @@ from treeframe.errors import (
 )
 from treeframe.frames.frame import Basis, Frame
 from treeframe.frames.merkle_set import root_of, root_of_raw
+from treeframe.hashing.audit import GENESIS, audit_entry_hash
 from treeframe.hashing.ids import content_hash
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
 from treeframe.storage.base import (
     ANY_HEAD,
     AclEntry,
     Appended,
+    AuditDraft,
     Damaged,
     NodeSetState,
     RootEntry,
@@ -58,6 +61,7 @@ from treeframe.storage.base import (
     WorkspaceInfo,
     basis_refs,
 )
+from treeframe.storage.values import chain_entry
 from treeframe.testing.factories import (
     CREATED_AT,
     make_dir,
@@ -73,6 +77,7 @@ from treeframe.tree.scan import ScanResult, scan_tree
 
 __all__ = [
     "AccessStoreConformance",
+    "AuditStoreConformance",
     "BackendConformance",
     "BlobStoreConformance",
     "ExportSourceConformance",
@@ -1539,8 +1544,149 @@ class AccessStoreConformance(_StoreSuite):
         assert store.get_token("0123456789abcdef") == token_record()
 
 
+def _draft(
+    agent: str | None = "agent-a", operation: str = "frame.put", **overrides: Any
+) -> AuditDraft:
+    fields: dict[str, Any] = {
+        "time": CREATED_AT,
+        "agent": agent,
+        "operation": operation,
+        "node": None,
+        "frame": None,
+        "success": True,
+        "error": None,
+        "request_id": None,
+        **overrides,
+    }
+    return AuditDraft(**fields)
+
+
+class AuditStoreConformance(_StoreSuite):
+    """:class:`~treeframe.storage.base.AuditStore`: the per-workspace audit hash chain."""
+
+    def test_entries_chain_from_seq_1_and_the_genesis_hash(self, store: StorageBackend) -> None:
+        first = store.append_audit(WS, _draft(request_id="req-1"))
+        second = store.append_audit(WS, _draft(success=False, error="access_denied"))
+        assert (first.seq, first.prev_hash) == (1, GENESIS)
+        assert (second.seq, second.prev_hash) == (2, first.entry_hash)
+        assert first == chain_entry(WS, _draft(request_id="req-1"), None)
+        assert second == chain_entry(WS, _draft(success=False, error="access_denied"), first)
+        assert audit_entry_hash(second.fields()) == second.entry_hash
+        assert store.audit_head(WS) == second
+        assert list(store.iter_audit(WS)) == [first, second]
+
+    def test_every_field_round_trips(self, store: StorageBackend) -> None:
+        node = make_file("a.txt", b"a").node_id
+        draft = _draft(
+            agent=None,
+            operation="workspace.delete",
+            node=node,
+            frame="f" * 64,
+            success=False,
+            error="invalid_request",
+            request_id="abc:1",
+        )
+        stored = store.append_audit(WS, draft)
+        (read,) = store.iter_audit(WS)
+        assert read == stored
+        assert (read.agent, read.node, read.frame, read.success, read.error, read.request_id) == (
+            None,
+            node,
+            "f" * 64,
+            False,
+            "invalid_request",
+            "abc:1",
+        )
+
+    def test_chains_are_per_workspace(self, store: StorageBackend) -> None:
+        store.append_audit(WS, _draft())
+        store.append_audit(WS, _draft())
+        other = store.append_audit(OTHER_WS, _draft())
+        assert (other.seq, other.prev_hash, other.workspace) == (1, GENESIS, OTHER_WS)
+        assert [e.seq for e in store.iter_audit(WS)] == [1, 2]
+        assert store.audit_head(OTHER_WS) == other
+
+    def test_an_empty_log_has_no_head(self, store: StorageBackend) -> None:
+        assert store.audit_head(WS) is None
+        assert list(store.iter_audit(WS)) == []
+        assert store.list_audit(WS) == []
+
+    def test_unknown_workspace_raises(self, store: StorageBackend) -> None:
+        with pytest.raises(WorkspaceNotFound):
+            store.append_audit(make_ws("nowhere"), _draft())
+
+    def test_list_is_keyset_paged_and_filtered(self, store: StorageBackend) -> None:
+        node = make_file("n.txt", b"n").node_id
+        for i in range(7):
+            store.append_audit(
+                WS,
+                _draft(
+                    agent=f"agent-{i % 2}",
+                    operation="frame.put" if i % 3 else "agent.register",
+                    node=node if i >= 5 else None,
+                ),
+            )
+        assert [e.seq for e in store.list_audit(WS, limit=3)] == [1, 2, 3]
+        assert [e.seq for e in store.list_audit(WS, after_seq=3, limit=3)] == [4, 5, 6]
+        assert [e.seq for e in store.list_audit(WS, after_seq=6, limit=3)] == [7]
+        assert [e.seq for e in store.list_audit(WS, agent="agent-1")] == [2, 4, 6]
+        assert [e.seq for e in store.list_audit(WS, operation="agent.register")] == [1, 4, 7]
+        assert [e.seq for e in store.list_audit(WS, node=node)] == [6, 7]
+        assert [
+            e.seq for e in store.list_audit(WS, agent="agent-0", operation="frame.put", limit=1)
+        ] == [3]
+        assert store.list_audit(WS, agent="nobody") == []
+
+    def test_an_entry_rolls_back_with_its_unit(self, store: StorageBackend) -> None:
+        store.append_audit(WS, _draft())
+
+        def failing() -> None:
+            with store.unit_of_work():
+                store.put_agent(WS, "agent-u", b"{}")
+                store.append_audit(WS, _draft(agent="ghost"))
+                raise RuntimeError("abort")
+
+        with pytest.raises(RuntimeError):
+            failing()
+        assert [e.agent for e in store.iter_audit(WS)] == ["agent-a"]
+        assert store.get_agent(WS, "agent-u") is None
+        assert store.append_audit(WS, _draft()).seq == 2  # the seq was not consumed
+
+    def test_a_unit_commits_change_and_entry_together(self, store: StorageBackend) -> None:
+        with store.unit_of_work():
+            store.put_agent(WS, "agent-u", b"{}")
+            entry = store.append_audit(WS, _draft())
+            assert store.audit_head(WS) == entry  # the unit sees its own entry
+        assert store.audit_head(WS) == entry
+        assert store.get_agent(WS, "agent-u") == b"{}"
+
+    def test_concurrent_appends_stay_gapless(self, store: StorageBackend) -> None:
+        def append_many() -> None:
+            for _ in range(10):
+                store.append_audit(WS, _draft())
+
+        threads = [threading.Thread(target=append_many) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        chain = list(store.iter_audit(WS))
+        assert [e.seq for e in chain] == list(range(1, 41))
+        for before, after in itertools.pairwise(chain):
+            assert after.prev_hash == before.entry_hash
+
+    def test_a_snapshot_reads_the_log_and_refuses_appends(self, store: StorageBackend) -> None:
+        entry = store.append_audit(WS, _draft())
+        with store.snapshot() as view:
+            store.append_audit(WS, _draft())
+            assert list(view.iter_audit(WS)) == [entry]
+            with pytest.raises(StorageError):
+                view.append_audit(WS, _draft())
+
+
 class StorageBackendConformance(
     AccessStoreConformance,
+    AuditStoreConformance,
     UnitOfWorkConformance,
     SnapshotConformance,
     BlobStoreConformance,

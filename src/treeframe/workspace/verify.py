@@ -7,7 +7,8 @@ node's members), heads (frame exists, on that node, of that type), path index
 (each entry names a stored node recorded at that path), root history, path
 history (names stored nodes), the basis index (each entry names a stored
 frame whose basis names the reference; as many entries as the frames' bases
-name) and agent records (parse).
+name), agent records (parse) and the audit chain (every entry's hash and
+link recomputed; see :func:`treeframe.engine.audit.verify_chain`).
 A damaged row or an unreadable table becomes a problem in the report, never
 an exception.
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from treeframe.engine.agents import AgentRecord
+from treeframe.engine.audit import verify_chain
 from treeframe.errors import TreeframeError
 from treeframe.frames import merkle_set
 from treeframe.frames.frame import Frame
@@ -42,6 +44,7 @@ PHASES = (
     "path_history",
     "basis_index",
     "agents",
+    "audit",
 )
 
 T = TypeVar("T")
@@ -275,6 +278,12 @@ class _Verifier:
                 self.problem(
                     "damaged_record", f"agents:{agent_id}", f"unusable agent record: {exc}"
                 )
+
+    def audit(self) -> None:
+        report = verify_chain(self.each("audit", lambda: self.store.iter_audit(self.ws)))
+        if report.problem is not None:
+            problem = report.problem
+            self.problem(f"audit_{problem.kind}", f"audit:{problem.seq}", problem.message)
 
 
 def verify_store(

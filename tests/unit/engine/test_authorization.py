@@ -175,6 +175,8 @@ CALLS: dict[str, Callable[[Env, Any], object]] = {
         "src/app.py", FrameInput("note", b"r"), principal=p
     ),
     "synthesize_branch": lambda env, p: env.api.synthesize_branch("src", "summary", principal=p),
+    "audit_log": lambda env, p: env.api.audit_log(principal=p),
+    "verify_audit": lambda env, p: env.api.verify_audit(principal=p),
 }
 
 READ_OPS = set(READS) | {"resolve"}
@@ -186,6 +188,8 @@ ALLOWED: dict[str, set[str]] = {
     "put_frame": {"writer", "capable", "synth"},
     "put_frame_record": {"writer", "capable", "synth"},
     "synthesize_branch": {"capable", "synth"},
+    "audit_log": {"owner"},
+    "verify_audit": {"owner"},
 }
 
 

@@ -622,6 +622,7 @@ def test_header_names_version_and_tags():
         "set_inner": h.TAG_SET_INNER.decode(),
         "set_empty": h.TAG_SET_EMPTY.decode(),
         "workspace": h.TAG_WORKSPACE.decode(),
+        "audit": "treeframe:audit:v1",
     }
 
 
@@ -824,6 +825,27 @@ def test_workspace_id(vector):
     assert h.workspace_id(name) == vector["workspace_id"]
     assert Ref.workspace(name).hex() == vector["encoded_hex"]
     assert Ref.hash(Ref.workspace(name)) == vector["workspace_id"]
+
+
+def test_audit_chain():
+    from treeframe.hashing.audit import audit_entry_hash
+
+    chain = VECTORS["audit_chain"]
+    entries = chain["entries"]
+    assert len(entries) == 3
+    prev = chain["genesis_prev_hash"]
+    assert prev == "0" * 64
+    for seq, vector in enumerate(entries, start=1):
+        fields = vector["fields"]
+        assert (fields["seq"], fields["prev_hash"]) == (seq, prev)
+        # Reference: canonical JSON by the rules of SCHEMAS.md section 11, then the tag.
+        encoded = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert encoded == vector["canonical_json"]
+        data = Ref.blob(b"treeframe:audit:v1") + Ref.blob(encoded.encode("utf-8"))
+        assert data.hex() == vector["encoded_hex"]
+        assert Ref.hash(data) == vector["entry_hash"] == audit_entry_hash(fields)
+        assert vector["head"] == f"{seq}:{vector['entry_hash']}"
+        prev = vector["entry_hash"]
 
 
 @pytest.mark.parametrize("vector", VECTORS["nfc"], ids=_names(VECTORS["nfc"]))

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from treeframe.api.routes import access, frames, health, nodes, operations, push, workspaces
+from treeframe.api.routes import (
+    access,
+    audit,
+    frames,
+    health,
+    nodes,
+    operations,
+    push,
+    workspaces,
+)
 
 __all__ = ["ROUTERS"]
 
@@ -20,4 +29,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     frames.router,
     operations.router,
     push.router,
+    audit.router,
 )
