@@ -55,6 +55,8 @@ def test_put_is_201_when_new_and_200_when_stored(env: Env):
     assert body["frame"]["basis"]["kind"] == "node"
     assert body["frame"]["basis"]["node_id"] == body["node_id"]
     assert first.headers["etag"] == f'"{body["frame_id"]}"'
+    assert first.headers["location"] == f"{env.base}/frames/{body['frame_id']}"
+    assert env.http.get(first.headers["location"]).json()["content"] == "hello"
     again = env.put("src/app.py", "note", "hello", metadata={"other": "ignored"})
     assert again.status_code == 200
     assert again.json()["created"] is False
@@ -384,3 +386,24 @@ def test_damaged_content_is_refused_not_served(env: Env):
     assert changed == 1
     error(env.http.get(f"{frames_url(env)}/{fid}/content"), 500, "integrity_error")
     error(env.http.get(f"{frames_url(env)}/{fid}"), 500, "integrity_error")
+
+
+def test_permissions_come_from_the_callers_principal(env: Env):
+    from treeframe.api.deps import Identity, authenticate
+    from treeframe.engine.principal import Permission
+
+    env.app.dependency_overrides[authenticate] = lambda: Identity(
+        agent_id=AGENT, token_id="t", scope=None, permissions=frozenset({Permission.READ})
+    )
+    error(env.put("README.md", "note", "x"), 403, "access_denied")
+    url = f"{env.base}/synthesize"
+    error(env.http.post(url, json={"node": "", "frame_type": "note"}), 403, "access_denied")
+    assert heads(env, "README.md") == {}
+    assert env.http.get(f"{env.base}/nodes/by-path", params={"path": ""}).status_code == 200
+    env.app.dependency_overrides[authenticate] = lambda: Identity(
+        agent_id=AGENT, token_id="t", scope=None, permissions=frozenset()
+    )
+    error(env.http.get(f"{env.base}/nodes/{env.node_id('')}/record"), 403, "access_denied")
+    error(env.http.get(f"{env.base}/roots"), 403, "access_denied")
+    del env.app.dependency_overrides[authenticate]
+    error(env.http.get(f"{env.base}/roots"), 401, "unauthorized")

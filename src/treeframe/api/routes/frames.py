@@ -25,6 +25,7 @@ from treeframe.api.caching import (
     immutable_headers,
     matches,
     not_modified,
+    quoted,
 )
 from treeframe.api.convert import content_fields, frame_record, put_result
 from treeframe.api.deps import Bound, BoundWorkspace
@@ -121,7 +122,10 @@ def put_frame(
     """Append a frame authored by the caller's agent; it becomes its (node, type) head."""
     result = _put(bound, body, expected_head(if_match, if_none_match))
     response.status_code = 201 if result.created else 200
-    response.headers["ETag"] = f'"{result.frame_id}"'
+    response.headers["ETag"] = quoted(result.frame_id)
+    response.headers["Location"] = (
+        f"/v1/workspaces/{bound.info.workspace_id}/frames/{result.frame_id}"
+    )
     return put_result(result)
 
 
