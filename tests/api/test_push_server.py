@@ -136,6 +136,27 @@ def test_treeframe_push_syncs_a_tree_then_sends_depth_plus_one_after_an_edit(
         assert indexes(store, ws) == indexes(ref, ws)
 
 
+def test_push_of_a_local_workspace_scans_it_with_its_own_store(server: Server, tmp_path: Path):
+    ws = workspace(server, "from-workspace")
+    tree = tmp_path / "tree"
+    write(tree, TREE)
+    assert cli("init", str(tree)).returncode == 0
+    pushed = cli(
+        "push", "--server", server.url, "--workspace", "from-workspace", str(tree), "--json"
+    )
+    assert pushed.returncode == 0, pushed.stderr
+    out = json.loads(pushed.stdout)
+    validate_json("push", out)
+    status = cli("status", "--json", cwd=tree)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["current"]["root"] == out["root"]  # the local one was scanned
+    assert out["files"] == len(TREE)  # .treeframe/ itself is never part of the tree
+    with open_store(sqlite_url(server.store_path), create=False) as store:
+        current = store.current_root(ws)
+        assert current is not None
+        assert current.root == out["root"]
+
+
 def test_a_mismatched_record_is_refused_by_the_real_server_and_nothing_moves(
     server: Server, tmp_path: Path
 ):
