@@ -109,7 +109,8 @@ def create(
     permissions = parse_permissions(perm)
     lifetime = None if expires is None else parse_duration(expires)
     url = configured_store_url(store)
-    with open_store(url, create=False) as backend:
+    # One unit: a workspace is never left created without the token it was made for.
+    with open_store(url, create=False) as backend, backend.unit_of_work():
         access = AccessService(WorkspaceService(backend))
         scope: WorkspaceId | None = None
         created, holds_nothing = False, False
