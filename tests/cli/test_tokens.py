@@ -82,6 +82,13 @@ def test_token_create_makes_the_workspace_and_a_working_token(workspace: Path) -
     assert "shown this once" in text.stderr
     assert _authenticate(workspace, token).scope is None
 
+    # "team" is alice's: a token for bob there works only once bob holds something.
+    bobs = run_cli(
+        workspace, "token", "create", "--workspace", "team", "--agent", "bob", "--perm", "read"
+    )
+    assert bobs.code == 0, bobs.stderr
+    assert "holds none of these permissions" in bobs.stderr
+
 
 def test_token_list_never_shows_a_secret_and_revoke_refuses_the_token(workspace: Path) -> None:
     made = run_cli(
