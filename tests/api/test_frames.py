@@ -400,11 +400,12 @@ def test_permissions_come_from_the_callers_principal(env: Env):
     error(env.http.post(url, json={"node": "", "frame_type": "note"}), 403, "access_denied")
     assert heads(env, "README.md") == {}
     assert env.http.get(f"{env.base}/nodes/by-path", params={"path": ""}).status_code == 200
+    # A token allowing nothing here learns nothing: the workspace is out of its reach.
     env.app.dependency_overrides[authenticate] = lambda: Identity(
         agent_id=AGENT, token_id="t", scope=None, permissions=frozenset()
     )
-    error(env.http.get(f"{env.base}/nodes/{env.node_id('')}/record"), 403, "access_denied")
-    error(env.http.get(f"{env.base}/roots"), 403, "access_denied")
+    error(env.http.get(f"{env.base}/nodes/{env.node_id('')}/record"), 404, "workspace_not_found")
+    error(env.http.get(f"{env.base}/roots"), 404, "workspace_not_found")
     del env.app.dependency_overrides[authenticate]
     error(env.http.get(f"{env.base}/roots"), 401, "unauthorized")
 

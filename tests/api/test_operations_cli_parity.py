@@ -63,6 +63,9 @@ def parity(tmp_path: Path) -> Iterator[Parity]:
     make_tree(root, SAMPLE)
     assert run_cli(root, "init").code == 0
     assert run_cli(root, "scan").code == 0
+    # The override's agent needs rights in the CLI-made workspace (it owns none).
+    grant = ("acl", "grant", "--workspace", "default", "--agent", "alice")
+    assert run_cli(root, *grant, "--perm", "read,write,synthesize,admin").code == 0
     store = open_store(sqlite_url(root / ".treeframe" / "store.db"))
     try:
         app = install_override(create_app(Settings(), store))

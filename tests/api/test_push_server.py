@@ -226,7 +226,8 @@ def test_serve_scan_tracks_a_directory_into_a_workspace(tmp_path: Path):
     tree = tmp_path / "tracked"
     write(tree, TREE)
     store_path = tmp_path / "scan.db"
-    open_store(sqlite_url(store_path), create=True).close()
+    with open_store(sqlite_url(store_path), create=True) as store:
+        WorkspaceService(store).create("tracked", owner="alice")  # the override's agent
     running = start_server(tmp_path, store_path, app=APP, args=["--scan", f"{tree}=tracked"])
     try:
         ws = workspace_id("tracked")
