@@ -29,13 +29,14 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, TypeVar
 
 from treeframe.clock import format_instant
 from treeframe.engine.agents import AgentRegistry
+from treeframe.engine.audit import Auditor, Operation
 from treeframe.engine.principal import Permission, Principal, authorize
 from treeframe.engine.workspaces import WorkspaceService
 from treeframe.errors import (
@@ -51,6 +52,8 @@ from treeframe.hashing.ids import workspace_id
 from treeframe.ids import WorkspaceId
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.values import AclEntry, TokenRecord, WorkspaceInfo, is_token_id
+
+T = TypeVar("T")
 
 __all__ = [
     "ALL_PERMISSIONS",
@@ -203,6 +206,18 @@ class AccessService:
         self.workspaces = workspaces
         self.store: StorageBackend = workspaces.store
         self.clock = workspaces.runtime.clock
+        self.auditor = Auditor(self.store, self.clock)
+
+    def _audited(
+        self,
+        operation: Operation,
+        actor: Principal | LocalOwner,
+        ws: WorkspaceId,
+        fn: Callable[[], T],
+    ) -> T:
+        """Run the write ``fn`` with its entry in ``ws``'s audit log (refused ones too)."""
+        principal = actor if isinstance(actor, Principal) else None
+        return self.auditor.run(operation, principal, fn, workspace=ws, agent=_agent_of(actor))
 
     # -- authentication -------------------------------------------------------
     def authenticate(self, token: str) -> Bearer:
@@ -344,36 +359,42 @@ class AccessService:
         An admin principal makes tokens for its own workspace only; the local
         owner makes any, including unscoped ones. The scoped workspace must exist.
         """
-        validate_label(agent_id, "agent ID")
-        perms = frozenset(permissions)
-        if not perms:
-            raise InvalidRequest("a token needs at least one permission")
-        if isinstance(actor, Principal):
-            if scope != actor.workspace:
-                raise AccessDenied(f"{actor} may only make tokens for its own workspace")
-            authorize(actor, Permission.ADMIN)
-        if scope is not None and self.store.get_workspace(scope) is None:
-            raise WorkspaceNotFound(f"no workspace {scope} in store {self.store.url}")
-        now = self.clock.now()
-        expires_at = None
-        if expires_in is not None:
-            if expires_in <= timedelta(0):
-                raise InvalidRequest("a token's lifetime must be positive")
-            expires_at = format_instant(_instant(now) + expires_in)
-        secret = _new_secret()
-        record = TokenRecord(
-            token_id=secrets.token_hex(8),
-            secret_hash=hash_secret(secret),
-            agent_id=agent_id,
-            scope=scope,
-            permissions=_names(perms),
-            created_at=now,
-            expires_at=expires_at,
-            revoked_at=None,
-            created_by=_agent_of(actor),
-        )
-        self.store.put_token(record)
-        return IssuedToken(record, format_token(record.token_id, secret))
+
+        def write() -> IssuedToken:
+            validate_label(agent_id, "agent ID")
+            perms = frozenset(permissions)
+            if not perms:
+                raise InvalidRequest("a token needs at least one permission")
+            if isinstance(actor, Principal):
+                if scope != actor.workspace:
+                    raise AccessDenied(f"{actor} may only make tokens for its own workspace")
+                authorize(actor, Permission.ADMIN)
+            if scope is not None and self.store.get_workspace(scope) is None:
+                raise WorkspaceNotFound(f"no workspace {scope} in store {self.store.url}")
+            now = self.clock.now()
+            expires_at = None
+            if expires_in is not None:
+                if expires_in <= timedelta(0):
+                    raise InvalidRequest("a token's lifetime must be positive")
+                expires_at = format_instant(_instant(now) + expires_in)
+            secret = _new_secret()
+            record = TokenRecord(
+                token_id=secrets.token_hex(8),
+                secret_hash=hash_secret(secret),
+                agent_id=agent_id,
+                scope=scope,
+                permissions=_names(perms),
+                created_at=now,
+                expires_at=expires_at,
+                revoked_at=None,
+                created_by=_agent_of(actor),
+            )
+            self.store.put_token(record)
+            return IssuedToken(record, format_token(record.token_id, secret))
+
+        if scope is None:  # an all-workspaces token belongs to no workspace's log
+            return write()
+        return self._audited(Operation.TOKEN_CREATE, actor, scope, write)
 
     def list_tokens(
         self,
@@ -394,15 +415,24 @@ class AccessService:
 
     def revoke_token(self, token_id: str, *, actor: Principal | LocalOwner) -> TokenRecord:
         """Revoke a token now (again: keeps the first time); ``not_found`` if unknown or out of reach."""
-        if isinstance(actor, Principal):
-            authorize(actor, Permission.ADMIN)
         found = self.store.get_token(token_id) if is_token_id(token_id) else None
-        if found is None or (isinstance(actor, Principal) and found.scope != actor.workspace):
-            raise NotFound(f"no token {token_id[:40]}")
-        revoked = self.store.revoke_token(token_id, self.clock.now())
-        if revoked is None:
-            raise NotFound(f"no token {token_id[:40]}")
-        return revoked
+        ws = actor.workspace if isinstance(actor, Principal) else None
+        ws = ws or (found.scope if found is not None else None)
+
+        def write() -> TokenRecord:
+            if isinstance(actor, Principal):
+                authorize(actor, Permission.ADMIN)
+            found = self.store.get_token(token_id) if is_token_id(token_id) else None
+            if found is None or (isinstance(actor, Principal) and found.scope != actor.workspace):
+                raise NotFound(f"no token {token_id[:40]}")
+            revoked = self.store.revoke_token(token_id, self.clock.now())
+            if revoked is None:
+                raise NotFound(f"no token {token_id[:40]}")
+            return revoked
+
+        if ws is None:
+            return write()
+        return self._audited(Operation.TOKEN_REVOKE, actor, ws, write)
 
     # -- ACL --------------------------------------------------------------------
     def _require_admin(self, ws: WorkspaceId, actor: Principal | LocalOwner) -> None:
@@ -431,15 +461,23 @@ class AccessService:
         perms = frozenset(permissions)
         if not perms:
             raise InvalidRequest("grant at least one permission (to remove an entry, revoke it)")
-        self._require_admin(ws, actor)
-        entry = AclEntry(agent_id, _names(perms), self.clock.now(), _agent_of(actor))
-        self.store.put_acl(ws, entry)
-        return entry
+
+        def write() -> AclEntry:
+            self._require_admin(ws, actor)
+            entry = AclEntry(agent_id, _names(perms), self.clock.now(), _agent_of(actor))
+            self.store.put_acl(ws, entry)
+            return entry
+
+        return self._audited(Operation.ACL_GRANT, actor, ws, write)
 
     def revoke(self, ws: WorkspaceId, agent_id: str, *, actor: Principal | LocalOwner) -> AclEntry:
         """Remove ``agent_id``'s ACL entry from ``ws`` (needs ``admin``); the entry removed."""
-        self._require_admin(ws, actor)
-        entry = self.store.get_acl(ws, agent_id)
-        if entry is None or not self.store.delete_acl(ws, agent_id):
-            raise NotFound(f"agent {agent_id[:128]!r} has no ACL entry in this workspace")
-        return entry
+
+        def write() -> AclEntry:
+            self._require_admin(ws, actor)
+            entry = self.store.get_acl(ws, agent_id)
+            if entry is None or not self.store.delete_acl(ws, agent_id):
+                raise NotFound(f"agent {agent_id[:128]!r} has no ACL entry in this workspace")
+            return entry
+
+        return self._audited(Operation.ACL_REVOKE, actor, ws, write)

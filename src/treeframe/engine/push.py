@@ -30,11 +30,13 @@ history and root history are those a local scan of the same tree leaves.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from treeframe.clock import SYSTEM_CLOCK, Clock
+from treeframe.engine.audit import Auditor, AuditSession, Operation
 from treeframe.engine.principal import Permission, Principal, authorize
 from treeframe.errors import (
     AccessDenied,
@@ -50,6 +52,8 @@ from treeframe.ids import NodeId, WorkspaceId, parse_hex_id
 from treeframe.storage.base import RootEntry, StorageBackend
 from treeframe.tree.paths import child_path, has_unassigned, normalize_name
 from treeframe.tree.records import NodeRecord
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
@@ -191,6 +195,7 @@ class PushReceiver:
         self.ws = ws
         self.max_batch = max_batch
         self.clock = clock
+        self.auditor = Auditor(store, clock)
 
     def _authorize(self, principal: Principal) -> None:
         if not isinstance(principal, Principal):
@@ -314,6 +319,13 @@ class PushReceiver:
             IncompleteTree: The root, or a node under it, is not stored.
             InvalidRequest: The root is not the root directory of a tree.
         """
+        with self.auditor.session(Operation.TREE_PUSH, principal, workspace=self.ws) as audit:
+            audit.node = root if isinstance(root, str) and _HEX64.fullmatch(root) else None
+            return self._commit(root, expected, principal, audit)
+
+    def _commit(
+        self, root: str, expected: str | None, principal: Principal, audit: AuditSession
+    ) -> PushCommit:
         self._authorize(principal)
         root_id = NodeId(parse_hex_id(root, "root NodeID"))
         expected_id = None if expected is None else NodeId(parse_hex_id(expected, "expected root"))
@@ -349,7 +361,9 @@ class PushReceiver:
             if chunk:
                 self.store.stage_paths(self.ws, token, chunk)
                 staged += len(chunk)
-            entry = self.store.commit_scan(self.ws, token, root_id, actual, self.clock.now())
+            entry = audit.write(
+                lambda: self.store.commit_scan(self.ws, token, root_id, actual, self.clock.now())
+            )
         except BaseException:
             with contextlib.suppress(Exception):
                 self.store.abort_scan(self.ws, token)

@@ -23,6 +23,7 @@ from treeframe.engine.access import (
     split_token,
 )
 from treeframe.engine.agents import AgentRecord
+from treeframe.engine.audit import verify_workspace
 from treeframe.engine.principal import Permission, Principal
 from treeframe.engine.runtime import Runtime
 from treeframe.engine.workspaces import WorkspaceService
@@ -102,7 +103,7 @@ def test_authenticate_refuses_forged_expired_and_revoked_tokens(store: SqliteSto
         agent_id="alice",
         permissions={R, A},
         scope=ws,
-        expires_in=timedelta(hours=2),
+        expires_in=timedelta(hours=3),  # the audit entry reads the clock too,
     )
     found = access.authenticate(good.token)
     assert found == Bearer("alice", good.record.token_id, ws, frozenset({R, A}))
@@ -304,3 +305,30 @@ def test_parse_duration(text: str, expected: timedelta) -> None:
 def test_parse_duration_refuses_anything_else(text: str) -> None:
     with pytest.raises(InvalidRequest):
         parse_duration(text)
+
+
+def _log(store: SqliteStore, ws: str) -> list[tuple[str, str | None, bool, str | None]]:
+    return [(e.operation, e.agent, e.success, e.error) for e in store.iter_audit(ws)]
+
+
+def test_token_and_acl_writes_are_audited_accepted_and_refused(store: SqliteStore) -> None:
+    access = service(store)
+    access.create_workspace("w", actor=LOCAL_OWNER, owner="alice")
+    ws = workspace_id("w")
+    issued = access.create_token(actor=LOCAL_OWNER, agent_id="alice", permissions={R}, scope=ws)
+    access.grant(ws, "bob", {R}, actor=LOCAL_OWNER)
+    reader = Principal("bob", ws, frozenset({R}))
+    with pytest.raises(AccessDenied):
+        access.grant(ws, "carol", {R, W}, actor=reader)
+    access.revoke(ws, "bob", actor=LOCAL_OWNER)
+    access.revoke_token(issued.record.token_id, actor=LOCAL_OWNER)
+    assert _log(store, ws) == [
+        ("workspace.create", "alice", True, None),
+        ("token.create", None, True, None),
+        ("acl.grant", None, True, None),
+        ("acl.grant", "bob", False, "access_denied"),
+        ("acl.revoke", None, True, None),
+        ("token.revoke", None, True, None),
+    ]
+    assert store.get_acl(ws, "carol") is None  # the refused grant changed nothing
+    assert verify_workspace(store, ws).ok

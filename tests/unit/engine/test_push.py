@@ -396,3 +396,15 @@ def test_a_larger_tree_in_small_batches_arrives_whole(env: Env):
     assert max(result.batches) == 50
     assert len(result.batches) > 6
     assert indexes(env.server) == indexes(env.reference)
+
+
+def test_a_commit_is_audited_as_tree_push_and_a_lost_race_as_refused(env: Env):
+    root = env.scan()
+    push(env.receiver, env.client, root)
+    with pytest.raises(ConcurrentUpdate):
+        env.receiver.commit(root, None, principal=WRITER)  # the root is no longer None
+    pushes = [e for e in env.server.iter_audit(SERVER_WS) if e.operation == "tree.push"]
+    assert [(e.node, e.success, e.error) for e in pushes] == [
+        (root, True, None),
+        (root, False, "concurrent_update"),
+    ]
