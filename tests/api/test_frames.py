@@ -55,6 +55,8 @@ def test_put_is_201_when_new_and_200_when_stored(env: Env):
     assert body["frame"]["basis"]["kind"] == "node"
     assert body["frame"]["basis"]["node_id"] == body["node_id"]
     assert first.headers["etag"] == f'"{body["frame_id"]}"'
+    assert first.headers["location"] == f"{env.base}/frames/{body['frame_id']}"
+    assert env.http.get(first.headers["location"]).json()["content"] == "hello"
     again = env.put("src/app.py", "note", "hello", metadata={"other": "ignored"})
     assert again.status_code == 200
     assert again.json()["created"] is False
@@ -384,3 +386,71 @@ def test_damaged_content_is_refused_not_served(env: Env):
     assert changed == 1
     error(env.http.get(f"{frames_url(env)}/{fid}/content"), 500, "integrity_error")
     error(env.http.get(f"{frames_url(env)}/{fid}"), 500, "integrity_error")
+
+
+def test_permissions_come_from_the_callers_principal(env: Env):
+    from treeframe.api.deps import Identity, authenticate
+    from treeframe.engine.principal import Permission
+
+    env.app.dependency_overrides[authenticate] = lambda: Identity(
+        agent_id=AGENT, token_id="t", scope=None, permissions=frozenset({Permission.READ})
+    )
+    error(env.put("README.md", "note", "x"), 403, "access_denied")
+    url = f"{env.base}/synthesize"
+    error(env.http.post(url, json={"node": "", "frame_type": "note"}), 403, "access_denied")
+    assert heads(env, "README.md") == {}
+    assert env.http.get(f"{env.base}/nodes/by-path", params={"path": ""}).status_code == 200
+    env.app.dependency_overrides[authenticate] = lambda: Identity(
+        agent_id=AGENT, token_id="t", scope=None, permissions=frozenset()
+    )
+    error(env.http.get(f"{env.base}/nodes/{env.node_id('')}/record"), 403, "access_denied")
+    error(env.http.get(f"{env.base}/roots"), 403, "access_denied")
+    del env.app.dependency_overrides[authenticate]
+    error(env.http.get(f"{env.base}/roots"), 401, "unauthorized")
+
+
+def test_batch_items_carry_their_own_conditions_and_one_lost_race_writes_nothing(env: Env):
+    old = env.put("README.md", "note", "v1").json()["frame_id"]
+    current = env.put("README.md", "note", "v2").json()["frame_id"]
+    url = f"{frames_url(env)}/batch"
+
+    def item(path: str, text: str, **condition: str) -> dict:
+        return {"node_id": path, "frame": {"frame_type": "note", "content": text}, **condition}
+
+    lost = env.http.post(
+        url,
+        json={
+            "frames": [
+                item("src/app.py", "fresh", if_none_match="*"),
+                item("README.md", "v3", if_match=f'"{old}"'),
+            ]
+        },
+    )
+    body = error(lost, 412, "precondition_failed")
+    assert body["actual"] == current
+    assert heads(env, "src/app.py") == {}  # the first item was rolled back too
+    won = env.http.post(
+        url,
+        json={
+            "frames": [
+                item("src/app.py", "fresh", if_none_match="*"),
+                item("README.md", "v3", if_match=f'"{current}"'),
+            ]
+        },
+    )
+    assert won.status_code == 200, won.text
+    assert heads(env, "README.md") == {"note": won.json()["results"][1]["frame_id"]}
+
+
+def test_a_single_put_takes_its_condition_from_the_body_or_headers_not_both(env: Env):
+    head = put_if(env, "v1").json()["frame_id"]
+    body = {
+        "node_id": "src/app.py",
+        "frame": {"frame_type": "note", "content": "v2"},
+        "if_match": f'"{ZERO}"',
+    }
+    error(env.http.post(frames_url(env), json=body), 412, "precondition_failed")
+    both = env.http.post(frames_url(env), json=body, headers={"If-Match": f'"{head}"'})
+    error(both, 400, "invalid_request")
+    body["if_match"] = f'"{head}"'
+    assert env.http.post(frames_url(env), json=body).status_code == 201

@@ -81,6 +81,7 @@ def test_every_subclass_keeps_the_status_family_of_its_parent_or_says_why():
         "SchemaValidationFailed",  # well-formed HTTP whose content breaks the schema (422)
         "PayloadTooLarge",  # a body over the server's limit (413)
         "MethodNotAllowed",  # the route has no such method (405)
+        "PreconditionFailed",  # a lost race the client named with If-Match (412)
         "StoreLocked",
         "BackendUnavailable",
         "RecordMismatch",  # a pushed record is wrong, not the store (422)

@@ -62,6 +62,14 @@ class PutFrameRequest(BaseModel):
 
     node_id: str = Field(min_length=1, description="NodeID, or path in the current root.")
     frame: FrameSpec
+    if_match: str | None = Field(
+        default=None,
+        description="This put's If-Match in header syntax ('\"<frame id>\"' or '*'); "
+        "for batch items (a single put may send the header instead, not both).",
+    )
+    if_none_match: str | None = Field(
+        default=None, description="'*': no head of this type yet (as the header)."
+    )
 
 
 class PutFrameResult(ApiResponse):
@@ -79,7 +87,11 @@ class PutFrameResult(ApiResponse):
 
 
 class FrameBatchRequest(BaseModel):
-    """POST frames/batch: several puts in one transaction (all or none), in order."""
+    """POST frames/batch: several puts in one transaction (all or none), in order.
+
+    Each item may carry its own ``if_match`` / ``if_none_match``; one lost
+    race fails the whole batch with 412 and writes nothing.
+    """
 
     model_config = ConfigDict(extra="forbid")
 

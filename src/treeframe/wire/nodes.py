@@ -61,7 +61,7 @@ class NodeRecordModel(BaseModel):
     size: int | None = None
     executable: bool | None = None
     target: str | None = None
-    children: list[tuple[str, str]] | None = Field(
+    children: list[list[str]] | None = Field(
         default=None, description="[name, NodeID] pairs in UTF-8 name order (directories only)."
     )
 

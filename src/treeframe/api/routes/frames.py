@@ -25,6 +25,7 @@ from treeframe.api.caching import (
     immutable_headers,
     matches,
     not_modified,
+    quoted,
 )
 from treeframe.api.convert import content_fields, frame_record, put_result
 from treeframe.api.deps import Bound, BoundWorkspace
@@ -41,7 +42,7 @@ from treeframe.errors import (
 )
 from treeframe.frames.frame import Basis, Frame
 from treeframe.ids import FrameId, parse_hex_id
-from treeframe.storage.values import ANY_HEAD, AnyHead
+from treeframe.storage.values import AnyHead
 from treeframe.wire.frames import (
     FrameBatchRequest,
     FrameBatchResult,
@@ -119,9 +120,19 @@ def put_frame(
     if_none_match: Annotated[str | None, Header(description="* : no head yet")] = None,
 ) -> PutFrameResult:
     """Append a frame authored by the caller's agent; it becomes its (node, type) head."""
+    if (if_match, if_none_match) != (None, None) and (body.if_match, body.if_none_match) != (
+        None,
+        None,
+    ):
+        raise InvalidRequest("give the put's condition as headers or in the body, not both")
+    if (if_match, if_none_match) == (None, None):
+        if_match, if_none_match = body.if_match, body.if_none_match
     result = _put(bound, body, expected_head(if_match, if_none_match))
     response.status_code = 201 if result.created else 200
-    response.headers["ETag"] = f'"{result.frame_id}"'
+    response.headers["ETag"] = quoted(result.frame_id)
+    response.headers["Location"] = (
+        f"/v1/workspaces/{bound.info.workspace_id}/frames/{result.frame_id}"
+    )
     return put_result(result)
 
 
@@ -132,7 +143,10 @@ def put_frames_batch(bound: Bound, body: FrameBatchRequest) -> FrameBatchResult:
     if len(body.frames) > limit:
         raise InvalidRequest(f"batch of {len(body.frames)} exceeds the limit of {limit}")
     with bound.api.store.unit_of_work():
-        results = [_put(bound, item, ANY_HEAD) for item in body.frames]
+        results = [
+            _put(bound, item, expected_head(item.if_match, item.if_none_match))
+            for item in body.frames
+        ]
     return FrameBatchResult(results=[put_result(r) for r in results])
 
 
