@@ -438,3 +438,16 @@ def test_a_thousand_workspaces_page_through_exactly_once(world: World, http: htt
     nobody = issue_token(world.server.store_path, None, "nobody", "read", scope="all")
     empty = call(http, nobody, "GET", "/v1/workspaces").json()
     assert (empty["workspaces"], empty["next"]) == ([], None)
+
+
+def test_the_make_token_fixture_makes_working_tokens(
+    world: World, http: httpx.Client, make_token: Any
+) -> None:
+    scoped = make_token(world.server.store_path, "delta", "zoe", "read")
+    shown = call(http, scoped, "GET", f"/v1/workspaces/{workspace_id('delta')}")
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["owner"] == "zoe"
+    unscoped = make_token(world.server.store_path, None, "zoe", "read,admin", scope="all")
+    made = call(http, unscoped, "POST", "/v1/workspaces", json={"name": "delta-2"})
+    assert made.status_code == 201, made.text
+    assert call(http, scoped, "GET", f"/v1/workspaces/{workspace_id('delta-2')}").status_code == 404

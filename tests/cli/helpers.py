@@ -91,6 +91,7 @@ def store_state(root: Path) -> dict[str, Any]:
 
 # The tables every store has; store_state refuses to compare fewer.
 STORE_TABLES = {
+    "acl",
     "agents",
     "basis_refs",
     "contents",
@@ -104,6 +105,7 @@ STORE_TABLES = {
     "paths",
     "scan_staging",
     "scans",
+    "tokens",
     "workspaces",
 }
 _TABLE_KEYS = {"root_history": "history"}

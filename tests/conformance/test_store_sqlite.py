@@ -379,10 +379,17 @@ def test_damaged_frame_rows_are_yielded_as_damaged(store: SqliteStore, db_path: 
 
 
 def _as_version_3(db_path: Path) -> None:
-    """Rewrite a store into the version-3 layout: no put_seq, per-node indexes by seq, no metadata."""
+    """Rewrite a store into the version-3 layout: no put_seq, per-node indexes by seq, no metadata.
+
+    (Nor tokens and ACL, which version 7 adds.)
+    """
     conn = raw_connection(db_path)
     try:
         for statement in (
+            "DROP TABLE tokens",
+            "DROP TABLE acl",
+            "DROP INDEX agents_by_agent",
+            "DROP INDEX workspaces_by_owner",
             "DROP INDEX frames_by_node_put",
             "DROP INDEX frames_by_node_type_put",
             "DROP INDEX frames_by_node_agent_put",
@@ -497,3 +504,27 @@ def test_snapshot_keeps_its_state_while_another_process_appends(
         assert [f.seq for f in view.iter_all_frames(WS)] == list(range(1, 301))
     assert child.exitcode == 0
     assert len(list(store.iter_all_frames(WS))) == 600
+
+
+def test_a_store_from_before_tokens_reads_as_empty_and_gains_them_on_upgrade(
+    tmp_path: Path,
+) -> None:
+    from treeframe.storage.values import AclEntry
+    from treeframe.testing.conformance import token_record
+
+    db_path = tmp_path / "v3.db"
+    _version_3_store(db_path)
+    with SqliteStore(db_path, read_only=True) as old:
+        assert old.get_token("0123456789abcdef") is None
+        assert old.list_tokens() == []
+        assert old.list_acl(WS) == []
+        assert old.get_acl(WS, "agent-a") is None
+        assert old.list_workspaces_of_agent("agent-a") == []
+        with pytest.raises(StorageError):
+            old.put_token(token_record(scope=WS))
+    with SqliteStore(db_path) as upgraded:
+        assert upgraded.schema_status().current == SCHEMA_VERSION
+        upgraded.put_token(token_record(scope=WS))
+        upgraded.put_acl(WS, AclEntry("agent-b", ("read",), CREATED_AT, None))
+        assert upgraded.get_token("0123456789abcdef") == token_record(scope=WS)
+        assert [w.name for w in upgraded.list_workspaces_of_agent("agent-b")] == ["ws-a"]

@@ -1178,20 +1178,25 @@ class SqliteStore(BatchDerivedStore):
         after: str | None = None,
         limit: int = 100,
     ) -> list[WorkspaceInfo]:
-        """Owned, ACL-listed or registered workspaces of the agent, by name, in one query."""
+        """Owned, ACL-listed or registered workspaces of the agent, by name, in one query.
+
+        The candidate set comes from the three by-agent indexes (owner, acl,
+        agents), so a page costs what the agent has, not what the store has.
+        """
         if not self._has_access:
             return []
         sql = (
-            f"SELECT {self._info_columns} FROM workspaces w WHERE (? IS NULL OR name > ?)"
-            " AND (w.owner = ?"
-            " OR EXISTS (SELECT 1 FROM acl a WHERE a.agent = ? AND a.ws = w.id)"
-            " OR EXISTS (SELECT 1 FROM agents g WHERE g.agent = ? AND g.ws = w.id))"
+            f"SELECT {self._info_columns} FROM workspaces WHERE id IN ("
+            "SELECT id FROM workspaces WHERE owner = ?"
+            " UNION SELECT ws FROM acl WHERE agent = ?"
+            " UNION SELECT ws FROM agents WHERE agent = ?)"
+            " AND (? IS NULL OR name > ?)"
         )
         if not include_deleted:
             sql += " AND deleted_at IS NULL"
         rows = self._all(
             sql + " ORDER BY name LIMIT ?",
-            (after, after, agent_id, agent_id, agent_id, max(limit, 0)),
+            (agent_id, agent_id, agent_id, after, after, max(limit, 0)),
         )
         return [self._info(r) for r in rows]
 

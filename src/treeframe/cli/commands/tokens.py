@@ -109,14 +109,16 @@ def create(
     permissions = parse_permissions(perm)
     lifetime = None if expires is None else parse_duration(expires)
     url = configured_store_url(store)
-    with open_store(url, create=False) as backend:
+    # One unit: a workspace is never left created without the token it was made for.
+    with open_store(url, create=False) as backend, backend.unit_of_work():
         access = AccessService(WorkspaceService(backend))
         scope: WorkspaceId | None = None
-        created = False
+        created, holds_nothing = False, False
         names: dict[WorkspaceId, str] = {}
         if workspace is not None:
             info, created = access.create_workspace(workspace, actor=LOCAL_OWNER, owner=agent)
             scope, names = info.workspace_id, {info.workspace_id: info.name}
+            holds_nothing = not (access.held(agent, info) & permissions)
         issued = access.create_token(
             actor=LOCAL_OWNER,
             agent_id=agent,
@@ -139,6 +141,12 @@ def create(
         err=True,
     )
     typer.echo("the token is shown this once: store it now", err=True)
+    if holds_nothing:
+        typer.echo(
+            f"note: agent {shown(agent)} holds none of these permissions in {where} yet"
+            " (grant them with 'treeframe acl grant')",
+            err=True,
+        )
 
 
 @token_app.command("list")
