@@ -18,7 +18,7 @@ from treeframe.client.push import PushInterrupted, error_from_response, push_tre
 from treeframe.config.settings import Settings
 from treeframe.engine.principal import Permission
 from treeframe.engine.workspaces import WorkspaceService
-from treeframe.errors import ConcurrentUpdate, RecordMismatch
+from treeframe.errors import ConcurrentUpdate, RecordMismatch, StoreCorrupt
 from treeframe.hashing.ids import content_hash, workspace_id
 from treeframe.ids import NodeId, WorkspaceId
 from treeframe.storage.base import StorageBackend
@@ -170,6 +170,7 @@ def test_a_one_file_edit_sends_depth_plus_one_records(env: Env):
     (env.tree / "src/lib/util.py").write_text("def g(): pass\n", encoding="utf-8")
     result = env.push()
     assert env.transport.received == result.sent == 3 + 1  # src/lib/util.py has depth 3
+    assert result.paths_changed == 4  # "", src, src/lib, src/lib/util.py
     assert result.skipped == result.offered - result.sent
     assert indexes(env.server, env.ws) == indexes(env.reference, env.ws)
 
@@ -222,6 +223,20 @@ def test_the_client_raises_the_library_error_from_the_envelope(env: Env):
     error = error_from_response(response)
     assert isinstance(error, RecordMismatch)
     assert error.got == "0" * 64  # type: ignore[attr-defined]
+
+
+def test_a_root_missing_from_the_local_store_is_store_corrupt_and_nothing_is_sent(env: Env):
+    with pytest.raises(StoreCorrupt, match="lacks node"):
+        push_tree(env.http, env.ws, env.local, LOCAL_WS, NodeId("c" * 64))
+    assert env.transport.paths == ["negotiate"]
+
+
+def test_a_response_without_an_envelope_is_a_plain_treeframe_error():
+    error = error_from_response(httpx.Response(502, text="bad gateway"))
+    assert (type(error).__name__, error.message) == (
+        "TreeframeError",
+        "HTTP 502 without an error envelope",
+    )
 
 
 @pytest.mark.parametrize(

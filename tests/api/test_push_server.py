@@ -23,6 +23,7 @@ from tests.api.conftest import REPO, Server, start_server, stop_server
 from tests.cli.test_json_schemas import _validate as validate_json
 from treeframe.api import create_app
 from treeframe.api.deps import Identity, authenticate
+from treeframe.client.push import PushInterrupted, push_tree
 from treeframe.config.settings import Settings
 from treeframe.engine.principal import Permission
 from treeframe.engine.workspaces import WorkspaceService
@@ -36,6 +37,7 @@ from treeframe.tree.records import NodeRecord
 from treeframe.tree.scan import scan_tree
 
 APP = "tests.api.test_push_server:push_app"
+LOCAL = workspace_id("local")
 TREE = {
     "README.md": "hello\n",
     "src/app.py": "print('app')\n",
@@ -134,6 +136,46 @@ def test_treeframe_push_syncs_a_tree_then_sends_depth_plus_one_after_an_edit(
     scan_tree(tree, ref, ws, workers=1)
     with open_store(sqlite_url(server.store_path), create=False) as store:
         assert indexes(store, ws) == indexes(ref, ws)
+
+
+def test_a_push_stopped_part_way_is_finished_by_the_next_run(server: Server, tmp_path: Path):
+    ws = workspace(server, "resume")
+    tree = tmp_path / "tree"
+    write(tree, TREE)
+    local = reference(tree, LOCAL)
+    current = local.current_root(LOCAL)
+    assert current is not None
+    with (
+        httpx.Client(base_url=server.url, timeout=10) as http,
+        pytest.raises(PushInterrupted) as stopped,
+    ):
+        push_tree(http, ws, local, LOCAL, current.root, batch_size=2, max_batches=2)
+    assert stopped.value.sent == 4
+    rerun = cli("push", "--server", server.url, "--workspace", ws, str(tree), "--json")
+    assert rerun.returncode == 0, rerun.stderr
+    out = json.loads(rerun.stdout)
+    assert (out["root"], out["sent"], out["changed"]) == (current.root, TOTAL - 4, True)
+
+
+def test_push_of_a_local_workspace_scans_it_with_its_own_store(server: Server, tmp_path: Path):
+    ws = workspace(server, "from-workspace")
+    tree = tmp_path / "tree"
+    write(tree, TREE)
+    assert cli("init", str(tree)).returncode == 0
+    pushed = cli(
+        "push", "--server", server.url, "--workspace", "from-workspace", str(tree), "--json"
+    )
+    assert pushed.returncode == 0, pushed.stderr
+    out = json.loads(pushed.stdout)
+    validate_json("push", out)
+    status = cli("status", "--json", cwd=tree)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["current"]["root"] == out["root"]  # the local one was scanned
+    assert out["files"] == len(TREE)  # .treeframe/ itself is never part of the tree
+    with open_store(sqlite_url(server.store_path), create=False) as store:
+        current = store.current_root(ws)
+        assert current is not None
+        assert current.root == out["root"]
 
 
 def test_a_mismatched_record_is_refused_by_the_real_server_and_nothing_moves(

@@ -25,7 +25,7 @@ import httpx
 from pydantic import BaseModel
 
 import treeframe.errors as errors
-from treeframe.errors import TreeframeError
+from treeframe.errors import StoreCorrupt, TreeframeError
 from treeframe.ids import NodeId, WorkspaceId
 from treeframe.storage.base import StorageBackend
 from treeframe.tree.records import NodeRecord
@@ -168,7 +168,10 @@ def push_tree(
         frontier: list[NodeId] = [root]
         while frontier:
             found = source.get_nodes(source_ws, frontier)
-            records = [found[n] for n in frontier]  # KeyError: the local store is damaged
+            lost = [n for n in frontier if n not in found]
+            if lost:
+                raise StoreCorrupt(f"the local store lacks node {lost[0]} of the tree {root}")
+            records = [found[n] for n in frontier]
             levels.append(records)
             children = list(dict.fromkeys(c for r in records for _, c in r.children))
             missing: list[NodeId] = []

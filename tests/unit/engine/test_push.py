@@ -250,6 +250,15 @@ def test_a_directory_naming_a_child_at_another_path_is_refused(env: Env):
     assert env.node_count() == 0
 
 
+def test_a_directory_naming_a_stored_child_at_another_path_is_refused(env: Env):
+    file_a = NodeRecord.file("a.txt", content_hash(b"a"), 1, False)
+    env.receiver.receive([file_a.to_dict()], principal=WRITER)
+    lying = NodeRecord.directory("", [("b.txt", file_a.node_id)])
+    with pytest.raises(RecordMismatch):
+        env.receiver.receive([lying.to_dict()], principal=WRITER)
+    assert env.node_count() == 1
+
+
 def test_a_directory_without_its_children_is_refused(env: Env):
     records = _records(env)
     root = records[-1]

@@ -1,16 +1,21 @@
 """push: scan a directory locally and sync its tree into a server's workspace (docs/API.md, "Push").
 
-The directory is scanned into an in-memory store (the server never sees the
-disk), then :func:`treeframe.client.push.push_tree` negotiates, sends only
-the records the server lacks and moves the workspace's root. httpx is
-imported only when the command runs.
+The directory is scanned locally (the server never sees the disk): into its
+own store with its stat cache when it is a treeframe workspace (holds
+``.treeframe/``), as ``treeframe scan`` would, otherwise into memory. Then
+:func:`treeframe.client.push.push_tree` negotiates, sends only the records
+the server lacks and moves the workspace's root. httpx is imported only when
+the command runs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +25,12 @@ from treeframe.errors import BackendUnavailable, ConfigError
 from treeframe.hashing.ids import workspace_id
 from treeframe.ids import WorkspaceId
 from treeframe.storage.values import WorkspaceInfo
+from treeframe.workspace import Workspace
+from treeframe.workspace.layout import STATE_DIR
+
+if TYPE_CHECKING:
+    from treeframe.storage.base import StorageBackend
+    from treeframe.tree.scan import ScanResult
 
 __all__ = ["register"]
 
@@ -84,33 +95,55 @@ def push(
             f"push needs httpx ({exc.name} is missing): pip install 'treeframe[server]'"
         ) from exc
     target = _workspace(workspace)
-    local = MemoryStore("memory://")
-    local.create_workspace(WorkspaceInfo(_LOCAL_WS, "push", "", None, "", None))
     enabled = show_progress(quiet) and not json_out
-    with progress_bar("scanning", enabled) as update:
+    with contextlib.ExitStack() as stack:
+        local: StorageBackend
+        rescan: Callable[..., ScanResult]
+        if (directory / STATE_DIR).is_dir():
+            # A local workspace: scanned as `treeframe scan` does, with its stat cache.
+            bound = stack.enter_context(Workspace.at(directory.absolute()))
+            local, source_ws, rescan = bound.store, bound.ws, bound.scan
+        else:
+            memory = MemoryStore("memory://")
+            memory.create_workspace(WorkspaceInfo(_LOCAL_WS, "push", "", None, "", None))
+            local, source_ws = memory, _LOCAL_WS
+            rescan = functools.partial(scan_tree, directory, memory, _LOCAL_WS)
 
-        def scanned(seen: int, hashed: int, nbytes: int) -> None:
-            update(f"{seen} files seen, {hashed} hashed, {nbytes / 1e6:.1f} MB")
+        with progress_bar("scanning", enabled) as update:
 
-        scan = scan_tree(directory, local, _LOCAL_WS, workers=workers, progress=scanned)
-    for entry in scan.skipped:
-        typer.echo(f"warning: skipped {entry.path}: {entry.message} [{entry.reason}]", err=True)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    with (
-        progress_bar("pushing", enabled) as update,
-        httpx.Client(base_url=server, headers=headers, timeout=_TIMEOUT_SECONDS) as http,
-    ):
+            def scanned(seen: int, hashed: int, nbytes: int) -> None:
+                update(f"{seen} files seen, {hashed} hashed, {nbytes / 1e6:.1f} MB")
 
-        def pushed(phase: str, done: int, total: int) -> None:
-            update(f"{phase}: {done}" + (f" of {total}" if total else ""))
+            scan = rescan(workers=workers, progress=scanned)
+        for entry in scan.skipped:
+            typer.echo(f"warning: skipped {entry.path}: {entry.message} [{entry.reason}]", err=True)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        with (
+            progress_bar("pushing", enabled) as update,
+            httpx.Client(base_url=server, headers=headers, timeout=_TIMEOUT_SECONDS) as http,
+        ):
 
-        try:
-            result = push_tree(
-                http, target, local, _LOCAL_WS, scan.root, batch_size=batch_size, progress=pushed
-            )
-        except httpx.TransportError as exc:
-            raise BackendUnavailable(f"cannot reach {server}: {exc}") from exc
-    payload = {"workspace_id": target, "files": scan.files, **result.to_dict()}
+            def pushed(phase: str, done: int, total: int) -> None:
+                update(f"{phase}: {done}" + (f" of {total}" if total else ""))
+
+            try:
+                result = push_tree(
+                    http,
+                    target,
+                    local,
+                    source_ws,
+                    scan.root,
+                    batch_size=batch_size,
+                    progress=pushed,
+                )
+            except httpx.TransportError as exc:
+                raise BackendUnavailable(f"cannot reach {server}: {exc}") from exc
+    payload = {
+        "workspace_id": target,
+        "files": scan.files,
+        "files_hashed": scan.files_hashed,
+        **result.to_dict(),
+    }
     if json_out:
         print_json(payload)
         return
