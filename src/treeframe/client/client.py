@@ -122,8 +122,8 @@ class Client(_Base):
         token: A bearer token (``treeframe token create``); sent on every call.
         timeout: Seconds (or an ``httpx.Timeout``) per request.
         retries: Retries of an idempotent call (an int) or a :class:`RetryPolicy`.
-        transport: An httpx transport (tests: ``httpx.ASGITransport(app)`` is async-only,
-            so in-process sync tests use ``httpx.WSGITransport`` or a real server).
+        transport: An httpx transport (``httpx.ASGITransport`` is async-only: an app
+            in process is reached with :class:`AsyncClient`, a server with either).
         headers: Extra headers for every request.
     """
 
