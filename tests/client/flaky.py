@@ -60,6 +60,15 @@ async def flaky_post(request: Request, key: str, fail: int = 0, status: int = 50
     return await _answer(request, key, fail, status)
 
 
+class Peer(ApiResponse):
+    port: int
+
+
+@router.get("/peer/port")
+async def peer(request: Request) -> Peer:
+    return Peer(port=request.client.port if request.client else 0)
+
+
 @router.get("/{key}/hits")
 async def hits(request: Request, key: str) -> Hits:
     ids = request.app.state.flaky_ids.get(key, [])

@@ -172,6 +172,8 @@ def test_environment_variables_select_the_server(remote: Remote, tmp_path: Path)
     # Outside any workspace directory: paths are workspace-relative.
     result = checked(in_process(tmp_path, "get", "src/db/models.py", "--json", env=env))
     assert result.stdout == remote.local("get", "src/db/models.py", "--json").stdout
+    dotted = checked(in_process(tmp_path, "ls", "./src//db/", env=env))
+    assert dotted.stdout == remote.local("ls", "src/db").stdout
 
 
 def test_put_remotely_then_locally_is_the_same_frame(remote: Remote):

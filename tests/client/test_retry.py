@@ -7,10 +7,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import httpx
 import pytest
 
 from tests.api.conftest import Server, free_port
-from tests.client.flaky import Hits
+from tests.client.flaky import Hits, Peer
 from treeframe.client import AsyncClient, Client, RetryPolicy
 from treeframe.client.call import Call, model
 from treeframe.client.retry import parse_retry_after
@@ -165,3 +166,27 @@ def test_policy_refuses_nonsense():
         RetryPolicy(attempts=0)
     with pytest.raises(ValueError, match="negative"):
         RetryPolicy(base_delay=-1)
+
+
+def test_one_client_reuses_one_keep_alive_connection(flaky_server: Server):
+    port = Call("GET", "/v1/flaky/peer/port", model(Peer))
+    with Client(flaky_server.url) as client:
+        ports = {client.request(port).port for _ in range(20)}
+        _key, call = flaky(fail=2)
+        client.request(call)  # retried answers keep the connection too
+        ports.add(client.request(port).port)
+    assert len(ports) == 1
+    with Client(flaky_server.url) as other:
+        assert other.request(port).port not in ports  # a new client, a new connection
+
+
+def test_async_client_shares_its_pool_between_tasks(flaky_server: Server):
+    port = Call("GET", "/v1/flaky/peer/port", model(Peer))
+    limits = httpx.Limits(max_connections=2)
+
+    async def run() -> set[int]:
+        async with AsyncClient(flaky_server.url, limits=limits) as client:
+            answers = await asyncio.gather(*(client.request(port) for _ in range(20)))
+            return {a.port for a in answers}
+
+    assert 1 <= len(asyncio.run(run())) <= 2

@@ -25,6 +25,7 @@ from treeframe.wire.access import (
     TokenList,
     TokenOut,
 )
+from treeframe.wire.audit import AuditPage, AuditVerification
 from treeframe.wire.common import Live, Ready
 from treeframe.wire.frames import (
     FrameBatchRequest,
@@ -65,6 +66,7 @@ from treeframe.wire.push import (
 from treeframe.wire.workspaces import Workspace, WorkspaceCreate, WorkspaceDetail, WorkspaceList
 
 __all__ = [
+    "audit_log",
     "compose",
     "create_token",
     "create_workspace",
@@ -99,6 +101,7 @@ __all__ = [
     "roots",
     "stale",
     "synthesize",
+    "verify_audit",
 ]
 
 
@@ -364,3 +367,33 @@ def push_records(ws: str, request: RecordsRequest) -> Call[RecordsResponse]:
 def push_commit(ws: str, request: CommitRequest) -> Call[CommitResponse]:
     """``POST …/push/commit``: move the root, compare-and-set on ``expected_root`` (never retried)."""
     return Call("POST", _ws(ws, "push", "commit"), model(CommitResponse), json=body(request))
+
+
+# -- audit ---------------------------------------------------------------------
+def audit_log(
+    ws: str,
+    *,
+    after: int = 0,
+    limit: int = 100,
+    agent: str | None = None,
+    operation: str | None = None,
+    node: str | None = None,
+) -> Call[AuditPage]:
+    """``GET …/audit``: a page of the audit chain after seq ``after``, filtered (admin)."""
+    params = {
+        "after": after,
+        "limit": limit,
+        "agent": agent,
+        "operation": operation,
+        "node": node,
+    }
+    return Call("GET", _ws(ws, "audit"), model(AuditPage), params=params)
+
+
+def verify_audit(ws: str, *, head: str | None = None) -> Call[AuditVerification]:
+    """``GET …/audit/verify``: recompute the chain (admin).
+
+    ``head``, an ``X-Audit-Head`` kept from a write answer (``client.audit_head``),
+    also detects a log truncated since.
+    """
+    return Call("GET", _ws(ws, "audit", "verify"), model(AuditVerification), params={"head": head})

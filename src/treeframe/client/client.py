@@ -122,8 +122,8 @@ class Client(_Base):
         token: A bearer token (``treeframe token create``); sent on every call.
         timeout: Seconds (or an ``httpx.Timeout``) per request.
         retries: Retries of an idempotent call (an int) or a :class:`RetryPolicy`.
-        transport: An httpx transport (tests: ``httpx.ASGITransport(app)`` is async-only,
-            so in-process sync tests use ``httpx.WSGITransport`` or a real server).
+        transport: An httpx transport (``httpx.ASGITransport`` is async-only: an app
+            in process is reached with :class:`AsyncClient`, a server with either).
         headers: Extra headers for every request.
     """
 
@@ -191,6 +191,8 @@ class Client(_Base):
     push_negotiate = sync_route(calls.push_negotiate)
     push_records = sync_route(calls.push_records)
     push_commit = sync_route(calls.push_commit)
+    audit_log = sync_route(calls.audit_log)
+    verify_audit = sync_route(calls.verify_audit)
 
     def push_tree(
         self,
@@ -296,6 +298,8 @@ class AsyncClient(_Base):
     push_negotiate = async_route(calls.push_negotiate)
     push_records = async_route(calls.push_records)
     push_commit = async_route(calls.push_commit)
+    audit_log = async_route(calls.audit_log)
+    verify_audit = async_route(calls.verify_audit)
 
     async def aclose(self) -> None:
         """Close the connection pool."""

@@ -373,7 +373,7 @@ class RemoteWorkspace:
         """Workspace-relative path of ``target``: from ``cwd`` inside a local workspace, else as given."""
         if self.root is not None:
             return relative_path(self.root, target, cwd=cwd)
-        return "" if target in ("", ".", "./") else target.strip("/")
+        return "/".join(part for part in target.split("/") if part not in ("", "."))
 
     def resolve(self, ref: str, cwd: Path | None = None) -> NodeRecord:
         """The node named by ``ref``: a NodeID when such a node exists, else a path."""
