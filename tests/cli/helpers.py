@@ -53,7 +53,7 @@ def assert_one_line_error(result: Result, code: str) -> None:
     assert f"[{code}]" in lines[0], lines[0]
 
 
-def store_state(root: Path) -> dict[str, Any]:
+def store_state(root: Path, *, audit: bool = True) -> dict[str, Any]:
     """Every row of every table of the workspace's store, for before/after comparisons.
 
     Read straight from the SQLite file (read-only), so no table can be left
@@ -61,6 +61,9 @@ def store_state(root: Path) -> dict[str, Any]:
     staging and the workspace's sequence counter are compared like frames and
     paths. ``history`` is the root history; ``frames`` lists the stored frame
     records in append order (``frame_rows`` holds the table's raw rows).
+    ``audit=False`` leaves the audit log out, for a refused write: it changes
+    nothing but appends its refused entry (check that with
+    :func:`assert_one_refused_entry`).
     """
     db = root / ".treeframe" / "store.db"
     conn = sqlite3.connect(f"file:{quote(str(db))}?mode=ro", uri=True)
@@ -86,13 +89,37 @@ def store_state(root: Path) -> dict[str, Any]:
     finally:
         conn.close()
     assert set(state) >= STORE_TABLES, sorted(state)
+    if not audit:
+        del state["audit_log"]
     return state
+
+
+def audit_entries(root: Path) -> list[dict[str, Any]]:
+    """The store's audit log, every workspace's, as dicts in (workspace, seq) order."""
+    db = root / ".treeframe" / "store.db"
+    conn = sqlite3.connect(f"file:{quote(str(db))}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        rows = conn.execute("SELECT * FROM audit_log ORDER BY ws, seq").fetchall()
+    finally:
+        conn.close()
+    return [dict(row) for row in rows]
+
+
+def assert_one_refused_entry(root: Path, before: list[dict[str, Any]], code: str) -> None:
+    """Exactly one audit entry was appended since ``before``: a refused write with ``code``."""
+    after = audit_entries(root)
+    assert after[: len(before)] == before, "existing audit entries changed"
+    new = after[len(before) :]
+    assert len(new) == 1, new
+    assert (new[0]["success"], new[0]["error"]) == (0, code), new[0]
 
 
 # The tables every store has; store_state refuses to compare fewer.
 STORE_TABLES = {
     "acl",
     "agents",
+    "audit_log",
     "basis_refs",
     "contents",
     "frame_sets",

@@ -58,7 +58,8 @@ def test_every_cli_write_is_listed_with_no_request_id(workspace: Path) -> None:
     )
     assert_one_line_error(refused, "access_denied")
     entries = run_cli(workspace, "audit", "list", "--json").json()["entries"]
-    assert [e["operation"] for e in entries][:4] == ["agent.register"] * 4  # the fixture's agents
+    # init created the workspace, then the fixture registered its four agents.
+    assert [e["operation"] for e in entries][:5] == ["workspace.create"] + ["agent.register"] * 4
     assert [(e["operation"], e["agent"], e["success"], e["error"]) for e in entries[-2:]] == [
         ("frame.put", "a1", True, None),
         ("frame.put", "reader", False, "access_denied"),

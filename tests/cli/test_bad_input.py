@@ -8,9 +8,23 @@ import sys
 
 import pytest
 
-from tests.cli.helpers import assert_one_line_error, run_cli, store_state
+from tests.cli.helpers import (
+    assert_one_line_error,
+    assert_one_refused_entry,
+    audit_entries,
+    run_cli,
+    store_state,
+)
 
 UNKNOWN_ID = "ab" * 32
+BAD_TYPE = ("put", "src/app.py", "--type", "bad type", "--agent", "a", "--content", "x")
+BAD_BASIS = (
+    *("put", "src/app.py", "--type", "t", "--agent", "a", "--content", "x"),
+    *("--basis-frame", UNKNOWN_ID),
+)
+# Refused by the engine's write method, so audited as a refused write; every
+# other case is refused before any write is attempted and leaves no entry.
+REFUSED_WRITES = {BAD_TYPE, BAD_BASIS}
 
 
 @pytest.mark.parametrize(
@@ -34,10 +48,7 @@ UNKNOWN_ID = "ab" * 32
         (("put", "src/app.py", "--type", "t", "--agent", "", "--content", "x"), "invalid_frame"),
         (("put", "src/app.py", "--agent", "a", "--content", "x"), "invalid_frame"),
         (("put", "src/app.py", "--type", "t", "--content", "x"), "invalid_frame"),
-        (
-            ("put", "src/app.py", "--type", "bad type", "--agent", "a", "--content", "x"),
-            "invalid_frame",
-        ),
+        (BAD_TYPE, "invalid_frame"),
         (("put", "src/app.py", "--type", "t", "--agent", "a"), "invalid_request"),
         (
             (
@@ -59,32 +70,23 @@ UNKNOWN_ID = "ab" * 32
             "invalid_request",
         ),
         (("put", "missing.txt", "--type", "t", "--agent", "a", "--content", "x"), "node_not_found"),
-        (
-            (
-                "put",
-                "src/app.py",
-                "--type",
-                "t",
-                "--agent",
-                "a",
-                "--content",
-                "x",
-                "--basis-frame",
-                UNKNOWN_ID,
-            ),
-            "invalid_frame",
-        ),
+        (BAD_BASIS, "invalid_frame"),
         (("status", "--store", "nosuchscheme://x"), "config_error"),
         (("status", "--store", "sqlite://relative.db"), "config_error"),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, tuple) else v,
 )
 def test_bad_input_is_one_line_and_changes_nothing(workspace, args, code):
-    before = store_state(workspace)
+    before = store_state(workspace, audit=False)
+    logged = audit_entries(workspace)
     result = run_cli(workspace, *args)
     assert_one_line_error(result, code)
     assert result.code == 1
-    assert store_state(workspace) == before
+    assert store_state(workspace, audit=False) == before
+    if args in REFUSED_WRITES:
+        assert_one_refused_entry(workspace, logged, code)
+    else:
+        assert audit_entries(workspace) == logged
 
 
 def test_bad_input_with_json_flag_gives_json_error(workspace):
@@ -103,12 +105,14 @@ def test_usage_error_is_one_line(workspace):
 def test_binary_content_declared_as_text_is_refused(workspace, tmp_path):
     blob = tmp_path / "blob.bin"
     blob.write_bytes(b"\xff\xfe\x00binary")
-    before = store_state(workspace)
+    before = store_state(workspace, audit=False)
+    logged = audit_entries(workspace)
     result = run_cli(
         workspace, "put", "README.md", "--type", "t", "--agent", "a", "--file", str(blob)
     )
     assert_one_line_error(result, "invalid_frame")
-    assert store_state(workspace) == before
+    assert store_state(workspace, audit=False) == before
+    assert_one_refused_entry(workspace, logged, "invalid_frame")
     ok = run_cli(
         workspace,
         "put",

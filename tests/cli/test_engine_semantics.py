@@ -6,7 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.cli.helpers import assert_one_line_error, run_cli, store_state
+from tests.cli.helpers import (
+    assert_one_line_error,
+    assert_one_refused_entry,
+    audit_entries,
+    run_cli,
+    store_state,
+)
 
 
 def cli_json(root: Path, *args: str) -> Any:
@@ -56,21 +62,25 @@ def test_regenerate_as_an_agent_without_synthesize_changes_nothing(workspace: Pa
     put(workspace, "src/app.py", "entry point")
     cli_json(workspace, "synthesize", "src", "--type", "summary", "--agent", "a")
     put(workspace, "src/app.py", "a better entry point")
-    before = store_state(workspace)
+    before = store_state(workspace, audit=False)
+    logged = audit_entries(workspace)
     assert_one_line_error(
         run_cli(workspace, "regenerate", ".", "--recursive", "--as", "reader"), "access_denied"
     )
-    assert store_state(workspace) == before
+    assert store_state(workspace, audit=False) == before
+    assert_one_refused_entry(workspace, logged, "access_denied")
     assert cli_json(workspace, "regenerate", ".", "--recursive")["regenerated_count"] == 1
 
 
 def test_recursive_synthesize_prints_one_summary_line_and_refuses_a_typo(workspace: Path) -> None:
     put(workspace, "src/app.py", "entry point")
-    before = store_state(workspace)
+    before = store_state(workspace, audit=False)
+    logged = audit_entries(workspace)
     typo = run_cli(workspace, "synthesize", ".", "--type", "sumary", "--agent", "a", "-r")
     assert_one_line_error(typo, "synthesis_failed")
     assert "'sumary'" in typo.stderr
-    assert store_state(workspace) == before
+    assert store_state(workspace, audit=False) == before
+    assert_one_refused_entry(workspace, logged, "synthesis_failed")
     result = run_cli(workspace, "synthesize", ".", "--type", "summary", "--agent", "a", "-r")
     assert result.code == 0, result.stderr
     assert result.stderr == ""

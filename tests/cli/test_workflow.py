@@ -12,6 +12,8 @@ import pytest
 from tests.cli.helpers import (
     SAMPLE,
     assert_one_line_error,
+    assert_one_refused_entry,
+    audit_entries,
     make_tree,
     run_cli,
     store_state,
@@ -147,14 +149,23 @@ def test_agent_show_unknown_is_not_found(workspace):
     ids=["unknown-agent", "reader-role"],
 )
 def test_put_by_agent_without_write_is_refused_and_stores_nothing(workspace, agent, code):
-    """An unknown agent is ``unauthorized`` (who are you), a known reader ``access_denied``."""
-    before = store_state(workspace)
+    """An unknown agent is ``unauthorized`` (who are you), a known reader ``access_denied``.
+
+    Only the reader reaches the write (and its refusal is audited): an
+    unknown agent gets no principal at all, so nothing is attempted or logged.
+    """
+    before = store_state(workspace, audit=False)
+    logged = audit_entries(workspace)
     result = run_cli(
         workspace, "put", "src/app.py", "--type", "summary", "--agent", agent, "--content", "x"
     )
     assert_one_line_error(result, code)
     assert agent in result.stderr
-    assert store_state(workspace) == before
+    assert store_state(workspace, audit=False) == before
+    if agent == "reader":
+        assert_one_refused_entry(workspace, logged, code)
+    else:
+        assert audit_entries(workspace) == logged
 
 
 # -- synthesis ----------------------------------------------------------------
@@ -185,23 +196,27 @@ def test_synthesize_recursive_lists_frames_with_paths_in_post_order(workspace):
     ids=["file", "unknown-policy", "writer-without-capability"],
 )
 def test_synthesize_bad_request_is_one_line_error_and_writes_nothing(workspace, args, code):
-    before = store_state(workspace)
+    before = store_state(workspace, audit=False)
+    logged = audit_entries(workspace)
     result = run_cli(workspace, "synthesize", *args)
     assert result.code == 1
     assert_one_line_error(result, code)
-    assert store_state(workspace) == before
+    assert store_state(workspace, audit=False) == before
+    assert_one_refused_entry(workspace, logged, code)
 
 
 def test_synthesize_missing_fail_names_the_child_without_a_frame(workspace):
     put(workspace, "src/app.py", "app summary")
-    before = store_state(workspace)
+    before = store_state(workspace, audit=False)
+    logged = audit_entries(workspace)
     result = run_cli(
         workspace, "synthesize", "src", "--type", "summary", "--agent", "a", "--missing", "fail"
     )
     assert_one_line_error(result, "synthesis_failed")
     assert "src/lib" in result.stderr
     assert "src/app.py" not in result.stderr
-    assert store_state(workspace) == before
+    assert store_state(workspace, audit=False) == before
+    assert_one_refused_entry(workspace, logged, "synthesis_failed")
 
 
 # -- staleness and regeneration ------------------------------------------------

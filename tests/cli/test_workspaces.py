@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import assert_one_line_error, run_cli, store_state
+from tests.cli.helpers import (
+    assert_one_line_error,
+    assert_one_refused_entry,
+    audit_entries,
+    run_cli,
+    store_state,
+)
 
 
 def test_create_list_delete_restore(workspace: Path):
@@ -65,9 +71,15 @@ def test_a_deleted_workspace_keeps_its_frames(workspace: Path):
     ],
 )
 def test_bad_requests_fail_in_one_line_and_change_nothing(workspace: Path, args, code):
-    before = store_state(workspace)
+    before = store_state(workspace, audit=False)
+    logged = audit_entries(workspace)
     assert_one_line_error(run_cli(workspace, "workspace", *args), code)
-    assert store_state(workspace) == before
+    assert store_state(workspace, audit=False) == before
+    if args[0] == "delete" and code == "invalid_request":
+        # The one refused by the write itself (the workspace exists): audited there.
+        assert_one_refused_entry(workspace, logged, code)
+    else:
+        assert audit_entries(workspace) == logged  # refused before any write
 
 
 def test_store_level_commands_work_outside_a_workspace_with_store(workspace: Path, tmp_path: Path):

@@ -332,7 +332,7 @@ def verify_chain(entries: Iterable[AuditEntry], *, head: str | None = None) -> A
             )
             break
         if audit_entry_hash(entry.fields()) != entry.entry_hash:
-            problem = _classify(entry, by_seq, len(chain), prev)
+            problem = _classify(entry, by_seq, prev)
             break
         if entry.prev_hash != prev:
             before = max(want - 1, 1)
@@ -360,19 +360,13 @@ def verify_chain(entries: Iterable[AuditEntry], *, head: str | None = None) -> A
     return AuditReport(len(chain), last.head if last else None, problem)
 
 
-def _classify(
-    entry: AuditEntry, by_seq: dict[int, AuditEntry], count: int, prev: str
-) -> AuditProblem:
+def _classify(entry: AuditEntry, by_seq: dict[int, AuditEntry], prev: str) -> AuditProblem:
     """What happened to ``entry``, whose hash does not verify at its stored seq."""
     seq = entry.seq
-    original = next(
-        (
-            s
-            for s in range(1, max(count, max(by_seq)) + 2)
-            if _hash_at(entry, s) == entry.entry_hash
-        ),
-        None,
-    )
+    # Where it was before it moved: another stored seq (a swap) or a neighbour
+    # of one (a shift). Bounded by the entries, whatever numbers a forger wrote.
+    candidates = sorted({c for s in by_seq for c in (s - 1, s, s + 1) if c >= 1} - {seq})
+    original = next((s for s in candidates if _hash_at(entry, s) == entry.entry_hash), None)
     if original is None:
         follower = by_seq.get(seq + 1)
         if (

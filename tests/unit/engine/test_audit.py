@@ -355,3 +355,11 @@ def test_a_malformed_head_is_refused(bad: str) -> None:
         parse_head(bad)
     with pytest.raises(InvalidRequest):
         verify_chain(chain(2), head=bad)
+
+
+def test_a_seq_moved_far_away_is_missing_where_it_was() -> None:
+    good = chain(4)
+    moved = [good[0], good[1], good[3], replace(good[2], seq=10**15)]
+    report = verify_chain(moved)
+    assert report.problem is not None
+    assert (report.problem.seq, report.problem.kind) == (3, "missing")
