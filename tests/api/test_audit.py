@@ -16,6 +16,7 @@ from treeframe.config.settings import Settings
 from treeframe.engine.workspaces import WorkspaceService
 from treeframe.ids import WorkspaceId
 from treeframe.storage.sqlite import SqliteStore
+from treeframe.storage.values import AclEntry
 from treeframe.tree.scan import scan_tree
 
 OWNER = {"X-Test-Agent": "alice"}
@@ -32,6 +33,8 @@ def make_store(tmp_path: Path) -> tuple[Path, WorkspaceId]:
     with SqliteStore(path) as store:
         info, _ = WorkspaceService(store).create("team", owner="alice")
         scan_tree(root, store, info.workspace_id, workers=1)
+        # bob may read and write (not administer); set directly, so it is not itself audited
+        store.put_acl(info.workspace_id, AclEntry("bob", ("read", "write"), info.created_at, None))
     return path, info.workspace_id
 
 

@@ -46,7 +46,7 @@ def entry_model(entry: AuditEntry) -> AuditEntryModel:
 @router.get("", summary="A page of the workspace's audit log (admin)")
 def list_audit(
     bound: Bound,
-    after: Annotated[int, Query(ge=0, description="Entries after this seq.")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Entries after this seq.")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Most entries.")] = 100,
     agent: Annotated[str | None, Query(max_length=256, description="Only this agent.")] = None,
     operation: Annotated[Operation | None, Query(description="Only this operation.")] = None,
