@@ -16,6 +16,7 @@ from treeframe.workspace.settings import store_url
 
 if TYPE_CHECKING:
     from treeframe.client.remote import RemoteWorkspace
+    from treeframe.config.settings import Settings
 
 __all__ = [
     "FLAGS",
@@ -26,6 +27,7 @@ __all__ = [
     "StoreOpt",
     "TokenOpt",
     "WorkspaceOpt",
+    "configured_store",
     "configured_store_url",
     "open_session",
     "open_workspace",
@@ -127,7 +129,7 @@ def open_session(
     from treeframe.hashing.ids import workspace_id
 
     try:
-        root: Path | None = find_root(Path(os.getcwd()))
+        root = find_root(Path(os.getcwd()))
     except WorkspaceNotFound:
         root = None
     settings = load_settings(root, cli=overrides(None, name), cli_flags=FLAGS).settings
@@ -142,22 +144,29 @@ def open_session(
 
 
 def configured_store_url(store: str | None) -> str:
-    """The store the workspace commands would open from here (``--store`` wins).
+    """The store the workspace commands would open from here (``--store`` wins)."""
+    return configured_store(store)[1]
 
-    Inside a workspace that is its configured store; elsewhere ``--store`` must
-    name one (store-level commands need no workspace directory).
+
+def configured_store(store: str | None) -> tuple[Settings, str]:
+    """The effective settings and store URL from here (``--store`` wins).
+
+    Inside a workspace that is its configured store; elsewhere ``--store`` or
+    the store setting (``TREEFRAME_STORE``) must name one (store-level
+    commands such as ``serve`` and ``token`` need no workspace directory).
     """
     # Imported here: pydantic adds a quarter second to every CLI start otherwise.
     from treeframe.config import load_settings
 
     try:
-        root: Path | None = find_root(Path(os.getcwd()))
-    except WorkspaceNotFound:
-        if store is None:
-            raise
-        root = None  # --store names the store: no workspace needed
+        root = find_root(Path(os.getcwd()))
+    except WorkspaceNotFound as missing:
+        settings = load_settings(None, cli=overrides(store, None), cli_flags=FLAGS).settings
+        if settings.store.url is None:
+            raise missing from None
+        return settings, store_url(Path(os.getcwd()), settings)
     settings = load_settings(root, cli=overrides(store, None), cli_flags=FLAGS).settings
-    return store_url(root or Path(os.getcwd()), settings)
+    return settings, store_url(root, settings)
 
 
 def principal_for(ws: Workspace | RemoteWorkspace, agent: str | None) -> Principal:

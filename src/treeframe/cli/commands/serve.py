@@ -20,11 +20,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from treeframe.cli.common import FLAGS, StoreOpt, overrides
-from treeframe.errors import BackendUnavailable, ConfigError, WorkspaceNotFound
+from treeframe.cli.common import StoreOpt, configured_store
+from treeframe.errors import BackendUnavailable, ConfigError
 from treeframe.storage.registry import open_store
-from treeframe.workspace.layout import find_root
-from treeframe.workspace.settings import store_url
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -43,21 +41,6 @@ DEFAULT_APP = "treeframe.api:create_app"
 
 # Seconds uvicorn lets in-flight requests finish after SIGTERM/SIGINT.
 _GRACEFUL_SECONDS = 10
-
-
-def _configured(store: str | None) -> tuple[Settings, str]:
-    """The effective settings and store URL from here (``--store`` wins; no workspace needed then)."""
-    # Imported here: pydantic adds a quarter second to every CLI start otherwise.
-    from treeframe.config import load_settings
-
-    try:
-        root: Path | None = find_root(Path(os.getcwd()))
-    except WorkspaceNotFound:
-        if store is None:
-            raise
-        root = None
-    settings = load_settings(root, cli=overrides(store, None), cli_flags=FLAGS).settings
-    return settings, store_url(root or Path(os.getcwd()), settings)
 
 
 def _require_server_extra() -> None:
@@ -172,7 +155,7 @@ def serve(
 
     factory = load_app_factory(app_spec)
     scans = _parse_scans(scan or [])
-    settings, url = _configured(store)
+    settings, url = configured_store(store)
     if workers > 1 and url.startswith("memory:"):
         raise ConfigError(f"{url} lives in one process: --workers {workers} needs a shared store")
     backend = open_store(url, create=False)
