@@ -228,6 +228,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             B, "alice", parse_permissions("read,write,synthesize,admin"), actor=LOCAL_OWNER
         )
         access.grant(B, "rita", parse_permissions(READ), actor=LOCAL_OWNER)
+        access.grant(B, "zara", parse_permissions(READ), actor=LOCAL_OWNER)  # in B only
         access.revoke_token(_token_id(revoked), actor=LOCAL_OWNER)
         past = WorkspaceService(
             store, runtime=Runtime(clock=FixedClock("2020-01-01T00:00:00.000000Z"))
@@ -280,10 +281,10 @@ def _url(template: str, target: Target) -> str:
 
 
 def _call(
-    world: World, http: httpx.Client, who: str, route: tuple[str, str], ws: str
+    world: World, http: httpx.Client, who: str, route: tuple[str, str], ws: str | Target
 ) -> httpx.Response:
     method, template = route
-    target = world.targets[ws]
+    target = ws if isinstance(ws, Target) else world.targets[ws]
     spec = ROUTES.get(route, _r(ADMIN))  # an unclassified route still gets the B checks
     token = world.tokens[who]
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
@@ -424,3 +425,50 @@ def test_each_token_gets_exactly_its_permissions_in_a(world: World) -> None:
         )
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["ok"] is True
+
+
+def test_ids_of_b_are_unknown_inside_a(world: World) -> None:
+    # A's admin naming B's node, frame, root, token or ACL'd agent in A's routes gets what
+    # made-up IDs get: B's IDs mean nothing in A, and nothing in B moves.
+    a, b = world.targets[A], world.targets[B]
+    with_b = replace(b, ws=A, name=A_NAME, acl_agent="zara", root_record=a.root_record)
+    made_up = replace(
+        with_b,
+        root="1" * 64,
+        node_id="2" * 64,
+        frame_id="3" * 64,
+        acl_agent="nobody",
+        token_id="0123456789abcdef",
+    )
+    swaps = [(getattr(with_b, f), getattr(made_up, f)) for f in ("root", "node_id", "frame_id")]
+    swaps += [("zara", "nobody"), (with_b.token_id, made_up.token_id)]
+    refused = set()
+    before = _rows_of_b(world.server.store_path)
+    with httpx.Client(base_url=world.server.url, timeout=30) as http:
+        for route in world.routes:
+            if route in LAST:
+                continue  # they name no ID, and would tombstone A
+            crossed = _call(world, http, "a_admin", route, with_b)
+            control = _call(world, http, "a_admin", route, made_up)
+            where = f"{route}: {crossed.status_code} {crossed.text}"
+            assert crossed.status_code == control.status_code, where
+            spec = ROUTES[route]
+            # Answers without times or fresh IDs in them (refusals, reads) must match.
+            if crossed.status_code >= 400 or not (spec.audited or ADMIN in spec.needs):
+                if crossed.status_code >= 400:
+                    refused.add(route)
+                raw, headers = _blanked(crossed, A)
+                for seen, fresh in swaps:
+                    raw = raw.replace(seen.encode(), fresh.encode())
+                    headers = {k: v.replace(seen, fresh) for k, v in headers.items()}
+                audit = "x-audit-head"  # a refused write appends one entry each: heads differ
+                headers.pop(audit, None)
+                expected_raw, expected_headers = _blanked(control, A)
+                expected_headers.pop(audit, None)
+                assert (raw, headers) == (expected_raw, expected_headers), where
+    naming = {r for r in world.routes if "{node_id}" in r[1] or "{frame_id}" in r[1]}
+    naming |= {r for r in ROUTES if ROUTES[r].body is _put or r[1].endswith(("/batch", "/compose"))}
+    naming |= {("POST", "/v1/workspaces/{ws}/push/commit")}
+    naming |= {("DELETE", "/v1/workspaces/{ws}/tokens/{token_id}")}
+    assert naming <= refused, naming - refused  # each refused B's ID as a made-up one
+    assert _rows_of_b(world.server.store_path) == before
