@@ -396,7 +396,7 @@ def test_each_token_gets_exactly_its_permissions_in_a(world: World) -> None:
                     if spec.audited:
                         assert "x-audit-head" in answer.headers, where
                         heads.append(answer.headers["x-audit-head"])
-                    else:  # a read appends nothing
+                    else:  # a read (a push's negotiate and records too) appends nothing
                         assert "x-audit-head" not in answer.headers, where
                 else:
                     assert answer.status_code == 403, where
@@ -415,12 +415,14 @@ def test_each_token_gets_exactly_its_permissions_in_a(world: World) -> None:
     project = world.server.store_path.parent / "cli"
     (project / ".treeframe").mkdir(parents=True, exist_ok=True)
     store = sqlite_url(world.server.store_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TREEFRAME_")}
+    env["PYTHONPATH"] = str(REPO)
     for name in (A_NAME, B_NAME):
         result = subprocess.run(
             [*CLI, "audit", "verify", "--json", "--store", store, "--workspace", name],
             capture_output=True,
             cwd=project,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env=env,
             check=False,
         )
         assert result.returncode == 0, result.stderr
@@ -471,4 +473,32 @@ def test_ids_of_b_are_unknown_inside_a(world: World) -> None:
     naming |= {("POST", "/v1/workspaces/{ws}/push/commit")}
     naming |= {("DELETE", "/v1/workspaces/{ws}/tokens/{token_id}")}
     assert naming <= refused, naming - refused  # each refused B's ID as a made-up one
+    assert _rows_of_b(world.server.store_path) == before
+
+
+def test_listing_and_creating_tell_nothing_about_b(world: World) -> None:
+    before = _rows_of_b(world.server.store_path)
+    with httpx.Client(base_url=world.server.url, timeout=30) as http:
+        for who in HOLDS:
+            headers = {"Authorization": f"Bearer {world.tokens[who]}"}
+            listed = http.get("/v1/workspaces", headers=headers)
+            assert listed.status_code == 200, listed.text
+            assert [w["workspace_id"] for w in listed.json()["workspaces"]] == [A], who
+            if who == "all_carol":  # may create: B's name is taken, and that is all it hears
+                taken = http.post("/v1/workspaces", json={"name": B_NAME}, headers=headers)
+                assert taken.status_code == 409, taken.text
+                error = taken.json()["error"]
+                assert error["code"] == "conflict"
+                assert set(error) == {"error_type", "code", "message", "request_id"}
+                assert B not in taken.text
+                assert "bob" not in taken.text
+                continue
+            # A scoped token may not create: B's name and a free one are refused alike.
+            answers = [
+                http.post("/v1/workspaces", json={"name": name}, headers=headers)
+                for name in (B_NAME, "matrix-free")
+            ]
+            assert [a.status_code for a in answers] == [403, 403], answers[0].text
+            blanked = [_blanked(a, A)[0] for a in answers]
+            assert blanked[0] == blanked[1]
     assert _rows_of_b(world.server.store_path) == before
