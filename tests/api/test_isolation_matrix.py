@@ -502,3 +502,13 @@ def test_listing_and_creating_tell_nothing_about_b(world: World) -> None:
             blanked = [_blanked(a, A)[0] for a in answers]
             assert blanked[0] == blanked[1]
     assert _rows_of_b(world.server.store_path) == before
+
+
+def test_a_malformed_workspace_id_is_the_same_400_on_every_route(world: World) -> None:
+    # Malformed is told apart from missing by its form alone, and alike on every route.
+    malformed = replace(world.targets[B], ws="B" * 64)  # upper case: not a workspace ID
+    with httpx.Client(base_url=world.server.url, timeout=30) as http:
+        for route in world.routes:
+            answer = _call(world, http, "a_admin", route, malformed)
+            assert answer.status_code == 400, f"{route}: {answer.text}"
+            assert answer.json()["error"]["code"] == "invalid_id", f"{route}: {answer.text}"
