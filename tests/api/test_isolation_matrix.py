@@ -156,6 +156,7 @@ class World:
     tokens: dict[str, str | None]
     targets: dict[str, Target]  # by workspace ID, MISSING included (with B's IDs)
     routes: list[tuple[str, str]]  # from the served OpenAPI document, in run order
+    b_owner: str  # bob's own token for B: setup only, never in the matrix
 
 
 def _scan(store_path: Path, tmp: Path, name: str) -> None:
@@ -263,7 +264,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             for method in operations
         ]
         routes = [r for r in served if r not in LAST] + [r for r in LAST if r in served]
-        yield World(running, tokens, {A: a, B: b, MISSING: replace(b, ws=MISSING)}, routes)
+        targets = {A: a, B: b, MISSING: replace(b, ws=MISSING)}
+        yield World(running, tokens, targets, routes, b_setup)
     finally:
         stop_server(running)
 
@@ -512,3 +514,24 @@ def test_a_malformed_workspace_id_is_the_same_400_on_every_route(world: World) -
             answer = _call(world, http, "a_admin", route, malformed)
             assert answer.status_code == 400, f"{route}: {answer.text}"
             assert answer.json()["error"]["code"] == "invalid_id", f"{route}: {answer.text}"
+
+
+def test_a_tombstoned_b_is_as_unknown_as_a_live_one(world: World) -> None:
+    owner = {"Authorization": f"Bearer {world.b_owner}"}
+    with httpx.Client(base_url=world.server.url, timeout=30) as http:
+        deleted = http.delete(f"/v1/workspaces/{B}", params={"confirm": B_NAME}, headers=owner)
+        assert deleted.status_code == 200, deleted.text
+        try:
+            before = _rows_of_b(world.server.store_path)
+            assert before["workspaces"][0][-1] is not None  # deleted_at
+            for who in world.tokens:
+                for route in world.routes:
+                    hidden = _call(world, http, who, route, B)
+                    missing = _call(world, http, who, route, MISSING)
+                    where = f"{who} {route}: {hidden.text}"
+                    assert hidden.status_code == (401 if who in INVALID else 404), where
+                    assert _blanked(hidden, B) == _blanked(missing, MISSING), where
+            assert _rows_of_b(world.server.store_path) == before
+        finally:
+            restored = http.post(f"/v1/workspaces/{B}/restore", headers=owner)
+            assert restored.status_code == 200, restored.text
