@@ -21,7 +21,7 @@ from treeframe.api.deps import Authenticated, Bound, Service, resolve_principal
 from treeframe.api.errors import ERROR_RESPONSES
 from treeframe.engine.principal import Permission, authorize
 from treeframe.errors import InvalidRequest, WorkspaceNotFound
-from treeframe.ids import WorkspaceId
+from treeframe.ids import WorkspaceId, parse_hex_id
 from treeframe.storage.values import WorkspaceInfo
 from treeframe.wire.workspaces import (
     Workspace,
@@ -141,7 +141,7 @@ def restore_workspace(
     service: Service,
 ) -> Workspace:
     """Needs ``admin``; to anyone else a tombstoned workspace does not exist (404)."""
-    found = service.store.get_workspace(WorkspaceId(ws))
+    found = service.store.get_workspace(WorkspaceId(parse_hex_id(ws, "workspace ID")))
     if found is None:
         raise WorkspaceNotFound(f"no workspace {ws}")
     principal = resolve_principal(identity, found, service)
