@@ -121,10 +121,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/v1/workspaces/{ws}/nodes/{node_id}/proof/{frame_id}"): _r(READ),
     ("GET", "/v1/workspaces/{ws}/nodes/{node_id}/record"): _r(READ),
     ("POST", "/v1/workspaces/{ws}/push/negotiate"): _r(WRITE, body=lambda t: {"root": t.root}),
-    # Records are content-addressed facts no root refers to until a commit, the
-    # audited push operation (docs/API.md, Push: "audited as one operation").
+    # Each records batch is audited as tree.push too (docs/API.md, Audit).
     ("POST", "/v1/workspaces/{ws}/push/records"): _r(
-        WRITE, body=lambda t: {"records": [t.root_record]}
+        WRITE, audited=True, body=lambda t: {"records": [t.root_record]}
     ),
     ("POST", "/v1/workspaces/{ws}/push/commit"): _r(
         WRITE, audited=True, body=lambda t: {"root": t.root, "expected_root": t.root}

@@ -238,6 +238,8 @@ class PushReceiver:
     def receive(self, records: Sequence[Any], *, principal: Principal) -> Received:
         """Verify a batch of ``node/1`` records whole, then store it in one transaction.
 
+        Audited as ``tree.push`` (no node), accepted or refused, like the commit.
+
         Raises:
             SchemaValidationFailed: A record is malformed (every bad one is listed).
             RecordMismatch: A NodeID does not match its record, or a child's path
@@ -245,6 +247,12 @@ class PushReceiver:
             IncompleteTree: A directory names children neither in the batch nor stored.
             InvalidRequest: More records than ``max_batch``.
         """
+        with self.auditor.session(Operation.TREE_PUSH, principal, workspace=self.ws) as audit:
+            return self._receive(records, principal, audit)
+
+    def _receive(
+        self, records: Sequence[Any], principal: Principal, audit: AuditSession
+    ) -> Received:
         self._authorize(principal)
         self._check_batch(len(records), "records")
         parsed: list[NodeRecord] = []
@@ -301,7 +309,7 @@ class PushReceiver:
             )
         new = [record for node_id, record in batch.items() if node_id not in stored]
         if new:
-            self.store.put_nodes(self.ws, new)
+            audit.write(lambda: self.store.put_nodes(self.ws, new))
         return Received(
             received=len(records), stored=len(new), already_present=len(batch) - len(new)
         )
