@@ -66,14 +66,18 @@ class Identity:
         return Bearer(self.agent_id, self.token_id, self.scope, self.permissions)
 
 
-def workspace_service(request: Request) -> WorkspaceService:
-    """The app's :class:`WorkspaceService` (one per app, over its store)."""
+async def workspace_service(request: Request) -> WorkspaceService:
+    """The app's :class:`WorkspaceService` (one per app, over its store).
+
+    ``async``: it only reads app state, and FastAPI runs every sync dependency
+    in the thread pool, one round trip each (docs/PERFORMANCE.md).
+    """
     service: WorkspaceService = request.app.state.workspaces
     return service
 
 
-def app_store(request: Request) -> StorageBackend:
-    """The app's store."""
+async def app_store(request: Request) -> StorageBackend:
+    """The app's store (``async``: no I/O, no thread-pool hop)."""
     store: StorageBackend = request.app.state.store
     return store
 
