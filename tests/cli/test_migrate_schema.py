@@ -88,6 +88,7 @@ def test_v3_store_gives_the_same_answers_before_and_after_migrate_schema(
         {"version": 4, "name": "frames.put_seq"},
         {"version": 5, "name": "schema_migrations"},
         {"version": 6, "name": "workspace metadata"},
+        {"version": 7, "name": "audit log"},
     ]
     assert dry == {
         "store": dry["store"],
@@ -108,6 +109,7 @@ def test_v3_store_gives_the_same_answers_before_and_after_migrate_schema(
         (4, "before schema_migrations"),
         (5, "schema_migrations"),
         (6, "workspace metadata"),
+        (7, "audit log"),
     ]
     assert rows[0][2] is None
     assert rows[1][2].endswith("Z")
