@@ -89,6 +89,7 @@ def test_v3_store_gives_the_same_answers_before_and_after_migrate_schema(
         {"version": 5, "name": "schema_migrations"},
         {"version": 6, "name": "workspace metadata"},
         {"version": 7, "name": "tokens and acl"},
+        {"version": 8, "name": "audit log"},
     ]
     assert dry == {
         "store": dry["store"],
@@ -110,6 +111,7 @@ def test_v3_store_gives_the_same_answers_before_and_after_migrate_schema(
         (5, "schema_migrations"),
         (6, "workspace metadata"),
         (7, "tokens and acl"),
+        (8, "audit log"),
     ]
     assert rows[0][2] is None
     assert rows[1][2].endswith("Z")

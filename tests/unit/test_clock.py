@@ -113,14 +113,21 @@ def test_frames_and_scans_record_exactly_the_injected_time(tmp_path):
     regenerated = store.get_frame(WS, rebuilt)
     assert regenerated is not None
 
+    # Every write reads the clock twice: its frame, then its audit entry.
     assert [first.created_at, put.frame.created_at, synthesized.created_at] == [
         T0,
         "2030-01-02T03:04:06.678901Z",
-        "2030-01-02T03:04:07.678901Z",
+        "2030-01-02T03:04:08.678901Z",
     ]
-    # The second put took 08; the regenerated synthesis is the next tick.
-    assert regenerated.created_at == "2030-01-02T03:04:09.678901Z"
+    # The second put took 10 (its entry 11); the regenerated synthesis is the next tick.
+    assert regenerated.created_at == "2030-01-02T03:04:12.678901Z"
+    assert [e.time for e in store.iter_audit(WS)] == [
+        "2030-01-02T03:04:07.678901Z",
+        "2030-01-02T03:04:09.678901Z",
+        "2030-01-02T03:04:11.678901Z",
+        "2030-01-02T03:04:13.678901Z",
+    ]
     (tmp_path / "src" / "b.py").write_text("b\n", encoding="utf-8")
     assert scan_tree(tmp_path, store, WS, workers=1, clock=clock).entry.created_at == (
-        "2030-01-02T03:04:10.678901Z"
+        "2030-01-02T03:04:14.678901Z"
     )

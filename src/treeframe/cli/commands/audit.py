@@ -98,7 +98,8 @@ def list_entries(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="Most entries.")] = 100,
     after: Annotated[
-        int, typer.Option("--after", min=0, help="Start after this seq (keyset paging).")
+        int,
+        typer.Option("--after", min=0, max=2**63 - 1, help="Start after this seq (keyset paging)."),
     ] = 0,
     json_out: JsonOpt = False,
 ) -> None:
