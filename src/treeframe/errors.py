@@ -1,6 +1,6 @@
 """The one exception hierarchy of treeframe, with stable machine codes.
 
-Library, CLI and (later) the REST API share these classes; the ``code`` of each
+Library, CLI, REST API and Python client share these classes; the ``code`` of each
 class is part of the public contract and never changes once released
 (see ``docs/ERRORS.md``)::
 

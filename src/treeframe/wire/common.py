@@ -2,7 +2,7 @@
 
 Every JSON response is an :class:`ApiResponse`: it names the API version and
 the record-schema version it was written in, so a stored or logged answer
-says how to read it. The Python client (later) shares these models.
+says how to read it. The Python client (:mod:`treeframe.client`) parses with these models.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The routers of API v1, in the order ``create_app`` mounts them.
 
-The seam for the resource routes: workspace, node and frame routers (which
-need the service-ready core) are added to :data:`ROUTERS` as they land.
+One module per resource; a new resource adds its router here (and a row to
+the isolation matrix, tests/api/test_isolation_matrix.py, which fails until it does).
 """
 
 from __future__ import annotations
