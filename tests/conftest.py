@@ -8,6 +8,8 @@ import pytest
 
 SERVICE_SKIP_PREFIX = "service unavailable:"
 
+pytest_plugins = ["tests.services"]
+
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """On CI (CI=true), a test skipped because its service is absent fails the run."""

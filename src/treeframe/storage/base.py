@@ -79,6 +79,7 @@ __all__ = [
     "AuditDraft",
     "AuditEntry",
     "AuditStore",
+    "BulkImport",
     "Damaged",
     "ExportSource",
     "FrameStore",
@@ -415,6 +416,53 @@ class AuditStore(Protocol):
 
     def iter_audit(self, ws: WorkspaceId) -> Iterator[AuditEntry]:
         """Every stored entry by ascending ``seq``, as stored (for verification)."""
+
+
+@runtime_checkable
+class BulkImport(Protocol):
+    """Rows written exactly as another store holds them: for migration and snapshot import only.
+
+    The engine never calls these: they bypass every engine rule (seq
+    assignment, set recomputation, head moves, chaining) so a copy keeps the
+    source's numbers and hashes bit for bit. Each call is one transaction
+    (joining a unit of work) and idempotent: an immutable row already present
+    (same key) is left as it is, a pointer row (head, path, frame set) is
+    replaced. Referential rules are not checked here; the copier verifies the
+    target when it is done. Workspaces must exist first (:meth:`import_workspace`).
+    """
+
+    def import_workspace(self, info: WorkspaceInfo, next_seq: int) -> None:
+        """Create the workspace or replace its metadata; its next frame seq becomes at least ``next_seq``."""
+
+    def import_frames(self, ws: WorkspaceId, frames: Sequence[Frame]) -> None:
+        """Frames as stored (``seq``, ``put_seq``, ``created_at`` kept); no head, set or basis row moves."""
+
+    def import_frame_sets(
+        self, ws: WorkspaceId, sets: Sequence[tuple[NodeId, NodeSetState]]
+    ) -> None:
+        """Frame-set roots and counts as stored."""
+
+    def import_heads(self, ws: WorkspaceId, heads: Sequence[tuple[NodeId, str, FrameId]]) -> None:
+        """(node, type) heads as stored."""
+
+    def import_roots(self, ws: WorkspaceId, entries: Sequence[RootEntry]) -> None:
+        """Root-history entries as stored; the one with the highest seq is the current root."""
+
+    def import_paths(self, ws: WorkspaceId, entries: Sequence[tuple[str, NodeId]]) -> None:
+        """Current path-index entries."""
+
+    def import_path_history(
+        self, ws: WorkspaceId, entries: Sequence[tuple[str, int, NodeId]]
+    ) -> None:
+        """Path-history entries as ``(path, seq, previous NodeID)``."""
+
+    def import_basis_refs(
+        self, ws: WorkspaceId, entries: Sequence[tuple[str, int, FrameId]]
+    ) -> None:
+        """Basis-index entries as ``(referenced ID, dependent frame's seq, dependent FrameID)``."""
+
+    def import_audit(self, ws: WorkspaceId, entries: Sequence[AuditEntry]) -> None:
+        """Audit entries exactly as stored (``seq`` and both hashes kept, never re-chained)."""
 
 
 @runtime_checkable
