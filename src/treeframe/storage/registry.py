@@ -17,13 +17,19 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 
 from treeframe.errors import BackendUnavailable, ConfigError
 from treeframe.storage.base import StorageBackend
+from treeframe.storage.catalog import ContentPolicy
 from treeframe.storage.urls import sqlite_url
 
 __all__ = ["open_store", "sqlite_url"]
 
 
 def open_store(
-    url: str, *, create: bool = True, read_only: bool = False, migrate: bool = True
+    url: str,
+    *,
+    create: bool = True,
+    read_only: bool = False,
+    migrate: bool = True,
+    content: ContentPolicy | None = None,
 ) -> StorageBackend:
     """Open the store named by ``url``: ``memory://`` or ``sqlite:///path/to/store.db``.
 
@@ -33,6 +39,8 @@ def open_store(
     works on a read-only mount or without write permission. A writable store
     of an older schema version is migrated on open unless ``migrate=False``
     (``treeframe migrate-schema`` opens it so, to report or apply the steps).
+    ``content`` says how contents are packed and where large ones go (every
+    backend honours it through :class:`~treeframe.storage.catalog.CatalogBlobs`).
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
