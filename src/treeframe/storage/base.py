@@ -6,9 +6,10 @@ seam): :class:`NodeStore` (tree records, roots, path index, scans),
 :class:`FrameStore` (frames, frame sets, heads, recency), :class:`IndexStore`
 (path history, basis index), :class:`MetadataStore` (workspaces, agents),
 :class:`ExportSource` (full iteration), :class:`AccessStore` (API tokens and
-per-workspace ACL entries) and :class:`AuditStore` (the per-workspace
-audit hash chain). :class:`StorageBackend` is their union
-plus the lifecycle. Single lookups (``get_node``, ``get_frame``, ``get_head``,
+per-workspace ACL entries), :class:`AuditStore` (the per-workspace
+audit hash chain) and :class:`BulkImport` (rows written exactly as another
+store holds them, for ``treeframe migrate``). :class:`StorageBackend` is
+their union plus the lifecycle. Single lookups (``get_node``, ``get_frame``, ``get_head``,
 ...) are part of the seams but derived from the batch forms by
 :class:`~treeframe.storage.derived.BatchDerivedStore`, so a backend writes
 only the batch queries.
@@ -474,6 +475,7 @@ class StorageBackend(
     ExportSource,
     AccessStore,
     AuditStore,
+    BulkImport,
     Protocol,
 ):
     """Persistent state of any number of workspaces: every seam plus the lifecycle."""

@@ -247,8 +247,14 @@ class _Workspace:
 
     def fold_into(self, base: _Workspace) -> None:
         """Commit this overlay view into ``base``."""
-        for name in (*self._MAPS, *self._LOGS):
+        for name in self._MAPS:
             getattr(self, name).fold()
+        for name in self._LOGS:
+            log = getattr(self, name)
+            if log.base is None:  # rebuilt by an out-of-order import: replaces the committed log
+                setattr(base, name, log)
+            else:
+                log.fold()
         base.info = self.info
         base.next_seq = self.next_seq
 
@@ -862,3 +868,124 @@ class MemoryStore(BatchDerivedStore):
     def iter_audit(self, ws: WorkspaceId) -> Iterator[AuditEntry]:
         """Every entry by seq."""
         yield from sorted(self._ws(ws).audit, key=lambda e: e.seq)
+
+    # -- bulk import (migration): rows as another store holds them ------------
+    def import_workspace(self, info: WorkspaceInfo, next_seq: int) -> None:
+        """Create the workspace or replace its metadata; next seq at least ``next_seq``."""
+        parse_hex_id(info.workspace_id, "workspace ID")
+        with self._writing():
+            space = self._spaces.get(info.workspace_id)
+            if space is None:
+                self._spaces[info.workspace_id] = _Workspace(info, max(next_seq, 1))
+                return
+            space.info = info
+            space.next_seq = max(space.next_seq, next_seq)
+
+    def import_frames(self, ws: WorkspaceId, frames: Sequence[Frame]) -> None:
+        """Frames as stored; a FrameID already present is left as it is."""
+        for frame in frames:
+            parse_hex_id(frame.frame_id, "FrameID")
+            parse_hex_id(frame.node_id, "NodeID")
+        with self._writing():
+            space = self._ws(ws)
+            for frame in frames:
+                if frame.frame_id in space.frames:
+                    continue
+                space.frames[frame.frame_id] = frame
+                node_frames = owned(space.node_frames, frame.node_id, list)
+                bisect.insort(node_frames, frame, key=lambda f: f.put_seq)
+
+    def import_frame_sets(
+        self, ws: WorkspaceId, sets: Sequence[tuple[NodeId, NodeSetState]]
+    ) -> None:
+        """Set roots and counts, replacing what is there."""
+        for node, _state in sets:
+            parse_hex_id(node, "NodeID")
+        with self._writing():
+            stored = self._ws(ws).sets
+            for node, state in sets:
+                stored[node] = state
+
+    def import_heads(self, ws: WorkspaceId, heads: Sequence[tuple[NodeId, str, FrameId]]) -> None:
+        """(node, type) heads, replacing what is there."""
+        for node, _type, frame in heads:
+            parse_hex_id(node, "NodeID")
+            parse_hex_id(frame, "FrameID")
+        with self._writing():
+            space = self._ws(ws)
+            for node, frame_type, frame in heads:
+                space.heads[(node, frame_type)] = frame
+                owned(space.node_heads, node, dict)[frame_type] = frame
+
+    def import_roots(self, ws: WorkspaceId, entries: Sequence[RootEntry]) -> None:
+        """Root-history entries (a seq already present keeps its entry)."""
+        for entry in entries:
+            parse_hex_id(entry.root, "NodeID")
+        with self._writing():
+            space = self._ws(ws)
+            space.history = _merged(space.history, entries, lambda e: e.seq)
+
+    def import_paths(self, ws: WorkspaceId, entries: Sequence[tuple[str, NodeId]]) -> None:
+        """Current path-index entries, replacing what is there."""
+        for _path, node in entries:
+            parse_hex_id(node, "NodeID")
+        with self._writing():
+            paths = self._ws(ws).paths
+            for path, node in entries:
+                paths[path] = node
+
+    def import_path_history(
+        self, ws: WorkspaceId, entries: Sequence[tuple[str, int, NodeId]]
+    ) -> None:
+        """Path-history entries; a (path, seq) already present is kept."""
+        for _path, _seq, node in entries:
+            parse_hex_id(node, "NodeID")
+        with self._writing():
+            history = self._ws(ws).path_history
+            for path, seq, node in entries:
+                _insert_once(owned(history, path, list), (seq, node))
+
+    def import_basis_refs(
+        self, ws: WorkspaceId, entries: Sequence[tuple[str, int, FrameId]]
+    ) -> None:
+        """Basis-index entries; a (ref, seq) already present is kept."""
+        for ref, _seq, frame in entries:
+            parse_hex_id(ref, "basis reference")
+            parse_hex_id(frame, "FrameID")
+        with self._writing():
+            built_on = self._ws(ws).built_on
+            for ref, seq, frame in entries:
+                _insert_once(owned(built_on, ref, list), (seq, frame))
+
+    def import_audit(self, ws: WorkspaceId, entries: Sequence[AuditEntry]) -> None:
+        """Audit entries as stored, never re-chained (a seq already present keeps its entry)."""
+        with self._writing():
+            space = self._ws(ws)
+            space.audit = _merged(space.audit, entries, lambda e: e.seq)
+
+
+def _merged(log: _Log[T], entries: Sequence[T], seq: Callable[[T], int]) -> _Log[T]:
+    """``log`` with the entries whose seq it lacks, in seq order.
+
+    Entries after the last one are appended (the copier sends them in
+    order); anything else rebuilds the log, which ``fold_into`` then
+    installs whole.
+    """
+    last = seq(log[-1]) if len(log) else 0
+    fresh: dict[int, T] = {}
+    for entry in entries:
+        fresh.setdefault(seq(entry), entry)
+    if all(key > last for key in fresh):
+        for key in sorted(fresh):
+            log.append(fresh[key])
+        return log
+    known = {seq(entry) for entry in log}
+    added = [entry for key, entry in fresh.items() if key not in known]
+    return _Log(sorted([*log, *added], key=seq)) if added else log
+
+
+def _insert_once(entries: list[tuple[int, T]], entry: tuple[int, T]) -> None:
+    """Insert ``entry`` into a list sorted by seq unless that seq is there already."""
+    at = bisect.bisect_left(entries, entry[0], key=lambda e: e[0])
+    if at == len(entries) or entries[at][0] != entry[0]:
+        entries.insert(at, entry)

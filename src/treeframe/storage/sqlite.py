@@ -1698,3 +1698,151 @@ class SqliteStore(BatchDerivedStore):
             if len(rows) < _PAGE:
                 return
             after = int(rows[-1][0])
+
+    # -- bulk import (migration): rows as another store holds them ------------
+    def import_workspace(self, info: WorkspaceInfo, next_seq: int) -> None:
+        """Insert the workspace or replace its metadata; ``next_seq`` only ever grows."""
+        raw = _require(info.workspace_id, "workspace ID")
+        with self._write() as tx:
+            tx.execute(
+                "INSERT INTO workspaces (wsid, name, next_seq, description, owner, created_at,"
+                " deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (wsid) DO UPDATE SET"
+                " name = excluded.name, description = excluded.description,"
+                " owner = excluded.owner, created_at = excluded.created_at,"
+                " deleted_at = excluded.deleted_at,"
+                " next_seq = max(workspaces.next_seq, excluded.next_seq)",
+                (
+                    raw,
+                    info.name,
+                    max(next_seq, 1),
+                    info.description,
+                    info.owner,
+                    info.created_at,
+                    info.deleted_at,
+                ),
+            )
+
+    def import_frames(self, ws: WorkspaceId, frames: Sequence[Frame]) -> None:
+        """Frames as stored; a FrameID already present is kept (another frame's seq raises)."""
+        wid = self._ws(ws)
+        rows = [
+            (
+                wid,
+                _require(f.frame_id, "FrameID"),
+                _require(f.node_id, "NodeID"),
+                f.frame_type,
+                f.agent_id,
+                f.seq,
+                f.to_json(),
+                f.put_seq,
+            )
+            for f in frames
+        ]
+        with self._write() as tx:
+            tx.executemany(
+                "INSERT INTO frames (ws, frame, node, type, agent, seq, record, put_seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ws, frame) DO NOTHING",
+                rows,
+            )
+
+    def import_frame_sets(
+        self, ws: WorkspaceId, sets: Sequence[tuple[NodeId, NodeSetState]]
+    ) -> None:
+        """Set roots and counts, replacing what is there."""
+        wid = self._ws(ws)
+        rows = [
+            (wid, _require(node, "NodeID"), _require(state.root, "set root"), state.count)
+            for node, state in sets
+        ]
+        with self._write() as tx:
+            tx.executemany(
+                "INSERT OR REPLACE INTO frame_sets (ws, node, root, count) VALUES (?, ?, ?, ?)",
+                rows,
+            )
+
+    def import_heads(self, ws: WorkspaceId, heads: Sequence[tuple[NodeId, str, FrameId]]) -> None:
+        """(node, type) heads, replacing what is there."""
+        wid = self._ws(ws)
+        rows = [
+            (wid, _require(node, "NodeID"), frame_type, _require(frame, "FrameID"))
+            for node, frame_type, frame in heads
+        ]
+        with self._write() as tx:
+            tx.executemany(
+                "INSERT OR REPLACE INTO heads (ws, node, type, frame) VALUES (?, ?, ?, ?)", rows
+            )
+
+    def import_roots(self, ws: WorkspaceId, entries: Sequence[RootEntry]) -> None:
+        """Root-history entries (a seq already present keeps its entry)."""
+        wid = self._ws(ws)
+        rows = [(wid, e.seq, _require(e.root, "NodeID"), e.created_at) for e in entries]
+        with self._write() as tx:
+            tx.executemany(
+                "INSERT INTO root_history (ws, seq, root, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (ws, seq) DO NOTHING",
+                rows,
+            )
+
+    def import_paths(self, ws: WorkspaceId, entries: Sequence[tuple[str, NodeId]]) -> None:
+        """Current path-index entries, replacing what is there."""
+        wid = self._ws(ws)
+        rows = [(wid, path, _require(node, "NodeID")) for path, node in entries]
+        with self._write() as tx:
+            tx.executemany("INSERT OR REPLACE INTO paths (ws, path, node) VALUES (?, ?, ?)", rows)
+
+    def import_path_history(
+        self, ws: WorkspaceId, entries: Sequence[tuple[str, int, NodeId]]
+    ) -> None:
+        """Path-history entries; a (path, seq) already present is kept."""
+        wid = self._ws(ws)
+        rows = [(wid, path, seq, _require(node, "NodeID")) for path, seq, node in entries]
+        with self._write() as tx:
+            tx.executemany(
+                "INSERT INTO path_history (ws, path, seq, node) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (ws, path, seq) DO NOTHING",
+                rows,
+            )
+
+    def import_basis_refs(
+        self, ws: WorkspaceId, entries: Sequence[tuple[str, int, FrameId]]
+    ) -> None:
+        """Basis-index entries; a (ref, seq) already present is kept."""
+        wid = self._ws(ws)
+        rows = [
+            (wid, _require(ref, "basis reference"), seq, _require(frame, "FrameID"))
+            for ref, seq, frame in entries
+        ]
+        with self._write() as tx:
+            tx.executemany(
+                "INSERT INTO basis_refs (ws, ref, seq, frame) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (ws, ref, seq) DO NOTHING",
+                rows,
+            )
+
+    def import_audit(self, ws: WorkspaceId, entries: Sequence[AuditEntry]) -> None:
+        """Audit entries as stored, never re-chained (a seq already present keeps its entry)."""
+        wid = self._ws(ws)
+        rows = [
+            (
+                wid,
+                e.seq,
+                e.time,
+                e.agent,
+                e.operation,
+                e.node,
+                e.frame,
+                int(e.success),
+                e.error,
+                e.request_id,
+                e.prev_hash,
+                e.entry_hash,
+            )
+            for e in entries
+        ]
+        with self._write() as tx:
+            tx.executemany(
+                "INSERT INTO audit_log (ws, seq, time, agent, operation, node, frame, success,"
+                " error, request_id, prev_hash, entry_hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ws, seq) DO NOTHING",
+                rows,
+            )

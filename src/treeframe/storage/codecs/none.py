@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 __all__ = ["NoCompression"]
 
 
 class NoCompression:
-    """Stores bytes as they are (the default for content that is already compressed)."""
+    """Stores bytes as they are (the default; right for content that is already compressed)."""
 
     name = "none"
 
@@ -17,3 +19,11 @@ class NoCompression:
     def decompress(self, data: bytes) -> bytes:
         """``data`` unchanged."""
         return bytes(data)
+
+    def compress_stream(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """``chunks`` unchanged (empty ones dropped)."""
+        return (bytes(c) for c in chunks if c)
+
+    def decompress_stream(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """``chunks`` unchanged (empty ones dropped)."""
+        return (bytes(c) for c in chunks if c)
