@@ -17,8 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import S3Server
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.blobs import BlobStore
+from treeframe.storage.blobstores.filesystem import FileBlobStore
+from treeframe.storage.blobstores.s3 import S3BlobStore
 from treeframe.storage.catalog import DEFAULT_INLINE_MAX, ContentPolicy
 from treeframe.storage.codecs import CODEC_NAMES, codec
 from treeframe.storage.registry import open_store
@@ -54,6 +57,19 @@ class Services:
             self._pg = str(self.request.getfixturevalue("pg_database"))
         return self._pg
 
+    def s3(self, codec: str) -> S3BlobStore:
+        """A blob store on a fresh bucket of the session's ``s3_server``."""
+        server: S3Server = self.request.getfixturevalue("s3_server")
+        return S3BlobStore(
+            server.bucket(),
+            "blobs",
+            endpoint_url=server.endpoint,
+            region="us-east-1",
+            codec_name=codec,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
 
 STORE_KINDS: dict[str, Callable[[Services], str]] = {
     "memory": lambda s: "memory://",
@@ -64,10 +80,12 @@ STORE_KINDS: dict[str, Callable[[Services], str]] = {
 REOPENABLE = frozenset({"sqlite"})
 """Kinds whose contents outlive ``close()`` (memory's do not)."""
 
-PLACEMENTS: dict[str, Callable[[Services], BlobStore | None]] = {
-    "store": lambda s: None,
+PLACEMENTS: dict[str, Callable[[Services, str], BlobStore | None]] = {
+    "store": lambda s, codec: None,
+    "file": lambda s, codec: FileBlobStore(s.tmp / "blobs", codec),
+    "s3": lambda s, codec: s.s3(codec),
 }
-"""Blob placement -> the external blob store (None: every content stays in the record store)."""
+"""Blob placement -> its external blob store packing with ``codec`` (None: none, all inline)."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +135,7 @@ class Opened:
 
 def open_combination(combination: Combination, services: Services) -> Opened:
     """A fresh, empty store of ``combination``."""
-    external = PLACEMENTS[combination.placement](services)
+    external = PLACEMENTS[combination.placement](services, combination.codec)
     policy = ContentPolicy(
         codec=codec(combination.codec),
         external=external,
