@@ -45,6 +45,7 @@ from treeframe.frames.views import ViewPolicy
 from treeframe.hashing.ids import workspace_id
 from treeframe.ids import FrameId
 from treeframe.storage.base import StorageBackend
+from treeframe.storage.dump import summarize
 from treeframe.storage.values import Damaged
 from treeframe.testing.factories import workspace_info
 from treeframe.tree.scan import scan_tree
@@ -175,6 +176,7 @@ class Workload:
         self.scan("unchanged")
         self.reads()
         self.record("dump", dump(self.store))
+        self.record("canonical-dump", summarize(self.store, WS))
         return self.out
 
     def frames(self) -> None:
@@ -391,6 +393,7 @@ def test_reopen_after_close_gives_the_same_observables(
         before = run_workload(opened, tree)
         store = opened.reopen()
         assert dump(store) == before["dump"]
+        assert canon(summarize(store, WS)) == before["canonical-dump"]
         api = ContextAPI(store, WS, files=WorkingTreeContents(tree), runtime=Runtime())
         again = api.get_node("README.md", ViewPolicy(max_frames=3), principal=Principal.owner(WS))
         assert canon(again) == before["view.README.md.recency-3"]
