@@ -90,6 +90,7 @@ def test_v3_store_gives_the_same_answers_before_and_after_migrate_schema(
         {"version": 6, "name": "workspace metadata"},
         {"version": 7, "name": "tokens and acl"},
         {"version": 8, "name": "audit log"},
+        {"version": 9, "name": "content catalog"},
     ]
     assert dry == {
         "store": dry["store"],
@@ -112,6 +113,7 @@ def test_v3_store_gives_the_same_answers_before_and_after_migrate_schema(
         (6, "workspace metadata"),
         (7, "tokens and acl"),
         (8, "audit log"),
+        (9, "content catalog"),
     ]
     assert rows[0][2] is None
     assert rows[1][2].endswith("Z")

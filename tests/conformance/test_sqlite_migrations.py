@@ -43,24 +43,24 @@ def _state(path: Path) -> tuple[str, set[str], list[tuple[Any, ...]] | None]:
 
 
 def test_schema_version_is_the_last_step() -> None:
-    assert SCHEMA_VERSION == sqlite_module._MIGRATIONS[-1].version == 8
+    assert SCHEMA_VERSION == sqlite_module._MIGRATIONS[-1].version == 9
 
 
 def test_a_new_store_records_its_creation(tmp_path: Path) -> None:
     with SqliteStore(tmp_path / "new.db") as store:
         assert isinstance(store, VersionedStore)
         status = store.schema_status()
-        assert (status.current, status.latest, status.pending) == (8, 8, ())
+        assert (status.current, status.latest, status.pending) == (9, 9, ())
     version, columns, rows = _state(tmp_path / "new.db")
-    assert version == "8"
+    assert version == "9"
     assert "put_seq" in columns
     assert rows is not None
-    assert [row[:2] for row in rows] == [(8, "create")]
+    assert [row[:2] for row in rows] == [(9, "create")]
 
 
 def test_migrate_false_and_read_only_leave_an_old_store_alone(v3_path: Path) -> None:
     with SqliteStore(v3_path, migrate=False) as store:
-        assert [v for v, _ in store.schema_status().pending] == [4, 5, 6, 7, 8]
+        assert [v for v, _ in store.schema_status().pending] == [4, 5, 6, 7, 8, 9]
     with SqliteStore(v3_path, read_only=True) as store:
         assert store.schema_status().current == 3
         with pytest.raises(StorageError, match="read-only"):
@@ -101,14 +101,14 @@ def test_a_failed_first_step_rolls_back_and_leaves_version_3(
 def test_a_failed_later_step_keeps_the_steps_before_it(
     v3_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "_MIGRATIONS", (*sqlite_module._MIGRATIONS, _failing(9)))
-    with pytest.raises(StorageError, match="step 9 failed"):
+    monkeypatch.setattr(sqlite_module, "_MIGRATIONS", (*sqlite_module._MIGRATIONS, _failing(10)))
+    with pytest.raises(StorageError, match="step 10 failed"):
         SqliteStore(v3_path)
     version, columns, rows = _state(v3_path)
-    assert version == "8"
+    assert version == "9"
     assert "put_seq" in columns
     assert rows is not None
-    assert [row[0] for row in rows] == [4, 5, 6, 7, 8]
+    assert [row[0] for row in rows] == [4, 5, 6, 7, 8, 9]
 
 
 def _migrate_worker(path: str, barrier: Any, results: Any) -> None:
@@ -137,11 +137,11 @@ def test_concurrent_processes_apply_each_step_once(v3_path: Path) -> None:
         process.join(timeout=60)
         assert process.exitcode == 0
     assert all(isinstance(report, list) for report in reports), reports
-    assert sorted(v for report in reports for v in report) == [4, 5, 6, 7, 8]
+    assert sorted(v for report in reports for v in report) == [4, 5, 6, 7, 8, 9]
     version, _, rows = _state(v3_path)
-    assert version == "8"
+    assert version == "9"
     assert rows is not None
-    assert [row[0] for row in rows] == [4, 5, 6, 7, 8]
+    assert [row[0] for row in rows] == [4, 5, 6, 7, 8, 9]
 
 
 def test_version_6_gives_old_workspaces_metadata_from_their_first_root(v3_path: Path) -> None:
@@ -179,3 +179,29 @@ def test_version_8_adds_an_empty_audit_log_that_then_chains(v3_path: Path) -> No
     finally:
         conn.close()
     assert {"audit_log", "audit_by_agent", "audit_by_operation", "audit_by_node"} <= names
+
+
+def test_version_9_keeps_old_contents_readable_as_codec_none(v3_path: Path) -> None:
+    conn = sqlite3.connect(v3_path)
+    try:
+        old = conn.execute(
+            "SELECT w.wsid, c.hash, c.data FROM contents AS c JOIN workspaces AS w ON w.id = c.ws"
+            " ORDER BY c.hash"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert old
+    ws = WorkspaceId(old[0][0].hex())
+    expected = {h.hex(): bytes(d) for wsid, h, d in old if wsid == old[0][0]}
+    with SqliteStore(v3_path, read_only=True) as store:  # read as it is: codec none, inline
+        assert dict(store.blobs.iter_all(ws)) == expected
+    with SqliteStore(v3_path) as store:
+        assert dict(store.blobs.iter_all(ws)) == expected
+    conn = sqlite3.connect(v3_path)
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(contents)")}
+        placed = set(conn.execute("SELECT codec, external FROM contents").fetchall())
+    finally:
+        conn.close()
+    assert {"codec", "external"} <= columns
+    assert placed == {("none", 0)}

@@ -18,13 +18,14 @@ threshold and the external store from here, identical on every backend.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Protocol, runtime_checkable
 
-from treeframe.errors import IntegrityError
-from treeframe.ids import ContentHash, WorkspaceId
-from treeframe.storage.blobs import BlobStore, verified_digest
+from treeframe.errors import ConfigError, IntegrityError, StoreCorrupt
+from treeframe.ids import ContentHash, WorkspaceId, parse_hex_id
+from treeframe.storage.blobs import BlobStore, chunked, verified_digest, verifying
 from treeframe.storage.codecs import Compression, codec
 from treeframe.storage.codecs.none import NoCompression
 
@@ -78,6 +79,14 @@ class ContentPolicy:
     """Largest content (in uncompressed bytes) kept in the record store when ``external`` is set."""
 
 
+def _unpacker(name: str) -> Compression:
+    """The codec a catalog row names; an unknown name means a damaged row."""
+    try:
+        return codec(name)
+    except ConfigError as exc:
+        raise StoreCorrupt(f"a stored content names an unknown codec {name!r}") from exc
+
+
 class CatalogBlobs:
     """``store.blobs`` of every backend: verify, pack, place, and catalog each blob."""
 
@@ -85,37 +94,83 @@ class CatalogBlobs:
         self._catalog = catalog
         self.policy = policy or ContentPolicy()
 
+    def _goes_outside(self, size: int) -> BlobStore | None:
+        """The external store a blob of ``size`` bytes belongs in, or None to inline it."""
+        external = self.policy.external
+        return external if external is not None and size > self.policy.inline_max else None
+
     def put(self, ws: WorkspaceId, digest: ContentHash, data: bytes) -> bool:
         """Verify, then store once: external bytes first, the catalog row last."""
         verified_digest(digest, data)
         if self._catalog.catalog_exists(ws, [digest]):
             return False
-        external = self.policy.external
-        if external is not None and len(data) > self.policy.inline_max:
+        external = self._goes_outside(len(data))
+        if external is not None:
             external.put(ws, digest, data)
             return self._catalog.catalog_insert(ws, digest, NoCompression.name, None)
         packer = self.policy.codec
         return self._catalog.catalog_insert(ws, digest, packer.name, packer.compress(data))
 
+    def put_stream(self, ws: WorkspaceId, digest: ContentHash, chunks: Iterable[bytes]) -> bool:
+        """:meth:`put` of a stream: buffered up to ``inline_max``, then streamed to the external store.
+
+        Without an external store every blob is one catalog row, so the
+        stream is gathered whole. The row is written only after the external
+        store verified and acknowledged the bytes.
+        """
+        parse_hex_id(digest, "content hash")
+        if self._catalog.catalog_exists(ws, [digest]):
+            return False
+        rest = iter(chunks)
+        buffered = bytearray()
+        for chunk in rest:
+            buffered += chunk
+            external = self._goes_outside(len(buffered))
+            if external is not None:
+                external.put_stream(ws, digest, chain([bytes(buffered)], rest))
+                return self._catalog.catalog_insert(ws, digest, NoCompression.name, None)
+        return self.put(ws, digest, bytes(buffered))
+
+    def _external(self, outside: Sequence[ContentHash]) -> BlobStore:
+        external = self.policy.external
+        if external is None:
+            raise IntegrityError(
+                f"{len(outside)} content(s) of this store are kept in an external blob "
+                "store, and none is configured",
+                expected=outside[0],
+                got="",
+            )
+        return external
+
     def get_many(self, ws: WorkspaceId, digests: Sequence[ContentHash]) -> dict[ContentHash, bytes]:
-        """Stored bytes by hash: unpacked from the catalog or read from the external store."""
+        """Stored bytes by hash: unpacked from the catalog or read (verified) from the external store."""
         rows = self._catalog.catalog_get(ws, digests)
         found: dict[ContentHash, bytes] = {}
         outside = [d for d, (_, stored) in rows.items() if stored is None]
         if outside:
-            external = self.policy.external
-            if external is None:
-                raise IntegrityError(
-                    f"{len(outside)} content(s) of this store are kept in an external blob "
-                    "store, and none is configured",
-                    expected=outside[0],
-                    got="",
-                )
-            found.update(external.get_many(ws, outside))
+            found.update(self._external(outside).get_many(ws, outside))
         for digest, (name, stored) in rows.items():
             if stored is not None:
-                found[digest] = codec(name).decompress(stored)
+                found[digest] = _unpacker(name).decompress(stored)
         return {d: found[d] for d in digests if d in found}
+
+    def read_stream(self, ws: WorkspaceId, digest: ContentHash) -> Iterator[bytes] | None:
+        """The blob in chunks, hashed as it goes; None when it is not catalogued."""
+        row = self._catalog.catalog_get(ws, [digest]).get(digest)
+        if row is None:
+            return None
+        name, stored = row
+        if stored is None:
+            stream = self._external([digest]).read_stream(ws, digest)
+            if stream is None:
+                raise IntegrityError(
+                    f"content {digest} is catalogued but missing from the external blob store",
+                    expected=digest,
+                    got="",
+                )
+            return stream
+        unpacked = _unpacker(name).decompress_stream(chunked(stored))
+        return verifying(digest, unpacked, action="the stored bytes are damaged")
 
     def exists_many(self, ws: WorkspaceId, digests: Sequence[ContentHash]) -> set[ContentHash]:
         """Catalogued hashes among ``digests`` (the catalog is the truth for membership)."""

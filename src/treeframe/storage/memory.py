@@ -32,7 +32,8 @@ from treeframe.errors import (
 )
 from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId, parse_hex_id
-from treeframe.storage.blobs import BlobStore, verified_digest
+from treeframe.storage.blobs import BlobStore
+from treeframe.storage.catalog import CatalogBlobs, ContentPolicy
 from treeframe.storage.derived import BatchDerivedStore
 from treeframe.storage.values import (
     ANY_HEAD,
@@ -186,7 +187,8 @@ class _Workspace:
     history: _Log[RootEntry] = field(default_factory=_Log)
     staging: MutableMapping[str, dict[str, NodeId | None]] = field(default_factory=dict)
     frames: MutableMapping[FrameId, Frame] = field(default_factory=dict)
-    contents: MutableMapping[ContentHash, bytes] = field(default_factory=dict)
+    # The content catalog: (codec, packed bytes, or None when the external store holds them).
+    contents: MutableMapping[ContentHash, tuple[str, bytes | None]] = field(default_factory=dict)
     node_frames: MutableMapping[NodeId, list[Frame]] = field(default_factory=dict)  # by put_seq
     sets: MutableMapping[NodeId, NodeSetState] = field(default_factory=dict)
     heads: MutableMapping[tuple[NodeId, str], FrameId] = field(default_factory=dict)
@@ -298,42 +300,13 @@ class _Unit(MutableMapping[WorkspaceId, _Workspace]):
         self.committed.update(self.created)
 
 
-class MemoryBlobs:
-    """The memory store's blob store: its workspaces' ``contents`` maps, under its lock."""
-
-    def __init__(self, store: MemoryStore) -> None:
-        self._store = store
-
-    def put(self, ws: WorkspaceId, digest: ContentHash, data: bytes) -> bool:
-        """Verify and store once."""
-        verified_digest(digest, data)
-        with self._store._writing():
-            contents = self._store._ws(ws).contents
-            if digest in contents:
-                return False
-            contents[digest] = bytes(data)
-            return True
-
-    def get_many(self, ws: WorkspaceId, digests: Sequence[ContentHash]) -> dict[ContentHash, bytes]:
-        """Stored bytes by hash."""
-        contents = self._store._ws(ws).contents
-        return {d: contents[d] for d in digests if d in contents}
-
-    def exists_many(self, ws: WorkspaceId, digests: Sequence[ContentHash]) -> set[ContentHash]:
-        """Stored hashes among ``digests``."""
-        contents = self._store._ws(ws).contents
-        return {d for d in digests if d in contents}
-
-    def iter_all(self, ws: WorkspaceId) -> Iterator[tuple[ContentHash, bytes]]:
-        """Every blob of ``ws``."""
-        yield from list(self._store._ws(ws).contents.items())
-
-
 class MemoryStore(BatchDerivedStore):
     """Keeps everything in process memory; one lock makes every write atomic."""
 
-    def __init__(self, url: str = "memory://") -> None:
+    def __init__(self, url: str = "memory://", *, content: ContentPolicy | None = None) -> None:
+        """An empty store; ``content`` packs and places contents like every backend's."""
         self.url = url
+        self._content = content
         self._lock = threading.RLock()
         self._committed: dict[WorkspaceId, _Workspace] = {}
         self._committed_tokens: dict[str, TokenRecord] = {}
@@ -341,7 +314,7 @@ class MemoryStore(BatchDerivedStore):
             threading.local()
         )  # .unit: this thread's open unit of work; .tokens: its tokens
         self._read_only = False  # a snapshot
-        self.blobs: BlobStore = MemoryBlobs(self)
+        self.blobs: BlobStore = CatalogBlobs(self, content)
         self._closed = False
 
     @property
@@ -392,7 +365,7 @@ class MemoryStore(BatchDerivedStore):
         with self._lock:
             frozen = {ws: space.copy() for ws, space in self._committed.items()}
             tokens = dict(self._committed_tokens)
-        view = MemoryStore(self.url)
+        view = MemoryStore(self.url, content=self._content)
         view._committed = frozen
         view._committed_tokens = tokens
         view._read_only = True
@@ -400,6 +373,35 @@ class MemoryStore(BatchDerivedStore):
             yield view
         finally:
             view.close()
+
+    # -- the content catalog (store.blobs is CatalogBlobs over it) ----------
+    def catalog_insert(
+        self, ws: WorkspaceId, digest: ContentHash, codec: str, stored: bytes | None
+    ) -> bool:
+        """Add the row once, under the write lock (joining a unit of work)."""
+        parse_hex_id(digest, "content hash")
+        with self._writing():
+            contents = self._ws(ws).contents
+            if digest in contents:
+                return False
+            contents[digest] = (codec, None if stored is None else bytes(stored))
+            return True
+
+    def catalog_get(
+        self, ws: WorkspaceId, digests: Sequence[ContentHash]
+    ) -> dict[ContentHash, tuple[str, bytes | None]]:
+        """The rows of the catalogued digests."""
+        contents = self._ws(ws).contents
+        return {d: contents[d] for d in digests if d in contents}
+
+    def catalog_exists(self, ws: WorkspaceId, digests: Sequence[ContentHash]) -> set[ContentHash]:
+        """Catalogued digests among ``digests``."""
+        contents = self._ws(ws).contents
+        return {d for d in digests if d in contents}
+
+    def catalog_iter(self, ws: WorkspaceId) -> Iterator[ContentHash]:
+        """Every catalogued digest in ascending order."""
+        yield from sorted(self._ws(ws).contents)
 
     def close(self) -> None:
         """Mark the store closed."""

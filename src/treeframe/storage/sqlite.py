@@ -71,6 +71,13 @@ row per entry keyed by (ws, seq), with indexes by agent, operation and node
 for the filtered listings. :meth:`SqliteStore.append_audit` reads the last
 entry and inserts the next inside one write transaction (a savepoint of the
 caller's unit of work), so the chain is gapless whatever runs concurrently.
+
+Content catalog (version 9): ``contents`` is this backend's
+:class:`~treeframe.storage.catalog.ContentCatalog`. ``codec`` names the codec
+that packed ``data`` (rows from before version 9 read as ``none``), and
+``external = 1`` marks a row whose bytes an external blob store holds
+(``data`` is then empty). :meth:`SqliteStore.append_frame` still checks the
+row inside its own transaction, wherever the bytes are.
 """
 
 from __future__ import annotations
@@ -105,7 +112,8 @@ from treeframe.errors import (
 )
 from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
-from treeframe.storage.blobs import BlobStore, verified_digest
+from treeframe.storage.blobs import BlobStore
+from treeframe.storage.catalog import CatalogBlobs, ContentPolicy
 from treeframe.storage.derived import BatchDerivedStore
 from treeframe.storage.migrations import Migration, SchemaStatus, migrate, pending
 from treeframe.storage.urls import sqlite_url
@@ -168,6 +176,7 @@ CREATE TABLE IF NOT EXISTS scan_staging (
     PRIMARY KEY (ws, token, path)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS contents (
     id INTEGER PRIMARY KEY, ws INTEGER NOT NULL, hash BLOB NOT NULL, data BLOB NOT NULL,
+    codec TEXT NOT NULL DEFAULT 'none', external INTEGER NOT NULL DEFAULT 0,
     UNIQUE (ws, hash));
 CREATE TABLE IF NOT EXISTS frames (
     ws INTEGER NOT NULL, frame BLOB NOT NULL, node BLOB NOT NULL, type TEXT NOT NULL,
@@ -286,18 +295,36 @@ def _v8_audit_log(tx: sqlite3.Connection) -> None:
     _run_script(tx, _AUDIT_SCHEMA)
 
 
+def _v9_content_catalog(tx: sqlite3.Connection) -> None:
+    """The codec of each stored content and whether an external blob store holds its bytes.
+
+    Existing rows keep their bytes as they are: codec ``none``, held here.
+    """
+    _run_script(
+        tx,
+        """
+        ALTER TABLE contents ADD COLUMN codec TEXT NOT NULL DEFAULT 'none';
+        ALTER TABLE contents ADD COLUMN external INTEGER NOT NULL DEFAULT 0
+        """,
+    )
+
+
 _MIGRATIONS: tuple[Migration[sqlite3.Connection], ...] = (
     Migration(4, "frames.put_seq", _v4_put_seq),
     Migration(5, "schema_migrations", _v5_schema_migrations),
     Migration(6, "workspace metadata", _v6_workspace_metadata),
     Migration(7, "tokens and acl", _v7_tokens_and_acl),
     Migration(8, "audit log", _v8_audit_log),
+    Migration(9, "content catalog", _v9_content_catalog),
 )
 _PUT_SEQ_SINCE = 4  # the first version whose frames have put_seq
 _HISTORY_SINCE = 5  # the first version whose store has schema_migrations
 _METADATA_SINCE = 6  # the first version whose workspaces have metadata columns
 _ACCESS_SINCE = 7  # the first version with tokens and acl tables
 _AUDIT_SINCE = 8  # the first version with an audit log
+_CATALOG_SINCE = 9  # the first version whose contents record codec and placement
+_CATALOG = "codec, external"
+_CATALOG_BEFORE = "'none', 0"  # what an older layout read as it is answers: raw, held here
 _INFO = "wsid, name, description, owner, created_at, deleted_at"
 # What an older layout read as it is answers for the metadata it lacks.
 _INFO_BEFORE_METADATA = "wsid, name, '', NULL, '', NULL"
@@ -393,61 +420,6 @@ def _placeholders(n: int) -> str:
     return ",".join("?" * n)
 
 
-class SqliteBlobs:
-    """The SQLite store's blob store: the ``contents`` table of the same file.
-
-    Keeping blobs in the database file is the embedded default: one file to
-    copy, and a put is one small transaction. Rows are rowid-ordered with a
-    UNIQUE (ws, hash) index (see the module docstring).
-    """
-
-    def __init__(self, store: SqliteStore) -> None:
-        self._store = store
-
-    def put(self, ws: WorkspaceId, digest: ContentHash, data: bytes) -> bool:
-        """Verify, then insert once in its own write transaction."""
-        verified_digest(digest, data)
-        store = self._store
-        wid = store._ws(ws)
-        key = _require(digest, "content hash")
-        find = "SELECT 1 FROM contents WHERE ws = ? AND hash = ?"
-        if store._one(find, (wid, key)) is not None:
-            return False  # stored already: no write lock needed
-        with store._write() as tx:
-            cursor = tx.execute(
-                "INSERT OR IGNORE INTO contents (ws, hash, data) VALUES (?, ?, ?)",
-                (wid, key, bytes(data)),
-            )
-            return cursor.rowcount == 1
-
-    def get_many(self, ws: WorkspaceId, digests: Sequence[ContentHash]) -> dict[ContentHash, bytes]:
-        """Stored bytes by hash, in bounded ``IN`` batches."""
-        store = self._store
-        wid = store._ws(ws)
-        keys = {raw: d for d in digests if (raw := _key(d)) is not None}
-        sql = "SELECT hash, data FROM contents WHERE ws = ? AND hash IN ({})"
-        found = {keys[h]: bytes(data) for h, data in store._batched(sql, wid, list(keys))}
-        return {d: found[d] for d in digests if d in found}
-
-    def exists_many(self, ws: WorkspaceId, digests: Sequence[ContentHash]) -> set[ContentHash]:
-        """Stored hashes among ``digests``, from the (ws, hash) index alone."""
-        store = self._store
-        wid = store._ws(ws)
-        keys = {raw: d for d in digests if (raw := _key(d)) is not None}
-        sql = "SELECT hash FROM contents WHERE ws = ? AND hash IN ({})"
-        return {keys[h] for (h,) in store._batched(sql, wid, list(keys))}
-
-    def iter_all(self, ws: WorkspaceId) -> Iterator[tuple[ContentHash, bytes]]:
-        """Every stored blob, one query per blob so memory stays bounded."""
-        store = self._store
-        wid = store._ws(ws)
-        sql = "SELECT hash FROM contents WHERE ws = ? AND hash > ? ORDER BY hash LIMIT ?"
-        for (digest,) in store._pages(sql, wid, (b"",), 1):
-            row = store._one("SELECT data FROM contents WHERE ws = ? AND hash = ?", (wid, digest))
-            if row is not None:
-                yield ContentHash(digest.hex()), bytes(row[0])
-
-
 class SqliteStore(BatchDerivedStore):
     """A treeframe store in one SQLite file; usable from many threads and processes."""
 
@@ -459,6 +431,7 @@ class SqliteStore(BatchDerivedStore):
         create: bool = True,
         read_only: bool = False,
         migrate: bool = True,
+        content: ContentPolicy | None = None,
     ) -> None:
         """Open (``create``: or create) the store file at ``path``.
 
@@ -469,7 +442,9 @@ class SqliteStore(BatchDerivedStore):
         mount or without write permission. A writable store of an older schema
         version is migrated on open unless ``migrate=False`` (then only
         :meth:`schema_status` and :meth:`migrate_schema` are meant to be
-        used); a read-only open never migrates.
+        used); a read-only open never migrates. ``content`` packs and places
+        contents (:class:`~treeframe.storage.catalog.ContentPolicy`; default:
+        uncompressed, all in this file).
         """
         self._path = os.path.abspath(os.fspath(path))
         self.url = sqlite_url(self._path)
@@ -483,7 +458,8 @@ class SqliteStore(BatchDerivedStore):
         self._conns: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
         self._ws_ids: dict[str, int] = {}
         self._pinned: sqlite3.Connection | None = None  # a snapshot's read connection
-        self.blobs: BlobStore = SqliteBlobs(self)
+        self._content = content
+        self.blobs: BlobStore = CatalogBlobs(self, content)
         # Records never change, so parsed objects can be reused by their exact
         # stored bytes: hot views skip JSON parsing entirely. Bounded LRU.
         self._parse_frame = functools.lru_cache(maxsize=_RECORD_CACHE)(Frame.from_json)
@@ -496,6 +472,7 @@ class SqliteStore(BatchDerivedStore):
         # Tokens and ACL tables: absent in a store older than version 7 read as it is.
         self._has_access = True
         self._has_audit = True  # False: an older layout read as it is has no audit log (empty)
+        self._catalog = _CATALOG  # codec and placement columns (constants before version 9)
         self._parse_node = functools.lru_cache(maxsize=_RECORD_CACHE)(NodeRecord.from_json)
         if (read_only or not create) and not os.path.isfile(self._path):
             what = "is not a file" if os.path.exists(self._path) else "does not exist"
@@ -655,6 +632,8 @@ class SqliteStore(BatchDerivedStore):
             self._has_access = False
         if current < _AUDIT_SINCE:
             self._has_audit = False
+        if current < _CATALOG_SINCE:
+            self._catalog = _CATALOG_BEFORE
 
     def schema_status(self) -> SchemaStatus:
         """The store's schema version, the newest this code knows and the steps between.
@@ -688,6 +667,7 @@ class SqliteStore(BatchDerivedStore):
         self._info_columns = _INFO
         self._has_access = True
         self._has_audit = True
+        self._catalog = _CATALOG
         return tuple((step.version, step.name) for step in applied)
 
     @contextmanager
@@ -725,7 +705,7 @@ class SqliteStore(BatchDerivedStore):
         view._conns = {}
         view._ws_ids = {}
         view._read_only = True
-        view.blobs = SqliteBlobs(view)
+        view.blobs = CatalogBlobs(view, self._content)
         conn = self._connect()
         try:
             with self._errors():
@@ -1487,6 +1467,52 @@ class SqliteStore(BatchDerivedStore):
             (wid, raw, -1 if after_seq is None else after_seq, max(limit, 0)),
         )
         return [(seq, FrameId(frame.hex())) for seq, frame in rows]
+
+    # -- the content catalog (store.blobs is CatalogBlobs over it) ----------
+    def catalog_insert(
+        self, ws: WorkspaceId, digest: ContentHash, codec: str, stored: bytes | None
+    ) -> bool:
+        """Insert the row once in its own write transaction (a savepoint in a unit of work).
+
+        An external row keeps empty ``data`` and ``external = 1``.
+        """
+        wid = self._ws(ws)
+        key = _require(digest, "content hash")
+        if self._one("SELECT 1 FROM contents WHERE ws = ? AND hash = ?", (wid, key)) is not None:
+            return False  # catalogued already: no write lock needed
+        with self._write() as tx:
+            cursor = tx.execute(
+                "INSERT OR IGNORE INTO contents (ws, hash, data, codec, external)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (wid, key, b"" if stored is None else bytes(stored), codec, int(stored is None)),
+            )
+            return cursor.rowcount == 1
+
+    def catalog_get(
+        self, ws: WorkspaceId, digests: Sequence[ContentHash]
+    ) -> dict[ContentHash, tuple[str, bytes | None]]:
+        """The rows of the catalogued digests, in bounded ``IN`` batches."""
+        wid = self._ws(ws)
+        keys = {raw: d for d in digests if (raw := _key(d)) is not None}
+        sql = f"SELECT hash, {self._catalog}, data FROM contents WHERE ws = ? AND hash IN ({{}})"
+        return {
+            keys[h]: (codec, None if external else bytes(data))
+            for h, codec, external, data in self._batched(sql, wid, list(keys))
+        }
+
+    def catalog_exists(self, ws: WorkspaceId, digests: Sequence[ContentHash]) -> set[ContentHash]:
+        """Catalogued digests among ``digests``, from the (ws, hash) index alone."""
+        wid = self._ws(ws)
+        keys = {raw: d for d in digests if (raw := _key(d)) is not None}
+        sql = "SELECT hash FROM contents WHERE ws = ? AND hash IN ({})"
+        return {keys[h] for (h,) in self._batched(sql, wid, list(keys))}
+
+    def catalog_iter(self, ws: WorkspaceId) -> Iterator[ContentHash]:
+        """Every catalogued digest in hash order, keyset-paged."""
+        wid = self._ws(ws)
+        sql = "SELECT hash FROM contents WHERE ws = ? AND hash > ? ORDER BY hash LIMIT ?"
+        for (digest,) in self._pages(sql, wid, (b"",), 1):
+            yield ContentHash(digest.hex())
 
     # -- full iteration: for verify and export only, never for lookups -------
     def _pages(self, sql: str, wid: int, start: tuple[Any, ...], width: int) -> Iterator[Any]:
