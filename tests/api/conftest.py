@@ -57,15 +57,17 @@ def start_server(
     env: dict[str, str] | None = None,
     app: str | None = PROBE_APP,
     port: int = 0,
+    store_url: str | None = None,
 ) -> Server:
     """Start ``treeframe serve`` and wait until ``/v1/health/live`` answers.
 
     ``port=0`` lets the OS pick a free port and reads it from the log (no race);
     with several workers uvicorn logs the configured port, so pass ``free_port()``.
+    ``store_url`` serves another store than the SQLite file at ``store_path``.
     """
     log_path = tmp / f"serve-{time.monotonic_ns()}.log"
     command = [sys.executable, "-m", "treeframe", "serve", "--port", str(port)]
-    command += ["--store", sqlite_url(store_path), *args]
+    command += ["--store", store_url or sqlite_url(store_path), *args]
     if app is not None:
         command += ["--app", app]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("TREEFRAME_")}
