@@ -5,17 +5,27 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
 __all__ = [
     "console",
+    "counted_progress",
     "err_console",
     "print_error",
     "print_json",
@@ -101,3 +111,38 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[str], None]]:
             progress.update(task, status=text, refresh=True)
 
         yield update
+
+
+@contextmanager
+def counted_progress(enabled: bool) -> Iterator[Callable[[str, int, int | None], None]]:
+    """One bar per kind of item on stderr; yields ``update(kind, done, total)`` (total None: open).
+
+    Redrawn at most every 1/10 s from the caller's thread (no refresh thread).
+    """
+    if not enabled:
+        yield lambda _kind, _done, _total: None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        auto_refresh=False,
+    ) as progress:
+        tasks: dict[str, TaskID] = {}
+        last = [0.0]
+
+        def update(kind: str, done: int, total: int | None) -> None:
+            task = tasks.get(kind)
+            if task is None:
+                task = tasks[kind] = progress.add_task(kind, total=total)
+            progress.update(task, completed=done, total=total)
+            now = time.monotonic()
+            if now - last[0] >= 0.1:
+                last[0] = now
+                progress.refresh()
+
+        yield update
+        progress.refresh()

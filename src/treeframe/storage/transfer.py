@@ -90,7 +90,13 @@ ProgressFn = Callable[[str, int, int | None], None]
 
 @dataclass
 class TransferReport:
-    """What a copy did: rows seen and rows written per kind, and the verification."""
+    """What a copy did: rows seen and rows written per kind, and the verification.
+
+    ``written`` counts the rows the copier found missing or different and
+    wrote; for the append-only indexes (``basis_ref``, ``path_history``),
+    which have no batch existence read, it counts the rows handed to the
+    import, which leaves those already present alone.
+    """
 
     workspaces: list[str] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COPY_KINDS, 0))
@@ -133,27 +139,30 @@ class _Copier:
         self.batch = batch
         self.progress = progress
         self.report = report
+        self.totals: dict[str, int] = {}  # known totals, summed over the workspaces begun so far
 
-    def _tick(self, kind: str, seen: int, written: int, total: int | None = None) -> None:
+    def _tick(self, kind: str, seen: int, written: int) -> None:
         self.report.seen[kind] += seen
         self.report.written[kind] += written
         if self.progress is not None:
-            self.progress(kind, self.report.seen[kind], total)
+            self.progress(kind, self.report.seen[kind], self.totals.get(kind))
 
     def workspace(self, info: WorkspaceInfo) -> None:
         """Copy one workspace: rows first, pointers last, metadata and next seq at the end."""
         ws = info.workspace_id
         src, dst = self.source, self.target
-        nodes_total, frames_total = src.workspace_counts(ws)
+        nodes, frames = src.workspace_counts(ws)
+        self.totals["node"] = self.totals.get("node", 0) + nodes
+        self.totals["frame"] = self.totals.get("frame", 0) + frames
         next_seq = 1 + max((f.put_seq for f in _sound(src.iter_all_frames(ws), "frame")), default=0)
         existing = dst.get_workspace(ws)
         # Created with the source's metadata, but never tombstoned before the end.
         kept = None if existing is None else existing.deleted_at
         dst.import_workspace(replace(info, deleted_at=kept), 1)
         self._tick("workspace", 1, int(existing is None))
-        self._nodes(ws, nodes_total)
+        self._nodes(ws)
         self._contents(ws)
-        self._frames(ws, frames_total)
+        self._frames(ws)
         self._basis_refs(ws)
         self._imported(
             "path_history", src.iter_all_path_history(ws), lambda b: dst.import_path_history(ws, b)
@@ -166,13 +175,13 @@ class _Copier:
         self._roots(ws)
         dst.import_workspace(info, next_seq)
 
-    def _nodes(self, ws: WorkspaceId, total: int) -> None:
+    def _nodes(self, ws: WorkspaceId) -> None:
         for chunk in _batches(_sound(self.source.iter_all_nodes(ws), "node"), self.batch):
             present = self.target.get_nodes(ws, [r.node_id for r in chunk])
             missing: list[NodeRecord] = [r for r in chunk if r.node_id not in present]
             if missing:
                 self.target.put_nodes(ws, missing)
-            self._tick("node", len(chunk), len(missing), total)
+            self._tick("node", len(chunk), len(missing))
 
     def _content_batches(self, ws: WorkspaceId) -> Iterator[list[tuple[ContentHash, bytes]]]:
         chunk: list[tuple[ContentHash, bytes]] = []
@@ -196,13 +205,13 @@ class _Copier:
                         self.target.blobs.put(ws, digest, data)
             self._tick("content", len(chunk), len(missing))
 
-    def _frames(self, ws: WorkspaceId, total: int) -> None:
+    def _frames(self, ws: WorkspaceId) -> None:
         for chunk in _batches(_sound(self.source.iter_all_frames(ws), "frame"), self.batch):
             present = self.target.get_frames(ws, [f.frame_id for f in chunk])
             missing: list[Frame] = [f for f in chunk if f.frame_id not in present]
             if missing:
                 self.target.import_frames(ws, missing)
-            self._tick("frame", len(chunk), len(missing), total)
+            self._tick("frame", len(chunk), len(missing))
 
     def _basis_refs(self, ws: WorkspaceId) -> None:
         for chunk in _batches(self.source.iter_all_basis_refs(ws), self.batch):
