@@ -12,11 +12,12 @@ from treeframe.engine.principal import Principal
 from treeframe.errors import InvalidRequest, WorkspaceNotFound
 from treeframe.workspace import Workspace
 from treeframe.workspace.layout import find_root
-from treeframe.workspace.settings import store_url
+from treeframe.workspace.settings import store_content, store_url
 
 if TYPE_CHECKING:
     from treeframe.client.remote import RemoteWorkspace
     from treeframe.config.settings import Settings
+    from treeframe.storage.base import StorageBackend
 
 __all__ = [
     "FLAGS",
@@ -29,6 +30,7 @@ __all__ = [
     "WorkspaceOpt",
     "configured_store",
     "configured_store_url",
+    "open_configured_store",
     "open_session",
     "open_workspace",
     "overrides",
@@ -167,6 +169,17 @@ def configured_store(store: str | None) -> tuple[Settings, str]:
         return settings, store_url(Path(os.getcwd()), settings)
     settings = load_settings(root, cli=overrides(store, None), cli_flags=FLAGS).settings
     return settings, store_url(root, settings)
+
+
+def open_configured_store(store: str | None, **options: bool) -> StorageBackend:
+    """:func:`open_store` of the configured store with its content policy (``store.blobs``...).
+
+    ``options`` are :func:`open_store`'s ``create``, ``read_only`` and ``migrate``.
+    """
+    from treeframe.storage.registry import open_store
+
+    settings, url = configured_store(store)
+    return open_store(url, content=store_content(settings), **options)
 
 
 def principal_for(ws: Workspace | RemoteWorkspace, agent: str | None) -> Principal:

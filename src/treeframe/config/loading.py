@@ -9,7 +9,8 @@ user file can define one agent and the workspace file another):
    ``~/.config/treeframe/config.toml``; ``TREEFRAME_CONFIG`` names another file);
 3. the workspace file ``<workspace>/.treeframe/config.toml``;
 4. environment variables ``TREEFRAME_<SECTION>__<KEY>`` (plus the aliases
-   ``TREEFRAME_STORE`` and ``TREEFRAME_WORKSPACE``);
+   ``TREEFRAME_STORE``, ``TREEFRAME_BLOBS``, ``TREEFRAME_COMPRESSION``,
+   ``TREEFRAME_BLOB_INLINE_MAX`` and ``TREEFRAME_WORKSPACE``);
 5. CLI flags.
 
 Each effective leaf key remembers which layer set it (``LoadedSettings.sources``).
@@ -52,6 +53,9 @@ CONFIG_FILE = "config.toml"
 # Variables the CLI already reads for its own options; they name a setting.
 ENV_ALIASES: Mapping[str, tuple[str, ...]] = {
     "TREEFRAME_STORE": ("store", "url"),
+    "TREEFRAME_BLOBS": ("store", "blobs"),
+    "TREEFRAME_COMPRESSION": ("store", "compression"),
+    "TREEFRAME_BLOB_INLINE_MAX": ("store", "blob_inline_max"),
     "TREEFRAME_WORKSPACE": ("workspace",),
 }
 # Variables that are not settings at all (the CLI's remote mode reads the last two).

@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from treeframe.errors import InvalidFrame
 from treeframe.frames.frame import DEFAULT_MAX_CONTENT_BYTES, validate_label
+from treeframe.storage.catalog import DEFAULT_INLINE_MAX
 
 __all__ = [
     "ENV_NESTED_DELIMITER",
@@ -72,6 +73,29 @@ class StoreSettings(_Section):
         default=5000,
         ge=0,
         description="How long a writer waits for a locked store before failing with `store_locked`.",
+    )
+    blobs: str | None = Field(
+        default=None,
+        description=(
+            "External blob store URL for large frame contents (`file:///abs/dir`, "
+            "`s3://bucket/prefix?endpoint_url=…&region=…`, each may add `&codec=`); "
+            "unset keeps every content in the store. Env: `TREEFRAME_BLOBS`."
+        ),
+    )
+    compression: Literal["none", "zstd", "gzip", "lz4", "brotli"] = Field(
+        default="none",
+        description=(
+            "Codec new contents are stored with (each blob records its own, so changing it "
+            "never makes old ones unreadable). Env: `TREEFRAME_COMPRESSION`."
+        ),
+    )
+    blob_inline_max: int = Field(
+        default=DEFAULT_INLINE_MAX,
+        ge=0,
+        description=(
+            "Largest content (bytes, uncompressed) kept in the store when `store.blobs` is set; "
+            "larger ones go to the blob store. Env: `TREEFRAME_BLOB_INLINE_MAX`."
+        ),
     )
 
 

@@ -17,10 +17,15 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 
 from treeframe.errors import BackendUnavailable, ConfigError
 from treeframe.storage.base import StorageBackend
-from treeframe.storage.catalog import ContentPolicy
+from treeframe.storage.blobs import BlobStore
+from treeframe.storage.catalog import DEFAULT_INLINE_MAX, ContentPolicy
+from treeframe.storage.codecs import codec
 from treeframe.storage.urls import sqlite_url
 
-__all__ = ["open_store", "sqlite_url"]
+__all__ = ["content_policy", "open_blob_store", "open_store", "sqlite_url"]
+
+_S3_INTS = ("multipart_threshold", "part_size", "max_attempts")
+_S3_FLOATS = ("connect_timeout", "read_timeout")
 
 
 def open_store(
@@ -52,7 +57,9 @@ def open_store(
     if scheme == "memory":
         from treeframe.storage.memory import MemoryStore
 
-        return MemoryStore(url)
+        if options or rest:
+            raise ConfigError(f"memory store URL {url!r} takes no path or options")
+        return MemoryStore(url, content=content)
     if scheme == "sqlite":
         try:
             from treeframe.storage.sqlite import SqliteStore
@@ -75,5 +82,83 @@ def open_store(
             create=create,
             read_only=read_only,
             migrate=migrate,
+            content=content,
         )
     raise ConfigError(f"unknown store scheme {scheme!r} in {url!r} (known: memory, sqlite)")
+
+
+def open_blob_store(url: str, *, default_codec: str = "none") -> BlobStore:
+    """The external blob store named by ``url``; its modules are imported only here.
+
+    ``file:///abs/dir?codec=zstd`` is a :class:`~treeframe.storage.blobstores.filesystem.FileBlobStore`;
+    ``s3://bucket/prefix?endpoint_url=…&region=…&codec=…`` (also
+    ``multipart_threshold``, ``part_size``, ``max_attempts``: whole numbers;
+    ``connect_timeout``, ``read_timeout``: seconds) an
+    :class:`~treeframe.storage.blobstores.s3.S3BlobStore`. ``codec`` packs new
+    objects (default ``default_codec``); objects always record their own.
+    ConfigError for a bad URL or an unknown option.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or "#" in rest:
+        raise ConfigError(
+            f"blob store URL {url!r} is not file:///path or s3://bucket/prefix (a '#' is %23)"
+        )
+    rest, _, query = rest.partition("?")
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    packer = codec(options.pop("codec", default_codec))
+    if scheme == "file":
+        if not rest.startswith("/") or rest == "/":
+            raise ConfigError(f"blob store URL {url!r} needs an absolute path: file:///path")
+        if options:
+            raise ConfigError(f"unknown blob store option(s) {sorted(options)} in {url!r}")
+        from treeframe.storage.blobstores.filesystem import FileBlobStore
+
+        return FileBlobStore(os.fsdecode(unquote_to_bytes(rest)), packer)
+    if scheme == "s3":
+        bucket, _, prefix = rest.partition("/")
+        if not bucket:
+            raise ConfigError(f"blob store URL {url!r} names no bucket: s3://bucket/prefix")
+        numbers: dict[str, int | float] = {}
+        try:
+            for name in _S3_INTS:
+                if name in options:
+                    numbers[name] = int(options.pop(name))
+            for name in _S3_FLOATS:
+                if name in options:
+                    numbers[name] = float(options.pop(name))
+        except ValueError as exc:
+            raise ConfigError(f"bad number in blob store URL {url!r}: {exc}") from None
+        endpoint = options.pop("endpoint_url", None)
+        region = options.pop("region", None)
+        if options:
+            raise ConfigError(f"unknown blob store option(s) {sorted(options)} in {url!r}")
+        try:
+            from treeframe.storage.blobstores.s3 import S3BlobStore
+        except ImportError as exc:
+            raise BackendUnavailable(
+                f"the s3 blob store of {url!r} needs boto3, which is not installed ({exc})"
+            ) from exc
+        return S3BlobStore(
+            bucket,
+            unquote_to_bytes(prefix).decode("utf-8", "replace"),
+            endpoint_url=endpoint,
+            region=region,
+            codec_name=packer,
+            **numbers,  # type: ignore[arg-type]
+        )
+    raise ConfigError(f"unknown blob store scheme {scheme!r} in {url!r} (known: file, s3)")
+
+
+def content_policy(
+    blobs_url: str | None, compression: str = "none", inline_max: int = DEFAULT_INLINE_MAX
+) -> ContentPolicy:
+    """The content policy of the settings: codec ``compression``, external store ``blobs_url``.
+
+    ``compression`` packs inline contents and is the external store's codec
+    unless its URL names one; ``inline_max`` bytes and less stay inline.
+    """
+    if inline_max < 0:
+        raise ConfigError(f"blob inline_max must be >= 0, got {inline_max}")
+    packer = codec(compression)
+    external = None if blobs_url is None else open_blob_store(blobs_url, default_codec=compression)
+    return ContentPolicy(codec=packer, external=external, inline_max=inline_max)

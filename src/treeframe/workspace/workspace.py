@@ -36,7 +36,7 @@ from treeframe.tree.records import NodeRecord
 from treeframe.tree.scan import ScanResult, scan_tree
 from treeframe.tree.statcache_sqlite import CACHE_FILE, SqliteStatCache
 from treeframe.workspace.layout import STATE_DIR, find_root
-from treeframe.workspace.settings import store_url
+from treeframe.workspace.settings import store_content, store_url
 from treeframe.workspace.verify import VerifyReport, verify_store
 from treeframe.workspace.working_tree import WorkingTreeContents
 
@@ -169,7 +169,12 @@ class Workspace:
         it a missing store is ``store_not_found``, never silently recreated.
         """
         settings = load_settings(root, cli=cli, cli_flags=flags).settings
-        store = open_store(store_url(root, settings), create=create, read_only=read_only)
+        store = open_store(
+            store_url(root, settings),
+            create=create,
+            read_only=read_only,
+            content=store_content(settings),
+        )
         try:
             return cls(root, store, settings=settings, create=create)
         except BaseException:

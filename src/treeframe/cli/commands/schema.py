@@ -6,10 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
-from treeframe.cli.common import JsonOpt, StoreOpt, configured_store_url
+from treeframe.cli.common import JsonOpt, StoreOpt, configured_store_url, open_configured_store
 from treeframe.cli.output import print_json
 from treeframe.storage.migrations import VersionedStore
-from treeframe.storage.registry import open_store
 
 __all__ = ["register"]
 
@@ -27,7 +26,7 @@ def migrate_schema(
 ) -> None:
     """Upgrade the store to this release's schema version (write commands also do it)."""
     url = configured_store_url(store)
-    with open_store(url, create=False, migrate=False) as backend:
+    with open_configured_store(store, create=False, migrate=False) as backend:
         if not isinstance(backend, VersionedStore):
             payload: dict[str, Any] = {
                 "store": url,

@@ -23,6 +23,7 @@ import typer
 from treeframe.cli.common import StoreOpt, configured_store
 from treeframe.errors import BackendUnavailable, ConfigError
 from treeframe.storage.registry import open_store
+from treeframe.workspace.settings import store_content
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -81,7 +82,9 @@ def worker_app() -> FastAPI:
     spec = json.loads(os.environ[WORKER_ENV])
     settings = Settings.model_validate(spec["settings"])
     factory = load_app_factory(spec["app"])
-    return _build(factory, settings, open_store(spec["store"], create=False))
+    return _build(
+        factory, settings, open_store(spec["store"], create=False, content=store_content(settings))
+    )
 
 
 def _parse_scans(specs: list[str]) -> list[tuple[Path, str]]:
@@ -158,7 +161,7 @@ def serve(
     settings, url = configured_store(store)
     if workers > 1 and url.startswith("memory:"):
         raise ConfigError(f"{url} lives in one process: --workers {workers} needs a shared store")
-    backend = open_store(url, create=False)
+    backend = open_store(url, create=False, content=store_content(settings))
     try:
         _scan_into(backend, settings, scans)
     except BaseException:

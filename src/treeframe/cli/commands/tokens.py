@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from treeframe.cli.common import JsonOpt, StoreOpt, configured_store_url
+from treeframe.cli.common import JsonOpt, StoreOpt, configured_store_url, open_configured_store
 from treeframe.cli.output import print_json, print_table, shown
 from treeframe.engine.access import (
     LOCAL_OWNER,
@@ -25,7 +25,6 @@ from treeframe.engine.workspaces import WorkspaceService
 from treeframe.errors import InvalidRequest
 from treeframe.frames.frame import validate_label
 from treeframe.ids import WorkspaceId
-from treeframe.storage.registry import open_store
 from treeframe.storage.values import AclEntry, TokenRecord
 
 __all__ = ["register"]
@@ -108,9 +107,8 @@ def create(
     validate_label(agent, "agent ID")
     permissions = parse_permissions(perm)
     lifetime = None if expires is None else parse_duration(expires)
-    url = configured_store_url(store)
     # One unit: a workspace is never left created without the token it was made for.
-    with open_store(url, create=False) as backend, backend.unit_of_work():
+    with open_configured_store(store, create=False) as backend, backend.unit_of_work():
         access = AccessService(WorkspaceService(backend))
         scope: WorkspaceId | None = None
         created, holds_nothing = False, False
@@ -160,7 +158,7 @@ def list_tokens(
 ) -> None:
     """Every token (or those of --workspace): IDs, agents, permissions; never secrets."""
     url = configured_store_url(store)
-    with open_store(url, create=False, read_only=True) as backend:
+    with open_configured_store(store, create=False, read_only=True) as backend:
         service = WorkspaceService(backend)
         access = AccessService(service)
         scope = None if workspace is None else service.find(workspace).workspace_id
@@ -200,8 +198,7 @@ def revoke_token(
     json_out: JsonOpt = False,
 ) -> None:
     """Revoke a token: the server refuses it from the next request on."""
-    url = configured_store_url(store)
-    with open_store(url, create=False) as backend:
+    with open_configured_store(store, create=False) as backend:
         record = AccessService(WorkspaceService(backend)).revoke_token(token_id, actor=LOCAL_OWNER)
     if json_out:
         print_json(_token(record, {}))
@@ -220,8 +217,7 @@ def grant(
     """Set --agent's permissions in --workspace to exactly --perm."""
     validate_label(agent, "agent ID")
     permissions = parse_permissions(perm)
-    url = configured_store_url(store)
-    with open_store(url, create=False) as backend:
+    with open_configured_store(store, create=False) as backend:
         service = WorkspaceService(backend)
         ws = service.find(workspace).workspace_id
         entry = AccessService(service).grant(ws, agent, permissions, actor=LOCAL_OWNER)
@@ -239,8 +235,7 @@ def revoke(
     json_out: JsonOpt = False,
 ) -> None:
     """Remove --agent's ACL entry from --workspace."""
-    url = configured_store_url(store)
-    with open_store(url, create=False) as backend:
+    with open_configured_store(store, create=False) as backend:
         service = WorkspaceService(backend)
         ws = service.find(workspace).workspace_id
         entry = AccessService(service).revoke(ws, agent, actor=LOCAL_OWNER)
@@ -253,8 +248,7 @@ def revoke(
 @acl_app.command("list")
 def list_acl(workspace: NamedWorkspace, store: StoreOpt = None, json_out: JsonOpt = False) -> None:
     """Every ACL entry of --workspace (its owner holds everything without one)."""
-    url = configured_store_url(store)
-    with open_store(url, create=False, read_only=True) as backend:
+    with open_configured_store(store, create=False, read_only=True) as backend:
         service = WorkspaceService(backend)
         info = service.find(workspace)
         entries = AccessService(service).list_acl(info.workspace_id, actor=LOCAL_OWNER)

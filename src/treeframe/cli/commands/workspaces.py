@@ -10,14 +10,13 @@ from typing import Annotated, Any
 
 import typer
 
-from treeframe.cli.common import JsonOpt, StoreOpt, configured_store_url
+from treeframe.cli.common import JsonOpt, StoreOpt, configured_store_url, open_configured_store
 from treeframe.cli.output import print_json, shown
 from treeframe.engine.principal import Principal
 from treeframe.engine.workspaces import WorkspaceService
 from treeframe.errors import WorkspaceNotFound
 from treeframe.hashing.ids import workspace_id
 from treeframe.storage.base import WorkspaceInfo
-from treeframe.storage.registry import open_store
 
 __all__ = ["register"]
 
@@ -57,7 +56,7 @@ def list_workspaces(
     """Every workspace of the store, by name."""
     url = configured_store_url(store)
     found: list[WorkspaceInfo] = []
-    with open_store(url, create=False, read_only=True) as backend:
+    with open_configured_store(store, create=False, read_only=True) as backend:
         service = WorkspaceService(backend)
         after: str | None = None
         while page := service.list(include_deleted=include_deleted, after=after, limit=500):
@@ -80,8 +79,7 @@ def create(
     json_out: JsonOpt = False,
 ) -> None:
     """Create a workspace in the store (idempotent: an existing one is left as it is)."""
-    url = configured_store_url(store)
-    with open_store(url, create=False) as backend:
+    with open_configured_store(store, create=False) as backend:
         info, created = WorkspaceService(backend).create(name, description=description)
     if json_out:
         print_json({"workspace": _info(info), "created": created})
@@ -100,8 +98,7 @@ def delete(
     json_out: JsonOpt = False,
 ) -> None:
     """Tombstone a workspace: its data is kept and 'workspace restore' brings it back."""
-    url = configured_store_url(store)
-    with open_store(url, create=False) as backend:
+    with open_configured_store(store, create=False) as backend:
         service = WorkspaceService(backend)
         ws = service.find(name).workspace_id
         info = service.delete(ws, principal=Principal.owner(ws), confirm=confirm)
@@ -116,7 +113,7 @@ def restore(name: NameArg, store: StoreOpt = None, json_out: JsonOpt = False) ->
     """Bring a deleted workspace back as it was."""
     url = configured_store_url(store)
     ws = workspace_id(name)
-    with open_store(url, create=False) as backend:
+    with open_configured_store(store, create=False) as backend:
         if backend.get_workspace(ws) is None:
             raise WorkspaceNotFound(f"no workspace {name!r} in store {url}")
         info = WorkspaceService(backend).restore(ws, principal=Principal.owner(ws))

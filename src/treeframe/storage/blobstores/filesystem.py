@@ -49,7 +49,9 @@ def _valid(ws: WorkspaceId, digest: str) -> bool:
 class FileBlobStore:
     """Content bytes as self-describing, fsynced files under ``root``."""
 
-    def __init__(self, root: str | os.PathLike[str], codec_name: str | Compression = "none") -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], codec_name: str | Compression = "none"
+    ) -> None:
         """Use (creating on first write) the directory ``root``; new objects packed with the codec."""
         self.root = Path(os.path.abspath(os.fspath(root)))
         self.codec = codec(codec_name) if isinstance(codec_name, str) else codec_name
