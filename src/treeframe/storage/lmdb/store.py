@@ -95,6 +95,7 @@ from treeframe.errors import (
 )
 from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
+from treeframe.storage.blobs import BlobStore
 from treeframe.storage.catalog import CatalogBlobs, ContentPolicy
 from treeframe.storage.derived import BatchDerivedStore
 from treeframe.storage.lmdb import env as environments
@@ -287,7 +288,8 @@ class LmdbStore(BatchDerivedStore):
         self._pinned: Txn | None = None  # a snapshot's read transaction
         self._pin_lock = threading.Lock()
         self._ws_ids: dict[str, int] = {}
-        self.blobs = CatalogBlobs(self, content)
+        self._content = content
+        self.blobs: BlobStore = CatalogBlobs(self, content)
         self._parse_node = functools.lru_cache(maxsize=_RECORD_CACHE)(NodeRecord.from_json)
         self._parse_frame = functools.lru_cache(maxsize=_RECORD_CACHE)(Frame.from_json)
         self._frame_at = functools.lru_cache(maxsize=_RECORD_CACHE)(self._frame_with)
@@ -307,7 +309,11 @@ class LmdbStore(BatchDerivedStore):
         try:
             with _mapped(self._path):
                 self._env = environments.acquire(
-                    self._path, map_size=map_size, read_only=read_only, create=create
+                    self._path,
+                    map_size=map_size,
+                    read_only=read_only,
+                    create=create,
+                    timeout_ms=lock_timeout_ms,
                 )
             self._open_schema(create=create and not read_only, migrate=migrate)
         except TreeframeError:
@@ -327,7 +333,11 @@ class LmdbStore(BatchDerivedStore):
             if self._env is not None and self._env.pid != os.getpid():
                 with _mapped(self._path):
                     self._env = environments.acquire(
-                        self._path, map_size=self._map_size, read_only=self._read_only, create=False
+                        self._path,
+                        map_size=self._map_size,
+                        read_only=self._read_only,
+                        create=False,
+                        timeout_ms=self._lock_timeout,
                     )
                 self._local = threading.local()
             assert self._env is not None
@@ -452,7 +462,7 @@ class LmdbStore(BatchDerivedStore):
         view._ws_ids = {}
         view._read_only = True
         view._owns_env = False
-        view.blobs = CatalogBlobs(view, self.blobs.policy)
+        view.blobs = CatalogBlobs(view, self._content)
         with _mapped(self._path), self._txn(environment, write=False) as txn:
             view._pinned = txn
             try:
@@ -503,7 +513,7 @@ class LmdbStore(BatchDerivedStore):
                     txn.put(b"format", FORMAT, db=dbs["meta"], overwrite=False)
                     txn.put(b"schema_version", b"0", db=dbs["meta"], overwrite=False)
             if environment.dbs.get("meta") is None:
-                environment.dbs["meta"] = environment.env.open_db(b"meta", create=False)
+                environment.open_dbs(self._lock_timeout)
         status = self.schema_status()
         if status.pending and migrate and not self._read_only:
             self.migrate_schema()
