@@ -192,20 +192,28 @@ class Environment:
                 pause = min(pause * 2, 0.05)
 
     # -- transactions through the resize gate --------------------------------------
-    @contextmanager
-    def active(self) -> Iterator[None]:
+    def enter(self) -> None:
         """Count as an active transaction (waits while a resize is under way)."""
         with self._gate:
             while self._resizing:
                 self._gate.wait()
             self._active += 1
+
+    def leave(self) -> None:
+        """End what :meth:`enter` began."""
+        with self._gate:
+            self._active -= 1
+            if self._active == 0 and self._resizing:
+                self._gate.notify_all()
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """:meth:`enter` for the block."""
+        self.enter()
         try:
             yield
         finally:
-            with self._gate:
-                self._active -= 1
-                if self._active == 0:
-                    self._gate.notify_all()
+            self.leave()
 
     def resize(self, size: int, timeout_ms: int) -> None:
         """Set the map size (0: adopt the size on disk) once no transaction is active."""

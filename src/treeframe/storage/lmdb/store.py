@@ -363,21 +363,9 @@ class LmdbStore(BatchDerivedStore):
                     return
             environment.resize(0, self._lock_timeout)
 
-    @contextmanager
-    def _reading(self) -> Iterator[Txn]:
+    def _reading(self) -> _Reading:
         """The transaction a read uses: the snapshot's, the thread's unit, or a fresh one."""
-        environment = self._environment()
-        if self._pinned is not None:
-            with self._pin_lock, _mapped(self._path):
-                yield self._pinned
-            return
-        unit = getattr(self._local, "txn", None)
-        with _mapped(self._path):
-            if unit is not None:
-                yield unit
-                return
-            with self._txn(environment, write=False) as txn:
-                yield txn
+        return _Reading(self)
 
     def _grow(self, environment: environments.Environment) -> None:
         environment.resize(environment.map_size() * 2, self._lock_timeout)
@@ -1723,6 +1711,59 @@ class LmdbStore(BatchDerivedStore):
                 self._put_audit(txn, w, entry)
 
         self._write(tx)
+
+
+class _Reading:
+    """``with store._reading() as txn``: a class, not a generator, since every read pays for it.
+
+    Inside a snapshot the pinned transaction (under its lock), inside a unit of
+    work the thread's write transaction, else a fresh read transaction in
+    the resize gate, adopting another process's map growth first.
+    """
+
+    __slots__ = ("env", "pinned", "store", "txn")
+
+    def __init__(self, store: LmdbStore) -> None:
+        self.store = store
+        self.env = store._environment()
+        self.txn: Txn | None = None
+        self.pinned = False
+
+    def __enter__(self) -> Txn:
+        store = self.store
+        if store._pinned is not None:
+            store._pin_lock.acquire()
+            self.pinned = True
+            return store._pinned
+        unit = getattr(store._local, "txn", None)
+        if unit is not None:
+            return unit
+        env = self.env
+        while True:
+            env.enter()
+            try:
+                self.txn = env.env.begin()
+                return self.txn
+            except lmdb.MapResizedError:
+                env.leave()
+            except lmdb.Error as exc:
+                env.leave()
+                raise _translate(exc, store._path) from exc
+            env.resize(0, store._lock_timeout)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.pinned:
+            self.store._pin_lock.release()
+        if self.txn is not None:
+            self.txn.abort()
+            self.env.leave()
+        if isinstance(exc, lmdb.Error):
+            raise _translate(exc, self.store._path) from exc
 
 
 def _step_apply(
