@@ -20,9 +20,9 @@ from treeframe.storage.base import StorageBackend
 from treeframe.storage.blobs import BlobStore
 from treeframe.storage.catalog import DEFAULT_INLINE_MAX, ContentPolicy
 from treeframe.storage.codecs import codec
-from treeframe.storage.urls import sqlite_url
+from treeframe.storage.urls import lmdb_url, sqlite_url
 
-__all__ = ["content_policy", "open_blob_store", "open_store", "sqlite_url"]
+__all__ = ["content_policy", "lmdb_url", "open_blob_store", "open_store", "sqlite_url"]
 
 _S3_INTS = ("multipart_threshold", "part_size", "max_attempts")
 _S3_FLOATS = ("connect_timeout", "read_timeout")
@@ -36,9 +36,11 @@ def open_store(
     migrate: bool = True,
     content: ContentPolicy | None = None,
 ) -> StorageBackend:
-    """Open the store named by ``url``: ``memory://`` or ``sqlite:///path/to/store.db``.
+    """Open the store named by ``url``: ``memory://``, ``sqlite:///path/to/store.db``, ``lmdb:///dir``.
 
-    SQLite takes ``?busy_timeout_ms=N`` (how long a writer waits for a lock).
+    SQLite takes ``?busy_timeout_ms=N`` (how long a writer waits for a lock);
+    LMDB takes ``?map_size_mb=N`` (the initial memory map; it grows when
+    full) and ``?lock_timeout_ms=N`` (how long a writer waits for the lock).
     ``create=False`` refuses a store that does not exist yet (``store_not_found``)
     instead of creating it; ``read_only`` opens it for reading only, so it
     works on a read-only mount or without write permission. A writable store
@@ -84,7 +86,11 @@ def open_store(
             migrate=migrate,
             content=content,
         )
-    raise ConfigError(f"unknown store scheme {scheme!r} in {url!r} (known: memory, sqlite)")
+    if scheme == "lmdb":
+        return _open_lmdb(
+            url, rest, options, create=create, read_only=read_only, migrate=migrate, content=content
+        )
+    raise ConfigError(f"unknown store scheme {scheme!r} in {url!r} (known: memory, sqlite, lmdb)")
 
 
 def open_blob_store(url: str, *, default_codec: str = "none") -> BlobStore:
@@ -162,3 +168,48 @@ def content_policy(
     packer = codec(compression)
     external = None if blobs_url is None else open_blob_store(blobs_url, default_codec=compression)
     return ContentPolicy(codec=packer, external=external, inline_max=inline_max)
+
+
+def _whole_number(url: str, options: dict[str, str], name: str, default: int, least: int) -> int:
+    """An integer option of a store URL, at least ``least``; ConfigError otherwise."""
+    raw = options.pop(name, None)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) < least:
+        raise ConfigError(f"{name} in {url!r} must be a whole number >= {least}, got {raw!r}")
+    return int(raw)
+
+
+def _open_lmdb(
+    url: str,
+    rest: str,
+    options: dict[str, str],
+    *,
+    create: bool,
+    read_only: bool,
+    migrate: bool,
+    content: ContentPolicy | None,
+) -> StorageBackend:
+    """``lmdb:///path/to/dir?map_size_mb=N&lock_timeout_ms=N``: an LMDB store directory."""
+    try:
+        from treeframe.storage.lmdb import DEFAULT_MAP_SIZE, LmdbStore
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"the lmdb backend of {url!r} is not available: {exc} "
+            "(install the extra: pip install 'treeframe[lmdb]')"
+        ) from exc
+    if not rest.startswith("/") or rest == "/":
+        raise ConfigError(f"store URL {url!r} needs an absolute path: lmdb:///path/store-dir")
+    map_mb = _whole_number(url, options, "map_size_mb", DEFAULT_MAP_SIZE >> 20, 1)
+    timeout = _whole_number(url, options, "lock_timeout_ms", 5000, 0)
+    if options:
+        raise ConfigError(f"unknown store option(s) {sorted(options)} in {url!r}")
+    return LmdbStore(
+        os.fsdecode(unquote_to_bytes(rest)),
+        map_size=map_mb << 20,
+        lock_timeout_ms=timeout,
+        create=create,
+        read_only=read_only,
+        migrate=migrate,
+        content=content,
+    )

@@ -4,8 +4,8 @@ LMDB forbids opening one environment twice in a process (closing either
 handle drops the other's file locks) and using it after ``fork``. So every
 :class:`~treeframe.storage.lmdb.store.LmdbStore` of a directory in one process
 shares one :class:`Environment` from a registry keyed by process ID and real
-path: a forked child gets its own, and the parent's handle it inherited is
-kept referenced (never closed, never used) so it cannot tear the parent's locks.
+path, and a forked child, on its first use of a store, closes the handles it
+inherited (see :meth:`Environment.forget`) and opens its own.
 
 Writers: LMDB's own writer mutex waits forever, so a write transaction first
 takes this process's thread lock and then an ``flock`` on ``write.lock`` in
@@ -29,7 +29,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import lmdb
@@ -81,7 +81,6 @@ _LOCK_FILE = "write.lock"
 
 _registry: dict[tuple[int, str], Environment] = {}
 _registry_lock = threading.Lock()
-_inherited: list[Environment] = []  # a parent's handles in a forked child: kept, never used
 
 
 class Environment:
@@ -121,16 +120,23 @@ class Environment:
         # nobody can write there either, so read without LMDB's reader locks.
         return lmdb.open(self.path, readonly=True, lock=False, create=False, **options)
 
-    def open_dbs(self, create: bool) -> None:
-        """Open every named sub-database (``create``: in one write transaction)."""
-        if create:
-            with self.env.begin(write=True) as txn:
-                for name in DB_NAMES:
-                    self.dbs[name] = self.env.open_db(name.encode(), txn=txn, create=True)
+    def open_dbs(self, timeout_ms: int) -> None:
+        """Open every named sub-database that exists (handles are shared by the process).
+
+        In a writable environment the binding keeps a handle only if a write
+        transaction opened it, so this takes the write lock (bounded by
+        ``timeout_ms``) rather than wait forever behind another writer.
+        """
+        if self.read_only:
+            self._open_existing(None)
             return
+        with self.writer(timeout_ms), self.env.begin(write=True) as txn:
+            self._open_existing(txn)
+
+    def _open_existing(self, txn: lmdb.Transaction | None) -> None:
         for name in DB_NAMES:
             try:
-                self.dbs[name] = self.env.open_db(name.encode(), create=False)
+                self.dbs[name] = self.env.open_db(name.encode(), txn=txn, create=False)
             except lmdb.NotFoundError:
                 continue  # a store whose creation stopped early: its migration adds them
 
@@ -186,20 +192,28 @@ class Environment:
                 pause = min(pause * 2, 0.05)
 
     # -- transactions through the resize gate --------------------------------------
-    @contextmanager
-    def active(self) -> Iterator[None]:
+    def enter(self) -> None:
         """Count as an active transaction (waits while a resize is under way)."""
         with self._gate:
             while self._resizing:
                 self._gate.wait()
             self._active += 1
+
+    def leave(self) -> None:
+        """End what :meth:`enter` began."""
+        with self._gate:
+            self._active -= 1
+            if self._active == 0 and self._resizing:
+                self._gate.notify_all()
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """:meth:`enter` for the block."""
+        self.enter()
         try:
             yield
         finally:
-            with self._gate:
-                self._active -= 1
-                if self._active == 0:
-                    self._gate.notify_all()
+            self.leave()
 
     def resize(self, size: int, timeout_ms: int) -> None:
         """Set the map size (0: adopt the size on disk) once no transaction is active."""
@@ -233,6 +247,23 @@ class Environment:
         used = (info["last_pgno"] + 1) * self.env.stat()["psize"]
         return bool(used > GROW_AT * info["map_size"])
 
+    def forget(self) -> None:
+        """In a forked child: close the handles inherited from the parent, harmlessly.
+
+        LMDB's file locks are per process (a child holds none) and it clears
+        only the closing process's reader slots, so closing here leaves the
+        parent's locks and readers intact; the binding needs it closed before
+        the child may open the environment again. The inherited ``flock``
+        descriptor is closed without unlocking (the parent's descriptor keeps
+        its lock). Forking while a transaction is open is not supported.
+        """
+        with suppress(lmdb.Error):
+            self.env.close()
+        if self._lock_fd >= 0:
+            with suppress(OSError):
+                os.close(self._lock_fd)
+            self._lock_fd = -1
+
     def close(self) -> None:
         """Close the environment and the lock file (last reference only)."""
         self.env.close()
@@ -241,13 +272,15 @@ class Environment:
             self._lock_fd = -1
 
 
-def acquire(path: str, *, map_size: int, read_only: bool, create: bool) -> Environment:
+def acquire(
+    path: str, *, map_size: int, read_only: bool, create: bool, timeout_ms: int
+) -> Environment:
     """This process's shared environment of ``path`` (opened on first use)."""
     pid = os.getpid()
     real = os.path.realpath(path)
     with _registry_lock:
         for key in [k for k in _registry if k[0] != pid]:
-            _inherited.append(_registry.pop(key))  # a forked child: never close the parent's
+            _registry.pop(key).forget()  # a forked child: drop the parent's handles
         found = _registry.get((pid, real))
         if found is not None and found.read_only and not read_only:
             raise StorageError(
@@ -257,7 +290,7 @@ def acquire(path: str, *, map_size: int, read_only: bool, create: bool) -> Envir
             found = Environment(real, map_size=map_size, read_only=read_only, create=create)
             try:
                 if has_layout(found):
-                    found.open_dbs(create=False)
+                    found.open_dbs(timeout_ms)
             except lmdb.Error:
                 found.env.close()
                 raise

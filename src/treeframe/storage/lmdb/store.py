@@ -95,6 +95,7 @@ from treeframe.errors import (
 )
 from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
+from treeframe.storage.blobs import BlobStore
 from treeframe.storage.catalog import CatalogBlobs, ContentPolicy
 from treeframe.storage.derived import BatchDerivedStore
 from treeframe.storage.lmdb import env as environments
@@ -287,7 +288,8 @@ class LmdbStore(BatchDerivedStore):
         self._pinned: Txn | None = None  # a snapshot's read transaction
         self._pin_lock = threading.Lock()
         self._ws_ids: dict[str, int] = {}
-        self.blobs = CatalogBlobs(self, content)
+        self._content = content
+        self.blobs: BlobStore = CatalogBlobs(self, content)
         self._parse_node = functools.lru_cache(maxsize=_RECORD_CACHE)(NodeRecord.from_json)
         self._parse_frame = functools.lru_cache(maxsize=_RECORD_CACHE)(Frame.from_json)
         self._frame_at = functools.lru_cache(maxsize=_RECORD_CACHE)(self._frame_with)
@@ -307,7 +309,11 @@ class LmdbStore(BatchDerivedStore):
         try:
             with _mapped(self._path):
                 self._env = environments.acquire(
-                    self._path, map_size=map_size, read_only=read_only, create=create
+                    self._path,
+                    map_size=map_size,
+                    read_only=read_only,
+                    create=create,
+                    timeout_ms=lock_timeout_ms,
                 )
             self._open_schema(create=create and not read_only, migrate=migrate)
         except TreeframeError:
@@ -327,7 +333,11 @@ class LmdbStore(BatchDerivedStore):
             if self._env is not None and self._env.pid != os.getpid():
                 with _mapped(self._path):
                     self._env = environments.acquire(
-                        self._path, map_size=self._map_size, read_only=self._read_only, create=False
+                        self._path,
+                        map_size=self._map_size,
+                        read_only=self._read_only,
+                        create=False,
+                        timeout_ms=self._lock_timeout,
                     )
                 self._local = threading.local()
             assert self._env is not None
@@ -353,21 +363,9 @@ class LmdbStore(BatchDerivedStore):
                     return
             environment.resize(0, self._lock_timeout)
 
-    @contextmanager
-    def _reading(self) -> Iterator[Txn]:
+    def _reading(self) -> _Reading:
         """The transaction a read uses: the snapshot's, the thread's unit, or a fresh one."""
-        environment = self._environment()
-        if self._pinned is not None:
-            with self._pin_lock, _mapped(self._path):
-                yield self._pinned
-            return
-        unit = getattr(self._local, "txn", None)
-        with _mapped(self._path):
-            if unit is not None:
-                yield unit
-                return
-            with self._txn(environment, write=False) as txn:
-                yield txn
+        return _Reading(self)
 
     def _grow(self, environment: environments.Environment) -> None:
         environment.resize(environment.map_size() * 2, self._lock_timeout)
@@ -452,7 +450,7 @@ class LmdbStore(BatchDerivedStore):
         view._ws_ids = {}
         view._read_only = True
         view._owns_env = False
-        view.blobs = CatalogBlobs(view, self.blobs.policy)
+        view.blobs = CatalogBlobs(view, self._content)
         with _mapped(self._path), self._txn(environment, write=False) as txn:
             view._pinned = txn
             try:
@@ -503,7 +501,7 @@ class LmdbStore(BatchDerivedStore):
                     txn.put(b"format", FORMAT, db=dbs["meta"], overwrite=False)
                     txn.put(b"schema_version", b"0", db=dbs["meta"], overwrite=False)
             if environment.dbs.get("meta") is None:
-                environment.dbs["meta"] = environment.env.open_db(b"meta", create=False)
+                environment.open_dbs(self._lock_timeout)
         status = self.schema_status()
         if status.pending and migrate and not self._read_only:
             self.migrate_schema()
@@ -1713,6 +1711,59 @@ class LmdbStore(BatchDerivedStore):
                 self._put_audit(txn, w, entry)
 
         self._write(tx)
+
+
+class _Reading:
+    """``with store._reading() as txn``: a class, not a generator, since every read pays for it.
+
+    Inside a snapshot the pinned transaction (under its lock), inside a unit of
+    work the thread's write transaction, else a fresh read transaction in
+    the resize gate, adopting another process's map growth first.
+    """
+
+    __slots__ = ("env", "pinned", "store", "txn")
+
+    def __init__(self, store: LmdbStore) -> None:
+        self.store = store
+        self.env = store._environment()
+        self.txn: Txn | None = None
+        self.pinned = False
+
+    def __enter__(self) -> Txn:
+        store = self.store
+        if store._pinned is not None:
+            store._pin_lock.acquire()
+            self.pinned = True
+            return store._pinned
+        unit = getattr(store._local, "txn", None)
+        if unit is not None:
+            return unit
+        env = self.env
+        while True:
+            env.enter()
+            try:
+                self.txn = env.env.begin()
+                return self.txn
+            except lmdb.MapResizedError:
+                env.leave()
+            except lmdb.Error as exc:
+                env.leave()
+                raise _translate(exc, store._path) from exc
+            env.resize(0, store._lock_timeout)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.pinned:
+            self.store._pin_lock.release()
+        if self.txn is not None:
+            self.txn.abort()
+            self.env.leave()
+        if isinstance(exc, lmdb.Error):
+            raise _translate(exc, self.store._path) from exc
 
 
 def _step_apply(
