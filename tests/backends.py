@@ -74,10 +74,11 @@ class Services:
 STORE_KINDS: dict[str, Callable[[Services], str]] = {
     "memory": lambda s: "memory://",
     "sqlite": lambda s: f"sqlite://{s.tmp / 'store.db'}",
+    "lmdb": lambda s: f"lmdb://{s.tmp / 'store.lmdb'}",
 }
 """Store kind -> the URL of a fresh, empty store of that kind."""
 
-REOPENABLE = frozenset({"sqlite"})
+REOPENABLE = frozenset({"sqlite", "lmdb"})
 """Kinds whose contents outlive ``close()`` (memory's do not)."""
 
 PLACEMENTS: dict[str, Callable[[Services, str], BlobStore | None]] = {
