@@ -32,7 +32,7 @@ from treeframe.frames.frame import Frame
 from treeframe.ids import WorkspaceId
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.catalog import ContentPolicy
-from treeframe.storage.registry import open_store, sqlite_url
+from treeframe.storage.registry import content_policy, open_store, sqlite_url
 from treeframe.tree.scan import scan_tree
 from treeframe.wire.frames import FrameSpec
 
@@ -42,6 +42,8 @@ WRITERS = 4
 PUTS = 50
 """Frames each writer puts (every fifth a compare-and-set on the hot head)."""
 CAS_TRIES = 200
+INLINE_MAX = 0
+"""Every content goes to the blob store, so the servers really share it too."""
 HOT = "README.md"
 FILES = {f"src/m{i}.py": f"# module {i}\n" for i in range(10)} | {HOT: "# shared\n"}
 
@@ -55,14 +57,20 @@ class Shared:
     policy: ContentPolicy
 
 
-def _sqlite(request: pytest.FixtureRequest, tmp: Path) -> Shared:
-    return Shared(sqlite_url(tmp / "store.db"), {}, ContentPolicy())
+def _shared(store_url: str, blobs_url: str, extra: dict[str, str] | None = None) -> Shared:
+    """Both servers (and the CLI) get the blob store through the settings, as deployed."""
+    env = {"TREEFRAME_BLOBS": blobs_url, "TREEFRAME_BLOB_INLINE_MAX": str(INLINE_MAX)}
+    return Shared(store_url, env | (extra or {}), content_policy(blobs_url, "zstd", INLINE_MAX))
+
+
+def _sqlite_file(request: pytest.FixtureRequest, tmp: Path) -> Shared:
+    return _shared(sqlite_url(tmp / "store.db"), f"file://{tmp / 'blobs'}?codec=zstd")
 
 
 SHARED: dict[str, Callable[[pytest.FixtureRequest, Path], Shared]] = {
-    "sqlite": _sqlite,
+    "sqlite-file": _sqlite_file,
 }
-"""Deployment -> a fresh shared store (and blob store) for it."""
+"""Deployment -> a fresh shared store and blob store for it."""
 
 
 @dataclass
@@ -211,6 +219,10 @@ def test_writers_at_two_servers_on_one_database_and_bucket(cluster: Cluster) -> 
         heads = {(n, t): f for n, t, f in store.iter_all_heads(cluster.ws)}
         by_id: dict[str, Frame] = {f.frame_id: f for f in frames}
     assert {a.frame_id for a in acked} <= set(by_id)
+    external = cluster.shared.policy.external
+    assert external is not None
+    hashes = sorted({by_id[a.frame_id].content_hash for a in acked})
+    assert external.exists_many(cluster.ws, hashes) == set(hashes)  # in the shared blob store
     assert heads == {key: fid for key, (_, fid) in rebuilt.items()}
     for server in cluster.servers:
         with Client(server.url, token=cluster.owner_token) as client:
