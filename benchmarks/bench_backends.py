@@ -1,6 +1,7 @@
 """Every storage backend side by side, in one run on one machine: latency and bulk ingest.
 
-For each backend (``--backends``; memory is the floor) on a fresh, empty store:
+For each backend (``--backends``; memory is the floor; ``+file`` puts every
+content in a file blob store, ``inline_max`` 0) on a fresh, empty store:
 
 * the engine workspace of ``bench_engine.read_workspace``: 100 files with 10
   frames each and a node with 120 frames;
@@ -43,7 +44,7 @@ from treeframe.frames.views import ViewPolicy
 from treeframe.hashing.ids import workspace_id
 from treeframe.ids import NodeId
 from treeframe.storage.base import StorageBackend
-from treeframe.storage.registry import open_store
+from treeframe.storage.registry import content_policy, open_store
 from treeframe.testing.factories import workspace_info
 from treeframe.tree.scan import scan_tree
 from treeframe.tree.statcache import MemoryStatCache
@@ -54,8 +55,9 @@ Opener = Callable[[Path, argparse.Namespace], contextlib.AbstractContextManager[
 
 
 @contextlib.contextmanager
-def _opened(url: str) -> Iterator[StorageBackend]:
-    store = open_store(url)
+def _opened(url: str, blobs_url: str | None = None) -> Iterator[StorageBackend]:
+    """``url``'s store; with ``blobs_url`` every content goes to that blob store (inline_max 0)."""
+    store = open_store(url, content=content_policy(blobs_url, inline_max=0) if blobs_url else None)
     try:
         yield store
     finally:
@@ -86,6 +88,7 @@ BACKENDS: dict[str, Opener] = {
     "memory": lambda tmp, args: _opened("memory://"),
     "sqlite": lambda tmp, args: _opened(f"sqlite://{tmp / 'store.db'}"),
     "lmdb": lambda tmp, args: _opened(f"lmdb://{tmp / 'store.lmdb'}"),
+    "sqlite+file": lambda tmp, args: _opened(f"sqlite://{tmp / 'store.db'}", f"file://{tmp / 'b'}"),
     "postgres": _postgres_store,
 }
 """Backend name -> a fresh, empty store of it (closed and removed after)."""
