@@ -143,7 +143,9 @@ class TestS3BlobStore(BlobStoreContract):
         data = os.urandom(size)  # incompressible: the packed size is about the same
         digest = content_hash(data)
         if size > 5 << 20:
-            assert store.put_stream(WS, digest, [data[i : i + 300_000] for i in range(0, size, 300_000)])
+            assert store.put_stream(
+                WS, digest, [data[i : i + 300_000] for i in range(0, size, 300_000)]
+            )
         else:
             assert store.put(WS, digest, data)
         head = _s3_head(s3_server, bucket, f"mp/{WS}/{digest[:2]}/{digest}")
@@ -167,7 +169,9 @@ class TestS3BlobStore(BlobStoreContract):
         data = os.urandom((6 << 20) + 7)
         claimed = content_hash(b"something else")
         with pytest.raises(IntegrityError):
-            store.put_stream(WS, claimed, [data[i : i + 1 << 20] for i in range(0, len(data), 1 << 20)])
+            store.put_stream(
+                WS, claimed, [data[i : i + 1 << 20] for i in range(0, len(data), 1 << 20)]
+            )
         client: Any = s3_server.client()
         assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
         assert store.exists_many(WS, [claimed]) == set()
@@ -214,7 +218,11 @@ def test_a_missing_bucket_is_a_storage_error(s3_server: S3Server) -> None:
     [
         ("file:///tmp/tf-blobs", FileBlobStore, "none"),
         ("file:///tmp/tf%20blobs?codec=zstd", FileBlobStore, "zstd"),
-        ("s3://b/p/q?endpoint_url=http://127.0.0.1:1&region=eu-west-1&codec=lz4", S3BlobStore, "lz4"),
+        (
+            "s3://b/p/q?endpoint_url=http://127.0.0.1:1&region=eu-west-1&codec=lz4",
+            S3BlobStore,
+            "lz4",
+        ),
         ("s3://b?part_size=6291456&multipart_threshold=10&read_timeout=2.5", S3BlobStore, "gzip"),
     ],
 )
