@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.services import S3Server
 from treeframe.errors import BackendUnavailable, ConfigError, IntegrityError, StorageError
 from treeframe.hashing.ids import content_hash
 from treeframe.ids import ContentHash, WorkspaceId
@@ -17,7 +18,6 @@ from treeframe.storage.blobstores.s3 import S3BlobStore
 from treeframe.storage.codecs import CODEC_NAMES
 from treeframe.storage.registry import open_blob_store
 from treeframe.testing.blob_conformance import WS, BlobFactory, BlobStoreContract, RawAccess
-from tests.services import S3Server
 
 S3_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
@@ -233,7 +233,8 @@ def test_open_blob_store_urls(url: str, kind: type, codec: str) -> None:
     if isinstance(store, FileBlobStore):
         assert str(store.root) in ("/tmp/tf-blobs", "/tmp/tf blobs")
     else:
-        assert isinstance(store, S3BlobStore) and store.bucket == "b"
+        assert isinstance(store, S3BlobStore)
+        assert store.bucket == "b"
 
 
 @pytest.mark.parametrize(

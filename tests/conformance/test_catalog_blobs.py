@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import S3Server
 from treeframe.errors import IntegrityError, StorageError, StoreCorrupt
 from treeframe.frames.merkle_set import root_of_raw
 from treeframe.hashing.ids import content_hash
@@ -20,7 +21,6 @@ from treeframe.storage.registry import content_policy, open_store
 from treeframe.storage.sqlite import SqliteStore
 from treeframe.testing.conformance import OTHER_WS, WS
 from treeframe.testing.factories import CREATED_AT, make_file, make_frame, workspace_info
-from tests.services import S3Server
 
 INLINE_MAX = 4096
 SMALL = b"small content " * 10
@@ -85,7 +85,8 @@ def test_small_blobs_inline_large_ones_external(opener: Opener, tmp_path: Path, 
     assert dict(store.blobs.iter_all(WS)) == {small: SMALL, large: LARGE}
     for digest, data in ((small, SMALL), (large, LARGE)):
         stream = store.blobs.read_stream(WS, digest)
-        assert stream is not None and b"".join(stream) == data
+        assert stream is not None
+        assert b"".join(stream) == data
     assert store.blobs.read_stream(OTHER_WS, large) is None
 
 
@@ -97,10 +98,10 @@ def test_sqlite_rows_record_codec_and_placement(tmp_path: Path) -> None:
         store.blobs.put(WS, content_hash(LARGE), LARGE)
     conn = sqlite3.connect(tmp_path / "store.db")
     try:
-        rows = dict(
-            (h.hex(), (c, e, len(d)))
+        rows = {
+            h.hex(): (c, e, len(d))
             for h, c, e, d in conn.execute("SELECT hash, codec, external, data FROM contents")
-        )
+        }
     finally:
         conn.close()
     assert rows[content_hash(LARGE)] == ("none", 1, 0)

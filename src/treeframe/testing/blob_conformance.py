@@ -59,9 +59,11 @@ class BlobStoreContract:
 
     @pytest.fixture
     def blobs(self, blob_factory: BlobFactory, codec_name: str) -> BlobStore:
+        """The store under test, packing with ``codec_name``."""
         return blob_factory(codec_name)
 
     def test_put_get_exists_and_iterate(self, blobs: BlobStore) -> None:
+        """Put once, batch reads, existence and hash-ordered iteration."""
         a, b = b"alpha", TEXT[:5000]
         da, db, missing = content_hash(a), content_hash(b), content_hash(b"nope")
         assert blobs.put(WS, da, a) is True
@@ -72,13 +74,16 @@ class BlobStoreContract:
         assert list(blobs.iter_all(WS)) == sorted([(da, a), (db, b)])
 
     def test_empty_content(self, blobs: BlobStore) -> None:
+        """Empty content is a blob like any other."""
         digest = content_hash(b"")
         assert blobs.put(WS, digest, b"") is True
         assert blobs.get_many(WS, [digest]) == {digest: b""}
         stream = blobs.read_stream(WS, digest)
-        assert stream is not None and b"".join(stream) == b""
+        assert stream is not None
+        assert b"".join(stream) == b""
 
     def test_streams_round_trip_a_large_blob(self, blobs: BlobStore) -> None:
+        """put_stream/read_stream move a multi-MiB blob in chunks."""
         data = TEXT * 2 + os.urandom(1 << 20)
         digest = content_hash(data)
         assert blobs.put_stream(WS, digest, _chunks(data, 100_000)) is True
@@ -92,6 +97,7 @@ class BlobStoreContract:
         assert blobs.read_stream(WS, content_hash(b"absent")) is None
 
     def test_a_wrong_hash_is_refused_and_nothing_stored(self, blobs: BlobStore) -> None:
+        """Bytes that do not hash to their key are never stored."""
         claimed = content_hash(b"expected")
         with pytest.raises(IntegrityError):
             blobs.put(WS, claimed, b"actual")
@@ -102,6 +108,7 @@ class BlobStoreContract:
         assert list(blobs.iter_all(WS)) == []
 
     def test_an_interrupted_stream_stores_nothing(self, blobs: BlobStore) -> None:
+        """A source failing midway leaves no object (no torn write)."""
         digest = content_hash(TEXT)
 
         def broken() -> Iterator[bytes]:
@@ -115,6 +122,7 @@ class BlobStoreContract:
         assert blobs.put_stream(WS, digest, _chunks(TEXT, 1 << 20)) is True
 
     def test_malformed_digests(self, blobs: BlobStore) -> None:
+        """Malformed keys are refused on write and absent on read."""
         with pytest.raises(InvalidId):
             blobs.put(WS, ContentHash(content_hash(b"x").upper()), b"x")
         with pytest.raises(InvalidId):
@@ -124,6 +132,7 @@ class BlobStoreContract:
         assert blobs.read_stream(WS, ContentHash("nothex")) is None
 
     def test_namespaced_by_workspace(self, blobs: BlobStore) -> None:
+        """One workspace never sees another's blobs."""
         digest = content_hash(b"mine")
         blobs.put(WS, digest, b"mine")
         assert blobs.get_many(OTHER_WS, [digest]) == {}
@@ -135,6 +144,7 @@ class BlobStoreContract:
     def test_each_object_records_its_codec(
         self, blobs: BlobStore, blob_raw: RawAccess, codec_name: str
     ) -> None:
+        """The stored object starts with the header naming its codec."""
         digest = content_hash(TEXT)
         blobs.put(WS, digest, TEXT)
         raw = blob_raw.read(WS, digest)
@@ -146,6 +156,7 @@ class BlobStoreContract:
     def test_reopened_with_another_codec_reads_everything(
         self, blob_factory: BlobFactory, codec_name: str, reopen_with: str
     ) -> None:
+        """Changing the default codec keeps every object readable."""
         written = {content_hash(d): d for d in (b"small", TEXT[:70000], TEXT)}
         first = blob_factory(codec_name)
         for digest, data in written.items():
@@ -163,6 +174,7 @@ class BlobStoreContract:
     def test_a_damaged_object_is_detected_on_read(
         self, blobs: BlobStore, blob_raw: RawAccess, codec_name: str, damage: str
     ) -> None:
+        """A damaged object raises on every read path, never served."""
         digest = content_hash(TEXT)
         blobs.put(WS, digest, TEXT)
         raw = blob_raw.read(WS, digest)
