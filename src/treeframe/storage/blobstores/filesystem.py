@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
@@ -67,6 +67,14 @@ class FileBlobStore:
             return BackendUnavailable(f"blob store {self.root}: cannot {what}: {exc}")
         return StorageError(f"blob store {self.root}: cannot {what}: {exc}")
 
+    @contextmanager
+    def _io(self, what: str) -> Iterator[None]:
+        """Re-raise an OSError of the medium as a treeframe error."""
+        try:
+            yield
+        except OSError as exc:
+            raise self._error(what, exc) from exc
+
     # -- writes ------------------------------------------------------------
     def put(self, ws: WorkspaceId, digest: ContentHash, data: bytes) -> bool:
         """Verify, then write the object once (temp file, fsync, rename, fsync dir)."""
@@ -85,20 +93,26 @@ class FileBlobStore:
             return False
         created = self._make_dirs(final.parent)
         tmp = final.parent / f"{_TMP}{uuid.uuid4().hex}"
+        what = f"write blob {digest}"
         try:
-            with open(tmp, "xb") as out:
-                out.write(header(self.codec))
+            with self._io(what):
+                out = open(tmp, "xb")  # noqa: SIM115 - closed below, errors mapped apart
+            with out:
+                with self._io(what):
+                    out.write(header(self.codec))
+                # The source's own errors (and a hash mismatch) propagate as they are.
                 for packed in self.codec.compress_stream(chunks):
-                    out.write(packed)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, final)
-            for directory in (final.parent, *created):
-                self._fsync_dir(directory)
-        except OSError as exc:
-            raise self._error(f"write blob {digest}", exc) from exc
+                    with self._io(what):
+                        out.write(packed)
+                with self._io(what):
+                    out.flush()
+                    os.fsync(out.fileno())
+            with self._io(what):
+                os.replace(tmp, final)
+                for directory in (final.parent, *created):
+                    self._fsync_dir(directory)
         finally:
-            with suppress(FileNotFoundError):
+            with suppress(OSError):
                 tmp.unlink()
         return True
 
