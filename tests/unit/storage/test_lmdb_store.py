@@ -164,8 +164,10 @@ def test_lmdb_urls_round_trip_and_options_are_strict(tmp_path: Path) -> None:
         assert store.url == url
         assert store._environment().map_size() == 2 << 20
         store.create_workspace(workspace_info(WS, "ws-a"))
-    with open_store(url, create=False) as again:
+    with open_store(url + "?sync=off", create=False) as again:
         assert again.get_workspace(WS) == workspace_info(WS, "ws-a")
+        assert isinstance(again, LmdbStore)
+        assert again._environment().sync is False
     for bad in [
         "?map_size_mb=0",
         "?map_size_mb=-1",
@@ -173,6 +175,7 @@ def test_lmdb_urls_round_trip_and_options_are_strict(tmp_path: Path) -> None:
         "?lock_timeout_ms=1.5",
         "?busy_timeout_ms=10",
         "?map_size_mb=2&extra=1",
+        "?sync=maybe",
     ]:
         with pytest.raises(ConfigError):
             open_store(url + bad)

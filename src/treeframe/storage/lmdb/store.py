@@ -14,7 +14,9 @@ its own short transaction, so an abandoned iterator pins no old state.
 
 Durability: commits flush the data pages (``fdatasync``) but not the meta
 page (LMDB's ``MDB_NOMETASYNC``): a committed transaction survives a killed
-process; an OS crash may undo the last commits but never tears one.
+process; an OS crash may undo the last commits but never tears one. That
+flush is most of a small write's cost (``benchmarks/bench_lmdb.py``);
+``sync=False`` (URL ``?sync=off``) drops it, trading OS-crash safety.
 
 Layout (schema version 1): named sub-databases, one per table of the SQLite
 layout. Keys are binary (:mod:`treeframe.storage.lmdb.keys`): ``W`` is the
@@ -267,8 +269,13 @@ class LmdbStore(BatchDerivedStore):
         read_only: bool = False,
         migrate: bool = True,
         content: ContentPolicy | None = None,
+        sync: bool = True,
     ) -> None:
         """Open (``create``: or create) the store directory at ``path``.
+
+        ``sync=False`` skips the flush at each commit (LMDB's ``MDB_NOSYNC``):
+        a killed process still loses nothing, but an OS crash or power loss
+        may lose or damage recent commits; for scratch stores and bulk loads.
 
         ``create=False`` raises StoreNotFound for a directory without a store
         instead of creating one; ``read_only`` never writes (every write
@@ -281,6 +288,7 @@ class LmdbStore(BatchDerivedStore):
         self.url = lmdb_url(self._path)
         self._map_size = map_size
         self._lock_timeout = lock_timeout_ms
+        self._sync = sync
         self._read_only = read_only
         self._closed = False
         self._local = threading.local()
@@ -314,6 +322,7 @@ class LmdbStore(BatchDerivedStore):
                     read_only=read_only,
                     create=create,
                     timeout_ms=lock_timeout_ms,
+                    sync=sync,
                 )
             self._open_schema(create=create and not read_only, migrate=migrate)
         except TreeframeError:
@@ -338,6 +347,7 @@ class LmdbStore(BatchDerivedStore):
                         read_only=self._read_only,
                         create=False,
                         timeout_ms=self._lock_timeout,
+                        sync=self._sync,
                     )
                 self._local = threading.local()
             assert self._env is not None
