@@ -22,7 +22,7 @@ from treeframe.storage.base import BulkImport
 from treeframe.storage.catalog import ContentCatalog
 from treeframe.storage.lmdb import SCHEMA_VERSION, LmdbStore
 from treeframe.storage.registry import lmdb_url, open_store
-from treeframe.storage.values import AclEntry, AuditDraft
+from treeframe.storage.values import AclEntry, AuditDraft, Damaged
 from treeframe.testing.conformance import store_state
 from treeframe.testing.factories import (
     CREATED_AT,
@@ -337,3 +337,25 @@ def test_bulk_import_copies_a_workspace_exactly_and_idempotently(tmp_path: Path)
         assert [f.frame_id for f in target.iter_node_frames(WS, file.node_id)] == node_order
         nxt = put_frame(target, WS, *make_frame(file, b"z"), root_of_raw, CREATED_AT).frame
         assert nxt.seq == 5  # the copied sequence continues (4 puts so far)
+
+
+def test_damaged_rows_are_reported_not_raised(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    node = make_file()
+    with fresh(path) as store:
+        store.put_nodes(WS, [node])
+        frame = put_frame(store, WS, *make_frame(node), root_of_raw, CREATED_AT).frame
+        ws_key = store._ws(WS)
+    with lmdb.open(str(path), max_dbs=64) as env:
+        nodes, frames = env.open_db(b"nodes"), env.open_db(b"frames")
+        with env.begin(write=True) as txn:
+            txn.put(ws_key + bytes.fromhex(node.node_id), b"{not json", db=nodes)
+            value = txn.get(ws_key + bytes.fromhex(frame.frame_id), db=frames)
+            txn.put(ws_key + bytes.fromhex(frame.frame_id), value[:8] + b"[]", db=frames)
+    with LmdbStore(path) as store:
+        (bad_node,) = store.iter_all_nodes(WS)
+        assert isinstance(bad_node, Damaged)
+        assert bad_node.key == node.node_id
+        (bad_frame,) = store.iter_all_frames(WS)
+        assert isinstance(bad_frame, Damaged)
+        assert bad_frame.key == frame.frame_id

@@ -95,6 +95,8 @@ class Environment:
         self.refs = 0
         self.sync = sync
         self.env = self._open(map_size, create)
+        if not read_only:
+            self.env.reader_check()  # free reader slots of processes that died holding them
         self.dbs: dict[str, Any] = {}
         self._thread_lock = threading.Lock()
         self._owner: int | None = None

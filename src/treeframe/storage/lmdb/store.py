@@ -1342,8 +1342,8 @@ class LmdbStore(BatchDerivedStore):
     ) -> Iterator[tuple[bytes, bytes]]:
         """Every entry under ``prefix`` in key order, a page per short read transaction.
 
-        ``join``: each value is replaced by the ``join`` database's value at
-        the workspace prefix plus that value (b"" when it is missing).
+        ``join``: each value is followed by the ``join`` database's value at
+        the workspace prefix plus that value (nothing when it is missing).
         """
         start: bytes | None = None
         dbs = self._dbs()
@@ -1352,7 +1352,7 @@ class LmdbStore(BatchDerivedStore):
                 rows: list[tuple[bytes, bytes]] = []
                 for key, value in _scan(txn, dbs[db_name], prefix, start):
                     if join is not None:
-                        value = txn.get(key[:4] + value, db=dbs[join]) or b""
+                        value += txn.get(key[:4] + value, db=dbs[join]) or b""
                     rows.append((key, value))
                     if len(rows) >= _PAGE:
                         break
@@ -1379,8 +1379,8 @@ class LmdbStore(BatchDerivedStore):
     def iter_all_frames(self, ws: WorkspaceId) -> Iterator[Frame | Damaged]:
         """Every stored frame in ``seq`` order (damaged rows yielded as Damaged)."""
         w = self._ws(ws)
-        for key, value in self._pages("frames_by_seq", w, join="frames"):
-            shown = f"seq {unpack_u64(key, 4)}"
+        for key, joined in self._pages("frames_by_seq", w, join="frames"):
+            shown, value = joined[:32].hex(), joined[32:]
             if len(value) < 8:
                 yield Damaged("frames", shown, "the seq index names a missing frame")
                 continue
@@ -1389,7 +1389,7 @@ class LmdbStore(BatchDerivedStore):
             except StoreCorrupt as exc:
                 yield Damaged("frames", shown, exc.message)
                 continue
-            if parsed.seq != unpack_u64(key, 4):
+            if parsed.frame_id != shown or parsed.seq != unpack_u64(key, 4):
                 yield Damaged("frames", shown, "indexed keys disagree with the frame record")
             else:
                 yield replace(parsed, put_seq=unpack_u64(value))
