@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import threading
 from pathlib import Path
 
 import lmdb
@@ -359,3 +361,45 @@ def test_damaged_rows_are_reported_not_raised(tmp_path: Path) -> None:
         (bad_frame,) = store.iter_all_frames(WS)
         assert isinstance(bad_frame, Damaged)
         assert bad_frame.key == frame.frame_id
+
+
+def test_threads_keep_reading_while_writers_grow_the_map(tmp_path: Path) -> None:
+    """The resize gate: growth waits for open reads, reads wait for growth; nothing breaks."""
+    with fresh(tmp_path / "s", map_size=64 << 10, sync=False) as store:
+        first = make_file("first", b"first")
+        store.put_nodes(WS, [first])
+        stop = threading.Event()
+        errors: list[BaseException] = []
+        reads = [0]
+
+        def read() -> None:
+            try:
+                while not stop.is_set():
+                    assert store.get_node(WS, first.node_id) == first
+                    assert len(list(itertools.islice(store.iter_all_nodes(WS), 300))) >= 1
+                    reads[0] += 1
+            except BaseException as exc:  # examined below
+                errors.append(exc)
+
+        def write(worker: int) -> None:
+            try:
+                for batch in range(10):
+                    store.put_nodes(
+                        WS, [make_file(f"w{worker}-{batch}-{i}", b"x" * 100) for i in range(200)]
+                    )
+            except BaseException as exc:  # examined below
+                errors.append(exc)
+
+        readers = [threading.Thread(target=read) for _ in range(2)]
+        writers = [threading.Thread(target=write, args=(w,)) for w in range(3)]
+        for thread in readers + writers:
+            thread.start()
+        for thread in writers:
+            thread.join(timeout=120)
+        stop.set()
+        for thread in readers:
+            thread.join(timeout=60)
+        assert errors == []
+        assert reads[0] > 0
+        assert store.workspace_counts(WS) == (6001, 0)
+        assert store._environment().map_size() > 64 << 10
