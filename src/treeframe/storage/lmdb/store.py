@@ -11,6 +11,11 @@ a nested transaction of it (a caught failure undoes only itself), and an
 exception leaving the block aborts all of it. ``snapshot()`` is one read
 transaction held for the block. Lazy iterators read page by page, each page
 its own short transaction, so an abandoned iterator pins no old state.
+Opening a writable store takes the write lock once, bounded the same way,
+because the binding keeps sub-database handles only from a write
+transaction; a read-only open never waits. Forking while a unit of work or
+a snapshot is open is not supported (a child reopens the environment on its
+first use of the store; see :mod:`treeframe.storage.lmdb.env`).
 
 Durability: commits flush the data pages (``fdatasync``) but not the meta
 page (LMDB's ``MDB_NOMETASYNC``): a committed transaction survives a killed
