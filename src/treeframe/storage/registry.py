@@ -40,7 +40,8 @@ def open_store(
 
     SQLite takes ``?busy_timeout_ms=N`` (how long a writer waits for a lock);
     LMDB takes ``?map_size_mb=N`` (the initial memory map; it grows when
-    full) and ``?lock_timeout_ms=N`` (how long a writer waits for the lock).
+    full), ``?lock_timeout_ms=N`` (how long a writer waits for the lock) and
+    ``?sync=off`` (no flush per commit: not safe against an OS crash).
     ``create=False`` refuses a store that does not exist yet (``store_not_found``)
     instead of creating it; ``read_only`` opens it for reading only, so it
     works on a read-only mount or without write permission. A writable store
@@ -190,7 +191,7 @@ def _open_lmdb(
     migrate: bool,
     content: ContentPolicy | None,
 ) -> StorageBackend:
-    """``lmdb:///path/to/dir?map_size_mb=N&lock_timeout_ms=N``: an LMDB store directory."""
+    """``lmdb:///path/to/dir?map_size_mb=N&lock_timeout_ms=N&sync=on|off``: an LMDB store."""
     try:
         from treeframe.storage.lmdb import DEFAULT_MAP_SIZE, LmdbStore
     except ImportError as exc:
@@ -202,6 +203,9 @@ def _open_lmdb(
         raise ConfigError(f"store URL {url!r} needs an absolute path: lmdb:///path/store-dir")
     map_mb = _whole_number(url, options, "map_size_mb", DEFAULT_MAP_SIZE >> 20, 1)
     timeout = _whole_number(url, options, "lock_timeout_ms", 5000, 0)
+    sync = options.pop("sync", "on")
+    if sync not in ("on", "off"):
+        raise ConfigError(f"sync in {url!r} must be 'on' or 'off', got {sync!r}")
     if options:
         raise ConfigError(f"unknown store option(s) {sorted(options)} in {url!r}")
     return LmdbStore(
@@ -212,4 +216,5 @@ def _open_lmdb(
         read_only=read_only,
         migrate=migrate,
         content=content,
+        sync=sync == "on",
     )

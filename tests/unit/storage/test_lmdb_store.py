@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import threading
 from pathlib import Path
 
 import lmdb
@@ -22,7 +24,7 @@ from treeframe.storage.base import BulkImport
 from treeframe.storage.catalog import ContentCatalog
 from treeframe.storage.lmdb import SCHEMA_VERSION, LmdbStore
 from treeframe.storage.registry import lmdb_url, open_store
-from treeframe.storage.values import AclEntry, AuditDraft
+from treeframe.storage.values import AclEntry, AuditDraft, Damaged
 from treeframe.testing.conformance import store_state
 from treeframe.testing.factories import (
     CREATED_AT,
@@ -164,8 +166,10 @@ def test_lmdb_urls_round_trip_and_options_are_strict(tmp_path: Path) -> None:
         assert store.url == url
         assert store._environment().map_size() == 2 << 20
         store.create_workspace(workspace_info(WS, "ws-a"))
-    with open_store(url, create=False) as again:
+    with open_store(url + "?sync=off", create=False) as again:
         assert again.get_workspace(WS) == workspace_info(WS, "ws-a")
+        assert isinstance(again, LmdbStore)
+        assert again._environment().sync is False
     for bad in [
         "?map_size_mb=0",
         "?map_size_mb=-1",
@@ -173,6 +177,7 @@ def test_lmdb_urls_round_trip_and_options_are_strict(tmp_path: Path) -> None:
         "?lock_timeout_ms=1.5",
         "?busy_timeout_ms=10",
         "?map_size_mb=2&extra=1",
+        "?sync=maybe",
     ]:
         with pytest.raises(ConfigError):
             open_store(url + bad)
@@ -334,3 +339,67 @@ def test_bulk_import_copies_a_workspace_exactly_and_idempotently(tmp_path: Path)
         assert [f.frame_id for f in target.iter_node_frames(WS, file.node_id)] == node_order
         nxt = put_frame(target, WS, *make_frame(file, b"z"), root_of_raw, CREATED_AT).frame
         assert nxt.seq == 5  # the copied sequence continues (4 puts so far)
+
+
+def test_damaged_rows_are_reported_not_raised(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    node = make_file()
+    with fresh(path) as store:
+        store.put_nodes(WS, [node])
+        frame = put_frame(store, WS, *make_frame(node), root_of_raw, CREATED_AT).frame
+        ws_key = store._ws(WS)
+    with lmdb.open(str(path), max_dbs=64) as env:
+        nodes, frames = env.open_db(b"nodes"), env.open_db(b"frames")
+        with env.begin(write=True) as txn:
+            txn.put(ws_key + bytes.fromhex(node.node_id), b"{not json", db=nodes)
+            value = txn.get(ws_key + bytes.fromhex(frame.frame_id), db=frames)
+            txn.put(ws_key + bytes.fromhex(frame.frame_id), value[:8] + b"[]", db=frames)
+    with LmdbStore(path) as store:
+        (bad_node,) = store.iter_all_nodes(WS)
+        assert isinstance(bad_node, Damaged)
+        assert bad_node.key == node.node_id
+        (bad_frame,) = store.iter_all_frames(WS)
+        assert isinstance(bad_frame, Damaged)
+        assert bad_frame.key == frame.frame_id
+
+
+def test_threads_keep_reading_while_writers_grow_the_map(tmp_path: Path) -> None:
+    """The resize gate: growth waits for open reads, reads wait for growth; nothing breaks."""
+    with fresh(tmp_path / "s", map_size=64 << 10, sync=False) as store:
+        first = make_file("first", b"first")
+        store.put_nodes(WS, [first])
+        stop = threading.Event()
+        errors: list[BaseException] = []
+        reads = [0]
+
+        def read() -> None:
+            try:
+                while not stop.is_set():
+                    assert store.get_node(WS, first.node_id) == first
+                    assert len(list(itertools.islice(store.iter_all_nodes(WS), 300))) >= 1
+                    reads[0] += 1
+            except BaseException as exc:  # examined below
+                errors.append(exc)
+
+        def write(worker: int) -> None:
+            try:
+                for batch in range(10):
+                    store.put_nodes(
+                        WS, [make_file(f"w{worker}-{batch}-{i}", b"x" * 100) for i in range(200)]
+                    )
+            except BaseException as exc:  # examined below
+                errors.append(exc)
+
+        readers = [threading.Thread(target=read) for _ in range(2)]
+        writers = [threading.Thread(target=write, args=(w,)) for w in range(3)]
+        for thread in readers + writers:
+            thread.start()
+        for thread in writers:
+            thread.join(timeout=120)
+        stop.set()
+        for thread in readers:
+            thread.join(timeout=60)
+        assert errors == []
+        assert reads[0] > 0
+        assert store.workspace_counts(WS) == (6001, 0)
+        assert store._environment().map_size() > 64 << 10

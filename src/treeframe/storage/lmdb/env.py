@@ -86,12 +86,17 @@ _registry_lock = threading.Lock()
 class Environment:
     """An open LMDB environment with its sub-databases, write lock and resize gate."""
 
-    def __init__(self, path: str, *, map_size: int, read_only: bool, create: bool) -> None:
+    def __init__(
+        self, path: str, *, map_size: int, read_only: bool, create: bool, sync: bool
+    ) -> None:
         self.path = path
         self.read_only = read_only
         self.pid = os.getpid()
         self.refs = 0
+        self.sync = sync
         self.env = self._open(map_size, create)
+        if not read_only:
+            self.env.reader_check()  # free reader slots of processes that died holding them
         self.dbs: dict[str, Any] = {}
         self._thread_lock = threading.Lock()
         self._owner: int | None = None
@@ -108,6 +113,7 @@ class Environment:
             "max_readers": MAX_READERS,
             "readahead": False,
             "metasync": False,
+            "sync": self.sync,
         }
         if not self.read_only:
             return lmdb.open(self.path, create=create, **options)
@@ -273,9 +279,13 @@ class Environment:
 
 
 def acquire(
-    path: str, *, map_size: int, read_only: bool, create: bool, timeout_ms: int
+    path: str, *, map_size: int, read_only: bool, create: bool, timeout_ms: int, sync: bool = True
 ) -> Environment:
-    """This process's shared environment of ``path`` (opened on first use)."""
+    """This process's shared environment of ``path`` (opened on first use).
+
+    The first opener in the process decides ``map_size`` (a start: it
+    grows) and ``sync`` for every handle of the process.
+    """
     pid = os.getpid()
     real = os.path.realpath(path)
     with _registry_lock:
@@ -287,7 +297,9 @@ def acquire(
                 f"store {path} is already open read-only in this process; close it first"
             )
         if found is None:
-            found = Environment(real, map_size=map_size, read_only=read_only, create=create)
+            found = Environment(
+                real, map_size=map_size, read_only=read_only, create=create, sync=sync
+            )
             try:
                 if has_layout(found):
                     found.open_dbs(timeout_ms)

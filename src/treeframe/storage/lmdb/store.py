@@ -11,10 +11,17 @@ a nested transaction of it (a caught failure undoes only itself), and an
 exception leaving the block aborts all of it. ``snapshot()`` is one read
 transaction held for the block. Lazy iterators read page by page, each page
 its own short transaction, so an abandoned iterator pins no old state.
+Opening a writable store takes the write lock once, bounded the same way,
+because the binding keeps sub-database handles only from a write
+transaction; a read-only open never waits. Forking while a unit of work or
+a snapshot is open is not supported (a child reopens the environment on its
+first use of the store; see :mod:`treeframe.storage.lmdb.env`).
 
 Durability: commits flush the data pages (``fdatasync``) but not the meta
 page (LMDB's ``MDB_NOMETASYNC``): a committed transaction survives a killed
-process; an OS crash may undo the last commits but never tears one.
+process; an OS crash may undo the last commits but never tears one. That
+flush is most of a small write's cost (``benchmarks/bench_lmdb.py``);
+``sync=False`` (URL ``?sync=off``) drops it, trading OS-crash safety.
 
 Layout (schema version 1): named sub-databases, one per table of the SQLite
 layout. Keys are binary (:mod:`treeframe.storage.lmdb.keys`): ``W`` is the
@@ -267,8 +274,13 @@ class LmdbStore(BatchDerivedStore):
         read_only: bool = False,
         migrate: bool = True,
         content: ContentPolicy | None = None,
+        sync: bool = True,
     ) -> None:
         """Open (``create``: or create) the store directory at ``path``.
+
+        ``sync=False`` skips the flush at each commit (LMDB's ``MDB_NOSYNC``):
+        a killed process still loses nothing, but an OS crash or power loss
+        may lose or damage recent commits; for scratch stores and bulk loads.
 
         ``create=False`` raises StoreNotFound for a directory without a store
         instead of creating one; ``read_only`` never writes (every write
@@ -281,6 +293,7 @@ class LmdbStore(BatchDerivedStore):
         self.url = lmdb_url(self._path)
         self._map_size = map_size
         self._lock_timeout = lock_timeout_ms
+        self._sync = sync
         self._read_only = read_only
         self._closed = False
         self._local = threading.local()
@@ -314,6 +327,7 @@ class LmdbStore(BatchDerivedStore):
                     read_only=read_only,
                     create=create,
                     timeout_ms=lock_timeout_ms,
+                    sync=sync,
                 )
             self._open_schema(create=create and not read_only, migrate=migrate)
         except TreeframeError:
@@ -338,6 +352,7 @@ class LmdbStore(BatchDerivedStore):
                         read_only=self._read_only,
                         create=False,
                         timeout_ms=self._lock_timeout,
+                        sync=self._sync,
                     )
                 self._local = threading.local()
             assert self._env is not None
@@ -1332,8 +1347,8 @@ class LmdbStore(BatchDerivedStore):
     ) -> Iterator[tuple[bytes, bytes]]:
         """Every entry under ``prefix`` in key order, a page per short read transaction.
 
-        ``join``: each value is replaced by the ``join`` database's value at
-        the workspace prefix plus that value (b"" when it is missing).
+        ``join``: each value is followed by the ``join`` database's value at
+        the workspace prefix plus that value (nothing when it is missing).
         """
         start: bytes | None = None
         dbs = self._dbs()
@@ -1342,7 +1357,7 @@ class LmdbStore(BatchDerivedStore):
                 rows: list[tuple[bytes, bytes]] = []
                 for key, value in _scan(txn, dbs[db_name], prefix, start):
                     if join is not None:
-                        value = txn.get(key[:4] + value, db=dbs[join]) or b""
+                        value += txn.get(key[:4] + value, db=dbs[join]) or b""
                     rows.append((key, value))
                     if len(rows) >= _PAGE:
                         break
@@ -1369,8 +1384,8 @@ class LmdbStore(BatchDerivedStore):
     def iter_all_frames(self, ws: WorkspaceId) -> Iterator[Frame | Damaged]:
         """Every stored frame in ``seq`` order (damaged rows yielded as Damaged)."""
         w = self._ws(ws)
-        for key, value in self._pages("frames_by_seq", w, join="frames"):
-            shown = f"seq {unpack_u64(key, 4)}"
+        for key, joined in self._pages("frames_by_seq", w, join="frames"):
+            shown, value = joined[:32].hex(), joined[32:]
             if len(value) < 8:
                 yield Damaged("frames", shown, "the seq index names a missing frame")
                 continue
@@ -1379,7 +1394,7 @@ class LmdbStore(BatchDerivedStore):
             except StoreCorrupt as exc:
                 yield Damaged("frames", shown, exc.message)
                 continue
-            if parsed.seq != unpack_u64(key, 4):
+            if parsed.frame_id != shown or parsed.seq != unpack_u64(key, 4):
                 yield Damaged("frames", shown, "indexed keys disagree with the frame record")
             else:
                 yield replace(parsed, put_seq=unpack_u64(value))
