@@ -1749,7 +1749,11 @@ def exported(store: StorageBackend, ws: WorkspaceId = WS) -> dict[str, Any]:
 
 
 class BulkImportConformance(_StoreSuite):
-    """:class:`~treeframe.storage.base.BulkImport`: rows as another store holds them."""
+    """:class:`~treeframe.storage.base.BulkImport`: rows as another store holds them.
+
+    Idempotent: immutable rows already present are kept, pointer rows (heads,
+    paths, frame sets, a frame's ``put_seq``) take the imported value.
+    """
 
     @pytest.fixture
     def source(self, store_factory: StoreFactory, tmp_path: Path) -> Iterator[StorageBackend]:
@@ -1828,11 +1832,12 @@ class BulkImportConformance(_StoreSuite):
         frame, _ = make_frame(node)
         stored = dataclasses.replace(frame, seq=3, put_seq=7, created_at=CREATED_AT)
         store.import_frames(WS, [stored])
-        store.import_frames(WS, [dataclasses.replace(stored, put_seq=9, created_at="later")])
+        store.import_frames(WS, [dataclasses.replace(stored, seq=4, put_seq=9, created_at="later")])
         (kept,) = store.iter_all_frames(WS)
-        assert kept == stored
+        assert kept == stored  # the record (seq, created_at) is kept ...
         assert isinstance(kept, Frame)
-        assert kept.put_seq == 7
+        assert kept.put_seq == 9  # ... and the recency pointer moved
+        assert [f.put_seq for f in store.iter_node_frames(WS, node.node_id)] == [9]
         store.import_roots(WS, [RootEntry(1, node.node_id, CREATED_AT)])
         store.import_roots(WS, [RootEntry(1, make_file("x").node_id, "later")])
         assert store.root_history(WS, 10) == [RootEntry(1, node.node_id, CREATED_AT)]

@@ -10,6 +10,7 @@ import pytest
 
 from tests.unit.storage.realistic import GONE, MAIN, build
 from treeframe.errors import ConfigError, IntegrityError, StoreCorrupt, WorkspaceNotFound
+from treeframe.frames.frame import Frame
 from treeframe.frames.merkle_set import root_of_raw
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.dump import dump_lines, summarize
@@ -97,6 +98,25 @@ def test_a_rerun_writes_nothing_and_changes_nothing(source: MemoryStore, tmp_pat
             set(COPY_KINDS) - INDEXES, 0
         )
         assert list(dump_lines(target)) == before
+
+
+def test_a_rerun_carries_over_what_the_source_gained(source: MemoryStore, tmp_path: Path) -> None:
+    with _sqlite(tmp_path / "t.db") as target:
+        copy_store(source, target)
+        heads = {f for _, _, f in source.iter_all_heads(MAIN)}
+        older = [f for f in source.iter_all_frames(MAIN) if f.frame_id not in heads]  # type: ignore[union-attr]
+        assert isinstance(older[0], Frame)
+        again = source.append_frame(MAIN, older[0], root_of_raw, CREATED_AT)  # a re-put
+        assert not again.created
+        assert again.frame.put_seq > older[0].put_seq
+        node = make_file("late.txt", b"late")
+        source.put_nodes(MAIN, [node])
+        put_frame(source, MAIN, *make_frame(node, b"late"), root_of_raw, CREATED_AT)
+        with pytest.raises(IntegrityError):
+            verify_copy(source, target)
+        report = copy_store(source, target)
+        assert report.written["frame"] == 2
+        assert list(dump_lines(target)) == list(dump_lines(source))
 
 
 class Crash(Exception):
