@@ -15,6 +15,7 @@ import typer.main  # noqa: TID251 (the app's own command tree)
 
 from tests.cli.helpers import Result, run_cli
 from treeframe.cli.main import app
+from treeframe.storage.urls import sqlite_url
 
 CLI_MD = Path(__file__).resolve().parents[2] / "docs" / "CLI.md"
 BLOCK = re.compile(r"<!-- json-schema: (.+?) -->\n```json\n(.*?)\n```", re.S)
@@ -158,6 +159,9 @@ def test_every_command_prints_its_documented_shape(workspace: Path, tmp_path: Pa
     check("audit list", "audit", "list")
     check("migrate-schema", "migrate-schema", "--dry-run")
     check("migrate-schema", "migrate-schema", "--store", "memory://")
+    source = sqlite_url(str(workspace / ".treeframe" / "store.db"))
+    copied = sqlite_url(str(tmp_path / "copied.db"))
+    assert check("migrate", "migrate", "--from", source, "--to", copied)["verified"]
     check("workspace create", "workspace", "create", "other", "--description", "second")
     check("workspace delete", "workspace", "delete", "other", "--confirm", "other")
     listed = check("workspace list", "workspace", "list", "--all")

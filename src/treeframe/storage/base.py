@@ -436,7 +436,12 @@ class BulkImport(Protocol):
         """Create the workspace or replace its metadata; its next frame seq becomes at least ``next_seq``."""
 
     def import_frames(self, ws: WorkspaceId, frames: Sequence[Frame]) -> None:
-        """Frames as stored (``seq``, ``put_seq``, ``created_at`` kept); no head, set or basis row moves."""
+        """Frames as stored (``seq``, ``put_seq``, ``created_at`` kept); no head, set or basis row moves.
+
+        A FrameID already present keeps its record (``seq``, ``created_at``,
+        metadata); only its ``put_seq``, the recency pointer, takes the given
+        value, so a rerun after the source re-put a frame converges.
+        """
 
     def import_frame_sets(
         self, ws: WorkspaceId, sets: Sequence[tuple[NodeId, NodeSetState]]

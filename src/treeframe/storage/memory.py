@@ -884,18 +884,24 @@ class MemoryStore(BatchDerivedStore):
             space.next_seq = max(space.next_seq, next_seq)
 
     def import_frames(self, ws: WorkspaceId, frames: Sequence[Frame]) -> None:
-        """Frames as stored; a FrameID already present is left as it is."""
+        """Frames as stored; a FrameID already present keeps its record, only ``put_seq`` moves."""
         for frame in frames:
             parse_hex_id(frame.frame_id, "FrameID")
             parse_hex_id(frame.node_id, "NodeID")
         with self._writing():
             space = self._ws(ws)
             for frame in frames:
-                if frame.frame_id in space.frames:
+                existing = space.frames.get(frame.frame_id)
+                if existing is not None and existing.put_seq == frame.put_seq:
                     continue
-                space.frames[frame.frame_id] = frame
-                node_frames = owned(space.node_frames, frame.node_id, list)
-                bisect.insort(node_frames, frame, key=lambda f: f.put_seq)
+                stored = frame
+                if existing is not None:  # the record stays; the recency pointer moves
+                    stored = replace(existing, put_seq=frame.put_seq)
+                node_frames = owned(space.node_frames, stored.node_id, list)
+                if existing is not None:
+                    node_frames.remove(existing)
+                space.frames[stored.frame_id] = stored
+                bisect.insort(node_frames, stored, key=lambda f: f.put_seq)
 
     def import_frame_sets(
         self, ws: WorkspaceId, sets: Sequence[tuple[NodeId, NodeSetState]]

@@ -1749,7 +1749,10 @@ class SqliteStore(BatchDerivedStore):
             )
 
     def import_frames(self, ws: WorkspaceId, frames: Sequence[Frame]) -> None:
-        """Frames as stored; a FrameID already present is kept (another frame's seq raises)."""
+        """Frames as stored; a FrameID already present keeps its record, only ``put_seq`` moves.
+
+        (Another frame already holding the same ``seq`` raises.)
+        """
         wid = self._ws(ws)
         rows = [
             (
@@ -1767,7 +1770,8 @@ class SqliteStore(BatchDerivedStore):
         with self._write() as tx:
             tx.executemany(
                 "INSERT INTO frames (ws, frame, node, type, agent, seq, record, put_seq)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ws, frame) DO NOTHING",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (ws, frame) DO UPDATE SET put_seq = excluded.put_seq",
                 rows,
             )
 

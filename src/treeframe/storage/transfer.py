@@ -10,7 +10,9 @@ transaction. Memory stays bounded by the batch size.
 Resumable and idempotent: before writing a batch the copier asks the target
 which of its rows are already there (records, contents, frames) or already
 equal (pointers), and writes only the rest; the append-only indexes are
-imported as they are (the import leaves present rows alone). A rerun after
+imported as they are (the import leaves present rows alone). A frame's
+``put_seq`` is a pointer: a frame present with another one is imported
+again, which moves only that. A rerun after
 an interruption therefore skips what was copied and ends identical, and a
 rerun after success writes nothing.
 
@@ -208,7 +210,11 @@ class _Copier:
     def _frames(self, ws: WorkspaceId) -> None:
         for chunk in _batches(_sound(self.source.iter_all_frames(ws), "frame"), self.batch):
             present = self.target.get_frames(ws, [f.frame_id for f in chunk])
-            missing: list[Frame] = [f for f in chunk if f.frame_id not in present]
+            missing: list[Frame] = [
+                f
+                for f in chunk
+                if f.frame_id not in present or present[f.frame_id].put_seq != f.put_seq
+            ]
             if missing:
                 self.target.import_frames(ws, missing)
             self._tick("frame", len(chunk), len(missing))

@@ -53,6 +53,7 @@ from treeframe.storage.base import (
     AclEntry,
     Appended,
     AuditDraft,
+    AuditEntry,
     Damaged,
     NodeSetState,
     RootEntry,
@@ -80,6 +81,7 @@ __all__ = [
     "AuditStoreConformance",
     "BackendConformance",
     "BlobStoreConformance",
+    "BulkImportConformance",
     "ExportSourceConformance",
     "FrameStoreConformance",
     "IndexStoreConformance",
@@ -1684,7 +1686,217 @@ class AuditStoreConformance(_StoreSuite):
                 view.append_audit(WS, _draft())
 
 
+def _populate(store: StorageBackend) -> None:
+    """Rows of every kind in ``WS``: a rescan, frames of every basis, a re-put, audit, config."""
+    a1, a2, b = make_file("a", b"1"), make_file("a", b"2"), make_file("b", b"b")
+    roots = [make_dir("", [a, b]) for a in (a1, a2)]
+    store.put_nodes(WS, [a1, a2, b, *roots])
+    for a, root in zip((a1, a2), roots, strict=True):
+        commit(store, root, [("", root.node_id), ("a", a.node_id), ("b", b.node_id)])
+    f1 = append(store, *make_frame(a2, b"1"))
+    f2 = append(store, *make_frame(a2, b"2"))
+    f3 = append(
+        store,
+        *make_frame(b, b"3", basis=basis_for("synthesis", b.node_id, f1.frame_id, f2.frame_id)),
+    )
+    append(store, *make_frame(a2, b"1"))  # a re-put of f1: put_seq moves past f3's seq
+    assert f3.seq < store.get_frame(WS, f1.frame_id).put_seq  # type: ignore[union-attr]
+    for op in ("frame.put", "scan"):
+        store.append_audit(
+            WS, AuditDraft(CREATED_AT, "agent-a", op, b.node_id, None, True, None, None)
+        )
+    store.put_agent(WS, "agent-a", b"{}")
+    store.put_acl(WS, AclEntry("agent-a", ("read",), CREATED_AT, None))
+
+
+def export_into(source: StorageBackend, target: StorageBackend, ws: WorkspaceId = WS) -> None:
+    """Every row of ``ws`` from ``source`` into ``target`` through BulkImport (and the plain puts)."""
+    frames = [f for f in source.iter_all_frames(ws) if isinstance(f, Frame)]
+    info = source.get_workspace(ws)
+    assert info is not None
+    target.import_workspace(info, 1 + max((f.put_seq for f in frames), default=0))
+    target.put_nodes(ws, [n for n in source.iter_all_nodes(ws) if isinstance(n, NodeRecord)])
+    for digest, data in source.blobs.iter_all(ws):
+        target.blobs.put(ws, digest, data)
+    target.import_frames(ws, frames)
+    seqs = {f.frame_id: f.seq for f in frames}
+    target.import_basis_refs(ws, [(r, seqs[f], f) for r, f in source.iter_all_basis_refs(ws)])
+    target.import_path_history(ws, list(source.iter_all_path_history(ws)))
+    target.import_audit(ws, list(source.iter_audit(ws)))
+    for agent, record in source.list_agents(ws):
+        target.put_agent(ws, agent, record)
+    for entry in source.list_acl(ws):
+        target.put_acl(ws, entry)
+    target.import_frame_sets(ws, list(source.iter_all_frame_sets(ws)))
+    target.import_heads(ws, list(source.iter_all_heads(ws)))
+    target.import_paths(ws, list(source.iter_all_paths(ws)))
+    target.import_roots(ws, source.root_history(ws, 1 << 30)[::-1])
+
+
+def exported(store: StorageBackend, ws: WorkspaceId = WS) -> dict[str, Any]:
+    """Every export of ``ws``, put_seq and the audit chain included, as comparable values."""
+    state = store_state(store, ws)
+    state["frames"] = [(f, f.put_seq) for f in state["frames"] if isinstance(f, Frame)]
+    state["audit"] = list(store.iter_audit(ws))
+    state["acl"] = store.list_acl(ws)
+    state["recent"] = {
+        n: [f.frame_id for f in fs]
+        for n, fs in store.recent_frames(
+            ws, [n for n, _ in store.iter_all_frame_sets(ws)], 10
+        ).items()
+    }
+    return state
+
+
+class BulkImportConformance(_StoreSuite):
+    """:class:`~treeframe.storage.base.BulkImport`: rows as another store holds them.
+
+    Idempotent: immutable rows already present are kept, pointer rows (heads,
+    paths, frame sets, a frame's ``put_seq``) take the imported value.
+    """
+
+    @pytest.fixture
+    def source(self, store_factory: StoreFactory, tmp_path: Path) -> Iterator[StorageBackend]:
+        """A second store of the same backend, populated with rows of every kind in ``WS``."""
+        directory = tmp_path / "source"
+        directory.mkdir()
+        with store_factory(directory) as backend:
+            backend.create_workspace(workspace_info(WS, "ws-a"))
+            _populate(backend)
+            yield backend
+
+    @pytest.fixture
+    def empty(self, store_factory: StoreFactory, tmp_path: Path) -> Iterator[StorageBackend]:
+        """An empty store of the backend (no workspace)."""
+        directory = tmp_path / "empty"
+        directory.mkdir()
+        with store_factory(directory) as backend:
+            yield backend
+
+    def test_import_reproduces_every_export(
+        self, source: StorageBackend, empty: StorageBackend
+    ) -> None:
+        export_into(source, empty)
+        assert exported(empty) == exported(source)
+        assert empty.current_root(WS) == source.current_root(WS)
+
+    def test_import_twice_equals_once(self, source: StorageBackend, empty: StorageBackend) -> None:
+        export_into(source, empty)
+        once = exported(empty)
+        export_into(source, empty)
+        assert exported(empty) == once
+
+    def test_imported_store_keeps_its_sequence(
+        self, source: StorageBackend, empty: StorageBackend
+    ) -> None:
+        export_into(source, empty)
+        node = make_file("new", b"new")
+        empty.put_nodes(WS, [node])
+        fresh = append(empty, *make_frame(node, b"after the import"))
+        last = max(f.put_seq for f in source.iter_all_frames(WS) if isinstance(f, Frame))
+        assert fresh.seq == last + 1
+        entry = empty.append_audit(
+            WS, AuditDraft(CREATED_AT, None, "x", None, None, True, None, None)
+        )
+        assert entry.prev_hash == source.audit_head(WS).entry_hash  # type: ignore[union-attr]
+
+    def test_import_workspace_replaces_metadata_and_next_seq_only_grows(
+        self, empty: StorageBackend
+    ) -> None:
+        info = workspace_info(WS, "ws-a")
+        empty.import_workspace(info, 10)
+        empty.import_workspace(dataclasses.replace(info, description="d", deleted_at="t"), 5)
+        assert empty.get_workspace(WS) == dataclasses.replace(info, description="d", deleted_at="t")
+        empty.import_workspace(info, 3)
+        node = make_file()
+        empty.put_nodes(WS, [node])
+        assert append(empty, *make_frame(node)).seq == 10
+
+    def test_pointers_are_replaced(self, store: StorageBackend) -> None:
+        a, b = make_file("a", b"a"), make_file("b", b"b")
+        f1, _ = make_frame(a, b"1")
+        f2, _ = make_frame(a, b"2")
+        store.import_heads(WS, [(a.node_id, "note", f1.frame_id)])
+        store.import_heads(WS, [(a.node_id, "note", f2.frame_id)])
+        store.import_frame_sets(WS, [(a.node_id, NodeSetState(root_of([f1.frame_id]), 1))])
+        two = NodeSetState(root_of([f1.frame_id, f2.frame_id]), 2)
+        store.import_frame_sets(WS, [(a.node_id, two)])
+        store.import_paths(WS, [("a", a.node_id)])
+        store.import_paths(WS, [("a", b.node_id)])
+        assert store.get_head(WS, a.node_id, "note") == f2.frame_id
+        assert store.get_frame_set(WS, a.node_id) == two
+        assert store.lookup_path(WS, "a") == b.node_id
+
+    def test_immutable_rows_are_kept(self, store: StorageBackend) -> None:
+        node = make_file()
+        frame, _ = make_frame(node)
+        stored = dataclasses.replace(frame, seq=3, put_seq=7, created_at=CREATED_AT)
+        store.import_frames(WS, [stored])
+        store.import_frames(WS, [dataclasses.replace(stored, seq=4, put_seq=9, created_at="later")])
+        (kept,) = store.iter_all_frames(WS)
+        assert kept == stored  # the record (seq, created_at) is kept ...
+        assert isinstance(kept, Frame)
+        assert kept.put_seq == 9  # ... and the recency pointer moved
+        assert [f.put_seq for f in store.iter_node_frames(WS, node.node_id)] == [9]
+        store.import_roots(WS, [RootEntry(1, node.node_id, CREATED_AT)])
+        store.import_roots(WS, [RootEntry(1, make_file("x").node_id, "later")])
+        assert store.root_history(WS, 10) == [RootEntry(1, node.node_id, CREATED_AT)]
+        first = chain_entry(
+            WS, AuditDraft(CREATED_AT, None, "a", None, None, True, None, None), None
+        )
+        other = chain_entry(
+            WS, AuditDraft(CREATED_AT, None, "b", None, None, True, None, None), None
+        )
+        store.import_audit(WS, [first])
+        store.import_audit(WS, [other])
+        assert list(store.iter_audit(WS)) == [first]
+        store.import_path_history(WS, [("a", 1, node.node_id)])
+        store.import_path_history(WS, [("a", 1, make_file("x").node_id)])
+        assert store.path_history(WS, "a", 10) == [(1, node.node_id)]
+        store.import_basis_refs(WS, [(node.node_id, 3, frame.frame_id)])
+        store.import_basis_refs(WS, [(node.node_id, 3, make_frame(node, b"x")[0].frame_id)])
+        assert store.frames_built_on(WS, node.node_id, 10) == [(3, frame.frame_id)]
+
+    def test_entries_imported_out_of_order_are_read_in_seq_order(
+        self, store: StorageBackend
+    ) -> None:
+        roots = [RootEntry(seq, make_file(f"r{seq}").node_id, CREATED_AT) for seq in (1, 2, 3)]
+        store.import_roots(WS, [roots[2]])
+        store.import_roots(WS, [roots[0], roots[1]])
+        assert store.root_history(WS, 10) == roots[::-1]
+        assert store.current_root(WS) == roots[2]
+        drafts = [AuditDraft(CREATED_AT, None, op, None, None, True, None, None) for op in "abc"]
+        chain: list[AuditEntry] = []
+        for draft in drafts:
+            chain.append(chain_entry(WS, draft, chain[-1] if chain else None))
+        store.import_audit(WS, [chain[1], chain[2]])
+        store.import_audit(WS, [chain[0]])
+        assert list(store.iter_audit(WS)) == chain
+        assert store.audit_head(WS) == chain[2]
+
+    def test_imports_in_a_failed_unit_of_work_leave_nothing(self, store: StorageBackend) -> None:
+        node = make_file()
+        frame, _ = make_frame(node)
+        store.import_roots(WS, [RootEntry(2, node.node_id, CREATED_AT)])
+        before = store_state(store, WS)
+
+        def aborted() -> None:
+            with store.unit_of_work():
+                store.import_frames(WS, [dataclasses.replace(frame, seq=1, put_seq=1)])
+                store.import_roots(WS, [RootEntry(1, node.node_id, CREATED_AT)])  # out of order
+                store.import_heads(WS, [(node.node_id, "note", frame.frame_id)])
+                raise RuntimeError("abort")
+
+        with pytest.raises(RuntimeError, match="abort"):
+            aborted()
+        assert store_state(store, WS) == before
+        with store.unit_of_work():
+            store.import_roots(WS, [RootEntry(1, node.node_id, CREATED_AT)])
+        assert [e.seq for e in store.root_history(WS, 10)] == [2, 1]
+
+
 class StorageBackendConformance(
+    BulkImportConformance,
     AccessStoreConformance,
     AuditStoreConformance,
     UnitOfWorkConformance,
