@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 from treeframe.errors import BackendUnavailable, ConfigError
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.catalog import ContentPolicy
-from treeframe.storage.urls import sqlite_url
+from treeframe.storage.urls import postgres_target, sqlite_url
 
 __all__ = ["open_store", "sqlite_url"]
 
@@ -31,9 +31,13 @@ def open_store(
     migrate: bool = True,
     content: ContentPolicy | None = None,
 ) -> StorageBackend:
-    """Open the store named by ``url``: ``memory://`` or ``sqlite:///path/to/store.db``.
+    """Open the store named by ``url``: ``memory://``, ``sqlite:///path/to/store.db`` or ``postgresql://…``.
 
-    SQLite takes ``?busy_timeout_ms=N`` (how long a writer waits for a lock).
+    SQLite takes ``?busy_timeout_ms=N`` (how long a writer waits for a lock);
+    PostgreSQL (``postgresql://user@host:port/db``, or ``postgres://``) takes
+    ``pool_min``, ``pool_max``, ``pool_timeout`` (seconds a call waits for a
+    pooled connection), ``connect_timeout`` (seconds), ``prepare_threshold``
+    and ``sslmode``.
     ``create=False`` refuses a store that does not exist yet (``store_not_found``)
     instead of creating it; ``read_only`` opens it for reading only, so it
     works on a read-only mount or without write permission. A writable store
@@ -76,4 +80,28 @@ def open_store(
             read_only=read_only,
             migrate=migrate,
         )
-    raise ConfigError(f"unknown store scheme {scheme!r} in {url!r} (known: memory, sqlite)")
+    if scheme in ("postgresql", "postgres"):
+        target = postgres_target(url)
+        try:
+            from treeframe.storage.postgres import PostgresStore
+        except ImportError as exc:
+            raise BackendUnavailable(
+                f"the postgresql backend of {target.url!r} is not available: {exc} "
+                "(install treeframe[postgres])"
+            ) from exc
+        return PostgresStore(
+            target.conninfo,
+            url=target.url,
+            pool_min=target.pool_min,
+            pool_max=target.pool_max,
+            pool_timeout=target.pool_timeout,
+            connect_timeout=target.connect_timeout,
+            prepare_threshold=target.prepare_threshold,
+            create=create,
+            read_only=read_only,
+            migrate=migrate,
+            content=content,
+        )
+    raise ConfigError(
+        f"unknown store scheme {scheme!r} in {url!r} (known: memory, sqlite, postgresql)"
+    )
