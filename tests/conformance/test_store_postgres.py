@@ -1,8 +1,10 @@
 """The packaged conformance suite over PostgresStore (a real server on 127.0.0.1:5432).
 
 One database per test session, created and dropped here; each test starts
-from an empty store by a TRUNCATE of every table and a DROP of the
-per-workspace frame sequences, which is far cheaper than a database per test.
+from an empty store by a DELETE of every table's rows, an identity restart
+and a DROP of the per-workspace frame sequences: on these near-empty tables
+that measured several times cheaper than TRUNCATE, and far cheaper than a
+database per test.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def pg_session_url() -> Iterator[str]:
 
 
 def reset(url: str) -> None:
-    """Empty every treeframe table and drop the frame sequences (the schema stays)."""
+    """Empty every treeframe table, restart workspace IDs, drop the frame sequences."""
     with psycopg.connect(url, autocommit=True) as conn:
         tables = [
             r[0]
@@ -47,8 +49,9 @@ def reset(url: str) -> None:
                 b" AND tablename <> 'schema_migrations'"
             )
         ]
-        if tables:
-            conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY".encode())
+        for table in tables:
+            conn.execute(f"DELETE FROM {table}".encode())
+        conn.execute(b"ALTER TABLE workspaces ALTER COLUMN id RESTART")
         for (seq,) in conn.execute(
             b"SELECT sequencename FROM pg_sequences WHERE sequencename LIKE 'frame_seq_%'"
         ).fetchall():
