@@ -104,22 +104,26 @@ MIGRATIONS: tuple[Migration[psycopg.Connection], ...] = (Migration(1, "layout", 
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 
+_TABLES = (
+    "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace"
+    " AND relkind = 'r' AND relname IN ('schema_migrations', 'workspaces', 'frames')"
+)
+
+
 def stored_version(tx: psycopg.Connection, where: str) -> int:
-    """The database's schema version: 0 for an empty one; StoreCorrupt for a foreign one."""
-    (table,) = tx.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone() or (
-        False,
-    )
-    if not table:
-        (foreign,) = tx.execute(
-            "SELECT to_regclass('workspaces') IS NOT NULL OR to_regclass('frames') IS NOT NULL"
-        ).fetchone() or (False,)
-        if foreign:
+    """The database's schema version: 0 for an empty one; StoreCorrupt for a foreign one.
+
+    The tables are looked up in ``pg_class`` by a plain query (the statement's
+    snapshot), not ``to_regclass``: a backend's catalog cache may still miss
+    a table another process created while this one waited for the lock.
+    """
+    found = {row[0] for row in tx.execute(_TABLES.encode())}
+    if "schema_migrations" not in found:
+        if found:
             raise StoreCorrupt(f"database {where} has tables but is not a treeframe store")
         return 0
-    (version,) = tx.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone() or (
-        0,
-    )
-    return int(version)
+    row = tx.execute(b"SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    return 0 if row is None else int(row[0])
 
 
 def record(tx: psycopg.Connection, step: Migration[psycopg.Connection]) -> None:
