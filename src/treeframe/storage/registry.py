@@ -20,7 +20,7 @@ from treeframe.storage.base import StorageBackend
 from treeframe.storage.blobs import BlobStore
 from treeframe.storage.catalog import DEFAULT_INLINE_MAX, ContentPolicy
 from treeframe.storage.codecs import codec
-from treeframe.storage.urls import lmdb_url, sqlite_url
+from treeframe.storage.urls import lmdb_url, postgres_target, sqlite_url
 
 __all__ = ["content_policy", "lmdb_url", "open_blob_store", "open_store", "sqlite_url"]
 
@@ -36,12 +36,16 @@ def open_store(
     migrate: bool = True,
     content: ContentPolicy | None = None,
 ) -> StorageBackend:
-    """Open the store named by ``url``: ``memory://``, ``sqlite:///path/to/store.db``, ``lmdb:///dir``.
+    """Open the store named by ``url``: ``memory://``, ``sqlite://``, ``lmdb://``, ``postgresql://``.
 
     SQLite takes ``?busy_timeout_ms=N`` (how long a writer waits for a lock);
     LMDB takes ``?map_size_mb=N`` (the initial memory map; it grows when
     full), ``?lock_timeout_ms=N`` (how long a writer waits for the lock) and
     ``?sync=off`` (no flush per commit: not safe against an OS crash).
+    PostgreSQL (``postgresql://user@host:port/db``, or ``postgres://``) takes
+    ``pool_min``, ``pool_max``, ``pool_timeout`` (seconds a call waits for a
+    pooled connection), ``connect_timeout`` (seconds), ``prepare_threshold``
+    and ``sslmode``.
     ``create=False`` refuses a store that does not exist yet (``store_not_found``)
     instead of creating it; ``read_only`` opens it for reading only, so it
     works on a read-only mount or without write permission. A writable store
@@ -91,7 +95,31 @@ def open_store(
         return _open_lmdb(
             url, rest, options, create=create, read_only=read_only, migrate=migrate, content=content
         )
-    raise ConfigError(f"unknown store scheme {scheme!r} in {url!r} (known: memory, sqlite, lmdb)")
+    if scheme in ("postgresql", "postgres"):
+        target = postgres_target(url)
+        try:
+            from treeframe.storage.postgres import PostgresStore
+        except ImportError as exc:
+            raise BackendUnavailable(
+                f"the postgresql backend of {target.url!r} is not available: {exc} "
+                "(install treeframe[postgres])"
+            ) from exc
+        return PostgresStore(
+            target.conninfo,
+            url=target.url,
+            pool_min=target.pool_min,
+            pool_max=target.pool_max,
+            pool_timeout=target.pool_timeout,
+            connect_timeout=target.connect_timeout,
+            prepare_threshold=target.prepare_threshold,
+            create=create,
+            read_only=read_only,
+            migrate=migrate,
+            content=content,
+        )
+    raise ConfigError(
+        f"unknown store scheme {scheme!r} in {url!r} (known: memory, sqlite, lmdb, postgresql)"
+    )
 
 
 def open_blob_store(url: str, *, default_codec: str = "none") -> BlobStore:
