@@ -75,10 +75,11 @@ STORE_KINDS: dict[str, Callable[[Services], str]] = {
     "memory": lambda s: "memory://",
     "sqlite": lambda s: f"sqlite://{s.tmp / 'store.db'}",
     "lmdb": lambda s: f"lmdb://{s.tmp / 'store.lmdb'}",
+    "postgres": lambda s: s.postgres(),
 }
 """Store kind -> the URL of a fresh, empty store of that kind."""
 
-REOPENABLE = frozenset({"sqlite", "lmdb"})
+REOPENABLE = frozenset({"sqlite", "lmdb", "postgres"})
 """Kinds whose contents outlive ``close()`` (memory's do not)."""
 
 PLACEMENTS: dict[str, Callable[[Services, str], BlobStore | None]] = {
