@@ -7,6 +7,7 @@ corrupt bytes are detected by the codec itself before the content hash is checke
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 
 import zstandard
@@ -24,8 +25,23 @@ class ZstdCompression:
     name = "zstd"
 
     def __init__(self) -> None:
-        self._cctx = zstandard.ZstdCompressor(level=LEVEL, write_checksum=True)
-        self._dctx = zstandard.ZstdDecompressor()
+        # zstandard's (de)compressor objects must not be used by two threads at
+        # once (a server's worker threads did: segfault), so each thread gets its own.
+        self._local = threading.local()
+
+    @property
+    def _cctx(self) -> zstandard.ZstdCompressor:
+        cctx: zstandard.ZstdCompressor | None = getattr(self._local, "cctx", None)
+        if cctx is None:
+            cctx = self._local.cctx = zstandard.ZstdCompressor(level=LEVEL, write_checksum=True)
+        return cctx
+
+    @property
+    def _dctx(self) -> zstandard.ZstdDecompressor:
+        dctx: zstandard.ZstdDecompressor | None = getattr(self._local, "dctx", None)
+        if dctx is None:
+            dctx = self._local.dctx = zstandard.ZstdDecompressor()
+        return dctx
 
     def compress(self, data: bytes) -> bytes:
         """One zstd frame (content size recorded)."""
