@@ -24,6 +24,7 @@ import pytest
 
 from tests.api.conftest import REPO, Server, start_server, stop_server
 from tests.api.routes_env import write_tree
+from tests.services import S3Server
 from treeframe.client.client import Client
 from treeframe.engine.access import LOCAL_OWNER, AccessService, parse_permissions
 from treeframe.engine.workspaces import WorkspaceService
@@ -67,7 +68,17 @@ def _sqlite_file(request: pytest.FixtureRequest, tmp: Path) -> Shared:
     return _shared(sqlite_url(tmp / "store.db"), f"file://{tmp / 'blobs'}?codec=zstd")
 
 
+def _postgres_s3(request: pytest.FixtureRequest, tmp: Path) -> Shared:
+    s3: S3Server = request.getfixturevalue("s3_server")
+    credentials = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+    for name, value in credentials.items():  # boto3 in this process reads them too
+        request.getfixturevalue("monkeypatch").setenv(name, value)
+    url = f"{s3.url(s3.bucket())}&codec=zstd"
+    return _shared(str(request.getfixturevalue("pg_database")), url, credentials)
+
+
 SHARED: dict[str, Callable[[pytest.FixtureRequest, Path], Shared]] = {
+    "postgres-s3": _postgres_s3,
     "sqlite-file": _sqlite_file,
 }
 """Deployment -> a fresh shared store and blob store for it."""
@@ -185,15 +196,22 @@ def test_writers_at_two_servers_on_one_database_and_bucket(cluster: Cluster) -> 
     nodes = [paths[p] for p in sorted(FILES)]
     hot = paths[HOT]
     acks: list[list[Ack]] = [[] for _ in range(WRITERS)]
-    threads = [
-        threading.Thread(target=_writer, args=(cluster, i, nodes, hot, acks[i]))
-        for i in range(WRITERS)
-    ]
+    failures: list[BaseException] = []
+
+    def writer(i: int) -> None:
+        try:
+            _writer(cluster, i, nodes, hot, acks[i])
+        except BaseException as exc:  # asserted below, with the servers' state
+            failures.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(WRITERS)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=300)
     assert not any(t.is_alive() for t in threads)
+    alive = [s.process.poll() is None for s in cluster.servers]
+    assert (failures, alive) == ([], [True, True]), [s.log()[-2000:] for s in cluster.servers]
     acked = [a for per in acks for a in per]
     assert len(acked) == WRITERS * PUTS  # every put acknowledged (CAS ones after retries)
 
