@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,7 +158,7 @@ class Ack:
     if_match: str | None
 
 
-def _writer(cluster: Cluster, index: int, nodes: list[str], hot: str, out: list[Ack]) -> None:
+def _writer(cluster: Cluster, index: int, nodes: Sequence[str], hot: str, out: list[Ack]) -> None:
     """PUTS frames through one server; every fifth races for the hot head with If-Match."""
     server = cluster.servers[index % 2]
     with Client(server.url, token=cluster.writer_tokens[index], retries=3) as client:
