@@ -95,3 +95,37 @@ def test_frame_304_and_large_content_streamed_over_a_real_server(http: httpx.Cli
     assert size == len(data)
     assert digest.digest() == hashlib.sha256(data).digest()
     assert chunks > 1
+
+
+def test_serve_stores_large_contents_in_the_configured_blob_store(
+    tmp_path_factory: pytest.TempPathFactory,
+):
+    """TREEFRAME_BLOBS / _COMPRESSION / _BLOB_INLINE_MAX reach the server's store."""
+    tmp = tmp_path_factory.mktemp("serve-blobs")
+    root = tmp / "tree"
+    root.mkdir()
+    write_tree(root, SAMPLE)
+    store_path = tmp / "store.db"
+    with open_store(sqlite_url(store_path), create=True) as store:
+        info, _ = WorkspaceService(store).create("e2e", owner=AGENT)
+        scan_tree(root, store, info.workspace_id, workers=1)
+    blobs = tmp / "blobs"
+    env = {
+        "TREEFRAME_BLOBS": f"file://{blobs}",
+        "TREEFRAME_COMPRESSION": "zstd",
+        "TREEFRAME_BLOB_INLINE_MAX": "4096",
+    }
+    server = start_server(tmp, store_path, app=APP, env=env)
+    try:
+        base = f"{server.url}/v1/workspaces/{info.workspace_id}"
+        with httpx.Client(base_url=base, timeout=30) as client:
+            small, large = put(client, "inline note"), put(client, "large " * 5000)
+            assert small.status_code == large.status_code == 201, large.text
+            fid = large.json()["frame_id"]
+            got = client.get(f"/frames/{fid}/content")
+            assert got.content == b"large " * 5000
+    finally:
+        stop_server(server)
+    objects = [p for p in blobs.rglob("*") if p.is_file()]
+    assert len(objects) == 1
+    assert objects[0].read_bytes().startswith(b"TFBLOB\x01\x04zstd")

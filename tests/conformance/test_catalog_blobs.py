@@ -218,3 +218,11 @@ def test_s3_as_the_external_store(
     client = s3_server.client()
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=url.split("/")[2])["Contents"]]  # type: ignore[attr-defined]
     assert keys == [f"blobs/{WS}/{content_hash(LARGE)[:2]}/{content_hash(LARGE)}"]
+
+
+def test_both_backends_are_content_catalogs(opener: Opener) -> None:
+    from treeframe.storage.catalog import CatalogBlobs, ContentCatalog
+
+    store = opener(ContentPolicy())
+    assert isinstance(store, ContentCatalog)
+    assert isinstance(store.blobs, CatalogBlobs)

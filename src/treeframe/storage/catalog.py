@@ -32,7 +32,12 @@ from treeframe.storage.codecs.none import NoCompression
 __all__ = ["DEFAULT_INLINE_MAX", "CatalogBlobs", "ContentCatalog", "ContentPolicy"]
 
 DEFAULT_INLINE_MAX = 64 << 10
-"""Contents up to this many bytes stay in the record store when an external store is set."""
+"""Contents up to this many bytes stay in the record store when an external store is set.
+
+Chosen from ``benchmarks/bench_blobs.py`` (docs/BACKENDS.md): up to 64 KiB a
+row is several times faster to put and read than a file or an S3 object;
+from 1 MiB inline rows make SQLite's write transactions pay for WAL checkpoints.
+"""
 
 
 @runtime_checkable

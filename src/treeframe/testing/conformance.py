@@ -1288,6 +1288,28 @@ class BlobStoreConformance(_StoreSuite):
         assert store.blobs.put(WS, frame.content_hash, content) is True
         assert store.append_frame(WS, frame, root_of_raw, CREATED_AT).frame.seq == 1  # no seq lost
 
+    def test_streams_put_and_read_a_blob_in_chunks(self, store: StorageBackend) -> None:
+        data = b"".join(b"streamed line %d\n" % i for i in range(20000))
+        digest = content_hash(data)
+        pieces = [data[i : i + 4096] for i in range(0, len(data), 4096)]
+        assert store.blobs.put_stream(WS, digest, iter(pieces)) is True
+        assert store.blobs.put_stream(WS, digest, iter(pieces)) is False
+        stream = store.blobs.read_stream(WS, digest)
+        assert stream is not None
+        assert b"".join(stream) == data
+        assert store.blobs.get_many(WS, [digest]) == {digest: data}
+        assert store.blobs.read_stream(WS, content_hash(b"absent")) is None
+        assert store.blobs.read_stream(OTHER_WS, digest) is None
+
+    def test_put_stream_refuses_bytes_that_do_not_hash_to_the_key(
+        self, store: StorageBackend
+    ) -> None:
+        digest = content_hash(b"claimed")
+        with pytest.raises(IntegrityError):
+            store.blobs.put_stream(WS, digest, iter([b"act", b"ual"]))
+        assert store.blobs.exists_many(WS, [digest]) == set()
+        assert store.blobs.read_stream(WS, digest) is None
+
 
 def _many_writes(store: StorageBackend, node: NodeRecord) -> Frame:
     """One of every kind of write: blob, frame and head, agent, workspace, tombstone."""

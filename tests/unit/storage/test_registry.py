@@ -77,3 +77,39 @@ def test_a_missing_driver_is_backend_unavailable(tmp_path: Path, monkeypatch: py
     assert os.listdir(tmp_path) == []
     with open_store("memory://") as store:  # other backends are unaffected
         store.create_workspace(workspace_info(WS, "default"))
+
+
+def test_content_policy_pairs_the_codec_and_the_external_store(tmp_path: Path):
+    from treeframe.storage.blobstores.filesystem import FileBlobStore
+    from treeframe.storage.registry import content_policy
+
+    policy = content_policy(f"file://{tmp_path}/blobs", "lz4", 100)
+    assert (policy.codec.name, policy.inline_max) == ("lz4", 100)
+    assert isinstance(policy.external, FileBlobStore)
+    assert policy.external.codec.name == "lz4"  # the URL names none: the default
+    own = content_policy(f"file://{tmp_path}/blobs?codec=brotli", "lz4", 100)
+    assert isinstance(own.external, FileBlobStore)
+    assert own.external.codec.name == "brotli"
+    assert content_policy(None, "none", 0).external is None
+    with pytest.raises(ConfigError):
+        content_policy(None, "none", -1)
+    with pytest.raises(ConfigError):
+        content_policy(None, "xz", 10)
+
+
+def test_open_store_hands_the_content_policy_to_the_backend(tmp_path: Path):
+    from treeframe.hashing.ids import content_hash
+    from treeframe.storage.registry import content_policy
+    from treeframe.testing.factories import make_ws, workspace_info
+
+    ws = make_ws()
+    data = b"x" * 500
+    for url in ("memory://", sqlite_url(tmp_path / "s.db")):
+        policy = content_policy(f"file://{tmp_path}/blobs", "zstd", 10)
+        with open_store(url, content=policy) as store:
+            store.create_workspace(workspace_info(ws, "ws-a"))
+            store.blobs.put(ws, content_hash(data), data)
+            assert store.blobs.get_many(ws, [content_hash(data)]) == {content_hash(data): data}
+    assert len([p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]) == 1  # stored once
+    with pytest.raises(ConfigError, match="takes no path or options"):
+        open_store("memory://x?y=1")

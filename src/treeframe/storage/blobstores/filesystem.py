@@ -15,6 +15,7 @@ StoreCorrupt and is never served.
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,6 +32,8 @@ from treeframe.storage.codecs import Compression, codec
 __all__ = ["FileBlobStore"]
 
 _TMP = ".tmp-"
+# The medium is out of reach (I/O error, full, read-only), not the store broken: may come back.
+_UNAVAILABLE = frozenset({errno.EIO, errno.ENOSPC, errno.EROFS})
 
 
 def _is_hash(name: str) -> bool:
@@ -63,7 +66,7 @@ class FileBlobStore:
         return self.root / ws / digest[:2] / digest[2:4] / digest
 
     def _error(self, what: str, exc: OSError) -> StorageError:
-        if isinstance(exc, (PermissionError, FileNotFoundError)) or exc.errno in (5, 28, 30):
+        if isinstance(exc, (PermissionError, FileNotFoundError)) or exc.errno in _UNAVAILABLE:
             return BackendUnavailable(f"blob store {self.root}: cannot {what}: {exc}")
         return StorageError(f"blob store {self.root}: cannot {what}: {exc}")
 
