@@ -50,9 +50,7 @@ def _cas_worker(
             head = store.get_head(WS, NODE.node_id, "note")
             frame, content = make_frame(NODE, f"round {round_no} worker {worker}".encode())
             try:
-                put_frame(
-                    store, WS, frame, content, root_of_raw, CREATED_AT, expected_head=head
-                )
+                put_frame(store, WS, frame, content, root_of_raw, CREATED_AT, expected_head=head)
                 out.put((round_no, worker, "won", frame.frame_id, head))
             except ConcurrentUpdate:
                 out.put((round_no, worker, "lost", frame.frame_id, head))
@@ -70,7 +68,9 @@ def _append_worker(url: str, worker: int, out: multiprocessing.Queue) -> None:
             out.put((node.node_id, stored.frame_id, stored.seq))
 
 
-def _open_worker(url: str, barrier: multiprocessing.synchronize.Barrier, out: multiprocessing.Queue) -> None:
+def _open_worker(
+    url: str, barrier: multiprocessing.synchronize.Barrier, out: multiprocessing.Queue
+) -> None:
     barrier.wait(timeout=60)
     with PostgresStore(url, url=url, pool_max=1) as store:
         out.put(store.schema_status().current)
@@ -96,10 +96,12 @@ def test_cas_across_processes_has_exactly_one_winner_per_round(
 ) -> None:
     barrier = _SPAWN.Barrier(WORKERS)
     out = _SPAWN.Queue()
-    _run([
-        _SPAWN.Process(target=_cas_worker, args=(pg_database, w, barrier, out))
-        for w in range(WORKERS)
-    ])
+    _run(
+        [
+            _SPAWN.Process(target=_cas_worker, args=(pg_database, w, barrier, out))
+            for w in range(WORKERS)
+        ]
+    )
     results = _drain(out, WORKERS * ROUNDS)
     winners: list[str] = []
     previous = None
@@ -123,13 +125,15 @@ def test_writers_on_different_nodes_in_several_processes_all_land(
     store: PostgresStore, pg_database: str
 ) -> None:
     out = _SPAWN.Queue()
-    _run([_SPAWN.Process(target=_append_worker, args=(pg_database, w, out)) for w in range(WORKERS)])
+    _run(
+        [_SPAWN.Process(target=_append_worker, args=(pg_database, w, out)) for w in range(WORKERS)]
+    )
     results = _drain(out, WORKERS * PER_WORKER)
     seqs = sorted(int(str(r[2])) for r in results)
     assert seqs == list(range(1, WORKERS * PER_WORKER + 1))  # unique and gapless
     heads = store.get_heads_many(WS, [str(r[0]) for r in results])  # type: ignore[misc]
     assert {n: h["note"] for n, h in heads.items()} == {r[0]: r[1] for r in results}
-    stored = [f for f in store.iter_all_frames(WS)]
+    stored = list(store.iter_all_frames(WS))
     assert len(stored) == WORKERS * PER_WORKER
     assert store.workspace_counts(WS) == (1 + WORKERS * PER_WORKER, WORKERS * PER_WORKER)
 

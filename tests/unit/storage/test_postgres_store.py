@@ -120,11 +120,17 @@ def test_a_failed_unit_of_work_writes_nothing_and_consumes_no_seq(pg_database: s
         store.create_workspace(workspace_info(WS, "pg-store"))
         store.put_nodes(WS, [node])
         put_frame(store, WS, *make_frame(node, b"before"), root_of_raw, CREATED_AT)
-        with pytest.raises(RuntimeError), store.unit_of_work():
-            for i in range(3):
-                put_frame(store, WS, *make_frame(node, f"u{i}".encode()), root_of_raw, CREATED_AT)
-            store.put_agent(WS, "agent-u", b"{}")
-            raise RuntimeError("abort")
+
+        def failing_unit() -> None:
+            with store.unit_of_work():
+                for i in range(3):
+                    frame, body = make_frame(node, f"u{i}".encode())
+                    put_frame(store, WS, frame, body, root_of_raw, CREATED_AT)
+                store.put_agent(WS, "agent-u", b"{}")
+                raise RuntimeError("abort")
+
+        with pytest.raises(RuntimeError, match="abort"):
+            failing_unit()
         assert [f.seq for f in store.iter_node_frames(WS, node.node_id)] == [1]
         assert store.get_agent(WS, "agent-u") is None
         after = put_frame(store, WS, *make_frame(node, b"after"), root_of_raw, CREATED_AT).frame
@@ -170,9 +176,7 @@ class Cluster:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def run(self, *command: str, check: bool = True) -> None:
-        subprocess.run(
-            [*self.prefix, *command], check=check, capture_output=True, timeout=120
-        )
+        subprocess.run([*self.prefix, *command], check=check, capture_output=True, timeout=120)
 
     def init(self) -> None:
         self.sockets.mkdir()
@@ -184,7 +188,15 @@ class Cluster:
 
     def ctl(self, *args: str, check: bool = True) -> None:
         self.run(
-            "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", *args,
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "60",
+            *args,
             check=check,
         )
 

@@ -398,7 +398,9 @@ class PostgresStore(BatchDerivedStore):
         if wid is not None:
             return wid
         raw = _key(ws)
-        row = None if raw is None else self._one("SELECT id FROM workspaces WHERE wsid = %s", (raw,))
+        row = (
+            None if raw is None else self._one("SELECT id FROM workspaces WHERE wsid = %s", (raw,))
+        )
         if row is None:
             raise WorkspaceNotFound(f"workspace {ws} does not exist in this store")
         found = int(row[0])
@@ -885,9 +887,7 @@ class PostgresStore(BatchDerivedStore):
         if known is not None and known[2] is not None and bytes(known[2]) == frame_key:
             return Appended(self._frame_at(known[0], known[1]), False)  # a retry: no lock needed
         with self._write() as tx:
-            tx.execute(
-                b"SELECT pg_advisory_xact_lock(%s)", (_lock_key(b"node", wid, node_key),)
-            )
+            tx.execute(b"SELECT pg_advisory_xact_lock(%s)", (_lock_key(b"node", wid, node_key),))
             existing = tx.execute(
                 b"SELECT record, put_seq FROM frames WHERE ws = %s AND frame = %s",
                 (wid, frame_key),
@@ -1348,9 +1348,7 @@ class PostgresStore(BatchDerivedStore):
     ) -> None:
         """Frame-set roots and counts as stored (replacing what is there)."""
         wid = self._ws(ws)
-        rows = {
-            _require(n, "NodeID"): (_require(s.root, "set root"), s.count) for n, s in sets
-        }
+        rows = {_require(n, "NodeID"): (_require(s.root, "set root"), s.count) for n, s in sets}
         with self._write() as tx:
             tx.cursor().executemany(
                 b"INSERT INTO frame_sets (ws, node, root, count) VALUES (%s, %s, %s, %s)"
