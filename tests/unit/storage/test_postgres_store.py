@@ -252,3 +252,21 @@ def test_an_unreachable_server_fails_fast_at_open() -> None:
     with pytest.raises(BackendUnavailable):
         open_store(f"postgresql://postgres@127.0.0.1:{free_port()}/db?connect_timeout=2")
     assert time.monotonic() - started < 10
+
+
+def test_large_put_nodes_batches_go_through_copy_and_stay_idempotent(pg_database: str) -> None:
+    other = make_ws("pg-other")
+    first = [make_file(f"a/{i}.txt", str(i).encode()) for i in range(2500)]
+    second = [make_file(f"b/{i}.txt", str(i).encode()) for i in range(2500)]
+    with open_store(pg_database) as store:
+        store.create_workspace(workspace_info(WS, "pg-store"))
+        store.create_workspace(workspace_info(other, "pg-other"))
+        store.put_nodes(WS, first)
+        with store.unit_of_work():  # two COPY batches in one transaction, two workspaces
+            store.put_nodes(WS, first[:1000] + second)
+            store.put_nodes(other, second[:2000])
+        assert store.workspace_counts(WS) == (5000, 0)
+        assert store.workspace_counts(other) == (2000, 0)
+        ids = [n.node_id for n in first + second]
+        assert store.get_nodes(WS, ids) == {n.node_id: n for n in first + second}
+        assert store.get_nodes(other, [n.node_id for n in first]) == {}

@@ -114,6 +114,7 @@ from treeframe.tree.records import NodeRecord
 __all__ = ["PostgresStore"]
 
 _CHUNK = 5000  # rows per unnest() insert and IDs per = ANY() lookup
+_COPY_FROM = 2000  # put_nodes batches from this size go through COPY
 _PAGE = 256  # rows per page of the full-iteration methods
 _RECORD_CACHE = 8192
 _MAX_SEQ = 2**63 - 1
@@ -481,17 +482,40 @@ class PostgresStore(BatchDerivedStore):
 
     # -- node records -------------------------------------------------------
     def put_nodes(self, ws: WorkspaceId, records: Sequence[NodeRecord]) -> None:
-        """One transaction of ``unnest`` inserts; records already present are left as they are."""
+        """One transaction; records already present are left as they are.
+
+        A large batch (a scan) is streamed with binary COPY into a
+        per-connection temporary table and moved with one ``INSERT ... ON
+        CONFLICT DO NOTHING``: about twice the rate of ``unnest`` inserts.
+        """
         wid = self._ws(ws)
-        keys = [_require(r.node_id, "NodeID") for r in records]
-        blobs = [r.to_json() for r in records]
+        rows = [(_require(r.node_id, "NodeID"), r.to_json()) for r in records]
         with self._write() as tx:
-            for start in range(0, len(keys), _CHUNK):
-                tx.execute(
-                    b"INSERT INTO nodes (ws, node, record) SELECT %s, n, r"
-                    b" FROM unnest(%s::bytea[], %s::bytea[]) AS t(n, r) ON CONFLICT DO NOTHING",
-                    (wid, keys[start : start + _CHUNK], blobs[start : start + _CHUNK]),
-                )
+            if len(rows) < _COPY_FROM:
+                for chunk in _chunks(rows):
+                    tx.execute(
+                        b"INSERT INTO nodes (ws, node, record) SELECT %s, n, r"
+                        b" FROM unnest(%s::bytea[], %s::bytea[]) AS t(n, r)"
+                        b" ON CONFLICT DO NOTHING",
+                        (wid, [n for n, _ in chunk], [r for _, r in chunk]),
+                    )
+                return
+            tx.execute(
+                b"CREATE TEMP TABLE IF NOT EXISTS tf_stage_nodes (node bytea, record bytea)"
+                b" ON COMMIT DELETE ROWS"
+            )
+            with tx.cursor().copy(
+                b"COPY tf_stage_nodes (node, record) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["bytea", "bytea"])
+                for row in rows:
+                    copy.write_row(row)
+            tx.execute(
+                b"INSERT INTO nodes (ws, node, record) SELECT %s, node, record"
+                b" FROM tf_stage_nodes ON CONFLICT DO NOTHING",
+                (wid,),
+            )
+            tx.execute(b"TRUNCATE tf_stage_nodes")  # a second batch in one unit starts empty
 
     def get_nodes(self, ws: WorkspaceId, node_ids: Sequence[NodeId]) -> dict[NodeId, NodeRecord]:
         """Batch lookup with ``= ANY`` arrays; missing IDs are absent."""
