@@ -69,7 +69,7 @@ from types import TracebackType
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from treeframe.errors import (
     ConcurrentUpdate,
@@ -292,7 +292,11 @@ class PostgresStore(BatchDerivedStore):
             first, last = min(seqs), max(seqs)
             if sorted(seqs) != list(range(first, last + 1)):
                 continue
-            with suppress(psycopg.Error), self._pool.connection() as conn, conn.transaction():
+            with (
+                suppress(psycopg.Error, PoolTimeout, PoolClosed),
+                self._pool.connection() as conn,
+                conn.transaction(),
+            ):
                 conn.execute(b"SET LOCAL lock_timeout = '2s'")
                 conn.execute(b"SELECT pg_advisory_xact_lock(%s)", (_lock_key(b"seq", wid),))
                 name = _seq_name(wid)
