@@ -6,6 +6,7 @@ one real database, as several ``treeframe serve`` instances would be.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import multiprocessing.synchronize
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ import pytest
 
 from treeframe.errors import ConcurrentUpdate
 from treeframe.frames.merkle_set import root_of, root_of_raw
+from treeframe.hashing.audit import GENESIS, audit_entry_hash
+from treeframe.storage.base import AuditDraft
 from treeframe.storage.postgres import PostgresStore
 from treeframe.testing.factories import (
     CREATED_AT,
@@ -66,6 +69,27 @@ def _append_worker(url: str, worker: int, out: multiprocessing.Queue) -> None:
             frame, content = make_frame(node, f"by {worker}".encode())
             stored = put_frame(store, WS, frame, content, root_of_raw, CREATED_AT).frame
             out.put((node.node_id, stored.frame_id, stored.seq))
+
+
+def _audit_worker(url: str, worker: int) -> None:
+    """Append PER_WORKER audit entries, each in a unit of work with a change, as the Auditor does."""
+    with PostgresStore(url, url=url, pool_max=2) as store:
+        for i in range(PER_WORKER):
+            with store.unit_of_work():
+                store.put_agent(WS, f"agent-{worker}", str(i).encode())
+                store.append_audit(
+                    WS,
+                    AuditDraft(
+                        CREATED_AT,
+                        f"agent-{worker}",
+                        "agent.register",
+                        None,
+                        None,
+                        True,
+                        None,
+                        None,
+                    ),
+                )
 
 
 def _open_worker(
@@ -136,6 +160,20 @@ def test_writers_on_different_nodes_in_several_processes_all_land(
     stored = list(store.iter_all_frames(WS))
     assert len(stored) == WORKERS * PER_WORKER
     assert store.workspace_counts(WS) == (1 + WORKERS * PER_WORKER, WORKERS * PER_WORKER)
+
+
+def test_audit_chain_stays_gapless_and_linked_across_processes(
+    store: PostgresStore, pg_database: str
+) -> None:
+    _run([_SPAWN.Process(target=_audit_worker, args=(pg_database, w)) for w in range(WORKERS)])
+    chain = list(store.iter_audit(WS))
+    assert [e.seq for e in chain] == list(range(1, WORKERS * PER_WORKER + 1))
+    assert chain[0].prev_hash == GENESIS
+    for before, after in itertools.pairwise(chain):
+        assert after.prev_hash == before.entry_hash
+    for entry in chain:
+        assert audit_entry_hash(entry.fields()) == entry.entry_hash
+    assert [a for a, _ in store.list_agents(WS)] == [f"agent-{w}" for w in range(WORKERS)]
 
 
 def test_two_processes_create_the_schema_of_an_empty_database_once(pg_database: str) -> None:
