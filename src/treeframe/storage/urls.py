@@ -101,14 +101,12 @@ def postgres_target(url: str) -> PostgresTarget:
     except ValueError:
         pool_timeout = -1.0
     if not (pool_timeout > 0 and pool_timeout < 86400):
-        raise ConfigError(f"pool_timeout must be positive seconds, got {raw_timeout!r} in {shown!r}")
+        raise ConfigError(
+            f"pool_timeout must be positive seconds, got {raw_timeout!r} in {shown!r}"
+        )
     connect_timeout = _whole(shown, "connect_timeout", options.get("connect_timeout", "5"), 1)
     raw_prepare = options.get("prepare_threshold", "5")
-    prepare = (
-        None
-        if raw_prepare == "none"
-        else _whole(shown, "prepare_threshold", raw_prepare, 0)
-    )
+    prepare = None if raw_prepare == "none" else _whole(shown, "prepare_threshold", raw_prepare, 0)
     passthrough = urlencode([(k, v) for k, v in pairs if k in _PG_PASSTHROUGH])
     conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, passthrough, ""))
     return PostgresTarget(

@@ -6,6 +6,7 @@ one real database, as several ``treeframe serve`` instances would be.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import multiprocessing.synchronize
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ import pytest
 
 from treeframe.errors import ConcurrentUpdate
 from treeframe.frames.merkle_set import root_of, root_of_raw
+from treeframe.hashing.audit import GENESIS, audit_entry_hash
+from treeframe.storage.base import AuditDraft
 from treeframe.storage.postgres import PostgresStore
 from treeframe.testing.factories import (
     CREATED_AT,
@@ -50,9 +53,7 @@ def _cas_worker(
             head = store.get_head(WS, NODE.node_id, "note")
             frame, content = make_frame(NODE, f"round {round_no} worker {worker}".encode())
             try:
-                put_frame(
-                    store, WS, frame, content, root_of_raw, CREATED_AT, expected_head=head
-                )
+                put_frame(store, WS, frame, content, root_of_raw, CREATED_AT, expected_head=head)
                 out.put((round_no, worker, "won", frame.frame_id, head))
             except ConcurrentUpdate:
                 out.put((round_no, worker, "lost", frame.frame_id, head))
@@ -70,7 +71,30 @@ def _append_worker(url: str, worker: int, out: multiprocessing.Queue) -> None:
             out.put((node.node_id, stored.frame_id, stored.seq))
 
 
-def _open_worker(url: str, barrier: multiprocessing.synchronize.Barrier, out: multiprocessing.Queue) -> None:
+def _audit_worker(url: str, worker: int) -> None:
+    """Append PER_WORKER audit entries, each in a unit of work with a change, as the Auditor does."""
+    with PostgresStore(url, url=url, pool_max=2) as store:
+        for i in range(PER_WORKER):
+            with store.unit_of_work():
+                store.put_agent(WS, f"agent-{worker}", str(i).encode())
+                store.append_audit(
+                    WS,
+                    AuditDraft(
+                        CREATED_AT,
+                        f"agent-{worker}",
+                        "agent.register",
+                        None,
+                        None,
+                        True,
+                        None,
+                        None,
+                    ),
+                )
+
+
+def _open_worker(
+    url: str, barrier: multiprocessing.synchronize.Barrier, out: multiprocessing.Queue
+) -> None:
     barrier.wait(timeout=60)
     with PostgresStore(url, url=url, pool_max=1) as store:
         out.put(store.schema_status().current)
@@ -96,10 +120,12 @@ def test_cas_across_processes_has_exactly_one_winner_per_round(
 ) -> None:
     barrier = _SPAWN.Barrier(WORKERS)
     out = _SPAWN.Queue()
-    _run([
-        _SPAWN.Process(target=_cas_worker, args=(pg_database, w, barrier, out))
-        for w in range(WORKERS)
-    ])
+    _run(
+        [
+            _SPAWN.Process(target=_cas_worker, args=(pg_database, w, barrier, out))
+            for w in range(WORKERS)
+        ]
+    )
     results = _drain(out, WORKERS * ROUNDS)
     winners: list[str] = []
     previous = None
@@ -123,15 +149,31 @@ def test_writers_on_different_nodes_in_several_processes_all_land(
     store: PostgresStore, pg_database: str
 ) -> None:
     out = _SPAWN.Queue()
-    _run([_SPAWN.Process(target=_append_worker, args=(pg_database, w, out)) for w in range(WORKERS)])
+    _run(
+        [_SPAWN.Process(target=_append_worker, args=(pg_database, w, out)) for w in range(WORKERS)]
+    )
     results = _drain(out, WORKERS * PER_WORKER)
     seqs = sorted(int(str(r[2])) for r in results)
     assert seqs == list(range(1, WORKERS * PER_WORKER + 1))  # unique and gapless
     heads = store.get_heads_many(WS, [str(r[0]) for r in results])  # type: ignore[misc]
     assert {n: h["note"] for n, h in heads.items()} == {r[0]: r[1] for r in results}
-    stored = [f for f in store.iter_all_frames(WS)]
+    stored = list(store.iter_all_frames(WS))
     assert len(stored) == WORKERS * PER_WORKER
     assert store.workspace_counts(WS) == (1 + WORKERS * PER_WORKER, WORKERS * PER_WORKER)
+
+
+def test_audit_chain_stays_gapless_and_linked_across_processes(
+    store: PostgresStore, pg_database: str
+) -> None:
+    _run([_SPAWN.Process(target=_audit_worker, args=(pg_database, w)) for w in range(WORKERS)])
+    chain = list(store.iter_audit(WS))
+    assert [e.seq for e in chain] == list(range(1, WORKERS * PER_WORKER + 1))
+    assert chain[0].prev_hash == GENESIS
+    for before, after in itertools.pairwise(chain):
+        assert after.prev_hash == before.entry_hash
+    for entry in chain:
+        assert audit_entry_hash(entry.fields()) == entry.entry_hash
+    assert [a for a, _ in store.list_agents(WS)] == [f"agent-{w}" for w in range(WORKERS)]
 
 
 def test_two_processes_create_the_schema_of_an_empty_database_once(pg_database: str) -> None:

@@ -69,7 +69,7 @@ from types import TracebackType
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from treeframe.errors import (
     ConcurrentUpdate,
@@ -114,6 +114,7 @@ from treeframe.tree.records import NodeRecord
 __all__ = ["PostgresStore"]
 
 _CHUNK = 5000  # rows per unnest() insert and IDs per = ANY() lookup
+_COPY_FROM = 2000  # put_nodes batches from this size go through COPY
 _PAGE = 256  # rows per page of the full-iteration methods
 _RECORD_CACHE = 8192
 _MAX_SEQ = 2**63 - 1
@@ -291,7 +292,11 @@ class PostgresStore(BatchDerivedStore):
             first, last = min(seqs), max(seqs)
             if sorted(seqs) != list(range(first, last + 1)):
                 continue
-            with suppress(psycopg.Error), self._pool.connection() as conn, conn.transaction():
+            with (
+                suppress(psycopg.Error, PoolTimeout, PoolClosed),
+                self._pool.connection() as conn,
+                conn.transaction(),
+            ):
                 conn.execute(b"SET LOCAL lock_timeout = '2s'")
                 conn.execute(b"SELECT pg_advisory_xact_lock(%s)", (_lock_key(b"seq", wid),))
                 name = _seq_name(wid)
@@ -398,7 +403,9 @@ class PostgresStore(BatchDerivedStore):
         if wid is not None:
             return wid
         raw = _key(ws)
-        row = None if raw is None else self._one("SELECT id FROM workspaces WHERE wsid = %s", (raw,))
+        row = (
+            None if raw is None else self._one("SELECT id FROM workspaces WHERE wsid = %s", (raw,))
+        )
         if row is None:
             raise WorkspaceNotFound(f"workspace {ws} does not exist in this store")
         found = int(row[0])
@@ -479,17 +486,40 @@ class PostgresStore(BatchDerivedStore):
 
     # -- node records -------------------------------------------------------
     def put_nodes(self, ws: WorkspaceId, records: Sequence[NodeRecord]) -> None:
-        """One transaction of ``unnest`` inserts; records already present are left as they are."""
+        """One transaction; records already present are left as they are.
+
+        A large batch (a scan) is streamed with binary COPY into a
+        per-connection temporary table and moved with one ``INSERT ... ON
+        CONFLICT DO NOTHING``: about twice the rate of ``unnest`` inserts.
+        """
         wid = self._ws(ws)
-        keys = [_require(r.node_id, "NodeID") for r in records]
-        blobs = [r.to_json() for r in records]
+        rows = [(_require(r.node_id, "NodeID"), r.to_json()) for r in records]
         with self._write() as tx:
-            for start in range(0, len(keys), _CHUNK):
-                tx.execute(
-                    b"INSERT INTO nodes (ws, node, record) SELECT %s, n, r"
-                    b" FROM unnest(%s::bytea[], %s::bytea[]) AS t(n, r) ON CONFLICT DO NOTHING",
-                    (wid, keys[start : start + _CHUNK], blobs[start : start + _CHUNK]),
-                )
+            if len(rows) < _COPY_FROM:
+                for chunk in _chunks(rows):
+                    tx.execute(
+                        b"INSERT INTO nodes (ws, node, record) SELECT %s, n, r"
+                        b" FROM unnest(%s::bytea[], %s::bytea[]) AS t(n, r)"
+                        b" ON CONFLICT DO NOTHING",
+                        (wid, [n for n, _ in chunk], [r for _, r in chunk]),
+                    )
+                return
+            tx.execute(
+                b"CREATE TEMP TABLE IF NOT EXISTS tf_stage_nodes (node bytea, record bytea)"
+                b" ON COMMIT DELETE ROWS"
+            )
+            with tx.cursor().copy(
+                b"COPY tf_stage_nodes (node, record) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["bytea", "bytea"])
+                for row in rows:
+                    copy.write_row(row)
+            tx.execute(
+                b"INSERT INTO nodes (ws, node, record) SELECT %s, node, record"
+                b" FROM tf_stage_nodes ON CONFLICT DO NOTHING",
+                (wid,),
+            )
+            tx.execute(b"TRUNCATE tf_stage_nodes")  # a second batch in one unit starts empty
 
     def get_nodes(self, ws: WorkspaceId, node_ids: Sequence[NodeId]) -> dict[NodeId, NodeRecord]:
         """Batch lookup with ``= ANY`` arrays; missing IDs are absent."""
@@ -885,9 +915,7 @@ class PostgresStore(BatchDerivedStore):
         if known is not None and known[2] is not None and bytes(known[2]) == frame_key:
             return Appended(self._frame_at(known[0], known[1]), False)  # a retry: no lock needed
         with self._write() as tx:
-            tx.execute(
-                b"SELECT pg_advisory_xact_lock(%s)", (_lock_key(b"node", wid, node_key),)
-            )
+            tx.execute(b"SELECT pg_advisory_xact_lock(%s)", (_lock_key(b"node", wid, node_key),))
             existing = tx.execute(
                 b"SELECT record, put_seq FROM frames WHERE ws = %s AND frame = %s",
                 (wid, frame_key),
@@ -1348,9 +1376,7 @@ class PostgresStore(BatchDerivedStore):
     ) -> None:
         """Frame-set roots and counts as stored (replacing what is there)."""
         wid = self._ws(ws)
-        rows = {
-            _require(n, "NodeID"): (_require(s.root, "set root"), s.count) for n, s in sets
-        }
+        rows = {_require(n, "NodeID"): (_require(s.root, "set root"), s.count) for n, s in sets}
         with self._write() as tx:
             tx.cursor().executemany(
                 b"INSERT INTO frame_sets (ws, node, root, count) VALUES (%s, %s, %s, %s)"
