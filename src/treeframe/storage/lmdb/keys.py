@@ -21,10 +21,10 @@ __all__ = [
     "decode_text",
     "is_hashed",
     "raw_id",
-    "seq_key",
     "text",
     "u64",
     "unpack_u64",
+    "utf8",
     "wid_key",
 ]
 
@@ -45,9 +45,6 @@ def wid_key(wid: int) -> bytes:
 def u64(value: int) -> bytes:
     """A big-endian unsigned 64-bit integer (sequence numbers, counts)."""
     return _U64.pack(value)
-
-
-seq_key = u64
 
 
 def unpack_u64(data: bytes, offset: int = 0) -> int:
