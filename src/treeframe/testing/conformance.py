@@ -62,6 +62,7 @@ from treeframe.storage.base import (
     WorkspaceInfo,
     basis_refs,
 )
+from treeframe.storage.memory import MemoryStore
 from treeframe.storage.values import chain_entry
 from treeframe.testing.factories import (
     CREATED_AT,
@@ -1778,61 +1779,66 @@ class BulkImportConformance(_StoreSuite):
     """
 
     @pytest.fixture
-    def source(self, store_factory: StoreFactory, tmp_path: Path) -> Iterator[StorageBackend]:
-        """A second store of the same backend, populated with rows of every kind in ``WS``."""
-        directory = tmp_path / "source"
-        directory.mkdir()
-        with store_factory(directory) as backend:
-            backend.create_workspace(workspace_info(WS, "ws-a"))
-            _populate(backend)
-            yield backend
+    def source(self) -> Iterator[StorageBackend]:
+        """The reference (memory) store holding rows of every kind in ``WS``.
 
-    @pytest.fixture
-    def empty(self, store_factory: StoreFactory, tmp_path: Path) -> Iterator[StorageBackend]:
-        """An empty store of the backend (no workspace)."""
-        directory = tmp_path / "empty"
-        directory.mkdir()
-        with store_factory(directory) as backend:
-            yield backend
+        A memory store, not a second one of the backend: some factories
+        share one database between the stores they make.
+        """
+        with MemoryStore() as reference:
+            reference.create_workspace(workspace_info(WS, "ws-a"))
+            _populate(reference)
+            yield reference
 
     def test_import_reproduces_every_export(
-        self, source: StorageBackend, empty: StorageBackend
+        self, source: StorageBackend, store: StorageBackend
     ) -> None:
-        export_into(source, empty)
-        assert exported(empty) == exported(source)
-        assert empty.current_root(WS) == source.current_root(WS)
+        export_into(source, store)
+        assert exported(store) == exported(source)
+        assert store.current_root(WS) == source.current_root(WS)
 
-    def test_import_twice_equals_once(self, source: StorageBackend, empty: StorageBackend) -> None:
-        export_into(source, empty)
-        once = exported(empty)
-        export_into(source, empty)
-        assert exported(empty) == once
+    def test_exports_imported_into_the_reference_reproduce_them(
+        self, store: StorageBackend
+    ) -> None:
+        _populate(store)
+        with MemoryStore() as reference:
+            export_into(store, reference)
+            assert exported(reference) == exported(store)
+
+    def test_import_twice_equals_once(self, source: StorageBackend, store: StorageBackend) -> None:
+        export_into(source, store)
+        once = exported(store)
+        export_into(source, store)
+        assert exported(store) == once
 
     def test_imported_store_keeps_its_sequence(
-        self, source: StorageBackend, empty: StorageBackend
+        self, source: StorageBackend, store: StorageBackend
     ) -> None:
-        export_into(source, empty)
+        export_into(source, store)
         node = make_file("new", b"new")
-        empty.put_nodes(WS, [node])
-        fresh = append(empty, *make_frame(node, b"after the import"))
+        store.put_nodes(WS, [node])
+        fresh = append(store, *make_frame(node, b"after the import"))
         last = max(f.put_seq for f in source.iter_all_frames(WS) if isinstance(f, Frame))
         assert fresh.seq == last + 1
-        entry = empty.append_audit(
+        entry = store.append_audit(
             WS, AuditDraft(CREATED_AT, None, "x", None, None, True, None, None)
         )
         assert entry.prev_hash == source.audit_head(WS).entry_hash  # type: ignore[union-attr]
 
-    def test_import_workspace_replaces_metadata_and_next_seq_only_grows(
-        self, empty: StorageBackend
+    def test_import_workspace_creates_replaces_metadata_and_next_seq_only_grows(
+        self, store: StorageBackend
     ) -> None:
-        info = workspace_info(WS, "ws-a")
-        empty.import_workspace(info, 10)
-        empty.import_workspace(dataclasses.replace(info, description="d", deleted_at="t"), 5)
-        assert empty.get_workspace(WS) == dataclasses.replace(info, description="d", deleted_at="t")
-        empty.import_workspace(info, 3)
+        ws = make_ws("ws-imported")
+        info = workspace_info(ws, "ws-imported")
+        store.import_workspace(info, 10)
+        assert store.get_workspace(ws) == info
+        store.import_workspace(dataclasses.replace(info, description="d", deleted_at="t"), 5)
+        assert store.get_workspace(ws) == dataclasses.replace(info, description="d", deleted_at="t")
+        store.import_workspace(info, 3)
+        assert store.get_workspace(ws) == info
         node = make_file()
-        empty.put_nodes(WS, [node])
-        assert append(empty, *make_frame(node)).seq == 10
+        store.put_nodes(ws, [node])
+        assert append(store, *make_frame(node), ws=ws).seq == 10
 
     def test_pointers_are_replaced(self, store: StorageBackend) -> None:
         a, b = make_file("a", b"a"), make_file("b", b"b")
