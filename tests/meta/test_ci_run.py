@@ -76,6 +76,11 @@ def test_green_run_uses_a_fresh_venv_and_removes_it(tmp_path: Path):
     steps = [c.split()[0] + " " + c.split()[-1] for c in calls[1:]]
     assert steps[-3:] == ["ruff benchmarks", "mypy mypy", "python -x"]
     assert any(c.startswith("python -m pip install") and "-e" in c for c in calls)
+    pytest_call = calls[-1].split()
+    # In parallel (xdist), the slowest tests listed, the caller's arguments last.
+    assert pytest_call[pytest_call.index("-n") + 1] == "auto"
+    assert "--durations=25" in pytest_call
+    assert pytest_call[-1] == "-x"
     assert list(scratch.iterdir()) == []
 
 
