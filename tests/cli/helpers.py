@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import sqlite3
@@ -43,6 +45,42 @@ def run_cli(
         timeout=120,
     )
     return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+def run_cli_in_process(
+    cwd: Path,
+    *args: str,
+    stdin: bytes | None = None,
+    env: dict[str, str] | None = None,
+) -> Result:
+    """:func:`run_cli` without the subprocess: ``main(args)`` in this process, output captured.
+
+    For tests about what a command prints, where a fresh interpreter per call
+    adds only its start-up time. Environment, cwd and stdin are those
+    :func:`run_cli` gives the child, restored afterwards. Tests about exit
+    codes of a real process, signals, locale or start-up keep :func:`run_cli`.
+    """
+    from treeframe.cli.main import main
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TREEFRAME_")}
+    clean.update(env or {})
+    out, err = io.StringIO(), io.StringIO()
+    fake_in = io.TextIOWrapper(io.BytesIO(stdin or b""), encoding="utf-8")
+    saved_env, saved_cwd = dict(os.environ), Path.cwd()
+    saved_in = sys.stdin
+    os.environ.clear()
+    os.environ.update(clean)
+    os.chdir(cwd)
+    sys.stdin = fake_in
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        sys.stdin = saved_in
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return Result(code, out.getvalue(), err.getvalue())
 
 
 def assert_one_line_error(result: Result, code: str) -> None:

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 import typer.main  # noqa: TID251 (the app's own command tree)
 
-from tests.cli.helpers import Result, run_cli
+from tests.cli.helpers import Result, run_cli, run_cli_in_process
 from treeframe.cli.main import app
 from treeframe.storage.urls import sqlite_url
 
@@ -97,7 +97,7 @@ def test_every_command_prints_its_documented_shape(workspace: Path, tmp_path: Pa
     checked: set[str] = set()
 
     def check(name: str, *args: str, cwd: Path = workspace, **kw: Any) -> Any:
-        document = _json(run_cli(cwd, *args, "--json", **kw))
+        document = _json(run_cli_in_process(cwd, *args, "--json", **kw))
         _validate(name, document)
         checked.add(name)
         return document
@@ -147,7 +147,7 @@ def test_every_command_prints_its_documented_shape(workspace: Path, tmp_path: Pa
     check("proof", "proof", "src/app.py", first["frame_id"])
     check("synthesize", "synthesize", ".", "--type", "summary", "--agent", "a", "-r")
     (workspace / "src" / "app.py").write_text("print('changed')\n")
-    _json(run_cli(workspace, "scan", "--json"))
+    _json(run_cli_in_process(workspace, "scan", "--json"))
     stale = check("stale", "stale", ".", "--recursive")
     assert stale["frames"]
     check("regenerate", "regenerate", ".", "--recursive", "--dry-run")
