@@ -1350,7 +1350,11 @@ class PostgresStore(BatchDerivedStore):
                 tx.execute(b"SELECT setval(%s, %s, false)", (name, next_seq))
 
     def import_frames(self, ws: WorkspaceId, frames: Sequence[Frame]) -> None:
-        """Frames as stored; present ones are left as they are."""
+        """Frames as stored; a present one keeps its record and takes the given ``put_seq``.
+
+        ``put_seq`` is a pointer (the frame's latest put), like on every
+        backend: a resumed copy moves it when the source re-put the frame.
+        """
         wid = self._ws(ws)
         rows = [
             (
@@ -1367,7 +1371,8 @@ class PostgresStore(BatchDerivedStore):
         with self._write() as tx:
             tx.cursor().executemany(
                 b"INSERT INTO frames (ws, frame, node, type, agent, seq, record, put_seq)"
-                b" VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                b" VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                b" ON CONFLICT (ws, frame) DO UPDATE SET put_seq = EXCLUDED.put_seq",
                 [(wid, *r) for r in rows],
             )
 
