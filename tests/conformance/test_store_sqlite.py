@@ -381,7 +381,7 @@ def test_damaged_frame_rows_are_yielded_as_damaged(store: SqliteStore, db_path: 
 def _as_version_3(db_path: Path) -> None:
     """Rewrite a store into the version-3 layout: no put_seq, per-node indexes by seq, no metadata.
 
-    (Nor tokens and ACL, which version 7 adds.)
+    (Nor tokens and ACL, which version 7 adds, nor the codec and external columns of version 9.)
     """
     conn = raw_connection(db_path)
     try:
@@ -405,6 +405,8 @@ def _as_version_3(db_path: Path) -> None:
             "ALTER TABLE workspaces DROP COLUMN owner",
             "ALTER TABLE workspaces DROP COLUMN created_at",
             "ALTER TABLE workspaces DROP COLUMN deleted_at",
+            "ALTER TABLE contents DROP COLUMN codec",
+            "ALTER TABLE contents DROP COLUMN external",
             "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
         ):
             conn.execute(statement)

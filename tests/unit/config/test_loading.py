@@ -179,6 +179,8 @@ def test_sources_map_is_exact(home: Path, root: Path):
         home,
         {
             "TREEFRAME_STORE": "memory://",
+            "TREEFRAME_BLOBS": "file:///srv/blobs",
+            "TREEFRAME_BLOB_INLINE_MAX": "1024",
             "TREEFRAME_LIMITS__MAX_BATCH": "10",
             "TREEFRAME_DEBUG": "1",
         },
@@ -191,6 +193,9 @@ def test_sources_map_is_exact(home: Path, root: Path):
         "workspace": user,
         "store.url": "env:TREEFRAME_STORE",
         "store.busy_timeout_ms": "default",
+        "store.blobs": "env:TREEFRAME_BLOBS",
+        "store.compression": "default",
+        "store.blob_inline_max": "env:TREEFRAME_BLOB_INLINE_MAX",
         "scan.workers": user,
         "view.hard_max_frames": "default",
         "view.default_max_frames": "default",
@@ -209,6 +214,8 @@ def test_sources_map_is_exact(home: Path, root: Path):
     }
     assert loaded.files == (user_file(home), ws_file(root))
     assert loaded.settings.store.url == "memory://"
+    assert loaded.settings.store.blobs == "file:///srv/blobs"
+    assert loaded.settings.store.blob_inline_max == 1024
     assert loaded.settings.limits.max_batch == 10
     assert loaded.settings.synthesis.missing == "fail"
 
