@@ -1050,8 +1050,12 @@ def scan_tree(
     try:
         try:
             root_id = scanner.walk(root_abs, old_root)
-        except BaseException:
-            hashes.close(abort=True)
+        except BaseException as exc:
+            # Only Ctrl-C terminates the workers: a worker terminated while it
+            # writes a result leaves a torn message that hangs the pool's
+            # shutdown for ever (CPython has no safe terminate before 3.14), so
+            # an ordinary error lets the batches in flight finish instead.
+            hashes.close(abort=isinstance(exc, KeyboardInterrupt))
             raise
         hashes.close()
         cache.flush()
