@@ -407,8 +407,10 @@ class HashQueue:
     def close(self, *, abort: bool = False) -> None:
         """Stop using the workers; pending work is cancelled (call it on success and on error).
 
-        ``abort`` (an error or Ctrl-C) terminates a private pool's workers at
-        once instead of letting them finish the batches they are hashing. A
+        ``abort`` (the scan passes it for Ctrl-C only) terminates a private
+        pool's workers at once instead of letting them finish the batches they
+        are hashing; other errors let them finish, because a worker terminated
+        mid-write leaves a torn result that hangs the executor's shutdown. A
         shared pool is left running for other scans: only this queue's
         batches that have not started are cancelled.
         """
