@@ -177,3 +177,18 @@ def test_migrate_schema_refuses_a_missing_store(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "migrate-schema", "--store", f"sqlite://{tmp_path}/none.db")
     assert_one_line_error(result, "store_not_found")
     assert not (tmp_path / "none.db").exists()
+
+
+def test_migrate_schema_never_prints_a_password(tmp_path: Path, pg_database: str) -> None:
+    from treeframe.storage.registry import open_store
+
+    open_store(pg_database).close()  # a current PostgreSQL store
+    with_password = pg_database.replace("postgres@", "postgres:s3cret-pw@", 1)
+    assert "s3cret-pw" in with_password
+    text = run_cli(tmp_path, "migrate-schema", "--store", with_password)
+    document = _json(tmp_path, "migrate-schema", "--store", with_password)
+    assert text.code == 0, text.stderr
+    assert "s3cret-pw" not in text.stdout + text.stderr
+    assert "s3cret-pw" not in json.dumps(document)
+    assert document["store"].startswith("postgresql://postgres@127.0.0.1")
+    assert document["pending"] == []

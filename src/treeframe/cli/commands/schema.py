@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from treeframe.cli.common import JsonOpt, StoreOpt, configured_store_url, open_configured_store
+from treeframe.cli.common import JsonOpt, StoreOpt, open_configured_store
 from treeframe.cli.output import print_json
 from treeframe.storage.migrations import VersionedStore
 
@@ -25,8 +25,8 @@ def migrate_schema(
     json_out: JsonOpt = False,
 ) -> None:
     """Upgrade the store to this release's schema version (write commands also do it)."""
-    url = configured_store_url(store)
     with open_configured_store(store, create=False, migrate=False) as backend:
+        url = backend.url  # as the backend shows it: never a password
         if not isinstance(backend, VersionedStore):
             payload: dict[str, Any] = {
                 "store": url,
