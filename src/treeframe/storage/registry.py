@@ -20,7 +20,7 @@ from treeframe.storage.base import StorageBackend
 from treeframe.storage.blobs import BlobStore
 from treeframe.storage.catalog import DEFAULT_INLINE_MAX, ContentPolicy
 from treeframe.storage.codecs import codec
-from treeframe.storage.urls import lmdb_url, postgres_target, sqlite_url
+from treeframe.storage.urls import lmdb_url, postgres_target, sqlite_url, whole_option
 
 __all__ = ["content_policy", "lmdb_url", "open_blob_store", "open_store", "sqlite_url"]
 
@@ -81,11 +81,9 @@ def open_store(
         timeout = options.pop("busy_timeout_ms", "5000")
         if options:
             raise ConfigError(f"unknown store option(s) {sorted(options)} in {url!r}")
-        if not timeout.isdigit():
-            raise ConfigError(f"busy_timeout_ms must be a whole number of ms, got {timeout!r}")
         return SqliteStore(
             os.fsdecode(unquote_to_bytes(rest)),
-            busy_timeout_ms=int(timeout),
+            busy_timeout_ms=whole_option(url, "busy_timeout_ms", timeout, 0),
             create=create,
             read_only=read_only,
             migrate=migrate,
@@ -199,16 +197,6 @@ def content_policy(
     return ContentPolicy(codec=packer, external=external, inline_max=inline_max)
 
 
-def _whole_number(url: str, options: dict[str, str], name: str, default: int, least: int) -> int:
-    """An integer option of a store URL, at least ``least``; ConfigError otherwise."""
-    raw = options.pop(name, None)
-    if raw is None:
-        return default
-    if not raw.isdigit() or int(raw) < least:
-        raise ConfigError(f"{name} in {url!r} must be a whole number >= {least}, got {raw!r}")
-    return int(raw)
-
-
 def _open_lmdb(
     url: str,
     rest: str,
@@ -229,8 +217,10 @@ def _open_lmdb(
         ) from exc
     if not rest.startswith("/") or rest == "/":
         raise ConfigError(f"store URL {url!r} needs an absolute path: lmdb:///path/store-dir")
-    map_mb = _whole_number(url, options, "map_size_mb", DEFAULT_MAP_SIZE >> 20, 1)
-    timeout = _whole_number(url, options, "lock_timeout_ms", 5000, 0)
+    map_mb = whole_option(
+        url, "map_size_mb", options.pop("map_size_mb", str(DEFAULT_MAP_SIZE >> 20)), 1
+    )
+    timeout = whole_option(url, "lock_timeout_ms", options.pop("lock_timeout_ms", "5000"), 0)
     sync = options.pop("sync", "on")
     if sync not in ("on", "off"):
         raise ConfigError(f"sync in {url!r} must be 'on' or 'off', got {sync!r}")

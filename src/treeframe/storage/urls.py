@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 
 from treeframe.errors import ConfigError
 
-__all__ = ["PostgresTarget", "lmdb_url", "postgres_target", "sqlite_url"]
+__all__ = ["PostgresTarget", "lmdb_url", "postgres_target", "sqlite_url", "whole_option"]
 
 # Characters left as they are in a URL path; everything else is %XX-encoded.
 _PATH_SAFE = "/:@+=,!$&'()*;~"
@@ -50,9 +50,14 @@ _PG_OPTIONS = ("pool_min", "pool_max", "pool_timeout", "connect_timeout", "prepa
 _PG_PASSTHROUGH = ("sslmode",)  # libpq options handed on as they are
 
 
-def _whole(url: str, name: str, text: str, low: int) -> int:
-    if not text.isdigit() or int(text) < low:
-        raise ConfigError(f"{name} must be a whole number >= {low}, got {text!r} in {url!r}")
+def whole_option(url: str, name: str, text: str, least: int) -> int:
+    """A store URL's integer option, at least ``least``; ConfigError otherwise.
+
+    ASCII digits only: ``str.isdigit`` alone accepts ``"²"``, which ``int``
+    then refuses with a traceback instead of a one-line error.
+    """
+    if not (text.isascii() and text.isdigit()) or int(text) < least:
+        raise ConfigError(f"{name} must be a whole number >= {least}, got {text!r} in {url!r}")
     return int(text)
 
 
@@ -91,8 +96,8 @@ def postgres_target(url: str) -> PostgresTarget:
             f"unknown store option(s) {unknown} in {shown!r}"
             f" (known: {', '.join(_PG_OPTIONS + _PG_PASSTHROUGH)})"
         )
-    pool_min = _whole(shown, "pool_min", options.get("pool_min", "1"), 0)
-    pool_max = _whole(shown, "pool_max", options.get("pool_max", "10"), 1)
+    pool_min = whole_option(shown, "pool_min", options.get("pool_min", "1"), 0)
+    pool_max = whole_option(shown, "pool_max", options.get("pool_max", "10"), 1)
     if pool_min > pool_max:
         raise ConfigError(f"pool_min {pool_min} exceeds pool_max {pool_max} in {shown!r}")
     raw_timeout = options.get("pool_timeout", "5")
@@ -104,9 +109,11 @@ def postgres_target(url: str) -> PostgresTarget:
         raise ConfigError(
             f"pool_timeout must be positive seconds, got {raw_timeout!r} in {shown!r}"
         )
-    connect_timeout = _whole(shown, "connect_timeout", options.get("connect_timeout", "5"), 1)
+    connect_timeout = whole_option(shown, "connect_timeout", options.get("connect_timeout", "5"), 1)
     raw_prepare = options.get("prepare_threshold", "5")
-    prepare = None if raw_prepare == "none" else _whole(shown, "prepare_threshold", raw_prepare, 0)
+    prepare = (
+        None if raw_prepare == "none" else whole_option(shown, "prepare_threshold", raw_prepare, 0)
+    )
     passthrough = urlencode([(k, v) for k, v in pairs if k in _PG_PASSTHROUGH])
     conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, passthrough, ""))
     return PostgresTarget(

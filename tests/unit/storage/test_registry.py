@@ -113,3 +113,24 @@ def test_open_store_hands_the_content_policy_to_the_backend(tmp_path: Path):
     assert len([p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]) == 1  # stored once
     with pytest.raises(ConfigError, match="takes no path or options"):
         open_store("memory://x?y=1")
+
+
+@pytest.mark.parametrize(
+    ("scheme", "option"),
+    [
+        ("sqlite", "busy_timeout_ms"),
+        ("lmdb", "map_size_mb"),
+        ("lmdb", "lock_timeout_ms"),
+        ("postgresql", "pool_max"),
+        ("postgresql", "connect_timeout"),
+    ],
+)
+@pytest.mark.parametrize("bad", ["²", "-1", "1.5", "x", ""])
+def test_a_bad_integer_store_option_is_one_config_error(
+    tmp_path: Path, scheme: str, option: str, bad: str
+):
+    where = "127.0.0.1:1/db" if scheme == "postgresql" else str(tmp_path / "store")
+    url = f"{scheme}://{where}?{option}={bad}"
+    with pytest.raises(ConfigError, match=option):
+        open_store(url)
+    assert not (tmp_path / "store").exists()
