@@ -15,6 +15,7 @@ class is part of the public contract and never changes once released
      |    +-- SchemaValidationFailed    schema_validation_failed    422
      |    +-- PayloadTooLarge           payload_too_large           413
      |    +-- MethodNotAllowed          method_not_allowed          405
+     |    +-- SnapshotInvalid           snapshot_invalid            422
      +-- NotFound                       not_found                   404
      |    +-- NodeNotFound              node_not_found              404
      |    +-- FrameNotFound             frame_not_found             404
@@ -25,6 +26,7 @@ class is part of the public contract and never changes once released
      |    +-- ConcurrentUpdate          concurrent_update           409
      |    +-- WorkspaceDeleted          workspace_deleted           409
      |    +-- PreconditionFailed        precondition_failed         412
+     |    +-- ImportConflict            import_conflict             409
      +-- SynthesisFailed                synthesis_failed            422
      +-- RegenerationFailed             regeneration_failed         422
      +-- IncompleteTree                 incomplete_tree             422
@@ -62,6 +64,7 @@ __all__ = [
     "EntrySkipped",
     "FileChangedDuringScan",
     "FrameNotFound",
+    "ImportConflict",
     "IncompleteTree",
     "IntegrityError",
     "InvalidFrame",
@@ -79,6 +82,7 @@ __all__ = [
     "RegenerationFailed",
     "ScanError",
     "SchemaValidationFailed",
+    "SnapshotInvalid",
     "StorageError",
     "StoreCorrupt",
     "StoreLocked",
@@ -434,3 +438,34 @@ class PreconditionFailed(Conflict):
         super().__init__(message)
         self.expected = expected
         self.actual = actual
+
+
+class SnapshotInvalid(InvalidRequest):
+    """A snapshot archive failed verification; ``problems`` lists every problem found.
+
+    Raised by import (nothing is written) and by the archive reader for a
+    structural fault it cannot read past (a hostile or truncated archive).
+    Each problem is ``(code, where, detail)``: see docs/SCHEMAS.md §15.5.
+    """
+
+    code = "snapshot_invalid"
+    http_status = 422
+
+    def __init__(self, message: str, *, problems: tuple[tuple[str, str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+class ImportConflict(Conflict):
+    """An import would overwrite a head, root or agent the target holds differently.
+
+    Nothing was written; ``conflicts`` lists every one as ``(what, key, ours, theirs)``.
+    """
+
+    code = "import_conflict"
+
+    def __init__(
+        self, message: str, *, conflicts: tuple[tuple[str, str, str, str], ...] = ()
+    ) -> None:
+        super().__init__(message)
+        self.conflicts = conflicts
