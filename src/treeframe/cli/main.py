@@ -21,6 +21,7 @@ from treeframe.cli.commands import (
     demo,
     frames,
     integrity,
+    keys,
     migrate,
     push,
     schema,
@@ -63,6 +64,7 @@ for group in (
     serve,
     push,
     audit,
+    keys,
 ):
     group.register(app)
 
