@@ -19,6 +19,7 @@ from treeframe.cli.commands import (
     audit,
     config,
     demo,
+    export,
     frames,
     integrity,
     keys,
@@ -65,6 +66,7 @@ for group in (
     push,
     audit,
     keys,
+    export,
 ):
     group.register(app)
 
