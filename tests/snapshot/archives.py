@@ -55,6 +55,7 @@ __all__ = [
     "raw_header",
     "sample",
     "snapshot_of",
+    "tiny",
 ]
 
 AGENTS = [
@@ -126,7 +127,13 @@ def _records(tree: Tree, path: str, out: dict[str, NodeRecord]) -> NodeRecord:
     return record
 
 
-def snapshot_of(tree: Tree, frames: dict[str, list[FrameSpec]], *, subtree: str = "") -> Snapshot:
+def snapshot_of(
+    tree: Tree,
+    frames: dict[str, list[FrameSpec]],
+    *,
+    subtree: str = "",
+    agents: list[dict[str, Any]] = AGENTS,
+) -> Snapshot:
     """The snapshot of ``tree`` with ``frames`` (by node path), whole or of ``subtree`` (§15.4)."""
     records: dict[str, NodeRecord] = {}
     root = _records(tree, "", records)
@@ -147,7 +154,7 @@ def snapshot_of(tree: Tree, frames: dict[str, list[FrameSpec]], *, subtree: str 
                     }
                 )
             )
-    lines: list[dict[str, Any]] = [{"kind": "agent", "record": agent} for agent in AGENTS]
+    lines: list[dict[str, Any]] = [{"kind": "agent", "record": agent} for agent in agents]
     if subtree:
         parts = subtree.split("/")
         for depth in range(len(parts)):
@@ -224,6 +231,11 @@ SAMPLE_FRAMES: dict[str, list[FrameSpec]] = {
 def sample(*, subtree: str = "") -> Snapshot:
     """The sample workspace's snapshot: files, an executable, a symlink, nesting, shared content."""
     return snapshot_of(SAMPLE_TREE, SAMPLE_FRAMES, subtree=subtree)
+
+
+def tiny() -> Snapshot:
+    """The smallest interesting snapshot (one agent, a file with a frame): every-byte tests."""
+    return snapshot_of({"a": b"x"}, {"a": [("summary", "agent-1", b"y")]}, agents=AGENTS[:1])
 
 
 def manifest_for(

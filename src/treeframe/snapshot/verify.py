@@ -27,7 +27,7 @@ from treeframe.errors import SnapshotInvalid, TreeframeError
 from treeframe.frames.frame import Frame, validate_label
 from treeframe.frames.merkle_set import root_of
 from treeframe.hashing.canonical_json import canonical_json
-from treeframe.hashing.ids import content_hasher
+from treeframe.hashing.ids import content_hasher, workspace_id
 from treeframe.ids import ContentHash, FrameId, NodeId
 from treeframe.snapshot.format import (
     CHECKSUMS,
@@ -79,7 +79,8 @@ _LINE_KEYS = {
     "head": {"frame_id", "frame_type", "kind", "node_id"},
 }
 _SECTION = {"agent": 0, "ancestor": 1, "node": 2, "frame": 3, "frame_set": 4, "head": 5}
-_CHUNK = 1 << 20
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+_LIMIT_SLACK = 1 << 20
 _CLOCK_EVERY = 256  # record lines between two looks at the clock
 
 
@@ -449,6 +450,11 @@ class _Verifier:
                 f"compression {manifest.compression!r}, but the archive is"
                 f" {self.stream.compression!r}",
             )
+        if manifest.workspace.workspace_id != workspace_id(manifest.workspace.name):
+            self.problem("manifest", MANIFEST, "the workspace ID is not the ID of its name")
+        created = manifest.workspace.created_at
+        if created and _TIMESTAMP.fullmatch(created) is None:
+            self.problem("manifest", MANIFEST, "the workspace's created_at is not a timestamp")
         if manifest.schemas != SCHEMAS:
             self.problem("manifest", MANIFEST, f"unsupported record schemas {manifest.schemas}")
         if manifest.path:
@@ -462,7 +468,7 @@ class _Verifier:
         self.manifest = manifest
         self.next_ancestor = manifest.root_hash if manifest.path else None
         counts = manifest.counts
-        self.stream.limit(
+        declared = (
             BLOCK * (6 + counts.records_entries + counts.contents)
             + len(data)
             + MAX_SIGNATURE
@@ -470,6 +476,9 @@ class _Verifier:
             + counts.record_bytes
             + counts.content_bytes
         )
+        # Slack, so that an archive holding a little more than it declares is
+        # reported item by item; a bomb still stops near the declared size.
+        self.stream.limit(2 * declared + _LIMIT_SLACK)
 
     def judge_signature(self, data: bytes | None) -> None:
         if self.judged or self.manifest is None:
@@ -597,6 +606,9 @@ class _Verifier:
         if self.lines_since_clock >= _CLOCK_EVERY:
             self.lines_since_clock = 0
             self.tick()
+        if len(data) > MAX_LINE:
+            self.problem("limit", where, f"a record line over {MAX_LINE} bytes")
+            return
         try:
             value = parse_line(data, where)
         except SnapshotInvalid as exc:
@@ -624,7 +636,7 @@ class _Verifier:
     def on_agent(self, where: str, value: dict[str, Any]) -> None:
         record = value["record"]
         agent = AgentRecord.from_dict(record)
-        if canonical_json(agent.to_dict()) != canonical_json(record):
+        if _encoded(agent.to_dict()) != _encoded(record):
             self.problem("record", where, "not an agent/1 record")
             return
         self.counts["agents"] += 1
@@ -747,7 +759,7 @@ class _Verifier:
         record = value["record"]
         put_seq = value["put_seq"]
         frame = Frame.from_dict(record)
-        if canonical_json(frame.to_dict()) != canonical_json(record) or type(put_seq) is not int:
+        if frame.to_json() != _encoded(record) or type(put_seq) is not int:
             self.problem("record", where, "not a frame/1 record with an integer put_seq")
             return
         validate_label(frame.frame_type, "frame type")
@@ -911,9 +923,14 @@ _KINDS = {index: kind for kind, index in _SECTION.items()}
 def _node_record(record: Any) -> NodeRecord:
     """A node/1 record, parsed strictly: it must re-encode to the same JSON."""
     parsed = NodeRecord.from_dict(record)
-    if canonical_json(parsed.to_dict()) != canonical_json(record):
+    if parsed.to_json() != _encoded(record):
         raise ValueError("not a node/1 record")
     return parsed
+
+
+def _encoded(value: Any) -> bytes:
+    """Canonical JSON of a value from a record line (parse_line has already refused floats)."""
+    return canonical_json(value, checked=True)
 
 
 def _valid_name(name: str) -> bool:
