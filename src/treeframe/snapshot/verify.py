@@ -346,9 +346,12 @@ class _Verifier:
         checked["bytes_read"] = self.stream.consumed if self.stream is not None else 0
         return VerifyReport(self.manifest, self.signature, self.signer, problems, checked)
 
-    def tick(self) -> None:
+    def show_progress(self) -> None:
         if self.progress is not None and self.stream is not None:
             self.progress(self.stream.consumed, self.total_bytes)
+
+    def tick(self) -> None:
+        self.show_progress()
         if self.deadline is not None and time.monotonic() >= self.deadline:
             self.complete = False
             raise _OutOfTime
@@ -362,6 +365,7 @@ class _Verifier:
             while (entry := reader.next_entry()) is not None:
                 self.entry(reader, entry)
                 self.tick()
+            self.show_progress()
             self.finish()
         except SnapshotInvalid as exc:
             self.structural = Problem("structure", "archive", exc.message)
