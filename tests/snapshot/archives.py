@@ -58,7 +58,7 @@ __all__ = [
     "tiny",
 ]
 
-AGENTS = [
+AGENTS: list[dict[str, Any]] = [
     {
         "agent_id": "agent-1",
         "capabilities": [],
@@ -282,14 +282,16 @@ def entries(
 ) -> list[tuple[str, bytes]]:
     """The archive's entries, in order, with manifest and checksums computed (§15.2)."""
     records: list[tuple[str, bytes]] = []
-    current = b""
+    current: list[bytes] = []
+    size = 0
     for line in snapshot.lines:
         data = encode_line(line)
-        if current and len(current) + len(data) > RECORDS_TARGET:
-            records.append((records_name(len(records) + 1), current))
-            current = b""
-        current += data
-    records.append((records_name(len(records) + 1), current))
+        if current and size + len(data) > RECORDS_TARGET:
+            records.append((records_name(len(records) + 1), b"".join(current)))
+            current, size = [], 0
+        current.append(data)
+        size += len(data)
+    records.append((records_name(len(records) + 1), b"".join(current)))
     checksums = b"".join(
         b"%s  %s\n" % (blake3.blake3(data).hexdigest().encode(), name.encode())
         for name, data in records

@@ -239,12 +239,12 @@ def _bomb(compression: str, declared: int, size: int) -> bytes:
         parts.append(obj.compress(bytes(padding(size)) + END))
         parts.append(obj.flush())
         return b"".join(parts)
-    obj = zlib.compressobj(6, zlib.DEFLATED, 31)
-    parts = [obj.compress(head)]
+    deflate = zlib.compressobj(6, zlib.DEFLATED, 31)
+    parts = [deflate.compress(head)]
     for _ in range(size >> 20):
-        parts.append(obj.compress(chunk))
-    parts.append(obj.compress(bytes(padding(size)) + END))
-    parts.append(obj.flush())
+        parts.append(deflate.compress(chunk))
+    parts.append(deflate.compress(bytes(padding(size)) + END))
+    parts.append(deflate.flush())
     return b"".join(parts)
 
 
