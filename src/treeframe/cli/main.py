@@ -27,6 +27,7 @@ from treeframe.cli.commands import (
     serve,
     tokens,
     tree,
+    verify_export,
     workflow,
     workspaces,
 )
@@ -63,6 +64,7 @@ for group in (
     serve,
     push,
     audit,
+    verify_export,
 ):
     group.register(app)
 
