@@ -56,6 +56,7 @@ __all__ = [
     "sample",
     "snapshot_of",
     "tiny",
+    "unbound_offsets",
 ]
 
 AGENTS: list[dict[str, Any]] = [
@@ -370,3 +371,21 @@ def raw_header(
     header[148:156] = b" " * 8
     header[148:156] = b"%06o\x00 " % sum(header)
     return bytes(header)
+
+
+def unbound_offsets(data: bytes) -> set[int]:
+    """Offsets of the manifest's values that nothing binds in an unsigned archive.
+
+    The tool version, the workspace's description and owner, and created_at's
+    digits (a digit flipped by XOR 1 is another digit): §15.5 says so.
+    """
+    start = 512
+    manifest = data[start : start + data[start:].index(b"\n") + 1]
+    out: set[int] = set()
+    for key in (b'"version":"', b'"description":"', b'"owner":"', b'"created_at":"'):
+        at = manifest.index(key) + len(key)
+        end = manifest.index(b'"', at)
+        for offset in range(at, end):
+            if key != b'"created_at":"' or manifest[offset : offset + 1].isdigit():
+                out.add(start + offset)
+    return out

@@ -18,6 +18,7 @@ from tests.snapshot.archives import (
     sample,
     snapshot_of,
     tiny,
+    unbound_offsets,
 )
 from tests.snapshot.hostile import EXPECTED, HOSTILE
 from treeframe.frames.frame import Frame
@@ -125,28 +126,10 @@ def test_independent_problems_are_all_reported() -> None:
     assert {"frame_id", "unreachable", "count", "content_hash"} <= found, report.problems
 
 
-def _unbound_offsets(data: bytes) -> set[int]:
-    """Offsets of the manifest's values that nothing binds in an unsigned archive.
-
-    The tool version, the workspace's description and owner, and created_at's
-    digits (a digit flipped by XOR 1 is another digit): §15.5 says so.
-    """
-    start = 512
-    manifest = data[start : start + data[start:].index(b"\n") + 1]
-    out: set[int] = set()
-    for key in (b'"version":"', b'"description":"', b'"owner":"', b'"created_at":"'):
-        at = manifest.index(key) + len(key)
-        end = manifest.index(b'"', at)
-        for offset in range(at, end):
-            if key != b'"created_at":"' or manifest[offset : offset + 1].isdigit():
-                out.add(start + offset)
-    return out
-
-
 def test_every_single_byte_change_is_detected() -> None:
     data = archive(tiny())
     assert verify(data).ok
-    unbound = _unbound_offsets(data)
+    unbound = unbound_offsets(data)
     missed = []
     for offset in range(len(data)):
         changed = bytearray(data)
@@ -172,7 +155,7 @@ def test_a_byte_change_of_a_compressed_archive_is_detected_or_harmless(compressi
     snapshot = tiny()
     tar = pack(entries(snapshot, compression=compression))
     data = compress(tar, compression)
-    unbound = _unbound_offsets(tar)
+    unbound = unbound_offsets(tar)
     for offset in range(len(data)):
         changed = bytearray(data)
         changed[offset] ^= 0x01
