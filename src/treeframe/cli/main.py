@@ -19,8 +19,10 @@ from treeframe.cli.commands import (
     audit,
     config,
     demo,
+    export,
     frames,
     integrity,
+    keys,
     migrate,
     push,
     schema,
@@ -64,6 +66,8 @@ for group in (
     serve,
     push,
     audit,
+    keys,
+    export,
     verify_export,
 ):
     group.register(app)
