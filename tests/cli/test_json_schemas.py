@@ -14,6 +14,7 @@ import pytest
 import typer.main  # noqa: TID251 (the app's own command tree)
 
 from tests.cli.helpers import Result, run_cli, run_cli_in_process
+from tests.snapshot.archives import archive
 from treeframe.cli.main import app
 from treeframe.storage.urls import sqlite_url
 
@@ -189,6 +190,9 @@ def test_every_command_prints_its_documented_shape(workspace: Path, tmp_path: Pa
     check("acl revoke", "acl", "revoke", "--workspace", "other", "--agent", "a2")
     check("config show", "config", "show")
     check("demo", "demo", str(tmp_path / "demo"))
+    snapshot_archive = tmp_path / "snapshot.tar"
+    snapshot_archive.write_bytes(archive())
+    check("verify-export", "verify-export", str(snapshot_archive))
     error = run_cli(workspace, "node", "missing", "--json")
     assert error.code == 1
     _validate("error", json.loads(error.stderr))

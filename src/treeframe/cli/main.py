@@ -29,6 +29,7 @@ from treeframe.cli.commands import (
     serve,
     tokens,
     tree,
+    verify_export,
     workflow,
     workspaces,
 )
@@ -67,6 +68,7 @@ for group in (
     audit,
     keys,
     export,
+    verify_export,
 ):
     group.register(app)
 

@@ -18,6 +18,7 @@ entries come in this order and no other:
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,6 +103,10 @@ def encode_line(record: dict[str, Any]) -> bytes:
     return canonical_json(record) + b"\n"
 
 
+def _no_float(text: str) -> Any:
+    raise ValueError(f"a float ({text}) in a record line: canonical JSON has integers only")
+
+
 def parse_line(line: bytes, where: str) -> dict[str, Any]:
     """Parse one record line; it must be canonical JSON of an object with a known ``kind``.
 
@@ -113,13 +118,14 @@ def parse_line(line: bytes, where: str) -> dict[str, Any]:
     if not line.endswith(b"\n"):
         raise SnapshotInvalid(f"{where}: the last record line has no newline")
     try:
-        value = loads(line[:-1])
+        # Floats are refused while parsing, so the re-encoding can skip its own walk.
+        value = json.loads(line[:-1], parse_float=_no_float)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SnapshotInvalid(f"{where}: a record line is not JSON: {exc}") from exc
     if not isinstance(value, dict) or value.get("kind") not in LINE_KINDS:
         raise SnapshotInvalid(f"{where}: a record line is not an object of a known kind")
     try:
-        canonical = encode_line(value)
+        canonical = canonical_json(value, checked=True) + b"\n"
     except ValueError as exc:
         raise SnapshotInvalid(f"{where}: a record line is not canonical JSON: {exc}") from exc
     if canonical != line:
