@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import itertools
 import threading
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,6 +223,17 @@ def test_the_same_state_exports_byte_identically_from_sqlite_postgresql_and_lmdb
             assert export(target, root=older, path="src") == expected_older, url
 
 
+def test_a_path_is_normalized_as_every_command_normalizes_one(
+    sqlite_store: StorageBackend,
+) -> None:
+    assert export(sqlite_store, path=".") == export(sqlite_store)
+    nfd = unicodedata.normalize("NFD", "docs/naïve.md")
+    assert nfd != "docs/naïve.md"
+    raw = export(sqlite_store, path=nfd)
+    assert raw == export(sqlite_store, path="docs/naïve.md")
+    assert read_archive(raw).manifest.path == "docs/naïve.md"
+
+
 @pytest.mark.parametrize("path", ["src/db", "README.md", "empty"])
 def test_a_subtree_export_carries_its_ancestors_and_verifies_alone(
     sqlite_store: StorageBackend, path: str
@@ -307,8 +319,11 @@ def test_what_an_export_names_is_checked_before_the_first_byte(
         (lambda: export_snapshot(sqlite_store, workspace_id("nope"), out), WorkspaceNotFound),
         (lambda: export_snapshot(sqlite_store, WS, out, root=NodeId("ab" * 32)), NodeNotFound),
         (lambda: export_snapshot(sqlite_store, WS, out, root=some_file), NodeNotFound),
-        (lambda: export_snapshot(sqlite_store, WS, out, path="src/nope"), InvalidPath),
-        (lambda: export_snapshot(sqlite_store, WS, out, path="README.md/x"), InvalidPath),
+        (lambda: export_snapshot(sqlite_store, WS, out, path="src/nope"), NodeNotFound),
+        (lambda: export_snapshot(sqlite_store, WS, out, path="README.md/x"), NodeNotFound),
+        (lambda: export_snapshot(sqlite_store, WS, out, path="../etc"), InvalidPath),
+        (lambda: export_snapshot(sqlite_store, WS, out, path="/src"), InvalidPath),
+        (lambda: export_snapshot(sqlite_store, WS, out, path="src/"), InvalidPath),
     ]
     for run, error in cases:
         with pytest.raises(error):

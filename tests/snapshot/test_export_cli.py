@@ -9,6 +9,7 @@ import pty
 import sqlite3
 import subprocess
 import sys
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,9 +95,9 @@ def test_stdout_gets_the_archive_and_json_goes_to_stderr(cwd: Path, store_path: 
 
 
 def test_a_path_is_normalized_like_the_other_commands(cwd: Path, store_path: Path) -> None:
-    done = raw_export(cwd, store_path, "--path", "/src/db/")
+    done = raw_export(cwd, store_path, "--path", unicodedata.normalize("NFD", "docs/naïve.md"))
     assert done.returncode == 0, done.stderr
-    assert done.stdout == library_export(store_path, path="src/db")
+    assert done.stdout == library_export(store_path, path="docs/naïve.md")
 
 
 def test_a_terminal_stdout_is_refused_with_one_line(cwd: Path, store_path: Path) -> None:
@@ -131,6 +132,7 @@ def _errors(store_path: Path) -> Iterator[tuple[list[str], str]]:
     yield ["--path", "src/nope"], "src/nope"
     yield ["--path", "README.md/x"], "README.md"
     yield ["--path", "../etc"], ".."
+    yield ["--path", "src/db/"], "src/db/"
     yield ["--compression", "xz"], "--compression"
     yield ["--sign", "no-such-key"], "no-such-key"
 
