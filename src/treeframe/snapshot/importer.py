@@ -19,12 +19,13 @@ their order, so views order them as the source did.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from treeframe.clock import utc_now
+from treeframe.clock import SYSTEM_CLOCK, Clock
+from treeframe.engine.audit import Auditor, Operation
 from treeframe.errors import ImportConflict, SnapshotInvalid, WorkspaceDeleted
 from treeframe.frames.frame import Frame
 from treeframe.frames.merkle_set import root_of
@@ -42,7 +43,7 @@ from treeframe.storage.base import (
 )
 from treeframe.tree.records import NodeRecord
 
-__all__ = ["KINDS", "ImportReport", "import_snapshot"]
+__all__ = ["KINDS", "Admit", "ImportReport", "import_snapshot"]
 
 KINDS = ("agents", "nodes", "frames", "frame_sets", "heads", "contents", "paths")
 """What an import counts, written or already present."""
@@ -80,6 +81,10 @@ class ImportReport:
         }
 
 
+Admit = Callable[[str, WorkspaceInfo | None], None]
+"""``admit(workspace name, existing info or None)``: raise to refuse the import (the API's access check)."""
+
+
 def import_snapshot(
     store: StorageBackend,
     archive: Path,
@@ -87,12 +92,20 @@ def import_snapshot(
     workspace: str | None = None,
     trust: Sequence[str] = (),
     progress: ProgressFn | None = None,
+    owner: str | None = None,
+    agent: str | None = None,
+    admit: Admit | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> ImportReport:
     """Verify ``archive`` completely, then write it in one unit of work; nothing unverified is stored.
 
     Raises SnapshotInvalid (every problem) or ImportConflict (every
     conflicting head, root or agent) and writes nothing in either case.
-    ``workspace`` imports under another name (IDs do not depend on it).
+    ``workspace`` imports under another name (IDs do not depend on it);
+    ``owner`` owns a workspace the import creates (default: the archive's);
+    ``admit`` may refuse the import once the target is known, before any
+    write. The import is audited as ``workspace.import`` by ``agent`` (None:
+    the local owner) in the target's log, accepted or refused.
     """
     total = archive.stat().st_size
     with archive.open("rb") as source:
@@ -103,6 +116,8 @@ def import_snapshot(
     name = workspace if workspace is not None else manifest.workspace.name
     ws = workspace_id(name)
     existing = store.get_workspace(ws)
+    if admit is not None:
+        admit(name, existing)
     if existing is not None and existing.deleted_at is not None:
         raise WorkspaceDeleted(
             f"workspace {name!r} is deleted: restore it before importing into it"
@@ -117,12 +132,18 @@ def import_snapshot(
         signature=checked.signature,
         signer=checked.signer,
     )
-    with store.unit_of_work():
-        writer = _Writer(store, ws, manifest, existing, name, report)
+
+    def write() -> None:
+        writer = _Writer(store, ws, manifest, existing, name, owner, clock, report)
         with archive.open("rb") as source:
             again = verify_archive(source, trust=trust, sink=writer)
         _refuse(again, archive)  # the file changed between the readings: roll back
         writer.finish()
+
+    # One unit of work holds every write and the audit entry: all of it commits, or none.
+    Auditor(store, clock).run(
+        Operation.WORKSPACE_IMPORT, None, write, workspace=ws, agent=agent, node=manifest.node_id
+    )
     return report
 
 
@@ -148,6 +169,8 @@ class _Writer:
         manifest: Manifest,
         existing: WorkspaceInfo | None,
         name: str,
+        owner: str | None,
+        clock: Clock,
         report: ImportReport,
     ) -> None:
         self.store = store
@@ -155,12 +178,13 @@ class _Writer:
         self.manifest = manifest
         self.fresh = existing is None
         self.report = report
+        self.clock = clock
         self.conflicts: list[dict[str, str]] = []
         self.whole = manifest.path == ""
         meta = manifest.workspace
         if existing is None:
             self.info = WorkspaceInfo(
-                ws, name, meta.description, meta.owner or None, meta.created_at, None
+                ws, name, meta.description, owner or meta.owner or None, meta.created_at, None
             )
             store.import_workspace(self.info, 1)
         else:
@@ -321,7 +345,9 @@ class _Writer:
         if self.set_root:
             history = self.store.root_history(self.ws, 1)
             seq = history[0].seq + 1 if history else 1
-            self.store.import_roots(self.ws, [RootEntry(seq, self.manifest.root_hash, utc_now())])
+            self.store.import_roots(
+                self.ws, [RootEntry(seq, self.manifest.root_hash, self.clock.now())]
+            )
             self.report.root_moved = True
         if self.highest:
             self.store.import_workspace(self.info, self.highest + 1)
