@@ -19,12 +19,12 @@ from typing import IO, Any
 
 import blake3
 
-from treeframe import __version__
 from treeframe.errors import ConfigError, InvalidPath, NodeNotFound, StoreCorrupt, WorkspaceNotFound
 from treeframe.frames.frame import Frame
 from treeframe.frames.merkle_set import root_of
 from treeframe.hashing.canonical_json import loads
 from treeframe.ids import ContentHash, NodeId, WorkspaceId
+from treeframe.release import VERSION
 from treeframe.snapshot.format import (
     CHECKSUMS,
     MANIFEST,
@@ -152,7 +152,7 @@ def export_snapshot(
             checksums_blake3=blake3.blake3(listing).hexdigest(),
             checksums_size=len(listing),
             compression=compression,
-            tool_version=__version__,
+            tool_version=VERSION,
             schemas=SCHEMAS,
         )
         tar = compressor(compression, counter)

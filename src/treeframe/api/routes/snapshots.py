@@ -28,15 +28,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from treeframe.api.auth import access_service
 from treeframe.api.caching import NO_CACHE
 from treeframe.api.deps import Authenticated, Bound, Identity, Service
 from treeframe.api.errors import ERROR_RESPONSES
-from treeframe.api.versioning import API_VERSION, SCHEMA_VERSION
 from treeframe.engine.principal import Permission, authorize
 from treeframe.engine.push import check_path
 from treeframe.errors import (
@@ -51,6 +50,7 @@ from treeframe.snapshot.export import export_snapshot, resolve_export
 from treeframe.snapshot.importer import import_snapshot
 from treeframe.snapshot.signing import load_trusted_key
 from treeframe.storage.base import StorageBackend, WorkspaceInfo
+from treeframe.wire.snapshots import ImportResult
 
 __all__ = ["IMPORT_PATH", "MEDIA_TYPES", "imports", "router"]
 
@@ -209,6 +209,7 @@ def _admission(request: Request, identity: Identity) -> Any:
 @imports.post(
     IMPORT_PATH,
     status_code=201,
+    responses={200: {"model": ImportResult, "description": "Into an existing workspace."}},
     summary="Import a snapshot archive: verified completely, written all-or-nothing",
     openapi_extra={
         "requestBody": {
@@ -222,6 +223,7 @@ def _admission(request: Request, identity: Identity) -> Any:
 )
 async def import_workspace(
     request: Request,
+    response: Response,
     identity: Authenticated,
     service: Service,
     workspace: Annotated[
@@ -230,7 +232,7 @@ async def import_workspace(
     trust: Annotated[
         list[str], Query(description="A trusted ed25519 public key (64 hex); repeat.")
     ] = [],  # noqa: B006 - FastAPI copies query defaults
-) -> JSONResponse:
+) -> ImportResult:
     """The body is the archive (any compression); 201 with what was written and what was present."""
     if not all(_HEX_KEY.fullmatch(key) for key in trust):
         # Only the hex form: the server never reads a key file a request names.
@@ -258,5 +260,6 @@ async def import_workspace(
     finally:
         with contextlib.suppress(OSError):
             os.unlink(name)
-    body = {"api_version": API_VERSION, "schema_version": SCHEMA_VERSION, **report.to_dict()}
-    return JSONResponse(body, status_code=201 if report.created else 200)
+    if not report.created:
+        response.status_code = 200
+    return ImportResult.model_validate(report.to_dict())
