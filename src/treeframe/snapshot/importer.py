@@ -96,6 +96,7 @@ def import_snapshot(
     agent: str | None = None,
     admit: Admit | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    label: str | None = None,
 ) -> ImportReport:
     """Verify ``archive`` completely, then write it in one unit of work; nothing unverified is stored.
 
@@ -105,12 +106,14 @@ def import_snapshot(
     ``owner`` owns a workspace the import creates (default: the archive's);
     ``admit`` may refuse the import once the target is known, before any
     write. The import is audited as ``workspace.import`` by ``agent`` (None:
-    the local owner) in the target's log, accepted or refused.
+    the local owner) in the target's log, accepted or refused. ``label``
+    names the archive in errors (default: its file name).
     """
+    label = label or archive.name
     total = archive.stat().st_size
     with archive.open("rb") as source:
         checked = verify_archive(source, trust=trust, progress=progress, total_bytes=total)
-    _refuse(checked, archive)
+    _refuse(checked, label)
     manifest = checked.manifest
     assert manifest is not None  # an archive without one has problems
     name = workspace if workspace is not None else manifest.workspace.name
@@ -137,7 +140,7 @@ def import_snapshot(
         writer = _Writer(store, ws, manifest, existing, name, owner, clock, report)
         with archive.open("rb") as source:
             again = verify_archive(source, trust=trust, sink=writer)
-        _refuse(again, archive)  # the file changed between the readings: roll back
+        _refuse(again, label)  # the file changed between the readings: roll back
         writer.finish()
 
     # One unit of work holds every write and the audit entry: all of it commits, or none.
@@ -147,13 +150,13 @@ def import_snapshot(
     return report
 
 
-def _refuse(report: VerifyReport, archive: Path) -> None:
+def _refuse(report: VerifyReport, label: str) -> None:
     if report.ok:
         return
     problems = tuple(problem.to_dict() for problem in report.problems)
     first = report.problems[0]
     raise SnapshotInvalid(
-        f"{archive.name} failed verification with {len(problems)} problem(s), nothing imported;"
+        f"{label} failed verification with {len(problems)} problem(s), nothing imported;"
         f" first: {first.where}: {first.detail} [{first.code}]",
         problems=problems,
     )

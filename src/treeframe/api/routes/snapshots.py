@@ -256,6 +256,7 @@ async def import_workspace(
             agent=identity.agent_id,
             admit=_admission(request, identity),
             clock=service.runtime.clock,
+            label="the archive",
         )
     finally:
         with contextlib.suppress(OSError):

@@ -86,6 +86,7 @@ def import_archive(
             path,
             workspace=workspace,
             trust=keys,
+            label="stdin" if archive == "-" else archive,
             progress=lambda done, total: update("verifying", done, total),
         )
     if json_out:
