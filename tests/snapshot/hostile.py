@@ -496,7 +496,7 @@ def agents_out_of_order() -> bytes:
 def garbage_signature() -> bytes:
     items = _items()
     sig = (
-        canonical_json({"algorithm": "ed25519", "public_key": "0" * 64, "signature": "0" * 128})
+        canonical_json({"algorithm": "ed25519", "public_key": "ab" * 32, "signature": "cd" * 64})
         + b"\n"
     )
     return pack([items[0], (SIGNATURE, sig), *items[1:]])

@@ -39,6 +39,7 @@ __all__ = [
     "MAX_RECORDS_ENTRY",
     "MAX_SIGNATURE",
     "RECORDS_TARGET",
+    "SCHEMAS",
     "SIGNATURE",
     "Counts",
     "Manifest",
@@ -68,6 +69,9 @@ RECORDS_TARGET = 4 << 20
 """A records entry is cut before the line that would take it past this (4 MiB)."""
 MAX_RECORDS_ENTRY = RECORDS_TARGET + MAX_LINE
 """The largest records entry a writer can produce, so the largest a reader accepts."""
+
+SCHEMAS = {"agent": "agent/1", "frame": "frame/1", "node": "node/1"}
+"""The record schemas this release writes and reads: the manifest's ``schemas``."""
 
 LINE_KINDS = ("agent", "ancestor", "node", "frame", "frame_set", "head")
 """The ``kind`` of every record line, in the order the sections come (docs/SCHEMAS.md §15.4)."""

@@ -37,6 +37,7 @@ from treeframe.snapshot.format import (
     MAX_RECORDS_ENTRY,
     MAX_SIGNATURE,
     RECORDS_TARGET,
+    SCHEMAS,
     SIGNATURE,
     Manifest,
     content_digest,
@@ -52,7 +53,6 @@ from treeframe.tree.records import NodeRecord
 
 __all__ = [
     "MAX_PROBLEMS",
-    "SCHEMAS",
     "ArchiveSink",
     "Problem",
     "ProgressFn",
@@ -63,8 +63,6 @@ __all__ = [
 ProgressFn = Callable[[int, int | None], None]
 """``progress(input bytes read, total input bytes or None)``."""
 
-SCHEMAS = {"agent": "agent/1", "frame": "frame/1", "node": "node/1"}
-"""The record schemas this release writes and reads (the manifest's ``schemas``)."""
 MAX_PROBLEMS = 10_000
 """Problems listed in one report; past it they are counted, so a hostile archive cannot fill memory."""
 
