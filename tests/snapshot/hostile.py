@@ -29,7 +29,7 @@ from treeframe.hashing.canonical_json import canonical_json
 from treeframe.snapshot.format import MANIFEST, MAX_LINE, MAX_MANIFEST, MAX_SIGNATURE, SIGNATURE
 from treeframe.snapshot.tar import END, entry_header, padding
 
-__all__ = ["EXPECTED", "HOSTILE"]
+__all__ = ["EXPECTED", "HOSTILE", "gzip_ratio_source"]
 
 HOSTILE: dict[str, Callable[[], bytes]] = {}
 EXPECTED: dict[str, str] = {}
@@ -263,6 +263,12 @@ def zstd_bomb_absolute() -> bytes:
 @hostile("structure")
 def gzip_bomb_absolute() -> bytes:
     return _bomb("gzip", 10, 32 << 20)
+
+
+@cache
+def gzip_ratio_source() -> bytes:
+    """Not in HOSTILE: 100 MiB of zeros the manifest declares, for a tightened ratio cap."""
+    return _bomb("gzip", 1 << 39, 100 << 20)
 
 
 @hostile("structure")
