@@ -323,12 +323,14 @@ class _Verifier:
     # -- reporting ---------------------------------------------------------
 
     def problem(self, code: str, where: str, detail: str) -> None:
+        """Record a problem; past MAX_PROBLEMS only count it."""
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(Problem(code, where, detail))
         else:
             self.unlisted += 1
 
     def report(self) -> VerifyReport:
+        """The report of this run (the structural fault, if any, last)."""
         problems = list(self.problems)
         if self.unlisted:
             problems.append(
@@ -345,10 +347,12 @@ class _Verifier:
         return VerifyReport(self.manifest, self.signature, self.signer, problems, checked)
 
     def show_progress(self) -> None:
+        """Tell the caller how much input was read."""
         if self.progress is not None and self.stream is not None:
             self.progress(self.stream.consumed, self.total_bytes)
 
     def tick(self) -> None:
+        """Report progress and stop (``_OutOfTime``) once the deadline has passed."""
         self.show_progress()
         if self.deadline is not None and time.monotonic() >= self.deadline:
             self.complete = False
@@ -357,6 +361,7 @@ class _Verifier:
     # -- the pass ----------------------------------------------------------
 
     def run(self, max_bytes: int, max_ratio: int) -> None:
+        """Read the whole stream once; a structural fault or the deadline ends it."""
         try:
             self.stream = Decompressed(self.source, max_bytes=max_bytes, max_ratio=max_ratio)
             reader = TarReader(self.stream)
@@ -371,20 +376,11 @@ class _Verifier:
             pass
 
     def entry(self, reader: TarReader, entry: Entry) -> None:
+        """Check one entry's place in the order of §15.2, then read it."""
         name = entry.name
         number = records_number(name)
         digest = content_digest(name)
-        phase = (
-            0
-            if name == MANIFEST
-            else 1
-            if name == SIGNATURE
-            else 2
-            if name == CHECKSUMS
-            else 3
-            if number is not None
-            else 4
-        )
+        phase = _PHASES.get(name, 3 if number is not None else 4)
         if self.phase == -1 and phase != 0:
             self.problem("order", name, f"the first entry must be {MANIFEST}")
             self.phase = 0
@@ -415,12 +411,14 @@ class _Verifier:
             self.read_content(reader, entry, digest)
 
     def read_limited(self, reader: TarReader, entry: Entry, limit: int) -> bytes | None:
+        """The entry's bytes, or None (a ``limit`` problem) when it is over ``limit``."""
         if entry.size > limit:
             self.problem("limit", entry.name, f"{entry.size} bytes, over its limit of {limit}")
             return None
         return reader.read_all(limit)
 
     def finish(self) -> None:
+        """The end of the archive: what never came is missing; counts compared."""
         if self.phase < 0:
             self.problem("missing", MANIFEST, "the archive is empty")
         self.judge_signature(None)
@@ -435,6 +433,7 @@ class _Verifier:
     # -- manifest and signature --------------------------------------------
 
     def read_manifest(self, reader: TarReader, entry: Entry) -> None:
+        """Parse and check the manifest, then tighten the decompression cap to what it declares."""
         data = self.read_limited(reader, entry, MAX_MANIFEST)
         if data is None:
             return
@@ -483,6 +482,7 @@ class _Verifier:
         self.stream.limit(2 * declared + _LIMIT_SLACK)
 
     def judge_signature(self, data: bytes | None) -> None:
+        """Judge the signature once (``data`` None: unsigned), when there is a manifest."""
         if self.judged or self.manifest is None:
             return
         self.judged = True
@@ -496,6 +496,7 @@ class _Verifier:
     # -- checksums.b3 and records entries ----------------------------------
 
     def read_checksums(self, reader: TarReader, entry: Entry) -> None:
+        """Keep the BLAKE3 each records entry must have; check the entry against the manifest."""
         hasher = blake3.blake3()
         listed = bytearray()
         buffer = b""
@@ -536,6 +537,7 @@ class _Verifier:
             self.problem("checksum", CHECKSUMS, "its BLAKE3 is not the one the manifest holds")
 
     def read_records(self, reader: TarReader, entry: Entry, number: int) -> None:
+        """Hash one records entry and check its lines one by one (a line at most in memory)."""
         name = entry.name
         if number <= self.records_seen:
             self.problem("order", name, f"{name} after records entry {self.records_seen}")
@@ -586,6 +588,7 @@ class _Verifier:
         return size + length
 
     def end_records(self) -> None:
+        """The records are over: every expected node came, the contents to expect are known."""
         if self.expected_contents is not None:
             return  # already ended
         if self.listed is not None:
@@ -602,6 +605,7 @@ class _Verifier:
     # -- record lines ------------------------------------------------------
 
     def line(self, entry: str, data: bytes) -> None:
+        """Parse one record line and dispatch it to ``on_<kind>``."""
         self.line_no += 1
         where = f"{entry}:{self.line_no}"
         self.lines_since_clock += 1
@@ -636,6 +640,7 @@ class _Verifier:
             self.problem("record", where, f"a malformed {kind} line: {exc}")
 
     def on_agent(self, where: str, value: dict[str, Any]) -> None:
+        """An agent/1 record, ascending by ID."""
         record = value["record"]
         agent = AgentRecord.from_dict(record)
         if _encoded(agent.to_dict()) != _encoded(record):
@@ -652,6 +657,7 @@ class _Verifier:
             self.sink.agent(record)
 
     def on_ancestor(self, where: str, value: dict[str, Any]) -> None:
+        """A directory above the subtree: the next one on the path from ``root_hash``."""
         record = _node_record(value["record"])
         self.counts["ancestors"] += 1
         index = self.ancestors
@@ -672,6 +678,7 @@ class _Verifier:
             self.sink.node(record, ancestor=True)
 
     def start_walk(self, where: str) -> None:
+        """The first subtree node: the ancestors must have led to ``node_id``."""
         manifest = self.manifest
         assert manifest is not None
         self.walk_started = True
@@ -688,6 +695,7 @@ class _Verifier:
         self.stack = [(manifest.path, manifest.node_id)]
 
     def on_node(self, where: str, value: dict[str, Any]) -> None:
+        """The next node of the pre-order walk: exactly the child the stack expects."""
         self.end_node()
         if not self.walk_started:
             self.start_walk(where)
@@ -758,6 +766,7 @@ class _Verifier:
         return node
 
     def on_frame(self, where: str, value: dict[str, Any]) -> None:
+        """A frame of the current node, ascending by FrameID."""
         record = value["record"]
         put_seq = value["put_seq"]
         frame = Frame.from_dict(record)
@@ -806,6 +815,7 @@ class _Verifier:
             )
 
     def on_frame_set(self, where: str, value: dict[str, Any]) -> None:
+        """The current node's frame-set root and count, over the FrameIDs just read."""
         node = self.frame_line_node(where, "frame_set", value["node_id"])
         self.counts["frame_sets"] += 1
         if node is None:
@@ -827,6 +837,7 @@ class _Verifier:
             self.sink.frame_set(node.record.node_id, root, count)
 
     def on_head(self, where: str, value: dict[str, Any]) -> None:
+        """A head of the current node: its newest frame of that type."""
         node = self.frame_line_node(where, "head", value["node_id"])
         self.counts["heads"] += 1
         if node is None:
@@ -848,6 +859,7 @@ class _Verifier:
             self.sink.head(node.record.node_id, frame_type, frame_id)
 
     def end_node(self) -> None:
+        """The current node is over: a node with frames needs its frame set."""
         if self.node is not None and self.node.section < _SECTION["frame_set"]:
             self.close_frames(f"node {self.node.record.path!r}")
         self.node = None
@@ -855,6 +867,7 @@ class _Verifier:
     # -- contents ----------------------------------------------------------
 
     def read_content(self, reader: TarReader, entry: Entry, digest: str) -> None:
+        """One content entry, matched against the sorted hashes frames named, and hashed."""
         name = entry.name
         if digest <= self.last_content:
             what = "a second" if digest == self.last_content else "out of order:"
@@ -899,11 +912,13 @@ class _Verifier:
             self.problem("content_hash", name, "its bytes do not hash to its name")
 
     def missing_content(self, digest: str) -> None:
+        """Report a content that a frame names but the archive lacks."""
         self.problem(
             "missing", f"contents/{digest}", "a content a frame names is not in the archive"
         )
 
     def end_contents(self) -> None:
+        """Every named content that never came is missing."""
         if self.expected_contents is None:
             return
         for digest in self.expected_contents[self.content_at :]:
@@ -911,6 +926,7 @@ class _Verifier:
         self.content_at = len(self.expected_contents)
 
     def compare_counts(self) -> None:
+        """Every count and byte total the manifest declares, against what was read."""
         if self.manifest is None:
             return
         declared = self.manifest.counts.to_dict()
@@ -920,6 +936,7 @@ class _Verifier:
 
 
 _KINDS = {index: kind for kind, index in _SECTION.items()}
+_PHASES = {MANIFEST: 0, SIGNATURE: 1, CHECKSUMS: 2}  # then records (3) and contents (4)
 
 
 def _node_record(record: Any) -> NodeRecord:
