@@ -111,6 +111,9 @@ def _no_float(text: str) -> Any:
     raise ValueError(f"a float ({text}) in a record line: canonical JSON has integers only")
 
 
+_DECODER = json.JSONDecoder(parse_float=_no_float)
+
+
 def parse_line(line: bytes, where: str) -> dict[str, Any]:
     """Parse one record line; it must be canonical JSON of an object with a known ``kind``.
 
@@ -123,7 +126,7 @@ def parse_line(line: bytes, where: str) -> dict[str, Any]:
         raise SnapshotInvalid(f"{where}: the last record line has no newline")
     try:
         # Floats are refused while parsing, so the re-encoding can skip its own walk.
-        value = json.loads(line[:-1], parse_float=_no_float)
+        value = _DECODER.decode(line[:-1].decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise SnapshotInvalid(f"{where}: a record line is not JSON: {exc}") from exc
     if not isinstance(value, dict) or value.get("kind") not in LINE_KINDS:

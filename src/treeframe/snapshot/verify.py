@@ -319,6 +319,7 @@ class _Verifier:
         )
         self.checked_counts = {"nodes": 0, "frames": 0, "contents": 0, "content_bytes": 0}
         self.lines_since_clock = 0
+        self.raw = b""  # the record line being checked
 
     # -- reporting ---------------------------------------------------------
 
@@ -634,16 +635,28 @@ class _Verifier:
                 self.problem("order", where, f"an {kind} line after the {_KINDS[self.section]}s")
                 return
             self.section = section
+        self.raw = data
         try:
             getattr(self, f"on_{kind}")(where, value)
         except (TreeframeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             self.problem("record", where, f"a malformed {kind} line: {exc}")
 
+    def record_bytes(self) -> bytes:
+        """The canonical bytes of the current line's ``record``: its last key, so its tail."""
+        return self.raw[self.raw.index(b'"record":') + len(b'"record":') : -2]
+
+    def node_record(self, record: Any) -> NodeRecord:
+        """A node/1 record, parsed strictly: it must re-encode to the same JSON."""
+        parsed = NodeRecord.from_dict(record)
+        if parsed.to_json() != self.record_bytes():
+            raise ValueError("not a node/1 record")
+        return parsed
+
     def on_agent(self, where: str, value: dict[str, Any]) -> None:
         """An agent/1 record, ascending by ID."""
         record = value["record"]
         agent = AgentRecord.from_dict(record)
-        if _encoded(agent.to_dict()) != _encoded(record):
+        if _encoded(agent.to_dict()) != self.record_bytes():
             self.problem("record", where, "not an agent/1 record")
             return
         self.counts["agents"] += 1
@@ -658,7 +671,7 @@ class _Verifier:
 
     def on_ancestor(self, where: str, value: dict[str, Any]) -> None:
         """A directory above the subtree: the next one on the path from ``root_hash``."""
-        record = _node_record(value["record"])
+        record = self.node_record(value["record"])
         self.counts["ancestors"] += 1
         index = self.ancestors
         self.ancestors += 1
@@ -699,7 +712,7 @@ class _Verifier:
         self.end_node()
         if not self.walk_started:
             self.start_walk(where)
-        record = _node_record(value["record"])
+        record = self.node_record(value["record"])
         self.counts["nodes"] += 1
         if not self.stack:
             self.problem(
@@ -770,7 +783,7 @@ class _Verifier:
         record = value["record"]
         put_seq = value["put_seq"]
         frame = Frame.from_dict(record)
-        if frame.to_json() != _encoded(record) or type(put_seq) is not int:
+        if frame.to_json() != self.record_bytes() or type(put_seq) is not int:
             self.problem("record", where, "not a frame/1 record with an integer put_seq")
             return
         validate_label(frame.frame_type, "frame type")
@@ -937,14 +950,6 @@ class _Verifier:
 
 _KINDS = {index: kind for kind, index in _SECTION.items()}
 _PHASES = {MANIFEST: 0, SIGNATURE: 1, CHECKSUMS: 2}  # then records (3) and contents (4)
-
-
-def _node_record(record: Any) -> NodeRecord:
-    """A node/1 record, parsed strictly: it must re-encode to the same JSON."""
-    parsed = NodeRecord.from_dict(record)
-    if parsed.to_json() != _encoded(record):
-        raise ValueError("not a node/1 record")
-    return parsed
 
 
 def _encoded(value: Any) -> bytes:
