@@ -10,6 +10,7 @@ import pytest
 from tests.cli.helpers import Result, run_cli
 from tests.snapshot.archives import archive
 from tests.snapshot.hostile import HOSTILE
+from treeframe.snapshot.signing import generate_key, load_signing_key, sign_manifest
 
 
 @pytest.fixture
@@ -139,3 +140,24 @@ def test_progress_on_request(cwd: Path, nowhere: dict[str, str]) -> None:
     shown = verify_export(cwd, nowhere, str(path), "--progress")
     assert shown.code == 0
     assert f"{len(data)}/{len(data)}" in shown.stderr
+
+
+def test_trusted_keys_judge_the_signature(
+    cwd: Path, nowhere: dict[str, str], tmp_path: Path
+) -> None:
+    key_file, other_file = tmp_path / "key", tmp_path / "other"
+    public = generate_key(key_file)
+    generate_key(other_file)
+    key = load_signing_key(key_file)
+    path = cwd / "signed.tar"
+    path.write_bytes(archive(sign=lambda manifest: sign_manifest(manifest, key)))
+    trusted = verify_export(cwd, nowhere, str(path), "--trust", f"{key_file}.pub")
+    assert trusted.code == 0, trusted.stderr
+    assert f"signature: trusted by {public}" in trusted.stdout
+    stranger = verify_export(cwd, nowhere, str(path), "--trust", f"{other_file}.pub", "--json")
+    assert stranger.code == 3
+    assert stranger.json()["signature"] == {"signer": public, "state": "untrusted"}
+    assert [p["code"] for p in stranger.json()["problems"]] == ["signature"]
+    bad_key = verify_export(cwd, nowhere, str(path), "--trust", "not-a-key")
+    assert bad_key.code == 1
+    assert bad_key.stderr.endswith("[config_error]\n")
