@@ -130,8 +130,10 @@ class ArchiveSink(Protocol):
     """Receives each item of a whole-archive verification, in archive order, once it is checked.
 
     Contents arrive last; ``chunks`` yields the entry's bytes as they are
-    hashed (the sink must consume them all; the verifier reports a mismatch
-    after the last one, and the importer then rolls everything back).
+    hashed (what the sink leaves unread is read and hashed after it returns;
+    a mismatch is reported after the last chunk). An item is passed once its
+    own checks pass, but a later problem (a count, a missing content) can
+    still fail the archive: the importer keeps nothing unless the report is ok.
     """
 
     def agent(self, record: dict[str, Any]) -> None:
