@@ -424,6 +424,14 @@ def non_canonical_record() -> bytes:
     return _records_rewritten(lambda data: data.replace(b'":', b'": ', 1))
 
 
+@hostile("head")
+def missing_head() -> bytes:
+    def edit(snapshot: Snapshot) -> None:
+        snapshot.lines.remove(next(line for line in snapshot.lines if line["kind"] == "head"))
+
+    return _edited(edit)
+
+
 @hostile("record")
 def float_in_record() -> bytes:
     return _records_rewritten(lambda data: data.replace(b'"size":6', b'"size":6.0', 1))

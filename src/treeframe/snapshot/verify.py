@@ -253,6 +253,7 @@ class _Node:
     frame_set: bool = False
     last_frame: str = ""
     last_head: str = ""
+    heads: set[str] = field(default_factory=set)
 
 
 class _Verifier:
@@ -862,6 +863,7 @@ class _Verifier:
             self.problem("order", where, f"head {frame_type!r} is not after {node.last_head!r}")
             return
         node.last_head = frame_type
+        node.heads.add(frame_type)
         of_type = [(put_seq, fid) for fid, ftype, put_seq in node.frames if ftype == frame_type]
         if not of_type or frame_id not in {fid for _, fid in of_type}:
             self.problem("head", where, f"names {frame_id}, not a {frame_type!r} frame of the node")
@@ -874,9 +876,15 @@ class _Verifier:
             self.sink.head(node.record.node_id, frame_type, frame_id)
 
     def end_node(self) -> None:
-        """The current node is over: a node with frames needs its frame set."""
-        if self.node is not None and self.node.section < _SECTION["frame_set"]:
-            self.close_frames(f"node {self.node.record.path!r}")
+        """The current node is over: it needs its frame set, and a head per frame type."""
+        node = self.node
+        if node is not None:
+            where = f"node {node.record.path!r}"
+            if node.section < _SECTION["frame_set"]:
+                self.close_frames(where)
+            # every put moves its (node, type) head, so each type with frames has one
+            for frame_type in sorted({t for _, t, _ in node.frames} - node.heads):
+                self.problem("head", where, f"no head for its {frame_type!r} frames")
         self.node = None
 
     # -- contents ----------------------------------------------------------
