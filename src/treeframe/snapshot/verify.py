@@ -791,6 +791,9 @@ class _Verifier:
             return
         validate_label(frame.frame_type, "frame type")
         validate_label(frame.agent_id, "agent ID")
+        if _TIMESTAMP.fullmatch(frame.created_at) is None:
+            self.problem("record", where, f"created_at {frame.created_at!r} is not a timestamp")
+            return
         self.counts["frames"] += 1
         node = self.frame_line_node(where, "frame", frame.node_id)
         if node is None:
