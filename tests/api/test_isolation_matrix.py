@@ -107,6 +107,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/v1/workspaces/{ws}/audit"): _r(ADMIN),
     ("GET", "/v1/workspaces/{ws}/audit/verify"): _r(ADMIN),
     ("POST", "/v1/workspaces/{ws}/compose"): _r(READ, body=lambda t: {"node": t.node_id}),
+    ("GET", "/v1/workspaces/{ws}/export"): _r(READ, query=lambda t: {"root_hash": t.root}),
     ("POST", "/v1/workspaces/{ws}/frames"): _r(WRITE, audited=True, body=_put),
     ("POST", "/v1/workspaces/{ws}/frames/batch"): _r(
         WRITE, audited=True, body=lambda t: {"frames": [_put(t)]}
@@ -476,7 +477,7 @@ def test_ids_of_b_are_unknown_inside_a(world: World) -> None:
                 assert (raw, headers) == (expected_raw, expected_headers), where
     naming = {r for r in world.routes if "{node_id}" in r[1] or "{frame_id}" in r[1]}
     naming |= {r for r in ROUTES if ROUTES[r].body is _put or r[1].endswith(("/batch", "/compose"))}
-    naming |= {("POST", "/v1/workspaces/{ws}/push/commit")}
+    naming |= {("POST", "/v1/workspaces/{ws}/push/commit"), ("GET", "/v1/workspaces/{ws}/export")}
     naming |= {("DELETE", "/v1/workspaces/{ws}/tokens/{token_id}")}
     assert naming <= refused, naming - refused  # each refused B's ID as a made-up one
     assert _rows_of_b(world.server.store_path) == before

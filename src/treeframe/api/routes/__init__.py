@@ -16,6 +16,7 @@ from treeframe.api.routes import (
     nodes,
     operations,
     push,
+    snapshots,
     workspaces,
 )
 
@@ -30,4 +31,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     operations.router,
     push.router,
     audit.router,
+    snapshots.router,
 )
