@@ -457,9 +457,6 @@ class _Verifier:
             )
         if manifest.workspace.workspace_id != workspace_id(manifest.workspace.name):
             self.problem("manifest", MANIFEST, "the workspace ID is not the ID of its name")
-        created = manifest.workspace.created_at
-        if created and _TIMESTAMP.fullmatch(created) is None:
-            self.problem("manifest", MANIFEST, "the workspace's created_at is not a timestamp")
         if manifest.schemas != SCHEMAS:
             self.problem("manifest", MANIFEST, f"unsupported record schemas {manifest.schemas}")
         if manifest.path:
