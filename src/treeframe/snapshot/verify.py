@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import time
-import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
@@ -23,7 +22,8 @@ from typing import Any, Protocol
 import blake3
 
 from treeframe.engine.agents import AgentRecord
-from treeframe.errors import SnapshotInvalid, TreeframeError
+from treeframe.engine.push import check_path
+from treeframe.errors import InvalidPath, SnapshotInvalid, TreeframeError
 from treeframe.frames.frame import Frame, validate_label
 from treeframe.frames.merkle_set import root_of
 from treeframe.hashing.canonical_json import canonical_json
@@ -968,10 +968,9 @@ def _encoded(value: Any) -> bytes:
 
 
 def _valid_name(name: str) -> bool:
-    """A path component as scans produce it (docs/SCHEMAS.md §4): NFC, no ``/``, NUL, ``.``, ``..``."""
-    return (
-        name not in ("", ".", "..")
-        and "/" not in name
-        and "\x00" not in name
-        and unicodedata.normalize("NFC", name) == name
-    )
+    """A path component as a scan or push produces it (docs/SCHEMAS.md §4)."""
+    try:
+        check_path(name)
+    except InvalidPath:
+        return False
+    return "/" not in name and name != ""
