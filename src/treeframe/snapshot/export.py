@@ -30,6 +30,7 @@ from treeframe.snapshot.format import (
     MANIFEST,
     MAX_LINE,
     RECORDS_TARGET,
+    SCHEMAS,
     SIGNATURE,
     Counts,
     Manifest,
@@ -46,7 +47,6 @@ from treeframe.tree.records import NodeRecord
 
 __all__ = ["SCHEMAS", "ExportReport", "ProgressFn", "export_snapshot", "resolve_export"]
 
-SCHEMAS = {"agent": "agent/1", "frame": "frame/1", "node": "node/1"}
 """The record schemas an archive of this format version holds."""
 
 ProgressFn = Callable[[str, int, int | None], None]
