@@ -445,13 +445,13 @@ class SnapshotInvalid(InvalidRequest):
 
     Raised by import (nothing is written) and by the archive reader for a
     structural fault it cannot read past (a hostile or truncated archive).
-    Each problem is ``(code, where, detail)``: see docs/SCHEMAS.md §15.5.
+    Each problem is ``{"code", "where", "detail"}``: see docs/SCHEMAS.md §15.5.
     """
 
     code = "snapshot_invalid"
     http_status = 422
 
-    def __init__(self, message: str, *, problems: tuple[tuple[str, str, str], ...] = ()) -> None:
+    def __init__(self, message: str, *, problems: tuple[dict[str, str], ...] = ()) -> None:
         super().__init__(message)
         self.problems = problems
 
@@ -459,13 +459,11 @@ class SnapshotInvalid(InvalidRequest):
 class ImportConflict(Conflict):
     """An import would overwrite a head, root or agent the target holds differently.
 
-    Nothing was written; ``conflicts`` lists every one as ``(what, key, ours, theirs)``.
+    Nothing was written; ``conflicts`` lists every one as ``{"kind", "key", "archive", "target"}``.
     """
 
     code = "import_conflict"
 
-    def __init__(
-        self, message: str, *, conflicts: tuple[tuple[str, str, str, str], ...] = ()
-    ) -> None:
+    def __init__(self, message: str, *, conflicts: tuple[dict[str, str], ...] = ()) -> None:
         super().__init__(message)
         self.conflicts = conflicts

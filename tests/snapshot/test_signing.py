@@ -180,7 +180,24 @@ def test_a_non_ed25519_private_key_is_refused(tmp_path: Path) -> None:
         load_signing_key(path)
 
 
-@pytest.mark.parametrize("value", ["", "abc", "0" * 65, "Z" * 64, "/nonexistent/key.pub"])
+SMALL_ORDER = "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"
+
+
+def test_small_order_public_keys_never_verify() -> None:
+    # Under the all-zero key a zero signature passes OpenSSL's check for ~1 message in 8.
+    forged = [
+        _sig(algorithm="ed25519", public_key=key, signature="0" * 128)
+        for key in ("0" * 64, "01" + "0" * 62, SMALL_ORDER, SMALL_ORDER[:-2] + "fa")
+    ]
+    for n in range(64):
+        manifest = b'{"n":%d}\n' % n
+        for entry in forged:
+            assert check_signature(manifest, entry, []).state == "invalid"
+
+
+@pytest.mark.parametrize(
+    "value", ["", "abc", "0" * 65, "Z" * 64, "/nonexistent/key.pub", "0" * 64, SMALL_ORDER]
+)
 def test_bad_trusted_keys(value: str) -> None:
     with pytest.raises(ConfigError):
         load_trusted_key(value)
@@ -191,8 +208,8 @@ def test_a_trust_file_of_junk_is_refused(tmp_path: Path) -> None:
     path.write_text("hello\n")
     with pytest.raises(ConfigError, match="neither"):
         load_trusted_key(str(path))
-    path.write_text("0" * 64 + "\n")
-    assert load_trusted_key(str(path)) == "0" * 64
+    path.write_text("ab" * 32 + "\n")
+    assert load_trusted_key(str(path)) == "ab" * 32
 
 
 def test_keygen_command(tmp_path: Path) -> None:

@@ -37,6 +37,27 @@ ALGORITHM = "ed25519"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX128 = re.compile(r"[0-9a-f]{128}")
 _MAX_KEY_FILE = 16 << 10
+# The encodings of the eight small-order points of Curve25519 (compared without the sign
+# bit), the blocklist libsodium applies. OpenSSL verifies against them, and a signature
+# under such a key "verifies" for about one message in eight while proving nothing.
+_SMALL_ORDER = frozenset(
+    bytes.fromhex(h)
+    for h in (
+        "00" * 32,
+        "01" + "00" * 31,
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ec" + "ff" * 30 + "7f",
+        "ed" + "ff" * 30 + "7f",
+        "ee" + "ff" * 30 + "7f",
+    )
+)
+
+
+def _small_order(public_hex: str) -> bool:
+    raw = bytearray.fromhex(public_hex)
+    raw[31] &= 0x7F
+    return bytes(raw) in _SMALL_ORDER
 
 
 @dataclass(frozen=True)
@@ -142,14 +163,14 @@ def load_trusted_key(value: str) -> str:
     Raises ConfigError otherwise.
     """
     if _HEX64.fullmatch(value):
-        return value
+        return _usable(value, value)
     path = Path(value)
     if not path.is_file():
         raise ConfigError(f"--trust {value!r} is neither a 64-hex public key nor a key file")
     data = _read_small(path, "a public key")
     text = data.decode("ascii", errors="replace").strip()
     if _HEX64.fullmatch(text):
-        return text
+        return _usable(text, str(path))
     ed25519 = _crypto()
     from cryptography.hazmat.primitives import serialization
 
@@ -162,7 +183,13 @@ def load_trusted_key(value: str) -> str:
     if not isinstance(public, ed25519.Ed25519PublicKey):
         raise ConfigError(f"{path} holds a {type(public).__name__}, not an Ed25519 public key")
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return bytes(raw).hex()
+    return _usable(bytes(raw).hex(), str(path))
+
+
+def _usable(public: str, source: str) -> str:
+    if _small_order(public):
+        raise ConfigError(f"--trust {source}: a small-order public key, which can verify forgeries")
+    return public
 
 
 def sign_manifest(manifest: bytes, key: SigningKey) -> bytes:
@@ -188,6 +215,10 @@ def _parse_signature(signature: bytes) -> tuple[str, str]:
     public, sig = value["public_key"], value["signature"]
     if not isinstance(public, str) or not _HEX64.fullmatch(public):
         raise ValueError("public_key is not 64 lowercase hex digits")
+    if _small_order(public):
+        raise ValueError(
+            "public_key is a small-order point, under which a signature proves nothing"
+        )
     if not isinstance(sig, str) or not _HEX128.fullmatch(sig):
         raise ValueError("signature is not 128 lowercase hex digits")
     if canonical_json(value) + b"\n" != signature:

@@ -32,4 +32,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     push.router,
     audit.router,
     snapshots.router,
+    snapshots.imports,
 )
