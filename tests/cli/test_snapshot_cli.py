@@ -185,7 +185,7 @@ def test_a_changed_archive_fails_verification_and_is_not_imported(
     assert_one_line_error(
         run_cli(tmp_path, "import", str(damaged), "--store", url), "snapshot_invalid"
     )
-    assert ok(tmp_path, "workspace", "list", "--all", "--store", url) == []
+    assert ok(tmp_path, "workspace", "list", "--all", "--store", url)["workspaces"] == []
 
 
 def test_import_requiring_another_key_is_refused_and_writes_nothing(
@@ -203,7 +203,7 @@ def test_import_requiring_another_key_is_refused_and_writes_nothing(
     )
     assert_one_line_error(result, "snapshot_invalid")
     assert "not a trusted key" in result.stderr
-    assert ok(tmp_path, "workspace", "list", "--all", "--store", url) == []
+    assert ok(tmp_path, "workspace", "list", "--all", "--store", url)["workspaces"] == []
 
 
 def read_outputs(source: Source, *store: str) -> dict[str, Any]:
@@ -258,7 +258,7 @@ def test_import_into_every_backend_reproduces_the_workspace(
     assert imported.code == 0, imported.stderr
     report = imported.json()
     counts = source.manifest["counts"]
-    assert report["created"] is True and report["root_moved"] is True
+    assert (report["created"], report["root_moved"]) == (True, True)
     assert report["root_hash"] == source.manifest["root_hash"]
     assert report["workspace"] == "default"
     assert report["signature"] == {"state": "trusted", "signer": source.public_key}
@@ -286,7 +286,7 @@ def test_import_into_every_backend_reproduces_the_workspace(
 
     # Idempotent: a second import finds everything present and writes nothing.
     second = ok(tmp_path, "import", str(source.archive), "--store", target)
-    assert second["created"] is False and second["root_moved"] is False
+    assert (second["created"], second["root_moved"]) == (False, False)
     assert all(count == 0 for count in second["written"].values()), second["written"]
     assert second["present"]["frames"] == counts["frames"]
     assert read_outputs(source, "--store", target) == read_outputs(source)
