@@ -49,6 +49,15 @@ def test_key_files_are_private_and_never_overwritten(key: tuple[Path, str]) -> N
     assert generate_key(path, force=True) != public
 
 
+def test_force_replaces_a_world_readable_file_with_a_private_one(tmp_path: Path) -> None:
+    path = tmp_path / "k"
+    path.write_text("old\n")
+    path.chmod(0o644)
+    generate_key(path, force=True)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_signing_key(path).public_key == path.with_name("k.pub").read_text().strip()
+
+
 def test_an_existing_public_file_stops_keygen_before_anything_is_written(tmp_path: Path) -> None:
     (tmp_path / "k.pub").write_text("old\n")
     with pytest.raises(ConfigError, match="exists"):

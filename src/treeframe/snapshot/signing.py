@@ -126,8 +126,9 @@ def generate_key(path: Path, *, force: bool = False) -> str:
         except OSError as exc:
             raise ConfigError(f"cannot write {target}: {exc.strerror}") from None
         with os.fdopen(fd, "wb") as out:
+            # Before the first byte: a file replaced by --force keeps its old mode until then.
+            os.fchmod(out.fileno(), mode)
             out.write(data)
-        os.chmod(target, mode)
     return public
 
 
