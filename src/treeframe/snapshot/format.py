@@ -102,9 +102,12 @@ def content_digest(name: str) -> str | None:
     return match.group(1) if match else None
 
 
-def encode_line(record: dict[str, Any]) -> bytes:
-    """One record line: canonical JSON of ``record`` plus a newline."""
-    return canonical_json(record) + b"\n"
+def encode_line(record: dict[str, Any], *, checked: bool = False) -> bytes:
+    """One record line: canonical JSON of ``record`` plus a newline.
+
+    ``checked``: the record was built from typed fields (no float can be in it).
+    """
+    return canonical_json(record, checked=checked) + b"\n"
 
 
 def _no_float(text: str) -> Any:
