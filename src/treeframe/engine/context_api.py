@@ -60,7 +60,6 @@ from treeframe.errors import (
     AccessDenied,
     FrameNotFound,
     InvalidFrame,
-    InvalidPath,
     InvalidRequest,
     InvalidViewPolicy,
     NodeNotFound,
@@ -71,7 +70,7 @@ from treeframe.frames.views import HARD_MAX_FRAMES, ViewPolicy, select_view
 from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
 from treeframe.storage.base import AuditEntry, StorageBackend
 from treeframe.storage.values import ANY_HEAD, AnyHead
-from treeframe.tree.paths import normalize_name
+from treeframe.tree.paths import normalize_path
 from treeframe.tree.records import NodeRecord
 
 __all__ = ["ContextAPI", "EngineLimits"]
@@ -208,11 +207,7 @@ class ContextAPI:
             record = self.store.get_node(self.ws, NodeId(node))
             if record is not None:
                 return record
-        path = "" if node in ("", ".") else node
-        parts = path.split("/") if path else []
-        if any(part in ("", ".", "..") for part in parts):
-            raise InvalidPath(f"not a workspace-relative path: {node!r}")
-        path = "/".join(normalize_name(part) for part in parts)
+        path = normalize_path(node)
         node_id = self.store.lookup_path(self.ws, path)
         record = self.store.get_node(self.ws, node_id) if node_id else None
         if record is None:

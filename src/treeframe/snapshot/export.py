@@ -20,7 +20,7 @@ from typing import IO, Any
 import blake3
 
 from treeframe import __version__
-from treeframe.errors import ConfigError, InvalidPath, NodeNotFound, StoreCorrupt, WorkspaceNotFound
+from treeframe.errors import ConfigError, NodeNotFound, StoreCorrupt, WorkspaceNotFound
 from treeframe.frames.frame import Frame
 from treeframe.frames.merkle_set import root_of
 from treeframe.hashing.canonical_json import loads
@@ -42,6 +42,7 @@ from treeframe.snapshot.signing import SigningKey, sign_manifest
 from treeframe.snapshot.streams import COMPRESSIONS, Writable, compressor
 from treeframe.snapshot.tar import END, entry_header, padding
 from treeframe.storage.base import NodeSetState, StorageBackend, WorkspaceInfo
+from treeframe.tree.paths import normalize_path
 from treeframe.tree.records import NodeRecord
 
 __all__ = ["SCHEMAS", "ExportReport", "ProgressFn", "export_snapshot", "resolve_export"]
@@ -69,11 +70,15 @@ def resolve_export(
     """Check what an export names before any byte is written.
 
     Returns the workspace, the root, the ancestor records (root first, empty
-    for a whole export) and the exported node's record. ``root`` may be any
-    stored root (a directory record at path ``""``), default the current one.
-    Raises WorkspaceNotFound, NodeNotFound or InvalidPath. Records are
-    immutable, so what this finds stays true inside a later snapshot.
+    for a whole export) and the exported node's record, whose ``path`` is
+    ``path`` normalized as every command normalizes one (``""`` or ``"."``
+    is the whole tree). ``root`` may be any stored root (a directory record
+    at path ``""``), default the current one. Raises WorkspaceNotFound,
+    NodeNotFound (no such root, or nothing at ``path`` in it) or InvalidPath
+    (a malformed path). Records are immutable, so what this finds stays true
+    inside a later snapshot.
     """
+    subtree = normalize_path(path)
     info = store.get_workspace(ws)
     if info is None or info.deleted_at is not None:
         raise WorkspaceNotFound(f"workspace {ws} not found")
@@ -86,22 +91,15 @@ def resolve_export(
     if record is None or record.kind != "dir" or record.path != "":
         raise NodeNotFound(f"no root {root} in this workspace")
     ancestors: list[NodeRecord] = []
-    if path:
-        for name in path.split("/"):
-            if record.kind != "dir":
-                raise InvalidPath(
-                    f"{record.path!r} is not a directory, so {path!r} is not in the tree"
-                )
-            child = dict(record.children).get(name)
-            if child is None:
-                raise InvalidPath(f"no {path!r} in the tree of root {root}")
-            ancestors.append(record)
-            found = store.get_node(ws, child)
-            if found is None:
-                raise StoreCorrupt(
-                    f"node {child} of {record.path or '/'} is missing from the store"
-                )
-            record = found
+    for name in subtree.split("/") if subtree else ():
+        child = dict(record.children).get(name)
+        if child is None:
+            raise NodeNotFound(f"no {subtree!r} in the tree of root {root}")
+        ancestors.append(record)
+        found = store.get_node(ws, child)
+        if found is None:
+            raise StoreCorrupt(f"node {child} of {record.path or '/'} is missing from the store")
+        record = found
     return info, root, ancestors, record
 
 
@@ -140,7 +138,7 @@ def export_snapshot(
                 info.workspace_id, info.name, info.description, info.owner or "", info.created_at
             ),
             root_hash=root_id,
-            path=path,
+            path=top.path,
             node_id=top.node_id,
             counts=Counts(
                 contents=len(contents),

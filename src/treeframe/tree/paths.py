@@ -24,6 +24,7 @@ __all__ = [
     "escape_bytes",
     "has_unassigned",
     "normalize_name",
+    "normalize_path",
     "parent_path",
     "relative_path",
 ]
@@ -85,6 +86,20 @@ def normalize_name(raw: str | bytes, *, where: str = "") -> str:
     if name in ("", ".", "..") or "/" in name or "\x00" in name:
         raise InvalidPath(f"invalid path component {name!r}")
     return unicodedata.normalize("NFC", name)
+
+
+def normalize_path(path: str) -> str:
+    """A workspace-relative path as a caller types it, canonical: ``""`` or ``"."`` is the root.
+
+    Each name is normalized (:func:`normalize_name`); an empty, ``.`` or
+    ``..`` component (so also a leading or trailing ``/``) raises InvalidPath.
+    """
+    if path in ("", "."):
+        return ""
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise InvalidPath(f"not a workspace-relative path: {path!r}")
+    return "/".join(normalize_name(part) for part in parts)
 
 
 def child_path(parent: str, name: str) -> str:

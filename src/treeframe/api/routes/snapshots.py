@@ -26,7 +26,6 @@ from treeframe.api.caching import NO_CACHE
 from treeframe.api.deps import Bound
 from treeframe.api.errors import ERROR_RESPONSES
 from treeframe.engine.principal import Permission, authorize
-from treeframe.engine.push import check_path
 from treeframe.ids import NodeId, WorkspaceId, parse_hex_id
 from treeframe.snapshot.export import export_snapshot, resolve_export
 from treeframe.storage.base import StorageBackend
@@ -141,9 +140,8 @@ def export_workspace(
     """Stream the archive ``treeframe export`` writes, byte for byte the same."""
     authorize(bound.principal, Permission.READ)
     root = None if root_hash is None else NodeId(parse_hex_id(root_hash, "root_hash"))
-    subtree = check_path(path.strip("/"))
     store, ws = bound.api.store, bound.api.ws
-    info, root_id, _, record = resolve_export(store, ws, root, subtree)
+    info, root_id, _, record = resolve_export(store, ws, root, path)
     name = f"{_UNSAFE.sub('_', info.name)}-{root_id[:12]}{_SUFFIX[compression]}"
     headers = {
         "Cache-Control": NO_CACHE,
@@ -152,7 +150,7 @@ def export_workspace(
         "X-Treeframe-Node": record.node_id,
     }
     return StreamingResponse(
-        _stream(store, ws, root_id, subtree, compression),
+        _stream(store, ws, root_id, record.path, compression),
         media_type=MEDIA_TYPES[compression],
         headers=headers,
     )

@@ -13,7 +13,6 @@ import typer
 
 from treeframe.cli.common import JsonOpt, StoreOpt, WorkspaceOpt, configured_store
 from treeframe.cli.output import console, counted_progress, err_console, print_json
-from treeframe.engine.push import check_path
 from treeframe.errors import InvalidRequest, StorageError
 from treeframe.ids import NodeId, parse_hex_id
 from treeframe.snapshot.export import ExportReport, export_snapshot
@@ -72,7 +71,6 @@ def export(
             f"--compression must be one of {', '.join(COMPRESSIONS)}, not {compression!r}"
         )
     root_id = None if root is None else NodeId(parse_hex_id(root, "--root"))
-    subtree = check_path(path.strip("/")) if path not in ("", "/") else ""
     key = None if sign is None else load_signing_key(sign)
     if output == "-" and sys.stdout.isatty():
         raise InvalidRequest("refusing to write a binary archive to a terminal: use -o FILE")
@@ -92,7 +90,7 @@ def export(
                     info.workspace_id,
                     out,
                     root=root_id,
-                    path=subtree,
+                    path=path,
                     compression=compression,
                     signing_key=key,
                     progress=update,
