@@ -71,8 +71,8 @@ def views(store: StorageBackend, tmp_path: Path, ws: WorkspaceId = WS) -> list[A
     ]
 
 
-def full_dump(store: StorageBackend, ws: WorkspaceId = WS) -> list[str]:
-    return list(dump_lines(store, ws))
+def full_dump(store: StorageBackend) -> list[str]:
+    return list(dump_lines(store))
 
 
 @pytest.fixture(params=["postgres", "lmdb"])
@@ -217,7 +217,14 @@ def test_to_dict_shape(source: tuple[StorageBackend, Path], tmp_path: Path) -> N
     with open_store(f"sqlite://{tmp_path / 't.db'}", create=True) as target:
         body = import_snapshot(target, archive).to_dict()
     assert set(body) == {
-        "workspace", "workspace_id", "created", "root_hash", "path", "root_moved",
-        "signature", "written", "present",
+        "workspace",
+        "workspace_id",
+        "created",
+        "root_hash",
+        "path",
+        "root_moved",
+        "signature",
+        "written",
+        "present",
     }
     assert body["signature"] == {"state": "unsigned", "signer": None}
