@@ -21,6 +21,7 @@ from treeframe.cli.commands import (
     demo,
     export,
     frames,
+    importing,
     integrity,
     keys,
     migrate,
@@ -69,6 +70,7 @@ for group in (
     keys,
     export,
     verify_export,
+    importing,
 ):
     group.register(app)
 

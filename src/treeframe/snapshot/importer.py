@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from treeframe.clock import utc_now
+from treeframe.engine.workspaces import check_name
 from treeframe.errors import ImportConflict, SnapshotInvalid, WorkspaceDeleted
 from treeframe.frames.frame import Frame
 from treeframe.frames.merkle_set import root_of
@@ -100,7 +101,7 @@ def import_snapshot(
     _refuse(checked, archive)
     manifest = checked.manifest
     assert manifest is not None  # an archive without one has problems
-    name = workspace if workspace is not None else manifest.workspace.name
+    name = check_name(workspace) if workspace is not None else manifest.workspace.name
     ws = workspace_id(name)
     existing = store.get_workspace(ws)
     if existing is not None and existing.deleted_at is not None:
@@ -265,6 +266,8 @@ class _Writer:
         if self.set_root:
             self.store.import_paths(self.ws, [(r.path, r.node_id) for r in self.nodes])
             self.count("paths", True, len(self.nodes))
+        elif self.whole:  # the same root is current (another is a conflict): paths are there
+            self.count("paths", False, len(self.nodes))
         self.nodes = []
 
     def flush_frames(self) -> None:
