@@ -44,7 +44,9 @@ def test_import_file_then_stdin_is_idempotent(archive: bytes, tmp_path: Path) ->
     first = run(str(path), "--store", url, "--json", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     body = json.loads(first.stdout)
-    assert body["created"] and body["root_moved"] and body["written"]["frames"] > 0
+    assert body["created"]
+    assert body["root_moved"]
+    assert body["written"]["frames"] > 0
     second = run("-", "--store", url, "--json", stdin=archive, cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     again = json.loads(second.stdout)
@@ -54,10 +56,9 @@ def test_import_file_then_stdin_is_idempotent(archive: bytes, tmp_path: Path) ->
     assert renamed.returncode == 0, renamed.stderr
     assert b"new workspace" in renamed.stdout
     with open_store(url) as store:
-        assert store.current_root(workspace_id("copy")) == store.current_root(WS) or (
-            store.current_root(workspace_id("copy")).root  # type: ignore[union-attr]
-            == store.current_root(WS).root  # type: ignore[union-attr]
-        )
+        copied, original = store.current_root(workspace_id("copy")), store.current_root(WS)
+        assert copied is not None and original is not None
+        assert copied.root == original.root
 
 
 @pytest.mark.parametrize(
