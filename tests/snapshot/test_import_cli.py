@@ -57,7 +57,8 @@ def test_import_file_then_stdin_is_idempotent(archive: bytes, tmp_path: Path) ->
     assert b"new workspace" in renamed.stdout
     with open_store(url) as store:
         copied, original = store.current_root(workspace_id("copy")), store.current_root(WS)
-        assert copied is not None and original is not None
+        assert copied is not None
+        assert original is not None
         assert copied.root == original.root
 
 
