@@ -19,7 +19,7 @@ their order, so views order them as the source did.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -88,12 +88,15 @@ def import_snapshot(
     workspace: str | None = None,
     trust: Sequence[str] = (),
     progress: ProgressFn | None = None,
+    admit: Callable[[str, WorkspaceInfo | None], None] | None = None,
 ) -> ImportReport:
     """Verify ``archive`` completely, then write it in one unit of work; nothing unverified is stored.
 
     Raises SnapshotInvalid (every problem) or ImportConflict (every
     conflicting head, root or agent) and writes nothing in either case.
     ``workspace`` imports under another name (IDs do not depend on it).
+    ``admit`` (the API's authorization) is called with the target's name and
+    stored info (None: new) once the archive is verified, before any write.
     """
     total = archive.stat().st_size
     with archive.open("rb") as source:
@@ -108,6 +111,8 @@ def import_snapshot(
         raise WorkspaceDeleted(
             f"workspace {name!r} is deleted: restore it before importing into it"
         )
+    if admit is not None:
+        admit(name, existing)
     report = ImportReport(
         workspace=name,
         workspace_id=ws,

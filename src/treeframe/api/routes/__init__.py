@@ -13,6 +13,7 @@ from treeframe.api.routes import (
     audit,
     frames,
     health,
+    imports,
     nodes,
     operations,
     push,
@@ -24,6 +25,7 @@ __all__ = ["ROUTERS"]
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
+    imports.router,
     workspaces.router,
     access.router,
     nodes.router,
