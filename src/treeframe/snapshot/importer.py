@@ -89,6 +89,7 @@ def import_snapshot(
     trust: Sequence[str] = (),
     progress: ProgressFn | None = None,
     admit: Callable[[str, WorkspaceInfo | None], None] | None = None,
+    owner: str | None = None,
 ) -> ImportReport:
     """Verify ``archive`` completely, then write it in one unit of work; nothing unverified is stored.
 
@@ -97,6 +98,7 @@ def import_snapshot(
     ``workspace`` imports under another name (IDs do not depend on it).
     ``admit`` (the API's authorization) is called with the target's name and
     stored info (None: new) once the archive is verified, before any write.
+    ``owner`` owns a new workspace instead of the archive's owner.
     """
     total = archive.stat().st_size
     with archive.open("rb") as source:
@@ -124,7 +126,7 @@ def import_snapshot(
         signer=checked.signer,
     )
     with store.unit_of_work():
-        writer = _Writer(store, ws, manifest, existing, name, report)
+        writer = _Writer(store, ws, manifest, existing, name, report, owner)
         with archive.open("rb") as source:
             again = verify_archive(source, trust=trust, sink=writer)
         _refuse(again, archive)  # the file changed between the readings: roll back
@@ -155,6 +157,7 @@ class _Writer:
         existing: WorkspaceInfo | None,
         name: str,
         report: ImportReport,
+        owner: str | None,
     ) -> None:
         self.store = store
         self.ws = ws
@@ -166,7 +169,7 @@ class _Writer:
         meta = manifest.workspace
         if existing is None:
             self.info = WorkspaceInfo(
-                ws, name, meta.description, meta.owner or None, meta.created_at, None
+                ws, name, meta.description, owner or meta.owner or None, meta.created_at, None
             )
             store.import_workspace(self.info, 1)
         else:

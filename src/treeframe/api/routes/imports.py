@@ -40,7 +40,7 @@ async def import_workspace(
         list[str] | None, Query(description="Trusted public keys (64 hex); repeatable.")
     ] = None,
 ) -> dict[str, Any]:
-    """Needs what creating a workspace needs, plus ``write`` on an existing target workspace."""
+    """Needs what creating a workspace needs, plus ``write`` on an existing target; a new one is the token agent's."""
     bearer = identity.bearer()
     if bearer.scope is not None or Permission.ADMIN not in bearer.permissions:
         raise AccessDenied("importing a workspace needs a token for all workspaces with admin")
@@ -69,4 +69,6 @@ def _import(
         if Permission.WRITE not in held:
             raise AccessDenied(f"importing into workspace {name!r} needs write there")
 
-    return import_snapshot(store, archive, workspace=workspace, trust=trust, admit=admit).to_dict()
+    return import_snapshot(
+        store, archive, workspace=workspace, trust=trust, admit=admit, owner=bearer.agent_id
+    ).to_dict()
