@@ -88,3 +88,22 @@ def test_no_write_on_the_existing_target_is_refused(
     other = issue_token(server.store_path, None, "intruder", scope="all")
     response = post(http, other, archive, workspace="theirs")
     assert response.status_code == 403, response.text
+
+
+def test_a_conflict_is_409_and_nothing_written(
+    server: Server, http: httpx.Client, admin: str, archive: bytes
+) -> None:
+    from treeframe.hashing.ids import workspace_id
+    from treeframe.storage.dump import dump_lines
+
+    issue_token(server.store_path, "conflicting", "importer")
+    ws = workspace_id("conflicting")
+    with open_store(sqlite_url(server.store_path)) as store:
+        store.put_agent(ws, "writer", b'{"agent_id":"writer","role":"reader"}')
+        before = list(dump_lines(store, ws))
+    response = post(http, admin, archive, workspace="conflicting")
+    assert response.status_code == 409, response.text
+    conflicts = response.json()["error"]["conflicts"]
+    assert [(c["kind"], c["key"]) for c in conflicts] == [("agent", "writer")]
+    with open_store(sqlite_url(server.store_path)) as store:
+        assert list(dump_lines(store, ws)) == before
