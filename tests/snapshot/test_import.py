@@ -14,8 +14,11 @@ from typing import Any
 
 import pytest
 
+from tests.snapshot.hostile import HOSTILE
 from tests.snapshot.workspaces import WS, engine, populate
+from treeframe.engine.types import FrameInput
 from treeframe.errors import ImportConflict, SnapshotInvalid
+from treeframe.frames.frame import Frame
 from treeframe.frames.views import ViewPolicy
 from treeframe.hashing.ids import workspace_id
 from treeframe.ids import WorkspaceId
@@ -153,8 +156,6 @@ def test_conflicts_are_all_reported_and_nothing_written(
     with open_store(f"sqlite://{tmp_path / 't.db'}", create=True) as target:
         import_snapshot(target, archive)
         api = engine(target, tmp_path)
-        from treeframe.engine.types import FrameInput
-
         writer = api.agent_principal("writer")
         api.put_frame("README.md", FrameInput("note", b"diverged"), principal=writer)
         api.put_frame("Zeta.md", FrameInput("summary", b"diverged too"), principal=writer)
@@ -233,3 +234,51 @@ def test_to_dict_shape(source: tuple[StorageBackend, Path], tmp_path: Path) -> N
         "present",
     }
     assert body["signature"] == {"state": "unsigned", "signer": None}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_every_hostile_archive_is_refused_and_nothing_written(name: str, tmp_path: Path) -> None:
+    bad = tmp_path / "hostile.tar"
+    bad.write_bytes(HOSTILE[name]())
+    with open_store(f"sqlite://{tmp_path / 't.db'}", create=True) as target:
+        before = full_dump(target)
+        with pytest.raises(SnapshotInvalid) as caught:
+            import_snapshot(target, bad)
+        assert caught.value.problems
+        assert full_dump(target) == before
+
+
+def test_new_frames_into_an_existing_workspace_are_renumbered(
+    source: tuple[StorageBackend, Path], tmp_path: Path
+) -> None:
+    """The target got the archive, then more frames; a later archive's new frames go after them."""
+    _store, archive = source
+    with open_store(f"sqlite://{tmp_path / 't.db'}", create=True) as target:
+        import_snapshot(target, archive)
+        api = engine(target, tmp_path)
+        writer = api.agent_principal("writer")
+        api.put_frame("docs/guide.md", FrameInput("todo", b"target-only"), principal=writer)
+        highest = max(f.put_seq for f in target.iter_all_frames(WS) if isinstance(f, Frame))
+        # The source gets two new frames on another node; export again.
+        with open_store(f"sqlite://{tmp_path / 'copy.db'}", create=True) as source_copy:
+            import_snapshot(source_copy, archive)
+            src_api = engine(source_copy, tmp_path)
+            src_writer = src_api.agent_principal("writer")
+            src_api.put_frame("Zeta.md", FrameInput("todo", b"first"), principal=src_writer)
+            src_api.put_frame("Zeta.md", FrameInput("todo", b"second"), principal=src_writer)
+            later = tmp_path / "later.tar"
+            with later.open("wb") as out:
+                export_snapshot(source_copy, WS, out)
+            expected = src_api.get_node("Zeta.md", principal=src_api.agent_principal("reader"))
+        report = import_snapshot(target, later)
+        assert report.written["frames"] == 2
+        assert report.written["heads"] == 1
+        new = [f for f in target.iter_all_frames(WS) if isinstance(f, Frame) and f.seq > highest]
+        assert len(new) == 2
+        got = api.get_node("Zeta.md", principal=api.agent_principal("reader"))
+        # The same frames in the same view order, under the target's own numbers.
+        assert [f.to_dict()["frame_id"] for f in got.frames] == [
+            f.to_dict()["frame_id"] for f in expected.frames
+        ]
+        assert min(f.seq for f in new) > highest
+        # The basis index holds the new frames: frames built on Zeta.md's node are found.
