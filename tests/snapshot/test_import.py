@@ -105,6 +105,14 @@ def test_import_reproduces_the_workspace(
     assert ours["frame"]
     assert ours["basis_ref"]
     assert views(target, tmp_path) == views(store, tmp_path)
+    # The basis index: what was built on each imported node or frame is found in the target.
+    refs = {json.loads(line)["ref"] for line in ours["basis_ref"]}
+    assert refs
+    imported = {f.frame_id for f in target.iter_all_frames(WS) if isinstance(f, Frame)}
+    for ref in refs:
+        expected = [row for row in store.frames_built_on(WS, ref, 100) if row[1] in imported]
+        assert expected
+        assert target.frames_built_on(WS, ref, 100) == expected
     info = target.get_workspace(WS)
     assert info is not None
     assert info == store.get_workspace(WS)
