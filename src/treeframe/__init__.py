@@ -8,6 +8,7 @@ from treeframe.engine.principal import Permission, Principal
 from treeframe.errors import TreeframeError
 from treeframe.frames.frame import Basis, Frame, new_frame
 from treeframe.frames.views import View, ViewPolicy
+from treeframe.release import VERSION
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.registry import open_store
 from treeframe.tree.records import NodeRecord
@@ -27,4 +28,4 @@ __all__ = [
     "new_frame",
     "open_store",
 ]
-__version__ = "0.1.0"
+__version__ = VERSION

@@ -29,7 +29,7 @@ from treeframe.hashing.canonical_json import canonical_json
 from treeframe.snapshot.format import MANIFEST, MAX_LINE, MAX_MANIFEST, MAX_SIGNATURE, SIGNATURE
 from treeframe.snapshot.tar import END, entry_header, padding
 
-__all__ = ["EXPECTED", "HOSTILE"]
+__all__ = ["EXPECTED", "HOSTILE", "gzip_ratio_source"]
 
 HOSTILE: dict[str, Callable[[], bytes]] = {}
 EXPECTED: dict[str, str] = {}
@@ -265,6 +265,12 @@ def gzip_bomb_absolute() -> bytes:
     return _bomb("gzip", 10, 32 << 20)
 
 
+@cache
+def gzip_ratio_source() -> bytes:
+    """Not in HOSTILE: 100 MiB of zeros the manifest declares, for a tightened ratio cap."""
+    return _bomb("gzip", 1 << 39, 100 << 20)
+
+
 @hostile("structure")
 def truncated_tar() -> bytes:
     data = archive()
@@ -418,6 +424,14 @@ def non_canonical_record() -> bytes:
     return _records_rewritten(lambda data: data.replace(b'":', b'": ', 1))
 
 
+@hostile("head")
+def missing_head() -> bytes:
+    def edit(snapshot: Snapshot) -> None:
+        snapshot.lines.remove(next(line for line in snapshot.lines if line["kind"] == "head"))
+
+    return _edited(edit)
+
+
 @hostile("record")
 def float_in_record() -> bytes:
     return _records_rewritten(lambda data: data.replace(b'"size":6', b'"size":6.0', 1))
@@ -496,7 +510,7 @@ def agents_out_of_order() -> bytes:
 def garbage_signature() -> bytes:
     items = _items()
     sig = (
-        canonical_json({"algorithm": "ed25519", "public_key": "0" * 64, "signature": "0" * 128})
+        canonical_json({"algorithm": "ed25519", "public_key": "ab" * 32, "signature": "cd" * 64})
         + b"\n"
     )
     return pack([items[0], (SIGNATURE, sig), *items[1:]])

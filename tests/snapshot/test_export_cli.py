@@ -176,3 +176,12 @@ def test_a_failure_midway_leaves_no_file_and_keeps_an_existing_one(
     assert SHARED_NOTE in result.stderr
     assert target.read_bytes() == b"the previous archive"
     assert sorted(p.name for p in cwd.iterdir()) == ["out.tar"]
+
+
+def test_progress_goes_to_stderr_and_leaves_the_archive_alone(cwd: Path, store_path: Path) -> None:
+    done = raw_export(cwd, store_path, "--progress")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == library_export(store_path)
+    shown = done.stderr.decode()
+    assert "records" in shown
+    assert "contents" in shown

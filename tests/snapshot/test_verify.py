@@ -325,3 +325,27 @@ def test_the_report_as_json() -> None:
     assert payload["signature"] == {"signer": None, "state": "unsigned"}
     assert payload["manifest"]["format"] == "treeframe-snapshot"
     assert payload["checked"]["scope"] == "all"
+
+
+def test_problems_past_the_cap_are_counted_not_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import treeframe.snapshot.verify as module
+
+    data = HOSTILE["missing_content"]()
+    everything = verify(data).problems
+    assert len(everything) == 3
+    monkeypatch.setattr(module, "MAX_PROBLEMS", 1)
+    capped = verify(data).problems
+    assert capped[0] == everything[0]
+    assert [(p.code, p.detail) for p in capped[1:]] == [
+        ("limit", "2 more problems were found and not listed")
+    ]
+
+
+def test_the_ratio_cap_stops_a_gzip_stream() -> None:
+    # deflate cannot pass ~1032:1, so the default cap meets a gzip bomb at its absolute
+    # limit (hostile.gzip_bomb_absolute); a tighter ratio shows the ratio cap works on it too.
+    from tests.snapshot.hostile import gzip_ratio_source
+
+    report = verify(gzip_ratio_source(), max_ratio=100)
+    assert codes(report)[-1] == "structure"
+    assert "expands more than 100:1" in report.problems[-1].detail

@@ -10,6 +10,7 @@ import pytest
 from tests.cli.helpers import Result, run_cli
 from tests.snapshot.archives import archive
 from tests.snapshot.hostile import HOSTILE
+from treeframe.snapshot.signing import generate_key, load_signing_key, sign_manifest
 
 
 @pytest.fixture
@@ -102,24 +103,25 @@ def test_a_structural_fault_is_one_line_not_a_traceback(cwd: Path, nowhere: dict
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "code"),
     [
-        (["missing.tar"], "cannot read missing.tar: no such file or directory"),
-        (["."], "cannot read .: is a directory"),
-        (["a.tar", "--sample", "150%"], "invalid sample '150%'"),
-        (["a.tar", "--max-duration", "soon"], "invalid duration 'soon'"),
-        (["a.tar", "--max-bytes", "lots"], "invalid size 'lots'"),
+        (["missing.tar"], "cannot read missing.tar: no such file or directory", "invalid_request"),
+        (["."], "cannot read .: is a directory", "invalid_request"),
+        (["a.tar", "--sample", "150%"], "invalid sample '150%'", "invalid_request"),
+        (["a.tar", "--max-duration", "soon"], "invalid duration 'soon'", "invalid_request"),
+        (["a.tar", "--max-bytes", "lots"], "invalid size 'lots'", "invalid_request"),
+        (["a.tar", "--path", "src/../x"], "invalid path component '..'", "invalid_path"),
     ],
 )
 def test_bad_input_is_one_error_line_and_exit_1(
-    cwd: Path, nowhere: dict[str, str], args: list[str], message: str
+    cwd: Path, nowhere: dict[str, str], args: list[str], message: str, code: str
 ) -> None:
     (cwd / "a.tar").write_bytes(archive())
     result = verify_export(cwd, nowhere, *args)
     assert result.code == 1
     assert result.stderr.count("\n") == 1
     assert message in result.stderr
-    assert result.stderr.endswith("[invalid_request]\n")
+    assert result.stderr.endswith(f"[{code}]\n")
 
 
 def test_caps_are_adjustable(cwd: Path, nowhere: dict[str, str]) -> None:
@@ -139,3 +141,24 @@ def test_progress_on_request(cwd: Path, nowhere: dict[str, str]) -> None:
     shown = verify_export(cwd, nowhere, str(path), "--progress")
     assert shown.code == 0
     assert f"{len(data)}/{len(data)}" in shown.stderr
+
+
+def test_trusted_keys_judge_the_signature(
+    cwd: Path, nowhere: dict[str, str], tmp_path: Path
+) -> None:
+    key_file, other_file = tmp_path / "key", tmp_path / "other"
+    public = generate_key(key_file)
+    generate_key(other_file)
+    key = load_signing_key(key_file)
+    path = cwd / "signed.tar"
+    path.write_bytes(archive(sign=lambda manifest: sign_manifest(manifest, key)))
+    trusted = verify_export(cwd, nowhere, str(path), "--trust", f"{key_file}.pub")
+    assert trusted.code == 0, trusted.stderr
+    assert f"signature: trusted by {public}" in trusted.stdout
+    stranger = verify_export(cwd, nowhere, str(path), "--trust", f"{other_file}.pub", "--json")
+    assert stranger.code == 3
+    assert stranger.json()["signature"] == {"signer": public, "state": "untrusted"}
+    assert [p["code"] for p in stranger.json()["problems"]] == ["signature"]
+    bad_key = verify_export(cwd, nowhere, str(path), "--trust", "not-a-key")
+    assert bad_key.code == 1
+    assert bad_key.stderr.endswith("[config_error]\n")

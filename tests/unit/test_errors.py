@@ -86,6 +86,7 @@ def test_every_subclass_keeps_the_status_family_of_its_parent_or_says_why():
         "BackendUnavailable",
         "RecordMismatch",  # a pushed record is wrong, not the store (422)
         "IncompleteTree",  # a push names nodes not stored yet (422)
+        "SnapshotInvalid",  # a well-formed request whose archive fails verification (422)
     }
 
 

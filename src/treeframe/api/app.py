@@ -22,6 +22,7 @@ from fastapi import APIRouter, FastAPI
 from treeframe.api.errors import install_handlers
 from treeframe.api.middleware import EdgeMiddleware
 from treeframe.api.routes import ROUTERS
+from treeframe.api.routes.snapshots import IMPORT_PATH
 from treeframe.api.versioning import API_VERSION
 from treeframe.config.settings import Settings
 from treeframe.engine.access import AccessService
@@ -73,7 +74,11 @@ def create_app(
     install_handlers(app)
     for router in routers:
         app.include_router(router)
-    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.server.max_body_bytes)
+    app.add_middleware(
+        EdgeMiddleware,
+        max_body_bytes=settings.server.max_body_bytes,
+        body_limits={IMPORT_PATH: settings.server.max_import_bytes},
+    )
     return app
 
 

@@ -16,7 +16,8 @@ dictionary look-ups plus two tuples appended to the response headers.
   the body is read; a body without one (chunked), or one longer than it
   claimed, is counted as it streams and refused the moment it passes the
   limit: the 413 is sent from here and the application sees a disconnect,
-  so no route ever holds more than the limit in memory.
+  so no route ever holds more than the limit in memory. A route that streams
+  its body to disk (snapshot import) has its own limit in ``body_limits``.
 * An exception nothing else handled becomes the ``internal_error`` envelope
   (logged with the request ID), never a traceback.
 * Audit: the request ID is set in :data:`~treeframe.engine.audit.REQUEST_ID`
@@ -35,7 +36,7 @@ import itertools
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from treeframe.api.errors import error_response
@@ -59,9 +60,12 @@ _VERSION_HEADER = (b"x-api-version", API_VERSION.encode())
 class EdgeMiddleware:
     """Wraps the FastAPI app; see the module docstring for what it guarantees."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, body_limits: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_limits = dict(body_limits or {})
         self._id_prefix = secrets.token_hex(8)
         self._id_counter = itertools.count()
 
@@ -89,12 +93,12 @@ class EdgeMiddleware:
         holder = HeadHolder()
         exchange = _Exchange(send, extra_headers, holder)
 
-        refusal = _refusal(api_version, accept, length, self.max_body_bytes)
+        limit = self.body_limits.get(scope["path"], self.max_body_bytes)
+        refusal = _refusal(api_version, accept, length, limit)
         if refusal is not None:
             await exchange.send_error(refusal, request_id)
             return
 
-        limit = self.max_body_bytes
         received = 0
 
         async def limited_receive() -> Message:

@@ -196,6 +196,14 @@ class ServerSettings(_Section):
             "16 MiB frame as base64); larger bodies fail with `payload_too_large` before they are read whole."
         ),
     )
+    max_import_bytes: int = Field(
+        default=16 * 1024**3,
+        ge=1,
+        description=(
+            "Largest snapshot archive `POST /v1/workspaces/import` accepts, in bytes (default 16 GiB); "
+            "the body is spooled to a temporary file, never held in memory; larger ones fail with `payload_too_large`."
+        ),
+    )
     ready_timeout_ms: int = Field(
         default=2000,
         ge=1,

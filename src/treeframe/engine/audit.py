@@ -71,6 +71,7 @@ class Operation(StrEnum):
     ACL_GRANT = "acl.grant"
     ACL_REVOKE = "acl.revoke"
     TREE_PUSH = "tree.push"
+    WORKSPACE_IMPORT = "workspace.import"
 
 
 @dataclass(slots=True)

@@ -19,17 +19,18 @@ from typing import IO, Any
 
 import blake3
 
-from treeframe import __version__
 from treeframe.errors import ConfigError, NodeNotFound, StoreCorrupt, WorkspaceNotFound
 from treeframe.frames.frame import Frame
 from treeframe.frames.merkle_set import root_of
 from treeframe.hashing.canonical_json import loads
 from treeframe.ids import ContentHash, NodeId, WorkspaceId
+from treeframe.release import VERSION
 from treeframe.snapshot.format import (
     CHECKSUMS,
     MANIFEST,
     MAX_LINE,
     RECORDS_TARGET,
+    SCHEMAS,
     SIGNATURE,
     Counts,
     Manifest,
@@ -47,7 +48,6 @@ from treeframe.tree.records import NodeRecord
 
 __all__ = ["SCHEMAS", "ExportReport", "ProgressFn", "export_snapshot", "resolve_export"]
 
-SCHEMAS = {"agent": "agent/1", "frame": "frame/1", "node": "node/1"}
 """The record schemas an archive of this format version holds."""
 
 ProgressFn = Callable[[str, int, int | None], None]
@@ -150,7 +150,7 @@ def export_snapshot(
             checksums_blake3=blake3.blake3(listing).hexdigest(),
             checksums_size=len(listing),
             compression=compression,
-            tool_version=__version__,
+            tool_version=VERSION,
             schemas=SCHEMAS,
         )
         tar = compressor(compression, counter)

@@ -39,6 +39,7 @@ __all__ = [
     "MAX_RECORDS_ENTRY",
     "MAX_SIGNATURE",
     "RECORDS_TARGET",
+    "SCHEMAS",
     "SIGNATURE",
     "Counts",
     "Manifest",
@@ -68,6 +69,9 @@ RECORDS_TARGET = 4 << 20
 """A records entry is cut before the line that would take it past this (4 MiB)."""
 MAX_RECORDS_ENTRY = RECORDS_TARGET + MAX_LINE
 """The largest records entry a writer can produce, so the largest a reader accepts."""
+
+SCHEMAS = {"agent": "agent/1", "frame": "frame/1", "node": "node/1"}
+"""The record schemas this release writes and reads: the manifest's ``schemas``."""
 
 LINE_KINDS = ("agent", "ancestor", "node", "frame", "frame_set", "head")
 """The ``kind`` of every record line, in the order the sections come (docs/SCHEMAS.md §15.4)."""
@@ -107,6 +111,9 @@ def _no_float(text: str) -> Any:
     raise ValueError(f"a float ({text}) in a record line: canonical JSON has integers only")
 
 
+_DECODER = json.JSONDecoder(parse_float=_no_float)
+
+
 def parse_line(line: bytes, where: str) -> dict[str, Any]:
     """Parse one record line; it must be canonical JSON of an object with a known ``kind``.
 
@@ -119,7 +126,7 @@ def parse_line(line: bytes, where: str) -> dict[str, Any]:
         raise SnapshotInvalid(f"{where}: the last record line has no newline")
     try:
         # Floats are refused while parsing, so the re-encoding can skip its own walk.
-        value = json.loads(line[:-1], parse_float=_no_float)
+        value = _DECODER.decode(line[:-1].decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise SnapshotInvalid(f"{where}: a record line is not JSON: {exc}") from exc
     if not isinstance(value, dict) or value.get("kind") not in LINE_KINDS:

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from treeframe.clock import utc_now
-from treeframe.engine.workspaces import check_name
+from treeframe.clock import SYSTEM_CLOCK, Clock
+from treeframe.engine.audit import Auditor, Operation
 from treeframe.errors import ImportConflict, SnapshotInvalid, WorkspaceDeleted
 from treeframe.frames.frame import Frame
 from treeframe.frames.merkle_set import root_of
@@ -43,7 +43,7 @@ from treeframe.storage.base import (
 )
 from treeframe.tree.records import NodeRecord
 
-__all__ = ["KINDS", "ImportReport", "import_snapshot"]
+__all__ = ["KINDS", "Admit", "ImportReport", "import_snapshot"]
 
 KINDS = ("agents", "nodes", "frames", "frame_sets", "heads", "contents", "paths")
 """What an import counts, written or already present."""
@@ -81,6 +81,10 @@ class ImportReport:
         }
 
 
+Admit = Callable[[str, WorkspaceInfo | None], None]
+"""``admit(workspace name, existing info or None)``: raise to refuse the import (the API's access check)."""
+
+
 def import_snapshot(
     store: StorageBackend,
     archive: Path,
@@ -88,27 +92,35 @@ def import_snapshot(
     workspace: str | None = None,
     trust: Sequence[str] = (),
     progress: ProgressFn | None = None,
-    admit: Callable[[str, WorkspaceInfo | None], None] | None = None,
     owner: str | None = None,
+    agent: str | None = None,
+    admit: Admit | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    label: str | None = None,
 ) -> ImportReport:
     """Verify ``archive`` completely, then write it in one unit of work; nothing unverified is stored.
 
     Raises SnapshotInvalid (every problem) or ImportConflict (every
     conflicting head, root or agent) and writes nothing in either case.
-    ``workspace`` imports under another name (IDs do not depend on it).
-    ``admit`` (the API's authorization) is called with the target's name and
-    stored info (None: new) once the archive is verified, before any write.
-    ``owner`` owns a new workspace instead of the archive's owner.
+    ``workspace`` imports under another name (IDs do not depend on it);
+    ``owner`` owns a workspace the import creates (default: the archive's);
+    ``admit`` may refuse the import once the target is known, before any
+    write. The import is audited as ``workspace.import`` by ``agent`` (None:
+    the local owner) in the target's log, accepted or refused. ``label``
+    names the archive in errors (default: its file name).
     """
+    label = label or archive.name
     total = archive.stat().st_size
     with archive.open("rb") as source:
         checked = verify_archive(source, trust=trust, progress=progress, total_bytes=total)
-    _refuse(checked, archive)
+    _refuse(checked, label)
     manifest = checked.manifest
     assert manifest is not None  # an archive without one has problems
     name = check_name(workspace) if workspace is not None else manifest.workspace.name
     ws = workspace_id(name)
     existing = store.get_workspace(ws)
+    if admit is not None:
+        admit(name, existing)
     if existing is not None and existing.deleted_at is not None:
         raise WorkspaceDeleted(
             f"workspace {name!r} is deleted: restore it before importing into it"
@@ -125,22 +137,28 @@ def import_snapshot(
         signature=checked.signature,
         signer=checked.signer,
     )
-    with store.unit_of_work():
-        writer = _Writer(store, ws, manifest, existing, name, report, owner)
+
+    def write() -> None:
+        writer = _Writer(store, ws, manifest, existing, name, owner, clock, report)
         with archive.open("rb") as source:
             again = verify_archive(source, trust=trust, sink=writer)
-        _refuse(again, archive)  # the file changed between the readings: roll back
+        _refuse(again, label)  # the file changed between the readings: roll back
         writer.finish()
+
+    # One unit of work holds every write and the audit entry: all of it commits, or none.
+    Auditor(store, clock).run(
+        Operation.WORKSPACE_IMPORT, None, write, workspace=ws, agent=agent, node=manifest.node_id
+    )
     return report
 
 
-def _refuse(report: VerifyReport, archive: Path) -> None:
+def _refuse(report: VerifyReport, label: str) -> None:
     if report.ok:
         return
     problems = tuple(problem.to_dict() for problem in report.problems)
     first = report.problems[0]
     raise SnapshotInvalid(
-        f"{archive.name} failed verification with {len(problems)} problem(s), nothing imported;"
+        f"{label} failed verification with {len(problems)} problem(s), nothing imported;"
         f" first: {first.where}: {first.detail} [{first.code}]",
         problems=problems,
     )
@@ -156,6 +174,8 @@ class _Writer:
         manifest: Manifest,
         existing: WorkspaceInfo | None,
         name: str,
+        owner: str | None,
+        clock: Clock,
         report: ImportReport,
         owner: str | None,
     ) -> None:
@@ -164,6 +184,7 @@ class _Writer:
         self.manifest = manifest
         self.fresh = existing is None
         self.report = report
+        self.clock = clock
         self.conflicts: list[dict[str, str]] = []
         self.whole = manifest.path == ""
         meta = manifest.workspace
@@ -332,7 +353,9 @@ class _Writer:
         if self.set_root:
             history = self.store.root_history(self.ws, 1)
             seq = history[0].seq + 1 if history else 1
-            self.store.import_roots(self.ws, [RootEntry(seq, self.manifest.root_hash, utc_now())])
+            self.store.import_roots(
+                self.ws, [RootEntry(seq, self.manifest.root_hash, self.clock.now())]
+            )
             self.report.root_moved = True
         if self.highest:
             self.store.import_workspace(self.info, self.highest + 1)

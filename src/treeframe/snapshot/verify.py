@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import time
-import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
@@ -23,7 +22,8 @@ from typing import Any, Protocol
 import blake3
 
 from treeframe.engine.agents import AgentRecord
-from treeframe.errors import SnapshotInvalid, TreeframeError
+from treeframe.engine.push import check_path
+from treeframe.errors import InvalidPath, SnapshotInvalid, TreeframeError
 from treeframe.frames.frame import Frame, validate_label
 from treeframe.frames.merkle_set import root_of
 from treeframe.hashing.canonical_json import canonical_json
@@ -37,6 +37,7 @@ from treeframe.snapshot.format import (
     MAX_RECORDS_ENTRY,
     MAX_SIGNATURE,
     RECORDS_TARGET,
+    SCHEMAS,
     SIGNATURE,
     Manifest,
     content_digest,
@@ -52,7 +53,6 @@ from treeframe.tree.records import NodeRecord
 
 __all__ = [
     "MAX_PROBLEMS",
-    "SCHEMAS",
     "ArchiveSink",
     "Problem",
     "ProgressFn",
@@ -63,8 +63,6 @@ __all__ = [
 ProgressFn = Callable[[int, int | None], None]
 """``progress(input bytes read, total input bytes or None)``."""
 
-SCHEMAS = {"agent": "agent/1", "frame": "frame/1", "node": "node/1"}
-"""The record schemas this release writes and reads (the manifest's ``schemas``)."""
 MAX_PROBLEMS = 10_000
 """Problems listed in one report; past it they are counted, so a hostile archive cannot fill memory."""
 
@@ -132,8 +130,10 @@ class ArchiveSink(Protocol):
     """Receives each item of a whole-archive verification, in archive order, once it is checked.
 
     Contents arrive last; ``chunks`` yields the entry's bytes as they are
-    hashed (the sink must consume them all; the verifier reports a mismatch
-    after the last one, and the importer then rolls everything back).
+    hashed (what the sink leaves unread is read and hashed after it returns;
+    a mismatch is reported after the last chunk). An item is passed once its
+    own checks pass, but a later problem (a count, a missing content) can
+    still fail the archive: the importer keeps nothing unless the report is ok.
     """
 
     def agent(self, record: dict[str, Any]) -> None:
@@ -253,6 +253,7 @@ class _Node:
     frame_set: bool = False
     last_frame: str = ""
     last_head: str = ""
+    heads: set[str] = field(default_factory=set)
 
 
 class _Verifier:
@@ -321,16 +322,19 @@ class _Verifier:
         )
         self.checked_counts = {"nodes": 0, "frames": 0, "contents": 0, "content_bytes": 0}
         self.lines_since_clock = 0
+        self.raw = b""  # the record line being checked
 
     # -- reporting ---------------------------------------------------------
 
     def problem(self, code: str, where: str, detail: str) -> None:
+        """Record a problem; past MAX_PROBLEMS only count it."""
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(Problem(code, where, detail))
         else:
             self.unlisted += 1
 
     def report(self) -> VerifyReport:
+        """The report of this run (the structural fault, if any, last)."""
         problems = list(self.problems)
         if self.unlisted:
             problems.append(
@@ -347,10 +351,12 @@ class _Verifier:
         return VerifyReport(self.manifest, self.signature, self.signer, problems, checked)
 
     def show_progress(self) -> None:
+        """Tell the caller how much input was read."""
         if self.progress is not None and self.stream is not None:
             self.progress(self.stream.consumed, self.total_bytes)
 
     def tick(self) -> None:
+        """Report progress and stop (``_OutOfTime``) once the deadline has passed."""
         self.show_progress()
         if self.deadline is not None and time.monotonic() >= self.deadline:
             self.complete = False
@@ -359,6 +365,7 @@ class _Verifier:
     # -- the pass ----------------------------------------------------------
 
     def run(self, max_bytes: int, max_ratio: int) -> None:
+        """Read the whole stream once; a structural fault or the deadline ends it."""
         try:
             self.stream = Decompressed(self.source, max_bytes=max_bytes, max_ratio=max_ratio)
             reader = TarReader(self.stream)
@@ -373,20 +380,11 @@ class _Verifier:
             pass
 
     def entry(self, reader: TarReader, entry: Entry) -> None:
+        """Check one entry's place in the order of §15.2, then read it."""
         name = entry.name
         number = records_number(name)
         digest = content_digest(name)
-        phase = (
-            0
-            if name == MANIFEST
-            else 1
-            if name == SIGNATURE
-            else 2
-            if name == CHECKSUMS
-            else 3
-            if number is not None
-            else 4
-        )
+        phase = _PHASES.get(name, 3 if number is not None else 4)
         if self.phase == -1 and phase != 0:
             self.problem("order", name, f"the first entry must be {MANIFEST}")
             self.phase = 0
@@ -417,12 +415,14 @@ class _Verifier:
             self.read_content(reader, entry, digest)
 
     def read_limited(self, reader: TarReader, entry: Entry, limit: int) -> bytes | None:
+        """The entry's bytes, or None (a ``limit`` problem) when it is over ``limit``."""
         if entry.size > limit:
             self.problem("limit", entry.name, f"{entry.size} bytes, over its limit of {limit}")
             return None
         return reader.read_all(limit)
 
     def finish(self) -> None:
+        """The end of the archive: what never came is missing; counts compared."""
         if self.phase < 0:
             self.problem("missing", MANIFEST, "the archive is empty")
         self.judge_signature(None)
@@ -437,6 +437,7 @@ class _Verifier:
     # -- manifest and signature --------------------------------------------
 
     def read_manifest(self, reader: TarReader, entry: Entry) -> None:
+        """Parse and check the manifest, then tighten the decompression cap to what it declares."""
         data = self.read_limited(reader, entry, MAX_MANIFEST)
         if data is None:
             return
@@ -456,9 +457,6 @@ class _Verifier:
             )
         if manifest.workspace.workspace_id != workspace_id(manifest.workspace.name):
             self.problem("manifest", MANIFEST, "the workspace ID is not the ID of its name")
-        created = manifest.workspace.created_at
-        if created and _TIMESTAMP.fullmatch(created) is None:
-            self.problem("manifest", MANIFEST, "the workspace's created_at is not a timestamp")
         if manifest.schemas != SCHEMAS:
             self.problem("manifest", MANIFEST, f"unsupported record schemas {manifest.schemas}")
         if manifest.path:
@@ -485,6 +483,7 @@ class _Verifier:
         self.stream.limit(2 * declared + _LIMIT_SLACK)
 
     def judge_signature(self, data: bytes | None) -> None:
+        """Judge the signature once (``data`` None: unsigned), when there is a manifest."""
         if self.judged or self.manifest is None:
             return
         self.judged = True
@@ -498,6 +497,7 @@ class _Verifier:
     # -- checksums.b3 and records entries ----------------------------------
 
     def read_checksums(self, reader: TarReader, entry: Entry) -> None:
+        """Keep the BLAKE3 each records entry must have; check the entry against the manifest."""
         hasher = blake3.blake3()
         listed = bytearray()
         buffer = b""
@@ -538,6 +538,7 @@ class _Verifier:
             self.problem("checksum", CHECKSUMS, "its BLAKE3 is not the one the manifest holds")
 
     def read_records(self, reader: TarReader, entry: Entry, number: int) -> None:
+        """Hash one records entry and check its lines one by one (a line at most in memory)."""
         name = entry.name
         if number <= self.records_seen:
             self.problem("order", name, f"{name} after records entry {self.records_seen}")
@@ -588,6 +589,7 @@ class _Verifier:
         return size + length
 
     def end_records(self) -> None:
+        """The records are over: every expected node came, the contents to expect are known."""
         if self.expected_contents is not None:
             return  # already ended
         if self.listed is not None:
@@ -604,6 +606,7 @@ class _Verifier:
     # -- record lines ------------------------------------------------------
 
     def line(self, entry: str, data: bytes) -> None:
+        """Parse one record line and dispatch it to ``on_<kind>``."""
         self.line_no += 1
         where = f"{entry}:{self.line_no}"
         self.lines_since_clock += 1
@@ -632,15 +635,28 @@ class _Verifier:
                 self.problem("order", where, f"an {kind} line after the {_KINDS[self.section]}s")
                 return
             self.section = section
+        self.raw = data
         try:
             getattr(self, f"on_{kind}")(where, value)
         except (TreeframeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             self.problem("record", where, f"a malformed {kind} line: {exc}")
 
+    def record_bytes(self) -> bytes:
+        """The canonical bytes of the current line's ``record``: its last key, so its tail."""
+        return self.raw[self.raw.index(b'"record":') + len(b'"record":') : -2]
+
+    def node_record(self, record: Any) -> NodeRecord:
+        """A node/1 record, parsed strictly: it must re-encode to the same JSON."""
+        parsed = NodeRecord.from_dict(record)
+        if parsed.to_json() != self.record_bytes():
+            raise ValueError("not a node/1 record")
+        return parsed
+
     def on_agent(self, where: str, value: dict[str, Any]) -> None:
+        """An agent/1 record, ascending by ID."""
         record = value["record"]
         agent = AgentRecord.from_dict(record)
-        if _encoded(agent.to_dict()) != _encoded(record):
+        if _encoded(agent.to_dict()) != self.record_bytes():
             self.problem("record", where, "not an agent/1 record")
             return
         self.counts["agents"] += 1
@@ -654,7 +670,8 @@ class _Verifier:
             self.sink.agent(record)
 
     def on_ancestor(self, where: str, value: dict[str, Any]) -> None:
-        record = _node_record(value["record"])
+        """A directory above the subtree: the next one on the path from ``root_hash``."""
+        record = self.node_record(value["record"])
         self.counts["ancestors"] += 1
         index = self.ancestors
         self.ancestors += 1
@@ -674,6 +691,7 @@ class _Verifier:
             self.sink.node(record, ancestor=True)
 
     def start_walk(self, where: str) -> None:
+        """The first subtree node: the ancestors must have led to ``node_id``."""
         manifest = self.manifest
         assert manifest is not None
         self.walk_started = True
@@ -690,10 +708,11 @@ class _Verifier:
         self.stack = [(manifest.path, manifest.node_id)]
 
     def on_node(self, where: str, value: dict[str, Any]) -> None:
+        """The next node of the pre-order walk: exactly the child the stack expects."""
         self.end_node()
         if not self.walk_started:
             self.start_walk(where)
-        record = _node_record(value["record"])
+        record = self.node_record(value["record"])
         self.counts["nodes"] += 1
         if not self.stack:
             self.problem(
@@ -760,14 +779,18 @@ class _Verifier:
         return node
 
     def on_frame(self, where: str, value: dict[str, Any]) -> None:
+        """A frame of the current node, ascending by FrameID."""
         record = value["record"]
         put_seq = value["put_seq"]
         frame = Frame.from_dict(record)
-        if frame.to_json() != _encoded(record) or type(put_seq) is not int:
+        if frame.to_json() != self.record_bytes() or type(put_seq) is not int:
             self.problem("record", where, "not a frame/1 record with an integer put_seq")
             return
         validate_label(frame.frame_type, "frame type")
         validate_label(frame.agent_id, "agent ID")
+        if _TIMESTAMP.fullmatch(frame.created_at) is None:
+            self.problem("record", where, f"created_at {frame.created_at!r} is not a timestamp")
+            return
         self.counts["frames"] += 1
         node = self.frame_line_node(where, "frame", frame.node_id)
         if node is None:
@@ -808,6 +831,7 @@ class _Verifier:
             )
 
     def on_frame_set(self, where: str, value: dict[str, Any]) -> None:
+        """The current node's frame-set root and count, over the FrameIDs just read."""
         node = self.frame_line_node(where, "frame_set", value["node_id"])
         self.counts["frame_sets"] += 1
         if node is None:
@@ -829,6 +853,7 @@ class _Verifier:
             self.sink.frame_set(node.record.node_id, root, count)
 
     def on_head(self, where: str, value: dict[str, Any]) -> None:
+        """A head of the current node: its newest frame of that type."""
         node = self.frame_line_node(where, "head", value["node_id"])
         self.counts["heads"] += 1
         if node is None:
@@ -838,6 +863,7 @@ class _Verifier:
             self.problem("order", where, f"head {frame_type!r} is not after {node.last_head!r}")
             return
         node.last_head = frame_type
+        node.heads.add(frame_type)
         of_type = [(put_seq, fid) for fid, ftype, put_seq in node.frames if ftype == frame_type]
         if not of_type or frame_id not in {fid for _, fid in of_type}:
             self.problem("head", where, f"names {frame_id}, not a {frame_type!r} frame of the node")
@@ -850,13 +876,21 @@ class _Verifier:
             self.sink.head(node.record.node_id, frame_type, frame_id)
 
     def end_node(self) -> None:
-        if self.node is not None and self.node.section < _SECTION["frame_set"]:
-            self.close_frames(f"node {self.node.record.path!r}")
+        """The current node is over: it needs its frame set, and a head per frame type."""
+        node = self.node
+        if node is not None:
+            where = f"node {node.record.path!r}"
+            if node.section < _SECTION["frame_set"]:
+                self.close_frames(where)
+            # every put moves its (node, type) head, so each type with frames has one
+            for frame_type in sorted({t for _, t, _ in node.frames} - node.heads):
+                self.problem("head", where, f"no head for its {frame_type!r} frames")
         self.node = None
 
     # -- contents ----------------------------------------------------------
 
     def read_content(self, reader: TarReader, entry: Entry, digest: str) -> None:
+        """One content entry, matched against the sorted hashes frames named, and hashed."""
         name = entry.name
         if digest <= self.last_content:
             what = "a second" if digest == self.last_content else "out of order:"
@@ -901,11 +935,13 @@ class _Verifier:
             self.problem("content_hash", name, "its bytes do not hash to its name")
 
     def missing_content(self, digest: str) -> None:
+        """Report a content that a frame names but the archive lacks."""
         self.problem(
             "missing", f"contents/{digest}", "a content a frame names is not in the archive"
         )
 
     def end_contents(self) -> None:
+        """Every named content that never came is missing."""
         if self.expected_contents is None:
             return
         for digest in self.expected_contents[self.content_at :]:
@@ -913,6 +949,7 @@ class _Verifier:
         self.content_at = len(self.expected_contents)
 
     def compare_counts(self) -> None:
+        """Every count and byte total the manifest declares, against what was read."""
         if self.manifest is None:
             return
         declared = self.manifest.counts.to_dict()
@@ -922,14 +959,7 @@ class _Verifier:
 
 
 _KINDS = {index: kind for kind, index in _SECTION.items()}
-
-
-def _node_record(record: Any) -> NodeRecord:
-    """A node/1 record, parsed strictly: it must re-encode to the same JSON."""
-    parsed = NodeRecord.from_dict(record)
-    if parsed.to_json() != _encoded(record):
-        raise ValueError("not a node/1 record")
-    return parsed
+_PHASES = {MANIFEST: 0, SIGNATURE: 1, CHECKSUMS: 2}  # then records (3) and contents (4)
 
 
 def _encoded(value: Any) -> bytes:
@@ -938,10 +968,9 @@ def _encoded(value: Any) -> bytes:
 
 
 def _valid_name(name: str) -> bool:
-    """A path component as scans produce it (docs/SCHEMAS.md §4): NFC, no ``/``, NUL, ``.``, ``..``."""
-    return (
-        name not in ("", ".", "..")
-        and "/" not in name
-        and "\x00" not in name
-        and unicodedata.normalize("NFC", name) == name
-    )
+    """A path component as a scan or push produces it (docs/SCHEMAS.md §4)."""
+    try:
+        check_path(name)
+    except InvalidPath:
+        return False
+    return "/" not in name and name != ""

@@ -208,6 +208,7 @@ def test_sources_map_is_exact(home: Path, root: Path):
         "limits.max_batch": "env:TREEFRAME_LIMITS__MAX_BATCH",
         "limits.path_history": "default",
         "server.max_body_bytes": "default",
+        "server.max_import_bytes": "default",
         "server.ready_timeout_ms": "default",
         "agents.summarizer.role": ws,
         "agents.summarizer.capabilities": "default",

@@ -34,4 +34,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     push.router,
     audit.router,
     snapshots.router,
+    snapshots.imports,
 )

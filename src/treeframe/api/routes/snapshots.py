@@ -1,4 +1,4 @@
-"""Snapshot export: a workspace's state at one root, streamed as a ``treeframe-snapshot/1`` archive.
+"""Snapshots over HTTP: export streams a ``treeframe-snapshot/1`` archive, import takes one.
 
 The archive is written by :func:`treeframe.snapshot.export.export_snapshot`
 in a worker thread that holds one store snapshot for the whole export and
@@ -9,36 +9,61 @@ filling the server's memory. Everything that can be wrong with the request
 errors are the normal JSON envelope; a failure after that (a damaged content
 found while streaming) cuts the stream short, which every reader detects as
 a truncated archive.
+
+Import spools the request body to a temporary file (the edge middleware
+caps it at ``server.max_import_bytes`` instead of the usual body limit), then
+runs :func:`treeframe.snapshot.importer.import_snapshot` in the thread pool:
+verified completely, written in one unit of work, audited.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import re
+import tempfile
 import threading
 from collections.abc import Iterator
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from treeframe.api.auth import access_service
 from treeframe.api.caching import NO_CACHE
-from treeframe.api.deps import Bound
+from treeframe.api.deps import Authenticated, Bound, Identity, Service
 from treeframe.api.errors import ERROR_RESPONSES
 from treeframe.engine.principal import Permission, authorize
+from treeframe.errors import (
+    AccessDenied,
+    Conflict,
+    InvalidRequest,
+    StorageError,
+    WorkspaceNotFound,
+)
 from treeframe.ids import NodeId, WorkspaceId, parse_hex_id
 from treeframe.snapshot.export import export_snapshot, resolve_export
-from treeframe.storage.base import StorageBackend
+from treeframe.snapshot.importer import import_snapshot
+from treeframe.snapshot.signing import load_trusted_key
+from treeframe.storage.base import StorageBackend, WorkspaceInfo
+from treeframe.wire.snapshots import ImportResult
 
-__all__ = ["MEDIA_TYPES", "router"]
+__all__ = ["IMPORT_PATH", "MEDIA_TYPES", "imports", "router"]
+
+IMPORT_PATH = "/v1/workspaces/import"
 
 MEDIA_TYPES = {"none": "application/x-tar", "zstd": "application/zstd", "gzip": "application/gzip"}
 _SUFFIX = {"none": ".tar", "zstd": ".tar.zst", "gzip": ".tar.gz"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_HEX_KEY = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 256 << 10
 _QUEUE_CHUNKS = 8  # at most ~2 MiB in flight per export
 
 router = APIRouter(prefix="/v1/workspaces/{ws}", tags=["snapshots"], responses=ERROR_RESPONSES)
+imports = APIRouter(tags=["snapshots"], responses=ERROR_RESPONSES)
 
 
 class _Cancelled(Exception):
@@ -154,3 +179,86 @@ def export_workspace(
         media_type=MEDIA_TYPES[compression],
         headers=headers,
     )
+
+
+def _admission(request: Request, identity: Identity) -> Any:
+    """Who may import: what creating the workspace needs, or ``admin`` in the existing one."""
+    access = access_service(request)
+
+    def admit(name: str, existing: WorkspaceInfo | None) -> None:
+        bearer = identity.bearer()
+        if existing is None:
+            if bearer.scope is not None or Permission.ADMIN not in bearer.permissions:
+                raise AccessDenied(
+                    "importing into a new workspace needs a token for all workspaces with admin"
+                )
+            return
+        held = bearer.permissions & access.held(identity.agent_id, existing)
+        if bearer.scope not in (None, existing.workspace_id) or not held:
+            raise Conflict(f"the workspace name {name!r} is not available")
+        if existing.deleted_at is not None and Permission.ADMIN not in held:
+            raise WorkspaceNotFound(f"no workspace {name!r}")
+        if Permission.ADMIN not in held:
+            raise AccessDenied(f"importing into workspace {name!r} needs admin there")
+
+    return admit
+
+
+@imports.post(
+    IMPORT_PATH,
+    status_code=201,
+    responses={200: {"model": ImportResult, "description": "Into an existing workspace."}},
+    summary="Import a snapshot archive: verified completely, written all-or-nothing",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in ("application/octet-stream", *MEDIA_TYPES.values())
+            },
+        }
+    },
+)
+async def import_workspace(
+    request: Request,
+    response: Response,
+    identity: Authenticated,
+    service: Service,
+    workspace: Annotated[
+        str | None, Query(description="Import under this name (default: the archive's).")
+    ] = None,
+    trust: Annotated[
+        list[str], Query(description="A trusted ed25519 public key (64 hex); repeat.")
+    ] = [],  # noqa: B006 - FastAPI copies query defaults
+) -> ImportResult:
+    """The body is the archive (any compression); 201 with what was written and what was present."""
+    if not all(_HEX_KEY.fullmatch(key) for key in trust):
+        # Only the hex form: the server never reads a key file a request names.
+        raise InvalidRequest("trust must be 64-hex ed25519 public keys")
+    keys = [load_trusted_key(key) for key in trust]
+    fd, name = tempfile.mkstemp(prefix="treeframe-import-", suffix=".archive")
+    try:
+        with os.fdopen(fd, "wb") as spool:
+            async for chunk in request.stream():
+                try:
+                    spool.write(chunk)
+                except OSError as exc:
+                    raise StorageError(f"cannot spool the archive: {exc.strerror}") from None
+        report = await run_in_threadpool(
+            import_snapshot,
+            service.store,
+            Path(name),
+            workspace=workspace,
+            trust=keys,
+            owner=identity.agent_id,
+            agent=identity.agent_id,
+            admit=_admission(request, identity),
+            clock=service.runtime.clock,
+            label="the archive",
+        )
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+    if not report.created:
+        response.status_code = 200
+    return ImportResult.model_validate(report.to_dict())

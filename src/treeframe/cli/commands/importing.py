@@ -1,80 +1,115 @@
-"""import: load a snapshot archive into a store, verified on the way in (docs/CLI.md)."""
+"""import: load a snapshot archive into a store, verified completely and all-or-nothing."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from treeframe.cli.common import JsonOpt, StoreOpt, open_configured_store
-from treeframe.cli.output import console, print_json, shown
-from treeframe.errors import InvalidRequest, from_os_error
-from treeframe.snapshot.importer import import_snapshot
+from treeframe.cli.common import JsonOpt, StoreOpt, configured_store
+from treeframe.cli.output import console, counted_progress, print_json
+from treeframe.errors import StorageError
+from treeframe.snapshot.importer import KINDS, import_snapshot
 from treeframe.snapshot.signing import load_trusted_key
 
 __all__ = ["register"]
 
 
-def import_command(
-    file: Annotated[str, typer.Argument(help="The archive, or - to read it from stdin.")],
+@contextlib.contextmanager
+def _archive_file(source: str) -> Iterator[Path]:
+    """The archive as a file: ``source`` itself, or stdin (``-``) spooled to a temporary file."""
+    if source != "-":
+        path = Path(source)
+        if not path.is_file():
+            raise StorageError(f"no archive file {source}")
+        yield path
+        return
+    fd, name = tempfile.mkstemp(prefix="treeframe-import-", suffix=".archive")
+    try:
+        with os.fdopen(fd, "wb") as spool:
+            try:
+                shutil.copyfileobj(sys.stdin.buffer, spool, 1 << 20)
+            except OSError as exc:
+                raise StorageError(f"cannot spool stdin: {exc.strerror}") from None
+        yield Path(name)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+
+
+def import_archive(
+    archive: Annotated[
+        str, typer.Argument(help="The archive (treeframe export), or '-' for stdin.")
+    ],
     workspace: Annotated[
         str | None,
         typer.Option(
             "--workspace",
-            help="Import under this workspace name (default: the archive's).",
+            help="Import under this name (default: the archive's).",
             show_default=False,
         ),
     ] = None,
-    store: StoreOpt = None,
     trust: Annotated[
         list[str] | None,
         typer.Option(
-            "--trust",
-            help="Require a signature by this public key (64 hex or a .pub file); repeatable.",
-            metavar="PUBKEY",
-            show_default=False,
+            "--trust", help="Require a signature by this public key (hex or file); repeat."
         ),
     ] = None,
+    progress: Annotated[
+        bool, typer.Option("--progress", help="Show progress even when stderr is no TTY.")
+    ] = False,
+    store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Verify an exported archive completely, then import it in one transaction."""
+    """Verify an archive completely, then write it into the store in one transaction."""
     keys = [load_trusted_key(value) for value in trust or ()]
-    with tempfile.TemporaryDirectory(prefix="treeframe-import-") as spool:
-        archive = _archive(file, Path(spool))
-        with open_configured_store(store, create=True) as opened:
-            report = import_snapshot(opened, archive, workspace=workspace, trust=keys)
+    # Imported here: opening a store pulls in the backends.
+    from treeframe.storage.registry import open_store
+    from treeframe.workspace.settings import store_content
+
+    settings, url = configured_store(store)
+    enabled = (progress or sys.stderr.isatty()) and not json_out
+    with (
+        _archive_file(archive) as path,
+        open_store(url, content=store_content(settings), create=True) as opened,
+        counted_progress(enabled) as update,
+    ):
+        report = import_snapshot(
+            opened,
+            path,
+            workspace=workspace,
+            trust=keys,
+            label="stdin" if archive == "-" else archive,
+            progress=lambda done, total: update("verifying", done, total),
+        )
     if json_out:
         print_json(report.to_dict())
         return
-    moved = "root set" if report.root_moved else "root not moved"
-    written = ", ".join(f"{n} {kind}" for kind, n in report.written.items() if n) or "nothing"
-    console.print(
-        f"imported {shown(report.workspace)!r} at {report.root_hash}"
-        f" ({'new workspace' if report.created else 'existing workspace'}, {moved}):"
-        f" wrote {written}"
-    )
-
-
-def _archive(file: str, spool: Path) -> Path:
-    """The archive as a regular file: ``-`` is spooled from stdin (both readings need a file)."""
-    if file != "-":
-        path = Path(file)
-        if not path.is_file():
-            raise InvalidRequest(f"cannot read {file}: not a regular file")
-        return path
-    target = spool / "stdin.tar"
-    try:
-        with target.open("wb") as out:
-            shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
-    except OSError as exc:
-        raise from_os_error(exc, "cannot spool stdin", InvalidRequest) from exc
-    return target
+    made = "created" if report.created else "into existing"
+    scope = f" subtree {report.path!r}" if report.path else ""
+    console.print(f"imported root {report.root_hash}{scope} {made} workspace {report.workspace}")
+    for kind in KINDS:
+        if report.written[kind] or report.present[kind]:
+            console.print(
+                f"  {kind:<11}{report.written[kind]:>9} written {report.present[kind]:>9} present"
+            )
+    if report.root_moved:
+        console.print(f"  the workspace's root is now {report.root_hash}")
+    elif report.path:
+        console.print(
+            "  a subtree: its nodes and frames are stored; the workspace's root did not move"
+        )
+    signer = f" by {report.signer}" if report.signer else ""
+    console.print(f"  signature: {report.signature}{signer}")
 
 
 def register(app: typer.Typer) -> None:
-    """Attach this command to the app."""
-    app.command("import")(import_command)
+    """Attach this group's commands to the app."""
+    app.command("import")(import_archive)
