@@ -116,7 +116,7 @@ def import_snapshot(
     _refuse(checked, label)
     manifest = checked.manifest
     assert manifest is not None  # an archive without one has problems
-    name = check_name(workspace) if workspace is not None else manifest.workspace.name
+    name = workspace if workspace is not None else manifest.workspace.name
     ws = workspace_id(name)
     existing = store.get_workspace(ws)
     if admit is not None:
@@ -125,8 +125,6 @@ def import_snapshot(
         raise WorkspaceDeleted(
             f"workspace {name!r} is deleted: restore it before importing into it"
         )
-    if admit is not None:
-        admit(name, existing)
     report = ImportReport(
         workspace=name,
         workspace_id=ws,
@@ -177,7 +175,6 @@ class _Writer:
         owner: str | None,
         clock: Clock,
         report: ImportReport,
-        owner: str | None,
     ) -> None:
         self.store = store
         self.ws = ws

@@ -13,7 +13,6 @@ from treeframe.api.routes import (
     audit,
     frames,
     health,
-    imports,
     nodes,
     operations,
     push,
@@ -25,7 +24,6 @@ __all__ = ["ROUTERS"]
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
-    imports.router,
     workspaces.router,
     access.router,
     nodes.router,
