@@ -292,6 +292,8 @@ class _Writer:
         if self.set_root:
             self.store.import_paths(self.ws, [(r.path, r.node_id) for r in self.nodes])
             self.count("paths", True, len(self.nodes))
+        elif self.whole:  # the same root is current (another is a conflict): paths are there
+            self.count("paths", False, len(self.nodes))
         self.nodes = []
 
     def flush_frames(self) -> None:
