@@ -26,7 +26,8 @@ from typing import Any
 
 from treeframe.clock import SYSTEM_CLOCK, Clock
 from treeframe.engine.audit import Auditor, Operation
-from treeframe.errors import ImportConflict, SnapshotInvalid, WorkspaceDeleted
+from treeframe.engine.workspaces import check_name
+from treeframe.errors import ConcurrentUpdate, ImportConflict, SnapshotInvalid, WorkspaceDeleted
 from treeframe.frames.frame import Frame
 from treeframe.frames.merkle_set import root_of
 from treeframe.hashing.canonical_json import canonical_json
@@ -116,7 +117,7 @@ def import_snapshot(
     _refuse(checked, label)
     manifest = checked.manifest
     assert manifest is not None  # an archive without one has problems
-    name = workspace if workspace is not None else manifest.workspace.name
+    name = check_name(workspace if workspace is not None else manifest.workspace.name)
     ws = workspace_id(name)
     existing = store.get_workspace(ws)
     if admit is not None:
@@ -137,6 +138,9 @@ def import_snapshot(
     )
 
     def write() -> None:
+        now = store.get_workspace(ws)
+        if (now is None) != (existing is None) or (now is not None and now.deleted_at):
+            raise ConcurrentUpdate(f"workspace {name!r} was created or deleted meanwhile: retry")
         writer = _Writer(store, ws, manifest, existing, name, owner, clock, report)
         with archive.open("rb") as source:
             again = verify_archive(source, trust=trust, sink=writer)
@@ -227,12 +231,12 @@ class _Writer:
         self.node_frames = []
         if len(self.nodes) >= _BATCH:
             self.flush_nodes()
+        if len(self.frames) >= _BATCH:  # between nodes: a node's frames are renumbered together
+            self.flush_frames()
 
     def frame(self, frame: Frame) -> None:
         self.node_frames.append(frame.frame_id)
         self.frames.append(frame)
-        if len(self.frames) >= _BATCH:
-            self.flush_frames()
 
     def frame_set(self, node_id: NodeId, root: str, count: int) -> None:
         state = NodeSetState(root, count)
@@ -245,6 +249,9 @@ class _Writer:
             if held - ours:  # the target has frames there the archive lacks: the union's set
                 union = sorted(held | ours)
                 state = NodeSetState(root_of(union), len(union))
+                if self.store.get_frame_set(self.ws, node_id) == state:
+                    self.count("frame_sets", False)
+                    return
         self.sets.append((node_id, state))
         if len(self.sets) >= _BATCH:
             self.flush_sets()
@@ -307,15 +314,30 @@ class _Writer:
             for frame in self.frames
             if frame.frame_id not in held
         ]
+        # A held frame the archive shows put again after one of the node's new frames must
+        # stay more recent than it: its recency pointer moves after the target's numbers too.
+        first_new: dict[NodeId, int] = {}
+        for frame in self.frames:
+            if frame.frame_id not in held:
+                first_new[frame.node_id] = min(
+                    frame.put_seq, first_new.get(frame.node_id, frame.put_seq)
+                )
+        moved = [
+            replace(held[frame.frame_id], put_seq=frame.put_seq + self.base)
+            for frame in self.frames
+            if frame.frame_id in held
+            and frame.put_seq > first_new.get(frame.node_id, frame.put_seq)
+        ]
+        if new or moved:
+            self.store.import_frames(self.ws, [*new, *moved])
+            self.highest = max(self.highest, *(frame.put_seq for frame in [*new, *moved]))
         if new:
-            self.store.import_frames(self.ws, new)
             self.store.import_basis_refs(
                 self.ws,
                 [(ref, frame.seq, frame.frame_id) for frame in new for ref in basis_refs(frame)],
             )
-            self.highest = max(self.highest, max(frame.put_seq for frame in new))
-        self.count("frames", True, len(new))
-        self.count("frames", False, len(self.frames) - len(new))
+        self.count("frames", True, len(new) + len(moved))
+        self.count("frames", False, len(self.frames) - len(new) - len(moved))
         self.frames = []
 
     def flush_sets(self) -> None:
