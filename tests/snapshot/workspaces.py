@@ -16,12 +16,13 @@ SQLite, PostgreSQL and LMDB.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from treeframe.clock import FixedClock
+from treeframe.clock import Clock, FixedClock
 from treeframe.engine.agents import AgentRecord
 from treeframe.engine.context_api import ContextAPI
 from treeframe.engine.runtime import Runtime
@@ -35,7 +36,7 @@ from treeframe.testing.factories import CREATED_AT
 from treeframe.tree.scan import scan_tree
 from treeframe.workspace.working_tree import WorkingTreeContents
 
-__all__ = ["FILES", "NAME", "SHARED", "WS", "copy_to", "older_root", "populate"]
+__all__ = ["FILES", "NAME", "SHARED", "WS", "copy_to", "engine", "older_root", "populate"]
 
 NAME = "snapshot-sample"
 WS = workspace_id(NAME)
@@ -74,19 +75,30 @@ def _write(root: Path, files: dict[str, str]) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def populate(store: StorageBackend) -> WorkspaceId:
-    """Create and fill workspace :data:`WS` in ``store`` (which must not hold it yet)."""
+def engine(store: StorageBackend, root: Path, clock: Clock | None = None) -> ContextAPI:
+    """The engine over workspace :data:`WS` of ``store`` with its tree at ``root``."""
+    clock = clock or FixedClock(_CLOCK_START, timedelta(seconds=1))
+    return ContextAPI(store, WS, files=WorkingTreeContents(root), runtime=Runtime(clock=clock))
+
+
+def populate(store: StorageBackend, directory: Path | None = None) -> WorkspaceId:
+    """Create and fill workspace :data:`WS` in ``store`` (which must not hold it yet).
+
+    The scanned tree is written into ``directory`` and kept there, for tests
+    that change and rescan it (:func:`engine` gives the API over it), or into
+    a temporary directory removed afterwards.
+    """
     store.create_workspace(
         WorkspaceInfo(WS, NAME, "the snapshot sample", "alice", CREATED_AT, None)
     )
     clock = FixedClock(_CLOCK_START, timedelta(seconds=1))
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        root = directory or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         _write(root, FILES)
         os.chmod(root / EXECUTABLE, 0o755)
         os.symlink(SYMLINK[1], root / SYMLINK[0])
         (root / EMPTY_DIR).mkdir()
-        api = ContextAPI(store, WS, files=WorkingTreeContents(root), runtime=Runtime(clock=clock))
+        api = engine(store, root, clock)
         for agent in AGENTS:
             api.agents.register(agent)
         scan_tree(root, store, WS, workers=1, clock=clock)
