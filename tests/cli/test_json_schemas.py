@@ -193,6 +193,18 @@ def test_every_command_prints_its_documented_shape(workspace: Path, tmp_path: Pa
     snapshot_archive = tmp_path / "snapshot.tar"
     snapshot_archive.write_bytes(archive())
     check("verify-export", "verify-export", str(snapshot_archive))
+    key = check("keygen", "keygen", str(tmp_path / "signing.key"))
+    exported = check(
+        "export",
+        "export",
+        "-o",
+        str(tmp_path / "exported.tar"),
+        "--path",
+        "src",
+        "--sign",
+        key["private_key_file"],
+    )
+    assert exported["manifest"]["path"] == "src"
     error = run_cli(workspace, "node", "missing", "--json")
     assert error.code == 1
     _validate("error", json.loads(error.stderr))

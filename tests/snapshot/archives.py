@@ -376,8 +376,8 @@ def raw_header(
 def unbound_offsets(data: bytes) -> set[int]:
     """Offsets of the manifest's values that nothing binds in an unsigned archive.
 
-    The tool version, the workspace's description and owner, and created_at's
-    digits (a digit flipped by XOR 1 is another digit): §15.5 says so.
+    The tool version and the workspace's description, owner and created_at:
+    docs/SCHEMAS.md §15.5 says so.
     """
     start = 512
     manifest = data[start : start + data[start:].index(b"\n") + 1]
@@ -385,7 +385,5 @@ def unbound_offsets(data: bytes) -> set[int]:
     for key in (b'"version":"', b'"description":"', b'"owner":"', b'"created_at":"'):
         at = manifest.index(key) + len(key)
         end = manifest.index(b'"', at)
-        for offset in range(at, end):
-            if key != b'"created_at":"' or manifest[offset : offset + 1].isdigit():
-                out.add(start + offset)
+        out.update(range(start + at, start + end))
     return out

@@ -103,24 +103,25 @@ def test_a_structural_fault_is_one_line_not_a_traceback(cwd: Path, nowhere: dict
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "code"),
     [
-        (["missing.tar"], "cannot read missing.tar: no such file or directory"),
-        (["."], "cannot read .: is a directory"),
-        (["a.tar", "--sample", "150%"], "invalid sample '150%'"),
-        (["a.tar", "--max-duration", "soon"], "invalid duration 'soon'"),
-        (["a.tar", "--max-bytes", "lots"], "invalid size 'lots'"),
+        (["missing.tar"], "cannot read missing.tar: no such file or directory", "invalid_request"),
+        (["."], "cannot read .: is a directory", "invalid_request"),
+        (["a.tar", "--sample", "150%"], "invalid sample '150%'", "invalid_request"),
+        (["a.tar", "--max-duration", "soon"], "invalid duration 'soon'", "invalid_request"),
+        (["a.tar", "--max-bytes", "lots"], "invalid size 'lots'", "invalid_request"),
+        (["a.tar", "--path", "src/../x"], "invalid path component '..'", "invalid_path"),
     ],
 )
 def test_bad_input_is_one_error_line_and_exit_1(
-    cwd: Path, nowhere: dict[str, str], args: list[str], message: str
+    cwd: Path, nowhere: dict[str, str], args: list[str], message: str, code: str
 ) -> None:
     (cwd / "a.tar").write_bytes(archive())
     result = verify_export(cwd, nowhere, *args)
     assert result.code == 1
     assert result.stderr.count("\n") == 1
     assert message in result.stderr
-    assert result.stderr.endswith("[invalid_request]\n")
+    assert result.stderr.endswith(f"[{code}]\n")
 
 
 def test_caps_are_adjustable(cwd: Path, nowhere: dict[str, str]) -> None:

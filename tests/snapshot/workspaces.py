@@ -32,11 +32,20 @@ from treeframe.ids import NodeId, WorkspaceId
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.transfer import copy_store
 from treeframe.storage.values import WorkspaceInfo
-from treeframe.testing.factories import CREATED_AT
 from treeframe.tree.scan import scan_tree
 from treeframe.workspace.working_tree import WorkingTreeContents
 
-__all__ = ["FILES", "NAME", "SHARED", "WS", "copy_to", "engine", "older_root", "populate"]
+__all__ = [
+    "CREATED_AT",
+    "FILES",
+    "NAME",
+    "SHARED",
+    "WS",
+    "copy_to",
+    "engine",
+    "older_root",
+    "populate",
+]
 
 NAME = "snapshot-sample"
 WS = workspace_id(NAME)
@@ -64,6 +73,9 @@ AGENTS = (
     AgentRecord("synth", "synthesis"),
     AgentRecord("reader", "reader"),
 )
+
+CREATED_AT = "2024-05-01T11:00:00.000000Z"
+"""The workspace's creation time, spelled as the clock spells it (SCHEMAS.md §12)."""
 
 _CLOCK_START = "2024-05-01T12:00:00.000000Z"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import time
-import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
@@ -23,7 +22,8 @@ from typing import Any, Protocol
 import blake3
 
 from treeframe.engine.agents import AgentRecord
-from treeframe.errors import SnapshotInvalid, TreeframeError
+from treeframe.engine.push import check_path
+from treeframe.errors import InvalidPath, SnapshotInvalid, TreeframeError
 from treeframe.frames.frame import Frame, validate_label
 from treeframe.frames.merkle_set import root_of
 from treeframe.hashing.canonical_json import canonical_json
@@ -457,9 +457,6 @@ class _Verifier:
             )
         if manifest.workspace.workspace_id != workspace_id(manifest.workspace.name):
             self.problem("manifest", MANIFEST, "the workspace ID is not the ID of its name")
-        created = manifest.workspace.created_at
-        if created and _TIMESTAMP.fullmatch(created) is None:
-            self.problem("manifest", MANIFEST, "the workspace's created_at is not a timestamp")
         if manifest.schemas != SCHEMAS:
             self.problem("manifest", MANIFEST, f"unsupported record schemas {manifest.schemas}")
         if manifest.path:
@@ -971,10 +968,9 @@ def _encoded(value: Any) -> bytes:
 
 
 def _valid_name(name: str) -> bool:
-    """A path component as scans produce it (docs/SCHEMAS.md §4): NFC, no ``/``, NUL, ``.``, ``..``."""
-    return (
-        name not in ("", ".", "..")
-        and "/" not in name
-        and "\x00" not in name
-        and unicodedata.normalize("NFC", name) == name
-    )
+    """A path component as a scan or push produces it (docs/SCHEMAS.md §4)."""
+    try:
+        check_path(name)
+    except InvalidPath:
+        return False
+    return "/" not in name and name != ""

@@ -13,6 +13,7 @@ import typer
 from treeframe.cli.common import JsonOpt
 from treeframe.cli.output import console, counted_progress, print_json, shown
 from treeframe.engine.access import parse_duration
+from treeframe.engine.push import check_path
 from treeframe.errors import InvalidRequest, from_os_error
 from treeframe.snapshot.signing import load_trusted_key
 from treeframe.snapshot.streams import DEFAULT_MAX_BYTES, DEFAULT_MAX_RATIO
@@ -110,6 +111,7 @@ def verify_export(
     json_out: JsonOpt = False,
 ) -> None:
     """Check an exported archive without any store; exit 3 when anything is wrong."""
+    prefix = None if path is None else check_path(path.strip("/"))
     keys = [load_trusted_key(value) for value in trust or ()]
     percent = parse_percent(sample) if sample is not None else None
     seconds = parse_duration(max_duration).total_seconds() if max_duration is not None else None
@@ -120,7 +122,7 @@ def verify_export(
             report = verify_archive(
                 source,
                 trust=keys,
-                path=path,
+                path=prefix,
                 sample_percent=percent,
                 max_duration=seconds,
                 progress=lambda done, size: update("bytes read", done, size),
