@@ -477,7 +477,8 @@ def main() -> None:
     )
     parser.add_argument("--scale", type=float, default=1.0, help="1.0: 100k files, ~1.1 GB")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="of each export and verification")
+    parser.add_argument("--peer-repeats", type=int, default=3, help="of each tar and restic check")
     parser.add_argument("--work", type=Path, help="reuse (or build into) this directory")
     parser.add_argument("--keep", action="store_true", help="keep the built stores")
     parser.add_argument("--skip-peers", action="store_true")
@@ -495,7 +496,7 @@ def main() -> None:
         "machine": {**machine(), **tool_versions()},
         "load_average_start": os.getloadavg(),
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "args": {"scale": args.scale, "seed": args.seed, "repeats": args.repeats},
+        "args": vars(args) | {"work": None, "json": None},
     }
     try:
         full_layout, small_layout = Layout(files, args.seed), Layout(files // 10, args.seed)
@@ -506,7 +507,7 @@ def main() -> None:
         archives.mkdir(exist_ok=True)
         content = full_built["content_bytes"]
         if not args.skip_peers:
-            results["peers"] = peers(peer_dir, work, content, args.repeats)
+            results["peers"] = peers(peer_dir, work, content, args.peer_repeats)
         results["full"] = treeframe_runs(full_url, archives, content, args.repeats, full=True)
         (archives / "small").mkdir(exist_ok=True)
         small = treeframe_runs(
