@@ -508,6 +508,7 @@ def main() -> None:
         content = full_built["content_bytes"]
         if not args.skip_peers:
             results["peers"] = peers(peer_dir, work, content, args.peer_repeats)
+            print(f"peers: {results['peers']}", file=sys.stderr, flush=True)
         results["full"] = treeframe_runs(full_url, archives, content, args.repeats, full=True)
         (archives / "small").mkdir(exist_ok=True)
         small = treeframe_runs(
