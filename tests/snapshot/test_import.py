@@ -17,7 +17,7 @@ import pytest
 from tests.snapshot.hostile import HOSTILE
 from tests.snapshot.workspaces import WS, engine, populate
 from treeframe.engine.types import FrameInput
-from treeframe.errors import ImportConflict, SnapshotInvalid
+from treeframe.errors import ImportConflict, InvalidRequest, SnapshotInvalid
 from treeframe.frames.frame import Frame
 from treeframe.frames.views import ViewPolicy
 from treeframe.hashing.ids import workspace_id
@@ -291,3 +291,74 @@ def test_new_frames_into_an_existing_workspace_are_renumbered(
         ]
         assert min(f.seq for f in new) > highest
         # The basis index holds the new frames: frames built on Zeta.md's node are found.
+
+
+def _export(store: StorageBackend, path: Path) -> Path:
+    with path.open("wb") as out:
+        export_snapshot(store, WS, out)
+    return path
+
+
+def test_a_frame_put_again_after_a_new_one_stays_the_most_recent(
+    source: tuple[StorageBackend, Path], tmp_path: Path
+) -> None:
+    """Source: f1 imported; then f0 put and f1 put again. The target's view and head agree."""
+    _store, archive = source
+    with (
+        open_store(f"sqlite://{tmp_path / 't.db'}", create=True) as target,
+        open_store(f"sqlite://{tmp_path / 's.db'}", create=True) as origin,
+    ):
+        import_snapshot(origin, archive)
+        src = engine(origin, tmp_path)
+        writer = src.agent_principal("writer")
+        src.put_frame("Zeta.md", FrameInput("recap", b"one"), principal=writer)
+        import_snapshot(target, _export(origin, tmp_path / "first.tar"))
+        src.put_frame("Zeta.md", FrameInput("recap", b"zero"), principal=writer)
+        src.put_frame("Zeta.md", FrameInput("recap", b"one"), principal=writer)  # again: newest
+        later = _export(origin, tmp_path / "later.tar")
+        expected = src.get_node("Zeta.md", principal=src.agent_principal("reader"))
+        import_snapshot(target, later)
+        api = engine(target, tmp_path)
+        got = api.get_node("Zeta.md", principal=api.agent_principal("reader"))
+        assert [f.to_dict()["frame_id"] for f in got.frames] == [
+            f.to_dict()["frame_id"] for f in expected.frames
+        ]
+        # The target now exports an archive that verifies (its head is its type's newest put).
+        again = _export(target, tmp_path / "again.tar")
+        from treeframe.snapshot.verify import verify_archive
+
+        with again.open("rb") as data:
+            assert verify_archive(data).ok
+        assert import_snapshot(target, later).written == dict.fromkeys(
+            import_snapshot(target, later).written, 0
+        )
+
+
+def test_a_repeat_import_writes_nothing_when_the_target_has_more_frames(
+    source: tuple[StorageBackend, Path], tmp_path: Path
+) -> None:
+    _store, archive = source
+    with open_store(f"sqlite://{tmp_path / 't.db'}", create=True) as target:
+        import_snapshot(target, archive)
+        api = engine(target, tmp_path)
+        api.put_frame(
+            "docs/guide.md",
+            FrameInput("todo", b"only here"),
+            principal=api.agent_principal("writer"),
+        )
+        before = full_dump(target)
+        report = import_snapshot(target, archive)
+        assert not any(report.written.values()), report.written
+        after = [line for line in full_dump(target) if '"kind":"audit"' not in line]
+        assert after == [line for line in before if '"kind":"audit"' not in line]
+
+
+@pytest.mark.parametrize("name", ["", "   ", "evil\nname", "x" * 5000])
+def test_bad_workspace_names_are_refused_before_anything_is_written(
+    source: tuple[StorageBackend, Path], tmp_path: Path, name: str
+) -> None:
+    _store, archive = source
+    with open_store(f"sqlite://{tmp_path / 't.db'}", create=True) as target:
+        with pytest.raises(InvalidRequest):
+            import_snapshot(target, archive, workspace=name)
+        assert target.list_workspaces(include_deleted=True) == []
