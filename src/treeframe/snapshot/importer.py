@@ -33,7 +33,9 @@ from treeframe.frames.merkle_set import root_of
 from treeframe.hashing.canonical_json import canonical_json
 from treeframe.hashing.ids import workspace_id
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
-from treeframe.snapshot.format import Manifest
+from treeframe.snapshot.format import MANIFEST, MAX_MANIFEST, Manifest
+from treeframe.snapshot.streams import Decompressed
+from treeframe.snapshot.tar import TarReader
 from treeframe.snapshot.verify import ProgressFn, VerifyReport, verify_archive
 from treeframe.storage.base import (
     NodeSetState,
@@ -112,6 +114,11 @@ def import_snapshot(
     """
     label = label or archive.name
     total = archive.stat().st_size
+    if admit is not None:  # refuse early, before verifying what may be gigabytes
+        named = workspace if workspace is not None else _manifest_name(archive)
+        if named is not None:
+            named = check_name(named)
+            admit(named, store.get_workspace(workspace_id(named)))
     with archive.open("rb") as source:
         checked = verify_archive(source, trust=trust, progress=progress, total_bytes=total)
     _refuse(checked, label)
@@ -152,6 +159,19 @@ def import_snapshot(
         Operation.WORKSPACE_IMPORT, None, write, workspace=ws, agent=agent, node=manifest.node_id
     )
     return report
+
+
+def _manifest_name(archive: Path) -> str | None:
+    """The workspace name the archive's manifest gives, or None when it cannot be read cheaply."""
+    try:
+        with archive.open("rb") as source:
+            reader = TarReader(Decompressed(source, max_bytes=MAX_MANIFEST + 4096))
+            entry = reader.next_entry()
+            if entry is None or entry.name != MANIFEST:
+                return None
+            return Manifest.parse(reader.read_all(MAX_MANIFEST)).workspace.name
+    except SnapshotInvalid:
+        return None  # verification reports it properly
 
 
 def _refuse(report: VerifyReport, label: str) -> None:
