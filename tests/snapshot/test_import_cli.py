@@ -86,5 +86,11 @@ def test_damaged_stdin_is_refused_and_nothing_written(archive: bytes, tmp_path: 
     assert result.returncode == 1
     assert b"snapshot_invalid" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "t.db").exists()  # verified before the store was created
     with open_store(url, create=True) as store:
         assert store.get_workspace(WS) is None
+    # Into a store that exists, the refusal leaves it as it was too.
+    again = run("-", "--store", url, stdin=archive[: len(archive) // 2], cwd=tmp_path)
+    assert again.returncode == 1
+    with open_store(url, create=False) as store:
+        assert store.list_workspaces(include_deleted=True) == []

@@ -46,7 +46,7 @@ from treeframe.storage.base import (
 )
 from treeframe.tree.records import NodeRecord
 
-__all__ = ["KINDS", "Admit", "ImportReport", "import_snapshot"]
+__all__ = ["KINDS", "Admit", "ImportReport", "check_archive", "import_snapshot"]
 
 KINDS = ("agents", "nodes", "frames", "frame_sets", "heads", "contents", "paths")
 """What an import counts, written or already present."""
@@ -100,6 +100,7 @@ def import_snapshot(
     admit: Admit | None = None,
     clock: Clock = SYSTEM_CLOCK,
     label: str | None = None,
+    checked: VerifyReport | None = None,
 ) -> ImportReport:
     """Verify ``archive`` completely, then write it in one unit of work; nothing unverified is stored.
 
@@ -110,18 +111,18 @@ def import_snapshot(
     ``admit`` may refuse the import once the target is known, before any
     write. The import is audited as ``workspace.import`` by ``agent`` (None:
     the local owner) in the target's log, accepted or refused. ``label``
-    names the archive in errors (default: its file name).
+    names the archive in errors (default: its file name). ``checked`` is
+    :func:`check_archive`'s report when the caller verified first (the
+    first reading is then skipped; the second one still checks every item).
     """
     label = label or archive.name
-    total = archive.stat().st_size
     if admit is not None:  # refuse early, before verifying what may be gigabytes
         named = workspace if workspace is not None else _manifest_name(archive)
         if named is not None:
             named = check_name(named)
             admit(named, store.get_workspace(workspace_id(named)))
-    with archive.open("rb") as source:
-        checked = verify_archive(source, trust=trust, progress=progress, total_bytes=total)
-    _refuse(checked, label)
+    if checked is None:
+        checked = check_archive(archive, trust=trust, progress=progress, label=label)
     manifest = checked.manifest
     assert manifest is not None  # an archive without one has problems
     name = check_name(workspace if workspace is not None else manifest.workspace.name)
@@ -158,6 +159,26 @@ def import_snapshot(
     Auditor(store, clock).run(
         Operation.WORKSPACE_IMPORT, None, write, workspace=ws, agent=agent, node=manifest.node_id
     )
+    return report
+
+
+def check_archive(
+    archive: Path,
+    *,
+    trust: Sequence[str] = (),
+    progress: ProgressFn | None = None,
+    label: str | None = None,
+) -> VerifyReport:
+    """The import's first reading: the whole archive verified, SnapshotInvalid on any problem.
+
+    Public so that a caller can verify before it creates anything (``treeframe
+    import`` into a store that does not exist yet leaves none behind on a refusal).
+    """
+    with archive.open("rb") as source:
+        report = verify_archive(
+            source, trust=trust, progress=progress, total_bytes=archive.stat().st_size
+        )
+    _refuse(report, label or archive.name)
     return report
 
 

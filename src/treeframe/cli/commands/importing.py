@@ -15,8 +15,8 @@ import typer
 
 from treeframe.cli.common import JsonOpt, StoreOpt, configured_store
 from treeframe.cli.output import console, counted_progress, print_json
-from treeframe.errors import StorageError
-from treeframe.snapshot.importer import KINDS, import_snapshot
+from treeframe.errors import StorageError, StoreNotFound
+from treeframe.snapshot.importer import KINDS, check_archive, import_snapshot
 from treeframe.snapshot.signing import load_trusted_key
 
 __all__ = ["register"]
@@ -75,20 +75,31 @@ def import_archive(
     from treeframe.workspace.settings import store_content
 
     settings, url = configured_store(store)
+    content = store_content(settings)
+    label = "stdin" if archive == "-" else archive
     enabled = (progress or sys.stderr.isatty()) and not json_out
-    with (
-        _archive_file(archive) as path,
-        open_store(url, content=store_content(settings), create=True) as opened,
-        counted_progress(enabled) as update,
-    ):
-        report = import_snapshot(
-            opened,
-            path,
-            workspace=workspace,
-            trust=keys,
-            label="stdin" if archive == "-" else archive,
-            progress=lambda done, total: update("verifying", done, total),
-        )
+    with _archive_file(archive) as path, counted_progress(enabled) as update:
+
+        def verifying(done: int, total: int | None) -> None:
+            update("verifying", done, total)
+
+        checked = None
+        try:
+            opened = open_store(url, content=content, create=False)
+        except StoreNotFound:
+            # Verify before creating the store: a refused archive leaves no empty store behind.
+            checked = check_archive(path, trust=keys, progress=verifying, label=label)
+            opened = open_store(url, content=content, create=True)
+        with opened:
+            report = import_snapshot(
+                opened,
+                path,
+                workspace=workspace,
+                trust=keys,
+                label=label,
+                progress=verifying,
+                checked=checked,
+            )
     if json_out:
         print_json(report.to_dict())
         return
