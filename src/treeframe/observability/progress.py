@@ -47,6 +47,7 @@ class ProgressTracker:
         self._clock = clock
 
     def __call__(self, phase: str, done: int, total: int | None) -> None:
+        """Record the phase's latest count (the :data:`ProgressFn` shape)."""
         with self._lock:
             self._phases[phase] = PhaseProgress(phase, done, total, self._clock())
 
