@@ -124,8 +124,10 @@ def test_apps_share_no_state():
     first, second = MemoryStore("memory://"), MemoryStore("memory://")
     a = create_app(settings(max_body_bytes=10), first)
     b = create_app(settings(max_body_bytes=99), second)
-    assert a.state.store is first
-    assert b.state.store is second
+    # Metrics are on by default: the app serves the store through its timing wrapper.
+    assert a.state.store.inner is first
+    assert b.state.store.inner is second
+    assert a.state.metrics is not b.state.metrics
     assert a.state.settings.server.max_body_bytes == 10
     with AppClient(a) as http:
         assert http.post("/v1/health/live", content=b"x" * 50).status_code == 413

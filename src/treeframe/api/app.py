@@ -6,9 +6,16 @@ Everything a request needs hangs off ``app.state`` (``settings``, ``store``,
 so several apps over different stores can live in one process (tests do)
 and nothing is opened on import. The caller owns the store unless it passes ``close_store``.
 The layers, outside in: :class:`~treeframe.api.middleware.EdgeMiddleware`
-(request ID, version, body limit, last-resort envelope), FastAPI's exception
-handlers (:mod:`treeframe.api.errors`), then the routers of
-:data:`~treeframe.api.routes.ROUTERS`.
+(request ID, version, body limit, last-resort envelope, the request
+observer), FastAPI's exception handlers (:mod:`treeframe.api.errors`), then
+the routers of :data:`~treeframe.api.routes.ROUTERS`.
+
+Observation (see OPERATIONS.md): with ``metrics.enabled`` (the default) the
+app keeps its :class:`~treeframe.api.observe.metrics.Metrics` in
+``app.state.metrics``, times every store and blob-store call through an
+:class:`~treeframe.observability.storage.InstrumentedStore` (also with
+tracing on), listens to engine events, and recounts written workspaces'
+gauges on a thread its lifespan starts and stops.
 """
 
 from __future__ import annotations
@@ -21,12 +28,18 @@ from fastapi import APIRouter, FastAPI
 
 from treeframe.api.errors import install_handlers
 from treeframe.api.middleware import EdgeMiddleware
+from treeframe.api.observe import route as metrics_route
+from treeframe.api.observe.gauges import WorkspaceGauges
+from treeframe.api.observe.metrics import Metrics
+from treeframe.api.observe.requests import RequestObserver
 from treeframe.api.routes import ROUTERS
 from treeframe.api.routes.snapshots import IMPORT_PATH
 from treeframe.api.versioning import API_VERSION
 from treeframe.config.settings import Settings
 from treeframe.engine.access import AccessService
 from treeframe.engine.workspaces import WorkspaceService
+from treeframe.observability import events, tracing
+from treeframe.observability.storage import InstrumentedStore
 from treeframe.storage.base import StorageBackend
 
 __all__ = ["OPENAPI_URL", "create_app", "openapi_document"]
@@ -49,12 +62,32 @@ def create_app(
     server shuts down (``treeframe serve``: after a SIGTERM uvicorn ends the
     process by the signal, so code after the server would never run).
     """
+    metrics = _metrics(settings, store) if settings.metrics.enabled else None
+    served: StorageBackend = store
+    if metrics is not None or settings.tracing.enabled:
+        if settings.tracing.enabled:
+            tracing.enable_tracing()
+        served = InstrumentedStore(  # type: ignore[assignment]
+            store,
+            metrics.observe_storage if metrics is not None else _unobserved,
+            metrics.observe_blobs if metrics is not None else _unobserved,
+        )
+    gauges = WorkspaceGauges(served, metrics, settings.metrics) if metrics is not None else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if metrics is not None and gauges is not None:
+            events.subscribe(metrics.on_event)
+            events.subscribe(gauges.on_event)
+            gauges.start()
         try:
             yield
         finally:
+            if metrics is not None and gauges is not None:
+                events.unsubscribe(metrics.on_event)
+                events.unsubscribe(gauges.on_event)
+                gauges.stop()
+                metrics.close()
             if close_store:
                 store.close()
 
@@ -68,18 +101,39 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.store = store
-    app.state.workspaces = WorkspaceService(store, settings)
+    app.state.store = served
+    app.state.metrics = metrics
+    app.state.gauges = gauges
+    app.state.workspaces = WorkspaceService(
+        served,
+        settings,
+        on_cache=(lambda hit: metrics.cache_result("workspace", hit)) if metrics else None,
+    )
     app.state.access = AccessService(app.state.workspaces)
     install_handlers(app)
     for router in routers:
         app.include_router(router)
+    app.include_router(metrics_route.router)
+    observer = None
+    if metrics is not None or settings.log.requests:
+        observer = RequestObserver(metrics, settings.log.requests)
     app.add_middleware(
         EdgeMiddleware,
         max_body_bytes=settings.server.max_body_bytes,
         body_limits={IMPORT_PATH: settings.server.max_import_bytes},
+        observer=observer,
     )
     return app
+
+
+def _metrics(settings: Settings, store: StorageBackend) -> Metrics:
+    backend = store.url.partition(":")[0] or "unknown"
+    blobs = (settings.store.blobs or "").partition(":")[0] or "catalog"
+    return Metrics(backend, blobs, settings.metrics.multiprocess_dir)
+
+
+def _unobserved(_operation: str, _seconds: float) -> None:
+    """The observer of a store timed for tracing only."""
 
 
 def openapi_document() -> dict[str, Any]:

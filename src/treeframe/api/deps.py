@@ -89,6 +89,7 @@ def authenticate(request: Request) -> Identity:
     route runs; the token's row is one primary-key lookup.
     """
     bearer = access_service(request).authenticate(bearer_token(request))
+    request.scope.setdefault("state", {})["agent"] = bearer.agent_id  # for the request line
     return Identity(bearer.agent_id, bearer.token_id, bearer.scope, bearer.permissions)
 
 

@@ -83,6 +83,7 @@ def _respond(
     request: Request, exc: TreeframeError, headers: Mapping[str, str] | None = None
 ) -> Response:
     status, body = error_response(exc, request_id_of(request))
+    request.scope.setdefault("state", {})["error_code"] = exc.code  # for the request line
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 

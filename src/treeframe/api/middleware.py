@@ -28,6 +28,11 @@ dictionary look-ups plus two tuples appended to the response headers.
   <seq>:<entry_hash>``. A holder object rather than a value, because sync
   routes run in a threadpool on a *copy* of the context: a variable set
   there never flows back, a mutation of the shared holder does.
+* Observation: an ``observer`` (:class:`~treeframe.api.observe.requests.RequestObserver`)
+  hears when each request starts and ends, with the status sent, the time
+  taken and the error code of an envelope; it writes the request line and
+  the request metrics. None (metrics and request logging off) costs nothing.
+  With tracing on, the request runs inside a span.
 """
 
 from __future__ import annotations
@@ -36,13 +41,16 @@ import itertools
 import logging
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from treeframe.api.errors import error_response
+from treeframe.api.observe.requests import RequestObserver
 from treeframe.api.versioning import API_VERSION, check_version
 from treeframe.engine.audit import AUDIT_HEAD, REQUEST_ID, HeadHolder
 from treeframe.errors import InvalidRequest, PayloadTooLarge, TreeframeError
+from treeframe.observability import tracing
 
 __all__ = ["EdgeMiddleware"]
 
@@ -61,11 +69,17 @@ class EdgeMiddleware:
     """Wraps the FastAPI app; see the module docstring for what it guarantees."""
 
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, body_limits: Mapping[str, int] | None = None
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        body_limits: Mapping[str, int] | None = None,
+        observer: RequestObserver | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_limits = dict(body_limits or {})
+        self.observer = observer
         self._id_prefix = secrets.token_hex(8)
         self._id_counter = itertools.count()
 
@@ -74,6 +88,28 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        observer = self.observer
+        if observer is None:
+            await self._serve(scope, receive, send)
+            return
+        started = time.perf_counter()
+        observer.started()
+        state: dict[str, Any] = {}
+        try:
+            await self._serve(scope, receive, send, state)
+        finally:
+            observer.finished(
+                scope,
+                state.get("status", 500),
+                time.perf_counter() - started,
+                state.get("request_id", ""),
+                state.get("error_code"),
+            )
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, seen: dict[str, Any] | None = None
+    ) -> None:
+        """The request itself; ``seen`` (when observed) gets its ID, status and error code."""
         client_id = api_version = accept = length = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
@@ -91,7 +127,9 @@ class EdgeMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         extra_headers = [(b"x-request-id", request_id.encode("ascii")), _VERSION_HEADER]
         holder = HeadHolder()
-        exchange = _Exchange(send, extra_headers, holder)
+        exchange = _Exchange(send, extra_headers, holder, seen)
+        if seen is not None:
+            seen["request_id"] = request_id
 
         limit = self.body_limits.get(scope["path"], self.max_body_bytes)
         refusal = _refusal(api_version, accept, length, limit)
@@ -116,7 +154,16 @@ class EdgeMiddleware:
         request_token = REQUEST_ID.set(request_id)
         head_token = AUDIT_HEAD.set(holder)
         try:
-            await self.app(scope, limited_receive, exchange.send)
+            if tracing.tracing_enabled():
+                with tracing.span(
+                    "treeframe.request", method=scope.get("method"), request_id=request_id
+                ) as current:
+                    await self.app(scope, limited_receive, exchange.send)
+                    route = scope.get("route")
+                    if route is not None and current is not None:
+                        current.set_attribute("http.route", route.path)
+            else:
+                await self.app(scope, limited_receive, exchange.send)
         except Exception as exc:
             if exchange.refused:
                 return  # the app tripped over the disconnect we fed it; the 413 is out
@@ -155,14 +202,19 @@ def _too_large(limit: int) -> PayloadTooLarge:
 class _Exchange:
     """The response side of one request: adds the edge headers, knows what was sent."""
 
-    __slots__ = ("_send", "extra_headers", "holder", "refused", "started")
+    __slots__ = ("_send", "extra_headers", "holder", "refused", "seen", "started")
 
     def __init__(
-        self, send: Send, extra_headers: list[tuple[bytes, bytes]], holder: HeadHolder
+        self,
+        send: Send,
+        extra_headers: list[tuple[bytes, bytes]],
+        holder: HeadHolder,
+        seen: dict[str, Any] | None = None,
     ) -> None:
         self._send = send
         self.extra_headers = extra_headers
         self.holder = holder
+        self.seen = seen
         self.started = False
         self.refused = False
 
@@ -172,6 +224,8 @@ class _Exchange:
             return
         if message["type"] == "http.response.start":
             self.started = True
+            if self.seen is not None:
+                self.seen["status"] = message["status"]
             message["headers"] = [*message.get("headers", ()), *self.extra_headers]
             if self.holder.head is not None:
                 message["headers"].append((b"x-audit-head", self.holder.head.encode("ascii")))
@@ -182,6 +236,8 @@ class _Exchange:
         if self.started or self.refused:
             return
         status, body = error_response(exc, request_id)
+        if self.seen is not None:
+            self.seen["error_code"] = exc.code
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationInfo,
     field_validator,
 )
@@ -34,12 +35,15 @@ __all__ = [
     "ENV_PREFIX",
     "AgentSettings",
     "LimitSettings",
+    "LogSettings",
+    "MetricsSettings",
     "ScanSettings",
     "ServerSettings",
     "SettingDoc",
     "Settings",
     "StoreSettings",
     "SynthesisSettings",
+    "TracingSettings",
     "ViewSettings",
     "known_keys",
     "setting_docs",
@@ -211,6 +215,67 @@ class ServerSettings(_Section):
     )
 
 
+class LogSettings(_Section):
+    """What the log pipeline writes (``serve``, and the CLI with ``-v``); see OPERATIONS.md."""
+
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info",
+        description="Lowest level written: `info` gives one line per request and per engine event.",
+    )
+    format: Literal["auto", "json", "console"] = Field(
+        default="auto",
+        description="`json` (one object per line), `console` (readable), or `auto`: console on a terminal, else JSON.",
+    )
+    requests: bool = Field(
+        default=True,
+        description="Write one line per HTTP request (method, route, status, duration, request ID, workspace, agent, error code).",
+    )
+
+
+class MetricsSettings(_Section):
+    """Prometheus metrics at `GET /v1/metrics` (see OPERATIONS.md)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Collect metrics and serve `/v1/metrics` (false: 404, no collection).",
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Bearer token a scraper must send to `/v1/metrics`; unset: only clients on a "
+            "loopback address may scrape (set one whenever a proxy on the same host fronts the server)."
+        ),
+    )
+    refresh_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How often a written workspace's counts and stale-frame ratio are recounted (off the request path).",
+    )
+    max_workspace_series: int = Field(
+        default=1000,
+        ge=0,
+        description="Most workspaces given their own series (node, frame, stale gauges); the rest count only in totals.",
+    )
+    stale_max_nodes: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="Workspaces with more current paths than this get no stale-frame ratio (its recount reads every head).",
+    )
+    multiprocess_dir: str | None = Field(
+        default=None,
+        description="Directory of prometheus-client's multiprocess files; `serve` sets it for its workers (leave unset).",
+    )
+
+
+class TracingSettings(_Section):
+    """OpenTelemetry spans (the `otel` extra)."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Emit spans for request, engine and storage calls through OpenTelemetry's configured provider.",
+    )
+
+
 class AgentSettings(_Section):
     """One agent allowed to read or write frames."""
 
@@ -262,6 +327,9 @@ class Settings(BaseSettings):
     )
     limits: LimitSettings = Field(default_factory=LimitSettings, description="Hard limits.")
     server: ServerSettings = Field(default_factory=ServerSettings, description="The REST server.")
+    log: LogSettings = Field(default_factory=LogSettings, description="Logging.")
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Metrics.")
+    tracing: TracingSettings = Field(default_factory=TracingSettings, description="Tracing.")
     agents: dict[AgentId, AgentSettings] = Field(
         default_factory=dict,
         description="Agents by ID (the frame agent alphabet: `[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}`).",

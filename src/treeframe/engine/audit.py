@@ -15,7 +15,9 @@ into each entry; unset in the CLI, so entries there have none) and
 :data:`AUDIT_HEAD` (a mutable :class:`HeadHolder` the edge places; the
 Auditor writes the new head into it, and because the holder is shared, a
 write made in a threadpool thread — whose context is a copy — still reaches
-the edge).
+the edge). Every entry written is also an engine event named by its operation
+(:func:`treeframe.observability.events.emit`: logs and metrics hear of each
+write, with its agent, node, frame and seq, never its content).
 
 :func:`verify_chain` checks a chain and names the first bad entry: edited,
 missing, reordered, inserted, or (given a head the client kept) truncated.
@@ -36,6 +38,8 @@ from treeframe.engine.principal import Principal
 from treeframe.errors import InvalidRequest, TreeframeError
 from treeframe.hashing.audit import GENESIS, audit_entry_hash
 from treeframe.ids import WorkspaceId
+from treeframe.observability import events
+from treeframe.observability.context import REQUEST_ID
 from treeframe.storage.base import AuditDraft, AuditEntry, StorageBackend
 
 __all__ = [
@@ -80,9 +84,6 @@ class HeadHolder:
 
     head: str | None = None
 
-
-REQUEST_ID: ContextVar[str | None] = ContextVar("treeframe_request_id", default=None)
-"""The request ID of the API request being served (None outside one, e.g. in the CLI)."""
 
 AUDIT_HEAD: ContextVar[HeadHolder | None] = ContextVar("treeframe_audit_head", default=None)
 """The holder of the current request's newest audit head, placed by the API edge."""
@@ -261,9 +262,20 @@ def _workspace(principal: Principal | None, workspace: WorkspaceId | None) -> Wo
 
 
 def _publish(entry: AuditEntry) -> None:
+    """Hand the new head to the request's holder, and tell listeners (logs, metrics) of the write."""
     holder = AUDIT_HEAD.get()
     if holder is not None:
         holder.head = entry.head
+    events.emit(
+        entry.operation,
+        workspace=entry.workspace,
+        agent=entry.agent,
+        node=entry.node,
+        frame=entry.frame,
+        success=entry.success,
+        error=entry.error,
+        audit_seq=entry.seq,
+    )
 
 
 # -- verification -------------------------------------------------------------

@@ -68,6 +68,7 @@ from treeframe.frames import merkle_set
 from treeframe.frames.frame import DEFAULT_MAX_CONTENT_BYTES, Basis, Frame, new_frame
 from treeframe.frames.views import HARD_MAX_FRAMES, ViewPolicy, select_view
 from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
+from treeframe.observability import events, tracing
 from treeframe.storage.base import AuditEntry, StorageBackend
 from treeframe.storage.values import ANY_HEAD, AnyHead
 from treeframe.tree.paths import normalize_path
@@ -475,17 +476,30 @@ class ContextAPI:
                 runtime=self.runtime,
                 audit=audit,
             )
-            return self._synthesize(
-                synth,
-                record,
-                frame_type,
-                author,
-                policy,
-                params,
-                recursive=recursive,
-                missing=missing,
-                output_type=output_type,
-            )
+            with tracing.span("treeframe.synthesize", node=record.node_id, recursive=recursive):
+                result = self._synthesize(
+                    synth,
+                    record,
+                    frame_type,
+                    author,
+                    policy,
+                    params,
+                    recursive=recursive,
+                    missing=missing,
+                    output_type=output_type,
+                )
+        events.emit(
+            "synthesis",
+            workspace=self.ws,
+            agent=author,
+            node=record.node_id,
+            path=record.path,
+            frame_type=frame_type,
+            policy=policy or "concat",
+            recursive=recursive,
+            frames=len(result.frames),
+        )
+        return result
 
     def _synthesize(
         self,
@@ -573,8 +587,9 @@ class ContextAPI:
             max_children=self.limits.max_children,
             audit=audit,
         )
-        frame_ids, unrecomputable = regen.run(record, recursive=recursive, dry_run=dry_run)
-        return RegenerationReport(
+        with tracing.span("treeframe.regenerate", node=record.node_id, recursive=recursive):
+            frame_ids, unrecomputable = regen.run(record, recursive=recursive, dry_run=dry_run)
+        report = RegenerationReport(
             node_id=record.node_id,
             regenerated_count=len(frame_ids),
             frame_ids=tuple(frame_ids),
@@ -582,6 +597,21 @@ class ContextAPI:
             duration_ms=int((time.perf_counter() - started) * 1000),
             dry_run=dry_run,
         )
+        current = self.store.current_root(self.ws) if events.listening() else None
+        events.emit(
+            "regeneration",
+            workspace=self.ws,
+            agent=principal.agent_id,
+            node=record.node_id,
+            path=record.path,
+            root=current.root if current is not None else None,
+            recursive=recursive,
+            dry_run=dry_run,
+            regenerated=report.regenerated_count,
+            needs_agent=len(unrecomputable),
+            duration_ms=report.duration_ms,
+        )
+        return report
 
     def compose(
         self, node: str, policy: CompositionPolicy, *, principal: Principal

@@ -49,6 +49,7 @@ from treeframe.errors import (
     StoreCorrupt,
 )
 from treeframe.ids import NodeId, WorkspaceId, parse_hex_id
+from treeframe.observability import events
 from treeframe.storage.base import RootEntry, StorageBackend
 from treeframe.tree.paths import child_path, has_unassigned, normalize_name
 from treeframe.tree.records import NodeRecord
@@ -376,6 +377,14 @@ class PushReceiver:
             with contextlib.suppress(Exception):
                 self.store.abort_scan(self.ws, token)
             raise
+        events.emit(
+            "push",
+            workspace=self.ws,
+            agent=principal.agent_id,
+            root=root_id,
+            previous_root=actual,
+            paths_changed=staged,
+        )
         return PushCommit(root_id, actual, entry, changed=True, paths_changed=staged)
 
     def _diff(self, old: NodeId | None, new: NodeId) -> Iterator[tuple[str, NodeId | None]]:

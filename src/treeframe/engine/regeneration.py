@@ -35,6 +35,7 @@ from treeframe.errors import (
 )
 from treeframe.frames.frame import Basis, Frame, new_frame
 from treeframe.ids import FrameId, NodeId, WorkspaceId
+from treeframe.observability import events
 from treeframe.storage.base import StorageBackend
 from treeframe.tree.paths import parent_path
 from treeframe.tree.records import NodeRecord
@@ -384,6 +385,16 @@ class Regenerator:
                 if new_id is not None:
                     regenerated.append(new_id)
                     heads[frame_type] = new_id
+                    events.emit(
+                        "frame.regenerated",
+                        workspace=self.ws,
+                        node=node.node_id,
+                        path=node.path,
+                        frame_type=frame_type,
+                        replaced=template.frame_id,
+                        frame=new_id,
+                        dry_run=dry_run,
+                    )
             unrecomputable.extend(self.incomplete(node, heads))
         return regenerated, unrecomputable
 

@@ -98,8 +98,10 @@ class WorkspaceService:
         files: FilesFor | None = None,
         runtime: Runtime | None = None,
         cache_size: int = 256,
+        on_cache: Callable[[bool], None] | None = None,
     ) -> None:
         self.store = store
+        self._on_cache = on_cache
         self.runtime = runtime or default_runtime()
         self.settings = settings or Settings()
         self.limits = engine_limits(self.settings)
@@ -221,7 +223,11 @@ class WorkspaceService:
             cached = self._cache.get(info.workspace_id)
             if cached is not None and cached[0] == info:
                 self._cache.move_to_end(info.workspace_id)
+                if self._on_cache is not None:
+                    self._on_cache(True)
                 return cached[1]
+        if self._on_cache is not None:
+            self._on_cache(False)
         api = ContextAPI(
             self.store,
             info.workspace_id,

@@ -84,6 +84,7 @@ from treeframe.errors import (
     os_error_reason,
 )
 from treeframe.ids import ContentHash, NodeId, WorkspaceId
+from treeframe.observability import events
 from treeframe.storage.base import RootEntry, StorageBackend
 from treeframe.tree.filehash import (
     SYSTEM_ERRNOS,
@@ -1078,6 +1079,16 @@ def scan_tree(
         progress(scanner.files, hashes.files_hashed, hashes.bytes_hashed)
     if cache.warning is not None:
         scanner.warnings.append(cache.warning)
+    if changed:
+        events.emit(
+            "scan",
+            workspace=ws,
+            root=root_id,
+            previous_root=previous.root if previous is not None else None,
+            files=scanner.files,
+            files_hashed=hashes.files_hashed,
+            paths_staged=sink.paths_staged,
+        )
     return ScanResult(
         root=root_id,
         entry=entry,

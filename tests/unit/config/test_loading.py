@@ -182,6 +182,7 @@ def test_sources_map_is_exact(home: Path, root: Path):
             "TREEFRAME_BLOBS": "file:///srv/blobs",
             "TREEFRAME_BLOB_INLINE_MAX": "1024",
             "TREEFRAME_LIMITS__MAX_BATCH": "10",
+            "TREEFRAME_METRICS__TOKEN": "scrape-secret",
             "TREEFRAME_DEBUG": "1",
         },
         cli={"synthesis.missing": "fail", "workspace": None},
@@ -210,6 +211,16 @@ def test_sources_map_is_exact(home: Path, root: Path):
         "server.max_body_bytes": "default",
         "server.max_import_bytes": "default",
         "server.ready_timeout_ms": "default",
+        "log.level": "default",
+        "log.format": "default",
+        "log.requests": "default",
+        "metrics.enabled": "default",
+        "metrics.token": "env:TREEFRAME_METRICS__TOKEN",
+        "metrics.refresh_seconds": "default",
+        "metrics.max_workspace_series": "default",
+        "metrics.stale_max_nodes": "default",
+        "metrics.multiprocess_dir": "default",
+        "tracing.enabled": "default",
         "agents.summarizer.role": ws,
         "agents.summarizer.capabilities": "default",
     }
@@ -219,6 +230,9 @@ def test_sources_map_is_exact(home: Path, root: Path):
     assert loaded.settings.store.blob_inline_max == 1024
     assert loaded.settings.limits.max_batch == 10
     assert loaded.settings.synthesis.missing == "fail"
+    assert loaded.settings.metrics.token is not None
+    assert loaded.settings.metrics.token.get_secret_value() == "scrape-secret"
+    assert "scrape-secret" not in repr(loaded.settings)
 
 
 def test_cli_flag_name_defaults_to_dashed_key(home: Path):

@@ -14,6 +14,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -39,6 +41,9 @@ WORKER_ENV = "_TREEFRAME_SERVE_WORKER"
 """Carries ``{"settings", "store", "app"}`` to the worker processes (not ``TREEFRAME_*``: not a setting)."""
 
 DEFAULT_APP = "treeframe.api:create_app"
+
+_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_METRICS_PREFIX = "treeframe-metrics-"
 
 # Seconds uvicorn lets in-flight requests finish after SIGTERM/SIGINT.
 _GRACEFUL_SECONDS = 10
@@ -81,6 +86,7 @@ def worker_app() -> FastAPI:
 
     spec = json.loads(os.environ[WORKER_ENV])
     settings = Settings.model_validate(spec["settings"])
+    _configure_logging(settings)
     factory = load_app_factory(spec["app"])
     return _build(
         factory, settings, open_store(spec["store"], create=False, content=store_content(settings))
@@ -156,34 +162,89 @@ def serve(
         return
     import uvicorn
 
-    factory = load_app_factory(app_spec)
-    scans = _parse_scans(scan or [])
     settings, url = configured_store(store)
-    if workers > 1 and url.startswith("memory:"):
-        raise ConfigError(f"{url} lives in one process: --workers {workers} needs a shared store")
-    backend = open_store(url, create=False, content=store_content(settings))
+    _configure_logging(settings)
+    _sweep_metrics_dirs()
+    metrics_dir = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-")
     try:
-        _scan_into(backend, settings, scans)
-    except BaseException:
-        backend.close()
-        raise
-    if workers == 1:
-        target: FastAPI | str = _build(factory, settings, backend)
-    else:
-        backend.close()  # it only proved the store opens; each worker opens its own
-        os.environ[WORKER_ENV] = json.dumps(
-            {"settings": settings.model_dump(mode="json"), "store": url, "app": app_spec}
+        if settings.metrics.enabled:
+            # prometheus-client reads the variable when first imported, so before the
+            # app factory (and prometheus-client with it) is: every worker inherits it.
+            os.environ[_MULTIPROC_ENV] = metrics_dir
+            settings = settings.model_copy(
+                update={
+                    "metrics": settings.metrics.model_copy(update={"multiprocess_dir": metrics_dir})
+                }
+            )
+        factory = load_app_factory(app_spec)
+        scans = _parse_scans(scan or [])
+        if workers > 1 and url.startswith("memory:"):
+            raise ConfigError(
+                f"{url} lives in one process: --workers {workers} needs a shared store"
+            )
+        backend = open_store(url, create=False, content=store_content(settings))
+        try:
+            _scan_into(backend, settings, scans)
+        except BaseException:
+            backend.close()
+            raise
+        if workers == 1:
+            target: FastAPI | str = _build(factory, settings, backend)
+        else:
+            backend.close()  # it only proved the store opens; each worker opens its own
+            os.environ[WORKER_ENV] = json.dumps(
+                {"settings": _revealed(settings), "store": url, "app": app_spec}
+            )
+            target = f"{__name__}:worker_app"
+        uvicorn.run(
+            target,
+            host=host,
+            port=port,
+            workers=workers,
+            factory=workers > 1,
+            timeout_graceful_shutdown=_GRACEFUL_SECONDS,
+            server_header=False,
+            log_config=None,  # our pipeline (treeframe.observability.logs) formats uvicorn's lines
+            access_log=False,  # the edge writes one line per request itself
         )
-        target = f"{__name__}:worker_app"
-    uvicorn.run(
-        target,
-        host=host,
-        port=port,
-        workers=workers,
-        factory=workers > 1,
-        timeout_graceful_shutdown=_GRACEFUL_SECONDS,
-        server_header=False,
-    )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _sweep_metrics_dirs() -> None:
+    """Remove the metrics directories of servers that died (SIGTERM ends one by the signal).
+
+    Each directory's name carries its server's pid; one whose process is gone is removed.
+    """
+    for path in Path(tempfile.gettempdir()).glob(f"{_METRICS_PREFIX}*"):
+        pid = path.name[len(_METRICS_PREFIX) :].partition("-")[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _configure_logging(settings: Settings) -> None:
+    from treeframe.observability.logs import configure_logging
+
+    configure_logging(settings.log.level, settings.log.format)
+
+
+def _revealed(settings: Settings) -> dict[str, Any]:
+    """The settings as JSON for the workers, secrets in clear (a dump masks them)."""
+    dumped: dict[str, Any] = settings.model_dump(mode="json")
+    if settings.metrics.token is not None:
+        dumped["metrics"]["token"] = settings.metrics.token.get_secret_value()
+    return dumped
 
 
 def register(app: typer.Typer) -> None:

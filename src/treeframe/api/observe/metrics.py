@@ -1,0 +1,223 @@
+"""Every metric family of the server, in one registry per app.
+
+Label values are bounded by construction: route *templates* (never a path
+with IDs in it), status codes, error codes, backend and operation names,
+cache names, audit operation names, and workspace names — the last limited
+to ``metrics.max_workspace_series`` workspaces. No node, frame, token or
+request ID is ever a label (a test loads a server and checks).
+
+Several uvicorn workers: prometheus-client's multiprocess mode. ``serve``
+points ``PROMETHEUS_MULTIPROC_DIR`` (and ``metrics.multiprocess_dir``) at a
+directory it owns before any worker starts; each worker's values live in
+memory-mapped files there, and a scrape, whichever worker answers it,
+merges them (:meth:`Metrics.exposition`). Gauges say how workers combine:
+in-flight counts add up over live workers (``livesum``); recounted values
+(workspace sizes, stale ratios) take the most recent write (``mostrecent``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as _multiprocess
+
+__all__ = ["CONTENT_TYPE", "FRAME_WRITES", "Metrics"]
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+FRAME_WRITES = frozenset({"frame.put", "branch.synthesize", "frames.regenerate"})
+"""Audit operations whose accepted entries each name one frame written."""
+
+_REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_STORE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5)
+
+
+class Metrics:
+    """The app's metric families; the observers (requests, storage, events) write to them."""
+
+    def __init__(self, backend: str, blob_store: str, multiprocess_dir: str | None = None) -> None:
+        self.multiprocess_dir = multiprocess_dir
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "treeframe_http_requests",
+            "HTTP requests answered, by route template and status.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "treeframe_http_request_duration_seconds",
+            "Time from the request's arrival to the end of its response.",
+            ["method", "route", "status"],
+            buckets=_REQUEST_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "treeframe_http_requests_in_flight",
+            "Requests being served now.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.errors = Counter(
+            "treeframe_errors", "Error envelopes sent, by stable error code.", ["code"], registry=r
+        )
+        self.storage_seconds = Histogram(
+            "treeframe_storage_operation_duration_seconds",
+            "Store calls, by backend and operation.",
+            ["backend", "operation"],
+            buckets=_STORE_BUCKETS,
+            registry=r,
+        )
+        self.blob_seconds = Histogram(
+            "treeframe_blob_operation_duration_seconds",
+            "Blob-store calls, by blob store and operation.",
+            ["store", "operation"],
+            buckets=_STORE_BUCKETS,
+            registry=r,
+        )
+        self.cache = Counter(
+            "treeframe_cache_requests",
+            "Cache look-ups, by cache and hit/miss.",
+            ["cache", "result"],
+            registry=r,
+        )
+        self.writes = Counter(
+            "treeframe_writes",
+            "Audited writes, by operation and outcome.",
+            ["operation", "outcome"],
+            registry=r,
+        )
+        self.frames_written = Counter(
+            "treeframe_frames_written",
+            "Frames written (accepted puts, syntheses, regenerations).",
+            ["operation"],
+            registry=r,
+        )
+        self.syntheses = Counter(
+            "treeframe_syntheses", "Completed synthesize requests.", registry=r
+        )
+        self.regenerations = Counter(
+            "treeframe_regenerations", "Completed regenerate requests.", ["dry_run"], registry=r
+        )
+        self.frames_regenerated = Counter(
+            "treeframe_frames_regenerated",
+            "Frames rebuilt by regeneration (dry runs excluded).",
+            registry=r,
+        )
+        self.roots_committed = Counter(
+            "treeframe_roots_committed",
+            "Root moves, by what moved the root.",
+            ["source"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "treeframe_queue_depth",
+            "Items waiting in a bounded queue, by queue.",
+            ["queue"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.rate_limited = Counter(
+            "treeframe_rate_limited",
+            "Requests refused by a rate or concurrency limit.",
+            ["limit"],
+            registry=r,
+        )
+        self.workspaces = Gauge(
+            "treeframe_workspaces",
+            "Live workspaces in the store (recounted on writes).",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.nodes = Gauge(
+            "treeframe_workspace_nodes",
+            "Stored node records per workspace (recounted on writes).",
+            ["workspace"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.frames = Gauge(
+            "treeframe_workspace_frames",
+            "Stored frames per workspace (recounted on writes).",
+            ["workspace"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.stale_ratio = Gauge(
+            "treeframe_stale_frame_ratio",
+            "Share of a workspace's heads whose node is no longer in the current tree.",
+            ["workspace"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self._backend = backend
+        self._blob_store = blob_store
+        self._storage_children: dict[str, Any] = {}
+        self._blob_children: dict[str, Any] = {}
+        for name in ("threadpool", "export_chunks"):
+            self.queue_depth.labels(name)  # present at 0 before anything queues
+
+    # -- observers ------------------------------------------------------------
+    def observe_storage(self, operation: str, seconds: float) -> None:
+        """A store call finished (the InstrumentedStore observer)."""
+        child = self._storage_children.get(operation)
+        if child is None:
+            child = self._storage_children[operation] = self.storage_seconds.labels(
+                self._backend, operation
+            )
+        child.observe(seconds)
+
+    def observe_blobs(self, operation: str, seconds: float) -> None:
+        """A blob-store call finished (the InstrumentedBlobs observer)."""
+        child = self._blob_children.get(operation)
+        if child is None:
+            child = self._blob_children[operation] = self.blob_seconds.labels(
+                self._blob_store, operation
+            )
+        child.observe(seconds)
+
+    def cache_result(self, cache: str, hit: bool) -> None:
+        """One look-up in ``cache``."""
+        self.cache.labels(cache, "hit" if hit else "miss").inc()
+
+    def on_event(self, event: str, fields: Mapping[str, Any]) -> None:
+        """An engine event (an events listener): count writes, frames, syntheses, root moves."""
+        seq = fields.get("audit_seq")
+        if seq is not None:
+            success = bool(fields.get("success"))
+            self.writes.labels(event, "accepted" if success else "refused").inc()
+            if success and event in FRAME_WRITES and fields.get("frame"):
+                self.frames_written.labels(event).inc()
+            return
+        if event == "synthesis":
+            self.syntheses.inc()
+        elif event == "regeneration":
+            self.regenerations.labels("true" if fields.get("dry_run") else "false").inc()
+        elif event == "frame.regenerated" and not fields.get("dry_run"):
+            self.frames_regenerated.inc()
+        elif event in ("push", "scan"):
+            self.roots_committed.labels(event).inc()
+
+    def close(self) -> None:
+        """This process stops serving: its live gauges leave the merged view (multiprocess mode)."""
+        if self.multiprocess_dir is not None:
+            _multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]
+
+    # -- exposition ------------------------------------------------------------
+    def exposition(self) -> bytes:
+        """The text exposition of every metric (merged over workers in multiprocess mode)."""
+        if self.multiprocess_dir is None:
+            return bytes(generate_latest(self.registry))
+        merged = CollectorRegistry()
+        _multiprocess.MultiProcessCollector(merged, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        return bytes(generate_latest(merged))
