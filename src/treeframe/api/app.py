@@ -73,12 +73,14 @@ def create_app(
             metrics.observe_blobs if metrics is not None else _unobserved,
         )
     gauges = WorkspaceGauges(served, metrics, settings.metrics) if metrics is not None else None
+    if metrics is not None and gauges is not None:
+        # Held weakly by the event bus: an app that goes away stops listening by itself.
+        events.subscribe(metrics.on_event)
+        events.subscribe(gauges.on_event)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if metrics is not None and gauges is not None:
-            events.subscribe(metrics.on_event)
-            events.subscribe(gauges.on_event)
+        if gauges is not None:
             gauges.start()
         try:
             yield

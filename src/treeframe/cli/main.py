@@ -93,8 +93,22 @@ def _root(
             help="Print the version and exit.",
         ),
     ] = False,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            help="Log to stderr what the command does (engine events); -vv adds debug lines.",
+        ),
+    ] = 0,
 ) -> None:
     """Deterministic Merkle store of a workspace's files plus immutable context frames."""
+    if verbose:
+        # The server's pipeline (treeframe.observability.logs): readable on a terminal, else JSON.
+        from treeframe.observability.logs import configure_logging
+
+        configure_logging("debug" if verbose > 1 else "info")
 
 
 def _not_utf8(args: list[str]) -> str | None:

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import io
+import json
+import logging
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from treeframe.observability import events
+from treeframe.observability.context import REQUEST_ID
+from treeframe.observability.logs import configure_logging, get_logger
+
+TOKEN = "tft_0123456789abcdef_c2VjcmV0LXZhbHVlLXRoYXQtbXVzdC1ub3QtbGVhaw"
+
+
+@pytest.fixture(autouse=True)
+def _restore() -> Any:
+    yield
+    configure_logging("warning", "json", io.StringIO())  # engine listener off
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != "treeframe"]
+
+
+@pytest.fixture
+def stream() -> Any:
+    out = io.StringIO()
+    configure_logging("info", "json", out)
+    return out
+
+
+def lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+
+
+def test_json_lines_carry_level_logger_time_and_request_id(stream: io.StringIO):
+    token = REQUEST_ID.set("req-42")
+    try:
+        get_logger("treeframe.api.request").info("request", status=200, route="/v1/x")
+    finally:
+        REQUEST_ID.reset(token)
+    get_logger("treeframe.api.request").info("request", status=404)
+    first, second = lines(stream)
+    assert first["event"] == "request"
+    assert first["request_id"] == "req-42"
+    assert first["level"] == "info"
+    assert first["logger"] == "treeframe.api.request"
+    assert first["timestamp"].endswith("Z")
+    assert "request_id" not in second
+
+
+def test_secrets_and_contents_are_redacted_by_name_and_tokens_by_shape(stream: io.StringIO):
+    get_logger("t").info(
+        "x",
+        token=TOKEN,
+        authorization=f"Bearer {TOKEN}",
+        content="frame text",
+        api_key="sk-live",
+        password=SecretStr("pw"),
+        note=f"called with {TOKEN} inside",
+        token_id="0123456789abcdef",
+        content_hash="ab" * 32,
+    )
+    logging.getLogger("uvicorn.error").warning("header was %s", TOKEN)
+    text = stream.getvalue()
+    assert "c2VjcmV0" not in text
+    assert "frame text" not in text
+    assert "sk-live" not in text
+    assert '"pw"' not in text
+    line, foreign = lines(stream)
+    assert line["token"] == line["content"] == line["api_key"] == "**********"
+    assert line["note"] == "called with tft_********** inside"
+    assert line["token_id"] == "0123456789abcdef"  # public IDs stay readable
+    assert line["content_hash"] == "ab" * 32
+    assert foreign["event"] == "header was tft_**********"
+
+
+def test_standard_library_loggers_share_the_pipeline_and_the_level(stream: io.StringIO):
+    logging.getLogger("treeframe.api").info("started %d workers", 3)
+    logging.getLogger("treeframe.api").debug("hidden")
+    get_logger("treeframe.engine").debug("hidden too")
+    (line,) = lines(stream)
+    assert line["event"] == "started 3 workers"
+    assert line["logger"] == "treeframe.api"
+
+
+def test_engine_events_become_info_lines_and_stop_above_info(stream: io.StringIO):
+    events.emit("frame.put", workspace="w", frame="f" * 64, audit_seq=3)
+    (line,) = lines(stream)
+    assert line["event"] == "frame.put"
+    assert line["logger"] == "treeframe.engine"
+    assert line["audit_seq"] == 3
+    quiet = io.StringIO()
+    configure_logging("warning", "json", quiet)
+    events.emit("frame.put", workspace="w")
+    assert quiet.getvalue() == ""
+
+
+def test_console_format_is_readable_and_level_is_checked():
+    out = io.StringIO()
+    configure_logging("info", "console", out)
+    get_logger("treeframe.cli").info("scan", files=3)
+    assert "scan" in out.getvalue()
+    assert "files" in out.getvalue()
+    assert not out.getvalue().lstrip().startswith("{")
+    with pytest.raises(ValueError, match="log level"):
+        configure_logging("loud", "json", out)
