@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from treeframe.config.settings import Settings
 from treeframe.observability import tracing
+from treeframe.observability.storage import InstrumentedStore
 
 
 @pytest.fixture
@@ -38,3 +41,42 @@ def test_spans_nest_and_carry_attributes(exporter: InMemorySpanExporter):
     assert dict(outer.attributes or {}) == {"method": "GET"}
     assert inner.parent is not None
     assert inner.parent.span_id == outer.context.span_id
+
+
+def test_a_request_span_holds_the_engine_and_storage_spans(
+    exporter: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    from tests.api.routes_env import make_env
+
+    settings = Settings.model_validate(
+        {
+            "tracing": {"enabled": True},
+            "metrics": {"enabled": False},
+            "agents": {"alice": {"role": "synthesis"}},
+        }
+    )
+    provider_tracer = tracing._tracer  # create_app must keep the tracer the fixture installed
+    envs = make_env(tmp_path, settings)
+    env = next(envs)
+    try:
+        tracing.enable_tracing(provider_tracer)
+        assert isinstance(env.app.state.store, InstrumentedStore)
+        for rel in ("src/app.py", "src/db/models.py", "src/db/pool.py"):
+            assert env.put(rel, "note", rel).status_code == 201
+        exporter.clear()
+        answer = env.http.post(
+            f"{env.base}/synthesize", json={"node": "src", "frame_type": "note", "recursive": True}
+        )
+        assert answer.status_code == 200, answer.text
+    finally:
+        envs.close()
+    spans = exporter.get_finished_spans()
+    by_name = {span.name: span for span in spans}
+    request = by_name["treeframe.request"]
+    engine = by_name["treeframe.synthesize"]
+    assert dict(request.attributes or {})["http.route"] == "/v1/workspaces/{ws}/synthesize"
+    assert engine.context.trace_id == request.context.trace_id
+    storage = [s for s in spans if s.name.startswith("store.")]
+    assert "store.append_frame" in {s.name for s in storage}
+    assert all(s.context.trace_id == request.context.trace_id for s in storage)
+    assert any(s.parent is not None and s.parent.span_id == engine.context.span_id for s in storage)
