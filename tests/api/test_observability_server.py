@@ -14,6 +14,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,12 +90,16 @@ def push(server: Server, token: str, tree: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def records(server: Server) -> list[dict[str, Any]]:
-    out = []
-    for line in server.log().splitlines():
-        if line.startswith("{"):
-            out.append(json.loads(line))
-    return out
+def records(server: Server, until: str) -> list[dict[str, Any]]:
+    """The JSON lines of the log, once the request ``until`` has its line (logs are written
+    by a thread of their own, a moment after the response)."""
+    deadline = time.monotonic() + 10
+    while True:
+        out = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+        if any(r.get("request_id") == until and r.get("event") == "request" for r in out):
+            return out
+        assert time.monotonic() < deadline, f"no request line for {until}:\n{server.log()}"
+        time.sleep(0.05)
 
 
 def test_load_then_metrics_and_logs_tell_the_truth(setup: tuple[Server, str, Path]) -> None:
@@ -192,7 +197,7 @@ def test_load_then_metrics_and_logs_tell_the_truth(setup: tuple[Server, str, Pat
     )  # every frame written
 
     # -- logs: the regeneration's causal chain from the log alone -------------------
-    lines = records(server)
+    lines = records(server, until="regen-1")
     text = server.log()
     assert CANARY not in text
     assert token not in text

@@ -39,6 +39,7 @@ from treeframe.config.settings import Settings
 from treeframe.engine.access import AccessService
 from treeframe.engine.workspaces import WorkspaceService
 from treeframe.observability import events, tracing
+from treeframe.observability.logs import flush_logs, logging_configured
 from treeframe.observability.storage import InstrumentedStore
 from treeframe.storage.base import StorageBackend
 
@@ -80,7 +81,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if gauges is not None:
+        if gauges is not None and metrics is not None:
+            metrics.start()
             gauges.start()
         try:
             yield
@@ -90,6 +92,7 @@ def create_app(
                 events.unsubscribe(gauges.on_event)
                 gauges.stop()
                 metrics.close()
+            flush_logs()  # the last lines before uvicorn ends the process by its signal
             if close_store:
                 store.close()
 
@@ -116,9 +119,12 @@ def create_app(
     for router in routers:
         app.include_router(router)
     app.include_router(metrics_route.router)
+    # Request lines only where the process set up the pipeline (serve does; an embedding
+    # program calls configure_logging): structlog's own default would print to stdout.
+    log_requests = settings.log.requests and logging_configured()
     observer = None
-    if metrics is not None or settings.log.requests:
-        observer = RequestObserver(metrics, settings.log.requests)
+    if metrics is not None or log_requests:
+        observer = RequestObserver(metrics, log_requests)
     app.add_middleware(
         EdgeMiddleware,
         max_body_bytes=settings.server.max_body_bytes,

@@ -21,9 +21,15 @@ replaced, and any ``tft_…`` bearer token inside a string value is masked.
 
 from __future__ import annotations
 
+import atexit
+import datetime
+import functools
 import logging
+import queue
 import re
 import sys
+import threading
+import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Literal, TextIO
 
@@ -34,7 +40,16 @@ from treeframe.config.display import REDACTED, is_secret_key
 from treeframe.observability import events
 from treeframe.observability.context import REQUEST_ID
 
-__all__ = ["LOG_FORMATS", "LOG_LEVELS", "REDACTED", "configure_logging", "get_logger", "redact"]
+__all__ = [
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "REDACTED",
+    "configure_logging",
+    "flush_logs",
+    "get_logger",
+    "logging_configured",
+    "redact",
+]
 
 LogFormat = Literal["auto", "json", "console"]
 LOG_FORMATS: tuple[str, ...] = ("auto", "json", "console")
@@ -49,23 +64,43 @@ _ENGINE = "treeframe.engine"
 
 
 def get_logger(name: str) -> Any:
-    """A structlog logger named ``name`` (bound to the pipeline once it is configured)."""
+    """A structlog logger whose lines say ``"logger": name`` (bound to the pipeline when configured)."""
     return structlog.get_logger(name)
+
+
+class _NamedWriteLogger(structlog.WriteLogger):
+    """structlog's direct writer, carrying the name ``add_logger_name`` reads."""
+
+    def __init__(self, file: TextIO, name: str) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+class _NamedWriteLoggerFactory:
+    def __init__(self, file: TextIO) -> None:
+        self.file = file
+
+    def __call__(self, *args: Any) -> _NamedWriteLogger:
+        return _NamedWriteLogger(self.file, str(args[0]) if args else "")
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret(key: str) -> bool:
+    """Field names repeat from line to line: decided once per name."""
+    if key in _ALLOWED_KEYS:
+        return False
+    lowered = key.lower()
+    return is_secret_key(lowered) or any(part in lowered for part in _NEVER_LOGGED)
 
 
 def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
     """Replace secret-named fields and mask bearer tokens in string values (a structlog processor)."""
-    for key, value in list(event_dict.items()):
-        if isinstance(value, SecretStr) or (key not in _ALLOWED_KEYS and _secret(key)):
+    for key, value in event_dict.items():
+        if _secret(key) or isinstance(value, SecretStr):
             event_dict[key] = REDACTED
-        elif isinstance(value, str) and "tft_" in value:
+        elif value.__class__ is str and "tft_" in value:
             event_dict[key] = _BEARER.sub("tft_" + REDACTED, value)
     return event_dict
-
-
-def _secret(key: str) -> bool:
-    lowered = key.lower()
-    return is_secret_key(lowered) or any(part in lowered for part in _NEVER_LOGGED)
 
 
 def _add_request_id(
@@ -85,6 +120,12 @@ def configure_logging(
     ``fmt`` ``auto`` is ``console`` on a terminal and ``json`` (one object per
     line, keys ``timestamp``, ``level``, ``logger``, ``event`` and the
     event's fields) elsewhere. Calling it again replaces the earlier set-up.
+
+    Two paths, one format: structlog's own lines (the request line, engine
+    events) are rendered and written directly, without a standard-library
+    ``LogRecord`` (half the cost per line); records of standard-library
+    loggers (uvicorn, ``logging.getLogger`` in the core) pass through one
+    root handler whose formatter runs the same processors.
     """
     if level not in LOG_LEVELS:
         raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
@@ -92,8 +133,7 @@ def configure_logging(
     if fmt == "auto":
         fmt = "console" if _isatty(out) else "json"
     shared: list[Any] = [
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
         _add_request_id,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact,
@@ -110,7 +150,7 @@ def configure_logging(
         renderer = structlog.dev.ConsoleRenderer(colors=_isatty(out))
     numeric = getattr(logging, level.upper())
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
     handler = logging.StreamHandler(out)
@@ -121,21 +161,27 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
-    for noisy in ("uvicorn", "uvicorn.error"):
-        logging.getLogger(noisy).handlers.clear()
-        logging.getLogger(noisy).propagate = True
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # the edge writes the request line
+    writer = _Writer(out, [*shared[3:], renderer])  # redaction onwards, off the caller
+    global _writer
+    previous, _writer = _writer, writer
+    if previous is not None:
+        previous.close()
     structlog.configure(
         processors=[
-            structlog.stdlib.filter_by_level,
-            *shared[:-1],
-            structlog.stdlib.PositionalArgumentsFormatter(),
-            redact,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.add_log_level,
+            _add_request_id,
+            writer.enqueue,
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        logger_factory=_NamedWriteLoggerFactory(out),
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        cache_logger_on_first_use=True,
+        # Not cached: a later configure_logging (tests, a CLI run in-process) must take effect
+        # for loggers made at import time too; resolving costs a few microseconds a line.
+        cache_logger_on_first_use=False,
     )
     if numeric <= logging.INFO:
         events.subscribe(_log_event)
@@ -143,9 +189,92 @@ def configure_logging(
         events.unsubscribe(_log_event)
 
 
+_ENGINE_LOG = get_logger(_ENGINE)
+_writer: _Writer | None = None
+
+
+def logging_configured() -> bool:
+    """True once :func:`configure_logging` ran in this process (structlog's default would print)."""
+    return _writer is not None
+
+
+def flush_logs(timeout: float = 5.0) -> None:
+    """Wait until every line logged so far is written (before a process ends, and in tests)."""
+    if _writer is not None:
+        _writer.flush(timeout)
+
+
+class _Writer:
+    """Renders and writes structlog's lines on its own thread, in the order they were logged.
+
+    The caller's share of a line is building its fields, the request ID and a
+    ``time.time()``; the timestamp's text, redaction, JSON rendering and the
+    write (~30 µs a line) happen here. ``flush`` waits for the queue to drain;
+    the server calls it when it stops, ``configure_logging`` when it replaces
+    a writer, and ``atexit`` at the end of any process.
+    """
+
+    def __init__(self, out: TextIO, processors: list[Any]) -> None:
+        self.out = out
+        self.processors = processors
+        self.queue: queue.SimpleQueue[tuple[str, dict[str, Any]] | threading.Event | None] = (
+            queue.SimpleQueue()
+        )
+        self.thread = threading.Thread(target=self._run, name="treeframe-log", daemon=True)
+        self.thread.start()
+
+    def enqueue(self, _logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
+        """The last processor on the caller's side: hand the line over, write nothing here."""
+        event_dict["_ts"] = time.time()
+        if event_dict.get("exc_info") is True:  # only this thread knows which exception
+            event_dict["exc_info"] = sys.exc_info()
+        self.queue.put((method, dict(event_dict)))
+        raise structlog.DropEvent
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            method, event_dict = item
+            try:
+                line = self._render(method, event_dict)
+                self.out.write(line + "\n")
+                self.out.flush()
+            except Exception:  # a line that cannot be written must not stop the writer
+                continue
+
+    def _render(self, method: str, event_dict: dict[str, Any]) -> str:
+        stamp = event_dict.pop("_ts")
+        event_dict["timestamp"] = (
+            datetime.datetime.fromtimestamp(stamp, datetime.UTC).isoformat().replace("+00:00", "Z")
+        )
+        value: Any = event_dict
+        for processor in self.processors:
+            value = processor(None, method, value)
+        return str(value)
+
+    def flush(self, timeout: float) -> None:
+        if not self.thread.is_alive():
+            return
+        done = threading.Event()
+        self.queue.put(done)
+        done.wait(timeout)
+
+    def close(self) -> None:
+        self.flush(5.0)
+        self.queue.put(None)
+
+
+atexit.register(flush_logs)
+
+
 def _log_event(event: str, fields: Mapping[str, Any]) -> None:
     """Every engine event as one info line of the ``treeframe.engine`` logger."""
-    structlog.get_logger(_ENGINE).info(event, **fields)
+    _ENGINE_LOG.info(event, **fields)
 
 
 def _isatty(stream: TextIO) -> bool:

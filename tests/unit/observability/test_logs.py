@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from treeframe.observability import events
 from treeframe.observability.context import REQUEST_ID
-from treeframe.observability.logs import configure_logging, get_logger
+from treeframe.observability.logs import configure_logging, flush_logs, get_logger
 
 TOKEN = "tft_0123456789abcdef_c2VjcmV0LXZhbHVlLXRoYXQtbXVzdC1ub3QtbGVhaw"
 
@@ -31,6 +31,7 @@ def stream() -> Any:
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    flush_logs()
     return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
 
 
@@ -63,6 +64,7 @@ def test_secrets_and_contents_are_redacted_by_name_and_tokens_by_shape(stream: i
         content_hash="ab" * 32,
     )
     logging.getLogger("uvicorn.error").warning("header was %s", TOKEN)
+    flush_logs()
     text = stream.getvalue()
     assert "c2VjcmV0" not in text
     assert "frame text" not in text
@@ -94,6 +96,7 @@ def test_engine_events_become_info_lines_and_stop_above_info(stream: io.StringIO
     quiet = io.StringIO()
     configure_logging("warning", "json", quiet)
     events.emit("frame.put", workspace="w")
+    flush_logs()
     assert quiet.getvalue() == ""
 
 
@@ -101,8 +104,26 @@ def test_console_format_is_readable_and_level_is_checked():
     out = io.StringIO()
     configure_logging("info", "console", out)
     get_logger("treeframe.cli").info("scan", files=3)
+    flush_logs()
     assert "scan" in out.getvalue()
     assert "files" in out.getvalue()
     assert not out.getvalue().lstrip().startswith("{")
     with pytest.raises(ValueError, match="log level"):
         configure_logging("loud", "json", out)
+
+
+def test_lines_keep_their_order_and_time_and_exceptions_survive_the_writer_thread(
+    stream: io.StringIO,
+):
+    log = get_logger("treeframe.api")
+    for i in range(200):
+        log.info("tick", i=i)
+    try:
+        raise KeyError("lost key")
+    except KeyError:
+        log.exception("failed")
+    found = lines(stream)
+    assert [r["i"] for r in found[:-1]] == list(range(200))
+    stamps = [r["timestamp"] for r in found]
+    assert stamps == sorted(stamps)
+    assert found[-1]["exception"][0]["exc_type"] == "KeyError"

@@ -31,17 +31,23 @@ _LOG = get_logger("treeframe.api.request")
 class RequestObserver:
     """Writes the request line (when ``log_requests``) and the request metrics (when ``metrics``)."""
 
-    __slots__ = ("_children", "log_requests", "metrics")
+    __slots__ = ("_children", "_depth", "log_requests", "metrics")
 
     def __init__(self, metrics: Metrics | None, log_requests: bool) -> None:
         self.metrics = metrics
         self.log_requests = log_requests
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._depth: Any = None
+
+    def _threadpool_depth(self, metrics: Metrics) -> Any:
+        if self._depth is None:
+            self._depth = metrics.queue_depth.labels("threadpool").set
+        return self._depth
 
     def started(self) -> None:
         """A request arrived."""
         if self.metrics is not None:
-            self.metrics.in_flight.inc()
+            self.metrics.later(self.metrics.in_flight.inc, 1)
 
     def finished(
         self,
@@ -59,20 +65,21 @@ class RequestObserver:
         code = error_code or state.get("error_code")
         metrics = self.metrics
         if metrics is not None:
-            metrics.in_flight.dec()
+            later = metrics.later
+            later(metrics.in_flight.dec, 1)
             key = (method, route, status)
             children = self._children.get(key)
             if children is None:
                 children = self._children[key] = (
-                    metrics.requests.labels(method, route, str(status)),
-                    metrics.request_seconds.labels(method, route, str(status)),
+                    metrics.requests.labels(method, route, str(status)).inc,
+                    metrics.request_seconds.labels(method, route, str(status)).observe,
                 )
-            children[0].inc()
-            children[1].observe(seconds)
+            later(children[0], 1)
+            later(children[1], seconds)
             if code is not None:
-                metrics.errors.labels(code).inc()
-            stats = anyio.to_thread.current_default_thread_limiter().statistics()
-            metrics.queue_depth.labels("threadpool").set(stats.tasks_waiting)
+                later(metrics.errors.labels(code).inc, 1)
+            waiting = anyio.to_thread.current_default_thread_limiter().statistics().tasks_waiting
+            later(self._threadpool_depth(metrics), waiting)
         if self.log_requests:
             _LOG.info(
                 "request",
