@@ -204,3 +204,23 @@ def test_labels_stay_bounded_under_many_distinct_ids(env: Env):
                 assert not HEX_ID.search(val), (sample.name, label, val)
                 assert not val.startswith(("req-", "/v1/no/")), (sample.name, label, val)
     assert series < 2000
+
+
+def test_a_streamed_export_leaves_its_queue_gauge_at_zero(env: Env):
+    assert env.put("src/app.py", "note", "exported").status_code == 201
+    archive = env.http.get(f"{env.base}/export")
+    assert archive.status_code == 200
+    assert len(archive.content) > 1000
+    found = samples(scrape(env.app).text)
+    assert ("treeframe_queue_depth", (("queue", "export_chunks"),)) in found
+    assert value(found, "treeframe_queue_depth", queue="export_chunks") == 0
+    assert (
+        value(
+            found,
+            "treeframe_http_requests_total",
+            method="GET",
+            route="/v1/workspaces/{ws}/export",
+            status="200",
+        )
+        == 1
+    )

@@ -24,7 +24,7 @@ import queue
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -36,6 +36,7 @@ from treeframe.api.auth import access_service
 from treeframe.api.caching import NO_CACHE
 from treeframe.api.deps import Authenticated, Bound, Identity, Service
 from treeframe.api.errors import ERROR_RESPONSES
+from treeframe.api.observe.metrics import Metrics
 from treeframe.engine.principal import Permission, authorize
 from treeframe.errors import (
     AccessDenied,
@@ -73,9 +74,15 @@ class _Cancelled(Exception):
 class _QueueWriter:
     """The export's output: buffers writes into chunks and blocks while the queue is full."""
 
-    def __init__(self, chunks: queue.Queue[bytes | BaseException | None], stop: threading.Event):
+    def __init__(
+        self,
+        chunks: queue.Queue[bytes | BaseException | None],
+        stop: threading.Event,
+        depth: Callable[[int], None],
+    ):
         self._chunks = chunks
         self._stop = stop
+        self._depth = depth
         self._buffer = bytearray()
 
     def write(self, data: bytes) -> None:
@@ -94,9 +101,11 @@ class _QueueWriter:
                 raise _Cancelled
             try:
                 self._chunks.put(item, timeout=0.5)
-                return
             except queue.Full:
                 continue
+            if isinstance(item, bytes):
+                self._depth(1)
+            return
 
     def finish(self, error: BaseException | None) -> None:
         try:
@@ -108,11 +117,17 @@ class _QueueWriter:
 
 
 def _stream(
-    store: StorageBackend, ws: WorkspaceId, root: NodeId, path: str, compression: str
+    store: StorageBackend,
+    ws: WorkspaceId,
+    root: NodeId,
+    path: str,
+    compression: str,
+    depth: Callable[[int], None],
 ) -> Iterator[bytes]:
+    """The archive's chunks; ``depth(n)`` follows how many wait in the queue (the metrics gauge)."""
     chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=_QUEUE_CHUNKS)
     stop = threading.Event()
-    writer = _QueueWriter(chunks, stop)
+    writer = _QueueWriter(chunks, stop, depth)
 
     def work() -> None:
         error: BaseException | None = None
@@ -133,9 +148,18 @@ def _stream(
                 return
             if isinstance(item, BaseException):
                 raise item
+            depth(-1)
             yield item
     finally:
         stop.set()
+        left = 0
+        while True:  # chunks nobody will read leave the gauge too
+            try:
+                left += isinstance(chunks.get_nowait(), bytes)
+            except queue.Empty:
+                break
+        if left:
+            depth(-left)
 
 
 @router.get(
@@ -154,6 +178,7 @@ def _stream(
 )
 def export_workspace(
     bound: Bound,
+    request: Request,
     root_hash: Annotated[
         str | None, Query(description="The root to export (default: the current root).")
     ] = None,
@@ -175,10 +200,23 @@ def export_workspace(
         "X-Treeframe-Node": record.node_id,
     }
     return StreamingResponse(
-        _stream(store, ws, root_id, record.path, compression),
+        _stream(store, ws, root_id, record.path, compression, _depth_gauge(request)),
         media_type=MEDIA_TYPES[compression],
         headers=headers,
     )
+
+
+def _depth_gauge(request: Request) -> Callable[[int], None]:
+    """``treeframe_queue_depth{queue="export_chunks"}`` moved by n (nothing without metrics)."""
+    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
+    if metrics is None:
+        return lambda _n: None
+    gauge = metrics.queue_depth.labels("export_chunks")
+
+    def move(n: int) -> None:
+        metrics.later(gauge.inc, n)
+
+    return move
 
 
 def _admission(request: Request, identity: Identity) -> Any:
