@@ -21,6 +21,7 @@ from fastapi import APIRouter, FastAPI
 
 from treeframe.api.errors import install_handlers
 from treeframe.api.middleware import EdgeMiddleware
+from treeframe.api.readiness import close_readiness
 from treeframe.api.routes import ROUTERS
 from treeframe.api.routes.snapshots import IMPORT_PATH
 from treeframe.api.versioning import API_VERSION
@@ -55,6 +56,7 @@ def create_app(
         try:
             yield
         finally:
+            close_readiness(app.state)
             if close_store:
                 store.close()
 
