@@ -99,6 +99,8 @@ def test_ready_follows_a_postgres_outage_and_recovers(
 
             pg_cluster.stop("fast")
             down, noticed = poll(http, 503, OUTAGE_DEADLINE)
+            # The very first probe after the stop already fails, in about one timeout.
+            assert noticed < READY_TIMEOUT_MS / 1000 + 2, noticed
             error = down.json()["error"]
             assert error["code"] == "backend_unavailable"
             store = error["checks"]["store"]
@@ -117,7 +119,7 @@ def test_ready_follows_a_postgres_outage_and_recovers(
                 assert http.get("/v1/health/live").status_code == 200
 
             pg_cluster.start()
-            back, recovered = poll(http, 200, RECOVERY_DEADLINE)
+            back, _ = poll(http, 200, RECOVERY_DEADLINE)
             assert all(check["ok"] for check in back.json()["checks"].values())
             # Every worker's pool is back, not only the one that answered first.
             for _ in range(4 * workers):
@@ -127,7 +129,6 @@ def test_ready_follows_a_postgres_outage_and_recovers(
                 assert response.json()["name"] == "team"
     finally:
         stop_server(server)
-    assert noticed < OUTAGE_DEADLINE and recovered < RECOVERY_DEADLINE, server.log()
 
 
 def test_ready_answers_503_within_its_timeout_while_postgres_hangs(
