@@ -315,3 +315,15 @@ def test_blob_check_on_an_s3_endpoint_nobody_answers(
         assert body["checks"]["store"]["ok"] is True
     finally:
         store.close()
+
+
+def test_the_client_gets_the_checks_of_a_503(store):
+    from treeframe.client.errors import error_from_envelope
+
+    response = AppClient(create_app(settings(f"redis://127.0.0.1:{free_port()}/0"), store)).get(
+        "/v1/health/ready"
+    )
+    exc = error_from_envelope(response.status_code, response.json())
+    assert isinstance(exc, BackendUnavailable)
+    assert exc.checks["redis"]["ok"] is False
+    assert exc.checks["store"]["ok"] is True
