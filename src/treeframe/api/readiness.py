@@ -39,7 +39,15 @@ from treeframe.storage.base import StorageBackend
 from treeframe.storage.blobs import probe_blobs
 from treeframe.wire.common import ReadyCheck
 
-__all__ = ["MAX_PENDING_PROBES", "close_readiness", "not_ready", "run_checks", "shown_url"]
+__all__ = [
+    "MAX_PENDING_PROBES",
+    "CheckFn",
+    "checks_for",
+    "close_readiness",
+    "not_ready",
+    "run_checks",
+    "shown_url",
+]
 
 MAX_PENDING_PROBES = 4
 """Probes of one check that may wait on a hung dependency at once."""
