@@ -336,10 +336,22 @@ class StoreNotFound(StorageError):
 
 
 class BackendUnavailable(StorageError):
-    """A backend's driver is not installed, or its service or medium is out of reach."""
+    """A backend's driver is not installed, or its service or medium is out of reach.
+
+    ``checks`` is set only by readiness (``/v1/health/ready``): every
+    dependency it probed, by name, as ``{"ok", "duration_ms", "error"}``, so
+    a 503 says which one failed and why. Other raisers leave it unset, and
+    their envelopes carry no ``checks`` key.
+    """
 
     code = "backend_unavailable"
     http_status = 503
+    checks: dict[str, dict[str, object]]
+
+    def __init__(self, message: str, *, checks: dict[str, dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        if checks is not None:
+            self.checks = checks
 
 
 class ConcurrentUpdate(Conflict):

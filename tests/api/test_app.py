@@ -16,7 +16,7 @@ import pytest
 from tests.api.probe import probe_app
 from treeframe.api import create_app, openapi_document
 from treeframe.api.errors import envelope
-from treeframe.api.routes.health import MAX_PENDING_PROBES
+from treeframe.api.readiness import MAX_PENDING_PROBES
 from treeframe.api.versioning import check_version, deprecated
 from treeframe.config.settings import Settings
 from treeframe.errors import (

@@ -33,6 +33,7 @@ from tests.api.conftest import (
     start_server,
     stop_server,
 )
+from treeframe.api.observe.metrics import FLUSH_SECONDS
 from treeframe.hashing.ids import workspace_id
 
 METRICS_SECRET = f"metrics-{uuid.uuid4().hex}"
@@ -158,6 +159,8 @@ def test_load_then_metrics_and_logs_tell_the_truth(setup: tuple[Server, str, Pat
         assert regen.status_code == 200, regen.text
         rebuilt = set(regen.json()["frame_ids"])
         assert len(rebuilt) == 2  # src/db and src
+        # The worker that does not answer the scrape flushes its values within FLUSH_SECONDS.
+        time.sleep(FLUSH_SECONDS + 0.5)
         scraped = httpx.get(
             f"{server.url}/v1/metrics", headers={"Authorization": f"Bearer {METRICS_SECRET}"}
         )

@@ -32,6 +32,7 @@ from treeframe.api.observe import route as metrics_route
 from treeframe.api.observe.gauges import WorkspaceGauges
 from treeframe.api.observe.metrics import Metrics
 from treeframe.api.observe.requests import RequestObserver
+from treeframe.api.readiness import close_readiness
 from treeframe.api.routes import ROUTERS
 from treeframe.api.routes.snapshots import IMPORT_PATH
 from treeframe.api.versioning import API_VERSION
@@ -93,6 +94,7 @@ def create_app(
                 gauges.stop()
                 metrics.close()
             flush_logs()  # the last lines before uvicorn ends the process by its signal
+            close_readiness(app.state)
             if close_store:
                 store.close()
 

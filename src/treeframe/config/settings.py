@@ -37,6 +37,7 @@ __all__ = [
     "LimitSettings",
     "LogSettings",
     "MetricsSettings",
+    "RedisSettings",
     "ScanSettings",
     "ServerSettings",
     "SettingDoc",
@@ -55,6 +56,7 @@ ENV_NESTED_DELIMITER = "__"
 # The defaults of frames.views (an upper layer, so not imported from there).
 _DEFAULT_MAX_FRAMES = 20
 _HARD_MAX_FRAMES = 1000
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class _Section(BaseModel):
@@ -211,7 +213,10 @@ class ServerSettings(_Section):
     ready_timeout_ms: int = Field(
         default=2000,
         ge=1,
-        description="How long `/v1/health/ready` waits for the store round trip before answering 503.",
+        description=(
+            "How long `/v1/health/ready` waits for each of its checks (store, blobs, redis; "
+            "run concurrently) before that check fails and the answer is 503."
+        ),
     )
 
 
@@ -276,6 +281,29 @@ class TracingSettings(_Section):
     )
 
 
+class RedisSettings(_Section):
+    """The Redis server treeframe's servers share (readiness checks it; caches and rate limits will use it)."""
+
+    url: str | None = Field(
+        default=None,
+        description=(
+            "Redis URL (`redis://host:6379/0`, `rediss://…` for TLS, `unix:///path.sock`); unset means "
+            "no Redis: nothing uses it and readiness does not check it. Needs the `redis` extra."
+        ),
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(_REDIS_SCHEMES):
+            raise PydanticCustomError(
+                "redis_url",
+                "must start with one of {schemes}",
+                {"schemes": ", ".join(_REDIS_SCHEMES)},
+            )
+        return value
+
+
 class AgentSettings(_Section):
     """One agent allowed to read or write frames."""
 
@@ -330,6 +358,7 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings, description="Logging.")
     metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Metrics.")
     tracing: TracingSettings = Field(default_factory=TracingSettings, description="Tracing.")
+    redis: RedisSettings = Field(default_factory=RedisSettings, description="The shared Redis.")
     agents: dict[AgentId, AgentSettings] = Field(
         default_factory=dict,
         description="Agents by ID (the frame agent alphabet: `[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}`).",

@@ -29,10 +29,22 @@ from treeframe.errors import IntegrityError
 from treeframe.hashing.ids import content_hash, content_hasher
 from treeframe.ids import ContentHash, WorkspaceId, parse_hex_id
 
-__all__ = ["CHUNK", "BlobStore", "chunked", "verified_digest", "verifying"]
+__all__ = [
+    "CHUNK",
+    "PROBE_DIGEST",
+    "BlobStore",
+    "ProbedBlobStore",
+    "chunked",
+    "probe_blobs",
+    "verified_digest",
+    "verifying",
+]
 
 CHUNK = 1 << 20
 """Bytes per chunk of the streaming reads (1 MiB)."""
+
+PROBE_DIGEST = ContentHash("0" * 64)
+"""The key readiness looks up: well-formed, and no content hashes to it in practice."""
 
 
 @runtime_checkable
@@ -72,6 +84,28 @@ class BlobStore(Protocol):
 
     def iter_all(self, ws: WorkspaceId) -> Iterator[tuple[ContentHash, bytes]]:
         """Every stored blob with the hash it is stored under, in hash order (verify and export)."""
+
+
+@runtime_checkable
+class ProbedBlobStore(Protocol):
+    """A blob store that can prove it answers, for readiness checks (optional beside :class:`BlobStore`)."""
+
+    def probe(self, ws: WorkspaceId) -> None:
+        """One real round trip to the medium that writes nothing; raise a treeframe error if it fails."""
+
+
+def probe_blobs(blobs: BlobStore, ws: WorkspaceId) -> None:
+    """Prove ``blobs`` answers without writing into its content namespace.
+
+    A store with its own :meth:`ProbedBlobStore.probe` runs it (a directory
+    listing, an S3 HEAD of the bucket, a catalog read); any other store
+    answers an :meth:`BlobStore.exists_many` of :data:`PROBE_DIGEST`, which
+    is a real lookup on every medium and never a write.
+    """
+    if isinstance(blobs, ProbedBlobStore):
+        blobs.probe(ws)
+    else:
+        blobs.exists_many(ws, [PROBE_DIGEST])
 
 
 def verified_digest(digest: ContentHash, data: bytes) -> ContentHash:

@@ -19,13 +19,21 @@ threshold and the external store from here, identical on every backend.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Protocol, runtime_checkable
 
-from treeframe.errors import ConfigError, IntegrityError, StoreCorrupt
+from treeframe.errors import ConfigError, IntegrityError, NotFound, StoreCorrupt
 from treeframe.ids import ContentHash, WorkspaceId, parse_hex_id
-from treeframe.storage.blobs import BlobStore, chunked, verified_digest, verifying
+from treeframe.storage.blobs import (
+    PROBE_DIGEST,
+    BlobStore,
+    chunked,
+    probe_blobs,
+    verified_digest,
+    verifying,
+)
 from treeframe.storage.codecs import Compression, codec
 from treeframe.storage.codecs.none import NoCompression
 
@@ -180,6 +188,16 @@ class CatalogBlobs:
     def exists_many(self, ws: WorkspaceId, digests: Sequence[ContentHash]) -> set[ContentHash]:
         """Catalogued hashes among ``digests`` (the catalog is the truth for membership)."""
         return self._catalog.catalog_exists(ws, digests)
+
+    def probe(self, ws: WorkspaceId) -> None:
+        """A catalog read of :data:`PROBE_DIGEST`, then the external store's own probe (if any).
+
+        ``ws`` need not exist: a store that answers "no such workspace" has answered.
+        """
+        with suppress(NotFound):
+            self._catalog.catalog_exists(ws, [PROBE_DIGEST])
+        if self.policy.external is not None:
+            probe_blobs(self.policy.external, ws)
 
     def iter_all(self, ws: WorkspaceId) -> Iterator[tuple[ContentHash, bytes]]:
         """Every blob in hash order, one read per blob so memory stays bounded."""

@@ -17,6 +17,8 @@ __all__ = [
     "ErrorResponse",
     "FieldError",
     "Live",
+    "NotReady",
+    "NotReadyBody",
     "Ready",
     "ReadyCheck",
 ]
@@ -69,14 +71,30 @@ class Live(ApiResponse):
 
 
 class ReadyCheck(BaseModel):
-    """One dependency probed by readiness."""
+    """One dependency probed by readiness: whether it answered, how long it took, why not."""
 
     ok: bool
-    duration_ms: float
+    duration_ms: float = Field(description="Wall time of the check (its timeout when it hung).")
+    error: str | None = Field(
+        default=None,
+        description="Why the check failed, ending in the error's code in brackets; absent when ok.",
+    )
 
 
 class Ready(ApiResponse):
-    """Every dependency answered: the store completed a real round trip."""
+    """Every dependency answered: ``checks`` has ``store``, ``blobs`` and, when configured, ``redis``."""
 
     status: Literal["ok"] = "ok"
     checks: dict[str, ReadyCheck]
+
+
+class NotReadyBody(ErrorBody):
+    """A ``backend_unavailable`` from readiness: every check, the failed ones with their reason."""
+
+    checks: dict[str, ReadyCheck]
+
+
+class NotReady(ErrorResponse):
+    """The 503 of ``/v1/health/ready``: the error envelope, carrying every check's result."""
+
+    error: NotReadyBody

@@ -221,6 +221,7 @@ def test_sources_map_is_exact(home: Path, root: Path):
         "metrics.stale_max_nodes": "default",
         "metrics.multiprocess_dir": "default",
         "tracing.enabled": "default",
+        "redis.url": "default",
         "agents.summarizer.role": ws,
         "agents.summarizer.capabilities": "default",
     }

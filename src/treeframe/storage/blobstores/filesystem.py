@@ -141,6 +141,20 @@ class FileBlobStore:
             os.close(fd)
 
     # -- reads -------------------------------------------------------------
+    def probe(self, ws: WorkspaceId) -> None:
+        """List one entry of the root directory: it must exist and be readable (nothing is written).
+
+        A root that does not exist fails too: the directory that holds the
+        contents is gone (or was never created), and every read of an
+        external content would fail.
+        """
+        del ws  # the root answers for every workspace
+        try:
+            with os.scandir(self.root) as entries:
+                next(entries, None)
+        except OSError as exc:
+            raise self._error("list its directory", exc) from exc
+
     def _open(self, ws: WorkspaceId, digest: ContentHash) -> BinaryIO | None:
         if not _valid(ws, digest):
             return None

@@ -147,6 +147,18 @@ class S3BlobStore:
                 raise
         return True
 
+    def probe(self, ws: WorkspaceId) -> None:
+        """HEAD the bucket: credentials, endpoint and bucket all answer, and nothing is written."""
+        del ws  # the bucket answers for every workspace
+        with self._errors("check the bucket"):
+            try:
+                self._client.head_bucket(Bucket=self.bucket)
+            except botocore.exceptions.ClientError as exc:
+                if _code(exc) in _MISSING | {"NoSuchBucket"}:
+                    where = f"s3://{self.bucket}/{self.prefix}"
+                    raise StorageError(f"blob store {where}: the bucket does not exist") from exc
+                raise
+
     # -- writes ------------------------------------------------------------
     def put(self, ws: WorkspaceId, digest: ContentHash, data: bytes) -> bool:
         """Verify, then upload once (multipart from ``multipart_threshold``)."""
