@@ -209,6 +209,14 @@ class ServerSettings(_Section):
         ge=1,
         description="How long `/v1/health/ready` waits for the store round trip before answering 503.",
     )
+    verify_max_ms: int = Field(
+        default=30000,
+        ge=1,
+        description=(
+            "Longest `POST /v1/workspaces/{ws}/verify` runs, in milliseconds (default 30 s; also the "
+            "default when the request names none); the report then says `complete: false`."
+        ),
+    )
 
 
 class AgentSettings(_Section):

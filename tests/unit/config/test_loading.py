@@ -210,6 +210,7 @@ def test_sources_map_is_exact(home: Path, root: Path):
         "server.max_body_bytes": "default",
         "server.max_import_bytes": "default",
         "server.ready_timeout_ms": "default",
+        "server.verify_max_ms": "default",
         "agents.summarizer.role": ws,
         "agents.summarizer.capabilities": "default",
     }
