@@ -133,4 +133,3 @@ class VerifyResult(ApiResponse):
     stopped_in: str | None = Field(description="The phase the time limit stopped it in.")
     scope: Literal["all", "since"]
     since: str | None
-    duration_ms: int

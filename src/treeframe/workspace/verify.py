@@ -94,7 +94,6 @@ class VerifyReport:
     stopped_in: str | None = None
     scope: Literal["all", "since"] = "all"
     since: str | None = None
-    duration_ms: int = 0
 
     @property
     def ok(self) -> bool:
@@ -111,7 +110,6 @@ class VerifyReport:
             "stopped_in": self.stopped_in,
             "scope": self.scope,
             "since": self.since,
-            "duration_ms": self.duration_ms,
         }
 
 
@@ -554,7 +552,6 @@ def verify_store(
     ``since``: only what was added after that root; ``deadline``: stop at that
     ``time.monotonic()`` value (the report says ``complete: false``).
     """
-    began = time.monotonic()
     verifier: _Verifier
     if since is None:
         verifier, order = _Verifier(store, ws, progress, deadline), PHASES
@@ -572,5 +569,4 @@ def verify_store(
             break
         except TreeframeError as exc:
             verifier.problem("table_unreadable", phase, f"could not read {phase}: {exc.message}")
-    verifier.report.duration_ms = int((time.monotonic() - began) * 1000)
     return verifier.report
