@@ -23,7 +23,7 @@ from treeframe.engine.types import FrameInput
 from treeframe.errors import FrameNotFound, InvalidId, NodeNotFound
 from treeframe.frames.frame import Basis
 from treeframe.hashing.ids import content_hash
-from treeframe.ids import NodeId
+from treeframe.ids import FrameId, NodeId
 from treeframe.storage.registry import open_store, sqlite_url
 from treeframe.testing.factories import workspace_info
 from treeframe.tree.records import NodeRecord
@@ -173,7 +173,9 @@ def test_explain_follows_a_basis_frame_and_names_what_replaced_it(env: Env) -> N
     assert readme is not None
     derived = env.api.put_frame(
         "README.md",
-        FrameInput("digest", b"built on the app summary", basis=Basis.node_frame(readme, source)),
+        FrameInput(
+            "digest", b"built on the app summary", basis=Basis.node_frame(readme, FrameId(source))
+        ),
         principal=env.principal("writer"),
     )
     newer = env.put("src/app.py", "summary", "a newer summary")
