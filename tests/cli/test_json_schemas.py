@@ -157,7 +157,8 @@ def test_every_command_prints_its_documented_shape(workspace: Path, tmp_path: Pa
     assert composed["frames"]
     check("verify", "verify")
     scoped = check("verify", "verify", "--since", "HEAD~1", "--max-duration", "1m")
-    assert scoped["scope"] == "since" and scoped["complete"]
+    assert scoped["scope"] == "since"
+    assert scoped["complete"]
     explained = check("explain", "explain", first["frame_id"])
     assert explained["verdict"] == "stale"
     assert check("diff", "diff", "HEAD~1", "HEAD")["entries"]
