@@ -231,11 +231,10 @@ def _sqlite_env(tmp_path: Path, env: Env) -> sqlite3.Connection:
     return sqlite3.connect(path, isolation_level=None)
 
 
+@pytest.mark.parametrize("env", ["sqlite"], indirect=True)  # damage is injected with SQL
 def test_verify_since_checks_less_and_still_finds_damage_after_the_root(
     env: Env, tmp_path: Path
 ) -> None:
-    if not env.store.url.startswith("sqlite"):
-        pytest.skip("damage is injected with SQL")  # the memory param runs the rest elsewhere
     env.put("README.md", "note", "before the root")
     env.edit("docs/guide.md", "a scan after that frame: the root checked since\n")
     since = resolve_root(env.store, WS, "HEAD")
