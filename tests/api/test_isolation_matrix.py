@@ -107,6 +107,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/v1/workspaces/{ws}/audit"): _r(ADMIN),
     ("GET", "/v1/workspaces/{ws}/audit/verify"): _r(ADMIN),
     ("POST", "/v1/workspaces/{ws}/compose"): _r(READ, body=lambda t: {"node": t.node_id}),
+    ("GET", "/v1/workspaces/{ws}/diff"): _r(READ, query=lambda t: {"from": t.root, "to": "HEAD"}),
     ("GET", "/v1/workspaces/{ws}/export"): _r(READ, query=lambda t: {"root_hash": t.root}),
     ("POST", "/v1/workspaces/{ws}/frames"): _r(WRITE, audited=True, body=_put),
     ("POST", "/v1/workspaces/{ws}/frames/batch"): _r(
@@ -114,6 +115,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ),
     ("GET", "/v1/workspaces/{ws}/frames/{frame_id}"): _r(READ),
     ("GET", "/v1/workspaces/{ws}/frames/{frame_id}/content"): _r(READ),
+    ("GET", "/v1/workspaces/{ws}/frames/{frame_id}/explain"): _r(READ),
     ("POST", "/v1/workspaces/{ws}/nodes/batch"): _r(READ, body=lambda t: {"node_ids": [t.node_id]}),
     ("GET", "/v1/workspaces/{ws}/nodes/by-path"): _r(READ, query=lambda t: {"path": "README.md"}),
     ("GET", "/v1/workspaces/{ws}/nodes/{node_id}"): _r(READ),
@@ -138,6 +140,7 @@ ROUTES: dict[tuple[str, str], Route] = {
         WRITE, SYNTH, audited=True, body=lambda t: {"node": "", "frame_type": "matrix"}
     ),
     ("GET", "/v1/workspaces/{ws}/tokens"): _r(ADMIN),
+    ("POST", "/v1/workspaces/{ws}/verify"): _r(READ, body=lambda t: {"max_duration_ms": 10000}),
     ("POST", "/v1/workspaces/{ws}/tokens"): _r(
         ADMIN, audited=True, body=lambda t: {"agent_id": "reader", "permissions": ["read"]}
     ),

@@ -156,6 +156,15 @@ def test_every_command_prints_its_documented_shape(workspace: Path, tmp_path: Pa
     composed = check("compose", "compose", "src/app.py", "--source", "node", "--source", "parent")
     assert composed["frames"]
     check("verify", "verify")
+    scoped = check("verify", "verify", "--since", "HEAD~1", "--max-duration", "1m")
+    assert scoped["scope"] == "since"
+    assert scoped["complete"]
+    explained = check("explain", "explain", first["frame_id"])
+    assert explained["verdict"] == "stale"
+    assert check("diff", "diff", "HEAD~1", "HEAD")["entries"]
+    assert check("doctor", "doctor")["ok"]
+    (workspace / "README.md").write_text("edited, not scanned\n")
+    assert check("diff", "diff", "--disk")["counts"]["files_changed"] == 1
     check("audit verify", "audit", "verify")
     check("audit list", "audit", "list")
     check("migrate-schema", "migrate-schema", "--dry-run")

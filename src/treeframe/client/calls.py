@@ -27,6 +27,7 @@ from treeframe.wire.access import (
 )
 from treeframe.wire.audit import AuditPage, AuditVerification
 from treeframe.wire.common import Live, Ready
+from treeframe.wire.diagnostics import Diff, Explanation, VerifyRequest, VerifyResult
 from treeframe.wire.frames import (
     FrameBatchRequest,
     FrameBatchResult,
@@ -72,6 +73,8 @@ __all__ = [
     "create_workspace",
     "delete_acl",
     "delete_workspace",
+    "diff",
+    "explain_frame",
     "get_children",
     "get_frame",
     "get_frame_content",
@@ -101,6 +104,7 @@ __all__ = [
     "roots",
     "stale",
     "synthesize",
+    "verify",
     "verify_audit",
 ]
 
@@ -271,6 +275,23 @@ def roots(ws: str, *, limit: int = 20, before: int | None = None) -> Call[Roots]
     """``GET …/roots``: the root history newest first (``next_before`` pages on)."""
     params = {"limit": limit, "before": before}
     return Call("GET", _ws(ws, "roots"), model(Roots), params=params)
+
+
+# -- diagnostics ---------------------------------------------------------------
+def diff(ws: str, from_root: str, to_root: str = "HEAD") -> Call[Diff]:
+    """``GET …/diff``: the minimal changed subtrees between two roots (hash, prefix, HEAD~N)."""
+    params = {"from": from_root, "to": to_root}
+    return Call("GET", _ws(ws, "diff"), model(Diff), params=params)
+
+
+def explain_frame(ws: str, frame_id: str) -> Call[Explanation]:
+    """``GET …/frames/{id}/explain``: the frame's basis chain, what changed and since which root."""
+    return Call("GET", _ws(ws, "frames", frame_id, "explain"), model(Explanation))
+
+
+def verify(ws: str, request: VerifyRequest) -> Call[VerifyResult]:
+    """``POST …/verify``: recompute the stored hashes within the server's time cap (a read: retried)."""
+    return Call("POST", _ws(ws, "verify"), model(VerifyResult), json=body(request), idempotent=True)
 
 
 # -- workspaces ----------------------------------------------------------------

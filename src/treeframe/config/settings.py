@@ -218,6 +218,14 @@ class ServerSettings(_Section):
             "run concurrently) before that check fails and the answer is 503."
         ),
     )
+    verify_max_ms: int = Field(
+        default=30000,
+        ge=1,
+        description=(
+            "Longest `POST /v1/workspaces/{ws}/verify` runs, in milliseconds (default 30 s; also the "
+            "default when the request names none); the report then says `complete: false`."
+        ),
+    )
 
 
 class LogSettings(_Section):

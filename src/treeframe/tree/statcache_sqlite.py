@@ -40,7 +40,7 @@ from typing import Literal, NoReturn
 
 from treeframe.tree.statcache import StatCacheError
 
-__all__ = ["BUSY_TIMEOUT_MS", "CACHE_FILE", "SqliteStatCache"]
+__all__ = ["BUSY_TIMEOUT_MS", "CACHE_FILE", "ReadOnlySqliteStatCache", "SqliteStatCache"]
 
 CACHE_FILE = "statcache.sqlite"
 """The file name a workspace gives its stat cache inside its ``.treeframe/`` directory."""
@@ -212,3 +212,81 @@ class SqliteStatCache:
 
     def _error(self, what: str) -> StatCacheError:
         return StatCacheError(f"stat cache {self.path} {what}")
+
+
+class ReadOnlySqliteStatCache:
+    """The workspace's stat cache opened for reading only: diagnostics never change it.
+
+    Unlike :class:`SqliteStatCache` it never creates, lays out, rebuilds or
+    writes the file (SQLite's ``mode=ro``): a missing, damaged, locked or
+    foreign file just answers every read with a miss, and :meth:`put_dirs`
+    drops its argument. ``diff --disk`` scans with it so that unchanged files
+    are not re-read, and the file's bytes stay as they were.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+        self.path = path
+        self._timeout = busy_timeout_ms / 1000
+        self._conn: sqlite3.Connection | None = None
+        self._opened = False
+
+    def __enter__(self) -> ReadOnlySqliteStatCache:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def get_dir(self, dir_path: str) -> bytes | None:
+        """The directory's blob, or None (absent, or the file cannot be read as a cache)."""
+        conn = self._connection()
+        if conn is None:
+            return None
+        try:
+            row = conn.execute(
+                "SELECT entries FROM stat_dirs WHERE dir = ?", (dir_path,)
+            ).fetchone()
+        except sqlite3.Error:
+            self.close()
+            return None
+        return bytes(row[0]) if row is not None else None
+
+    def put_dirs(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Dropped: this cache is never written."""
+
+    def close(self) -> None:
+        """Close the file (idempotent); later reads miss."""
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+        self._opened = True
+
+    def _connection(self) -> sqlite3.Connection | None:
+        if self._opened:
+            return self._conn
+        self._opened = True
+        if not self.path.is_file():
+            return None
+        try:
+            conn = sqlite3.connect(
+                f"{self.path.absolute().as_uri()}?mode=ro",
+                uri=True,
+                timeout=self._timeout,
+                isolation_level=None,
+            )
+        except sqlite3.Error:
+            return None
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error:
+            version = None
+        if version != _LAYOUT:
+            conn.close()
+            return None
+        self._conn = conn
+        return conn

@@ -11,23 +11,38 @@ name), agent records (parse) and the audit chain (every entry's hash and
 link recomputed; see :func:`treeframe.engine.audit.verify_chain`).
 A damaged row or an unreadable table becomes a problem in the report, never
 an exception.
+
+Two options bound the work. ``since`` (a root of the history) checks only
+what was added after it: the nodes reachable from the current root but not
+from ``since`` (found by the diff walk of
+:func:`treeframe.engine.diagnostics.diff_trees`, so O(changes x depth)), the
+frames on those nodes and every frame put at or after the root's time (all
+frame rows are read, only those are re-hashed), their contents, frame sets,
+heads and basis-index entries, the path index entries of the new nodes, and
+the root and path history after it; the agents and the audit chain are
+checked in full (both are small and the chain is only verifiable from its
+start). ``deadline`` (a ``time.monotonic()`` value) stops the checks when
+reached: the report then says ``complete: false`` and in which phase it
+stopped, and ``checked`` says exactly how much was done.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from treeframe.engine.agents import AgentRecord
 from treeframe.engine.audit import verify_chain
+from treeframe.engine.diagnostics import ResolvedRoot, diff_trees
 from treeframe.errors import TreeframeError
 from treeframe.frames import merkle_set
 from treeframe.frames.frame import Frame
 from treeframe.hashing.canonical_json import load_record
 from treeframe.hashing.ids import content_hash
-from treeframe.ids import WorkspaceId
+from treeframe.ids import ContentHash, NodeId, WorkspaceId
 from treeframe.storage.base import Damaged, StorageBackend, basis_refs
 from treeframe.tree.records import NodeRecord
 
@@ -66,10 +81,19 @@ class Problem:
 
 @dataclass
 class VerifyReport:
-    """What verify checked and every problem it found."""
+    """What verify checked and every problem it found.
+
+    ``complete`` is False when a deadline stopped it (``stopped_in`` names the
+    phase); ``scope`` is ``since`` when only what was added after the root
+    ``since`` was checked.
+    """
 
     checked: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PHASES, 0))
     problems: list[Problem] = field(default_factory=list)
+    complete: bool = True
+    stopped_in: str | None = None
+    scope: Literal["all", "since"] = "all"
+    since: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -82,16 +106,36 @@ class VerifyReport:
             "ok": self.ok,
             "checked": dict(self.checked),
             "problems": [p.to_dict() for p in self.problems],
+            "complete": self.complete,
+            "stopped_in": self.stopped_in,
+            "scope": self.scope,
+            "since": self.since,
         }
 
 
+class _OutOfTime(Exception):
+    """The deadline passed: stop checking (not a problem of the store)."""
+
+
 class _Verifier:
-    def __init__(self, store: StorageBackend, ws: WorkspaceId, progress: ProgressFn | None):
+    def __init__(
+        self,
+        store: StorageBackend,
+        ws: WorkspaceId,
+        progress: ProgressFn | None,
+        deadline: float | None = None,
+    ):
         self.store = store
         self.ws = ws
         self.progress = progress
         self.report = VerifyReport()
         self.expected_refs = 0
+        self.deadline = deadline
+
+    def tick(self) -> None:
+        """Raise _OutOfTime once the deadline has passed."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise _OutOfTime
 
     def problem(self, kind: str, key: str, message: str) -> None:
         self.report.problems.append(Problem(kind, key, message))
@@ -100,6 +144,7 @@ class _Verifier:
         """Iterate a store table, turning a failure of the table itself into a problem."""
         try:
             for item in items():
+                self.tick()
                 self.report.checked[phase] += 1
                 if self.progress and self.report.checked[phase] % 1000 == 0:
                     self.progress(phase, self.report.checked[phase])
@@ -229,6 +274,7 @@ class _Verifier:
                 return
             found = self.store.get_nodes(self.ws, [e.root for e in page])
             for entry in page:
+                self.tick()
                 self.report.checked["history"] += 1
                 if entry.root not in found:
                     self.problem(
@@ -286,14 +332,241 @@ class _Verifier:
             self.problem(f"audit_{problem.kind}", f"audit:{problem.seq}", problem.message)
 
 
-def verify_store(
-    store: StorageBackend, ws: WorkspaceId, progress: ProgressFn | None = None
-) -> VerifyReport:
-    """Recompute every stored hash of a workspace and return every problem found."""
-    verifier = _Verifier(store, ws, progress)
-    for phase in PHASES:
+class _SinceVerifier(_Verifier):
+    """Checks only what was added after one root (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: StorageBackend,
+        ws: WorkspaceId,
+        progress: ProgressFn | None,
+        deadline: float | None,
+        since: ResolvedRoot,
+    ):
+        super().__init__(store, ws, progress, deadline)
+        self.since = since
+        self.new_nodes: list[NodeRecord] = []
+        self.checked_frames: list[Frame] = []
+        self.frame_nodes: dict[NodeId, None] = {}
+
+    def count(self, phase: str) -> None:
+        self.tick()
+        self.report.checked[phase] += 1
+        if self.progress and self.report.checked[phase] % 1000 == 0:
+            self.progress(phase, self.report.checked[phase])
+
+    def nodes(self) -> None:
+        current = self.store.current_root(self.ws)
+        source = functools.partial(self.store.get_nodes, self.ws)
+
+        def visit(record: NodeRecord) -> None:
+            self.count("nodes")
+            self.new_nodes.append(record)
+            self.guarded(record.node_id, functools.partial(self.node, record))
+
+        def missing(path: str, node_id: NodeId) -> None:
+            self.problem("missing_node", node_id, f"node at {path or '.'!r} is not stored")
+
+        diff_trees(
+            source,
+            self.since.root,
+            source,
+            current.root if current is not None else None,
+            visit_new=visit,
+            on_missing=missing,
+        )
+
+    def contents(self) -> None:
+        """Run after frames (see ``_SINCE_ORDER``): the contents the checked frames name."""
+        wanted = list(dict.fromkeys(f.content_hash for f in self.checked_frames))
+        for start in range(0, len(wanted), 500):
+            chunk: list[ContentHash] = wanted[start : start + 500]
+            found = self.store.blobs.get_many(self.ws, chunk)
+            for digest in chunk:
+                self.count("contents")
+                data = found.get(digest)
+                if data is None:
+                    self.problem("missing_content", digest, "content is missing or unreadable")
+                elif content_hash(data) != digest:
+                    self.problem(
+                        "content_hash_mismatch",
+                        digest,
+                        f"content bytes hash to {content_hash(data)}",
+                    )
+
+    def frames(self) -> None:
+        seen: set[str] = set()
+        after = self.since.entry.created_at if self.since.entry is not None else None
+
+        def check(frame: Frame) -> None:
+            if frame.frame_id in seen:
+                return
+            seen.add(frame.frame_id)
+            self.count("frames")
+            self.checked_frames.append(frame)
+            self.frame_nodes[frame.node_id] = None
+            self.guarded(frame.frame_id, functools.partial(self.frame, frame))
+
+        for record in self.new_nodes:
+            for frame in self.store.iter_node_frames(self.ws, record.node_id):
+                check(frame)
+        if after is None:
+            return
         try:
+            for item in self.store.iter_all_frames(self.ws):
+                self.tick()
+                if isinstance(item, Damaged):
+                    self.damaged(item)
+                elif item.created_at >= after:
+                    check(item)
+        except TreeframeError as exc:
+            self.problem("table_unreadable", "frames", f"could not read frames: {exc.message}")
+
+    def frame_sets(self) -> None:
+        nodes = list(self.frame_nodes)
+        states = self.store.get_frame_sets(self.ws, nodes)
+        for node_id in nodes:
+            self.count("frame_sets")
+            state = states.get(node_id)
+            if state is None:
+                continue  # reported by frames as missing_frame_set
+            members = self.store.node_frame_ids(self.ws, node_id)
+            rebuilt = merkle_set.root_of(members)
+            if rebuilt != state.root:
+                self.problem(
+                    "set_root_mismatch",
+                    node_id,
+                    f"stored frame-set root {state.root} but members rebuild to {rebuilt}",
+                )
+            if len(members) != state.count:
+                self.problem(
+                    "set_count_mismatch",
+                    node_id,
+                    f"stored count {state.count} but {len(members)} frames are stored",
+                )
+
+    def heads(self) -> None:
+        heads = self.store.get_heads_many(self.ws, list(self.frame_nodes))
+        for node_id, by_type in heads.items():
+            for frame_type, frame_id in by_type.items():
+                self.count("heads")
+                frame = self.store.get_frame(self.ws, frame_id)
+                key = f"{node_id}:{frame_type}"
+                if frame is None:
+                    self.problem("head_dangling", key, f"head points to missing frame {frame_id}")
+                elif frame.node_id != node_id or frame.frame_type != frame_type:
+                    self.problem(
+                        "head_mismatch",
+                        key,
+                        f"head points to frame {frame_id} of node {frame.node_id} "
+                        f"and type {frame.frame_type!r}",
+                    )
+
+    def paths(self) -> None:
+        found = self.store.lookup_paths(self.ws, [r.path for r in self.new_nodes])
+        for record in self.new_nodes:
+            self.count("paths")
+            indexed = found.get(record.path)
+            if indexed != record.node_id:
+                self.problem(
+                    "path_mismatch",
+                    record.path,
+                    f"path index names {indexed} but the current tree has {record.node_id}",
+                )
+
+    def history(self) -> None:
+        floor = self.since.entry.seq if self.since.entry is not None else None
+        before: int | None = None
+        while True:
+            page = self.store.root_history(self.ws, 1000, before)
+            page = [e for e in page if floor is None or e.seq > floor]
+            if not page:
+                return
+            found = self.store.get_nodes(self.ws, [e.root for e in page])
+            for entry in page:
+                self.count("history")
+                if entry.root not in found:
+                    self.problem(
+                        "history_root_missing", str(entry.seq), f"root {entry.root} is not stored"
+                    )
+            before = page[-1].seq
+
+    def path_history(self) -> None:
+        floor = self.since.entry.seq if self.since.entry is not None else 0
+        try:
+            for path, seq, node_id in self.store.iter_all_path_history(self.ws):
+                self.tick()
+                if seq <= floor:
+                    continue
+                self.count("path_history")
+                if self.store.get_node(self.ws, node_id) is None:
+                    self.problem(
+                        "path_history_dangling",
+                        f"{path}@{seq}",
+                        f"path history names missing node {node_id}",
+                    )
+        except TreeframeError as exc:
+            self.problem(
+                "table_unreadable", "path_history", f"could not read path_history: {exc.message}"
+            )
+
+    def basis_index(self) -> None:
+        for frame in self.checked_frames:
+            for ref in basis_refs(frame):
+                self.count("basis_index")
+                page = self.store.frames_built_on(self.ws, ref, 1, frame.seq - 1)
+                if not page or page[0][1] != frame.frame_id:
+                    self.problem(
+                        "basis_ref_missing",
+                        f"{ref}:{frame.frame_id}",
+                        f"the basis index lacks frame {frame.frame_id}'s entry for {ref}",
+                    )
+
+
+_SINCE_ORDER = (
+    "nodes",
+    "frames",
+    "contents",
+    "frame_sets",
+    "heads",
+    "paths",
+    "history",
+    "path_history",
+    "basis_index",
+    "agents",
+    "audit",
+)
+"""A scoped verify checks frames before contents: the contents are those the frames name."""
+
+
+def verify_store(
+    store: StorageBackend,
+    ws: WorkspaceId,
+    progress: ProgressFn | None = None,
+    *,
+    since: ResolvedRoot | None = None,
+    deadline: float | None = None,
+) -> VerifyReport:
+    """Recompute the stored hashes of a workspace and return every problem found.
+
+    ``since``: only what was added after that root; ``deadline``: stop at that
+    ``time.monotonic()`` value (the report says ``complete: false``).
+    """
+    verifier: _Verifier
+    if since is None:
+        verifier, order = _Verifier(store, ws, progress, deadline), PHASES
+    else:
+        verifier = _SinceVerifier(store, ws, progress, deadline, since)
+        verifier.report.scope, verifier.report.since = "since", since.root
+        order = _SINCE_ORDER
+    for phase in order:
+        try:
+            verifier.tick()
             getattr(verifier, phase)()
+        except _OutOfTime:
+            verifier.report.complete = False
+            verifier.report.stopped_in = phase
+            break
         except TreeframeError as exc:
             verifier.problem("table_unreadable", phase, f"could not read {phase}: {exc.message}")
     return verifier.report

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -15,6 +16,7 @@ from typing import Any
 
 from treeframe.config.loading import load_settings
 from treeframe.config.settings import Settings
+from treeframe.engine.diagnostics import DiskDiff, DoctorReport, diff_disk, doctor, resolve_root
 from treeframe.engine.principal import Principal
 from treeframe.engine.types import FrameInput, NodeContext, PutResult
 from treeframe.engine.workspaces import WorkspaceService
@@ -34,7 +36,7 @@ from treeframe.storage.registry import open_store
 from treeframe.tree.paths import relative_path
 from treeframe.tree.records import NodeRecord
 from treeframe.tree.scan import ScanResult, scan_tree
-from treeframe.tree.statcache_sqlite import CACHE_FILE, SqliteStatCache
+from treeframe.tree.statcache_sqlite import CACHE_FILE, ReadOnlySqliteStatCache, SqliteStatCache
 from treeframe.workspace.layout import STATE_DIR, find_root
 from treeframe.workspace.settings import store_content, store_url
 from treeframe.workspace.verify import VerifyReport, verify_store
@@ -305,6 +307,34 @@ class Workspace:
         return proof, state.root if state else merkle_set.EMPTY_ROOT
 
     # -- integrity ----------------------------------------------------------
-    def verify(self, progress: Callable[[str, int], None] | None = None) -> VerifyReport:
-        """Recompute every stored hash of this workspace; see :mod:`treeframe.workspace.verify`."""
-        return verify_store(self.store, self.ws, progress)
+    def verify(
+        self,
+        progress: Callable[[str, int], None] | None = None,
+        *,
+        since: str | None = None,
+        max_duration: float | None = None,
+    ) -> VerifyReport:
+        """Recompute the stored hashes of this workspace; see :mod:`treeframe.workspace.verify`.
+
+        ``since`` names a root (hash, prefix, ``HEAD~N``): only what was added
+        after it is checked. ``max_duration`` (seconds) stops the checks then.
+        """
+        resolved = resolve_root(self.store, self.ws, since) if since is not None else None
+        deadline = time.monotonic() + max_duration if max_duration is not None else None
+        return verify_store(self.store, self.ws, progress, since=resolved, deadline=deadline)
+
+    # -- diagnostics ----------------------------------------------------------
+    def diff_disk(self, *, workers: int | None = None) -> DiskDiff:
+        """The stored current root against the directory as it is now; writes nothing.
+
+        The stat cache is read (unchanged files are not re-read) but never
+        written, and the store is not touched.
+        """
+        chosen = workers if workers is not None else self.settings.scan.workers
+        with ReadOnlySqliteStatCache(self.root / STATE_DIR / CACHE_FILE) as cache:
+            return diff_disk(self.store, self.ws, self.root, stat_cache=cache, workers=chosen)
+
+    def doctor(self, *, workers: int | None = None) -> DoctorReport:
+        """Rescan twice in memory (every file hashed) and compare with the stored root."""
+        chosen = workers if workers is not None else self.settings.scan.workers
+        return doctor(self.store, self.ws, self.root, workers=chosen)

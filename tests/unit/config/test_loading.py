@@ -222,6 +222,7 @@ def test_sources_map_is_exact(home: Path, root: Path):
         "metrics.multiprocess_dir": "default",
         "tracing.enabled": "default",
         "redis.url": "default",
+        "server.verify_max_ms": "default",
         "agents.summarizer.role": ws,
         "agents.summarizer.capabilities": "default",
     }

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from treeframe.api.routes import (
     access,
     audit,
+    diagnostics,
     frames,
     health,
     nodes,
@@ -29,6 +30,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     nodes.router,
     frames.router,
     operations.router,
+    diagnostics.router,
     push.router,
     audit.router,
     snapshots.router,
