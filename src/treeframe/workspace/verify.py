@@ -28,6 +28,7 @@ from treeframe.frames.frame import Frame
 from treeframe.hashing.canonical_json import load_record
 from treeframe.hashing.ids import content_hash
 from treeframe.ids import WorkspaceId
+from treeframe.observability.progress import ProgressFn, throttled
 from treeframe.storage.base import Damaged, StorageBackend, basis_refs
 from treeframe.tree.records import NodeRecord
 
@@ -48,7 +49,6 @@ PHASES = (
 )
 
 T = TypeVar("T")
-ProgressFn = Callable[[str, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +89,7 @@ class _Verifier:
     def __init__(self, store: StorageBackend, ws: WorkspaceId, progress: ProgressFn | None):
         self.store = store
         self.ws = ws
-        self.progress = progress
+        self.progress = throttled(progress)
         self.report = VerifyReport()
         self.expected_refs = 0
 
@@ -101,13 +101,11 @@ class _Verifier:
         try:
             for item in items():
                 self.report.checked[phase] += 1
-                if self.progress and self.report.checked[phase] % 1000 == 0:
-                    self.progress(phase, self.report.checked[phase])
+                if self.progress is not None:
+                    self.progress(phase, self.report.checked[phase], None)
                 yield item
         except TreeframeError as exc:
             self.problem("table_unreadable", phase, f"could not read {phase}: {exc.message}")
-        if self.progress:
-            self.progress(phase, self.report.checked[phase])
 
     def damaged(self, item: Damaged) -> None:
         self.problem("damaged_record", f"{item.table}:{item.key}", item.reason)
@@ -289,11 +287,18 @@ class _Verifier:
 def verify_store(
     store: StorageBackend, ws: WorkspaceId, progress: ProgressFn | None = None
 ) -> VerifyReport:
-    """Recompute every stored hash of a workspace and return every problem found."""
+    """Recompute every stored hash of a workspace and return every problem found.
+
+    ``progress`` sees one phase per entry of :data:`PHASES` (rows checked;
+    the total is the final count, reported when the phase ends).
+    """
     verifier = _Verifier(store, ws, progress)
     for phase in PHASES:
         try:
             getattr(verifier, phase)()
         except TreeframeError as exc:
             verifier.problem("table_unreadable", phase, f"could not read {phase}: {exc.message}")
+        if progress is not None:
+            done = verifier.report.checked[phase]
+            progress(phase, done, done)
     return verifier.report

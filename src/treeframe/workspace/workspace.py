@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,6 +29,7 @@ from treeframe.frames.frame import DEFAULT_CONTENT_TYPE, Basis
 from treeframe.frames.views import ViewPolicy
 from treeframe.hashing.ids import workspace_id
 from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
+from treeframe.observability.progress import ProgressFn
 from treeframe.storage.base import RootEntry, StorageBackend
 from treeframe.storage.registry import open_store
 from treeframe.tree.paths import relative_path
@@ -43,8 +44,6 @@ from treeframe.workspace.working_tree import WorkingTreeContents
 __all__ = ["Workspace", "frame_input"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-
-ProgressFn = Callable[[int, int, int], None]
 
 
 def _utf8_dir(root: Path) -> Path:
@@ -305,6 +304,6 @@ class Workspace:
         return proof, state.root if state else merkle_set.EMPTY_ROOT
 
     # -- integrity ----------------------------------------------------------
-    def verify(self, progress: Callable[[str, int], None] | None = None) -> VerifyReport:
+    def verify(self, progress: ProgressFn | None = None) -> VerifyReport:
         """Recompute every stored hash of this workspace; see :mod:`treeframe.workspace.verify`."""
         return verify_store(self.store, self.ws, progress)
