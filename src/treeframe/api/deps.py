@@ -89,7 +89,9 @@ def authenticate(request: Request) -> Identity:
     route runs; the token's row is one primary-key lookup.
     """
     bearer = access_service(request).authenticate(bearer_token(request))
-    return Identity(bearer.agent_id, bearer.token_id, bearer.scope, bearer.permissions)
+    identity = Identity(bearer.agent_id, bearer.token_id, bearer.scope, bearer.permissions)
+    request.state.identity = identity  # who starts a job (treeframe.api.jobs)
+    return identity
 
 
 def resolve_principal(

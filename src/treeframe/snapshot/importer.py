@@ -47,7 +47,7 @@ from treeframe.storage.base import (
 )
 from treeframe.tree.records import NodeRecord
 
-__all__ = ["KINDS", "Admit", "ImportReport", "check_archive", "import_snapshot"]
+__all__ = ["KINDS", "Admit", "ImportReport", "check_archive", "import_snapshot", "manifest_name"]
 
 KINDS = ("agents", "nodes", "frames", "frame_sets", "heads", "contents", "paths")
 """What an import counts, written or already present."""
@@ -120,7 +120,7 @@ def import_snapshot(
     """
     label = label or archive.name
     if admit is not None:  # refuse early, before verifying what may be gigabytes
-        named = workspace if workspace is not None else _manifest_name(archive)
+        named = workspace if workspace is not None else manifest_name(archive)
         if named is not None:
             named = check_name(named)
             admit(named, store.get_workspace(workspace_id(named)))
@@ -192,7 +192,7 @@ def check_archive(
     return report
 
 
-def _manifest_name(archive: Path) -> str | None:
+def manifest_name(archive: Path) -> str | None:
     """The workspace name the archive's manifest gives, or None when it cannot be read cheaply."""
     try:
         with archive.open("rb") as source:

@@ -210,6 +210,9 @@ def test_sources_map_is_exact(home: Path, root: Path):
         "server.max_body_bytes": "default",
         "server.max_import_bytes": "default",
         "server.ready_timeout_ms": "default",
+        "server.jobs_dir": "default",
+        "server.job_ttl_seconds": "default",
+        "server.max_jobs": "default",
         "agents.summarizer.role": ws,
         "agents.summarizer.capabilities": "default",
     }

@@ -6,7 +6,9 @@ store is opened here first, ``create=False``, so a missing or broken store
 is one error line before any socket is bound. With ``--workers N > 1``
 uvicorn starts N processes that each import :func:`worker_app`; they get
 the effective settings and the store URL through one environment variable,
-so every worker serves exactly what this command resolved.
+so every worker serves exactly what this command resolved, including a
+jobs directory (``server.jobs_dir``, docs/API.md "Jobs") this command creates
+for them and removes when they stop, unless the settings name one.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -167,23 +171,35 @@ def serve(
     except BaseException:
         backend.close()
         raise
+    jobs_dir: str | None = None
     if workers == 1:
+        # One process: with no server.jobs_dir the app keeps (and removes) a private one.
         target: FastAPI | str = _build(factory, settings, backend)
     else:
         backend.close()  # it only proved the store opens; each worker opens its own
+        if settings.server.jobs_dir is None:
+            # The workers share one jobs directory (a status request may reach any of them).
+            jobs_dir = tempfile.mkdtemp(prefix="treeframe-jobs-")
+            server = settings.server.model_copy(update={"jobs_dir": jobs_dir})
+            settings = settings.model_copy(update={"server": server})
         os.environ[WORKER_ENV] = json.dumps(
             {"settings": settings.model_dump(mode="json"), "store": url, "app": app_spec}
         )
         target = f"{__name__}:worker_app"
-    uvicorn.run(
-        target,
-        host=host,
-        port=port,
-        workers=workers,
-        factory=workers > 1,
-        timeout_graceful_shutdown=_GRACEFUL_SECONDS,
-        server_header=False,
-    )
+    try:
+        uvicorn.run(
+            target,
+            host=host,
+            port=port,
+            workers=workers,
+            factory=workers > 1,
+            timeout_graceful_shutdown=_GRACEFUL_SECONDS,
+            server_header=False,
+        )
+    finally:
+        # The supervisor of several workers returns after stopping them (signal or not).
+        if jobs_dir is not None:
+            shutil.rmtree(jobs_dir, ignore_errors=True)
 
 
 def register(app: typer.Typer) -> None:
