@@ -389,11 +389,12 @@ async def run_as_job(
             _log.exception("cannot write job %s", job_id)
         beater.join()
 
+    body = _job_body(record).model_dump(mode="json", by_alias=True)  # before the work moves it
     # The copied context keeps the request's ID for the audit log's entries.
     context = contextvars.copy_context()
     threading.Thread(target=context.run, args=(work,), name=f"treeframe-job-{job_id}").start()
     return JSONResponse(
-        _job_body(record).model_dump(mode="json", by_alias=True),
+        body,
         status_code=202,
         headers={
             "Location": f"/v1/jobs/{job_id}",
