@@ -304,13 +304,15 @@ class _Run:
     def finish(self, result: BaseModel | None, error: dict[str, Any] | None) -> None:
         self.done.set()
         now = self.jobs.clock()
-        self.record.update(
-            state="succeeded" if error is None else "failed",
-            finished=now,
-            finished_at=_iso(now),
-            result=result.model_dump(mode="json", by_alias=True) if result is not None else None,
-            error=error,
-        )
+        dumped = result.model_dump(mode="json", by_alias=True) if result is not None else None
+        with self._lock:  # the heartbeat thread may be writing the record this instant
+            self.record.update(
+                state="succeeded" if error is None else "failed",
+                finished=now,
+                finished_at=_iso(now),
+                result=dumped,
+                error=error,
+            )
         self.flush()
 
 
