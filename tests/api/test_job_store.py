@@ -50,7 +50,10 @@ def test_finished_jobs_expire_and_at_most_max_jobs_are_kept(tmp_path: Path) -> N
     old = record(jobs, clock)
     clock.now += 61
     assert jobs.read(old["job_id"]) is None  # expired: unreadable at once
-    kept = [record(jobs, clock) for _ in range(3)]
+    kept = []
+    for _ in range(3):
+        clock.now += 1  # finished one after the other: the first is the oldest
+        kept.append(record(jobs, clock))
     clock.now += 1
     running = record(jobs, clock, state="running")
     jobs.prune()
