@@ -20,6 +20,7 @@ class is part of the public contract and never changes once released
      |    +-- NodeNotFound              node_not_found              404
      |    +-- FrameNotFound             frame_not_found             404
      |    +-- WorkspaceNotFound         workspace_not_found         404
+     |    +-- JobNotFound               job_not_found               404
      +-- Unauthorized                   unauthorized                401
      +-- AccessDenied                   access_denied               403
      +-- Conflict                       conflict                    409
@@ -30,6 +31,7 @@ class is part of the public contract and never changes once released
      +-- SynthesisFailed                synthesis_failed            422
      +-- RegenerationFailed             regeneration_failed         422
      +-- IncompleteTree                 incomplete_tree             422
+     +-- JobInterrupted                 job_interrupted             500
      +-- ScanError                      scan_failed                 500
      |    +-- FileChangedDuringScan     file_changed_during_scan    409
      |    +-- EntrySkipped              entry_skipped               422
@@ -73,6 +75,8 @@ __all__ = [
     "InvalidPolicy",
     "InvalidRequest",
     "InvalidViewPolicy",
+    "JobInterrupted",
+    "JobNotFound",
     "MethodNotAllowed",
     "NodeNotFound",
     "NotFound",
@@ -262,6 +266,18 @@ class WorkspaceNotFound(NotFound):
     """No treeframe workspace at or above the given directory."""
 
     code = "workspace_not_found"
+
+
+class JobNotFound(NotFound):
+    """No job with this ID that the caller may see on this server instance (``GET /v1/jobs/{id}``)."""
+
+    code = "job_not_found"
+
+
+class JobInterrupted(TreeframeError):
+    """A background job's server process died before the job finished; its outcome is unknown."""
+
+    code = "job_interrupted"
 
 
 class ScanError(TreeframeError):

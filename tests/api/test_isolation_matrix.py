@@ -543,3 +543,46 @@ def test_a_tombstoned_b_is_as_unknown_as_a_live_one(world: World) -> None:
         finally:
             restored = http.post(f"/v1/workspaces/{B}/restore", headers=owner)
             assert restored.status_code == 200, restored.text
+
+
+def _job(http: httpx.Client, token: str, ws: str) -> str:
+    """The ID of a dry-run regeneration of ``ws`` started as a job (Prefer: respond-async)."""
+    started = http.post(
+        f"/v1/workspaces/{ws}/regenerate",
+        json={"node": "", "recursive": True, "dry_run": True},
+        headers={"Authorization": f"Bearer {token}", "Prefer": "respond-async"},
+    )
+    assert started.status_code == 202, started.text
+    job_id: str = started.json()["job_id"]
+    return job_id
+
+
+def test_a_job_is_seen_only_by_tokens_that_may_read_its_workspace(world: World) -> None:
+    admin = world.tokens["a_admin"]
+    assert admin is not None
+    with httpx.Client(base_url=world.server.url, timeout=30) as http:
+        in_a, in_b = _job(http, admin, A), _job(http, world.b_owner, B)
+        unknown = in_b[:8] + "f" * 24  # this instance's prefix: only existence could differ
+        for who in world.tokens:
+            token = world.tokens[who]
+            headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+            mine = http.get(f"/v1/jobs/{in_a}", headers=headers)
+            hidden = http.get(f"/v1/jobs/{in_b}", headers=headers)
+            missing = http.get(f"/v1/jobs/{unknown}", headers=headers)
+            where = f"{who}: {hidden.text}"
+            if who in INVALID:
+                assert mine.status_code == hidden.status_code == missing.status_code == 401
+                continue
+            assert mine.status_code == 200, f"{who}: {mine.text}"  # every valid token reads A
+            assert mine.json()["workspace"] == A
+            assert hidden.status_code == missing.status_code == 404, where
+            assert hidden.json()["error"]["code"] == "job_not_found", where
+            assert _blanked(hidden, in_b) == _blanked(missing, unknown), where
+            # Nor can they start one in B: the workspace is unknown to them before any job.
+            refused = http.post(
+                f"/v1/workspaces/{B}/regenerate",
+                json={"node": "", "dry_run": True},
+                headers={**headers, "Prefer": "respond-async"},
+            )
+            assert refused.status_code == 404, where
+            assert refused.json()["error"]["code"] == "workspace_not_found", where

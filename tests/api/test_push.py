@@ -21,6 +21,7 @@ from treeframe.engine.workspaces import WorkspaceService
 from treeframe.errors import ConcurrentUpdate, RecordMismatch, StoreCorrupt
 from treeframe.hashing.ids import content_hash, workspace_id
 from treeframe.ids import NodeId, WorkspaceId
+from treeframe.observability.progress import ProgressTracker
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.registry import open_store, sqlite_url
 from treeframe.testing.factories import workspace_info
@@ -162,6 +163,13 @@ def test_a_push_over_http_leaves_the_server_as_a_local_scan_would(env: Env):
     assert env.transport.received == TOTAL == env.node_count()
     assert env.root() == result.root
     assert indexes(env.server, env.ws) == indexes(env.reference, env.ws)
+
+
+def test_push_progress_reports_negotiate_then_send_each_ending_at_its_total(env: Env):
+    tracker = ProgressTracker()
+    result = env.push(batch_size=2, progress=tracker)
+    final = {p.phase: (p.done, p.total) for p in tracker.phases()}
+    assert final == {"negotiate": (result.offered, result.offered), "send": (TOTAL, TOTAL)}
 
 
 def test_a_one_file_edit_sends_depth_plus_one_records(env: Env):

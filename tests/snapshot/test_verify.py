@@ -23,6 +23,7 @@ from tests.snapshot.archives import (
 from tests.snapshot.hostile import EXPECTED, HOSTILE
 from treeframe.frames.frame import Frame
 from treeframe.ids import ContentHash, FrameId, NodeId
+from treeframe.observability.progress import ProgressTracker
 from treeframe.snapshot.format import MANIFEST
 from treeframe.snapshot.verify import VerifyReport, verify_archive
 from treeframe.tree.records import NodeRecord
@@ -238,11 +239,20 @@ def test_the_manifest_comes_first() -> None:
 
 def test_progress_reports_bytes_read_against_the_total() -> None:
     data = archive()
-    seen: list[tuple[int, int | None]] = []
-    verify(data, progress=lambda done, total: seen.append((done, total)), total_bytes=len(data))
+    seen: list[tuple[str, int, int | None]] = []
+    verify(data, progress=lambda *call: seen.append(call), total_bytes=len(data))
     assert seen
-    assert seen[-1] == (len(data), len(data))
-    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert {phase for phase, _, _ in seen} == {"verify_bytes"}
+    assert seen[-1] == ("verify_bytes", len(data), len(data))
+    assert [done for _, done, _ in seen] == sorted(done for _, done, _ in seen)
+
+
+def test_progress_without_a_total_ends_with_the_bytes_read_as_total() -> None:
+    data = archive()
+    tracker = ProgressTracker()
+    verify(data, progress=tracker, phase="import_bytes")
+    (last,) = tracker.phases()
+    assert (last.phase, last.done, last.total) == ("import_bytes", len(data), len(data))
 
 
 class RecordingSink:

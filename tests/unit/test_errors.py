@@ -54,6 +54,8 @@ def test_every_class_has_its_own_code_and_an_http_status():
         (StorageError, "storage_error", 500),
         (StoreLocked, "store_locked", 503),
         (BackendUnavailable, "backend_unavailable", 503),
+        (errors.JobNotFound, "job_not_found", 404),
+        (errors.JobInterrupted, "job_interrupted", 500),
     ],
 )
 def test_codes_and_statuses_the_api_maps(cls: type[TreeframeError], code: str, status: int):

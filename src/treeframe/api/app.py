@@ -2,7 +2,8 @@
 
 Everything a request needs hangs off ``app.state`` (``settings``, ``store``,
 ``workspaces``: the :class:`~treeframe.engine.workspaces.WorkspaceService`,
-``access``: the :class:`~treeframe.engine.access.AccessService` over it),
+``access``: the :class:`~treeframe.engine.access.AccessService` over it,
+``jobs``: the :class:`~treeframe.api.jobs.JobStore` of background requests),
 so several apps over different stores can live in one process (tests do)
 and nothing is opened on import. The caller owns the store unless it passes ``close_store``.
 The layers, outside in: :class:`~treeframe.api.middleware.EdgeMiddleware`
@@ -27,6 +28,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from treeframe.api.errors import install_handlers
+from treeframe.api.jobs import JobStore
 from treeframe.api.middleware import EdgeMiddleware
 from treeframe.api.observe import route as metrics_route
 from treeframe.api.observe.gauges import WorkspaceGauges
@@ -95,6 +97,7 @@ def create_app(
                 metrics.close()
             flush_logs()  # the last lines before uvicorn ends the process by its signal
             close_readiness(app.state)
+            app.state.jobs.close()
             if close_store:
                 store.close()
 
@@ -117,6 +120,7 @@ def create_app(
         on_cache=(lambda hit: metrics.cache_result("workspace", hit)) if metrics else None,
     )
     app.state.access = AccessService(app.state.workspaces)
+    app.state.jobs = JobStore.from_settings(settings)
     install_handlers(app)
     for router in routers:
         app.include_router(router)

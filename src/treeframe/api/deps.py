@@ -90,7 +90,9 @@ def authenticate(request: Request) -> Identity:
     """
     bearer = access_service(request).authenticate(bearer_token(request))
     request.scope.setdefault("state", {})["agent"] = bearer.agent_id  # for the request line
-    return Identity(bearer.agent_id, bearer.token_id, bearer.scope, bearer.permissions)
+    identity = Identity(bearer.agent_id, bearer.token_id, bearer.scope, bearer.permissions)
+    request.state.identity = identity  # who starts a job (treeframe.api.jobs)
+    return identity
 
 
 def resolve_principal(

@@ -6,16 +6,18 @@ import json
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from rich import filesize
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -23,14 +25,15 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from treeframe.observability.progress import INTERVAL, ProgressFn, is_bytes_phase, no_progress
+
 __all__ = [
     "console",
-    "counted_progress",
     "err_console",
     "print_error",
     "print_json",
     "print_table",
-    "progress_bar",
+    "progress_bars",
     "show_progress",
     "shown",
 ]
@@ -88,59 +91,54 @@ def show_progress(quiet: bool) -> bool:
     return not quiet and sys.stdout.isatty() and sys.stderr.isatty()
 
 
-@contextmanager
-def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[str], None]]:
-    """A spinner with a live status line on stderr; yields ``update(text)``."""
-    if not enabled:
-        yield lambda _text: None
-        return
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        # No refresh thread: a threaded process makes the scanner start its
-        # hashing workers with forkserver instead of the much cheaper fork.
-        auto_refresh=False,
-    ) as progress:
-        task = progress.add_task(label, status="")
+class _CountColumn(ProgressColumn):
+    """``done/total`` of a phase: sizes for a bytes phase, counts otherwise (``?``: total unknown)."""
 
-        def update(text: str) -> None:
-            progress.update(task, status=text, refresh=True)
-
-        yield update
+    def render(self, task: Task) -> Text:
+        done, total = int(task.completed), task.total
+        if task.fields.get("bytes"):
+            shown_total = "?" if total is None else filesize.decimal(int(total))
+            return Text(f"{filesize.decimal(done)}/{shown_total}", style="progress.download")
+        return Text(f"{done}/{'?' if total is None else int(total)}", style="progress.download")
 
 
 @contextmanager
-def counted_progress(enabled: bool) -> Iterator[Callable[[str, int, int | None], None]]:
-    """One bar per kind of item on stderr; yields ``update(kind, done, total)`` (total None: open).
+def progress_bars(enabled: bool, *, transient: bool = False) -> Iterator[ProgressFn]:
+    """The one progress renderer: one bar per phase on stderr; yields a :data:`ProgressFn`.
 
-    Redrawn at most every 1/10 s from the caller's thread (no refresh thread).
+    Every long operation reports ``progress(phase, done, total)``; a phase
+    that counts bytes (:func:`~treeframe.observability.progress.is_bytes_phase`)
+    is shown as sizes, an unknown total as a pulsing bar. Redrawn at most
+    every 1/10 s from the caller's thread, and never from a thread of its
+    own: a threaded process makes the scanner start its hashing workers
+    with forkserver instead of the much cheaper fork. ``transient`` clears
+    the bars when the operation ends.
     """
     if not enabled:
-        yield lambda _kind, _done, _total: None
+        yield no_progress
         return
     with Progress(
         SpinnerColumn(),
-        TextColumn("[bold]{task.description:<12}"),
+        TextColumn("[bold]{task.description:<13}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        _CountColumn(),
         TimeElapsedColumn(),
         console=err_console,
+        transient=transient,
         auto_refresh=False,
     ) as progress:
         tasks: dict[str, TaskID] = {}
         last = [0.0]
 
-        def update(kind: str, done: int, total: int | None) -> None:
-            task = tasks.get(kind)
+        def update(phase: str, done: int, total: int | None) -> None:
+            task = tasks.get(phase)
             if task is None:
-                task = tasks[kind] = progress.add_task(kind, total=total)
+                task = tasks[phase] = progress.add_task(
+                    phase, total=total, bytes=is_bytes_phase(phase)
+                )
             progress.update(task, completed=done, total=total)
             now = time.monotonic()
-            if now - last[0] >= 0.1:
+            if now - last[0] >= INTERVAL:
                 last[0] = now
                 progress.refresh()
 

@@ -17,7 +17,7 @@ and sends only what is still missing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -27,6 +27,7 @@ from pydantic import BaseModel
 import treeframe.errors as errors
 from treeframe.errors import StoreCorrupt, TreeframeError
 from treeframe.ids import NodeId, WorkspaceId
+from treeframe.observability.progress import ProgressFn, throttled
 from treeframe.storage.base import StorageBackend
 from treeframe.tree.records import NodeRecord
 from treeframe.wire.push import (
@@ -43,9 +44,6 @@ MAX_BATCH_BYTES = 4 << 20
 """A record batch is closed once its JSON reaches about this size (well under the body limit)."""
 
 _M = TypeVar("_M", bound=BaseModel)
-
-ProgressFn = Callable[[str, int, int], None]
-"""``progress(phase, done, total)``: phase ``"negotiate"`` (NodeIDs offered) or ``"send"`` (records)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,13 +149,16 @@ def push_tree(
         root: The tree's root NodeID.
         batch_size: Records per batch (default and ceiling: the server's ``max_batch``).
         max_batches: Stop with :class:`PushInterrupted` after this many batches.
-        progress: Called as ``progress(phase, done, total)``.
+        progress: Called as ``progress(phase, done, total)``: phase
+            ``negotiate`` (NodeIDs offered; its total is known when it
+            ends), then ``send`` (records sent, of those the server lacks).
 
     Raises:
         ConcurrentUpdate: The workspace's root moved since the negotiation.
         TreeframeError: Whatever the server refused, as the envelope's class.
     """
     base = f"/v1/workspaces/{workspace}/push"
+    progress = throttled(progress)
     first = _post(http, f"{base}/negotiate", NegotiateRequest(root=root), NegotiateResponse)
     limit = max(1, min(batch_size or first.max_batch, first.max_batch))
     negotiations, offered, skipped = 1, 1, 0
@@ -186,12 +187,15 @@ def push_tree(
                 negotiations += 1
                 missing += [NodeId(n) for n in answer.missing]
                 if progress is not None:
-                    progress("negotiate", offered + start + len(chunk), 0)
+                    progress("negotiate", offered + start + len(chunk), None)
             offered += len(children)
             skipped += len(children) - len(missing)
             frontier = missing
     to_send = _post_order(root, {r.node_id: r for level in levels for r in level})
     sent = stored = batches = 0
+    if progress is not None:
+        progress("negotiate", offered, offered)
+        progress("send", 0, len(to_send))
     for batch in _batches(to_send, limit):
         if max_batches is not None and batches >= max_batches:
             raise PushInterrupted(

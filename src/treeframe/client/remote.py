@@ -46,6 +46,7 @@ from treeframe.frames import merkle_set
 from treeframe.frames.frame import DEFAULT_CONTENT_TYPE
 from treeframe.frames.views import ViewPolicy
 from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
+from treeframe.observability.progress import ProgressFn
 from treeframe.storage.values import NodeSetState
 from treeframe.tree.paths import relative_path
 from treeframe.tree.records import NodeRecord
@@ -227,10 +228,18 @@ class RemoteContextAPI:
         dry_run: bool = False,
         *,
         principal: Principal,
+        progress: ProgressFn | None = None,
     ) -> RegenerationReport:
-        """Regeneration by the server (``dry_run``: what it would do)."""
+        """Regeneration by the server (``dry_run``: what it would do).
+
+        ``progress`` (the local signature's) sees only the end of phase
+        ``frames``, from the report: one synchronous request shows nothing
+        in between.
+        """
         request = RegenerateRequest(node=node, recursive=recursive, dry_run=dry_run)
         answer = self.client.regenerate(self.ws, request)
+        if progress is not None:
+            progress("frames", answer.regenerated_count, answer.regenerated_count)
         return RegenerationReport(
             node_id=NodeId(answer.node_id),
             regenerated_count=answer.regenerated_count,

@@ -226,6 +226,23 @@ class ServerSettings(_Section):
             "default when the request names none); the report then says `complete: false`."
         ),
     )
+    jobs_dir: str | None = Field(
+        default=None,
+        description=(
+            "Directory of the job records of requests run with `Prefer: respond-async`, shared by "
+            "the server's workers (default: a temporary directory `serve` creates and removes)."
+        ),
+    )
+    job_ttl_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="How long a finished job's status stays readable at `/v1/jobs/{job_id}`.",
+    )
+    max_jobs: int = Field(
+        default=1000,
+        ge=1,
+        description="Most finished jobs kept; past it the oldest are removed first.",
+    )
 
 
 class LogSettings(_Section):

@@ -69,6 +69,7 @@ from treeframe.frames.frame import DEFAULT_MAX_CONTENT_BYTES, Basis, Frame, new_
 from treeframe.frames.views import HARD_MAX_FRAMES, ViewPolicy, select_view
 from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
 from treeframe.observability import events, tracing
+from treeframe.observability.progress import ProgressFn
 from treeframe.storage.base import AuditEntry, StorageBackend
 from treeframe.storage.values import ANY_HEAD, AnyHead
 from treeframe.tree.paths import normalize_path
@@ -545,6 +546,7 @@ class ContextAPI:
         dry_run: bool = False,
         *,
         principal: Principal,
+        progress: ProgressFn | None = None,
     ) -> RegenerationReport:
         """Recompute the stale frames the engine can recompute, within the requested scope.
 
@@ -554,14 +556,16 @@ class ContextAPI:
         synthesis); otherwise it is reported as needing its agent. A real
         run is audited as ``frames.regenerate`` (one entry per frame written,
         or one for a run that had nothing to write); a dry run is not.
+        ``progress`` sees phases ``nodes`` and ``frames``
+        (:meth:`Regenerator.run <treeframe.engine.regeneration.Regenerator.run>`).
         """
         if dry_run:
-            return self._regenerate(node, recursive, True, principal, None)
+            return self._regenerate(node, recursive, True, principal, None, progress)
         with self.auditor.session(
             Operation.FRAMES_REGENERATE, principal, workspace=self.ws
         ) as audit:
             audit.node = node if _HEX64.fullmatch(node or "") else None
-            return self._regenerate(node, recursive, False, principal, audit)
+            return self._regenerate(node, recursive, False, principal, audit, progress)
 
     def _regenerate(
         self,
@@ -570,6 +574,7 @@ class ContextAPI:
         dry_run: bool,
         principal: Principal,
         audit: AuditSession | None,
+        progress: ProgressFn | None,
     ) -> RegenerationReport:
         self._authorize(principal, Permission.READ if dry_run else Permission.SYNTHESIZE)
         started = time.perf_counter()
@@ -588,7 +593,9 @@ class ContextAPI:
             audit=audit,
         )
         with tracing.span("treeframe.regenerate", node=record.node_id, recursive=recursive):
-            frame_ids, unrecomputable = regen.run(record, recursive=recursive, dry_run=dry_run)
+            frame_ids, unrecomputable = regen.run(
+                record, recursive=recursive, dry_run=dry_run, progress=progress
+            )
         report = RegenerationReport(
             node_id=record.node_id,
             regenerated_count=len(frame_ids),

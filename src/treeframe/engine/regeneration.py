@@ -36,6 +36,7 @@ from treeframe.errors import (
 from treeframe.frames.frame import Basis, Frame, new_frame
 from treeframe.ids import FrameId, NodeId, WorkspaceId
 from treeframe.observability import events
+from treeframe.observability.progress import ProgressFn, throttled
 from treeframe.storage.base import StorageBackend
 from treeframe.tree.paths import parent_path
 from treeframe.tree.records import NodeRecord
@@ -343,13 +344,23 @@ class Regenerator:
         self.files = files or NoFileContents()
 
     def run(
-        self, record: NodeRecord, *, recursive: bool, dry_run: bool
+        self,
+        record: NodeRecord,
+        *,
+        recursive: bool,
+        dry_run: bool,
+        progress: ProgressFn | None = None,
     ) -> tuple[list[FrameId], list[StaleFrame]]:
         """(new FrameIDs, frames left stale or incomplete that need agents) for the scope, post-order.
 
         What is reported is what ``stale`` lists for the scope afterwards: a
-        second run rebuilds nothing and reports the same frames.
+        second run rebuilds nothing and reports the same frames. ``progress``
+        sees phases ``nodes`` (nodes of the scope visited) and ``frames``
+        (frames regenerated, or predicted by a dry run); the totals are known
+        when the walk ends, where each phase is reported with ``done == total``.
         """
+        tick = throttled(progress)
+        visited = 0
         regenerated: list[FrameId] = []
         unrecomputable: list[StaleFrame] = []
         # Shared through the walk (see Freshness): node currency, records and
@@ -395,7 +406,15 @@ class Regenerator:
                         frame=new_id,
                         dry_run=dry_run,
                     )
+                    if tick is not None:
+                        tick("frames", len(regenerated), None)
             unrecomputable.extend(self.incomplete(node, heads))
+            visited += 1
+            if tick is not None:
+                tick("nodes", visited, None)
+        if progress is not None:
+            progress("nodes", visited, visited)
+            progress("frames", len(regenerated), len(regenerated))
         return regenerated, unrecomputable
 
     def _freshness(self) -> Freshness:

@@ -13,7 +13,7 @@ and the set of distinct content hashes, never content bytes or records.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -24,6 +24,7 @@ from treeframe.frames.frame import Frame
 from treeframe.frames.merkle_set import root_of
 from treeframe.hashing.canonical_json import loads
 from treeframe.ids import ContentHash, NodeId, WorkspaceId
+from treeframe.observability.progress import ProgressFn, throttled
 from treeframe.release import VERSION
 from treeframe.snapshot.format import (
     CHECKSUMS,
@@ -46,12 +47,10 @@ from treeframe.storage.base import NodeSetState, StorageBackend, WorkspaceInfo
 from treeframe.tree.paths import normalize_path
 from treeframe.tree.records import NodeRecord
 
-__all__ = ["SCHEMAS", "ExportReport", "ProgressFn", "export_snapshot", "resolve_export"]
+__all__ = ["SCHEMAS", "ExportReport", "export_snapshot", "resolve_export"]
 
 """The record schemas an archive of this format version holds."""
 
-ProgressFn = Callable[[str, int, int | None], None]
-"""``progress(phase, done, total or None)``: phase ``records`` counts nodes, ``contents`` bytes."""
 
 _CHUNK = 1 << 20
 
@@ -118,6 +117,8 @@ def export_snapshot(
 
     Reads inside one ``store.snapshot()``; memory bounded by the tree's
     depth and fan-out and the number of distinct contents, not their bytes.
+    ``progress`` sees phase ``records`` (nodes spooled; total known at its
+    end), then ``content_bytes`` (content bytes written, of their total).
     Raises StoreCorrupt (after writing part of the archive, which is then
     unusable) when the store's rows contradict their hashes.
     """
@@ -126,11 +127,14 @@ def export_snapshot(
             f"unknown compression {compression!r} (choose from {', '.join(COMPRESSIONS)})"
         )
     counter = _Counting(out)
+    progress = throttled(progress)
     with store.snapshot() as view, tempfile.TemporaryFile() as spool:
         info, root_id, ancestors, top = resolve_export(view, ws, root, path)
         records = _Records(spool)
         contents: dict[ContentHash, int] = {}
         counts = _walk(view, ws, records, contents, ancestors, top, progress)
+        if progress is not None:
+            progress("records", counts["nodes"], counts["nodes"])
         records.finish()
         listing = "".join(f"{digest}  {name}\n" for name, _, digest in records.entries).encode()
         manifest = Manifest(
@@ -358,6 +362,8 @@ def _write_contents(
     """Pass 2's last part: each distinct content, ascending by hash, streamed (the store re-hashes)."""
     total = sum(contents.values())
     done = 0
+    if progress is not None:
+        progress("content_bytes", 0, total)
     for digest in sorted(contents):
         size = contents[digest]
         stream = store.blobs.read_stream(ws, digest)
@@ -377,4 +383,4 @@ def _write_contents(
         tar.write(bytes(padding(size)))
         done += size
         if progress is not None:
-            progress("contents", done, total)
+            progress("content_bytes", done, total)

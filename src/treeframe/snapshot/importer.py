@@ -33,10 +33,11 @@ from treeframe.frames.merkle_set import root_of
 from treeframe.hashing.canonical_json import canonical_json
 from treeframe.hashing.ids import workspace_id
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
+from treeframe.observability.progress import ProgressFn
 from treeframe.snapshot.format import MANIFEST, MAX_MANIFEST, Manifest
 from treeframe.snapshot.streams import Decompressed
 from treeframe.snapshot.tar import TarReader
-from treeframe.snapshot.verify import ProgressFn, VerifyReport, verify_archive
+from treeframe.snapshot.verify import VerifyReport, verify_archive
 from treeframe.storage.base import (
     NodeSetState,
     RootEntry,
@@ -46,7 +47,7 @@ from treeframe.storage.base import (
 )
 from treeframe.tree.records import NodeRecord
 
-__all__ = ["KINDS", "Admit", "ImportReport", "check_archive", "import_snapshot"]
+__all__ = ["KINDS", "Admit", "ImportReport", "check_archive", "import_snapshot", "manifest_name"]
 
 KINDS = ("agents", "nodes", "frames", "frame_sets", "heads", "contents", "paths")
 """What an import counts, written or already present."""
@@ -114,10 +115,12 @@ def import_snapshot(
     names the archive in errors (default: its file name). ``checked`` is
     :func:`check_archive`'s report when the caller verified first (the
     first reading is then skipped; the second one still checks every item).
+    ``progress`` counts the archive's bytes read by each reading: phase
+    ``verify_bytes`` (the check), then ``import_bytes`` (the writing one).
     """
     label = label or archive.name
     if admit is not None:  # refuse early, before verifying what may be gigabytes
-        named = workspace if workspace is not None else _manifest_name(archive)
+        named = workspace if workspace is not None else manifest_name(archive)
         if named is not None:
             named = check_name(named)
             admit(named, store.get_workspace(workspace_id(named)))
@@ -151,7 +154,14 @@ def import_snapshot(
             raise ConcurrentUpdate(f"workspace {name!r} was created or deleted meanwhile: retry")
         writer = _Writer(store, ws, manifest, existing, name, owner, clock, report)
         with archive.open("rb") as source:
-            again = verify_archive(source, trust=trust, sink=writer)
+            again = verify_archive(
+                source,
+                trust=trust,
+                sink=writer,
+                progress=progress,
+                total_bytes=archive.stat().st_size,
+                phase="import_bytes",
+            )
         _refuse(again, label)  # the file changed between the readings: roll back
         writer.finish()
 
@@ -182,7 +192,7 @@ def check_archive(
     return report
 
 
-def _manifest_name(archive: Path) -> str | None:
+def manifest_name(archive: Path) -> str | None:
     """The workspace name the archive's manifest gives, or None when it cannot be read cheaply."""
     try:
         with archive.open("rb") as source:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any, Protocol
@@ -29,6 +29,7 @@ from treeframe.frames.merkle_set import root_of
 from treeframe.hashing.canonical_json import canonical_json
 from treeframe.hashing.ids import content_hasher, workspace_id
 from treeframe.ids import ContentHash, FrameId, NodeId
+from treeframe.observability.progress import ProgressFn, throttled
 from treeframe.snapshot.format import (
     CHECKSUMS,
     MANIFEST,
@@ -55,13 +56,12 @@ __all__ = [
     "MAX_PROBLEMS",
     "ArchiveSink",
     "Problem",
-    "ProgressFn",
     "VerifyReport",
     "verify_archive",
 ]
 
-ProgressFn = Callable[[int, int | None], None]
-"""``progress(input bytes read, total input bytes or None)``."""
+PHASE = "verify_bytes"
+"""The progress phase of a reading: input bytes read (of ``total_bytes`` when given)."""
 
 MAX_PROBLEMS = 10_000
 """Problems listed in one report; past it they are counted, so a hostile archive cannot fill memory."""
@@ -167,12 +167,15 @@ def verify_archive(
     sink: ArchiveSink | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_ratio: int = DEFAULT_MAX_RATIO,
+    phase: str = PHASE,
 ) -> VerifyReport:
     """Check the archive read from ``source`` (compressed or not) and report every problem.
 
     Never raises for a bad archive: a structural fault ends up in the report
     as its last problem. ``path``/``sample_percent``/``max_duration`` check a
-    part (not with ``sink``, which needs the whole archive).
+    part (not with ``sink``, which needs the whole archive). ``progress``
+    counts input bytes read as ``phase`` (of ``total_bytes``; at the end the
+    total is the bytes read when it was not given).
     """
     partial = path is not None or sample_percent is not None or max_duration is not None
     if sink is not None and partial:
@@ -181,7 +184,7 @@ def verify_archive(
         raise ValueError("sample_percent must be between 0 and 100")
     scope = _Scope(path.strip("/") if path is not None else None, sample_percent)
     deadline = time.monotonic() + max_duration if max_duration is not None else None
-    run = _Verifier(source, trust, scope, deadline, progress, total_bytes, sink)
+    run = _Verifier(source, trust, scope, deadline, progress, total_bytes, sink, phase)
     run.run(max_bytes, max_ratio)
     return run.report()
 
@@ -268,12 +271,14 @@ class _Verifier:
         progress: ProgressFn | None,
         total_bytes: int | None,
         sink: ArchiveSink | None,
+        progress_phase: str,
     ) -> None:
         self.source = source
         self.trust = trust
         self.scope = scope
         self.deadline = deadline
-        self.progress = progress
+        self.progress = throttled(progress)
+        self.progress_phase = progress_phase
         self.total_bytes = total_bytes
         self.sink = sink
         self.problems: list[Problem] = []
@@ -350,10 +355,12 @@ class _Verifier:
         checked["bytes_read"] = self.stream.consumed if self.stream is not None else 0
         return VerifyReport(self.manifest, self.signature, self.signer, problems, checked)
 
-    def show_progress(self) -> None:
-        """Tell the caller how much input was read."""
+    def show_progress(self, *, final: bool = False) -> None:
+        """Tell the caller how much input was read (``final``: all of it, so done is the total)."""
         if self.progress is not None and self.stream is not None:
-            self.progress(self.stream.consumed, self.total_bytes)
+            done = self.stream.consumed
+            total = done if final and self.total_bytes is None else self.total_bytes
+            self.progress(self.progress_phase, done, total)
 
     def tick(self) -> None:
         """Report progress and stop (``_OutOfTime``) once the deadline has passed."""
@@ -372,7 +379,7 @@ class _Verifier:
             while (entry := reader.next_entry()) is not None:
                 self.entry(reader, entry)
                 self.tick()
-            self.show_progress()
+            self.show_progress(final=True)
             self.finish()
         except SnapshotInvalid as exc:
             self.structural = Problem("structure", "archive", exc.message)

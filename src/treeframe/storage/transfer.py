@@ -41,6 +41,7 @@ from treeframe.errors import ConfigError, IntegrityError, StoreCorrupt
 from treeframe.frames.frame import Frame
 from treeframe.hashing.ids import content_hash
 from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
+from treeframe.observability.progress import ProgressFn, throttled
 from treeframe.storage.base import (
     Damaged,
     NodeSetState,
@@ -54,7 +55,6 @@ from treeframe.tree.records import NodeRecord
 __all__ = [
     "COPY_KINDS",
     "DEFAULT_BATCH",
-    "ProgressFn",
     "TransferReport",
     "copy_store",
     "verify_copy",
@@ -85,9 +85,6 @@ COPY_KINDS = (
     "token",
 )
 """What the copier copies, in copy order (progress reports use these names)."""
-
-ProgressFn = Callable[[str, int, int | None], None]
-"""``progress(kind, done, total)``: rows of ``kind`` handled so far (total None: not known)."""
 
 
 @dataclass
@@ -139,7 +136,7 @@ class _Copier:
         self.source = source
         self.target = target
         self.batch = batch
-        self.progress = progress
+        self.progress = throttled(progress)
         self.report = report
         self.totals: dict[str, int] = {}  # known totals, summed over the workspaces begun so far
 
@@ -339,7 +336,9 @@ def copy_store(
     """Copy every workspace of ``source`` (or the one named/ID'd ``workspace``) into ``target``.
 
     Resumable and idempotent (see the module docstring); ends with
-    :func:`verify_copy` unless ``verify`` is False. Raises
+    :func:`verify_copy` unless ``verify`` is False. ``progress`` sees one
+    phase per :data:`COPY_KINDS` entry (rows handled; ``node`` and ``frame``
+    know their totals up front), each ended with ``done == total``. Raises
     WorkspaceNotFound before writing anything when ``workspace`` is unknown.
     """
     if batch < 1:
@@ -359,6 +358,9 @@ def copy_store(
             report.workspaces.append(info.name)
             copier.workspace(info)
         copier.tokens(scope)
+        if progress is not None:  # each kind's end: its final count is its total
+            for kind in COPY_KINDS:
+                progress(kind, report.seen[kind], report.seen[kind])
         if verify:
             report.source, report.target = verify_copy(src, target, scope)
             report.verified = True

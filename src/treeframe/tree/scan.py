@@ -70,7 +70,6 @@ import stat
 import time
 import unicodedata
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -85,6 +84,7 @@ from treeframe.errors import (
 )
 from treeframe.ids import ContentHash, NodeId, WorkspaceId
 from treeframe.observability import events
+from treeframe.observability.progress import ProgressFn
 from treeframe.storage.base import RootEntry, StorageBackend
 from treeframe.tree.filehash import (
     SYSTEM_ERRNOS,
@@ -115,9 +115,9 @@ from treeframe.tree.statcache import (
 
 __all__ = [
     "BATCH_FILES",
+    "PHASES",
     "POOL_THRESHOLD",
     "WINDOW",
-    "ProgressFn",
     "ScanResult",
     "SkipReason",
     "Skipped",
@@ -141,8 +141,8 @@ PATH_BATCH = 2000
 STAT_BATCH = 256
 PROGRESS_INTERVAL = 0.1
 
-ProgressFn = Callable[[int, int, int], None]
-"""``progress(files_seen, files_hashed, bytes_hashed)``, called at most ~10 times a second."""
+PHASES = ("files", "hashed", "bytes")
+"""Progress phases: files seen, files hashed (not in the stat cache), bytes hashed."""
 
 SkipReason = Literal[
     "non_utf8_name",
@@ -431,7 +431,9 @@ class _Scanner:
         now = time.monotonic()
         if now >= self._next_tick:
             self._next_tick = now + PROGRESS_INTERVAL
-            self.progress(self.files, self.hashes.files_hashed, self.hashes.bytes_hashed)
+            self.progress("files", self.files, None)
+            self.progress("hashed", self.hashes.files_hashed, None)
+            self.progress("bytes", self.hashes.bytes_hashed, None)
 
     # -- skips --------------------------------------------------------------
     def skip(self, raw_path: bytes, reason: SkipReason, message: str) -> None:
@@ -1003,8 +1005,10 @@ def scan_tree(
         ws: The workspace whose root moves.
         workers: Hashing processes (default ``os.cpu_count()``); ``1`` hashes
             in-process. Results never depend on it.
-        progress: Called as ``progress(files_seen, files_hashed, bytes_hashed)``
-            at most about ten times a second.
+        progress: Called as ``progress(phase, done, None)`` for the phases
+            ``files`` (seen), ``hashed`` (files hashed) and ``bytes`` (bytes
+            hashed), at most about ten times a second; at the end once per
+            phase with ``total == done``.
         pool_threshold: Start worker processes only once more than this many
             files need hashing.
         batch_files: Files per hashing task.
@@ -1076,7 +1080,10 @@ def scan_tree(
             store.abort_scan(ws, token)
         raise
     if progress is not None:
-        progress(scanner.files, hashes.files_hashed, hashes.bytes_hashed)
+        for phase, count in zip(
+            PHASES, (scanner.files, hashes.files_hashed, hashes.bytes_hashed), strict=True
+        ):
+            progress(phase, count, count)
     if cache.warning is not None:
         scanner.warnings.append(cache.warning)
     if changed:

@@ -43,6 +43,7 @@ from treeframe.frames.frame import Frame
 from treeframe.hashing.canonical_json import load_record
 from treeframe.hashing.ids import content_hash
 from treeframe.ids import ContentHash, NodeId, WorkspaceId
+from treeframe.observability.progress import ProgressFn, throttled
 from treeframe.storage.base import Damaged, StorageBackend, basis_refs
 from treeframe.tree.records import NodeRecord
 
@@ -63,7 +64,6 @@ PHASES = (
 )
 
 T = TypeVar("T")
-ProgressFn = Callable[[str, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +127,7 @@ class _Verifier:
     ):
         self.store = store
         self.ws = ws
-        self.progress = progress
+        self.progress = throttled(progress)
         self.report = VerifyReport()
         self.expected_refs = 0
         self.deadline = deadline
@@ -146,13 +146,11 @@ class _Verifier:
             for item in items():
                 self.tick()
                 self.report.checked[phase] += 1
-                if self.progress and self.report.checked[phase] % 1000 == 0:
-                    self.progress(phase, self.report.checked[phase])
+                if self.progress is not None:
+                    self.progress(phase, self.report.checked[phase], None)
                 yield item
         except TreeframeError as exc:
             self.problem("table_unreadable", phase, f"could not read {phase}: {exc.message}")
-        if self.progress:
-            self.progress(phase, self.report.checked[phase])
 
     def damaged(self, item: Damaged) -> None:
         self.problem("damaged_record", f"{item.table}:{item.key}", item.reason)
@@ -352,8 +350,8 @@ class _SinceVerifier(_Verifier):
     def count(self, phase: str) -> None:
         self.tick()
         self.report.checked[phase] += 1
-        if self.progress and self.report.checked[phase] % 1000 == 0:
-            self.progress(phase, self.report.checked[phase])
+        if self.progress is not None:
+            self.progress(phase, self.report.checked[phase], None)
 
     def nodes(self) -> None:
         current = self.store.current_root(self.ws)
@@ -569,4 +567,7 @@ def verify_store(
             break
         except TreeframeError as exc:
             verifier.problem("table_unreadable", phase, f"could not read {phase}: {exc.message}")
+        if progress is not None:
+            done = verifier.report.checked[phase]
+            progress(phase, done, done)
     return verifier.report

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -31,6 +31,7 @@ from treeframe.frames.frame import DEFAULT_CONTENT_TYPE, Basis
 from treeframe.frames.views import ViewPolicy
 from treeframe.hashing.ids import workspace_id
 from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
+from treeframe.observability.progress import ProgressFn
 from treeframe.storage.base import RootEntry, StorageBackend
 from treeframe.storage.registry import open_store
 from treeframe.tree.paths import relative_path
@@ -45,8 +46,6 @@ from treeframe.workspace.working_tree import WorkingTreeContents
 __all__ = ["Workspace", "frame_input"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-
-ProgressFn = Callable[[int, int, int], None]
 
 
 def _utf8_dir(root: Path) -> Path:
@@ -309,7 +308,7 @@ class Workspace:
     # -- integrity ----------------------------------------------------------
     def verify(
         self,
-        progress: Callable[[str, int], None] | None = None,
+        progress: ProgressFn | None = None,
         *,
         since: str | None = None,
         max_duration: float | None = None,

@@ -223,6 +223,9 @@ def test_sources_map_is_exact(home: Path, root: Path):
         "tracing.enabled": "default",
         "redis.url": "default",
         "server.verify_max_ms": "default",
+        "server.jobs_dir": "default",
+        "server.job_ttl_seconds": "default",
+        "server.max_jobs": "default",
         "agents.summarizer.role": ws,
         "agents.summarizer.capabilities": "default",
     }

@@ -18,12 +18,13 @@ from tests.unprivileged import run_unprivileged
 from treeframe.errors import ConcurrentUpdate, EntrySkipped, FileChangedDuringScan, ScanError
 from treeframe.hashing.ids import content_hash
 from treeframe.ids import NodeId, WorkspaceId
+from treeframe.observability.progress import ProgressTracker
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.memory import MemoryStore
 from treeframe.storage.sqlite import SqliteStore
 from treeframe.testing.factories import workspace_info
 from treeframe.tree.filehash import HashJob, HashResult, hash_batch
-from treeframe.tree.scan import ScanResult, Skipped, scan_tree
+from treeframe.tree.scan import PHASES, ScanResult, Skipped, scan_tree
 from treeframe.tree.statcache import MemoryStatCache, StatCache
 from treeframe.tree.statcache_sqlite import SqliteStatCache
 
@@ -996,15 +997,24 @@ def test_file_swapped_for_a_fifo_fails_as_changed_without_hanging(tmp_path, stor
 
 
 def test_progress_reports_final_counts(tmp_path, store):
-    calls: list[tuple[int, int, int]] = []
+    calls: list[tuple[str, int, int | None]] = []
     root = make_tree(tmp_path / "t")
     scan(root, store, progress=lambda *args: calls.append(args))
-    assert calls
-    assert calls[-1] == (
-        6,
-        6,
-        sum(len(p.read_bytes()) for p in root.rglob("*") if p.is_file() and not p.is_symlink()),
-    )
+    size = sum(len(p.read_bytes()) for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+    assert calls[-3:] == [("files", 6, 6), ("hashed", 6, 6), ("bytes", size, size)]
+    assert {phase for phase, _, _ in calls} == set(PHASES)
+
+
+def test_progress_of_a_rescan_ends_every_phase_at_its_total(tmp_path, store):
+    root = make_tree(tmp_path / "t")
+    first = scan(root, store)
+    tracker = ProgressTracker()
+    again = scan(root, store, progress=tracker)
+    final = {p.phase: (p.done, p.total) for p in tracker.phases()}
+    assert list(final) == list(PHASES)
+    assert final["files"] == (first.files, first.files)
+    assert final["hashed"] == (again.files_hashed, again.files_hashed)
+    assert final["bytes"] == (again.bytes_hashed, again.bytes_hashed)
 
 
 def test_scan_losing_a_race_to_another_scan_changes_nothing(tmp_path, store):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from treeframe.api import jobs
 from treeframe.api.routes import (
     access,
     audit,
@@ -35,4 +36,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit.router,
     snapshots.router,
     snapshots.imports,
+    jobs.router,
 )

@@ -16,9 +16,11 @@ from treeframe.api.caching import NO_CACHE
 from treeframe.api.convert import composition, frame_record, regeneration, root_entry, stale_report
 from treeframe.api.deps import Bound
 from treeframe.api.errors import ERROR_RESPONSES
+from treeframe.api.jobs import JOB_RESPONSES, run_as_job
 from treeframe.config.settings import Settings
 from treeframe.engine.composition import CompositionPolicy
 from treeframe.engine.principal import Permission, authorize
+from treeframe.observability.progress import ProgressFn
 from treeframe.wire.operations import (
     ComposeRequest,
     Composition,
@@ -69,13 +71,33 @@ def synthesize(bound: Bound, request: Request, body: SynthesizeRequest) -> Synth
     )
 
 
-@router.post("/regenerate", summary="Recompute the stale frames the engine can recompute")
-def regenerate(bound: Bound, body: RegenerateRequest) -> Regeneration:
-    """Needs synthesize (a dry run only read); frames needing their agent are reported."""
-    report = bound.api.regenerate(
-        body.node, recursive=body.recursive, dry_run=body.dry_run, principal=bound.principal
-    )
-    return regeneration(report)
+@router.post(
+    "/regenerate",
+    summary="Recompute the stale frames the engine can recompute",
+    response_model=Regeneration,
+    responses=JOB_RESPONSES,
+)
+async def regenerate(
+    bound: Bound, request: Request, body: RegenerateRequest
+) -> Regeneration | Response:
+    """Needs synthesize (a dry run only read); frames needing their agent are reported.
+
+    ``Prefer: respond-async`` runs it as a job (202, phases ``nodes`` and ``frames``).
+    """
+    # Refused before a job starts (the engine checks again): a refusal is never a job.
+    authorize(bound.principal, Permission.READ if body.dry_run else Permission.SYNTHESIZE)
+
+    def work(progress: ProgressFn | None) -> Regeneration:
+        report = bound.api.regenerate(
+            body.node,
+            recursive=body.recursive,
+            dry_run=body.dry_run,
+            principal=bound.principal,
+            progress=progress,
+        )
+        return regeneration(report)
+
+    return await run_as_job(request, "frames.regenerate", bound.info.workspace_id, work)
 
 
 @router.get("/stale", summary="Head frames whose basis is no longer current")

@@ -13,7 +13,8 @@ a truncated archive.
 Import spools the request body to a temporary file (the edge middleware
 caps it at ``server.max_import_bytes`` instead of the usual body limit), then
 runs :func:`treeframe.snapshot.importer.import_snapshot` in the thread pool:
-verified completely, written in one unit of work, audited.
+verified completely, written in one unit of work, audited; with
+``Prefer: respond-async`` in a job (:func:`treeframe.api.jobs.run_as_job`).
 """
 
 from __future__ import annotations
@@ -29,15 +30,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from treeframe.api.auth import access_service
 from treeframe.api.caching import NO_CACHE
 from treeframe.api.deps import Authenticated, Bound, Identity, Service
 from treeframe.api.errors import ERROR_RESPONSES
+from treeframe.api.jobs import JOB_RESPONSES, run_as_job, wants_async
 from treeframe.api.observe.metrics import Metrics
 from treeframe.engine.principal import Permission, authorize
+from treeframe.engine.workspaces import check_name
 from treeframe.errors import (
     AccessDenied,
     Conflict,
@@ -45,9 +47,11 @@ from treeframe.errors import (
     StorageError,
     WorkspaceNotFound,
 )
+from treeframe.hashing.ids import workspace_id
 from treeframe.ids import NodeId, WorkspaceId, parse_hex_id
+from treeframe.observability.progress import ProgressFn
 from treeframe.snapshot.export import export_snapshot, resolve_export
-from treeframe.snapshot.importer import import_snapshot
+from treeframe.snapshot.importer import import_snapshot, manifest_name
 from treeframe.snapshot.signing import load_trusted_key
 from treeframe.storage.base import StorageBackend, WorkspaceInfo
 from treeframe.wire.snapshots import ImportResult
@@ -245,7 +249,11 @@ def _admission(request: Request, identity: Identity) -> Any:
 @imports.post(
     IMPORT_PATH,
     status_code=201,
-    responses={200: {"model": ImportResult, "description": "Into an existing workspace."}},
+    response_model=ImportResult,
+    responses={
+        200: {"model": ImportResult, "description": "Into an existing workspace."},
+        **JOB_RESPONSES,
+    },
     summary="Import a snapshot archive: verified completely, written all-or-nothing",
     openapi_extra={
         "requestBody": {
@@ -268,13 +276,19 @@ async def import_workspace(
     trust: Annotated[
         list[str], Query(description="A trusted ed25519 public key (64 hex); repeat.")
     ] = [],  # noqa: B006 - FastAPI copies query defaults
-) -> ImportResult:
-    """The body is the archive (any compression); 201 with what was written and what was present."""
+) -> ImportResult | Response:
+    """The body is the archive (any compression); 201 with what was written and what was present.
+
+    ``Prefer: respond-async`` runs the import as a job once the body is
+    spooled (202; phases ``verify_bytes``, then ``import_bytes``).
+    """
     if not all(_HEX_KEY.fullmatch(key) for key in trust):
         # Only the hex form: the server never reads a key file a request names.
         raise InvalidRequest("trust must be 64-hex ed25519 public keys")
     keys = [load_trusted_key(key) for key in trust]
     fd, name = tempfile.mkstemp(prefix="treeframe-import-", suffix=".archive")
+    spooled = Path(name)
+    handed_over = False  # once a job runs, the job removes the spool
     try:
         with os.fdopen(fd, "wb") as spool:
             async for chunk in request.stream():
@@ -282,21 +296,41 @@ async def import_workspace(
                     spool.write(chunk)
                 except OSError as exc:
                     raise StorageError(f"cannot spool the archive: {exc.strerror}") from None
-        report = await run_in_threadpool(
-            import_snapshot,
-            service.store,
-            Path(name),
-            workspace=workspace,
-            trust=keys,
-            owner=identity.agent_id,
-            agent=identity.agent_id,
-            admit=_admission(request, identity),
-            clock=service.runtime.clock,
-            label="the archive",
-        )
+        admit = _admission(request, identity)
+        target: WorkspaceId | None = None
+        if wants_async(request):
+            # Refused before a job starts, as the import itself would refuse it first.
+            named = workspace if workspace is not None else manifest_name(spooled)
+            if named is not None:
+                named = check_name(named)
+                target = workspace_id(named)
+                admit(named, service.store.get_workspace(target))
+
+        def work(progress: ProgressFn | None) -> ImportResult:
+            try:
+                report = import_snapshot(
+                    service.store,
+                    spooled,
+                    workspace=workspace,
+                    trust=keys,
+                    progress=progress,
+                    owner=identity.agent_id,
+                    agent=identity.agent_id,
+                    admit=admit,
+                    clock=service.runtime.clock,
+                    label="the archive",
+                )
+            finally:
+                with contextlib.suppress(OSError):
+                    spooled.unlink()
+            return ImportResult.model_validate(report.to_dict())
+
+        handed_over = True
+        result = await run_as_job(request, "workspace.import", target, work)
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-    if not report.created:
+        if not handed_over:
+            with contextlib.suppress(OSError):
+                spooled.unlink()
+    if isinstance(result, ImportResult) and not result.created:
         response.status_code = 200
-    return ImportResult.model_validate(report.to_dict())
+    return result

@@ -12,7 +12,7 @@ from typing import Annotated, Any, BinaryIO
 import typer
 
 from treeframe.cli.common import JsonOpt, StoreOpt, WorkspaceOpt, configured_store
-from treeframe.cli.output import console, counted_progress, err_console, print_json
+from treeframe.cli.output import console, err_console, print_json, progress_bars
 from treeframe.errors import InvalidRequest, StorageError
 from treeframe.ids import NodeId, parse_hex_id
 from treeframe.snapshot.export import ExportReport, export_snapshot
@@ -82,7 +82,7 @@ def export(
     with open_store(url, content=store_content(settings), create=False, read_only=True) as opened:
         info = find_workspace(opened, workspace or settings.workspace)
         enabled = (progress or sys.stderr.isatty()) and not json_out
-        with counted_progress(enabled) as update:
+        with progress_bars(enabled) as update:
             report = _write(
                 output,
                 lambda out: export_snapshot(

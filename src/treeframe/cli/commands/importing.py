@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from treeframe.cli.common import JsonOpt, StoreOpt, configured_store
-from treeframe.cli.output import console, counted_progress, print_json
+from treeframe.cli.output import console, print_json, progress_bars
 from treeframe.errors import StorageError, StoreNotFound
 from treeframe.snapshot.importer import KINDS, check_archive, import_snapshot
 from treeframe.snapshot.signing import load_trusted_key
@@ -78,17 +78,13 @@ def import_archive(
     content = store_content(settings)
     label = "stdin" if archive == "-" else archive
     enabled = (progress or sys.stderr.isatty()) and not json_out
-    with _archive_file(archive) as path, counted_progress(enabled) as update:
-
-        def verifying(done: int, total: int | None) -> None:
-            update("verifying", done, total)
-
+    with _archive_file(archive) as path, progress_bars(enabled) as update:
         checked = None
         try:
             opened = open_store(url, content=content, create=False)
         except StoreNotFound:
             # Verify before creating the store: a refused archive leaves no empty store behind.
-            checked = check_archive(path, trust=keys, progress=verifying, label=label)
+            checked = check_archive(path, trust=keys, progress=update, label=label)
             opened = open_store(url, content=content, create=True)
         with opened:
             report = import_snapshot(
@@ -97,7 +93,7 @@ def import_archive(
                 workspace=workspace,
                 trust=keys,
                 label=label,
-                progress=verifying,
+                progress=update,
                 checked=checked,
             )
     if json_out:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from treeframe.cli.common import JsonOpt, QuietOpt, StoreOpt, WorkspaceOpt, open_workspace
-from treeframe.cli.output import console, print_json, progress_bar, show_progress
+from treeframe.cli.output import console, print_json, progress_bars, show_progress
 from treeframe.engine.access import parse_duration
 
 __all__ = ["register"]
@@ -44,13 +44,9 @@ def verify(
     seconds = parse_duration(max_duration).total_seconds() if max_duration is not None else None
     with (
         open_workspace(store, workspace, read_only=True) as ws,
-        progress_bar("verifying", show_progress(quiet) and not json_out) as update,
+        progress_bars(show_progress(quiet) and not json_out, transient=True) as progress,
     ):
-        report = ws.verify(
-            lambda phase, done: update(f"{phase}: {done} checked"),
-            since=since,
-            max_duration=seconds,
-        )
+        report = ws.verify(progress, since=since, max_duration=seconds)
     if json_out:
         payload = report.to_dict()
         payload["problem_count"] = len(report.problems)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from treeframe.cli.common import JsonOpt
-from treeframe.cli.output import console, counted_progress, print_json
+from treeframe.cli.output import console, print_json, progress_bars
 from treeframe.errors import ConfigError
 from treeframe.storage.dump import find_workspace
 from treeframe.storage.registry import open_store
@@ -60,7 +60,7 @@ def migrate(
         if workspace is not None:
             find_workspace(source, workspace)  # unknown: fail before the target is touched
         enabled = (progress or sys.stderr.isatty()) and not json_out
-        with open_store(target_url, create=True) as target, counted_progress(enabled) as update:
+        with open_store(target_url, create=True) as target, progress_bars(enabled) as update:
             report = copy_store(source, target, workspace=workspace, batch=batch, progress=update)
     payload = _payload(source_url, target_url, report)
     if json_out:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from treeframe.cli.common import JsonOpt, QuietOpt
-from treeframe.cli.output import console, print_json, progress_bar, show_progress
+from treeframe.cli.output import console, print_json, progress_bars, show_progress
 from treeframe.errors import BackendUnavailable, ConfigError
 from treeframe.hashing.ids import workspace_id
 from treeframe.ids import WorkspaceId
@@ -109,23 +109,15 @@ def push(
             local, source_ws = memory, _LOCAL_WS
             rescan = functools.partial(scan_tree, directory, memory, _LOCAL_WS)
 
-        with progress_bar("scanning", enabled) as update:
-
-            def scanned(seen: int, hashed: int, nbytes: int) -> None:
-                update(f"{seen} files seen, {hashed} hashed, {nbytes / 1e6:.1f} MB")
-
+        with progress_bars(enabled, transient=True) as scanned:
             scan = rescan(workers=workers, progress=scanned)
         for entry in scan.skipped:
             typer.echo(f"warning: skipped {entry.path}: {entry.message} [{entry.reason}]", err=True)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         with (
-            progress_bar("pushing", enabled) as update,
+            progress_bars(enabled, transient=True) as pushed,
             httpx.Client(base_url=server, headers=headers, timeout=_TIMEOUT_SECONDS) as http,
         ):
-
-            def pushed(phase: str, done: int, total: int) -> None:
-                update(f"{phase}: {done}" + (f" of {total}" if total else ""))
-
             try:
                 result = push_tree(
                     http,

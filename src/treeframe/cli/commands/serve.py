@@ -6,7 +6,9 @@ store is opened here first, ``create=False``, so a missing or broken store
 is one error line before any socket is bound. With ``--workers N > 1``
 uvicorn starts N processes that each import :func:`worker_app`; they get
 the effective settings and the store URL through one environment variable,
-so every worker serves exactly what this command resolved.
+so every worker serves exactly what this command resolved, including a
+jobs directory (``server.jobs_dir``, docs/API.md "Jobs") this command creates
+for them and removes when they stop, unless the settings name one.
 """
 
 from __future__ import annotations
@@ -166,6 +168,7 @@ def serve(
     _configure_logging(settings)
     _sweep_metrics_dirs()
     metrics_dir = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-")
+    jobs_dir: str | None = None
     try:
         if settings.metrics.enabled:
             # prometheus-client reads the variable when first imported, so before the
@@ -189,9 +192,15 @@ def serve(
             backend.close()
             raise
         if workers == 1:
+            # One process: with no server.jobs_dir the app keeps (and removes) a private one.
             target: FastAPI | str = _build(factory, settings, backend)
         else:
             backend.close()  # it only proved the store opens; each worker opens its own
+            if settings.server.jobs_dir is None:
+                # The workers share one jobs directory (a status request may reach any of them).
+                jobs_dir = tempfile.mkdtemp(prefix="treeframe-jobs-")
+                server = settings.server.model_copy(update={"jobs_dir": jobs_dir})
+                settings = settings.model_copy(update={"server": server})
             os.environ[WORKER_ENV] = json.dumps(
                 {"settings": _revealed(settings), "store": url, "app": app_spec}
             )
@@ -208,7 +217,10 @@ def serve(
             access_log=False,  # the edge writes one line per request itself
         )
     finally:
+        # The supervisor of several workers returns after stopping them (signal or not).
         shutil.rmtree(metrics_dir, ignore_errors=True)
+        if jobs_dir is not None:
+            shutil.rmtree(jobs_dir, ignore_errors=True)
 
 
 def _sweep_metrics_dirs() -> None:

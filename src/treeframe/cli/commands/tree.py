@@ -25,7 +25,7 @@ from treeframe.cli.output import (
     console,
     print_json,
     print_table,
-    progress_bar,
+    progress_bars,
     show_progress,
     shown,
 )
@@ -73,12 +73,8 @@ def scan(
     """Scan the workspace tree and record its new root."""
     with (
         open_workspace(store, workspace) as ws,
-        progress_bar("scanning", show_progress(quiet) and not json_out) as update,
+        progress_bars(show_progress(quiet) and not json_out, transient=True) as progress,
     ):
-
-        def progress(seen: int, hashed: int, nbytes: int) -> None:
-            update(f"{seen} files seen, {hashed} hashed, {nbytes / 1e6:.1f} MB")
-
         result = ws.scan(workers=workers, progress=progress, strict=strict)
     payload = {
         "root": result.root,

@@ -11,7 +11,7 @@ from typing import Annotated, Any, BinaryIO
 import typer
 
 from treeframe.cli.common import JsonOpt
-from treeframe.cli.output import console, counted_progress, print_json, shown
+from treeframe.cli.output import console, print_json, progress_bars, shown
 from treeframe.engine.access import parse_duration
 from treeframe.engine.push import check_path
 from treeframe.errors import InvalidRequest, from_os_error
@@ -118,14 +118,14 @@ def verify_export(
     cap = parse_size(max_bytes) if max_bytes is not None else DEFAULT_MAX_BYTES
     source, total = _open(file)
     try:
-        with counted_progress(progress or sys.stderr.isatty()) as update:
+        with progress_bars(progress or sys.stderr.isatty()) as update:
             report = verify_archive(
                 source,
                 trust=keys,
                 path=prefix,
                 sample_percent=percent,
                 max_duration=seconds,
-                progress=lambda done, size: update("bytes read", done, size),
+                progress=update,
                 total_bytes=total,
                 max_bytes=cap,
                 max_ratio=max_ratio,

@@ -21,7 +21,14 @@ from treeframe.cli.common import (
     open_session,
     principal_for,
 )
-from treeframe.cli.output import console, print_json, print_table, shown
+from treeframe.cli.output import (
+    console,
+    print_json,
+    print_table,
+    progress_bars,
+    show_progress,
+    shown,
+)
 from treeframe.engine.composition import CompositionPolicy
 from treeframe.engine.types import StaleFrame, SynthesisResult
 from treeframe.errors import InvalidPolicy, InvalidViewPolicy
@@ -180,13 +187,17 @@ def regenerate(
     json_out: JsonOpt = False,
 ) -> None:
     """Recompute stale synthesis and generator frames in scope; report the rest."""
-    with open_session(store, workspace, server, token, read_only=dry_run) as ws:
+    with (
+        open_session(store, workspace, server, token, read_only=dry_run) as ws,
+        progress_bars(show_progress(False) and not json_out, transient=True) as progress,
+    ):
         record = ws.resolve(path, Path(os.getcwd()))
         report = ws.api.regenerate(
             record.node_id,
             recursive=recursive,
             dry_run=dry_run,
             principal=principal_for(ws, as_agent),
+            progress=progress,
         )
     if json_out:
         print_json(report.to_dict())
