@@ -7,6 +7,7 @@ real authentication by a reader's token: diff, explain and verify need only
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,3 +139,30 @@ def test_verify_route_full_scoped_and_bad_since(world: World) -> None:
         assert bad.json()["error"]["code"] == "invalid_id"
         extra = http.post(f"/v1/workspaces/{WS}/verify", json={"max_duration_ms": 0})
         assert extra.status_code == 422
+
+
+def test_verify_runs_as_a_job_with_the_synchronous_result_and_phases(world: World) -> None:
+    with world.http() as http:
+        direct = http.post(f"/v1/workspaces/{WS}/verify", json={})
+        started = http.post(
+            f"/v1/workspaces/{WS}/verify", json={}, headers={"Prefer": "respond-async"}
+        )
+        assert started.status_code == 202, started.text
+        location = started.headers["location"]
+        deadline = time.monotonic() + 30
+        while (job := http.get(location).json())["state"] == "running":
+            assert time.monotonic() < deadline, job
+            time.sleep(0.05)
+        refused = http.post(
+            f"/v1/workspaces/{WS}/verify",
+            json={"since": "nope"},
+            headers={"Prefer": "respond-async"},
+        )
+    assert job["state"] == "succeeded", job
+    assert job["operation"] == "workspace.verify"
+    assert job["result"] == direct.json()
+    phases = {p["phase"]: p for p in job["progress"]}
+    assert {"nodes", "frames"} <= set(phases)
+    assert phases["nodes"]["done"] == direct.json()["checked"]["nodes"]
+    assert refused.status_code == 400  # a malformed root is refused at once, never a job
+    assert refused.json()["error"]["code"] == "invalid_id"

@@ -11,13 +11,16 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from treeframe.api.caching import NO_CACHE
 from treeframe.api.deps import Bound
 from treeframe.api.errors import ERROR_RESPONSES
+from treeframe.api.jobs import JOB_RESPONSES, run_as_job
 from treeframe.config.settings import Settings
 from treeframe.engine.diagnostics import diff_roots, explain_frame, resolve_root
 from treeframe.engine.principal import Permission, authorize
+from treeframe.observability.progress import ProgressFn
 from treeframe.wire.diagnostics import Diff, Explanation, VerifyRequest, VerifyResult
 from treeframe.workspace.verify import verify_store
 
@@ -59,17 +62,35 @@ def explain(
     return Explanation.model_validate(found.to_dict())
 
 
-@router.post("/verify", summary="Recompute the workspace's stored hashes (bounded in time)")
-def verify(bound: Bound, request: Request, body: VerifyRequest) -> VerifyResult:
-    """Every problem found within the time limit; ``complete`` is false when the limit stopped it."""
+@router.post(
+    "/verify",
+    summary="Recompute the workspace's stored hashes (bounded in time)",
+    response_model=VerifyResult,
+    responses=JOB_RESPONSES,
+)
+async def verify(bound: Bound, request: Request, body: VerifyRequest) -> VerifyResult | Response:
+    """Every problem found within the time limit; ``complete`` is false when the limit stopped it.
+
+    ``Prefer: respond-async`` runs it as a job (202; one progress phase per verify phase).
+    """
     authorize(bound.principal, Permission.READ)
     settings: Settings = request.app.state.settings
     cap = settings.server.verify_max_ms
     limit_ms = min(body.max_duration_ms or cap, cap)
     store, ws = bound.api.store, bound.api.ws
-    since = resolve_root(store, ws, body.since) if body.since is not None else None
-    report = verify_store(store, ws, since=since, deadline=time.monotonic() + limit_ms / 1000)
-    payload = report.to_dict()
-    payload["problem_count"] = len(report.problems)
-    payload["problems"] = payload["problems"][: body.limit]
-    return VerifyResult.model_validate(payload)
+    # Resolved before any job starts: an unknown root is refused at once, never a job.
+    since = (
+        await run_in_threadpool(resolve_root, store, ws, body.since)
+        if body.since is not None
+        else None
+    )
+
+    def work(progress: ProgressFn | None) -> VerifyResult:
+        deadline = time.monotonic() + limit_ms / 1000
+        report = verify_store(store, ws, progress, since=since, deadline=deadline)
+        payload = report.to_dict()
+        payload["problem_count"] = len(report.problems)
+        payload["problems"] = payload["problems"][: body.limit]
+        return VerifyResult.model_validate(payload)
+
+    return await run_as_job(request, "workspace.verify", ws, work)
