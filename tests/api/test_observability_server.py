@@ -1,11 +1,13 @@
-"""Observability end to end: a real ``treeframe serve --workers 2`` under load, then its metrics and logs.
+"""Observability end to end: a real ``treeframe serve --workers 2`` on PostgreSQL under load.
 
-After a push, frame puts (with a canary content), a synthesis, an edit and a
-second push, and a regeneration, all with real tokens: the merged metrics of
-both workers show the load (and carry no IDs in labels), the JSON log alone
-reconstructs why each regenerated frame was rebuilt (which request wrote the
-frame it replaced, which push moved the root, which request regenerated),
-and no token, metrics secret or frame content appears anywhere in the log.
+On a private PostgreSQL cluster (tests/pgcluster.py), after a push, frame
+puts (with a canary content), a synthesis, an edit and a second push, and a
+regeneration, all with real tokens: the merged metrics of both workers show
+the load (and carry no IDs in labels), the JSON log alone reconstructs why
+each regenerated frame was rebuilt (which request wrote the frame it
+replaced, which push moved the root, which request regenerated), no token,
+metrics secret or frame content appears anywhere in the log, and readiness
+follows the database down and up while liveness and metrics keep answering.
 """
 
 from __future__ import annotations
@@ -24,17 +26,13 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.conftest import (
-    REPO,
-    Server,
-    free_port,
-    issue_token,
-    make_store,
-    start_server,
-    stop_server,
-)
+from tests.api.conftest import REPO, Server, free_port, start_server, stop_server
+from tests.pgcluster import PgCluster
 from treeframe.api.observe.metrics import FLUSH_SECONDS
+from treeframe.engine.access import LOCAL_OWNER, AccessService, parse_permissions
+from treeframe.engine.workspaces import WorkspaceService
 from treeframe.hashing.ids import workspace_id
+from treeframe.storage.registry import open_store
 
 METRICS_SECRET = f"metrics-{uuid.uuid4().hex}"
 CANARY = f"CANARY-{uuid.uuid4().hex}"
@@ -47,21 +45,36 @@ TREE = {
 }
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str, Path]]:
-    tmp = tmp_path_factory.mktemp("observe")
-    store_path = make_store(tmp / "store.db")
-    token = issue_token(store_path, "obs", "alice")
+READY_TIMEOUT_MS = 1000
+
+
+@pytest.fixture
+def setup(tmp_path: Path, pg_cluster: PgCluster) -> Iterator[tuple[Server, str, Path, PgCluster]]:
+    url = pg_cluster.create_database("tf_observe")
+    with open_store(url, create=True) as store:
+        access = AccessService(WorkspaceService(store))
+        access.create_workspace("obs", actor=LOCAL_OWNER, owner="alice")
+        token = access.create_token(
+            actor=LOCAL_OWNER,
+            agent_id="alice",
+            permissions=parse_permissions("read,write,synthesize,admin"),
+            scope=workspace_id("obs"),
+        ).token
     server = start_server(
-        tmp,
-        store_path,
+        tmp_path,
+        tmp_path / "unused.db",
+        store_url=url,
         app=None,
         port=free_port(),
         args=["--workers", "2"],
-        env={"TREEFRAME_METRICS__TOKEN": METRICS_SECRET, "TREEFRAME_LOG__FORMAT": "json"},
+        env={
+            "TREEFRAME_METRICS__TOKEN": METRICS_SECRET,
+            "TREEFRAME_LOG__FORMAT": "json",
+            "TREEFRAME_SERVER__READY_TIMEOUT_MS": str(READY_TIMEOUT_MS),
+        },
     )
     try:
-        yield server, token, tmp
+        yield server, token, tmp_path, pg_cluster
     finally:
         stop_server(server)
 
@@ -103,8 +116,10 @@ def records(server: Server, until: str) -> list[dict[str, Any]]:
         time.sleep(0.05)
 
 
-def test_load_then_metrics_and_logs_tell_the_truth(setup: tuple[Server, str, Path]) -> None:
-    server, token, tmp = setup
+def test_load_then_metrics_logs_and_health_tell_the_truth(
+    setup: tuple[Server, str, Path, PgCluster],
+) -> None:
+    server, token, tmp, cluster = setup
     ws = workspace_id("obs")
     base = f"/v1/workspaces/{ws}"
     tree = tmp / "tree"
@@ -194,7 +209,7 @@ def test_load_then_metrics_and_logs_tell_the_truth(setup: tuple[Server, str, Pat
     assert total("treeframe_roots_committed_total", source="push") == 2
     assert total("treeframe_syntheses_total") == 1
     assert total("treeframe_regenerations_total", dry_run="false") == 1
-    assert total("treeframe_storage_operation_duration_seconds_count", backend="sqlite") > 100
+    assert total("treeframe_storage_operation_duration_seconds_count", backend="postgresql") > 100
     assert (
         total("treeframe_blob_operation_duration_seconds_count", operation="put") == 8
     )  # every frame written
@@ -242,3 +257,43 @@ def test_load_then_metrics_and_logs_tell_the_truth(setup: tuple[Server, str, Pat
     )
     assert new_input["agent"] == "alice"
     assert new_input["audit_seq"] < min(w["audit_seq"] for w in writes)
+
+    # -- health: ready follows PostgreSQL down and up; live and metrics never stop ------
+    metrics_auth = {"Authorization": f"Bearer {METRICS_SECRET}"}
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        assert wait_ready(http, 200).json()["checks"]["store"]["ok"] is True
+        cluster.stop("fast")
+        down = wait_ready(http, 503)
+        assert down.json()["error"]["checks"]["store"]["ok"] is False
+        assert http.get("/v1/health/live").status_code == 200
+        during = http.get("/v1/metrics", headers=metrics_auth)
+        assert during.status_code == 200  # scraping needs no store
+        assert (
+            http.get(f"{base}/nodes/by-path", params={"path": "src"}, headers=auth).status_code
+            == 503
+        )
+        cluster.start()
+        assert wait_ready(http, 200, deadline=60).status_code == 200
+        back = http.get(f"{base}/nodes/by-path", params={"path": "src"}, headers=auth)
+        assert back.status_code == 200, back.text
+        time.sleep(FLUSH_SECONDS + 0.5)
+        after = http.get("/v1/metrics", headers=metrics_auth).text
+    assert 'treeframe_errors_total{code="backend_unavailable"}' in after
+    ready_lines = [
+        r["status"]
+        for r in records(server, until=back.headers["x-request-id"])
+        if r.get("event") == "request" and r.get("route") == "/v1/health/ready"
+    ]
+    assert 503 in ready_lines
+    assert ready_lines[-1] == 200
+
+
+def wait_ready(http: httpx.Client, want: int, deadline: float = 20) -> httpx.Response:
+    """GET ready until it answers ``want`` (each answer bounded by the server's timeout)."""
+    started = time.monotonic()
+    while True:
+        answer = http.get("/v1/health/ready")
+        if answer.status_code == want:
+            return answer
+        assert time.monotonic() - started < deadline, answer.text
+        time.sleep(0.2)
