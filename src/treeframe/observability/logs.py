@@ -190,6 +190,8 @@ def configure_logging(
 
 
 _ENGINE_LOG = get_logger(_ENGINE)
+MAX_QUEUED_LINES = 100_000
+"""Lines waiting for the writer thread beyond which new ones are dropped (and counted)."""
 _writer: _Writer | None = None
 
 
@@ -220,11 +222,20 @@ class _Writer:
         self.queue: queue.SimpleQueue[tuple[str, dict[str, Any]] | threading.Event | None] = (
             queue.SimpleQueue()
         )
+        self.dropped = 0
         self.thread = threading.Thread(target=self._run, name="treeframe-log", daemon=True)
         self.thread.start()
 
     def enqueue(self, _logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
-        """The last processor on the caller's side: hand the line over, write nothing here."""
+        """The last processor on the caller's side: hand the line over, write nothing here.
+
+        A stream that stopped taking lines (a full pipe nobody reads) must not
+        grow the queue without bound: past :data:`MAX_QUEUED_LINES` lines are
+        dropped and counted, and the next line written says how many.
+        """
+        if self.queue.qsize() >= MAX_QUEUED_LINES:
+            self.dropped += 1
+            raise structlog.DropEvent
         event_dict["_ts"] = time.time()
         if event_dict.get("exc_info") is True:  # only this thread knows which exception
             event_dict["exc_info"] = sys.exc_info()
@@ -240,6 +251,9 @@ class _Writer:
                 item.set()
                 continue
             method, event_dict = item
+            if self.dropped:
+                dropped, self.dropped = self.dropped, 0
+                event_dict["log_lines_dropped"] = dropped
             try:
                 line = self._render(method, event_dict)
                 self.out.write(line + "\n")

@@ -3,12 +3,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
-from treeframe.observability import events
+from treeframe.observability import events, logs
 from treeframe.observability.context import REQUEST_ID
 from treeframe.observability.logs import configure_logging, flush_logs, get_logger
 
@@ -129,3 +130,33 @@ def test_lines_keep_their_order_and_time_and_exceptions_survive_the_writer_threa
     stamps = [r["timestamp"] for r in found]
     assert stamps == sorted(stamps)
     assert found[-1]["exception"][0]["exc_type"] == "KeyError"
+
+
+class _Stuck(io.StringIO):
+    """A stream that blocks every write until released (a pipe nobody reads)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.release.wait(10)
+        return super().write(text)
+
+
+def test_a_stuck_stream_drops_lines_past_the_bound_and_says_how_many(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(logs, "MAX_QUEUED_LINES", 5)
+    stuck = _Stuck()
+    configure_logging("info", "json", stuck)
+    log = get_logger("treeframe.api")
+    for i in range(50):
+        log.info("tick", i=i)  # never blocks the caller
+    stuck.release.set()
+    log.info("after")
+    flush_logs()
+    found = [json.loads(line) for line in stuck.getvalue().splitlines()]
+    assert len(found) < 50
+    dropped = sum(r.get("log_lines_dropped", 0) for r in found)
+    assert len(found) + dropped == 51
