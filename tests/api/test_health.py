@@ -205,7 +205,8 @@ def test_waiting_probes_are_bounded_per_check():
     # A hung store fills only its own gate: the blob store is still probed every time.
     store = HangingStore()
     try:
-        http = AppClient(create_app(settings(timeout_ms=100), store))
+        app = create_app(settings(timeout_ms=100), store)
+        http = AppClient(app)
         errors = []
         for _ in range(MAX_PENDING_PROBES + 2):
             error = http.get("/v1/health/ready").json()["error"]
@@ -214,6 +215,9 @@ def test_waiting_probes_are_bounded_per_check():
         assert all("within 100 ms" in e for e in errors[:MAX_PENDING_PROBES])
         assert all("have not returned yet" in e for e in errors[MAX_PENDING_PROBES:])
         assert store.calls == MAX_PENDING_PROBES
+        # The refusals of the full gate are counted as a concurrency limit's.
+        exposition = app.state.metrics.exposition().decode()
+        assert 'treeframe_rate_limited_total{limit="ready_probes"} 2.0' in exposition
     finally:
         store.release.set()
 

@@ -89,7 +89,7 @@ async def run_checks(
     results: dict[str, ReadyCheck] = {}
     async with anyio.create_task_group() as group:
         for name, check in checks.items():
-            group.start_soon(_run_one, _gate(state, name), name, check, timeout, results)
+            group.start_soon(_run_one, state, name, check, timeout, results)
     return {name: results[name] for name in checks}
 
 
@@ -115,7 +115,7 @@ def _timeout(settings: Settings) -> float:
 
 
 async def _run_one(
-    gate: threading.BoundedSemaphore,
+    state: State,
     name: str,
     check: CheckFn,
     timeout: float,
@@ -127,8 +127,12 @@ async def _run_one(
         elapsed = round((time.perf_counter() - started) * 1000, 3)
         results[name] = ReadyCheck(ok=error is None, duration_ms=elapsed, error=error)
 
+    gate = _gate(state, name)
     if not gate.acquire(blocking=False):
         done(f"{MAX_PENDING_PROBES} earlier probes have not returned yet [backend_unavailable]")
+        metrics = getattr(state, "metrics", None)
+        if metrics is not None:  # a concurrency limit refused this check
+            metrics.later(metrics.rate_limited.labels("ready_probes").inc, 1)
         return
     probe = _Probe(check, gate)
     try:
