@@ -90,16 +90,17 @@ def create_app(
         try:
             yield
         finally:
+            if gauges is not None:
+                gauges.stop()  # it reads the store
+            app.state.jobs.close()
+            close_readiness(app.state)
+            if close_store:
+                store.close()
             if metrics is not None and gauges is not None:
                 events.unsubscribe(metrics.on_event)
                 events.unsubscribe(gauges.on_event)
-                gauges.stop()
-                metrics.close()
-            flush_logs()  # the last lines before uvicorn ends the process by its signal
-            close_readiness(app.state)
-            app.state.jobs.close()
-            if close_store:
-                store.close()
+                metrics.close()  # after everything that may still count
+            flush_logs()  # last: the lines of all of the above, before the signal ends the process
 
     app = FastAPI(
         lifespan=lifespan,

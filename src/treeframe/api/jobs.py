@@ -63,6 +63,7 @@ from treeframe.errors import (
 )
 from treeframe.ids import WorkspaceId
 from treeframe.observability.progress import ProgressFn, ProgressTracker
+from treeframe.processes import process_alive
 from treeframe.wire.jobs import Job
 
 __all__ = [
@@ -112,20 +113,6 @@ def _write_json(path: Path, record: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-def _process_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this machine still runs (a zombie does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError, IndexError):
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    return True
 
 
 class JobStore:
@@ -230,7 +217,7 @@ class JobStore:
     def _abandoned(self, record: dict[str, Any]) -> bool:
         if self.clock() - float(record["heartbeat"]) > STALE_AFTER:
             return True
-        return int(record["pid"]) != os.getpid() and not _process_alive(int(record["pid"]))
+        return int(record["pid"]) != os.getpid() and not process_alive(int(record["pid"]))
 
     def prune(self) -> None:
         """Drop expired finished records, then the oldest finished ones past ``max_jobs``."""

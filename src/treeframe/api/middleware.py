@@ -37,6 +37,7 @@ dictionary look-ups plus two tuples appended to the response headers.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import re
@@ -61,6 +62,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _LOG = logging.getLogger("treeframe.api")
+CLIENT_CLOSED = 499
+"""The status the request metrics and line record for a client that left before any answer."""
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _VERSION_HEADER = (b"x-api-version", API_VERSION.encode())
 
@@ -97,6 +100,9 @@ class EdgeMiddleware:
         state: dict[str, Any] = {}
         try:
             await self._serve(scope, receive, send, state)
+        except asyncio.CancelledError:
+            state.setdefault("status", CLIENT_CLOSED)  # gone before any answer was sent
+            raise
         finally:
             observer.finished(
                 scope,

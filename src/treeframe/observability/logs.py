@@ -94,13 +94,47 @@ def _secret(key: str) -> bool:
 
 
 def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
-    """Replace secret-named fields and mask bearer tokens in string values (a structlog processor)."""
+    """Replace secret-named fields (at any depth) and mask bearer tokens in text (a structlog processor)."""
     for key, value in event_dict.items():
         if _secret(key) or isinstance(value, SecretStr):
             event_dict[key] = REDACTED
-        elif value.__class__ is str and "tft_" in value:
-            event_dict[key] = _BEARER.sub("tft_" + REDACTED, value)
+        elif value.__class__ is str:
+            if "tft_" in value:
+                event_dict[key] = _BEARER.sub("tft_" + REDACTED, value)
+        elif key != "exc_info" and isinstance(value, Mapping | list | tuple | str):
+            event_dict[key] = _redacted(value)  # exc_info is rendered (and masked) later
     return event_dict
+
+
+def _redacted(value: Any) -> Any:
+    """``value`` with secret-named keys replaced and tokens masked, however deeply nested."""
+    if isinstance(value, str):
+        return _BEARER.sub("tft_" + REDACTED, value) if "tft_" in value else value
+    if isinstance(value, SecretStr):
+        return REDACTED
+    if isinstance(value, Mapping):
+        return {
+            k: REDACTED if isinstance(k, str) and _secret(k) else _redacted(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value
+
+
+class _MaskedRenderer:
+    """The renderer, then every bearer token masked in the finished line.
+
+    Runs after the exception was turned into text (a traceback, an
+    exception's message), which no field-level processor ever sees.
+    """
+
+    def __init__(self, renderer: Any) -> None:
+        self.renderer = renderer
+
+    def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
+        line = str(self.renderer(logger, method, event_dict))
+        return _BEARER.sub("tft_" + REDACTED, line) if "tft_" in line else line
 
 
 def _add_request_id(
@@ -148,6 +182,7 @@ def configure_logging(
         )
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=_isatty(out))
+    renderer = _MaskedRenderer(renderer)
     numeric = getattr(logging, level.upper())
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
@@ -168,8 +203,6 @@ def configure_logging(
     writer = _Writer(out, [*shared[3:], renderer])  # redaction onwards, off the caller
     global _writer
     previous, _writer = _writer, writer
-    if previous is not None:
-        previous.close()
     structlog.configure(
         processors=[
             structlog.stdlib.add_logger_name,
@@ -183,6 +216,8 @@ def configure_logging(
         # for loggers made at import time too; resolving costs a few microseconds a line.
         cache_logger_on_first_use=False,
     )
+    if previous is not None:  # after the switch: nothing is queued to it any more
+        previous.close()
     if numeric <= logging.INFO:
         events.subscribe(_log_event)
     else:
@@ -223,6 +258,7 @@ class _Writer:
             queue.SimpleQueue()
         )
         self.dropped = 0
+        self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name="treeframe-log", daemon=True)
         self.thread.start()
 
@@ -234,7 +270,8 @@ class _Writer:
         dropped and counted, and the next line written says how many.
         """
         if self.queue.qsize() >= MAX_QUEUED_LINES:
-            self.dropped += 1
+            with self.lock:
+                self.dropped += 1
             raise structlog.DropEvent
         event_dict["_ts"] = time.time()
         if event_dict.get("exc_info") is True:  # only this thread knows which exception
@@ -252,7 +289,8 @@ class _Writer:
                 continue
             method, event_dict = item
             if self.dropped:
-                dropped, self.dropped = self.dropped, 0
+                with self.lock:
+                    dropped, self.dropped = self.dropped, 0
                 event_dict["log_lines_dropped"] = dropped
             try:
                 line = self._render(method, event_dict)

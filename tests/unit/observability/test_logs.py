@@ -160,3 +160,31 @@ def test_a_stuck_stream_drops_lines_past_the_bound_and_says_how_many(
     assert len(found) < 50
     dropped = sum(r.get("log_lines_dropped", 0) for r in found)
     assert len(found) + dropped == 51
+
+
+def test_tokens_inside_exceptions_and_nested_fields_are_masked(stream: io.StringIO):
+    log = get_logger("treeframe.api")
+    try:
+        raise ValueError(f"bad header {TOKEN}")
+    except ValueError:
+        log.exception("failed")
+        logging.getLogger("treeframe.api").exception("failed too")
+    log.info("nested", headers={"authorization": f"Bearer {TOKEN}"}, items=[TOKEN], ok={"a": 1})
+    text = (flush_logs(), stream.getvalue())[1]
+    assert "c2VjcmV0" not in text
+    nested = next(r for r in lines(stream) if r["event"] == "nested")
+    assert nested["headers"] == {"authorization": "**********"}
+    assert nested["items"] == ["tft_**********"]
+    assert nested["ok"] == {"a": 1}
+
+
+def test_console_lines_mask_tokens_in_tracebacks():
+    out = io.StringIO()
+    configure_logging("info", "console", out)
+    try:
+        raise KeyError(TOKEN)
+    except KeyError:
+        get_logger("treeframe.api").exception("boom")
+    flush_logs()
+    assert "boom" in out.getvalue()
+    assert "c2VjcmV0" not in out.getvalue()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,13 @@ def exporter() -> Iterator[InMemorySpanExporter]:
         yield spans
     finally:
         tracing.disable_tracing()
+        # The SDK registers fork handlers (held weakly) that start threads in a forked
+        # child: a later test forking into a new user namespace (tests/unprivileged.py)
+        # must not inherit a live provider, or unshare(CLONE_NEWUSER) fails with EINVAL.
+        provider.shutdown()
+        spans.clear()
+        del provider, spans
+        gc.collect()
 
 
 def test_off_by_default_and_free():

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -48,16 +49,25 @@ class WorkspaceGauges:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._seed = False
 
     def start(self) -> None:
-        """Mark every workspace (up to the series bound) and start the thread."""
+        """Start the thread; its first round marks every workspace (up to the series bound).
+
+        Nothing is read here: a store that is down when a worker starts must
+        not fail the worker's start-up (readiness reports it; gauges follow later).
+        """
         self._count_workspaces = True
-        for info in self._live_workspaces(limit=self.settings.max_workspace_series):
-            self._named[info.workspace_id] = info.name
-            self._dirty.add(info.workspace_id)
+        self._seed = True
         self._thread = threading.Thread(target=self._run, name="treeframe-gauges", daemon=True)
         self._thread.start()
         self._wake.set()
+
+    def _mark_all(self) -> None:
+        for info in self._live_workspaces(limit=self.settings.max_workspace_series):
+            self._named[info.workspace_id] = info.name
+            with self._lock:
+                self._dirty.add(info.workspace_id)
 
     def stop(self) -> None:
         """End the thread (waits for a recount in progress)."""
@@ -98,7 +108,13 @@ class WorkspaceGauges:
             self._wake.clear()
             if self._stop.is_set():
                 return
-            self.refresh_now()
+            try:
+                if self._seed:
+                    self._mark_all()
+                    self._seed = False
+                self.refresh_now()
+            except Exception:  # never let one bad round end the gauges for good
+                _LOG.exception("workspace gauges: recount failed; retrying next round")
 
     def _recount(self, ws: WorkspaceId) -> None:
         name = self._named.get(ws)
@@ -112,7 +128,7 @@ class WorkspaceGauges:
         info = self.store.get_workspace(ws)
         if info is None or info.deleted_at is not None:
             for gauge in (self.metrics.nodes, self.metrics.frames, self.metrics.stale_ratio):
-                _remove(gauge, name)
+                self._forget(gauge, name)
             self._named.pop(ws, None)
             return
         nodes, frames = self.store.workspace_counts(ws)
@@ -121,6 +137,16 @@ class WorkspaceGauges:
         ratio = self._stale_ratio(ws)
         if ratio is not None:
             self.metrics.stale_ratio.labels(name).set(ratio)
+        else:
+            self._forget(self.metrics.stale_ratio, name)
+
+    def _forget(self, gauge: Any, name: str) -> None:
+        """Drop a series; multiprocess mode cannot remove one, so it reads NaN there instead."""
+        if self.metrics.multiprocess_dir is not None:
+            gauge.labels(name).set(math.nan)
+        else:
+            with contextlib.suppress(KeyError):
+                gauge.remove(name)
 
     def _stale_ratio(self, ws: WorkspaceId) -> float | None:
         limit = self.settings.stale_max_nodes
@@ -146,8 +172,3 @@ class WorkspaceGauges:
                 break
             after = page[-1].name
         return out if limit is None else out[:limit]
-
-
-def _remove(gauge: Any, name: str) -> None:
-    with contextlib.suppress(KeyError):
-        gauge.remove(name)

@@ -26,10 +26,12 @@ in-flight counts add up over live workers (``livesum``); recounted values
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -42,9 +44,13 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as _multiprocess
 
+from treeframe.processes import process_alive
+
 __all__ = ["CONTENT_TYPE", "FLUSH_SECONDS", "FRAME_WRITES", "Metrics"]
 
 FLUSH_SECONDS = 1.0
+
+_LOG = logging.getLogger("treeframe.api.metrics")
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -210,7 +216,10 @@ class Metrics:
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(FLUSH_SECONDS):
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # a broken value must not stop the flusher (and grow the queue)
+                _LOG.exception("metrics flush failed")
 
     # -- observers ------------------------------------------------------------
     def observe_storage(self, operation: str, seconds: float) -> None:
@@ -253,6 +262,18 @@ class Metrics:
         elif event in ("push", "scan"):
             self.roots_committed.labels(event).inc()
 
+    def _bury_dead_workers(self) -> None:
+        """Live gauges of workers that died without closing (SIGKILL, OOM) leave the sums.
+
+        uvicorn restarts a dead worker without any hook, so the scrape does it:
+        every ``gauge_live*_<pid>.db`` whose process is gone is marked dead.
+        """
+        assert self.multiprocess_dir is not None
+        for path in Path(self.multiprocess_dir).glob("gauge_live*_*.db"):
+            pid = path.stem.rpartition("_")[2]
+            if pid.isdigit() and not process_alive(int(pid)):
+                _multiprocess.mark_process_dead(int(pid), self.multiprocess_dir)  # type: ignore[no-untyped-call]
+
     def close(self) -> None:
         """Flush, stop the flusher; in multiprocess mode this process's live gauges leave the view."""
         self._stop.set()
@@ -268,6 +289,7 @@ class Metrics:
         self.flush()
         if self.multiprocess_dir is None:
             return bytes(generate_latest(self.registry))
+        self._bury_dead_workers()
         merged = CollectorRegistry()
         _multiprocess.MultiProcessCollector(merged, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
         return bytes(generate_latest(merged))

@@ -26,6 +26,7 @@ UNMATCHED = "unmatched"
 """The route label of a request no route matched (404 and 405 on unknown paths)."""
 
 _LOG = get_logger("treeframe.api.request")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class RequestObserver:
@@ -61,6 +62,8 @@ class RequestObserver:
         route_obj = scope.get("route")
         route = getattr(route_obj, "path", None) or UNMATCHED
         method = scope.get("method", "")
+        if method not in _METHODS:
+            method = "OTHER"  # a label value: never whatever a client sent
         state = scope.get("state", {})
         code = error_code or state.get("error_code")
         metrics = self.metrics

@@ -156,6 +156,9 @@ def _stream(
             yield item
     finally:
         stop.set()
+        # The worker may still land one chunk after stop (its put was waiting for room):
+        # wait for it to end (it checks stop every 0.5 s), then count what nobody read.
+        worker.join(timeout=5)
         left = 0
         while True:  # chunks nobody will read leave the gauge too
             try:

@@ -26,6 +26,7 @@ import typer
 
 from treeframe.cli.common import StoreOpt, configured_store
 from treeframe.errors import BackendUnavailable, ConfigError
+from treeframe.processes import process_alive
 from treeframe.storage.registry import open_store
 from treeframe.workspace.settings import store_content
 
@@ -230,19 +231,9 @@ def _sweep_metrics_dirs() -> None:
     """
     for path in Path(tempfile.gettempdir()).glob(f"{_METRICS_PREFIX}*"):
         pid = path.name[len(_METRICS_PREFIX) :].partition("-")[0]
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or process_alive(int(pid)):
             continue
         shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _configure_logging(settings: Settings) -> None:
