@@ -26,6 +26,7 @@ a :class:`~treeframe.engine.runtime.Runtime`; without one, the process default.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -63,6 +64,7 @@ from treeframe.errors import (
     InvalidRequest,
     InvalidViewPolicy,
     NodeNotFound,
+    TreeframeError,
 )
 from treeframe.frames import merkle_set
 from treeframe.frames.frame import DEFAULT_MAX_CONTENT_BYTES, Basis, Frame, new_frame
@@ -604,7 +606,10 @@ class ContextAPI:
             duration_ms=int((time.perf_counter() - started) * 1000),
             dry_run=dry_run,
         )
-        current = self.store.current_root(self.ws) if events.listening() else None
+        current = None
+        if events.listening():  # the root it ran at, for the log; never fails the write
+            with contextlib.suppress(TreeframeError):
+                current = self.store.current_root(self.ws)
         events.emit(
             "regeneration",
             workspace=self.ws,

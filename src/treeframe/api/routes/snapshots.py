@@ -328,8 +328,8 @@ async def import_workspace(
                     spooled.unlink()
             return ImportResult.model_validate(report.to_dict())
 
-        handed_over = True
         result = await run_as_job(request, "workspace.import", target, work)
+        handed_over = True  # work ran (and removed it), or a job's thread owns it now
     finally:
         if not handed_over:
             with contextlib.suppress(OSError):
