@@ -111,8 +111,10 @@ def run(samples: int) -> dict[str, Any]:
         store, ws, token = build_store(directory)
         copy = directory / "store-off.db"
         shutil.copyfile(store, copy)
-        servers = [start(directory, store, ON, "on"), start(directory, copy, OFF, "off")]
+        servers: list[tuple[Any, str, Path]] = []
         try:
+            servers.append(start(directory, store, ON, "on"))
+            servers.append(start(directory, copy, OFF, "off"))
             (_, url_on, log_on), (_, url_off, _log_off) = servers
             with (
                 Client(url_on, token=token, retries=0) as c_on,

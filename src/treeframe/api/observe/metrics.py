@@ -184,6 +184,7 @@ class Metrics:
         self._storage_children: dict[str, Any] = {}
         self._blob_children: dict[str, Any] = {}
         self._pending: deque[tuple[Callable[[float], None], float]] = deque()
+        self._children: dict[tuple[int, tuple[str, ...]], Callable[[float], None]] = {}
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
@@ -240,27 +241,35 @@ class Metrics:
             ).observe
         self._pending.append((child, seconds))
 
+    def _inc(self, metric: Any, *labels: str) -> None:
+        """Count one, deferred, on the child of ``labels`` (children looked up once)."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = (metric.labels(*labels) if labels else metric).inc
+        self._pending.append((child, 1))
+
     def cache_result(self, cache: str, hit: bool) -> None:
         """One look-up in ``cache``."""
-        self.cache.labels(cache, "hit" if hit else "miss").inc()
+        self._inc(self.cache, cache, "hit" if hit else "miss")
 
     def on_event(self, event: str, fields: Mapping[str, Any]) -> None:
         """An engine event (an events listener): count writes, frames, syntheses, root moves."""
         seq = fields.get("audit_seq")
         if seq is not None:
             success = bool(fields.get("success"))
-            self.writes.labels(event, "accepted" if success else "refused").inc()
+            self._inc(self.writes, event, "accepted" if success else "refused")
             if success and event in FRAME_WRITES and fields.get("frame"):
-                self.frames_written.labels(event).inc()
+                self._inc(self.frames_written, event)
             return
         if event == "synthesis":
-            self.syntheses.inc()
+            self._inc(self.syntheses)
         elif event == "regeneration":
-            self.regenerations.labels("true" if fields.get("dry_run") else "false").inc()
+            self._inc(self.regenerations, "true" if fields.get("dry_run") else "false")
         elif event == "frame.regenerated" and not fields.get("dry_run"):
-            self.frames_regenerated.inc()
+            self._inc(self.frames_regenerated)
         elif event in ("push", "scan"):
-            self.roots_committed.labels(event).inc()
+            self._inc(self.roots_committed, event)
 
     def _bury_dead_workers(self) -> None:
         """Live gauges of workers that died without closing (SIGKILL, OOM) leave the sums.

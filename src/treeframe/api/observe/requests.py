@@ -18,27 +18,29 @@ from typing import Any
 import anyio.to_thread
 
 from treeframe.api.observe.metrics import Metrics
-from treeframe.observability.logs import get_logger
+from treeframe.observability.logs import info_line
 
 __all__ = ["UNMATCHED", "RequestObserver"]
 
 UNMATCHED = "unmatched"
 """The route label of a request no route matched (404 and 405 on unknown paths)."""
 
-_LOG = get_logger("treeframe.api.request")
+_LOGGER = "treeframe.api.request"
+_SAMPLE_EVERY = 16
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class RequestObserver:
     """Writes the request line (when ``log_requests``) and the request metrics (when ``metrics``)."""
 
-    __slots__ = ("_children", "_depth", "log_requests", "metrics")
+    __slots__ = ("_children", "_depth", "_requests", "log_requests", "metrics")
 
     def __init__(self, metrics: Metrics | None, log_requests: bool) -> None:
         self.metrics = metrics
         self.log_requests = log_requests
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._depth: Any = None
+        self._requests = 0
 
     def _threadpool_depth(self, metrics: Metrics) -> Any:
         if self._depth is None:
@@ -81,18 +83,23 @@ class RequestObserver:
             later(children[1], seconds)
             if code is not None:
                 later(metrics.errors.labels(code).inc, 1)
-            waiting = anyio.to_thread.current_default_thread_limiter().statistics().tasks_waiting
-            later(self._threadpool_depth(metrics), waiting)
+            self._requests += 1
+            if self._requests % _SAMPLE_EVERY == 1:  # a sample: reading the limiter costs µs
+                limiter = anyio.to_thread.current_default_thread_limiter()
+                later(self._threadpool_depth(metrics), limiter.statistics().tasks_waiting)
         if self.log_requests:
-            _LOG.info(
+            info_line(
+                _LOGGER,
                 "request",
-                request_id=request_id,
-                method=method,
-                route=route,
-                path=scope.get("path", ""),
-                status=status,
-                duration_ms=round(seconds * 1000, 3),
-                workspace=scope.get("path_params", {}).get("ws"),
-                agent=state.get("agent"),
-                error_code=code,
+                {
+                    "request_id": request_id,
+                    "method": method,
+                    "route": route,
+                    "path": scope.get("path", ""),
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                    "workspace": scope.get("path_params", {}).get("ws"),
+                    "agent": state.get("agent"),
+                    "error_code": code,
+                },
             )
