@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.routes_env import AGENT, Env, make_env
 from treeframe.api import create_app
+from treeframe.api.observe.metrics import Metrics
 from treeframe.config.settings import Settings
 from treeframe.storage.memory import MemoryStore
 
@@ -224,3 +226,25 @@ def test_a_streamed_export_leaves_its_queue_gauge_at_zero(env: Env):
         )
         == 1
     )
+
+
+def test_deferred_aggregated_values_expose_what_direct_observation_would():
+    deferred, direct = Metrics("sqlite", "catalog"), Metrics("sqlite", "catalog")
+    rng = random.Random(7)
+    values = [rng.random() ** 3 for _ in range(3000)] + [0.0001, 0.00025, 2.5, 100.0, 0.0]
+    for seconds in values:
+        deferred.observe_storage("get_nodes", seconds)
+        direct.storage_seconds.labels("sqlite", "get_nodes").observe(seconds)
+        deferred.later(deferred.in_flight.inc, 1)
+        deferred.later(deferred.in_flight.dec, 1)
+        deferred.cache_result("workspace", seconds > 0.5)
+        direct.cache.labels("workspace", "hit" if seconds > 0.5 else "miss").inc()
+    deferred.later(deferred.queue_depth.labels("threadpool").set, 5)
+    deferred.later(deferred.queue_depth.labels("threadpool").set, 3)
+    direct.queue_depth.labels("threadpool").set(3)
+    got, want = samples(deferred.exposition().decode()), samples(direct.exposition().decode())
+    got = {k: v for k, v in got.items() if not k[0].endswith("_created")}
+    want = {k: v for k, v in want.items() if not k[0].endswith("_created")}
+    assert got.keys() == want.keys()
+    for key, expected in want.items():
+        assert got[key] == pytest.approx(expected, rel=1e-9, abs=1e-12), key

@@ -26,6 +26,7 @@ in-flight counts add up over live workers (``livesum``); recounted values
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import threading
@@ -197,15 +198,51 @@ class Metrics:
         self._pending.append((apply, value))
 
     def flush(self) -> None:
-        """Apply every deferred value (in the order they came)."""
+        """Apply every deferred value, aggregated: one write per child, not one per value.
+
+        Increments (``inc``/``dec``) of a child are summed, a gauge's ``set``
+        keeps the last value, and a histogram child's observations are
+        counted per bucket and added in one write per bucket plus one to its
+        sum: the same totals ``observe`` would leave, for one memory-mapped
+        write per series instead of two per value. Anything else is applied
+        as it came.
+        """
         pop = self._pending.popleft
         with self._flush_lock:
+            sums: dict[Any, float] = {}
+            sets: dict[Any, float] = {}
+            tallies: dict[Any, tuple[list[int], list[float]]] = {}
             while True:
                 try:
                     apply, value = pop()
                 except IndexError:
-                    return
-                apply(value)
+                    break
+                name = getattr(apply, "__name__", "")
+                child: Any = getattr(apply, "__self__", None)
+                if name == "inc":
+                    sums[child] = sums.get(child, 0.0) + value
+                elif name == "dec":
+                    sums[child] = sums.get(child, 0.0) - value
+                elif name == "set":
+                    sets[child] = value
+                elif name == "observe" and hasattr(child, "_buckets"):
+                    tally = tallies.get(child)
+                    if tally is None:
+                        tally = tallies[child] = ([0] * len(child._upper_bounds), [0.0])
+                    tally[0][bisect.bisect_left(child._upper_bounds, value)] += 1
+                    tally[1][0] += value
+                else:
+                    apply(value)
+            for child, total in sums.items():
+                if total:
+                    child.inc(total)
+            for child, last in sets.items():
+                child.set(last)
+            for child, (counts, total_seconds) in tallies.items():
+                child._sum.inc(total_seconds[0])
+                for index, count in enumerate(counts):
+                    if count:
+                        child._buckets[index].inc(count)
 
     def start(self) -> None:
         """Start the flusher thread (the app's lifespan does; stopped by :meth:`close`)."""
