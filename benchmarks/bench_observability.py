@@ -9,7 +9,12 @@ warning``. Calls alternate between the two servers (on, off, on, off, ...)
 so drift of the shared 2-core host hits both alike; each case reports
 p50/p99 for both and the overhead of *on* at p50 and p99.
 
-    python benchmarks/bench_observability.py [--samples 2000] [--json out.json]
+    python benchmarks/bench_observability.py [--samples 2000] [--json out.json] [--in-process]
+
+``--in-process`` measures the same two apps without sockets or processes
+(httpx's ASGI transport, alternating requests, median of each): the
+difference is the observability work alone, with far less noise than two
+servers sharing two cores with the client.
 
 Cases: GetNode with the default view (10-frame node), PutFrame (a new frame
 each call: blob, frame, head, audit entry, one engine event), GetWorkspace
@@ -160,11 +165,98 @@ def run(samples: int) -> dict[str, Any]:
     }
 
 
+def in_process(samples: int) -> dict[str, Any]:
+    """The two apps in this process over two store copies; median per request, alternating."""
+    import asyncio
+    import logging
+    import statistics
+
+    directory = Path(tempfile.mkdtemp())
+    multiproc = directory / "metrics"
+    multiproc.mkdir()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc)  # before prometheus-client loads
+    from treeframe.api import create_app
+    from treeframe.config.settings import Settings
+    from treeframe.observability.logs import configure_logging
+    from treeframe.storage.registry import open_store
+
+    try:
+        store, ws, token = build_store(directory)
+        copy = directory / "store-off.db"
+        shutil.copyfile(store, copy)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("httpcore").setLevel(logging.WARNING)
+        log = (directory / "on.log").open("w")
+        configure_logging("info", "json", log)
+        on_settings = Settings.model_validate({"metrics": {"multiprocess_dir": str(multiproc)}})
+        off_settings = Settings.model_validate(
+            {"metrics": {"enabled": False}, "log": {"requests": False}}
+        )
+        on_store, off_store = open_store(sqlite_url(store)), open_store(sqlite_url(copy))
+        apps = (create_app(on_settings, on_store), create_app(off_settings, off_store))
+        node = on_store.lookup_path(ws, "batch/f000.txt")
+        urls = {
+            "get_node_default_view": f"/v1/workspaces/{ws}/nodes/{node}",
+            "get_workspace": f"/v1/workspaces/{ws}",
+        }
+
+        async def measure(url: str) -> dict[str, float]:
+            headers = {"Authorization": f"Bearer {token}"}
+            clients = [
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://a", headers=headers
+                )
+                for app in apps
+            ]
+            times: tuple[list[int], list[int]] = ([], [])
+            try:
+                for _ in range(300):
+                    for c in clients:
+                        await c.get(url)
+                for i in range(samples):
+                    for k in (0, 1) if i % 2 else (1, 0):
+                        started = time.perf_counter_ns()
+                        await clients[k].get(url)
+                        times[k].append(time.perf_counter_ns() - started)
+            finally:
+                for c in clients:
+                    await c.aclose()
+            on_us, off_us = (statistics.median(t) / 1000 for t in times)
+            return {
+                "on_us": round(on_us, 1),
+                "off_us": round(off_us, 1),
+                "delta_us": round(on_us - off_us, 1),
+                "overhead_pct": round((on_us / off_us - 1) * 100, 2),
+            }
+
+        results = {name: asyncio.run(measure(url)) for name, url in urls.items()}
+        on_store.close()
+        off_store.close()
+        return {
+            "in_process": results,
+            "samples": samples,
+            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        }
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--in-process", action="store_true")
     args = parser.parse_args()
+    if args.in_process:
+        found = in_process(args.samples)
+        for name, r in found["in_process"].items():
+            print(
+                f"{name:<24} on {r['on_us']:>8.1f} us  off {r['off_us']:>8.1f} us  "
+                f"Δ {r['delta_us']:>6.1f} us ({r['overhead_pct']:.2f}%)"
+            )
+        if args.json:
+            args.json.write_text(json.dumps(found, indent=2, sort_keys=True))
+        return
     out = run(args.samples)
     print(
         f"{'case':<24} {'on p50':>8} {'off p50':>8} {'Δp50':>7} {'on p99':>8} {'off p99':>8} {'Δp99':>7}"
