@@ -203,3 +203,35 @@ def test_ctrl_c_while_workers_hash_prints_one_line_and_exits_130(tmp_path):
     assert not any(_alive(pid) for pid in workers), "hashing workers outlived the scan"
     assert run_cli(root, "status", "--json").json()["current"] is None
     shutil.rmtree(root)
+
+
+def test_scan_paths_rescans_only_the_given_paths_and_matches_a_full_scan(workspace, tmp_path):
+    (workspace / "src" / "app.py").write_text("edited\n")
+    (workspace / "docs" / "new.md").write_text("new\n")
+    (workspace / "README.md").write_text("edited but not given\n")
+    cwd = workspace / "src"
+    listed = tmp_path / "paths.txt"
+    listed.write_text("../docs/new.md\n")
+    partial = run_cli(cwd, "scan", "--paths", "app.py", "--paths-from", str(listed), "--json")
+    assert partial.code == 0, partial.stderr
+    body = partial.json()
+    assert body["changed"] is True
+    assert body["files"] == 2  # app.py and docs/new.md, nothing else looked at
+    paths = store_state(workspace)["paths"]
+    # README.md keeps its old NodeID: it was not given. A full scan then records it.
+    (workspace / "README.md").write_text("# project\n")
+    again = run_cli(workspace, "scan", "--json")
+    assert again.json()["changed"] is False  # the partial scan left exactly the full root
+    assert store_state(workspace)["paths"] == paths
+    from_stdin = run_cli(workspace, "scan", "--paths-from", "-", "--json", stdin=b"docs/new.md\n")
+    assert from_stdin.code == 0, from_stdin.stderr
+    assert from_stdin.json()["changed"] is False
+
+
+def test_scan_paths_outside_the_workspace_or_unreadable_list_is_one_error(workspace):
+    before = store_state(workspace)
+    outside = run_cli(workspace, "scan", "--paths", "/etc/passwd")
+    assert_one_line_error(outside, "invalid_path")
+    missing = run_cli(workspace, "scan", "--paths-from", "/no/such/list")
+    assert_one_line_error(missing, "invalid_request")
+    assert store_state(workspace) == before

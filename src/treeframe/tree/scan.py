@@ -70,6 +70,7 @@ import stat
 import time
 import unicodedata
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -210,6 +211,40 @@ class ScanResult:
 
 
 FileSlot = tuple[str, os.stat_result, Batch, int, str]
+
+Focus = dict[str, "Focus | None"]
+"""The names a partial scan looks at in one directory: None scans that entry whole,
+a nested Focus looks into it (an ancestor of a given path)."""
+
+
+def focus_of(paths: Sequence[str]) -> Focus | None:
+    """The trie of ``paths`` (normalized workspace-relative), or None when one is the root.
+
+    A path below another given path is covered by the walk of that one.
+    """
+    top: Focus = {}
+    for path in sorted(set(paths)):
+        if path == "":
+            return None
+        node: Focus = top
+        parts = path.split("/")
+        for index, part in enumerate(parts):
+            if part in node and node[part] is None:
+                break  # an ancestor is scanned whole already
+            if index == len(parts) - 1:
+                node[part] = None
+            else:
+                below = node.get(part)
+                if below is None:
+                    below = node[part] = {}
+                node = below
+    return top
+
+
+def _nfc(name: str) -> str:
+    return name if name.isascii() else unicodedata.normalize("NFC", name)
+
+
 """A file to hash: (name, lstat, its batch, its index in the batch, its absolute path).
 
 Stat-cache hits are kept as bare names (``_Dir.hits``): their cache entry
@@ -224,7 +259,9 @@ class _Dir:
         "abs",
         "batches",
         "files",
+        "focus",
         "hits",
+        "kept",
         "links",
         "name",
         "old",
@@ -245,6 +282,7 @@ class _Dir:
         name: str,
         old: NodeRecord | None,
         rules: IgnoreRules,
+        focus: Focus | None = None,
     ) -> None:
         self.path = path
         self.abs = abs_path
@@ -260,6 +298,14 @@ class _Dir:
         self.subdirs: list[tuple[str, NodeId]] = []
         self.todo: list[tuple[str, str]] = []
         self.batches: list[Batch] = []
+        # A partial directory (``scan --paths``): only the names in ``focus`` are
+        # looked at; every other child of the old record is kept as it was.
+        self.focus = focus
+        self.kept: list[tuple[str, NodeId]] = (
+            [(n, i) for n, i in self.old_children.items() if n not in focus]
+            if focus is not None
+            else []
+        )
 
 
 class _Cache:
@@ -452,9 +498,15 @@ class _Scanner:
         return tuple(entry for _, entry in sorted(self.skipped, key=operator.itemgetter(0)))
 
     # -- the walk -----------------------------------------------------------
-    def walk(self, root_abs: str, old_root: NodeRecord | None) -> NodeId:
-        """Walk the tree depth-first, finalizing directories as their hashes arrive."""
-        top = _Dir("", root_abs, None, "", old_root, IgnoreRules())
+    def walk(
+        self, root_abs: str, old_root: NodeRecord | None, focus: Focus | None = None
+    ) -> NodeId:
+        """Walk the tree depth-first, finalizing directories as their hashes arrive.
+
+        ``focus`` (``scan --paths``) restricts the walk to those paths and
+        their ancestors; None walks everything.
+        """
+        top = _Dir("", root_abs, None, "", old_root, IgnoreRules(), focus)
         try:
             self.list_dir(top)
         except _Unlistable as exc:
@@ -471,6 +523,7 @@ class _Scanner:
                     name,
                     self.old_subdir(job, name),
                     job.rules,
+                    job.focus.get(name) if job.focus is not None else None,
                 )
                 try:
                     self.list_dir(child)
@@ -557,6 +610,9 @@ class _Scanner:
         # ``name is not entry.name`` tells the branches that drop an entry to
         # drop it here too, at no cost to the (ASCII) hot path.
         unusual: list[tuple[str, bytes]] = []
+        focus = job.focus
+        if focus is not None:  # a partial directory: only the focused names are looked at
+            entries = [entry for entry in entries if _nfc(entry.name) in focus]
 
         for entry in entries:
             name = entry.name
@@ -882,6 +938,10 @@ class _Scanner:
                 if old_id is not None:
                     replaced.append(old_id)
 
+        for name, node_id in job.kept:  # untouched by a partial scan: as they were
+            children.append((name, node_id))
+            matched += 1
+
         for name, node_id in job.subdirs:
             old_id = old_children.get(name)
             children.append((name, node_id))
@@ -916,7 +976,9 @@ class _Scanner:
             sink.nodes(new_records)
 
         dir_raw = bytes.fromhex(dir_id)
-        if (cache or statdir is not None) and self.cache.enabled:
+        # A partial directory saw only some files: no stat-cache blob is written for it
+        # (the old one names the old directory, so a later scan does not trust it blindly).
+        if (cache or statdir is not None) and self.cache.enabled and job.focus is None:
             stale = (
                 statdir is None
                 or bool(job.files)
@@ -956,6 +1018,8 @@ class _Scanner:
         elif statdir is not None:
             return False
         old_children = job.old_children
+        if job.focus is not None:
+            return False  # decided child by child in finalize
         if len(job.hits) + len(job.links) + len(job.subdirs) != len(old_children):
             return False
         for record in job.links:
@@ -995,6 +1059,7 @@ def scan_tree(
     stat_cache: StatCache | None = None,
     clock: Clock = SYSTEM_CLOCK,
     hash_pool: HashPool | None = None,
+    paths: Sequence[str] | None = None,
 ) -> ScanResult:
     """Scan ``root`` into ``store`` as workspace ``ws``'s new current tree.
 
@@ -1021,6 +1086,13 @@ def scan_tree(
         clock: Stamps the root-history entry's ``created_at``.
         hash_pool: Worker processes to reuse (a runtime's); None starts and
             stops a private pool for this scan.
+        paths: Rescan only these workspace-relative paths (normalized; files,
+            directories, or names that no longer exist) and their ancestors;
+            every other entry keeps its NodeID from the current root, whatever
+            is on disk. The root is the one a full scan gives when nothing
+            else changed, at a cost in the given paths (plus listing their
+            ancestor directories), not in the tree's size. None, a path that
+            is the root, or a workspace without a root yet: a full scan.
 
     Returns:
         What the scan found and did, including the entries it skipped. If the
@@ -1054,7 +1126,8 @@ def scan_tree(
     scanner = _Scanner(store, ws, sink, cache, hashes, progress, strict)
     try:
         try:
-            root_id = scanner.walk(root_abs, old_root)
+            focus = focus_of(paths) if paths is not None and old_root is not None else None
+            root_id = scanner.walk(root_abs, old_root, focus)
         except BaseException as exc:
             # Only Ctrl-C terminates the workers: a worker terminated while it
             # writes a result leaves a torn message that hangs the pool's

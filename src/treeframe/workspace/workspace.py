@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -204,8 +204,15 @@ class Workspace:
         workers: int | None = None,
         progress: ProgressFn | None = None,
         strict: bool = False,
+        paths: Sequence[str] | None = None,
     ) -> ScanResult:
-        """Scan the directory tree and move the current root (``strict``: fail rather than skip)."""
+        """Scan the directory tree and move the current root (``strict``: fail rather than skip).
+
+        ``paths`` (given relative to the current directory, each inside the
+        workspace; they need not exist any more) rescans only those and their
+        ancestors, as :func:`~treeframe.tree.scan.scan_tree` describes.
+        """
+        wanted = None if paths is None else [self.path_of(p) for p in paths]
         chosen = workers if workers is not None else self.settings.scan.workers
         # The stat cache is this machine's, beside the tree: never in the (maybe shared) store.
         with SqliteStatCache(self.root / STATE_DIR / CACHE_FILE) as cache:
@@ -218,6 +225,7 @@ class Workspace:
                 strict=strict,
                 stat_cache=cache,
                 clock=self.api.runtime.clock,
+                paths=wanted,
             )
 
     def current_root(self) -> RootEntry | None:

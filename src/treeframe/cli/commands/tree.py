@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +30,7 @@ from treeframe.cli.output import (
     show_progress,
     shown,
 )
+from treeframe.errors import InvalidRequest
 from treeframe.tree.records import NodeRecord
 from treeframe.workspace import Workspace
 
@@ -67,15 +69,33 @@ def scan(
         bool,
         typer.Option("--strict", help="Fail, recording nothing, instead of skipping an entry."),
     ] = False,
+    paths: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--paths",
+            help="Rescan only this path (file or directory, existing or not) and its "
+            "ancestors; repeatable. Everything else keeps its recorded NodeID.",
+            show_default=False,
+        ),
+    ] = None,
+    paths_from: Annotated[
+        str | None,
+        typer.Option(
+            "--paths-from",
+            help="Read more --paths from this file, one per line ('-': standard input).",
+            show_default=False,
+        ),
+    ] = None,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Scan the workspace tree and record its new root."""
+    wanted = _wanted_paths(paths, paths_from)
     with (
         open_workspace(store, workspace) as ws,
         progress_bars(show_progress(quiet) and not json_out, transient=True) as progress,
     ):
-        result = ws.scan(workers=workers, progress=progress, strict=strict)
+        result = ws.scan(workers=workers, progress=progress, strict=strict, paths=wanted)
     payload = {
         "root": result.root,
         "seq": result.entry.seq,
@@ -104,6 +124,20 @@ def scan(
         f"{result.dirs} dirs, {result.files_hashed} hashed, {result.files_reused} reused, "
         f"{result.duration_ms} ms"
     )
+
+
+def _wanted_paths(paths: list[str] | None, paths_from: str | None) -> list[str] | None:
+    """The paths of ``--paths`` and ``--paths-from`` (None: neither given, a full scan)."""
+    if paths is None and paths_from is None:
+        return None
+    wanted = list(paths or [])
+    if paths_from is not None:
+        try:
+            text = sys.stdin.read() if paths_from == "-" else Path(paths_from).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidRequest(f"cannot read --paths-from {paths_from!r}: {exc}") from None
+        wanted.extend(line for line in text.splitlines() if line.strip())
+    return wanted
 
 
 def status(
