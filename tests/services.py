@@ -42,6 +42,20 @@ def service_unavailable(reason: str) -> None:
     pytest.skip(f"{SERVICE_SKIP_PREFIX} {reason}")
 
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def require_redis(url: str = REDIS_URL) -> str:
+    """``url`` once its Redis answers a PING; the test is skipped (a failure on CI) otherwise."""
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
+    except redis.exceptions.RedisError as exc:
+        service_unavailable(f"Redis at {url} is not reachable ({exc})")
+    return url
+
+
 def free_port() -> int:
     """A TCP port free on the loopback interface right now."""
     with socket.socket() as sock:

@@ -22,6 +22,7 @@ class is part of the public contract and never changes once released
      |    +-- WorkspaceNotFound         workspace_not_found         404
      |    +-- JobNotFound               job_not_found               404
      +-- Unauthorized                   unauthorized                401
+     +-- RateLimited                    rate_limited                429
      +-- AccessDenied                   access_denied               403
      +-- Conflict                       conflict                    409
      |    +-- ConcurrentUpdate          concurrent_update           409
@@ -82,6 +83,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PreconditionFailed",
+    "RateLimited",
     "RecordMismatch",
     "RegenerationFailed",
     "ScanError",
@@ -209,6 +211,18 @@ class Unauthorized(TreeframeError):
 
     code = "unauthorized"
     http_status = 401
+
+
+class RateLimited(TreeframeError):
+    """Too many requests: the caller's rate limit is spent; ``retry_after`` says for how long (s)."""
+
+    code = "rate_limited"
+    http_status = 429
+    retry_after: float
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class AccessDenied(TreeframeError):

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.api.test_app import AppClient, HangingStore
-from tests.services import S3Server, free_port, service_unavailable
+from tests.services import S3Server, free_port, require_redis
 from tests.unprivileged import run_unprivileged
 from treeframe.api import create_app
 from treeframe.api.readiness import MAX_PENDING_PROBES, shown_url
@@ -99,13 +99,7 @@ def hung() -> Iterator[HungListener]:
 @pytest.fixture
 def redis_url() -> str:
     """The machine's Redis, skipped (a failure on CI) when it does not answer."""
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS, socket_connect_timeout=2, socket_timeout=2).ping()
-    except redis.exceptions.RedisError as exc:
-        service_unavailable(f"Redis at {REDIS} is not reachable ({exc})")
-    return REDIS
+    return require_redis(REDIS)
 
 
 @pytest.fixture

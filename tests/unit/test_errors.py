@@ -56,6 +56,7 @@ def test_every_class_has_its_own_code_and_an_http_status():
         (BackendUnavailable, "backend_unavailable", 503),
         (errors.JobNotFound, "job_not_found", 404),
         (errors.JobInterrupted, "job_interrupted", 500),
+        (errors.RateLimited, "rate_limited", 429),
     ],
 )
 def test_codes_and_statuses_the_api_maps(cls: type[TreeframeError], code: str, status: int):
@@ -75,6 +76,7 @@ def test_every_subclass_keeps_the_status_family_of_its_parent_or_says_why():
         "NotFound",
         "Unauthorized",
         "AccessDenied",
+        "RateLimited",  # too many requests: wait Retry-After, then retry (429)
         "Conflict",
         "SynthesisFailed",
         "RegenerationFailed",

@@ -34,6 +34,7 @@ from treeframe.api.observe import route as metrics_route
 from treeframe.api.observe.gauges import WorkspaceGauges
 from treeframe.api.observe.metrics import Metrics
 from treeframe.api.observe.requests import RequestObserver
+from treeframe.api.ratelimit import rate_limiter
 from treeframe.api.readiness import close_readiness
 from treeframe.api.routes import ROUTERS
 from treeframe.api.routes.snapshots import IMPORT_PATH
@@ -94,6 +95,8 @@ def create_app(
                 gauges.stop()  # it reads the store
             app.state.jobs.close()
             close_readiness(app.state)
+            if app.state.rate_limiter is not None:
+                app.state.rate_limiter.close()
             if close_store:
                 store.close()
             if metrics is not None and gauges is not None:
@@ -121,6 +124,7 @@ def create_app(
         on_cache=(lambda hit: metrics.cache_result("workspace", hit)) if metrics else None,
     )
     app.state.access = AccessService(app.state.workspaces)
+    app.state.rate_limiter = rate_limiter(settings)
     app.state.jobs = JobStore.from_settings(settings)
     install_handlers(app)
     for router in routers:

@@ -23,11 +23,12 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from treeframe.api.auth import access_service, bearer_token
+from treeframe.api.ratelimit import RateLimiter
 from treeframe.engine.access import AccessService, Bearer
 from treeframe.engine.context_api import ContextAPI
 from treeframe.engine.principal import Permission, Principal
 from treeframe.engine.workspaces import WorkspaceService
-from treeframe.errors import WorkspaceNotFound
+from treeframe.errors import RateLimited, WorkspaceNotFound
 from treeframe.ids import WorkspaceId
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.values import WorkspaceInfo
@@ -90,9 +91,27 @@ def authenticate(request: Request) -> Identity:
     """
     bearer = access_service(request).authenticate(bearer_token(request))
     request.scope.setdefault("state", {})["agent"] = bearer.agent_id  # for the request line
+    _within_rate(request, bearer.agent_id)
     identity = Identity(bearer.agent_id, bearer.token_id, bearer.scope, bearer.permissions)
     request.state.identity = identity  # who starts a job (treeframe.api.jobs)
     return identity
+
+
+def _within_rate(request: Request, agent: str) -> None:
+    """Take one token of ``agent``'s rate limit; ``rate_limited`` (429) when there is none."""
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None:
+        return
+    wait = limiter.take(agent)
+    if wait is None:
+        return
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.later(metrics.rate_limited.labels("agent").inc, 1)
+    raise RateLimited(
+        f"agent {agent!r} is over its rate limit; retry in {wait:.2f} s",
+        retry_after=round(wait, 3),
+    )
 
 
 def resolve_principal(

@@ -12,6 +12,7 @@ exception's text never reaches a client (it is logged with the request ID).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ from treeframe.errors import (
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
+    RateLimited,
     SchemaValidationFailed,
     TreeframeError,
     Unauthorized,
@@ -92,6 +94,8 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}  # RFC 6750: every 401 names the sch
 
 async def _treeframe_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TreeframeError)
+    if isinstance(exc, RateLimited):  # RFC 9110: whole seconds, at least one
+        return _respond(request, exc, {"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
     return _respond(request, exc, _CHALLENGE if isinstance(exc, Unauthorized) else None)
 
 

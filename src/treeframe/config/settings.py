@@ -226,6 +226,19 @@ class ServerSettings(_Section):
             "default when the request names none); the report then says `complete: false`."
         ),
     )
+    rate_limit: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "Requests a second each agent may make (a token bucket per agent; 0: no limit). "
+            "Shared by every worker and instance through Redis when `redis.url` is set."
+        ),
+    )
+    rate_burst: int = Field(
+        default=0,
+        ge=0,
+        description="Requests an agent may make at once, its bucket's size (0: `server.rate_limit`, at least 1).",
+    )
     jobs_dir: str | None = Field(
         default=None,
         description=(

@@ -223,6 +223,8 @@ def test_sources_map_is_exact(home: Path, root: Path):
         "tracing.enabled": "default",
         "redis.url": "default",
         "server.verify_max_ms": "default",
+        "server.rate_limit": "default",
+        "server.rate_burst": "default",
         "server.jobs_dir": "default",
         "server.job_ttl_seconds": "default",
         "server.max_jobs": "default",
