@@ -75,11 +75,14 @@ def test_a_metrics_token_is_required_when_set_and_api_tokens_do_not_count():
 
 def test_disabled_metrics_are_not_found_and_nothing_is_timed():
     store = MemoryStore("memory://")
-    app = create_app(Settings.model_validate({"metrics": {"enabled": False}}), store)
+    app = create_app(
+        Settings.model_validate({"metrics": {"enabled": False}, "server": {"breaker_failures": 0}}),
+        store,
+    )
     answer = scrape(app)
     assert answer.status_code == 404
     assert answer.json()["error"]["code"] == "not_found"
-    assert app.state.store is store  # no timing wrapper
+    assert app.state.store is store  # no timing wrapper (and no breaker to apply)
 
 
 def test_requests_errors_storage_cache_and_writes_are_counted(env: Env):

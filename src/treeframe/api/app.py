@@ -46,6 +46,7 @@ from treeframe.observability import events, tracing
 from treeframe.observability.logs import flush_logs, logging_configured
 from treeframe.observability.storage import InstrumentedStore
 from treeframe.storage.base import StorageBackend
+from treeframe.storage.breaker import CircuitBreaker
 
 __all__ = ["OPENAPI_URL", "create_app", "openapi_document"]
 
@@ -68,14 +69,17 @@ def create_app(
     process by the signal, so code after the server would never run).
     """
     metrics = _metrics(settings, store) if settings.metrics.enabled else None
+    breakers = _breakers(settings, metrics)
     served: StorageBackend = store
-    if metrics is not None or settings.tracing.enabled:
+    if metrics is not None or settings.tracing.enabled or breakers is not None:
         if settings.tracing.enabled:
             tracing.enable_tracing()
         served = InstrumentedStore(  # type: ignore[assignment]
             store,
             metrics.observe_storage if metrics is not None else _unobserved,
             metrics.observe_blobs if metrics is not None else _unobserved,
+            breaker=breakers[0] if breakers is not None else None,
+            blob_breaker=breakers[1] if breakers is not None else None,
         )
     gauges = WorkspaceGauges(served, metrics, settings.metrics) if metrics is not None else None
     if metrics is not None and gauges is not None:
@@ -149,6 +153,25 @@ def _metrics(settings: Settings, store: StorageBackend) -> Metrics:
     backend = store.url.partition(":")[0] or "unknown"
     blobs = (settings.store.blobs or "").partition(":")[0] or "catalog"
     return Metrics(backend, blobs, settings.metrics.multiprocess_dir)
+
+
+def _breakers(
+    settings: Settings, metrics: Metrics | None
+) -> tuple[CircuitBreaker, CircuitBreaker] | None:
+    """The store's and the blob store's circuit breakers (None: ``server.breaker_failures`` 0)."""
+    failures = settings.server.breaker_failures
+    if failures <= 0:
+        return None
+    reset = settings.server.breaker_reset_ms / 1000
+
+    def opened(name: str) -> None:
+        if metrics is not None:
+            metrics.later(metrics.circuit_opened.labels(name).inc, 1)
+
+    return (
+        CircuitBreaker("store", failures, reset, on_open=opened),
+        CircuitBreaker("blobs", failures, reset, on_open=opened),
+    )
 
 
 def _unobserved(_operation: str, _seconds: float) -> None:

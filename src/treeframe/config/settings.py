@@ -239,6 +239,19 @@ class ServerSettings(_Section):
         ge=0,
         description="Requests an agent may make at once, its bucket's size (0: `server.rate_limit`, at least 1).",
     )
+    breaker_failures: int = Field(
+        default=5,
+        ge=0,
+        description=(
+            "Consecutive `backend_unavailable` failures of the store (or of the blob store) after "
+            "which its circuit breaker opens and calls fail at once (0: no breaker)."
+        ),
+    )
+    breaker_reset_ms: int = Field(
+        default=5000,
+        ge=1,
+        description="How long an open breaker fails calls before one probe call may try again.",
+    )
     jobs_dir: str | None = Field(
         default=None,
         description=(

@@ -12,7 +12,9 @@ only: their time is spent by whoever consumes them. ``unit_of_work`` and
 ``close`` pass through untimed.
 
 A proxy rather than a decorator on each backend: one place, every backend
-(present and future) and no change to what is stored or returned.
+(present and future) and no change to what is stored or returned. The same
+proxy applies the circuit breakers (:mod:`treeframe.storage.breaker`), one
+for the store and one for its blob store, when the server has them on.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from treeframe.errors import BackendUnavailable, TreeframeError
 from treeframe.observability import tracing
+from treeframe.storage.breaker import CircuitBreaker
 
 __all__ = ["InstrumentedBlobs", "InstrumentedStore", "Observer"]
 
@@ -32,19 +36,42 @@ Observer = Callable[[str, float], None]
 _UNTIMED = frozenset({"unit_of_work", "close", "snapshot", "blobs", "url"})
 
 
-def _timed(name: str, fn: Callable[..., Any], observe: Observer, prefix: str) -> Callable[..., Any]:
+def _timed(
+    name: str,
+    fn: Callable[..., Any],
+    observe: Observer,
+    prefix: str,
+    breaker: CircuitBreaker | None,
+) -> Callable[..., Any]:
     span_name = f"{prefix}.{name}"
     clock = time.perf_counter
 
     def call(*args: Any, **kwargs: Any) -> Any:
+        probe = breaker.before() if breaker is not None else False
         started = clock()
         try:
             if tracing.tracing_enabled():
                 with tracing.span(span_name):
-                    return fn(*args, **kwargs)
-            return fn(*args, **kwargs)
+                    result = fn(*args, **kwargs)
+            else:
+                result = fn(*args, **kwargs)
+        except BackendUnavailable:
+            if breaker is not None:
+                breaker.failed(probe)
+            raise
+        except TreeframeError:
+            if breaker is not None:
+                breaker.succeeded(probe)  # it answered, even if the answer is an error
+            raise
+        except BaseException:
+            if breaker is not None:
+                breaker.released(probe)
+            raise
         finally:
             observe(name, clock() - started)
+        if breaker is not None:
+            breaker.succeeded(probe)
+        return result
 
     call.__name__ = name
     call.__doc__ = fn.__doc__
@@ -56,15 +83,18 @@ class _Proxy:
 
     _prefix = "store"
 
-    def __init__(self, inner: Any, observe: Observer) -> None:
+    def __init__(
+        self, inner: Any, observe: Observer, breaker: CircuitBreaker | None = None
+    ) -> None:
         self._inner = inner
         self._observe = observe
+        self._breaker = breaker
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
         if name.startswith("_") or name in _UNTIMED or not callable(attr):
             return attr
-        wrapped = _timed(name, attr, self._observe, self._prefix)
+        wrapped = _timed(name, attr, self._observe, self._prefix, self._breaker)
         self.__dict__[name] = wrapped  # later look-ups skip __getattr__
         return wrapped
 
@@ -79,11 +109,18 @@ class InstrumentedStore(_Proxy):
     """A store whose every call is timed (see the module docstring); ``blobs`` and snapshots too."""
 
     def __init__(
-        self, inner: Any, observe: Observer, observe_blobs: Observer | None = None
+        self,
+        inner: Any,
+        observe: Observer,
+        observe_blobs: Observer | None = None,
+        *,
+        breaker: CircuitBreaker | None = None,
+        blob_breaker: CircuitBreaker | None = None,
     ) -> None:
-        super().__init__(inner, observe)
+        super().__init__(inner, observe, breaker)
         self._observe_blobs = observe_blobs or observe
-        self.blobs = InstrumentedBlobs(inner.blobs, self._observe_blobs)
+        self._blob_breaker = blob_breaker
+        self.blobs = InstrumentedBlobs(inner.blobs, self._observe_blobs, blob_breaker)
 
     @property
     def url(self) -> str:
@@ -100,7 +137,13 @@ class InstrumentedStore(_Proxy):
     def snapshot(self) -> Iterator[InstrumentedStore]:
         """The inner store's snapshot, timed like the store itself."""
         with self._inner.snapshot() as view:
-            yield InstrumentedStore(view, self._observe, self._observe_blobs)
+            yield InstrumentedStore(
+                view,
+                self._observe,
+                self._observe_blobs,
+                breaker=self._breaker,
+                blob_breaker=self._blob_breaker,
+            )
 
     def unit_of_work(self) -> Any:
         """The inner store's unit of work (not timed: its body is, call by call)."""

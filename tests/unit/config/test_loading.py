@@ -225,6 +225,8 @@ def test_sources_map_is_exact(home: Path, root: Path):
         "server.verify_max_ms": "default",
         "server.rate_limit": "default",
         "server.rate_burst": "default",
+        "server.breaker_failures": "default",
+        "server.breaker_reset_ms": "default",
         "server.jobs_dir": "default",
         "server.job_ttl_seconds": "default",
         "server.max_jobs": "default",

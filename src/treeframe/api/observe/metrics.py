@@ -153,6 +153,12 @@ class Metrics:
             ["limit"],
             registry=r,
         )
+        self.circuit_opened = Counter(
+            "treeframe_circuit_opened",
+            "Times a circuit breaker opened (store or blobs out of reach), by dependency.",
+            ["dependency"],
+            registry=r,
+        )
         self.workspaces = Gauge(
             "treeframe_workspaces",
             "Live workspaces in the store (recounted on writes).",
