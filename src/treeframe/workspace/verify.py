@@ -44,7 +44,7 @@ from treeframe.hashing.canonical_json import load_record
 from treeframe.hashing.ids import content_hash
 from treeframe.ids import ContentHash, NodeId, WorkspaceId
 from treeframe.observability.progress import ProgressFn, throttled
-from treeframe.storage.base import Damaged, StorageBackend, basis_refs
+from treeframe.storage.base import Damaged, NodeSetState, StorageBackend, basis_refs
 from treeframe.tree.records import NodeRecord
 
 __all__ = ["PHASES", "Problem", "VerifyReport", "verify_store"]
@@ -216,24 +216,28 @@ class _Verifier:
                 "missing_frame_set", frame.frame_id, f"node {frame.node_id} has no frame set"
             )
 
+    def frame_set(self, node_id: NodeId, state: NodeSetState) -> None:
+        """One node's stored frame-set root and count against its members, rebuilt."""
+        members = self.store.node_frame_ids(self.ws, node_id)
+        rebuilt = merkle_set.root_of(members)
+        if rebuilt != state.root:
+            self.problem(
+                "set_root_mismatch",
+                node_id,
+                f"stored frame-set root {state.root} but members rebuild to {rebuilt}",
+            )
+        if len(members) != state.count:
+            self.problem(
+                "set_count_mismatch",
+                node_id,
+                f"stored count {state.count} but {len(members)} frames are stored",
+            )
+
     def frame_sets(self) -> None:
         for node_id, state in self.each(
             "frame_sets", lambda: self.store.iter_all_frame_sets(self.ws)
         ):
-            members = self.store.node_frame_ids(self.ws, node_id)
-            rebuilt = merkle_set.root_of(members)
-            if rebuilt != state.root:
-                self.problem(
-                    "set_root_mismatch",
-                    node_id,
-                    f"stored frame-set root {state.root} but members rebuild to {rebuilt}",
-                )
-            if len(members) != state.count:
-                self.problem(
-                    "set_count_mismatch",
-                    node_id,
-                    f"stored count {state.count} but {len(members)} frames are stored",
-                )
+            self.frame_set(node_id, state)
 
     def heads(self) -> None:
         for node_id, frame_type, frame_id in self.each(
@@ -428,20 +432,7 @@ class _SinceVerifier(_Verifier):
             state = states.get(node_id)
             if state is None:
                 continue  # reported by frames as missing_frame_set
-            members = self.store.node_frame_ids(self.ws, node_id)
-            rebuilt = merkle_set.root_of(members)
-            if rebuilt != state.root:
-                self.problem(
-                    "set_root_mismatch",
-                    node_id,
-                    f"stored frame-set root {state.root} but members rebuild to {rebuilt}",
-                )
-            if len(members) != state.count:
-                self.problem(
-                    "set_count_mismatch",
-                    node_id,
-                    f"stored count {state.count} but {len(members)} frames are stored",
-                )
+            self.frame_set(node_id, state)
 
     def heads(self) -> None:
         heads = self.store.get_heads_many(self.ws, list(self.frame_nodes))
