@@ -15,8 +15,8 @@ memory-mapped files with a lock per write (3-5 µs each, several per store
 call); deferred, a request pays well under a microsecond per value. What a
 scrape shows of *another* worker is at most :data:`FLUSH_SECONDS` old.
 
-Several uvicorn workers: prometheus-client's multiprocess mode. ``serve``
-points ``PROMETHEUS_MULTIPROC_DIR`` (and ``metrics.multiprocess_dir``) at a
+Several uvicorn workers: prometheus-client's multiprocess mode. ``serve --workers N``
+(N > 1) points ``PROMETHEUS_MULTIPROC_DIR`` (and ``metrics.multiprocess_dir``) at a
 directory it owns before any worker starts; each worker's values live in
 memory-mapped files there, and a scrape, whichever worker answers it,
 merges them (:meth:`Metrics.exposition`). Gauges say how workers combine:

@@ -168,10 +168,13 @@ def serve(
     settings, url = configured_store(store)
     _configure_logging(settings)
     _sweep_metrics_dirs()
-    metrics_dir = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-")
+    # Several workers share their metrics through files; one process keeps them in memory
+    # (and a single server ended by SIGTERM, which skips any cleanup, leaves nothing behind).
+    shared = settings.metrics.enabled and workers > 1
+    metrics_dir = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-") if shared else None
     jobs_dir: str | None = None
     try:
-        if settings.metrics.enabled:
+        if metrics_dir is not None:
             # prometheus-client reads the variable when first imported, so before the
             # app factory (and prometheus-client with it) is: every worker inherits it.
             os.environ[_MULTIPROC_ENV] = metrics_dir
@@ -219,7 +222,8 @@ def serve(
         )
     finally:
         # The supervisor of several workers returns after stopping them (signal or not).
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
         if jobs_dir is not None:
             shutil.rmtree(jobs_dir, ignore_errors=True)
 
