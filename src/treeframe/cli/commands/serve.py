@@ -171,6 +171,8 @@ def serve(
     # Several workers share their metrics through files; one process keeps them in memory
     # (and a single server ended by SIGTERM, which skips any cleanup, leaves nothing behind).
     shared = settings.metrics.enabled and workers > 1
+    # Never an inherited directory (another server's, maybe gone): ours or none.
+    os.environ.pop(_MULTIPROC_ENV, None)
     metrics_dir = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-") if shared else None
     jobs_dir: str | None = None
     try:
@@ -223,6 +225,7 @@ def serve(
     finally:
         # The supervisor of several workers returns after stopping them (signal or not).
         if metrics_dir is not None:
+            os.environ.pop(_MULTIPROC_ENV, None)
             shutil.rmtree(metrics_dir, ignore_errors=True)
         if jobs_dir is not None:
             shutil.rmtree(jobs_dir, ignore_errors=True)
