@@ -42,7 +42,7 @@ from treeframe.frames import merkle_set
 from treeframe.frames.frame import Frame
 from treeframe.hashing.canonical_json import load_record
 from treeframe.hashing.ids import content_hash
-from treeframe.ids import ContentHash, NodeId, WorkspaceId
+from treeframe.ids import ContentHash, FrameId, NodeId, WorkspaceId
 from treeframe.observability.progress import ProgressFn, throttled
 from treeframe.storage.base import Damaged, NodeSetState, StorageBackend, basis_refs
 from treeframe.tree.records import NodeRecord
@@ -239,21 +239,25 @@ class _Verifier:
         ):
             self.frame_set(node_id, state)
 
+    def head(self, node_id: NodeId, frame_type: str, frame_id: FrameId) -> None:
+        """One (node, type) head: it must name a stored frame of that node and type."""
+        frame = self.store.get_frame(self.ws, frame_id)
+        key = f"{node_id}:{frame_type}"
+        if frame is None:
+            self.problem("head_dangling", key, f"head points to missing frame {frame_id}")
+        elif frame.node_id != node_id or frame.frame_type != frame_type:
+            self.problem(
+                "head_mismatch",
+                key,
+                f"head points to frame {frame_id} of node {frame.node_id} "
+                f"and type {frame.frame_type!r}",
+            )
+
     def heads(self) -> None:
         for node_id, frame_type, frame_id in self.each(
             "heads", lambda: self.store.iter_all_heads(self.ws)
         ):
-            frame = self.store.get_frame(self.ws, frame_id)
-            key = f"{node_id}:{frame_type}"
-            if frame is None:
-                self.problem("head_dangling", key, f"head points to missing frame {frame_id}")
-            elif frame.node_id != node_id or frame.frame_type != frame_type:
-                self.problem(
-                    "head_mismatch",
-                    key,
-                    f"head points to frame {frame_id} of node {frame.node_id} "
-                    f"and type {frame.frame_type!r}",
-                )
+            self.head(node_id, frame_type, frame_id)
 
     def paths(self) -> None:
         for path, node_id in self.each("paths", lambda: self.store.iter_all_paths(self.ws)):
@@ -439,17 +443,7 @@ class _SinceVerifier(_Verifier):
         for node_id, by_type in heads.items():
             for frame_type, frame_id in by_type.items():
                 self.count("heads")
-                frame = self.store.get_frame(self.ws, frame_id)
-                key = f"{node_id}:{frame_type}"
-                if frame is None:
-                    self.problem("head_dangling", key, f"head points to missing frame {frame_id}")
-                elif frame.node_id != node_id or frame.frame_type != frame_type:
-                    self.problem(
-                        "head_mismatch",
-                        key,
-                        f"head points to frame {frame_id} of node {frame.node_id} "
-                        f"and type {frame.frame_type!r}",
-                    )
+                self.head(node_id, frame_type, frame_id)
 
     def paths(self) -> None:
         found = self.store.lookup_paths(self.ws, [r.path for r in self.new_nodes])
