@@ -38,6 +38,15 @@ def test_a_bad_app_factory_is_a_config_error(spec: str, capsys: pytest.CaptureFi
     assert "[config_error]" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("cache", ["bogus", "http://127.0.0.1:6379", ""])
+def test_a_bad_cache_url_is_one_config_error_line(cache: str, capsys: pytest.CaptureFixture[str]):
+    assert main(["serve", "--store", "memory://", "--cache", cache]) == 1
+    err = capsys.readouterr().err
+    assert "[config_error]" in err
+    assert "--cache" in err or "cache.url" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
 def test_a_memory_store_cannot_be_shared_by_workers(capsys: pytest.CaptureFixture[str]):
     assert main(["serve", "--store", "memory://", "--workers", "2"]) == 1
     err = capsys.readouterr().err

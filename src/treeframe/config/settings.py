@@ -34,6 +34,7 @@ __all__ = [
     "ENV_NESTED_DELIMITER",
     "ENV_PREFIX",
     "AgentSettings",
+    "CacheSettings",
     "LimitSettings",
     "LogSettings",
     "MetricsSettings",
@@ -355,6 +356,71 @@ class RedisSettings(_Section):
         return value
 
 
+class CacheSettings(_Section):
+    """Read-through caches of the server (see OPERATIONS.md, "Caches")."""
+
+    url: str = Field(
+        default="memory",
+        description=(
+            "`memory`: immutable records (nodes, frames, small contents) cached in each process; "
+            "`redis://…` (or `rediss://`, `unix://`): also shared by every instance through that "
+            "Redis, plus heads, roots and path look-ups under version stamps every writer updates; "
+            "`off`: no cache. Needs the `redis` extra for Redis."
+        ),
+    )
+    memory_mb: int = Field(
+        default=64,
+        ge=0,
+        description="Bytes (MiB) of records each process keeps; 0 keeps none.",
+    )
+    heads: bool = Field(
+        default=True,
+        description=(
+            "With a Redis `cache.url`, cache heads, frame sets, current roots, path look-ups and "
+            "workspace metadata under the workspaces' version stamps. Turn off when something "
+            "other than treeframe (with this `cache.url`) writes the store."
+        ),
+    )
+    head_max_age_ms: int = Field(
+        default=2000,
+        ge=0,
+        description=(
+            "The oldest a cached head (or root, path) may be even under an unchanged stamp: the "
+            "bound on staleness should a writer fail to reach Redis after a write."
+        ),
+    )
+    ttl_seconds: int = Field(
+        default=86400,
+        ge=1,
+        description="How long Redis keeps a cached record (it may also evict it sooner).",
+    )
+    namespace: str = Field(
+        default="",
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description=(
+            "Prefix of this deployment's keys in a Redis shared with other deployments; every "
+            "instance (and CLI) of one deployment must use the same."
+        ),
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _cache_url(cls, value: str) -> str:
+        if value not in ("memory", "off") and not value.startswith(_REDIS_SCHEMES):
+            raise PydanticCustomError(
+                "cache_url",
+                "must be memory, off, or a Redis URL starting with one of {schemes}",
+                {"schemes": ", ".join(_REDIS_SCHEMES)},
+            )
+        return value
+
+    @property
+    def redis_url(self) -> str | None:
+        """The Redis URL when the cache is shared, else None."""
+        return None if self.url in ("memory", "off") else self.url
+
+
 class AgentSettings(_Section):
     """One agent allowed to read or write frames."""
 
@@ -410,6 +476,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Metrics.")
     tracing: TracingSettings = Field(default_factory=TracingSettings, description="Tracing.")
     redis: RedisSettings = Field(default_factory=RedisSettings, description="The shared Redis.")
+    cache: CacheSettings = Field(default_factory=CacheSettings, description="Read-through caches.")
     agents: dict[AgentId, AgentSettings] = Field(
         default_factory=dict,
         description="Agents by ID (the frame agent alphabet: `[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}`).",

@@ -33,6 +33,7 @@ from treeframe.hashing.ids import workspace_id
 from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
 from treeframe.observability.progress import ProgressFn
 from treeframe.storage.base import RootEntry, StorageBackend
+from treeframe.storage.cache import cache_prefix, stamping_store
 from treeframe.storage.registry import open_store
 from treeframe.tree.paths import relative_path
 from treeframe.tree.records import NodeRecord
@@ -175,6 +176,10 @@ class Workspace:
             create=create,
             read_only=read_only,
             content=store_content(settings),
+        )
+        # Servers caching heads in Redis must see this process's writes too.
+        store = stamping_store(
+            store, settings.cache.url, prefix=cache_prefix(settings.cache.namespace)
         )
         try:
             return cls(root, store, settings=settings, create=create)

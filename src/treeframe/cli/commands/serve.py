@@ -149,6 +149,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    cache: Annotated[
+        str | None,
+        typer.Option(
+            "--cache",
+            help="memory, off, or redis://HOST:PORT/DB to share the caches (and cached heads) "
+            "between instances (the cache.url setting).",
+            show_default=False,
+        ),
+    ] = None,
     print_openapi: Annotated[
         bool,
         typer.Option(
@@ -165,7 +174,7 @@ def serve(
         return
     import uvicorn
 
-    settings, url = configured_store(store)
+    settings, url = configured_store(store, {"cache.url": ("--cache", cache)})
     _configure_logging(settings)
     _sweep_metrics_dirs()
     # Several workers share their metrics through files; one process keeps them in memory
