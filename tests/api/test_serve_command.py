@@ -44,7 +44,8 @@ def test_a_bad_cache_url_is_one_config_error_line(cache: str, capsys: pytest.Cap
     err = capsys.readouterr().err
     assert "[config_error]" in err
     assert "--cache" in err or "cache.url" in err
-    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
 
 
 def test_a_memory_store_cannot_be_shared_by_workers(capsys: pytest.CaptureFixture[str]):
