@@ -39,6 +39,7 @@ from treeframe.api.readiness import close_readiness
 from treeframe.api.routes import ROUTERS
 from treeframe.api.routes.snapshots import IMPORT_PATH
 from treeframe.api.versioning import API_VERSION
+from treeframe.api.work import WorkQueue
 from treeframe.config.settings import Settings
 from treeframe.engine.access import AccessService
 from treeframe.engine.workspaces import WorkspaceService
@@ -135,6 +136,7 @@ def create_app(
     app.state.access = AccessService(app.state.workspaces)
     app.state.rate_limiter = rate_limiter(settings)
     app.state.jobs = JobStore.from_settings(settings)
+    app.state.work = WorkQueue(settings.server.work_concurrency, settings.server.work_queue)
     install_handlers(app)
     for router in routers:
         app.include_router(router)
@@ -150,6 +152,7 @@ def create_app(
         max_body_bytes=settings.server.max_body_bytes,
         body_limits={IMPORT_PATH: settings.server.max_import_bytes},
         observer=observer,
+        max_in_flight=settings.server.max_in_flight,
     )
     return app
 

@@ -270,6 +270,27 @@ class ServerSettings(_Section):
         ge=1,
         description="Most finished jobs kept; past it the oldest are removed first.",
     )
+    work_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="Syntheses and regenerations each worker runs at once (the rest wait in its queue).",
+    )
+    work_queue: int = Field(
+        default=32,
+        ge=0,
+        description=(
+            "Syntheses and regenerations that may wait for a slot in each worker; one more is "
+            "refused with `queue_full` (429) and `Retry-After`."
+        ),
+    )
+    max_in_flight: int = Field(
+        default=512,
+        ge=0,
+        description=(
+            "Requests each worker serves at once; one more is refused with `server_busy` (503) "
+            "and `Retry-After` (health and metrics never are; 0: no limit)."
+        ),
+    )
 
 
 class LogSettings(_Section):

@@ -236,6 +236,9 @@ def test_sources_map_is_exact(home: Path, root: Path):
         "server.jobs_dir": "default",
         "server.job_ttl_seconds": "default",
         "server.max_jobs": "default",
+        "server.work_concurrency": "default",
+        "server.work_queue": "default",
+        "server.max_in_flight": "default",
         "agents.summarizer.role": ws,
         "agents.summarizer.capabilities": "default",
     }
