@@ -22,7 +22,8 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_load.py"
 
 def _bench() -> ModuleType:
     spec = importlib.util.spec_from_file_location("bench_load", BENCH)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["bench_load"] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
