@@ -82,7 +82,12 @@ def _postgres_redis_cache(request: pytest.FixtureRequest, tmp: Path) -> Shared:
     """PostgreSQL, a shared blob directory, and the caches shared through Redis (heads included)."""
     prefix: str = request.getfixturevalue("redis_prefix")
     namespace = prefix.split(":")[1]  # keys under treeframe:cache:<namespace>:, this test's own
-    cache = {"TREEFRAME_CACHE__URL": REDIS_URL, "TREEFRAME_CACHE__NAMESPACE": namespace}
+    cache = {
+        "TREEFRAME_CACHE__URL": REDIS_URL,
+        "TREEFRAME_CACHE__NAMESPACE": namespace,
+        # Ten minutes: only the stamps can make a cached head go, not its age.
+        "TREEFRAME_CACHE__HEAD_MAX_AGE_MS": "600000",
+    }
     request.addfinalizer(lambda: _drop_keys(f"treeframe:cache:{namespace}:*"))
     blobs = f"file://{tmp / 'blobs'}?codec=zstd"
     return _shared(str(request.getfixturevalue("pg_database")), blobs, cache)
@@ -316,6 +321,19 @@ def test_no_server_serves_a_head_older_than_a_write_the_other_acknowledged(
             assert reader.get_heads(cluster.ws, node).heads.get("fresh") == done.frame_id
             view = reader.get_node(cluster.ws, node)
             assert done.frame_id in [f.frame_id for f in view.frames]
+        # A command-line writer of the same deployment stamps too (its settings name the cache).
+        (cluster.tmp / "operator").mkdir()
+        shared = ("--store", cluster.shared.store_url, "--workspace", WS_NAME)
+        assert reader.get_heads(cluster.ws, node).heads["fresh"] == done.frame_id  # now cached
+        for step in (
+            ("init", *shared),
+            ("agent", "add", "cli-writer", "--role", "writer", *shared),
+            ("put", HOT, "--type", "fresh", "--agent", "cli-writer", "--content", "CLI", *shared),
+        ):
+            done_cli = cluster.cli(*step)
+            assert done_cli.returncode == 0, done_cli.stdout + done_cli.stderr
+        from_cli = reader.get_heads(cluster.ws, node).heads["fresh"]
+        assert reader.get_frame(cluster.ws, from_cli).content == "CLI"
         metrics = httpx.get(f"{b.url}/v1/metrics").text
     if "TREEFRAME_CACHE__URL" in cluster.shared.env:
         hits = [

@@ -183,15 +183,23 @@ def open_configured_store(store: str | None, **options: bool) -> StorageBackend:
 
     ``options`` are :func:`open_store`'s ``create``, ``read_only`` and ``migrate``.
     """
-    from treeframe.storage.cache import cache_prefix, stamping_store
     from treeframe.storage.registry import open_store
 
     settings, url = configured_store(store)
-    opened = open_store(url, content=store_content(settings), **options)
-    # Servers caching heads in Redis must see this process's writes too.
+    return stamped(open_store(url, content=store_content(settings), **options), settings)
+
+
+def stamped(store: StorageBackend, settings: Settings) -> StorageBackend:
+    """``store`` whose writes change the cache stamps ``cache.url`` names (see OPERATIONS.md "Caches").
+
+    Servers caching heads in Redis must see this process's writes too; with
+    any other ``cache.url`` the store itself comes back.
+    """
+    from treeframe.storage.cache import cache_prefix, stamping_store
+
     prefix = cache_prefix(settings.cache.namespace)
-    stamped: StorageBackend = stamping_store(opened, settings.cache.url, prefix=prefix)
-    return stamped
+    wrapped: StorageBackend = stamping_store(store, settings.cache.url, prefix=prefix)
+    return wrapped
 
 
 def principal_for(ws: Workspace | RemoteWorkspace, agent: str | None) -> Principal:

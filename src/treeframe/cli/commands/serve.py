@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from treeframe.cli.common import StoreOpt, configured_store
+from treeframe.cli.common import StoreOpt, configured_store, stamped
 from treeframe.errors import BackendUnavailable, ConfigError
 from treeframe.processes import process_alive
 from treeframe.storage.registry import open_store
@@ -202,7 +202,7 @@ def serve(
             )
         backend = open_store(url, create=False, content=store_content(settings))
         try:
-            _scan_into(backend, settings, scans)
+            _scan_into(stamped(backend, settings), settings, scans)
         except BaseException:
             backend.close()
             raise
