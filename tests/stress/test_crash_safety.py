@@ -40,16 +40,27 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.conftest import REPO, Server, free_port, start_server
+from tests.api.conftest import (
+    REPO,
+    Server,
+    free_port,
+    issue_token,
+    make_store,
+    start_server,
+    stop_server,
+)
 from tests.api.routes_env import write_tree
 from treeframe.client.client import Client
 from treeframe.engine.access import LOCAL_OWNER, AccessService, parse_permissions
+from treeframe.engine.agents import AgentRecord
 from treeframe.engine.contents import verified_contents
+from treeframe.engine.context_api import ContextAPI
+from treeframe.engine.types import FrameInput
 from treeframe.engine.workspaces import WorkspaceService
-from treeframe.errors import TreeframeError
+from treeframe.errors import StoreNotFound, TreeframeError
 from treeframe.frames.frame import Frame
 from treeframe.hashing.ids import workspace_id
-from treeframe.ids import WorkspaceId
+from treeframe.ids import NodeId, WorkspaceId
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.catalog import ContentPolicy
 from treeframe.storage.memory import MemoryStore
@@ -57,6 +68,7 @@ from treeframe.storage.registry import content_policy, open_store, sqlite_url
 from treeframe.testing.factories import workspace_info
 from treeframe.tree.scan import scan_tree
 from treeframe.wire.frames import FrameSpec, PutFrameRequest
+from treeframe.workspace.verify import verify_store
 
 SEED = int(os.environ.get("TREEFRAME_CRASH_SEED", str(random.SystemRandom().randrange(2**32))))
 """One seed per run; each test derives its own generator from it and its name."""
@@ -349,6 +361,7 @@ def _check_server_state(
     kills: list[tuple[int, int, float]],
 ) -> None:
     summary = f"kills (round, acks, delay s) {kills}; unknown writes {load.unknown} {load.errors}"
+    print(_seeded(f"server: {len(load.acks)} acknowledged; {summary}"))
     assert load.failures == [], _seeded(f"{load.failures!r}; {summary}")
     assert set(load.errors) <= ALLOWED_ERRORS, _seeded(f"{summary}\n{server.log()[-3000:]}")
     acked = load.acks
@@ -415,10 +428,9 @@ SCAN_KILL_DELAY = (0.0, 0.3)
 """Seconds after the scan opened its staging area (hashing 2500 files takes about 0.3 s)."""
 
 
-def _scan_tree_files(root: Path) -> None:
+def _scan_tree_files(root: Path, files: int = SCAN_FILES) -> None:
     write_tree(
-        root,
-        {f"d{i % 16}/e{i % 5}/f{i:05d}.txt": f"{i}\n" * (1 + i % 40) for i in range(SCAN_FILES)},
+        root, {f"d{i % 16}/e{i % 5}/f{i:05d}.txt": f"{i}\n" * (1 + i % 40) for i in range(files)}
     )
 
 
@@ -489,13 +501,224 @@ def test_killed_scan_leaves_a_complete_root_and_a_rescan_matches_a_fresh_store(
         rounds.append((round_, round(delay, 3), killed, after))
         # The root is the previous one or this tree's whole one, never anything in between.
         assert after in {before, this_tree}, _seeded(f"round {round_}: {rounds}")
+    print(_seeded(f"scan: rounds (round, delay, killed, root) {rounds}"))
     assert any(killed for _, _, killed, _ in rounds), _seeded(f"no scan was killed: {rounds}")
     final = _cli(root, "scan", "--json")
     assert final.returncode == 0, _seeded(final.stderr)
-    assert json.loads(final.stdout)["root"] == _fresh_root(root), _seeded(rounds)
+    assert json.loads(final.stdout)["root"] == _fresh_root(root), _seeded(f"root: {rounds}")
     again = _cli(root, "scan", "--json")  # the stat cache the killed scans left is right too
     assert json.loads(again.stdout)["changed"] is False, _seeded(again.stdout)
     verify = _cli(root, "verify")
     assert verify.returncode == 0, _seeded(verify.stdout + verify.stderr)
     # No killed scan's staging area outlives the scan that came after it.
-    assert _scan_tokens(db) == set(), _seeded(rounds)
+    assert _scan_tokens(db) == set(), _seeded(f"staging areas left: {rounds}")
+
+
+# -- push, killed mid-way --------------------------------------------------------------
+
+PUSH_ROUNDS = 5
+PUSH_FILES = 1500
+PUSH_KILL_DELAY = (0.0, 0.4)
+"""Seconds after the server stored the push's first record."""
+
+
+def _node_count(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1) as conn:
+            return int(conn.execute("SELECT count(*) FROM nodes").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def _missing_under(store: StorageBackend, ws: WorkspaceId, root: NodeId) -> list[str]:
+    """Every node the tree under ``root`` names that the store lacks (a walk by batches)."""
+    missing: list[str] = []
+    level = [root]
+    while level:
+        found = store.get_nodes(ws, level)
+        missing += [n for n in level if n not in found]
+        level = [child for record in found.values() for _, child in record.children]
+    return missing
+
+
+def test_killed_push_never_shows_a_partial_root_and_a_re_push_completes(tmp_path: Path) -> None:
+    rng = _rng("push")
+    db = make_store(tmp_path / "server.db")
+    token = issue_token(db, "pushed", "pusher", "read,write")
+    reference_token = issue_token(db, "reference", "pusher", "read,write")
+    server = start_server(tmp_path, db, app=None)
+    tree = tmp_path / "tree"  # not a treeframe workspace: every push scans it afresh
+    _scan_tree_files(tree, PUSH_FILES)
+    ws = workspace_id("pushed")
+
+    def push(*extra: str, tok: str = token, name: str = "pushed") -> list[str]:
+        return [
+            "push",
+            "--workspace",
+            name,
+            "--server",
+            server.url,
+            "--token",
+            tok,
+            "--batch-size",
+            "50",
+            "--workers",
+            "1",
+            *extra,
+            str(tree),
+        ]
+
+    rounds: list[tuple[int, float, bool, str | None]] = []
+    try:
+        for round_ in range(PUSH_ROUNDS):
+            if round_:
+                _edit(tree, rng, round_)
+            this_tree = _fresh_root(tree)
+            with Client(server.url, token=token) as client:
+                current = client.roots(ws, limit=1).current
+            before = None if current is None else current.root
+            count = _node_count(db)
+            delay = rng.uniform(*PUSH_KILL_DELAY)
+            pusher = _spawn(tmp_path, *push())
+            _wait_for(
+                lambda: _node_count(db) > count or pusher.poll() is not None,  # noqa: B023
+                60,
+                "the push's first records",
+            )
+            killed = _kill_after(pusher, delay)
+            with Client(server.url, token=token) as client:
+                current = client.roots(ws, limit=1).current
+                after = None if current is None else current.root
+                rounds.append((round_, round(delay, 3), killed, after))
+                assert after in {before, this_tree}, _seeded(f"round {round_}: {rounds}")
+                if after is not None:  # the server serves the whole tree of its root
+                    assert client.get_node_record(ws, after).node_id == after
+            if after is not None:
+                with open_store(sqlite_url(db), create=False, read_only=True) as store:
+                    missing = _missing_under(store, ws, NodeId(after))
+                assert missing == [], _seeded(f"round {round_}: root {after} lacks {missing[:5]}")
+        print(_seeded(f"push: rounds (round, delay, killed, root) {rounds}"))
+        assert any(killed for _, _, killed, _ in rounds), _seeded(f"no push was killed: {rounds}")
+        final = _cli(tmp_path, *push("--json"))
+        assert final.returncode == 0, _seeded(final.stderr)
+        pushed = json.loads(final.stdout)
+        reference = _cli(tmp_path, *push("--json", tok=reference_token, name="reference"))
+        assert reference.returncode == 0, reference.stderr
+        expected = json.loads(reference.stdout)
+        assert pushed["root"] == expected["root"] == _fresh_root(tree), _seeded(rounds)
+        assert pushed["sent"] < expected["sent"], _seeded(rounds)  # resumed, not redone
+    finally:
+        stop_server(server)
+    operator = tmp_path / "operator"
+    operator.mkdir()
+    target = ("--store", sqlite_url(db), "--workspace", "pushed")
+    assert _cli(operator, "init", *target).returncode == 0
+    for command in (("audit", "verify"), ("verify",)):
+        result = _cli(operator, *command, *target)
+        assert result.returncode == 0, _seeded(f"{command}: {result.stdout}{result.stderr}")
+
+
+# -- import, killed mid-way ------------------------------------------------------------
+
+IMPORT_ROUNDS = 5
+IMPORT_FILES = 600
+IMPORT_FRAMES = 1200
+IMPORTED = "imported"
+
+
+def _archive(tmp: Path) -> Path:
+    """An export of a scanned workspace with IMPORT_FRAMES frames on its files."""
+    url = sqlite_url(tmp / "source.db")
+    source = workspace_id("source")
+    _scan_tree_files(tmp / "source", IMPORT_FILES)
+    with open_store(url, create=True) as store:
+        store.create_workspace(workspace_info(source, "source"))
+        scan_tree(tmp / "source", store, source, workers=1)
+        api = ContextAPI(store, source)
+        api.agents.register(AgentRecord("writer", "writer"))
+        writer = api.agent_principal("writer")
+        paths = sorted(p for p, _ in store.iter_all_paths(source) if p.endswith(".txt"))
+        with store.unit_of_work():
+            for i in range(IMPORT_FRAMES):
+                content = FrameInput(f"note{i % 3}", f"frame {i}".encode())
+                api.put_frame(paths[i % len(paths)], content, principal=writer)
+    archive = tmp / "source.tar.zst"
+    export = _cli(tmp, "export", "--store", url, "--workspace", "source", "-o", str(archive))
+    assert export.returncode == 0, export.stderr
+    return archive
+
+
+def _imported_state(url: str) -> tuple[str | None, int, int] | None:
+    """(root, frames, heads) of the imported workspace; None when it (or its store) is not there."""
+    ws = workspace_id(IMPORTED)
+    try:
+        opened = open_store(url, create=False, read_only=True)
+    except StoreNotFound:
+        return None
+    with opened as store:
+        if store.get_workspace(ws) is None:
+            return None
+        entry = store.current_root(ws)
+        frames = sum(1 for _ in store.iter_all_frames(ws))
+        heads = sum(1 for _ in store.iter_all_heads(ws))
+        report = verify_store(store, ws)
+    assert report.ok, _seeded(report)
+    return (None if entry is None else str(entry.root), frames, heads)
+
+
+def test_killed_import_leaves_no_or_a_whole_workspace_and_a_rerun_completes(
+    tmp_path: Path,
+) -> None:
+    rng = _rng("import")
+    archive = _archive(tmp_path)
+    reference_url = sqlite_url(tmp_path / "reference.db")
+    started = time.monotonic()
+    reference = _cli(
+        tmp_path, "import", str(archive), "--store", reference_url, "--workspace", IMPORTED
+    )
+    took = time.monotonic() - started
+    assert reference.returncode == 0, reference.stderr
+    expected = _imported_state(reference_url)
+    assert expected is not None
+    assert expected[1] == IMPORT_FRAMES
+    rounds: list[tuple[int, float, bool, bool]] = []
+    target_file = tmp_path / "target-0.db"
+    for round_ in range(IMPORT_ROUNDS):
+        # Until an import lands, each round kills one into the same target; then a new
+        # target, so every round interrupts a real import (not an idempotent re-run).
+        if _imported_state(sqlite_url(target_file)) is not None:
+            target_file = tmp_path / f"target-{round_}.db"
+        # From the middle of start-up to just past the uninterrupted import's end.
+        delay = rng.uniform(0.4 * took, 1.1 * took)
+        importer = _spawn(
+            tmp_path,
+            "import",
+            str(archive),
+            "--store",
+            sqlite_url(target_file),
+            "--workspace",
+            IMPORTED,
+        )
+        killed = _kill_after(importer, delay)
+        state = _imported_state(sqlite_url(target_file))
+        rounds.append((round_, round(delay, 3), killed, state is not None))
+        # Either no such workspace, or all of it: never a part.
+        assert state in {None, expected}, _seeded(f"round {round_}: {state} {rounds}")
+    print(
+        _seeded(
+            f"import: uninterrupted {took:.2f} s; rounds (round, delay, killed, landed) {rounds}"
+        )
+    )
+    assert any(k and not landed for _, _, k, landed in rounds), _seeded(f"none cut short: {rounds}")
+    # A re-run into the last target (an import was killed there) completes it.
+    target = sqlite_url(target_file)
+    again = _cli(tmp_path, "import", str(archive), "--store", target, "--workspace", IMPORTED)
+    assert again.returncode == 0, _seeded(f"{again.stderr} {rounds}")
+    assert _imported_state(target) == expected, _seeded(rounds)
+    operator = tmp_path / "operator"
+    operator.mkdir()
+    options = ("--store", target, "--workspace", IMPORTED)
+    assert _cli(operator, "init", *options).returncode == 0
+    for command in (("audit", "verify"), ("verify",)):
+        result = _cli(operator, *command, *options)
+        assert result.returncode == 0, _seeded(f"{command}: {result.stdout}{result.stderr}")
