@@ -44,6 +44,11 @@ workspace and key; a hash collision only serializes more, never less):
   total order per workspace by design. The engine appends the entry last in
   its unit of work, so the lock is held only from that statement to commit.
 
+A unit of work that appends to several nodes (a frame batch) takes all
+their node locks first, sorted (``lock_nodes``), so it cannot deadlock
+with a put or another batch by holding the audit lock while it waits for
+a node.
+
 What serializes, then: writers of one node (by design: one head, one frame
 set), scan commits of one workspace, and the audit-append-to-commit tail of
 audited writes in one workspace. Nothing else takes a per-workspace lock.
@@ -890,6 +895,25 @@ class PostgresStore(BatchDerivedStore):
     # -- frames -------------------------------------------------------------
     def _frame_at(self, record: bytes, put_seq: int) -> Frame:
         return replace(self._parse_frame(bytes(record)), put_seq=int(put_seq))
+
+    def lock_nodes(self, ws: WorkspaceId, node_ids: Sequence[NodeId]) -> None:
+        """Inside a unit of work, take the append locks of ``node_ids`` now, in one global order.
+
+        A unit that appends to several nodes would otherwise take their locks
+        one by one while holding the workspace's audit lock (taken by each
+        put's audit entry and held to commit), and deadlock with a put or
+        another batch on one of those nodes; taking them all first, sorted by
+        lock key, before any audit entry, leaves no cycle. The locks are
+        re-entrant, so the appends take them again at no cost. Outside a unit
+        of work it does nothing (the locks would end with the statement).
+        """
+        if getattr(self._local, "conn", None) is None or not node_ids:
+            return
+        wid = self._ws(ws)
+        keys = sorted({_lock_key(b"node", wid, _require(n, "NodeID")) for n in node_ids})
+        with self._write() as tx:
+            for key in keys:
+                tx.execute(b"SELECT pg_advisory_xact_lock(%s)", (key,))
 
     def append_frame(
         self,
