@@ -8,13 +8,15 @@ the seed it ran with):
   the database): writer threads put frames (single puts and batches) through
   the Python client while ``treeframe serve`` is SIGKILLed (its whole process
   group; one round runs ``--workers 2``) and restarted on the same store.
-  Afterwards every acknowledged frame is served with its content, heads are
-  exactly the newest put of each (node, type), each writer's last audit head
-  is still in the chain, and ``treeframe verify`` and ``treeframe audit verify``
-  pass.
+  Afterwards every acknowledged frame is stored with its content (and a
+  seeded sample is served by the restarted server), heads are exactly the
+  newest put of each (node, type), every acknowledged put has its audit
+  entry, each writer's last audit head is still in the chain, and
+  ``treeframe verify`` and ``treeframe audit verify`` pass.
 - **scan**: ``treeframe scan`` of a few-thousand-file tree killed mid-way, the
   tree edited between rounds; the store's root is only ever a completed
-  scan's, and a normal scan then gives the root a fresh store gets.
+  scan's, a normal scan then gives the root a fresh store gets, and the
+  killed scans' staging areas are gone once the root moves.
 - **push**: ``treeframe push`` killed mid-way; the server's current root
   always has every node, and a re-push gives the uninterrupted push's root.
 - **import**: ``treeframe import`` killed mid-way; the target workspace is
@@ -65,6 +67,7 @@ from treeframe.storage.base import StorageBackend
 from treeframe.storage.catalog import ContentPolicy
 from treeframe.storage.memory import MemoryStore
 from treeframe.storage.registry import content_policy, open_store, sqlite_url
+from treeframe.storage.values import SUPERSEDED
 from treeframe.testing.factories import workspace_info
 from treeframe.tree.scan import scan_tree
 from treeframe.wire.frames import FrameSpec, PutFrameRequest
@@ -315,40 +318,42 @@ def test_killed_server_loses_no_acknowledged_write(deployment: Deployment, tmp_p
     rng = _rng("server")
     ws, owner, tokens, nodes = _prepare(deployment, tmp_path)
     server = _serve(deployment, tmp_path)
-    load = Load(server.url, heads=[""] * WRITERS)
-    threads = [
-        threading.Thread(target=_writer, args=(load, tokens[i], ws, nodes, i), daemon=True)
-        for i in range(WRITERS)
-    ]
-    for thread in threads:
-        thread.start()
-    kills: list[tuple[int, int, float]] = []
     try:
-        for round_ in range(SERVER_ROUNDS):
-            before = load.count()
-            _wait_for(lambda: load.count() > before, 30, f"a write in round {round_}")  # noqa: B023
-            delay = rng.uniform(*KILL_DELAY)
-            time.sleep(delay)
-            os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait(timeout=30)
-            kills.append((round_, load.count() - before, round(delay, 3)))
-            workers = 2 if round_ + 1 == MULTI_WORKER_ROUND else 1
-            server = _serve(deployment, tmp_path, workers)
-            with load.lock:
-                load.url = server.url
-        before = load.count()
-        _wait_for(lambda: load.count() > before + 10, 30, "writes after the last restart")
-    finally:
-        load.stop.set()
+        load = Load(server.url, heads=[""] * WRITERS)
+        threads = [
+            threading.Thread(target=_writer, args=(load, tokens[i], ws, nodes, i), daemon=True)
+            for i in range(WRITERS)
+        ]
         for thread in threads:
-            thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), _seeded("a writer never stopped")
-    try:
+            thread.start()
+        kills: list[tuple[int, int, float]] = []
+        try:
+            for round_ in range(SERVER_ROUNDS):
+                before = load.count()
+                _wait_for(lambda: load.count() > before, 30, f"a write in round {round_}")  # noqa: B023
+                delay = rng.uniform(*KILL_DELAY)
+                time.sleep(delay)
+                _kill_group(server.process)
+                kills.append((round_, load.count() - before, round(delay, 3)))
+                workers = 2 if round_ + 1 == MULTI_WORKER_ROUND else 1
+                server = _serve(deployment, tmp_path, workers)
+                with load.lock:
+                    load.url = server.url
+            before = load.count()
+            _wait_for(lambda: load.count() > before + 10, 30, "writes after the last restart")
+        finally:
+            load.stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
+        assert not any(t.is_alive() for t in threads), _seeded("a writer never stopped")
         _check_server_state(deployment, tmp_path, server, ws, owner, load, kills)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.process.pid, signal.SIGTERM)
-        server.process.wait(timeout=30)
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            _kill_group(server.process)
 
 
 def _check_server_state(
@@ -510,8 +515,15 @@ def test_killed_scan_leaves_a_complete_root_and_a_rescan_matches_a_fresh_store(
     assert json.loads(again.stdout)["changed"] is False, _seeded(again.stdout)
     verify = _cli(root, "verify")
     assert verify.returncode == 0, _seeded(verify.stdout + verify.stderr)
-    # No killed scan's staging area outlives the scan that came after it.
-    assert _scan_tokens(db) == set(), _seeded(f"staging areas left: {rounds}")
+    # No killed scan's staging area outlives the next scan that moved the root: what is
+    # left is one superseded mark per killed scan, gone at the root move after.
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        staged = conn.execute("SELECT count(*) FROM scan_staging").fetchone()[0]
+    assert staged == 0, _seeded(f"{staged} staged rows left: {rounds}")
+    assert all(t.startswith(SUPERSEDED) for t in _scan_tokens(db)), _seeded(rounds)
+    _edit(root, rng, SCAN_ROUNDS)
+    assert _cli(root, "scan").returncode == 0
+    assert _scan_tokens(db) == set(), _seeded(f"superseded marks left: {rounds}")
 
 
 # -- push, killed mid-way --------------------------------------------------------------
