@@ -33,6 +33,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -307,6 +308,11 @@ def _serve(deployment: Deployment, tmp: Path, workers: int = 1) -> Server:
     )
 
 
+def _server_dirs(pid: int) -> list[Path]:
+    """The temporary directories ``serve`` (pid) made: multi-worker metrics and jobs."""
+    return sorted(Path(tempfile.gettempdir()).glob(f"treeframe-*-{pid}-*"))
+
+
 def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -333,10 +339,15 @@ def test_killed_server_loses_no_acknowledged_write(deployment: Deployment, tmp_p
                 _wait_for(lambda: load.count() > before, 30, f"a write in round {round_}")  # noqa: B023
                 delay = rng.uniform(*KILL_DELAY)
                 time.sleep(delay)
+                left = _server_dirs(server.process.pid)  # a supervisor's metrics and jobs
+                assert bool(left) == (round_ == MULTI_WORKER_ROUND), left
                 _kill_group(server.process)
                 kills.append((round_, load.count() - before, round(delay, 3)))
                 workers = 2 if round_ + 1 == MULTI_WORKER_ROUND else 1
+                killed = server.process.pid
                 server = _serve(deployment, tmp_path, workers)
+                # The next server removes what the killed one could not.
+                assert _server_dirs(killed) == [], _seeded(f"left by the killed server: {left}")
                 with load.lock:
                     load.url = server.url
             before = load.count()
