@@ -53,3 +53,35 @@ def test_a_memory_store_cannot_be_shared_by_workers(capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert "needs a shared store" in err
     assert "[config_error]" in err
+
+
+def test_serve_sweeps_the_metrics_and_jobs_directories_of_dead_servers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server killed with SIGKILL cannot clean up; the next ``serve`` removes what it left."""
+    import os
+    import subprocess
+    import tempfile
+
+    from treeframe.cli.commands import serve
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead, alive = gone.pid, os.getpid()
+    made = {
+        name: tmp_path / name
+        for name in (
+            f"treeframe-metrics-{dead}-abc",
+            f"treeframe-jobs-{dead}-abc",
+            f"treeframe-metrics-{alive}-abc",
+            f"treeframe-jobs-{alive}-abc",
+            "treeframe-jobs-legacyname",  # no pid: not ours to judge
+        )
+    }
+    for path in made.values():
+        path.mkdir()
+    serve._sweep_dead_servers_dirs()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        name for name in made if str(dead) not in name
+    )

@@ -65,8 +65,11 @@ _READS = frozenset(
     }
 )
 _READ_PREFIXES = ("get_", "iter_", "list_", "lookup_", "path_history")
-_INVISIBLE_WRITES = frozenset({"put_nodes", "begin_scan", "stage_paths", "abort_scan"})
-"""Writes no cached answer depends on: new immutable records, a scan's private staging."""
+_INVISIBLE_WRITES = frozenset(
+    {"put_nodes", "begin_scan", "stage_paths", "abort_scan", "lock_nodes"}
+)
+"""Writes no cached answer depends on: new immutable records, a scan's private staging,
+the node locks a unit of work takes first (PostgresStore.lock_nodes: it changes nothing)."""
 _PASS = frozenset({"close", "url", "blobs"})
 
 _ABSENT = object()
