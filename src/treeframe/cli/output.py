@@ -1,4 +1,8 @@
-"""The only module that imports rich: console, tables, progress and JSON rendering."""
+"""The only module that imports rich: console, tables, progress and JSON rendering.
+
+rich is imported on first use (``console``, a table, progress bars), not with
+this module: error lines and ``--json`` output never need it.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +12,13 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-from rich import filesize
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from treeframe.observability.progress import INTERVAL, ProgressFn, is_bytes_phase, no_progress
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import ProgressColumn
 
 __all__ = [
     "console",
@@ -38,9 +31,33 @@ __all__ = [
     "shown",
 ]
 
-# Off a terminal (pipes, CI logs) lines are never folded: a 64-hex ID must stay whole.
-console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 1000)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+console: Console
+"""Standard output's console (rich is imported when it is first used)."""
+err_console: Console
+"""Standard error's console (rich is imported when it is first used)."""
+
+
+def _console(name: str) -> Console:
+    """``console`` or ``err_console``, made on first use and then a plain module attribute."""
+    made: Console | None = globals().get(name)
+    if made is not None:
+        return made
+    from rich.console import Console
+
+    if name == "console":
+        # Off a terminal (pipes, CI logs) lines are never folded: a 64-hex ID must stay whole.
+        made = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 1000)
+    else:
+        made = Console(stderr=True, highlight=False, soft_wrap=True)
+    globals()[name] = made
+    return made
+
+
+def __getattr__(name: str) -> Console:
+    """The consoles, on first access (PEP 562): importing this module does not import rich."""
+    if name in ("console", "err_console"):
+        return _console(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # C0 controls but newline and tab, DEL, and C1 controls: what a terminal may act on.
@@ -77,13 +94,16 @@ def print_error(message: str, code: str, *, as_json: bool) -> None:
 
 def print_table(columns: Sequence[str], rows: Sequence[Sequence[str]], title: str = "") -> None:
     """Render rows as a table."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=title or None, show_edge=False, pad_edge=False, box=None)
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
         # Cells are data (file names, frame types), never markup: "[/]" must print as is.
         table.add_row(*(Text(shown(cell)) for cell in row))
-    console.print(table)
+    _console("console").print(table)
 
 
 def show_progress(quiet: bool) -> bool:
@@ -91,15 +111,23 @@ def show_progress(quiet: bool) -> bool:
     return not quiet and sys.stdout.isatty() and sys.stderr.isatty()
 
 
-class _CountColumn(ProgressColumn):
-    """``done/total`` of a phase: sizes for a bytes phase, counts otherwise (``?``: total unknown)."""
+def _count_column() -> ProgressColumn:
+    """A column showing ``done/total`` of a phase: sizes for a bytes phase, counts otherwise."""
+    from rich import filesize
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
 
-    def render(self, task: Task) -> Text:
-        done, total = int(task.completed), task.total
-        if task.fields.get("bytes"):
-            shown_total = "?" if total is None else filesize.decimal(int(total))
-            return Text(f"{filesize.decimal(done)}/{shown_total}", style="progress.download")
-        return Text(f"{done}/{'?' if total is None else int(total)}", style="progress.download")
+    class CountColumn(ProgressColumn):
+        """``done/total`` (``?``: total unknown)."""
+
+        def render(self, task: Task) -> Text:
+            done, total = int(task.completed), task.total
+            if task.fields.get("bytes"):
+                shown_total = "?" if total is None else filesize.decimal(int(total))
+                return Text(f"{filesize.decimal(done)}/{shown_total}", style="progress.download")
+            return Text(f"{done}/{'?' if total is None else int(total)}", style="progress.download")
+
+    return CountColumn()
 
 
 @contextmanager
@@ -117,13 +145,22 @@ def progress_bars(enabled: bool, *, transient: bool = False) -> Iterator[Progres
     if not enabled:
         yield no_progress
         return
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        SpinnerColumn,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     with Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description:<13}"),
         BarColumn(),
-        _CountColumn(),
+        _count_column(),
         TimeElapsedColumn(),
-        console=err_console,
+        console=_console("err_console"),
         transient=transient,
         auto_refresh=False,
     ) as progress:
