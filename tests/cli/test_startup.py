@@ -104,20 +104,23 @@ def test_a_command_imports_only_its_own_module():
     assert out.stdout.splitlines()[-1] == "0 treeframe.cli.commands.tree"
 
 
+_PROBE = """
+import atexit, runpy, sys
+out = sys.argv[1]
+atexit.register(lambda: open(out, "w").write("\\n".join(sorted(sys.modules))))
+sys.argv = ["treeframe", *sys.argv[2:]]
+runpy.run_module("treeframe", run_name="__main__")
+"""
+
+
 def _imported(args: list[str], cwd: Path) -> set[str]:
-    """Every module ``python -m treeframe ARGS`` imports (``-X importtime``'s report)."""
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "treeframe", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
+    """Every module ``python -m treeframe ARGS`` has imported when it exits (``sys.modules``)."""
+    out = cwd / "modules.txt"
+    subprocess.run(
+        [sys.executable, "-c", _PROBE, str(out), *args], cwd=cwd, capture_output=True, check=True
     )
-    names = {
-        line.rsplit("|", 1)[1].strip()
-        for line in done.stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
+    names = set(out.read_text().splitlines())
+    out.unlink()
     assert "treeframe.cli.main" in names
     return names
 
@@ -138,3 +141,40 @@ def test_version_in_other_arguments_goes_through_typer(tmp_path):
     bad = run_cli(tmp_path, "--version", "--bogus")
     assert bad.code == 2
     assert bad.stderr.startswith("error: No such option: --bogus")
+
+
+# What a no-change status never needs: the server, the client, logging, snapshots, other commands.
+NOT_FOR_STATUS = (
+    "pydantic_settings",
+    "structlog",
+    "httpx",
+    "fastapi",
+    "rich.progress",
+    "treeframe.api",
+    "treeframe.client",
+    "treeframe.snapshot",
+    "treeframe.engine.diagnostics",
+    "treeframe.tree.scan",
+    "treeframe.tree.filehash",
+    "treeframe.workspace.verify",
+)
+
+
+def _loaded(names: set[str], prefixes: tuple[str, ...]) -> list[str]:
+    return sorted(
+        n for n in names if n in prefixes or n.startswith(tuple(p + "." for p in prefixes))
+    )
+
+
+def test_status_imports_only_what_it_uses(workspace):
+    names = _imported(["status"], workspace)
+    assert "treeframe.cli.commands.tree" in names
+    assert _loaded(names, NOT_FOR_STATUS) == []
+    others = [n for n in names if n.startswith("treeframe.cli.commands.")]
+    assert others == ["treeframe.cli.commands.tree"]
+
+
+def test_json_output_imports_no_rich(workspace):
+    names = _imported(["status", "--json"], workspace)
+    assert _loaded(names, ("rich", *NOT_FOR_STATUS)) == []
+    assert run_cli(workspace, "status", "--json").json()["current"]["seq"] == 1

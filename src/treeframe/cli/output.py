@@ -1,7 +1,7 @@
 """The only module that imports rich: console, tables, progress and JSON rendering.
 
-rich is imported on first use (``console``, a table, progress bars), not with
-this module: error lines and ``--json`` output never need it.
+rich is imported on first use (printing to ``console``, a table, progress
+bars), not with this module: error lines and ``--json`` output never need it.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
-
-from treeframe.observability.progress import INTERVAL, ProgressFn, is_bytes_phase, no_progress
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import ProgressColumn
+
+    from treeframe.observability.progress import ProgressFn
 
 __all__ = [
     "console",
@@ -31,15 +31,12 @@ __all__ = [
     "shown",
 ]
 
-console: Console
-"""Standard output's console (rich is imported when it is first used)."""
-err_console: Console
-"""Standard error's console (rich is imported when it is first used)."""
+_made: dict[str, Console] = {}
 
 
 def _console(name: str) -> Console:
-    """``console`` or ``err_console``, made on first use and then a plain module attribute."""
-    made: Console | None = globals().get(name)
+    """The rich console ``console`` or ``err_console``, made (rich imported) on first use."""
+    made = _made.get(name)
     if made is not None:
         return made
     from rich.console import Console
@@ -49,15 +46,26 @@ def _console(name: str) -> Console:
         made = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 1000)
     else:
         made = Console(stderr=True, highlight=False, soft_wrap=True)
-    globals()[name] = made
+    _made[name] = made
     return made
 
 
-def __getattr__(name: str) -> Console:
-    """The consoles, on first access (PEP 562): importing this module does not import rich."""
-    if name in ("console", "err_console"):
-        return _console(name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+class _LazyConsole:
+    """Stands for a rich console until its first use (``--json`` output never imports rich)."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(_console(self._name), attr)
+
+
+console = cast("Console", _LazyConsole("console"))
+"""Standard output's console."""
+err_console = cast("Console", _LazyConsole("err_console"))
+"""Standard error's console."""
 
 
 # C0 controls but newline and tab, DEL, and C1 controls: what a terminal may act on.
@@ -142,6 +150,8 @@ def progress_bars(enabled: bool, *, transient: bool = False) -> Iterator[Progres
     with forkserver instead of the much cheaper fork. ``transient`` clears
     the bars when the operation ends.
     """
+    from treeframe.observability.progress import INTERVAL, is_bytes_phase, no_progress
+
     if not enabled:
         yield no_progress
         return
