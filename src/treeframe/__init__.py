@@ -67,4 +67,5 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
+    """The module's names, the public ones included before their first use."""
     return sorted({*globals(), *__all__})
