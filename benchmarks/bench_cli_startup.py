@@ -4,7 +4,8 @@ One run: builds a seeded tree of 100 small files (10 directories of 10), makes
 it a git repository (one commit) and a treeframe workspace (``init`` +
 ``scan``), then runs each case as a fresh subprocess, round-robin (every
 round runs every case once, so load on the host hits all cases alike), and
-reports p50 / p99 / min wall time per case:
+reports p50 / p99 / min wall time and the p50 of the child's CPU time
+(user + system) per case:
 
 * ``python -c pass``: the interpreter floor (same interpreter as treeframe);
 * ``treeframe --version``, ``treeframe --help``;
@@ -12,11 +13,17 @@ reports p50 / p99 / min wall time per case:
 * ``git --version`` and ``git status --porcelain`` on the same tree (peers).
 
     python benchmarks/bench_cli_startup.py [--runs 30] [--json out.json]
+    python benchmarks/bench_cli_startup.py --baseline OLD/src   # also an older checkout
+
+``--baseline`` adds the three treeframe cases run with ``PYTHONPATH`` set to
+another checkout's ``src`` (e.g. ``git archive <commit> | tar -x -C OLD``),
+in the same rounds, so a before/after comparison shares the host's load.
 
 ``treeframe`` is the console script installed next to this interpreter (the
 command a user types); the environment is cleared of ``TREEFRAME_*`` and
-points ``HOME`` / ``XDG_CONFIG_HOME`` at an empty directory, so no user
-configuration is read.
+``PYTHONDONTWRITEBYTECODE`` (the warm-up rounds leave bytecode caches, as an
+installed package has) and points ``HOME`` / ``XDG_CONFIG_HOME`` at an empty
+directory, so no user configuration is read.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,31 +61,51 @@ def treeframe_command() -> list[str]:
 
 def clean_env(home: Path) -> dict[str, str]:
     """This process's environment without treeframe settings or a user config."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TREEFRAME_")}
+    # PYTHONDONTWRITEBYTECODE would recompile every treeframe module on every run of an
+    # editable install: an installed package has its bytecode, and so does this run.
+    skipped = ("TREEFRAME_", "PYTHONDONTWRITEBYTECODE", "PYTHONPROFILEIMPORTTIME")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(skipped)}
     env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), LC_ALL="C.UTF-8")
     env.update(GIT_CONFIG_NOSYSTEM="1", GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@example.invalid")
     env.update(GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@example.invalid")
     return env
 
 
-def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> int:
-    """Wall nanoseconds of one run of ``cmd`` (output discarded; a failure stops the benchmark)."""
+def run(cmd: list[str], cwd: Path, env: Mapping[str, str]) -> tuple[int, int]:
+    """Wall and CPU (user + system) nanoseconds of one run of ``cmd``, output discarded.
+
+    A failure stops the benchmark. CPU time is the child's own (``wait4``):
+    unlike wall time it hardly moves when other processes share the cores.
+    """
     start = time.perf_counter_ns()
-    done = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert child.stderr is not None
+    errors = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
     elapsed = time.perf_counter_ns() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr.decode()}")
-    return elapsed
+    child.returncode = os.waitstatus_to_exitcode(status)
+    child.stderr.close()
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({child.returncode}): {errors.decode()}")
+    return elapsed, round((usage.ru_utime + usage.ru_stime) * 1e9)
 
 
-def stats(samples_ns: list[int]) -> dict[str, float]:
-    """p50 / p99 / min in milliseconds (nearest rank)."""
-    ordered = sorted(samples_ns)
+def stats(samples: list[tuple[int, int]]) -> dict[str, float]:
+    """Wall p50 / p99 / min and CPU p50 in milliseconds (nearest rank)."""
+    wall = sorted(w for w, _ in samples)
+    cpu = sorted(c for _, c in samples)
 
-    def rank(q: float) -> float:
+    def rank(ordered: list[int], q: float) -> float:
         return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] / 1e6
 
-    return {"p50_ms": rank(0.5), "p99_ms": rank(0.99), "min_ms": ordered[0] / 1e6}
+    return {
+        "p50_ms": rank(wall, 0.5),
+        "p99_ms": rank(wall, 0.99),
+        "min_ms": wall[0] / 1e6,
+        "cpu_p50_ms": rank(cpu, 0.5),
+    }
 
 
 def main() -> None:
@@ -86,10 +114,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="Untimed rounds first.")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
+    parser.add_argument(
+        "--baseline", type=Path, help="Another checkout's src/ to time alongside (PYTHONPATH)."
+    )
     args = parser.parse_args()
 
     tf = treeframe_command()
     git = shutil.which("git")
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="tf-startup-") as tmp:
         home, tree = Path(tmp) / "home", Path(tmp) / "tree"
         home.mkdir()
@@ -97,45 +129,58 @@ def main() -> None:
         env = clean_env(home)
         run([*tf, "init"], tree, env)
         run([*tf, "scan", "--quiet"], tree, env)
-        cases: dict[str, list[str]] = {
-            "python -c pass": [sys.executable, "-c", "pass"],
-            "treeframe --version": [*tf, "--version"],
-            "treeframe --help": [*tf, "--help"],
-            "treeframe status": [*tf, "status"],
+        cases: dict[str, tuple[list[str], Mapping[str, str]]] = {
+            "python -c pass": ([sys.executable, "-c", "pass"], env),
+            "treeframe --version": ([*tf, "--version"], env),
+            "treeframe --help": ([*tf, "--help"], env),
+            "treeframe status": ([*tf, "status"], env),
         }
+        if args.baseline is not None:
+            old = {**env, "PYTHONPATH": str(args.baseline.resolve())}
+            for sub in ("--version", "--help", "status"):
+                cases[f"baseline {sub}"] = ([*tf, sub], old)
         if git is not None:
             run([git, "init", "-q"], tree, env)
             # .treeframe/ is the workspace's own state, as .git/ is git's.
             (tree / ".git" / "info" / "exclude").write_text(".treeframe/\n")
             run([git, "add", "-A"], tree, env)
             run([git, "commit", "-q", "-m", "seed"], tree, env)
-            cases["git --version"] = [git, "--version"]
-            cases["git status --porcelain"] = [git, "status", "--porcelain"]
-        samples: dict[str, list[int]] = {name: [] for name in cases}
+            cases["git --version"] = ([git, "--version"], env)
+            cases["git status --porcelain"] = ([git, "status", "--porcelain"], env)
+        samples: dict[str, list[tuple[int, int]]] = {name: [] for name in cases}
         for round_no in range(args.warmup + args.runs):
-            for name, cmd in cases.items():
-                elapsed = run(cmd, tree, env)
+            for name, (cmd, case_env) in cases.items():
+                elapsed = run(cmd, tree, case_env)
                 if round_no >= args.warmup:
                     samples[name].append(elapsed)
 
     floor = stats(samples["python -c pass"])["p50_ms"]
     results = {name: stats(values) for name, values in samples.items()}
-    print(f"{args.runs} runs per case, round-robin; load average {os.getloadavg()[0]:.2f}")
-    print(f"{'case':26} {'p50 ms':>8} {'p99 ms':>8} {'min ms':>8} {'p50 / floor':>12}")
+    load = f"{load_before:.2f} -> {os.getloadavg()[0]:.2f}"
+    print(f"{args.runs} runs per case, round-robin; load average {load}")
+    print(
+        f"{'case':26} {'p50 ms':>8} {'p99 ms':>8} {'min ms':>8} {'cpu p50':>8} {'p50 / floor':>12}"
+    )
     for name, figures in results.items():
         ratio = figures["p50_ms"] / floor
         print(
             f"{name:26} {figures['p50_ms']:8.1f} {figures['p99_ms']:8.1f} "
-            f"{figures['min_ms']:8.1f} {ratio:11.1f}x"
+            f"{figures['min_ms']:8.1f} {figures['cpu_p50_ms']:8.1f} {ratio:11.1f}x"
         )
     if "git status --porcelain" in results:
         ratio = results["treeframe status"]["p50_ms"] / results["git status --porcelain"]["p50_ms"]
         print(f"treeframe status / git status --porcelain (p50): {ratio:.1f}x")
+    if args.baseline is not None:
+        for sub in ("--version", "--help", "status"):
+            ratio = results[f"baseline {sub}"]["p50_ms"] / results[f"treeframe {sub}"]["p50_ms"]
+            print(f"baseline / treeframe {sub} (p50): {ratio:.2f}x")
     if args.json is not None:
         report: dict[str, Any] = {
             "runs": args.runs,
             "python": platform.python_version(),
             "machine": platform.machine(),
+            "load_average": load,
+            "baseline": None if args.baseline is None else str(args.baseline),
             "cases": results,
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n")
