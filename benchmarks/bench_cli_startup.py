@@ -9,7 +9,9 @@ reports p50 / p99 / min wall time and the p50 of the child's CPU time
 
 * ``python -c pass``: the interpreter floor (same interpreter as treeframe);
 * ``treeframe --version``, ``treeframe --help``;
-* ``treeframe status`` on the unchanged, already-scanned tree;
+* ``treeframe status`` and ``status --json`` on the unchanged, already-scanned tree;
+* a bare typer app parsing the options ``status`` parses (typer's own floor:
+  typer >= 0.29 validates every option through a pydantic ``TypeAdapter``);
 * ``git --version`` and ``git status --porcelain`` on the same tree (peers).
 
     python benchmarks/bench_cli_startup.py [--runs 30] [--json out.json]
@@ -41,6 +43,25 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+TYPER_FLOOR = """
+from typing import Annotated
+import typer
+app = typer.Typer(add_completion=False)
+@app.callback()
+def root(verbose: Annotated[int, typer.Option("-v", count=True)] = 0) -> None: pass
+@app.command()
+def status(
+    store: Annotated[str | None, typer.Option("--store")] = None,
+    workspace: Annotated[str | None, typer.Option("--workspace")] = None,
+    history: Annotated[int, typer.Option("--history", min=1)] = 5,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None: print("ok")
+@app.command()
+def other() -> None: pass
+app(["status"])
+"""
+"""A typer app parsing what ``treeframe status`` parses, and doing nothing: typer's own floor."""
 
 
 def build_tree(root: Path, seed: int) -> None:
@@ -134,6 +155,8 @@ def main() -> None:
             "treeframe --version": ([*tf, "--version"], env),
             "treeframe --help": ([*tf, "--help"], env),
             "treeframe status": ([*tf, "status"], env),
+            "treeframe status --json": ([*tf, "status", "--json"], env),
+            "typer floor (status args)": ([sys.executable, "-c", TYPER_FLOOR], env),
         }
         if args.baseline is not None:
             old = {**env, "PYTHONPATH": str(args.baseline.resolve())}
