@@ -16,6 +16,7 @@ reports p50 / p99 / min wall time and the p50 of the child's CPU time
 
     python benchmarks/bench_cli_startup.py [--runs 30] [--json out.json]
     python benchmarks/bench_cli_startup.py --baseline OLD/src   # also an older checkout
+    python benchmarks/bench_cli_startup.py --breakdown          # where status's time goes
 
 ``--baseline`` adds the three treeframe cases run with ``PYTHONPATH`` set to
 another checkout's ``src`` (e.g. ``git archive <commit> | tar -x -C OLD``),
@@ -36,6 +37,7 @@ import os
 import platform
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,6 +64,30 @@ def other() -> None: pass
 app(["status"])
 """
 """A typer app parsing what ``treeframe status`` parses, and doing nothing: typer's own floor."""
+
+
+BREAKDOWN = """
+import contextlib, io, time
+marks = [("start", time.perf_counter())]
+def mark(name):
+    marks.append((name, time.perf_counter()))
+import treeframe.cli.main; mark("entry: cli.main, output, errors")
+import typer, typer.main; mark("typer")
+import pydantic.main, pydantic.types; mark("pydantic (typer imports it too)")
+import treeframe.cli.app; mark("cli.app (the lazy table)")
+import treeframe.frames.frame, treeframe.storage.registry; mark("frames, storage seams")
+import treeframe.config.settings; mark("config.settings (pydantic models built)")
+import treeframe.engine.workspaces; mark("engine (context API and its parts)")
+import treeframe.cli.commands.tree; mark("workspace, cli.common, commands.tree")
+import rich.console, rich.table; mark("rich console and table")
+import treeframe.storage.sqlite; mark("storage.sqlite")
+with contextlib.redirect_stdout(io.StringIO()):
+    treeframe.cli.main.main(["status"])
+mark("run: parse, settings, open, query, print")
+for (_, t0), (name, t1) in zip(marks, marks[1:]):
+    print(f"{name}\t{(t1 - t0) * 1e3:.3f}")
+"""
+"""``treeframe status`` in one process, its imports taken one group at a time (ms each)."""
 
 
 def build_tree(root: Path, seed: int) -> None:
@@ -136,6 +162,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
     parser.add_argument(
+        "--breakdown", action="store_true", help="Also time status's import groups in process."
+    )
+    parser.add_argument(
         "--baseline", type=Path, help="Another checkout's src/ to time alongside (PYTHONPATH)."
     )
     args = parser.parse_args()
@@ -176,6 +205,20 @@ def main() -> None:
                 elapsed = run(cmd, tree, case_env)
                 if round_no >= args.warmup:
                     samples[name].append(elapsed)
+        parts: dict[str, list[float]] = {}
+        if args.breakdown:
+            for _ in range(args.runs):
+                out = subprocess.run(
+                    [sys.executable, "-c", BREAKDOWN],
+                    cwd=tree,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                for line in out.splitlines():
+                    name, ms = line.split("\t")
+                    parts.setdefault(name, []).append(float(ms))
 
     floor = stats(samples["python -c pass"])["p50_ms"]
     results = {name: stats(values) for name, values in samples.items()}
@@ -197,6 +240,12 @@ def main() -> None:
         for sub in ("--version", "--help", "status"):
             ratio = results[f"baseline {sub}"]["p50_ms"] / results[f"treeframe {sub}"]["p50_ms"]
             print(f"baseline / treeframe {sub} (p50): {ratio:.2f}x")
+    breakdown = {name: statistics.median(values) for name, values in parts.items()}
+    if breakdown:
+        print(f"status in one process, median of {args.runs} (ms):")
+        for name, cost in breakdown.items():
+            print(f"  {name:45} {cost:7.1f}")
+        print(f"  {'total':45} {sum(breakdown.values()):7.1f}")
     if args.json is not None:
         report: dict[str, Any] = {
             "runs": args.runs,
@@ -205,6 +254,7 @@ def main() -> None:
             "load_average": load,
             "baseline": None if args.baseline is None else str(args.baseline),
             "cases": results,
+            "status_breakdown_ms": breakdown,
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n")
 
