@@ -200,14 +200,14 @@ def main() -> None:
             cases["git --version"] = ([git, "--version"], env)
             cases["git status --porcelain"] = ([git, "status", "--porcelain"], env)
         samples: dict[str, list[tuple[int, int]]] = {name: [] for name in cases}
+        parts: dict[str, list[float]] = {}
         for round_no in range(args.warmup + args.runs):
             for name, (cmd, case_env) in cases.items():
                 elapsed = run(cmd, tree, case_env)
                 if round_no >= args.warmup:
                     samples[name].append(elapsed)
-        parts: dict[str, list[float]] = {}
-        if args.breakdown:
-            for _ in range(args.runs):
+            if args.breakdown and round_no >= args.warmup:
+                # In the same rounds, so that it shares the cases' load.
                 out = subprocess.run(
                     [sys.executable, "-c", BREAKDOWN],
                     cwd=tree,
