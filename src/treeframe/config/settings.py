@@ -384,8 +384,8 @@ class Settings(BaseModel):
     ``treeframe.config.loading.load_settings``, so constructing this class
     reads nothing but its arguments. It is a plain pydantic model: a
     pydantic-settings one would read no source of its own here either, and
-    importing pydantic-settings about doubled what pydantic costs every
-    command's start-up (docs/PERFORMANCE.md, "CLI start-up").
+    it was the costliest single dependency import of every command that
+    reads settings (docs/PERFORMANCE.md, "CLI start-up").
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
