@@ -24,7 +24,6 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from treeframe.errors import InvalidFrame
 from treeframe.frames.frame import DEFAULT_MAX_CONTENT_BYTES, validate_label
@@ -464,21 +463,19 @@ def _agent_id(value: str) -> str:
 AgentId = Annotated[str, AfterValidator(_agent_id)]
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """Every treeframe setting; the root of the configuration tree.
 
     Env names follow ``ENV_PREFIX`` and ``ENV_NESTED_DELIMITER``
     (``TREEFRAME_VIEW__HARD_MAX_FRAMES``); the layering itself is done by
     ``treeframe.config.loading.load_settings``, so constructing this class
-    reads nothing but its arguments.
+    reads nothing but its arguments. It is a plain pydantic model: a
+    pydantic-settings one would read no source of its own here either, and
+    it was the costliest single dependency import of every command that
+    reads settings (docs/PERFORMANCE.md, "CLI start-up").
     """
 
-    model_config = SettingsConfigDict(
-        extra="forbid",
-        frozen=True,
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter=ENV_NESTED_DELIMITER,
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     workspace: str = Field(
         default="default",
@@ -502,18 +499,6 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Agents by ID (the frame agent alphabet: `[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}`).",
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Only the constructor's arguments: loading.py owns files and the environment."""
-        return (init_settings,)
 
 
 @dataclass(frozen=True, slots=True)
