@@ -877,6 +877,16 @@ class SqliteStore(BatchDerivedStore):
         with self._write() as tx:
             tx.executemany("INSERT OR IGNORE INTO nodes (ws, node, record) VALUES (?, ?, ?)", rows)
 
+    def put_node_rows(self, ws: WorkspaceId, rows: Sequence[tuple[bytes, bytes]]) -> None:
+        """The scanner's :meth:`put_nodes`: (raw NodeID, record JSON) rows it encoded itself."""
+        wid = self._ws(ws)
+        with self._write() as tx:
+            # The workspace key is an integer of ours, so it goes into the SQL:
+            # the rows are bound as they come, without a copy per row.
+            tx.executemany(
+                f"INSERT OR IGNORE INTO nodes (ws, node, record) VALUES ({wid:d}, ?, ?)", rows
+            )
+
     def get_nodes(self, ws: WorkspaceId, node_ids: Sequence[NodeId]) -> dict[NodeId, NodeRecord]:
         """Batch lookup; missing IDs are absent from the result."""
         wid = self._ws(ws)
@@ -939,6 +949,26 @@ class SqliteStore(BatchDerivedStore):
                 "INSERT OR REPLACE INTO scan_staging (ws, token, path, node) VALUES (?, ?, ?, ?)",
                 rows,
             )
+
+    def stage_path_rows(
+        self, ws: WorkspaceId, token: str, rows: Sequence[tuple[str, bytes | None]]
+    ) -> None:
+        """The scanner's :meth:`stage_paths`: (path, raw NodeID or None) rows."""
+        wid = self._ws(ws)
+        with self._write() as tx:
+            self._require_scan(tx, wid, token)
+            if token.isascii() and token.isalnum():  # begin_scan's hex: safe in the SQL
+                tx.executemany(
+                    "INSERT OR REPLACE INTO scan_staging (ws, token, path, node)"
+                    f" VALUES ({wid:d}, '{token}', ?, ?)",
+                    rows,
+                )
+            else:
+                tx.executemany(
+                    "INSERT OR REPLACE INTO scan_staging (ws, token, path, node)"
+                    " VALUES (?, ?, ?, ?)",
+                    [(wid, token, path, node) for path, node in rows],
+                )
 
     def commit_scan(
         self, ws: WorkspaceId, token: str, root: NodeId, expected: NodeId | None, created_at: str

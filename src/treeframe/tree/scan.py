@@ -86,7 +86,7 @@ from treeframe.errors import (
 from treeframe.ids import ContentHash, NodeId, WorkspaceId
 from treeframe.observability import events
 from treeframe.observability.progress import ProgressFn
-from treeframe.storage.base import RootEntry, StorageBackend
+from treeframe.storage.base import RootEntry, ScanRows, StorageBackend
 from treeframe.tree.filehash import (
     SYSTEM_ERRNOS,
     Batch,
@@ -137,8 +137,8 @@ BATCH_FILES = 128
 BATCH_BYTES = 32 << 20
 """A hashing task is also closed once its files add up to this many bytes."""
 
-NODE_BATCH = 2000
-PATH_BATCH = 2000
+NODE_BATCH = 8192
+PATH_BATCH = 8192
 STAT_BATCH = 256
 PROGRESS_INTERVAL = 0.1
 
@@ -347,20 +347,41 @@ class _Cache:
 
 
 class _Sink:
-    """Buffers a scan's writes and sends them to the store in batches."""
+    """Buffers a scan's writes and sends them to the store in batches.
+
+    A store with the :class:`~treeframe.storage.base.ScanRows` methods gets
+    rows (raw NodeIDs, record JSON): hashed files' records arrive encoded
+    from the hashing workers and are passed through untouched. Any other
+    store gets :class:`NodeRecord` objects.
+    """
 
     def __init__(self, store: StorageBackend, ws: WorkspaceId, token: str) -> None:
         self._store = store
+        self._rows: ScanRows | None = store if isinstance(store, ScanRows) else None
+        self.encoded = self._rows is not None
+        """Whether hashed files go in as :meth:`node_rows` (else as records)."""
         self._ws = ws
         self._token = token
         self._nodes: list[NodeRecord] = []
+        self._node_rows: list[tuple[bytes, bytes]] = []
         self._paths: list[tuple[str, NodeId | None]] = []
         self.nodes_written = 0
         self.paths_staged = 0
 
     def nodes(self, records: list[NodeRecord]) -> None:
-        self._nodes.extend(records)
-        if len(self._nodes) >= NODE_BATCH:
+        if self.encoded:
+            fromhex = bytes.fromhex
+            self._node_rows.extend((fromhex(r.node_id), r.to_json()) for r in records)
+        else:
+            self._nodes.extend(records)
+        if len(self._nodes) + len(self._node_rows) >= NODE_BATCH:
+            self._flush_nodes()
+
+    def node_rows(self, rows: list[tuple[NodeId, bytes]]) -> None:
+        """Hashed files' records as the workers encoded them (only when :attr:`encoded`)."""
+        fromhex = bytes.fromhex
+        self._node_rows.extend((fromhex(node_id), record) for node_id, record in rows)
+        if len(self._node_rows) >= NODE_BATCH:
             self._flush_nodes()
 
     def paths(self, entries: list[tuple[str, NodeId | None]]) -> None:
@@ -373,12 +394,23 @@ class _Sink:
             self._store.put_nodes(self._ws, self._nodes)
             self.nodes_written += len(self._nodes)
             self._nodes = []
+        if self._node_rows:
+            assert self._rows is not None
+            self._rows.put_node_rows(self._ws, self._node_rows)
+            self.nodes_written += len(self._node_rows)
+            self._node_rows = []
 
     def _flush_paths(self) -> None:
-        if self._paths:
+        if not self._paths:
+            return
+        if self._rows is not None:
+            fromhex = bytes.fromhex
+            rows = [(p, None if n is None else fromhex(n)) for p, n in self._paths]
+            self._rows.stage_path_rows(self._ws, self._token, rows)
+        else:
             self._store.stage_paths(self._ws, self._token, self._paths)
-            self.paths_staged += len(self._paths)
-            self._paths = []
+        self.paths_staged += len(self._paths)
+        self._paths = []
 
     def flush(self) -> None:
         self._flush_nodes()
@@ -862,6 +894,8 @@ class _Scanner:
         staged: list[tuple[str, NodeId | None]] = []
         replaced: list[NodeId] = []
         cache: list[tuple[str, StatEntry]] = []
+        encoded = sink.encoded
+        new_rows: list[tuple[NodeId, bytes]] = []
 
         cached_entries = statdir.entries if statdir is not None else {}
         for name in job.hits:
@@ -893,12 +927,15 @@ class _Scanner:
                     _raw_path(prefix, abs_path), "unreadable_file", f"cannot read: {result[1]}"
                 )
                 continue
-            content, node_id = result
+            content, node_id, record_json = result
             if node_id != old_children.get(name):
-                executable = bool(st.st_mode & _S_IXUSR)
-                new_records.append(
-                    NodeRecord(node_id, prefix + name, "file", content, st.st_size, executable)
-                )
+                if encoded:
+                    new_rows.append((node_id, record_json))
+                else:
+                    executable = bool(st.st_mode & _S_IXUSR)
+                    new_records.append(
+                        NodeRecord(node_id, prefix + name, "file", content, st.st_size, executable)
+                    )
             cache.append(
                 (
                     name,
@@ -915,15 +952,19 @@ class _Scanner:
             )
             children.append((name, node_id))
 
-        for name, node_id in children:
-            old_id = old_children.get(name)
-            if old_id is not None:
-                matched += 1
-            if node_id != old_id:
-                same = False
-                staged.append((prefix + name, node_id))
+        if old_children:
+            for name, node_id in children:
+                old_id = old_children.get(name)
                 if old_id is not None:
-                    replaced.append(old_id)
+                    matched += 1
+                if node_id != old_id:
+                    same = False
+                    staged.append((prefix + name, node_id))
+                    if old_id is not None:
+                        replaced.append(old_id)
+        elif children:  # a new (or formerly empty) directory, as in a first scan: all new
+            same = False
+            staged = [(prefix + name, node_id) for name, node_id in children]
 
         for record in job.links:
             name = record.name
@@ -972,6 +1013,8 @@ class _Scanner:
             dir_record = NodeRecord.directory(path, children)
             dir_id = dir_record.node_id
             new_records.append(dir_record)
+        if new_rows:
+            sink.node_rows(new_rows)
         if new_records:
             sink.nodes(new_records)
 

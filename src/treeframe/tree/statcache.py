@@ -42,6 +42,7 @@ skip a record that store lacks; at worst its entries save re-reading.
 
 from __future__ import annotations
 
+import operator
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,6 +69,7 @@ _HEADER = struct.Struct(">4sB3xq32sI")
 _LEN = struct.Struct(">I")
 _ENTRY = struct.Struct(">QqqQQI32s")
 _NO_DIR = bytes(32)
+_NAME = operator.itemgetter(0)
 
 
 StatEntry = tuple[int, int, int, int, int, int, bytes]
@@ -91,7 +93,7 @@ def encode_stat_dir(
     written_ns: int, dir_id: bytes | None, entries: Sequence[tuple[str, StatEntry]]
 ) -> bytes:
     """Encode a directory's entries (any order; stored sorted by name)."""
-    ordered = sorted(entries, key=lambda item: item[0])
+    ordered = sorted(entries, key=_NAME)
     names = "\0".join(name for name, _ in ordered).encode("utf-8")
     parts = [
         _HEADER.pack(_MAGIC, _VERSION, written_ns, dir_id or _NO_DIR, len(ordered)),
