@@ -266,6 +266,8 @@ class _Dir:
         "name",
         "old",
         "old_children",
+        "old_dirs",
+        "old_id",
         "parent",
         "path",
         "rules",
@@ -283,13 +285,20 @@ class _Dir:
         old: NodeRecord | None,
         rules: IgnoreRules,
         focus: Focus | None = None,
+        old_id: NodeId | None = None,
     ) -> None:
         self.path = path
         self.abs = abs_path
         self.parent = parent
         self.name = name
+        # The directory at this path in the previous tree: its record, or only
+        # its NodeID (``old_id`` without ``old``) until the record is needed.
         self.old = old
+        self.old_id = old.node_id if old is not None else old_id
         self.old_children: dict[str, NodeId] = dict(old.children) if old is not None else {}
+        # The old subdirectories by name, from a stat-cache blob that names the
+        # old directory (set instead of loading ``old``; see Scanner.list_dir).
+        self.old_dirs: dict[str, str] | None = None
         self.rules = rules
         self.statdir: StatDir | None = None
         self.files: list[FileSlot] = []
@@ -548,14 +557,16 @@ class _Scanner:
             job = stack[-1]
             if job.todo:
                 name, abs_path = job.todo.pop()
+                focus = job.focus.get(name) if job.focus is not None else None
                 child = _Dir(
                     child_path(job.path, name),
                     abs_path,
                     job,
                     name,
-                    self.old_subdir(job, name),
+                    self.old_subdir(job, name, focus),
                     job.rules,
-                    job.focus.get(name) if job.focus is not None else None,
+                    focus,
+                    self.old_subdir_id(job, name),
                 )
                 try:
                     self.list_dir(child)
@@ -580,13 +591,41 @@ class _Scanner:
             )
         return self.root_id
 
-    def old_subdir(self, parent: _Dir, name: str) -> NodeRecord | None:
-        """The directory at the same path in the previous tree, if there was one."""
-        child_id = parent.old_children.get(name)
-        if child_id is None:
-            return None
-        record = self.store.get_node(self.ws, child_id)
+    def old_subdir(self, parent: _Dir, name: str, focus: Focus | None) -> NodeRecord | None:
+        """The directory at the same path in the previous tree, if there was one.
+
+        None also when the parent knows its old subdirectories from the stat
+        cache (``old_dirs``): the child then gets only the old NodeID and reads
+        its record when it turns out to be needed (a partial directory: now).
+        """
+        if parent.old_dirs is not None:
+            child_id = parent.old_dirs.get(name)
+            if child_id is None or focus is None:
+                return None
+        else:
+            child_id = parent.old_children.get(name)
+            if child_id is None:
+                return None
+        record = self.store.get_node(self.ws, NodeId(child_id))
         return record if record is not None and record.kind == "dir" else None
+
+    @staticmethod
+    def old_subdir_id(parent: _Dir, name: str) -> NodeId | None:
+        """The old NodeID of a subdirectory, when the parent knows it from the stat cache."""
+        if parent.old_dirs is None:
+            return None
+        child_id = parent.old_dirs.get(name)
+        return NodeId(child_id) if child_id is not None else None
+
+    def load_old(self, job: _Dir) -> None:
+        """Read the old record of a directory known so far only by its NodeID."""
+        if job.old is None and job.old_id is not None:
+            record = self.store.get_node(self.ws, job.old_id)
+            if record is None or record.kind != "dir":
+                job.old_id = None
+            else:
+                job.old = record
+                job.old_children = dict(record.children)
 
     def drain(self) -> None:
         """Finalize ready jobs in order: those whose hashes are in, or any when over the window."""
@@ -630,6 +669,19 @@ class _Scanner:
         prefix = job.path + "/" if job.path else ""
         statdir = self.cache.get(job.path)
         job.statdir = statdir
+        if job.old_id is not None:
+            if (
+                statdir is not None
+                and statdir.dirs is not None
+                and job.focus is None
+                and statdir.dir_id == bytes.fromhex(job.old_id)
+            ):
+                # The blob describes the old directory itself (its NodeID
+                # commits to every child): its subdirectories are the old
+                # ones, so the walk goes on without old records.
+                job.old_dirs = statdir.dirs
+            else:
+                self.load_old(job)
         cached = statdir.entries if statdir is not None else {}
         # statcache.is_racy, hoisted: an entry is trusted only below this mtime.
         racy_limit = statdir.written_ns - RACY_MARGIN_NS if statdir is not None else 0
@@ -872,6 +924,11 @@ class _Scanner:
     # -- finalizing ---------------------------------------------------------
     def finalize(self, job: _Dir) -> None:
         """Build the directory's records, diff them against the old tree, emit and drop."""
+        if job.old is None and job.old_id is not None:  # known from the stat cache
+            if self.unchanged_cached(job):
+                self.link(job, job.old_id)
+                return
+            self.load_old(job)
         sink = self.sink
         path = job.path
         prefix = path + "/" if path else ""
@@ -885,6 +942,8 @@ class _Scanner:
             old is not None and statdir is not None and statdir.dir_id == bytes.fromhex(old.node_id)
         )
         if old is not None and self.unchanged(job, trusted):
+            if statdir is not None and statdir.dirs is None and self.cache.enabled:
+                self.write_cache(job, old.node_id, list(statdir.entries.items()))
             self.link(job, old.node_id)
             return
         same = old is not None
@@ -1018,20 +1077,33 @@ class _Scanner:
         if new_records:
             sink.nodes(new_records)
 
-        dir_raw = bytes.fromhex(dir_id)
         # A partial directory saw only some files: no stat-cache blob is written for it
         # (the old one names the old directory, so a later scan does not trust it blindly).
-        if (cache or statdir is not None) and self.cache.enabled and job.focus is None:
+        if self.cache.enabled and job.focus is None:
             stale = (
                 statdir is None
+                or statdir.dirs is None
                 or bool(job.files)
                 or len(statdir.entries) != len(job.hits)
-                or statdir.dir_id != dir_raw
+                or statdir.dir_id != bytes.fromhex(dir_id)
             )
             if stale:
-                self.cache.put(path, encode_stat_dir(self.started_ns, dir_raw, cache))
+                self.write_cache(job, dir_id, cache)
 
         self.link(job, dir_id)
+
+    def write_cache(self, job: _Dir, dir_id: NodeId, entries: list[tuple[str, StatEntry]]) -> None:
+        """Queue the directory's stat-cache blob: its files, subdirectories and symlinks."""
+        self.cache.put(
+            job.path,
+            encode_stat_dir(
+                self.started_ns,
+                bytes.fromhex(dir_id),
+                entries,
+                job.subdirs,
+                [(record.name, record.node_id) for record in job.links],
+            ),
+        )
 
     def link(self, job: _Dir, dir_id: NodeId) -> None:
         """Hand a finalized directory's NodeID to its parent (or make it the root)."""
@@ -1069,6 +1141,26 @@ class _Scanner:
             if old_children.get(record.name) != record.node_id:
                 return False
         return all(old_children.get(name) == node_id for name, node_id in job.subdirs)
+
+    def unchanged_cached(self, job: _Dir) -> bool:
+        """:meth:`unchanged` for a directory whose old children are known from its blob only.
+
+        The blob names the old directory, so its entries, subdirectories and
+        symlinks are exactly the old children: every file a hit, the same
+        counts, the same NodeIDs for the rest.
+        """
+        statdir = job.statdir
+        assert statdir is not None
+        assert statdir.dirs is not None
+        assert statdir.links is not None
+        if job.files or len(job.hits) != len(statdir.entries):
+            return False
+        links, dirs = statdir.links, statdir.dirs
+        if len(job.links) != len(links) or len(job.subdirs) != len(dirs):
+            return False
+        if any(links.get(record.name) != record.node_id for record in job.links):
+            return False
+        return all(dirs.get(name) == node_id for name, node_id in job.subdirs)
 
     def delete_old_subtrees(self, old_ids: list[NodeId]) -> None:
         """Stage deletes for every path below old directories that left the tree.
