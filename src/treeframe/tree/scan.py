@@ -446,6 +446,7 @@ _BY_NAME = operator.attrgetter("name")
 """Sort key of directory entries: raw byte order (every filesystem encoding preserves it)."""
 
 _EMPTY_DIR = NodeRecord.directory("", []).node_id
+_NOTHING: dict[str, str] = {}
 
 
 def _raw_path(prefix: str, abs_path: str) -> bytes:
@@ -683,6 +684,14 @@ class _Scanner:
             else:
                 self.load_old(job)
         cached = statdir.entries if statdir is not None else {}
+        # Names the blob lists were not ignored under the rules it was written
+        # with; while those rules are the same, they need no second check.
+        if patterns and statdir is not None and statdir.rules == rules.fingerprint:
+            known_files: dict[str, StatEntry] = cached
+            known_dirs = statdir.dirs or _NOTHING
+            known_links = statdir.links or _NOTHING
+        else:
+            known_files, known_dirs, known_links = {}, _NOTHING, _NOTHING
         # statcache.is_racy, hoisted: an entry is trusted only below this mtime.
         racy_limit = statdir.written_ns - RACY_MARGIN_NS if statdir is not None else 0
         hashes = self.hashes
@@ -723,7 +732,11 @@ class _Scanner:
             mode = st.st_mode
             kind = mode & _S_IFMT
             if kind == _S_IFREG:
-                if patterns and rules.is_ignored(prefix + name, is_dir=False):
+                if (
+                    patterns
+                    and name not in known_files
+                    and rules.is_ignored(prefix + name, is_dir=False)
+                ):
                     if name is not entry.name:
                         unusual.pop()
                     continue
@@ -752,13 +765,19 @@ class _Scanner:
                     self.tick()
             elif kind == _S_IFDIR:
                 if name in BUILTIN_IGNORED_DIRS or (
-                    patterns and rules.is_ignored(prefix + name, is_dir=True)
+                    patterns
+                    and name not in known_dirs
+                    and rules.is_ignored(prefix + name, is_dir=True)
                 ):
                     if name is not entry.name:
                         unusual.pop()
                     continue
                 todo.append((name, entry.path))
-            elif patterns and rules.is_ignored(prefix + name, is_dir=False):
+            elif (
+                patterns
+                and not (kind == _S_IFLNK and name in known_links)
+                and rules.is_ignored(prefix + name, is_dir=False)
+            ):
                 if name is not entry.name:
                     unusual.pop()
             elif kind == _S_IFLNK:
@@ -926,6 +945,9 @@ class _Scanner:
         """Build the directory's records, diff them against the old tree, emit and drop."""
         if job.old is None and job.old_id is not None:  # known from the stat cache
             if self.unchanged_cached(job):
+                if self.outdated(job.statdir, job):
+                    assert job.statdir is not None
+                    self.write_cache(job, job.old_id, list(job.statdir.entries.items()))
                 self.link(job, job.old_id)
                 return
             self.load_old(job)
@@ -942,7 +964,8 @@ class _Scanner:
             old is not None and statdir is not None and statdir.dir_id == bytes.fromhex(old.node_id)
         )
         if old is not None and self.unchanged(job, trusted):
-            if statdir is not None and statdir.dirs is None and self.cache.enabled:
+            if self.outdated(statdir, job):
+                assert statdir is not None
                 self.write_cache(job, old.node_id, list(statdir.entries.items()))
             self.link(job, old.node_id)
             return
@@ -1083,6 +1106,7 @@ class _Scanner:
             stale = (
                 statdir is None
                 or statdir.dirs is None
+                or statdir.rules != job.rules.fingerprint
                 or bool(job.files)
                 or len(statdir.entries) != len(job.hits)
                 or statdir.dir_id != bytes.fromhex(dir_id)
@@ -1091,6 +1115,15 @@ class _Scanner:
                 self.write_cache(job, dir_id, cache)
 
         self.link(job, dir_id)
+
+    def outdated(self, statdir: StatDir | None, job: _Dir) -> bool:
+        """Whether an unchanged directory's blob lacks what this format version keeps."""
+        return (
+            statdir is not None
+            and self.cache.enabled
+            and job.focus is None
+            and (statdir.dirs is None or statdir.rules != job.rules.fingerprint)
+        )
 
     def write_cache(self, job: _Dir, dir_id: NodeId, entries: list[tuple[str, StatEntry]]) -> None:
         """Queue the directory's stat-cache blob: its files, subdirectories and symlinks."""
@@ -1102,6 +1135,7 @@ class _Scanner:
                 entries,
                 job.subdirs,
                 [(record.name, record.node_id) for record in job.links],
+                job.rules.fingerprint,
             ),
         )
 

@@ -25,6 +25,7 @@ big-endian::
     dirs     u32 n | u32 byte length | n subdirectory names joined by NUL
              | n x 32 bytes NodeID (raw), in name order
     links    the same for the symlinks
+    rules    32 bytes: the fingerprint of the ignore rules in force (zeros: none)
 
 ``written_ns`` is the wall-clock time (ns) the scan that wrote the blob
 started, i.e. no later than any ``lstat`` it recorded: the racy check's
@@ -34,7 +35,11 @@ directory's NodeID in the previous tree, the cached hashes are known to be
 the ones that tree was built from, so the scanner may reuse that tree's file
 NodeIDs without rehashing anything, and the ``dirs`` and ``links`` sections
 are that tree's children of those kinds: the scanner descends into an
-unchanged directory without reading its old record from the store. Version 1
+unchanged directory without reading its old record from the store. ``rules``
+is :attr:`~treeframe.tree.ignore.IgnoreRules.fingerprint` of the directory's
+ignore rules when the blob was written: while it is unchanged, every name the
+blob lists (with its kind) was not ignored then and is not now, so the scanner
+skips the ignore check for it. Version 1
 (no ``dirs`` and ``links`` sections) is still read; the scanner rewrites such
 a blob as version 2.
 A blob that does not parse is treated as absent: the cache can only cost
@@ -95,7 +100,8 @@ class StatDir:
     """One directory's decoded stat-cache blob.
 
     ``dirs`` and ``links`` map the directory's subdirectories and symlinks to
-    their NodeIDs (hex) when the blob was written; None in a version-1 blob.
+    their NodeIDs (hex) when the blob was written, ``rules`` is the ignore
+    rules' fingerprint then; all None in a version-1 blob.
     """
 
     written_ns: int
@@ -103,6 +109,7 @@ class StatDir:
     entries: dict[str, StatEntry]
     dirs: dict[str, str] | None = None
     links: dict[str, str] | None = None
+    rules: bytes | None = None
 
 
 def _named_ids(items: Sequence[tuple[str, str]]) -> list[bytes]:
@@ -118,10 +125,12 @@ def encode_stat_dir(
     entries: Sequence[tuple[str, StatEntry]],
     dirs: Sequence[tuple[str, str]] = (),
     links: Sequence[tuple[str, str]] = (),
+    rules: bytes = _NO_DIR,
 ) -> bytes:
     """Encode a directory's entries, subdirectories and symlinks (any order; stored by name).
 
-    ``dirs`` and ``links`` are (name, hex NodeID) pairs.
+    ``dirs`` and ``links`` are (name, hex NodeID) pairs; ``rules`` the 32-byte
+    fingerprint of the ignore rules they were listed under.
     """
     ordered = sorted(entries, key=_NAME)
     names = "\0".join(name for name, _ in ordered).encode("utf-8")
@@ -134,6 +143,7 @@ def encode_stat_dir(
     parts.extend(pack(*entry) for _, entry in ordered)
     parts += _named_ids(dirs)
     parts += _named_ids(links)
+    parts.append(rules)
     return b"".join(parts)
 
 
@@ -187,9 +197,11 @@ def decode_stat_dir(data: bytes | None) -> StatDir | None:
     if dirs is None:
         return None
     links = _decode_named_ids(data, dirs[1])
-    if links is None or links[1] != len(data):
+    if links is None or links[1] + 32 != len(data):
         return None
-    return StatDir(written_ns, None if dir_id == _NO_DIR else dir_id, entries, dirs[0], links[0])
+    rules = data[links[1] :]
+    known = None if dir_id == _NO_DIR else dir_id
+    return StatDir(written_ns, known, entries, dirs[0], links[0], rules)
 
 
 def is_racy(mtime_ns: int, written_ns: int) -> bool:

@@ -24,6 +24,7 @@ from treeframe.storage.memory import MemoryStore
 from treeframe.storage.sqlite import SqliteStore
 from treeframe.testing.factories import workspace_info
 from treeframe.tree.filehash import HashJob, HashResult, hash_batch
+from treeframe.tree.ignore import IgnoreRules
 from treeframe.tree.scan import PHASES, ScanResult, Skipped, scan_tree
 from treeframe.tree.statcache import MemoryStatCache, StatCache
 from treeframe.tree.statcache_sqlite import SqliteStatCache
@@ -544,6 +545,49 @@ def test_changing_ignore_rules_changes_the_tree(tmp_path, store):
     scan(root, store)
     assert "b.tmp" not in paths(store)
     assert ".gitignore" in paths(store)
+
+
+def test_rescan_under_unchanged_rules_checks_only_new_names(tmp_path, store, monkeypatch):
+    root = tmp_path / "t"
+    write(root, ".gitignore", b"*.tmp\nbuild/\n")
+    for rel in ("a.txt", "b.tmp", "sub/c.txt", "sub/d.tmp", "build/out.o"):
+        write(root, rel)
+    os.symlink("a.txt", root / "sub" / "link")
+    first = scan(root, store)
+    checked: list[str] = []
+    real = IgnoreRules.is_ignored
+
+    def counting(self: IgnoreRules, path: str, *, is_dir: bool) -> bool:
+        checked.append(path)
+        return real(self, path, is_dir=is_dir)
+
+    monkeypatch.setattr(IgnoreRules, "is_ignored", counting)
+    second = scan(root, store)
+    assert second.root == first.root
+    # Kept names are listed in their directory's blob; only the ignored ones are judged again.
+    assert sorted(checked) == ["b.tmp", "build", "sub/d.tmp"]
+    checked.clear()
+    write(root, "sub/new.tmp")
+    scan(root, store)
+    assert sorted(checked) == ["b.tmp", "build", "sub/d.tmp", "sub/new.tmp"]
+    assert "sub/new.tmp" not in paths(store)
+
+
+def test_changed_parent_rules_apply_to_names_the_blob_lists(tmp_path, store):
+    # A child directory's rules include its parents' ignore files: a new root
+    # pattern must drop a file the child's blob still lists.
+    root = tmp_path / "t"
+    write(root, ".gitignore", b"*.tmp\n")
+    write(root, "sub/.gitignore", b"*.bak\n")
+    write(root, "sub/keep.txt")
+    write(root, "sub/drop.log")
+    scan(root, store)
+    scan(root, store)
+    assert "sub/drop.log" in paths(store)
+    write(root, ".gitignore", b"*.tmp\n*.log\n")
+    result = scan(root, store)
+    assert "sub/drop.log" not in paths(store)
+    assert result.root == fresh_root(root)
 
 
 # -- names ----------------------------------------------------------------
