@@ -79,14 +79,23 @@ def bare_walk(root: Path) -> float:
     return time.perf_counter() - t0
 
 
+LAST_CPU = [0.0]
+"""CPU seconds (user + system, its hashing workers included) of the last run: on a
+shared host a steadier figure than the wall-clock time."""
+
+
 def peak_rss_of(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
-    """Run a command and return (seconds, its own peak RSS in KiB, stdout) via wait4."""
+    """Run a command and return (seconds, its own peak RSS in KiB, stdout) via wait4.
+
+    Its CPU time (its reaped children's included) goes to :data:`LAST_CPU`.
+    """
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=err)
         out = proc.stdout.read() if proc.stdout else b""
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - t0
+        LAST_CPU[0] = usage.ru_utime + usage.ru_stime
         if status != 0:
             err.seek(0)
             raise SystemExit(f"{' '.join(cmd)} failed: {err.read().decode()[-2000:]}")
@@ -139,6 +148,7 @@ def bench_tree(root: Path, label: str, tmp: Path, args: argparse.Namespace) -> d
     )
     scan_cmd = scan_command(url, args)
     cold_s, cold_rss, out = peak_rss_of(scan_cmd, root)
+    results["treeframe_cold_scan_cpu_s"] = LAST_CPU[0]
     cold = json.loads(out)
     results["treeframe_cold_scan_s"] = cold_s
     results["treeframe_cold_scan_peak_rss_mib"] = round(cold_rss / 1024, 1)
@@ -146,8 +156,12 @@ def bench_tree(root: Path, label: str, tmp: Path, args: argparse.Namespace) -> d
     # The first rescan re-hashes files modified within the racy window of the
     # cold scan (a freshly built tree): untimed, so the timed ones are true no-change scans.
     peak_rss_of(scan_cmd, root)
-    nochange = [peak_rss_of(scan_cmd, root)[0] for _ in range(3)]
+    nochange, nochange_cpu = [], []
+    for _ in range(3):
+        nochange.append(peak_rss_of(scan_cmd, root)[0])
+        nochange_cpu.append(LAST_CPU[0])
     results["treeframe_nochange_rescan_s"] = min(nochange)
+    results["treeframe_nochange_rescan_cpu_s"] = min(nochange_cpu)
     # change one file, keep its size; put it back afterwards
     victim = next(e.path for e in walk_files(root))
     original = Path(victim).read_bytes()
@@ -156,6 +170,7 @@ def bench_tree(root: Path, label: str, tmp: Path, args: argparse.Namespace) -> d
     try:
         Path(victim).write_bytes(bytes(data))
         one_s, _, out = peak_rss_of(scan_cmd, root)
+        results["treeframe_one_change_rescan_cpu_s"] = LAST_CPU[0]
     finally:
         Path(victim).write_bytes(original)
     results["treeframe_one_change_rescan_s"] = one_s
