@@ -30,6 +30,7 @@ __all__ = [
     "free_port",
     "pg_database",
     "postgres_url",
+    "redis_prefix",
     "s3_server",
     "service_unavailable",
 ]
@@ -54,6 +55,23 @@ def require_redis(url: str = REDIS_URL) -> str:
     except redis.exceptions.RedisError as exc:
         service_unavailable(f"Redis at {url} is not reachable ({exc})")
     return url
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A Redis key prefix of this test only; every key under it is deleted afterwards."""
+    import redis
+
+    require_redis()
+    prefix = f"treeframe-test:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 def free_port() -> int:

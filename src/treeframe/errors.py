@@ -23,6 +23,8 @@ class is part of the public contract and never changes once released
      |    +-- JobNotFound               job_not_found               404
      +-- Unauthorized                   unauthorized                401
      +-- RateLimited                    rate_limited                429
+     |    +-- QueueFull                 queue_full                  429
+     +-- ServerBusy                     server_busy                 503
      +-- AccessDenied                   access_denied               403
      +-- Conflict                       conflict                    409
      |    +-- ConcurrentUpdate          concurrent_update           409
@@ -83,11 +85,13 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PreconditionFailed",
+    "QueueFull",
     "RateLimited",
     "RecordMismatch",
     "RegenerationFailed",
     "ScanError",
     "SchemaValidationFailed",
+    "ServerBusy",
     "SnapshotInvalid",
     "StorageError",
     "StoreCorrupt",
@@ -218,6 +222,24 @@ class RateLimited(TreeframeError):
 
     code = "rate_limited"
     http_status = 429
+    retry_after: float
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class QueueFull(RateLimited):
+    """The server's queue of synthesis/regeneration work is full; retry after ``retry_after`` s."""
+
+    code = "queue_full"
+
+
+class ServerBusy(TreeframeError):
+    """This server process has as many requests in flight as it takes; retry after ``retry_after`` s."""
+
+    code = "server_busy"
+    http_status = 503
     retry_after: float
 
     def __init__(self, message: str, *, retry_after: float) -> None:

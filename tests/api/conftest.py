@@ -58,12 +58,15 @@ def start_server(
     app: str | None = PROBE_APP,
     port: int = 0,
     store_url: str | None = None,
+    new_session: bool = False,
 ) -> Server:
     """Start ``treeframe serve`` and wait until ``/v1/health/live`` answers.
 
     ``port=0`` lets the OS pick a free port and reads it from the log (no race);
     with several workers uvicorn logs the configured port, so pass ``free_port()``.
-    ``store_url`` serves another store than the SQLite file at ``store_path``.
+    ``store_url`` serves another store than the SQLite file at ``store_path``;
+    ``new_session`` starts it in its own process group (``os.killpg`` then reaches
+    its workers too).
     """
     log_path = tmp / f"serve-{time.monotonic_ns()}.log"
     command = [sys.executable, "-m", "treeframe", "serve", "--port", str(port)]
@@ -75,7 +78,12 @@ def start_server(
     environment.update(env or {})
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=tmp, stdout=log, stderr=subprocess.STDOUT, env=environment
+            command,
+            cwd=tmp,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            start_new_session=new_session,
         )
     server = Server("", process, store_path, log_path)
     try:

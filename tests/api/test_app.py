@@ -124,9 +124,10 @@ def test_apps_share_no_state():
     first, second = MemoryStore("memory://"), MemoryStore("memory://")
     a = create_app(settings(max_body_bytes=10), first)
     b = create_app(settings(max_body_bytes=99), second)
-    # Metrics are on by default: the app serves the store through its timing wrapper.
-    assert a.state.store.inner is first
-    assert b.state.store.inner is second
+    # Metrics and the record cache are on by default: the app serves the store through
+    # the cache, in front of the timing wrapper.
+    assert a.state.store.inner.inner is first
+    assert b.state.store.inner.inner is second
     assert a.state.metrics is not b.state.metrics
     assert a.state.settings.server.max_body_bytes == 10
     with AppClient(a) as http:

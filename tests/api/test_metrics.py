@@ -76,13 +76,19 @@ def test_a_metrics_token_is_required_when_set_and_api_tokens_do_not_count():
 def test_disabled_metrics_are_not_found_and_nothing_is_timed():
     store = MemoryStore("memory://")
     app = create_app(
-        Settings.model_validate({"metrics": {"enabled": False}, "server": {"breaker_failures": 0}}),
+        Settings.model_validate(
+            {
+                "metrics": {"enabled": False},
+                "server": {"breaker_failures": 0},
+                "cache": {"url": "off"},
+            }
+        ),
         store,
     )
     answer = scrape(app)
     assert answer.status_code == 404
     assert answer.json()["error"]["code"] == "not_found"
-    assert app.state.store is store  # no timing wrapper (and no breaker to apply)
+    assert app.state.store is store  # no timing wrapper, no breaker to apply, no cache
 
 
 def test_requests_errors_storage_cache_and_writes_are_counted(env: Env):
@@ -133,6 +139,9 @@ def test_requests_errors_storage_cache_and_writes_are_counted(env: Env):
         == 2
     )
     assert value(found, "treeframe_cache_requests_total", cache="workspace", result="hit") >= 4
+    # three GETs of one node: its record was read from the store once, then from the cache
+    assert value(found, "treeframe_cache_requests_total", cache="node", result="hit") >= 2
+    assert value(found, "treeframe_cache_requests_total", cache="node", result="miss") >= 1
     assert value(found, "treeframe_http_requests_in_flight") == 1  # the scrape itself
 
 

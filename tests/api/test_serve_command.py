@@ -38,8 +38,50 @@ def test_a_bad_app_factory_is_a_config_error(spec: str, capsys: pytest.CaptureFi
     assert "[config_error]" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("cache", ["bogus", "http://127.0.0.1:6379", ""])
+def test_a_bad_cache_url_is_one_config_error_line(cache: str, capsys: pytest.CaptureFixture[str]):
+    assert main(["serve", "--store", "memory://", "--cache", cache]) == 1
+    err = capsys.readouterr().err
+    assert "[config_error]" in err
+    assert "--cache" in err or "cache.url" in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
 def test_a_memory_store_cannot_be_shared_by_workers(capsys: pytest.CaptureFixture[str]):
     assert main(["serve", "--store", "memory://", "--workers", "2"]) == 1
     err = capsys.readouterr().err
     assert "needs a shared store" in err
     assert "[config_error]" in err
+
+
+def test_serve_sweeps_the_metrics_and_jobs_directories_of_dead_servers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server killed with SIGKILL cannot clean up; the next ``serve`` removes what it left."""
+    import os
+    import subprocess
+    import tempfile
+
+    from treeframe.cli.commands import serve
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead, alive = gone.pid, os.getpid()
+    made = {
+        name: tmp_path / name
+        for name in (
+            f"treeframe-metrics-{dead}-abc",
+            f"treeframe-jobs-{dead}-abc",
+            f"treeframe-metrics-{alive}-abc",
+            f"treeframe-jobs-{alive}-abc",
+            "treeframe-jobs-legacyname",  # no pid: not ours to judge
+        )
+    }
+    for path in made.values():
+        path.mkdir()
+    serve._sweep_dead_servers_dirs()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        name for name in made if str(dead) not in name
+    )

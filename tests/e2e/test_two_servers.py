@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.api.conftest import REPO, Server, start_server, stop_server
 from tests.api.routes_env import write_tree
-from tests.services import S3Server
+from tests.services import REDIS_URL, S3Server
 from treeframe.client.client import Client
 from treeframe.engine.access import LOCAL_OWNER, AccessService, parse_permissions
 from treeframe.engine.workspaces import WorkspaceService
@@ -77,7 +78,35 @@ def _postgres_s3(request: pytest.FixtureRequest, tmp: Path) -> Shared:
     return _shared(str(request.getfixturevalue("pg_database")), url, credentials)
 
 
+def _postgres_redis_cache(request: pytest.FixtureRequest, tmp: Path) -> Shared:
+    """PostgreSQL, a shared blob directory, and the caches shared through Redis (heads included)."""
+    prefix: str = request.getfixturevalue("redis_prefix")
+    namespace = prefix.split(":")[1]  # keys under treeframe:cache:<namespace>:, this test's own
+    cache = {
+        "TREEFRAME_CACHE__URL": REDIS_URL,
+        "TREEFRAME_CACHE__NAMESPACE": namespace,
+        # Ten minutes: only the stamps can make a cached head go, not its age.
+        "TREEFRAME_CACHE__HEAD_MAX_AGE_MS": "600000",
+    }
+    request.addfinalizer(lambda: _drop_keys(f"treeframe:cache:{namespace}:*"))
+    blobs = f"file://{tmp / 'blobs'}?codec=zstd"
+    return _shared(str(request.getfixturevalue("pg_database")), blobs, cache)
+
+
+def _drop_keys(pattern: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 SHARED: dict[str, Callable[[pytest.FixtureRequest, Path], Shared]] = {
+    "postgres-redis-cache": _postgres_redis_cache,
     "postgres-s3": _postgres_s3,
     "sqlite-file": _sqlite_file,
 }
@@ -269,3 +298,48 @@ def test_writers_at_two_servers_on_one_database_and_bucket(cluster: Cluster) -> 
     assert audit.returncode == 0, audit.stdout + audit.stderr
     verify = cluster.cli("verify", *shared)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_no_server_serves_a_head_older_than_a_write_the_other_acknowledged(
+    cluster: Cluster,
+) -> None:
+    """Each round the reader caches the head, the other server acknowledges a new one, the reader
+    must answer it at once (on the Redis deployment the heads are cached: the stamps decide)."""
+    with cluster.open() as store:
+        node = dict(store.iter_all_paths(cluster.ws))[HOT]
+    a, b = cluster.servers
+    with (
+        Client(a.url, token=cluster.owner_token) as writer,
+        Client(b.url, token=cluster.owner_token) as reader,
+    ):
+        for round_ in range(25):
+            before = reader.get_heads(cluster.ws, node).heads.get("fresh")
+            assert reader.get_heads(cluster.ws, node).heads.get("fresh") == before
+            done = writer.put_frame(
+                cluster.ws, node, FrameSpec(frame_type="fresh", content=f"round {round_}")
+            )
+            assert reader.get_heads(cluster.ws, node).heads.get("fresh") == done.frame_id
+            view = reader.get_node(cluster.ws, node)
+            assert done.frame_id in [f.frame_id for f in view.frames]
+        # A command-line writer of the same deployment stamps too (its settings name the cache).
+        (cluster.tmp / "operator").mkdir()
+        shared = ("--store", cluster.shared.store_url, "--workspace", WS_NAME)
+        assert reader.get_heads(cluster.ws, node).heads["fresh"] == done.frame_id  # now cached
+        for step in (
+            ("init", *shared),
+            ("agent", "add", "cli-writer", "--role", "writer", *shared),
+            ("put", HOT, "--type", "fresh", "--agent", "cli-writer", "--content", "CLI", *shared),
+        ):
+            done_cli = cluster.cli(*step)
+            assert done_cli.returncode == 0, done_cli.stdout + done_cli.stderr
+        from_cli = reader.get_heads(cluster.ws, node).heads["fresh"]
+        assert reader.get_frame(cluster.ws, from_cli).content == "CLI"
+        metrics = httpx.get(f"{b.url}/v1/metrics").text
+    if "TREEFRAME_CACHE__URL" in cluster.shared.env:
+        hits = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith('treeframe_cache_requests_total{cache="head",result="hit"}')
+        ]
+        assert hits, metrics[-3000:]
+        assert float(hits[0].split()[-1]) >= 25  # the second read of each round was a hit

@@ -57,6 +57,8 @@ def test_every_class_has_its_own_code_and_an_http_status():
         (errors.JobNotFound, "job_not_found", 404),
         (errors.JobInterrupted, "job_interrupted", 500),
         (errors.RateLimited, "rate_limited", 429),
+        (errors.QueueFull, "queue_full", 429),
+        (errors.ServerBusy, "server_busy", 503),
     ],
 )
 def test_codes_and_statuses_the_api_maps(cls: type[TreeframeError], code: str, status: int):
@@ -77,6 +79,7 @@ def test_every_subclass_keeps_the_status_family_of_its_parent_or_says_why():
         "Unauthorized",
         "AccessDenied",
         "RateLimited",  # too many requests: wait Retry-After, then retry (429)
+        "ServerBusy",  # this process is at its in-flight limit: retry (503)
         "Conflict",
         "SynthesisFailed",
         "RegenerationFailed",

@@ -39,6 +39,7 @@ from treeframe.api.readiness import close_readiness
 from treeframe.api.routes import ROUTERS
 from treeframe.api.routes.snapshots import IMPORT_PATH
 from treeframe.api.versioning import API_VERSION
+from treeframe.api.work import WorkQueue
 from treeframe.config.settings import Settings
 from treeframe.engine.access import AccessService
 from treeframe.engine.workspaces import WorkspaceService
@@ -47,6 +48,7 @@ from treeframe.observability.logs import flush_logs, logging_configured
 from treeframe.observability.storage import InstrumentedStore
 from treeframe.storage.base import StorageBackend
 from treeframe.storage.breaker import CircuitBreaker
+from treeframe.storage.cache import cache_prefix, cached_store
 
 __all__ = ["OPENAPI_URL", "create_app", "openapi_document"]
 
@@ -81,6 +83,8 @@ def create_app(
             breaker=breakers[0] if breakers is not None else None,
             blob_breaker=breakers[1] if breakers is not None else None,
         )
+    cached = _cached(settings, served, metrics)
+    served = cached if cached is not None else served
     gauges = WorkspaceGauges(served, metrics, settings.metrics) if metrics is not None else None
     if metrics is not None and gauges is not None:
         # Held weakly by the event bus: an app that goes away stops listening by itself.
@@ -103,6 +107,8 @@ def create_app(
                 app.state.rate_limiter.close()
             if close_store:
                 store.close()
+            if cached is not None:
+                cached.close_cache()
             if metrics is not None and gauges is not None:
                 events.unsubscribe(metrics.on_event)
                 events.unsubscribe(gauges.on_event)
@@ -130,6 +136,7 @@ def create_app(
     app.state.access = AccessService(app.state.workspaces)
     app.state.rate_limiter = rate_limiter(settings)
     app.state.jobs = JobStore.from_settings(settings)
+    app.state.work = WorkQueue(settings.server.work_concurrency, settings.server.work_queue)
     install_handlers(app)
     for router in routers:
         app.include_router(router)
@@ -145,6 +152,7 @@ def create_app(
         max_body_bytes=settings.server.max_body_bytes,
         body_limits={IMPORT_PATH: settings.server.max_import_bytes},
         observer=observer,
+        max_in_flight=settings.server.max_in_flight,
     )
     return app
 
@@ -153,6 +161,23 @@ def _metrics(settings: Settings, store: StorageBackend) -> Metrics:
     backend = store.url.partition(":")[0] or "unknown"
     blobs = (settings.store.blobs or "").partition(":")[0] or "catalog"
     return Metrics(backend, blobs, settings.metrics.multiprocess_dir)
+
+
+def _cached(settings: Settings, store: StorageBackend, metrics: Metrics | None) -> Any:
+    """The store behind the read-through caches ``cache.*`` ask for (None: ``cache.url`` off)."""
+    config = settings.cache
+    if config.url == "off":
+        return None
+    return cached_store(
+        store,
+        config.url,
+        memory_bytes=config.memory_mb << 20,
+        heads=config.heads,
+        max_age_seconds=config.head_max_age_ms / 1000,
+        ttl_seconds=config.ttl_seconds,
+        observe=metrics.cache_results if metrics is not None else None,
+        prefix=cache_prefix(config.namespace),
+    )
 
 
 def _breakers(

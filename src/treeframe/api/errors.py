@@ -26,7 +26,6 @@ from treeframe.errors import (
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
-    RateLimited,
     SchemaValidationFailed,
     TreeframeError,
     Unauthorized,
@@ -39,6 +38,7 @@ __all__ = [
     "error_response",
     "install_handlers",
     "request_id_of",
+    "retry_after",
 ]
 
 # OpenAPI: every route may answer with the envelope. Declaring 4XX also stops
@@ -92,10 +92,19 @@ def _respond(
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}  # RFC 6750: every 401 names the scheme
 
 
+def retry_after(exc: TreeframeError) -> str | None:
+    """The ``Retry-After`` value of an error that says when to retry (RFC 9110: whole seconds, >= 1)."""
+    seconds = getattr(exc, "retry_after", None)
+    if not isinstance(seconds, int | float):
+        return None
+    return str(max(1, math.ceil(seconds)))
+
+
 async def _treeframe_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TreeframeError)
-    if isinstance(exc, RateLimited):  # RFC 9110: whole seconds, at least one
-        return _respond(request, exc, {"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
+    after = retry_after(exc)
+    if after is not None:
+        return _respond(request, exc, {"Retry-After": after})
     return _respond(request, exc, _CHALLENGE if isinstance(exc, Unauthorized) else None)
 
 

@@ -150,7 +150,9 @@ class JobStore:
         """The records' directory (created, with its instance file, on first use)."""
         with self._lock:
             if self._directory is None:
-                self._private = tempfile.TemporaryDirectory(prefix="treeframe-jobs-")
+                # The pid in the name lets the next ``serve`` remove it if this one is killed.
+                prefix = f"treeframe-jobs-{os.getpid()}-"
+                self._private = tempfile.TemporaryDirectory(prefix=prefix)
                 self._directory = Path(self._private.name)
             self._directory.mkdir(parents=True, exist_ok=True)
             return self._directory

@@ -18,6 +18,11 @@ dictionary look-ups plus two tuples appended to the response headers.
   limit: the 413 is sent from here and the application sees a disconnect,
   so no route ever holds more than the limit in memory. A route that streams
   its body to disk (snapshot import) has its own limit in ``body_limits``.
+* In-flight limit: with ``max_in_flight`` set, a request arriving while that
+  many are already being served in this process is refused at once with
+  ``server_busy`` (503, ``Retry-After: 1``), before its body is read; health
+  and metrics are never refused, so probes and scrapes still see an
+  overloaded worker.
 * An exception nothing else handled becomes the ``internal_error`` envelope
   (logged with the request ID), never a traceback.
 * Audit: the request ID is set in :data:`~treeframe.engine.audit.REQUEST_ID`
@@ -46,11 +51,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
-from treeframe.api.errors import error_response
+from treeframe.api.errors import error_response, retry_after
 from treeframe.api.observe.requests import RequestObserver
 from treeframe.api.versioning import API_VERSION, check_version
 from treeframe.engine.audit import AUDIT_HEAD, REQUEST_ID, HeadHolder
-from treeframe.errors import InvalidRequest, PayloadTooLarge, TreeframeError
+from treeframe.errors import InvalidRequest, PayloadTooLarge, ServerBusy, TreeframeError
 from treeframe.observability import tracing
 
 __all__ = ["EdgeMiddleware"]
@@ -66,6 +71,7 @@ CLIENT_CLOSED = 499
 """The status the request metrics and line record for a client that left before any answer."""
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _VERSION_HEADER = (b"x-api-version", API_VERSION.encode())
+_NEVER_BUSY = ("/v1/health/", "/v1/metrics")
 
 
 class EdgeMiddleware:
@@ -78,9 +84,12 @@ class EdgeMiddleware:
         max_body_bytes: int,
         body_limits: Mapping[str, int] | None = None,
         observer: RequestObserver | None = None,
+        max_in_flight: int = 0,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
         self.body_limits = dict(body_limits or {})
         self.observer = observer
         self._id_prefix = secrets.token_hex(8)
@@ -139,10 +148,36 @@ class EdgeMiddleware:
 
         limit = self.body_limits.get(scope["path"], self.max_body_bytes)
         refusal = _refusal(api_version, accept, length, limit)
+        if refusal is None and self._busy(scope["path"]):
+            refusal = ServerBusy(
+                f"this server process has {self.in_flight} requests in flight "
+                "(server.max_in_flight); retry",
+                retry_after=1.0,
+            )
         if refusal is not None:
             await exchange.send_error(refusal, request_id)
             return
+        self.in_flight += 1
+        try:
+            await self._forward(scope, receive, exchange, request_id, holder, limit)
+        finally:
+            self.in_flight -= 1
 
+    def _busy(self, path: str) -> bool:
+        """Whether a request for ``path`` would pass the in-flight limit (never health, metrics)."""
+        limit = self.max_in_flight
+        return bool(limit) and self.in_flight >= limit and not path.startswith(_NEVER_BUSY)
+
+    async def _forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        exchange: _Exchange,
+        request_id: str,
+        holder: HeadHolder,
+        limit: int,
+    ) -> None:
+        """Run the app with the body limit enforced and the request's context variables set."""
         received = 0
 
         async def limited_receive() -> Message:
@@ -250,6 +285,9 @@ class _Exchange:
         ]
         if isinstance(exc, PayloadTooLarge):
             headers.append((b"connection", b"close"))  # the rest of the body is not wanted
+        after = retry_after(exc)
+        if after is not None:
+            headers.append((b"retry-after", after.encode()))
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
         await self.send({"type": "http.response.body", "body": body})
         self.refused = True

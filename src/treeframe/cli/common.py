@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -150,24 +151,30 @@ def configured_store_url(store: str | None) -> str:
     return configured_store(store)[1]
 
 
-def configured_store(store: str | None) -> tuple[Settings, str]:
+def configured_store(
+    store: str | None, extra: Mapping[str, tuple[str, str | None]] | None = None
+) -> tuple[Settings, str]:
     """The effective settings and store URL from here (``--store`` wins).
 
     Inside a workspace that is its configured store; elsewhere ``--store`` or
     the store setting (``TREEFRAME_STORE``) must name one (store-level
     commands such as ``serve`` and ``token`` need no workspace directory).
+    ``extra`` maps more dotted keys to ``(flag, value)`` of a command's own
+    options (``serve --cache``), which win like ``--store``.
     """
     # Imported here: pydantic adds a quarter second to every CLI start otherwise.
     from treeframe.config import load_settings
 
+    cli = overrides(store, None) | {key: value for key, (_, value) in (extra or {}).items()}
+    flags = FLAGS | {key: flag for key, (flag, _) in (extra or {}).items()}
     try:
         root = find_root(Path(os.getcwd()))
     except WorkspaceNotFound as missing:
-        settings = load_settings(None, cli=overrides(store, None), cli_flags=FLAGS).settings
+        settings = load_settings(None, cli=cli, cli_flags=flags).settings
         if settings.store.url is None:
             raise missing from None
         return settings, store_url(Path(os.getcwd()), settings)
-    settings = load_settings(root, cli=overrides(store, None), cli_flags=FLAGS).settings
+    settings = load_settings(root, cli=cli, cli_flags=flags).settings
     return settings, store_url(root, settings)
 
 
@@ -179,7 +186,20 @@ def open_configured_store(store: str | None, **options: bool) -> StorageBackend:
     from treeframe.storage.registry import open_store
 
     settings, url = configured_store(store)
-    return open_store(url, content=store_content(settings), **options)
+    return stamped(open_store(url, content=store_content(settings), **options), settings)
+
+
+def stamped(store: StorageBackend, settings: Settings) -> StorageBackend:
+    """``store`` whose writes change the cache stamps ``cache.url`` names (see OPERATIONS.md "Caches").
+
+    Servers caching heads in Redis must see this process's writes too; with
+    any other ``cache.url`` the store itself comes back.
+    """
+    from treeframe.storage.cache import cache_prefix, stamping_store
+
+    prefix = cache_prefix(settings.cache.namespace)
+    wrapped: StorageBackend = stamping_store(store, settings.cache.url, prefix=prefix)
+    return wrapped
 
 
 def principal_for(ws: Workspace | RemoteWorkspace, agent: str | None) -> Principal:

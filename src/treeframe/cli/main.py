@@ -1,4 +1,7 @@
-"""The typer app and ``main()``: every error becomes one line on stderr and an exit code.
+"""``main()``: every error becomes one line on stderr and an exit code.
+
+The typer app (``treeframe.cli.app``) is imported only when a command runs:
+``treeframe --version`` (or ``-V``) alone is answered before that.
 
 Exit codes: 0 success, 1 a treeframe error (the line names its stable code),
 2 usage error, 3 ``verify`` found damage, 70 an unexpected internal error,
@@ -9,34 +12,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING
 
-import typer
-
-from treeframe import __version__
-from treeframe.cli.commands import (
-    agents,
-    audit,
-    config,
-    demo,
-    diagnostics,
-    export,
-    frames,
-    importing,
-    integrity,
-    keys,
-    migrate,
-    push,
-    schema,
-    serve,
-    tokens,
-    tree,
-    verify_export,
-    workflow,
-    workspaces,
-)
 from treeframe.cli.output import print_error
 from treeframe.errors import TreeframeError
+from treeframe.release import VERSION
+
+if TYPE_CHECKING:
+    from treeframe.cli.app import app
 
 __all__ = ["app", "main"]
 
@@ -45,72 +28,17 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
-app = typer.Typer(
-    name="treeframe",
-    help="Deterministic Merkle store of a workspace's files plus immutable context frames.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-for group in (
-    tree,
-    frames,
-    agents,
-    workflow,
-    integrity,
-    diagnostics,
-    migrate,
-    schema,
-    workspaces,
-    tokens,
-    config,
-    demo,
-    serve,
-    push,
-    audit,
-    keys,
-    export,
-    verify_export,
-    importing,
-):
-    group.register(app)
+_VERSION_ARGS = (["--version"], ["-V"])
+"""Answered before typer and the command modules are imported (the root option does the same)."""
 
 
-def _print_version(value: bool) -> None:
-    if value:
-        typer.echo(f"treeframe {__version__}")
-        raise typer.Exit(0)
+def __getattr__(name: str) -> object:
+    """``app`` (the typer app) is imported on first use: ``--version`` never needs it."""
+    if name == "app":
+        from treeframe.cli.app import app
 
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version",
-            "-V",
-            callback=_print_version,
-            is_eager=True,
-            help="Print the version and exit.",
-        ),
-    ] = False,
-    verbose: Annotated[
-        int,
-        typer.Option(
-            "--verbose",
-            "-v",
-            count=True,
-            help="Log to stderr what the command does (engine events); -vv adds debug lines.",
-        ),
-    ] = 0,
-) -> None:
-    """Deterministic Merkle store of a workspace's files plus immutable context frames."""
-    if verbose:
-        # The server's pipeline (treeframe.observability.logs): readable on a terminal, else JSON.
-        from treeframe.observability.logs import configure_logging
-
-        configure_logging("debug" if verbose > 1 else "info")
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _not_utf8(args: list[str]) -> str | None:
@@ -147,25 +75,17 @@ def _run(args: list[str], *, as_json: bool, debug: bool) -> int:
         print_error(message + hint, "invalid_request", as_json=as_json)
         return EXIT_ERROR
     try:
-        result = app(args=args, prog_name="treeframe", standalone_mode=False)
-        code = result if isinstance(result, int) else 0
-        if code == EXIT_INTERRUPTED:
-            # typer turns Ctrl-C into a silent ``return 130`` without standalone mode.
-            print_error("interrupted", "interrupted", as_json=as_json)
+        if args in _VERSION_ARGS:
+            sys.stdout.write(f"treeframe {VERSION}\n")
+            sys.stdout.flush()
+            return 0
+        code = _dispatch(args, as_json=as_json)
     except TreeframeError as exc:
         if debug:
             raise
         print_error(exc.message, exc.code, as_json=as_json)
         code = EXIT_ERROR
-    except typer.Exit as exc:
-        code = exc.exit_code
-    except typer.TyperException as exc:
-        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        if message:
-            print_error(message, "usage_error", as_json=as_json)
-        # else: no arguments at all; the help text was printed and says it all
-        code = EXIT_USAGE
-    except (KeyboardInterrupt, typer.Abort):
+    except KeyboardInterrupt:
         print_error("interrupted", "interrupted", as_json=as_json)
         code = EXIT_INTERRUPTED
     except Exception as exc:
@@ -175,4 +95,29 @@ def _run(args: list[str], *, as_json: bool, debug: bool) -> int:
             f"internal error: {type(exc).__name__}: {exc}", "internal_error", as_json=as_json
         )
         code = EXIT_INTERNAL
+    return code
+
+
+def _dispatch(args: list[str], *, as_json: bool) -> int:
+    """Run the typer app; its own outcomes (exit, usage error, abort) become exit codes here."""
+    import typer
+
+    from treeframe.cli.app import app
+
+    try:
+        result = app(args=args, prog_name="treeframe", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.TyperException as exc:
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if message:
+            print_error(message, "usage_error", as_json=as_json)
+        # else: no arguments at all; the help text was printed and says it all
+        return EXIT_USAGE
+    except typer.Abort as exc:
+        raise KeyboardInterrupt from exc
+    code = result if isinstance(result, int) else 0
+    if code == EXIT_INTERRUPTED:
+        # typer turns Ctrl-C into a silent ``return 130`` without standalone mode.
+        print_error("interrupted", "interrupted", as_json=as_json)
     return code

@@ -1,4 +1,8 @@
-"""The only module that imports rich: console, tables, progress and JSON rendering."""
+"""The only module that imports rich: console, tables, progress and JSON rendering.
+
+rich is imported on first use (printing to ``console``, a table, progress
+bars), not with this module: error lines and ``--json`` output never need it.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +12,13 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from rich import filesize
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import ProgressColumn
 
-from treeframe.observability.progress import INTERVAL, ProgressFn, is_bytes_phase, no_progress
+    from treeframe.observability.progress import ProgressFn
 
 __all__ = [
     "console",
@@ -38,9 +31,41 @@ __all__ = [
     "shown",
 ]
 
-# Off a terminal (pipes, CI logs) lines are never folded: a 64-hex ID must stay whole.
-console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 1000)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+_made: dict[str, Console] = {}
+
+
+def _console(name: str) -> Console:
+    """The rich console ``console`` or ``err_console``, made (rich imported) on first use."""
+    made = _made.get(name)
+    if made is not None:
+        return made
+    from rich.console import Console
+
+    if name == "console":
+        # Off a terminal (pipes, CI logs) lines are never folded: a 64-hex ID must stay whole.
+        made = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 1000)
+    else:
+        made = Console(stderr=True, highlight=False, soft_wrap=True)
+    _made[name] = made
+    return made
+
+
+class _LazyConsole:
+    """Stands for a rich console until its first use (``--json`` output never imports rich)."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(_console(self._name), attr)
+
+
+console = cast("Console", _LazyConsole("console"))
+"""Standard output's console."""
+err_console = cast("Console", _LazyConsole("err_console"))
+"""Standard error's console."""
 
 
 # C0 controls but newline and tab, DEL, and C1 controls: what a terminal may act on.
@@ -77,13 +102,16 @@ def print_error(message: str, code: str, *, as_json: bool) -> None:
 
 def print_table(columns: Sequence[str], rows: Sequence[Sequence[str]], title: str = "") -> None:
     """Render rows as a table."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=title or None, show_edge=False, pad_edge=False, box=None)
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
         # Cells are data (file names, frame types), never markup: "[/]" must print as is.
         table.add_row(*(Text(shown(cell)) for cell in row))
-    console.print(table)
+    _console("console").print(table)
 
 
 def show_progress(quiet: bool) -> bool:
@@ -91,15 +119,23 @@ def show_progress(quiet: bool) -> bool:
     return not quiet and sys.stdout.isatty() and sys.stderr.isatty()
 
 
-class _CountColumn(ProgressColumn):
-    """``done/total`` of a phase: sizes for a bytes phase, counts otherwise (``?``: total unknown)."""
+def _count_column() -> ProgressColumn:
+    """A column showing ``done/total`` of a phase: sizes for a bytes phase, counts otherwise."""
+    from rich import filesize
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
 
-    def render(self, task: Task) -> Text:
-        done, total = int(task.completed), task.total
-        if task.fields.get("bytes"):
-            shown_total = "?" if total is None else filesize.decimal(int(total))
-            return Text(f"{filesize.decimal(done)}/{shown_total}", style="progress.download")
-        return Text(f"{done}/{'?' if total is None else int(total)}", style="progress.download")
+    class CountColumn(ProgressColumn):
+        """``done/total`` (``?``: total unknown)."""
+
+        def render(self, task: Task) -> Text:
+            done, total = int(task.completed), task.total
+            if task.fields.get("bytes"):
+                shown_total = "?" if total is None else filesize.decimal(int(total))
+                return Text(f"{filesize.decimal(done)}/{shown_total}", style="progress.download")
+            return Text(f"{done}/{'?' if total is None else int(total)}", style="progress.download")
+
+    return CountColumn()
 
 
 @contextmanager
@@ -114,16 +150,27 @@ def progress_bars(enabled: bool, *, transient: bool = False) -> Iterator[Progres
     with forkserver instead of the much cheaper fork. ``transient`` clears
     the bars when the operation ends.
     """
+    from treeframe.observability.progress import INTERVAL, is_bytes_phase, no_progress
+
     if not enabled:
         yield no_progress
         return
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        SpinnerColumn,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     with Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description:<13}"),
         BarColumn(),
-        _CountColumn(),
+        _count_column(),
         TimeElapsedColumn(),
-        console=err_console,
+        console=_console("err_console"),
         transient=transient,
         auto_refresh=False,
     ) as progress:

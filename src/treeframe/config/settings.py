@@ -24,7 +24,6 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from treeframe.errors import InvalidFrame
 from treeframe.frames.frame import DEFAULT_MAX_CONTENT_BYTES, validate_label
@@ -34,6 +33,7 @@ __all__ = [
     "ENV_NESTED_DELIMITER",
     "ENV_PREFIX",
     "AgentSettings",
+    "CacheSettings",
     "LimitSettings",
     "LogSettings",
     "MetricsSettings",
@@ -269,6 +269,27 @@ class ServerSettings(_Section):
         ge=1,
         description="Most finished jobs kept; past it the oldest are removed first.",
     )
+    work_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="Syntheses and regenerations each worker runs at once (the rest wait in its queue).",
+    )
+    work_queue: int = Field(
+        default=32,
+        ge=0,
+        description=(
+            "Syntheses and regenerations that may wait for a slot in each worker; one more is "
+            "refused with `queue_full` (429) and `Retry-After`."
+        ),
+    )
+    max_in_flight: int = Field(
+        default=512,
+        ge=0,
+        description=(
+            "Requests each worker serves at once; one more is refused with `server_busy` (503) "
+            "and `Retry-After` (health and metrics never are; 0: no limit)."
+        ),
+    )
 
 
 class LogSettings(_Section):
@@ -355,6 +376,71 @@ class RedisSettings(_Section):
         return value
 
 
+class CacheSettings(_Section):
+    """Read-through caches of the server (see OPERATIONS.md, "Caches")."""
+
+    url: str = Field(
+        default="memory",
+        description=(
+            "`memory`: immutable records (nodes, frames, small contents) cached in each process; "
+            "`redis://…` (or `rediss://`, `unix://`): also shared by every instance through that "
+            "Redis, plus heads, roots and path look-ups under version stamps every writer updates; "
+            "`off`: no cache. Needs the `redis` extra for Redis."
+        ),
+    )
+    memory_mb: int = Field(
+        default=64,
+        ge=0,
+        description="Bytes (MiB) of records each process keeps; 0 keeps none.",
+    )
+    heads: bool = Field(
+        default=True,
+        description=(
+            "With a Redis `cache.url`, cache heads, frame sets, current roots, path look-ups and "
+            "workspace metadata under the workspaces' version stamps. Turn off when something "
+            "other than treeframe (with this `cache.url`) writes the store."
+        ),
+    )
+    head_max_age_ms: int = Field(
+        default=2000,
+        ge=0,
+        description=(
+            "The oldest a cached head (or root, path) may be even under an unchanged stamp: the "
+            "bound on staleness should a writer fail to reach Redis after a write."
+        ),
+    )
+    ttl_seconds: int = Field(
+        default=86400,
+        ge=1,
+        description="How long Redis keeps a cached record (it may also evict it sooner).",
+    )
+    namespace: str = Field(
+        default="",
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description=(
+            "Prefix of this deployment's keys in a Redis shared with other deployments; every "
+            "instance (and CLI) of one deployment must use the same."
+        ),
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _cache_url(cls, value: str) -> str:
+        if value not in ("memory", "off") and not value.startswith(_REDIS_SCHEMES):
+            raise PydanticCustomError(
+                "cache_url",
+                "must be memory, off, or a Redis URL starting with one of {schemes}",
+                {"schemes": ", ".join(_REDIS_SCHEMES)},
+            )
+        return value
+
+    @property
+    def redis_url(self) -> str | None:
+        """The Redis URL when the cache is shared, else None."""
+        return None if self.url in ("memory", "off") else self.url
+
+
 class AgentSettings(_Section):
     """One agent allowed to read or write frames."""
 
@@ -377,21 +463,19 @@ def _agent_id(value: str) -> str:
 AgentId = Annotated[str, AfterValidator(_agent_id)]
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """Every treeframe setting; the root of the configuration tree.
 
     Env names follow ``ENV_PREFIX`` and ``ENV_NESTED_DELIMITER``
     (``TREEFRAME_VIEW__HARD_MAX_FRAMES``); the layering itself is done by
     ``treeframe.config.loading.load_settings``, so constructing this class
-    reads nothing but its arguments.
+    reads nothing but its arguments. It is a plain pydantic model: a
+    pydantic-settings one would read no source of its own here either, and
+    it was the costliest single dependency import of every command that
+    reads settings (docs/PERFORMANCE.md, "CLI start-up").
     """
 
-    model_config = SettingsConfigDict(
-        extra="forbid",
-        frozen=True,
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter=ENV_NESTED_DELIMITER,
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     workspace: str = Field(
         default="default",
@@ -410,22 +494,11 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Metrics.")
     tracing: TracingSettings = Field(default_factory=TracingSettings, description="Tracing.")
     redis: RedisSettings = Field(default_factory=RedisSettings, description="The shared Redis.")
+    cache: CacheSettings = Field(default_factory=CacheSettings, description="Read-through caches.")
     agents: dict[AgentId, AgentSettings] = Field(
         default_factory=dict,
         description="Agents by ID (the frame agent alphabet: `[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}`).",
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Only the constructor's arguments: loading.py owns files and the environment."""
-        return (init_settings,)
 
 
 @dataclass(frozen=True, slots=True)

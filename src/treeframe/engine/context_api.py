@@ -396,6 +396,29 @@ class ContextAPI:
             audit.node = node if _HEX64.fullmatch(node or "") else None
             return self._put_frame(node, frame, principal, audit.write, expected_head)
 
+    def lock_for_puts(self, nodes: Sequence[str], *, principal: Principal) -> None:
+        """Inside a unit of work about to put frames on ``nodes``: take their write locks now.
+
+        For a store whose appends lock per node (PostgreSQL's ``lock_nodes``):
+        a batch that took them one put at a time, each holding the audit lock
+        to commit, could deadlock with a concurrent put on a node it reaches
+        later. Others need nothing. A reference that names no node is left to
+        the put, which reports it; so is a principal without ``write`` (no
+        lock is taken for it, and its refused puts are audited as usual).
+        """
+        lock = getattr(self.store, "lock_nodes", None)
+        if lock is None or principal.workspace != self.ws:
+            return
+        if Permission.WRITE not in principal.permissions:
+            return
+        found: list[NodeId] = []
+        for node in nodes:
+            try:
+                found.append(self._resolve(node).node_id)
+            except (NodeNotFound, InvalidRequest):  # a bad path too
+                continue
+        lock(self.ws, found)
+
     def _put_frame(
         self,
         node: str,

@@ -17,11 +17,14 @@ from __future__ import annotations
 import atexit
 import threading
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from treeframe.clock import SYSTEM_CLOCK, Clock
 from treeframe.engine.generators import GeneratorRegistry
 from treeframe.engine.policies import PolicyRegistry
-from treeframe.tree.filehash import HashPool
+
+if TYPE_CHECKING:
+    from treeframe.tree.filehash import HashPool
 
 __all__ = ["LOCK_STRIPES", "Runtime", "StripedLocks", "default_runtime"]
 
@@ -57,13 +60,27 @@ class Runtime:
     def __init__(self, *, clock: Clock = SYSTEM_CLOCK, lock_stripes: int = LOCK_STRIPES) -> None:
         self.clock = clock
         self.locks = StripedLocks(lock_stripes)
-        self.hash_pool = HashPool()
+        self._pool_lock = threading.Lock()
+        self._hash_pool: HashPool | None = None
         self.policies = PolicyRegistry()
         self.generators = GeneratorRegistry()
 
+    @property
+    def hash_pool(self) -> HashPool:
+        """The hashing pool (its module, with multiprocessing, imported on first use)."""
+        with self._pool_lock:
+            if self._hash_pool is None:
+                from treeframe.tree.filehash import HashPool
+
+                self._hash_pool = HashPool()
+            return self._hash_pool
+
     def close(self) -> None:
         """Stop the hashing workers, if any were started."""
-        self.hash_pool.close()
+        with self._pool_lock:
+            pool = self._hash_pool
+        if pool is not None:
+            pool.close()
 
     def __enter__(self) -> Runtime:
         return self

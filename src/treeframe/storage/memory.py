@@ -37,6 +37,7 @@ from treeframe.storage.catalog import CatalogBlobs, ContentPolicy
 from treeframe.storage.derived import BatchDerivedStore
 from treeframe.storage.values import (
     ANY_HEAD,
+    SUPERSEDED,
     AclEntry,
     AnyHead,
     Appended,
@@ -516,14 +517,21 @@ class MemoryStore(BatchDerivedStore):
                 parse_hex_id(node, "NodeID")
         with self._writing():
             stage = self._stage(ws, token)
+            if stage is None:
+                return  # superseded: it can only lose, so what it stages is dropped
             for path, node in entries:
                 stage[path] = node
 
-    def _stage(self, ws: WorkspaceId, token: str) -> dict[str, NodeId | None]:
+    def _stage(self, ws: WorkspaceId, token: str) -> dict[str, NodeId | None] | None:
+        """The scan's staging area; None when it was superseded (see SUPERSEDED)."""
         staging = self._ws(ws).staging
-        if token not in staging:
-            raise StorageError(f"unknown scan token {token!r}")
-        return owned(staging, token, dict)
+        if token in staging:
+            return owned(staging, token, dict)
+        if SUPERSEDED + token in staging:
+            return None
+        raise StorageError(
+            f"unknown scan token {token!r} (aborted, or dropped after other scans moved the root)"
+        )
 
     def commit_scan(
         self, ws: WorkspaceId, token: str, root: NodeId, expected: NodeId | None, created_at: str
@@ -533,7 +541,7 @@ class MemoryStore(BatchDerivedStore):
             space = self._ws(ws)
             stage = self._stage(ws, token)
             current = space.history[-1].root if space.history else None
-            if current != expected:
+            if current != expected or stage is None:
                 raise ConcurrentUpdate(
                     "the workspace root moved during the scan; scan again",
                     expected=expected or "",
@@ -551,6 +559,10 @@ class MemoryStore(BatchDerivedStore):
                 else:
                     space.paths[path] = node
             del space.staging[token]
+            for other in list(space.staging):  # every other scan is superseded
+                del space.staging[other]
+                if not other.startswith(SUPERSEDED):
+                    space.staging[SUPERSEDED + other] = {}
             entry = RootEntry(seq, root, created_at)
             space.history.append(entry)
             return entry
@@ -559,6 +571,7 @@ class MemoryStore(BatchDerivedStore):
         """Drop the staging area."""
         with self._writing():
             self._ws(ws).staging.pop(token, None)
+            self._ws(ws).staging.pop(SUPERSEDED + token, None)
 
     def workspace_counts(self, ws: WorkspaceId) -> tuple[int, int]:
         """Stored records and frames."""

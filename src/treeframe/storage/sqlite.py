@@ -119,6 +119,7 @@ from treeframe.storage.migrations import Migration, SchemaStatus, migrate, pendi
 from treeframe.storage.urls import sqlite_url
 from treeframe.storage.values import (
     ANY_HEAD,
+    SUPERSEDED,
     AclEntry,
     AnyHead,
     Appended,
@@ -958,10 +959,26 @@ class SqliteStore(BatchDerivedStore):
             conn.execute(f"PRAGMA cache_size = -{cache}")
             conn.execute(f"PRAGMA mmap_size = {mmap}")
 
-    def _require_scan(self, tx: sqlite3.Connection, wid: int, token: str) -> None:
-        row = tx.execute("SELECT 1 FROM scans WHERE ws = ? AND token = ?", (wid, token)).fetchone()
-        if row is None:
-            raise StorageError(f"unknown scan token {token!r}")
+    def _require_scan(self, tx: sqlite3.Connection, wid: int, token: str) -> bool:
+        """True for an open scan, False for one superseded (see :data:`SUPERSEDED`)."""
+        rows = tx.execute(
+            "SELECT token FROM scans WHERE ws = ? AND token IN (?, ?)",
+            (wid, token, SUPERSEDED + token),
+        ).fetchall()
+        if not rows:
+            raise StorageError(
+                f"unknown scan token {token!r} (aborted, or dropped after other scans moved the root)"
+            )
+        return bool(rows[0][0] == token)
+
+    def _supersede_scans(self, tx: sqlite3.Connection, wid: int, token: str) -> None:
+        """Drop every other scan's staging area: the root moved under them (SUPERSEDED)."""
+        tx.execute("DELETE FROM scan_staging WHERE ws = ? AND token <> ?", (wid, token))
+        tx.execute("DELETE FROM scans WHERE ws = ? AND token LIKE ?", (wid, SUPERSEDED + "%"))
+        tx.execute(
+            "UPDATE scans SET token = ? || token WHERE ws = ? AND token <> ?",
+            (SUPERSEDED, wid, token),
+        )
 
     def stage_paths(
         self, ws: WorkspaceId, token: str, entries: Sequence[tuple[str, NodeId | None]]
@@ -973,7 +990,8 @@ class SqliteStore(BatchDerivedStore):
             for path, node in entries
         ]
         with self._write() as tx:
-            self._require_scan(tx, wid, token)
+            if not self._require_scan(tx, wid, token):
+                return  # superseded: it can only lose, so what it stages is dropped
             tx.executemany(
                 "INSERT OR REPLACE INTO scan_staging (ws, token, path, node) VALUES (?, ?, ?, ?)",
                 rows,
@@ -985,7 +1003,8 @@ class SqliteStore(BatchDerivedStore):
         """The scanner's :meth:`stage_paths`: (path, raw NodeID or None) rows."""
         wid = self._ws(ws)
         with self._write() as tx:
-            self._require_scan(tx, wid, token)
+            if not self._require_scan(tx, wid, token):
+                return  # superseded: it can only lose, so what it stages is dropped
             if token.isascii() and token.isalnum():  # begin_scan's hex: safe in the SQL
                 tx.executemany(
                     "INSERT OR REPLACE INTO scan_staging (ws, token, path, node)"
@@ -1011,12 +1030,12 @@ class SqliteStore(BatchDerivedStore):
         wid = self._ws(ws)
         root_key = _key(root)
         with self._write() as tx:
-            self._require_scan(tx, wid, token)
+            open_ = self._require_scan(tx, wid, token)
             last = tx.execute(
                 "SELECT seq, root FROM root_history WHERE ws = ? ORDER BY seq DESC LIMIT 1", (wid,)
             ).fetchone()
             current = None if last is None else last[1].hex()
-            if current != expected:
+            if current != expected or not open_:
                 raise ConcurrentUpdate(
                     "the workspace root moved during the scan; scan again",
                     expected=expected or "",
@@ -1051,6 +1070,7 @@ class SqliteStore(BatchDerivedStore):
             )
             tx.execute("DELETE FROM scan_staging WHERE ws = ? AND token = ?", (wid, token))
             tx.execute("DELETE FROM scans WHERE ws = ? AND token = ?", (wid, token))
+            self._supersede_scans(tx, wid, token)
             tx.execute(
                 "INSERT INTO root_history (ws, seq, root, created_at) VALUES (?, ?, ?, ?)",
                 (wid, seq, root_key, created_at),
@@ -1063,7 +1083,10 @@ class SqliteStore(BatchDerivedStore):
         wid = self._ws(ws)
         with self._write() as tx:
             tx.execute("DELETE FROM scan_staging WHERE ws = ? AND token = ?", (wid, token))
-            tx.execute("DELETE FROM scans WHERE ws = ? AND token = ?", (wid, token))
+            tx.execute(
+                "DELETE FROM scans WHERE ws = ? AND token IN (?, ?)",
+                (wid, token, SUPERSEDED + token),
+            )
         self._scan_memory(token, open_=False)
 
     def workspace_counts(self, ws: WorkspaceId) -> tuple[int, int]:

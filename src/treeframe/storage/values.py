@@ -17,6 +17,7 @@ from treeframe.ids import NodeId, WorkspaceId
 
 __all__ = [
     "ANY_HEAD",
+    "SUPERSEDED",
     "TOKEN_ID_CHARS",
     "AclEntry",
     "AnyHead",
@@ -35,6 +36,23 @@ __all__ = [
     "missing_content",
     "workspace_deleted",
 ]
+
+SUPERSEDED = "superseded:"
+"""Prefix a store gives the token of a scan whose staging area it dropped.
+
+A staging area lives in the store until its scan commits or aborts, so a
+scan killed mid-way (``kill -9``, a crash) would leave its staged rows for
+ever. When a scan commits a new root, every other scan of the workspace still
+open began against an older root and can only lose its compare-and-set, so
+the commit drops their staging areas and marks their tokens superseded:
+staging to one is a no-op and committing one is ``ConcurrentUpdate`` (the
+root moved), as it would have been. A mark still there at the next
+root-moving commit (its scan never came back: it is dead) is deleted then,
+so a killed scan costs one tiny row until that commit, and nothing after.
+A scan still running after two other scans moved the root (away and back,
+say) finds its token unknown, ``StorageError``, as an aborted scan's: it
+scans again.
+"""
 
 SetRootFn = Callable[[list[bytes]], bytes]
 """Computes a frame-set root from the node's raw FrameIDs (see frames.merkle_set)."""

@@ -383,6 +383,55 @@ class NodeStoreConformance(_StoreSuite):
         store.commit_scan(WS, mine, root.node_id, None, CREATED_AT)
         assert dict(store.iter_all_paths(WS)) == {"a": a.node_id}
 
+    def test_a_root_moving_commit_supersedes_the_scans_open_before_it(
+        self, store: StorageBackend
+    ) -> None:
+        """A killed scan's staging area must not live for ever (see ``SUPERSEDED``)."""
+        a, b = make_file("a", b"a"), make_file("b", b"b")
+        root_a, root_b = make_dir("", [a]), make_dir("", [b])
+        store.put_nodes(WS, [a, b, root_a, root_b])
+        commit(store, root_a, [("", root_a.node_id), ("a", a.node_id)])
+        stale = store.begin_scan(WS)  # began against root_a, then never finishes
+        store.stage_paths(WS, stale, [("stale", a.node_id)])
+        moved = commit(store, root_b, [("", root_b.node_id), ("a", None), ("b", b.node_id)])
+        store.stage_paths(WS, stale, [("later", a.node_id)])  # accepted, and dropped
+        with pytest.raises(ConcurrentUpdate) as info:
+            store.commit_scan(WS, stale, root_a.node_id, root_a.node_id, CREATED_AT)
+        assert (info.value.expected, info.value.actual) == (root_a.node_id, root_b.node_id)
+        assert store.current_root(WS) == moved
+        assert dict(store.iter_all_paths(WS)) == {"": root_b.node_id, "b": b.node_id}
+        store.abort_scan(WS, stale)  # what the scanner does next
+        with pytest.raises(StorageError):
+            store.stage_paths(WS, stale, [("gone", a.node_id)])
+
+    def test_a_superseded_scan_is_forgotten_at_the_next_root_move(
+        self, store: StorageBackend
+    ) -> None:
+        roots = [make_dir("", [make_file("f", bytes([i]))]) for i in range(3)]
+        store.put_nodes(WS, roots)
+        commit(store, roots[0], [("", roots[0].node_id)])
+        dead = store.begin_scan(WS)
+        store.stage_paths(WS, dead, [("x", roots[0].node_id)])
+        commit(store, roots[1], [("", roots[1].node_id)])
+        store.stage_paths(WS, dead, [("x", roots[0].node_id)])  # superseded: a no-op
+        commit(store, roots[2], [("", roots[2].node_id)])
+        with pytest.raises(StorageError):
+            store.stage_paths(WS, dead, [("x", roots[0].node_id)])
+        assert dict(store.iter_all_paths(WS)) == {"": roots[2].node_id}
+
+    def test_an_unchanged_scan_supersedes_nothing(self, store: StorageBackend) -> None:
+        root = make_dir("", [make_file("a")])
+        other = make_dir("", [make_file("b")])
+        store.put_nodes(WS, [root, other])
+        first = commit(store, root, [("", root.node_id)])
+        running = store.begin_scan(WS)
+        store.stage_paths(WS, running, [("", other.node_id)])
+        unchanged = store.begin_scan(WS)  # found the same root: aborts, moves nothing
+        store.abort_scan(WS, unchanged)
+        entry = store.commit_scan(WS, running, other.node_id, root.node_id, CREATED_AT)
+        assert entry.seq == first.seq + 1
+        assert store.lookup_path(WS, "") == other.node_id
+
     def test_interleaved_scans_let_the_first_commit_win(
         self, store: StorageBackend, tmp_path: Path
     ) -> None:

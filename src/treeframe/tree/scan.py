@@ -44,7 +44,10 @@ walk's ``lstat`` and its hashing (including one swapped for a FIFO) is not a
 skip but :class:`FileChangedDuringScan`: the walk saw something else.
 
 On any error the staging area is aborted and the error re-raised, so the
-current root, path index and root history never move. NodeRecords sent to
+current root, path index and root history never move. A scan killed
+outright (``kill -9``) cannot abort: its staging area stays in the store until
+the next scan that moves the root drops it (the store marks it superseded,
+:data:`~treeframe.storage.values.SUPERSEDED`). NodeRecords sent to
 the store and stat-cache blobs sent to the cache before the error may
 remain: the scanner buffers :data:`NODE_BATCH` records and :data:`STAT_BATCH`
 directories before writing, so only a failure after that many have been

@@ -12,11 +12,10 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from treeframe.config.loading import load_settings
 from treeframe.config.settings import Settings
-from treeframe.engine.diagnostics import DiskDiff, DoctorReport, diff_disk, doctor, resolve_root
 from treeframe.engine.principal import Principal
 from treeframe.engine.types import FrameInput, NodeContext, PutResult
 from treeframe.engine.workspaces import WorkspaceService
@@ -33,15 +32,19 @@ from treeframe.hashing.ids import workspace_id
 from treeframe.ids import FrameId, NodeId, WorkspaceId, parse_hex_id
 from treeframe.observability.progress import ProgressFn
 from treeframe.storage.base import RootEntry, StorageBackend
+from treeframe.storage.cache import cache_prefix, stamping_store
 from treeframe.storage.registry import open_store
 from treeframe.tree.paths import relative_path
 from treeframe.tree.records import NodeRecord
-from treeframe.tree.scan import ScanResult, scan_tree
-from treeframe.tree.statcache_sqlite import CACHE_FILE, ReadOnlySqliteStatCache, SqliteStatCache
 from treeframe.workspace.layout import STATE_DIR, find_root
 from treeframe.workspace.settings import store_content, store_url
-from treeframe.workspace.verify import VerifyReport, verify_store
 from treeframe.workspace.working_tree import WorkingTreeContents
+
+if TYPE_CHECKING:
+    # Imported where used: opening a workspace (``status``) needs none of them.
+    from treeframe.engine.diagnostics import DiskDiff, DoctorReport
+    from treeframe.tree.scan import ScanResult
+    from treeframe.workspace.verify import VerifyReport
 
 __all__ = ["Workspace", "frame_input"]
 
@@ -176,6 +179,10 @@ class Workspace:
             read_only=read_only,
             content=store_content(settings),
         )
+        # Servers caching heads in Redis must see this process's writes too.
+        store = stamping_store(
+            store, settings.cache.url, prefix=cache_prefix(settings.cache.namespace)
+        )
         try:
             return cls(root, store, settings=settings, create=create)
         except BaseException:
@@ -212,6 +219,9 @@ class Workspace:
         workspace; they need not exist any more) rescans only those and their
         ancestors, as :func:`~treeframe.tree.scan.scan_tree` describes.
         """
+        from treeframe.tree.scan import scan_tree
+        from treeframe.tree.statcache_sqlite import CACHE_FILE, SqliteStatCache
+
         wanted = None if paths is None else [self.path_of(p) for p in paths]
         chosen = workers if workers is not None else self.settings.scan.workers
         # The stat cache is this machine's, beside the tree: never in the (maybe shared) store.
@@ -326,6 +336,9 @@ class Workspace:
         ``since`` names a root (hash, prefix, ``HEAD~N``): only what was added
         after it is checked. ``max_duration`` (seconds) stops the checks then.
         """
+        from treeframe.engine.diagnostics import resolve_root
+        from treeframe.workspace.verify import verify_store
+
         resolved = resolve_root(self.store, self.ws, since) if since is not None else None
         deadline = time.monotonic() + max_duration if max_duration is not None else None
         return verify_store(self.store, self.ws, progress, since=resolved, deadline=deadline)
@@ -337,11 +350,16 @@ class Workspace:
         The stat cache is read (unchanged files are not re-read) but never
         written, and the store is not touched.
         """
+        from treeframe.engine.diagnostics import diff_disk
+        from treeframe.tree.statcache_sqlite import CACHE_FILE, ReadOnlySqliteStatCache
+
         chosen = workers if workers is not None else self.settings.scan.workers
         with ReadOnlySqliteStatCache(self.root / STATE_DIR / CACHE_FILE) as cache:
             return diff_disk(self.store, self.ws, self.root, stat_cache=cache, workers=chosen)
 
     def doctor(self, *, workers: int | None = None) -> DoctorReport:
         """Rescan twice in memory (every file hashed) and compare with the stored root."""
+        from treeframe.engine.diagnostics import doctor
+
         chosen = workers if workers is not None else self.settings.scan.workers
         return doctor(self.store, self.ws, self.root, workers=chosen)

@@ -16,6 +16,9 @@ from treeframe.engine.runtime import Runtime
 from treeframe.engine.types import FrameInput
 from treeframe.hashing.ids import workspace_id
 from treeframe.storage.base import StorageBackend
+from treeframe.storage.cache.local import LocalStamps
+from treeframe.storage.cache.lru import ByteLRU
+from treeframe.storage.cache.store import CachedStore
 from treeframe.storage.registry import open_store
 from treeframe.testing.factories import workspace_info
 from treeframe.tree.scan import scan_tree
@@ -79,12 +82,26 @@ AGENTS = {
 }
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+def _cached(store: StorageBackend) -> StorageBackend:
+    """Every engine behaviour again behind the caches: they must never change an answer.
+
+    Tiny LRUs, so evictions happen mid-test too; stamps of this process (the
+    only writer), so heads, roots and path look-ups are cached as well.
+    """
+    cached: StorageBackend = CachedStore(
+        store, records=ByteLRU(32 << 10), stamps=LocalStamps(), mutable=ByteLRU(8 << 10)
+    )
+    return cached
+
+
+@pytest.fixture(params=["memory", "sqlite", "cached-sqlite"])
 def env(request, tmp_path) -> Env:
     root = tmp_path / "ws"
     write_tree(root, SAMPLE)
     url = "memory://" if request.param == "memory" else f"sqlite://{tmp_path / 'store.db'}"
     store = open_store(url)
+    if request.param == "cached-sqlite":
+        store = _cached(store)
     store.create_workspace(workspace_info(WS, "engine-tests"))
     # A runtime per test: plugin registries and locks are never shared between tests.
     api = ContextAPI(store, WS, files=WorkingTreeContents(root), runtime=Runtime())

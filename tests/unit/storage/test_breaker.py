@@ -123,7 +123,13 @@ def test_the_api_fails_fast_while_the_store_is_out_and_recovers_by_itself(tmp_pa
 def test_no_breaker_when_turned_off():
     store = Flaky()
     app = create_app(
-        Settings.model_validate({"server": {"breaker_failures": 0}, "metrics": {"enabled": False}}),
+        Settings.model_validate(
+            {
+                "server": {"breaker_failures": 0},
+                "metrics": {"enabled": False},
+                "cache": {"url": "off"},
+            }
+        ),
         store,
     )
     assert app.state.store is store

@@ -296,6 +296,16 @@ class Metrics:
         """One look-up in ``cache``."""
         self._inc(self.cache, cache, "hit" if hit else "miss")
 
+    def cache_results(self, cache: str, hits: int, misses: int) -> None:
+        """One look-up of ``hits + misses`` keys in ``cache`` (the CachedStore observer)."""
+        for result, count in (("hit", hits), ("miss", misses)):
+            if count:
+                key = (id(self.cache), (cache, result))
+                child = self._children.get(key)
+                if child is None:
+                    child = self._children[key] = self.cache.labels(cache, result).inc
+                self._pending.append((child, count))
+
     def on_event(self, event: str, fields: Mapping[str, Any]) -> None:
         """An engine event (an events listener): count writes, frames, syntheses, root moves."""
         seq = fields.get("audit_seq")

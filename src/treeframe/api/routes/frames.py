@@ -143,6 +143,7 @@ def put_frames_batch(bound: Bound, body: FrameBatchRequest) -> FrameBatchResult:
     if len(body.frames) > limit:
         raise InvalidRequest(f"batch of {len(body.frames)} exceeds the limit of {limit}")
     with bound.api.store.unit_of_work():
+        bound.api.lock_for_puts([i.node_id for i in body.frames], principal=bound.principal)
         results = [
             _put(bound, item, expected_head(item.if_match, item.if_none_match))
             for item in body.frames

@@ -17,6 +17,7 @@ from treeframe.api.convert import composition, frame_record, regeneration, root_
 from treeframe.api.deps import Bound
 from treeframe.api.errors import ERROR_RESPONSES
 from treeframe.api.jobs import JOB_RESPONSES, run_as_job
+from treeframe.api.work import WorkQueue
 from treeframe.config.settings import Settings
 from treeframe.engine.composition import CompositionPolicy
 from treeframe.engine.principal import Permission, authorize
@@ -45,20 +46,29 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+def _work(request: Request) -> WorkQueue:
+    queue: WorkQueue = request.app.state.work
+    return queue
+
+
 @router.post("/synthesize", summary="Synthesize a directory (or its subtree) from child heads")
 def synthesize(bound: Bound, request: Request, body: SynthesizeRequest) -> Synthesis:
-    """Frames authored by the caller's agent, per directory in post-order (needs synthesize)."""
+    """Frames authored by the caller's agent, per directory in post-order (needs synthesize).
+
+    Runs in the worker's bounded work queue: ``queue_full`` (429) when it is full.
+    """
     settings = _settings(request)
-    result = bound.api.synthesize_branch(
-        body.node,
-        body.frame_type,
-        body.policy or settings.synthesis.default_policy,
-        principal=bound.principal,
-        params=body.params,
-        recursive=body.recursive,
-        missing=body.missing or settings.synthesis.missing,
-        output_type=body.output_type,
-    )
+    with _work(request).admit("synthesize").running():
+        result = bound.api.synthesize_branch(
+            body.node,
+            body.frame_type,
+            body.policy or settings.synthesis.default_policy,
+            principal=bound.principal,
+            params=body.params,
+            recursive=body.recursive,
+            missing=body.missing or settings.synthesis.missing,
+            output_type=body.output_type,
+        )
     nodes = bound.api.store.get_nodes(bound.api.ws, [f.node_id for f in result.frames])
     frames = []
     for frame in result.frames:
@@ -83,21 +93,29 @@ async def regenerate(
     """Needs synthesize (a dry run only read); frames needing their agent are reported.
 
     ``Prefer: respond-async`` runs it as a job (202, phases ``nodes`` and ``frames``).
+    Admitted to the worker's bounded work queue first (``queue_full``, 429, when
+    it is full: a job too is refused, never accepted and dropped).
     """
     # Refused before a job starts (the engine checks again): a refusal is never a job.
     authorize(bound.principal, Permission.READ if body.dry_run else Permission.SYNTHESIZE)
+    ticket = _work(request).admit("regenerate")
 
     def work(progress: ProgressFn | None) -> Regeneration:
-        report = bound.api.regenerate(
-            body.node,
-            recursive=body.recursive,
-            dry_run=body.dry_run,
-            principal=bound.principal,
-            progress=progress,
-        )
+        with ticket.running():
+            report = bound.api.regenerate(
+                body.node,
+                recursive=body.recursive,
+                dry_run=body.dry_run,
+                principal=bound.principal,
+                progress=progress,
+            )
         return regeneration(report)
 
-    return await run_as_job(request, "frames.regenerate", bound.info.workspace_id, work)
+    try:
+        return await run_as_job(request, "frames.regenerate", bound.info.workspace_id, work)
+    except BaseException:
+        ticket.cancel()  # failed before its work started (a no-op once it has)
+        raise
 
 
 @router.get("/stale", summary="Head frames whose basis is no longer current")

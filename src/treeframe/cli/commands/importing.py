@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from treeframe.cli.common import JsonOpt, StoreOpt, configured_store
+from treeframe.cli.common import JsonOpt, StoreOpt, configured_store, stamped
 from treeframe.cli.output import console, print_json, progress_bars
 from treeframe.errors import StorageError, StoreNotFound
 from treeframe.snapshot.importer import KINDS, check_archive, import_snapshot
@@ -86,7 +86,7 @@ def import_archive(
             # Verify before creating the store: a refused archive leaves no empty store behind.
             checked = check_archive(path, trust=keys, progress=update, label=label)
             opened = open_store(url, content=content, create=True)
-        with opened:
+        with stamped(opened, settings) as opened:
             report = import_snapshot(
                 opened,
                 path,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from treeframe.cli.common import StoreOpt, configured_store
+from treeframe.cli.common import StoreOpt, configured_store, stamped
 from treeframe.errors import BackendUnavailable, ConfigError
 from treeframe.processes import process_alive
 from treeframe.storage.registry import open_store
@@ -47,6 +47,8 @@ DEFAULT_APP = "treeframe.api:create_app"
 
 _MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _METRICS_PREFIX = "treeframe-metrics-"
+_JOBS_PREFIX = "treeframe-jobs-"
+"""Also the prefix of a one-worker app's private jobs directory (api/jobs.py)."""
 
 # Seconds uvicorn lets in-flight requests finish after SIGTERM/SIGINT.
 _GRACEFUL_SECONDS = 10
@@ -149,6 +151,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    cache: Annotated[
+        str | None,
+        typer.Option(
+            "--cache",
+            help="memory, off, or redis://HOST:PORT/DB to share the caches (and cached heads) "
+            "between instances (the cache.url setting).",
+            show_default=False,
+        ),
+    ] = None,
     print_openapi: Annotated[
         bool,
         typer.Option(
@@ -165,9 +176,9 @@ def serve(
         return
     import uvicorn
 
-    settings, url = configured_store(store)
+    settings, url = configured_store(store, {"cache.url": ("--cache", cache)})
     _configure_logging(settings)
-    _sweep_metrics_dirs()
+    _sweep_dead_servers_dirs()
     # Several workers share their metrics through files; one process keeps them in memory
     # (and a single server ended by SIGTERM, which skips any cleanup, leaves nothing behind).
     shared = settings.metrics.enabled and workers > 1
@@ -193,7 +204,7 @@ def serve(
             )
         backend = open_store(url, create=False, content=store_content(settings))
         try:
-            _scan_into(backend, settings, scans)
+            _scan_into(stamped(backend, settings), settings, scans)
         except BaseException:
             backend.close()
             raise
@@ -204,7 +215,7 @@ def serve(
             backend.close()  # it only proved the store opens; each worker opens its own
             if settings.server.jobs_dir is None:
                 # The workers share one jobs directory (a status request may reach any of them).
-                jobs_dir = tempfile.mkdtemp(prefix="treeframe-jobs-")
+                jobs_dir = tempfile.mkdtemp(prefix=f"{_JOBS_PREFIX}{os.getpid()}-")
                 server = settings.server.model_copy(update={"jobs_dir": jobs_dir})
                 settings = settings.model_copy(update={"server": server})
             os.environ[WORKER_ENV] = json.dumps(
@@ -231,16 +242,19 @@ def serve(
             shutil.rmtree(jobs_dir, ignore_errors=True)
 
 
-def _sweep_metrics_dirs() -> None:
-    """Remove the metrics directories of servers that died (SIGTERM ends one by the signal).
+def _sweep_dead_servers_dirs() -> None:
+    """Remove the metrics and jobs directories of servers that died.
 
-    Each directory's name carries its server's pid; one whose process is gone is removed.
+    A server ended by SIGTERM (which ends it by the signal) or killed (``kill -9``,
+    OOM) never runs its cleanup. Each directory's name carries its server's pid;
+    one whose process is gone is removed.
     """
-    for path in Path(tempfile.gettempdir()).glob(f"{_METRICS_PREFIX}*"):
-        pid = path.name[len(_METRICS_PREFIX) :].partition("-")[0]
-        if not pid.isdigit() or process_alive(int(pid)):
-            continue
-        shutil.rmtree(path, ignore_errors=True)
+    for prefix in (_METRICS_PREFIX, _JOBS_PREFIX):
+        for path in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+            pid = path.name[len(prefix) :].partition("-")[0]
+            if not pid.isdigit() or process_alive(int(pid)):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _configure_logging(settings: Settings) -> None:

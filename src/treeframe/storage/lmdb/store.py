@@ -120,6 +120,7 @@ from treeframe.storage.migrations import Migration, SchemaStatus, migrate, pendi
 from treeframe.storage.urls import lmdb_url
 from treeframe.storage.values import (
     ANY_HEAD,
+    SUPERSEDED,
     AclEntry,
     AnyHead,
     Appended,
@@ -150,6 +151,9 @@ DEFAULT_MAP_SIZE = 1 << 30
 _GROW_ATTEMPTS = 8  # doublings one write may trigger before giving up
 _PAGE = 256  # entries per page of the full-iteration methods
 _RECORD_CACHE = 8192  # parsed records kept per store and kind
+
+_SUPERSEDED = SUPERSEDED.encode()
+"""The scans-table mark of a superseded scan (see SUPERSEDED), before its token."""
 
 
 def _utc_now() -> str:
@@ -774,11 +778,37 @@ class LmdbStore(BatchDerivedStore):
         self._write(lambda txn: txn.put(w + token.encode(), b"", db=db))
         return token
 
-    def _require_scan(self, txn: Txn, w: bytes, token: str) -> bytes:
+    def _require_scan(self, txn: Txn, w: bytes, token: str) -> tuple[bytes, bool]:
+        """The scan's staging prefix, and True when it is open (False: superseded)."""
         key = w + token.encode("utf-8", "replace")
-        if len(token) != 32 or txn.get(key, db=self._dbs()["scans"]) is None:
-            raise StorageError(f"unknown scan token {token!r}")
-        return key
+        scans = self._dbs()["scans"]
+        if len(token) == 32:
+            if txn.get(key, db=scans) is not None:
+                return key, True
+            if txn.get(w + _SUPERSEDED + key[len(w) :], db=scans) is not None:
+                return key, False
+        raise StorageError(
+            f"unknown scan token {token!r} (aborted, or dropped after other scans moved the root)"
+        )
+
+    def _supersede_scans(self, txn: Txn, w: bytes) -> None:
+        """Drop every other scan's staging area: the root moved under them (SUPERSEDED)."""
+        dbs = self._dbs()
+        cursor = txn.cursor(dbs["scans"])
+        found = cursor.set_range(w)
+        others: list[bytes] = []
+        while found and cursor.key().startswith(w):
+            others.append(cursor.key())
+            found = cursor.next()
+        for key in others:
+            txn.delete(key, db=dbs["scans"])
+            if key[len(w) :].startswith(_SUPERSEDED):
+                continue  # superseded before and never came back: its scan is dead
+            staging = txn.cursor(dbs["staging"])
+            found = staging.set_range(key)
+            while found and staging.key().startswith(key):
+                found = staging.delete()
+            txn.put(w + _SUPERSEDED + key[len(w) :], b"", db=dbs["scans"])
 
     def stage_paths(
         self, ws: WorkspaceId, token: str, entries: Sequence[tuple[str, NodeId | None]]
@@ -793,7 +823,9 @@ class LmdbStore(BatchDerivedStore):
         db = self._dbs()["staging"]
 
         def tx(txn: Txn) -> None:
-            prefix = self._require_scan(txn, w, token)
+            prefix, open_ = self._require_scan(txn, w, token)
+            if not open_:
+                return  # superseded: it can only lose, so what it stages is dropped
             for part, value in rows:
                 txn.put(prefix + part, value, db=db)
 
@@ -812,10 +844,10 @@ class LmdbStore(BatchDerivedStore):
         dbs = self._dbs()
 
         def tx(txn: Txn) -> RootEntry:
-            prefix = self._require_scan(txn, w, token)
+            prefix, open_ = self._require_scan(txn, w, token)
             last = next(_scan_back(txn, dbs["root_history"], w), None)
             current = None if last is None else last[1][:32].hex()
-            if current != expected:
+            if current != expected or not open_:
                 raise ConcurrentUpdate(
                     "the workspace root moved during the scan; scan again",
                     expected=expected or "",
@@ -840,6 +872,7 @@ class LmdbStore(BatchDerivedStore):
                     txn.put(w + part, node + tail, db=paths)
                 found = cursor.delete()
             txn.delete(prefix, db=dbs["scans"])
+            self._supersede_scans(txn, w)
             txn.put(w + u64(seq), root_key + created_at.encode(), db=dbs["root_history"])
             return RootEntry(seq, root, created_at)
 
@@ -857,6 +890,7 @@ class LmdbStore(BatchDerivedStore):
             while found and cursor.key().startswith(prefix):
                 found = cursor.delete()
             txn.delete(prefix, db=dbs["scans"])
+            txn.delete(w + _SUPERSEDED + prefix[len(w) :], db=dbs["scans"])
 
         self._write(tx)
 

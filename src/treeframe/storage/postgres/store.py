@@ -44,6 +44,11 @@ workspace and key; a hash collision only serializes more, never less):
   total order per workspace by design. The engine appends the entry last in
   its unit of work, so the lock is held only from that statement to commit.
 
+A unit of work that appends to several nodes (a frame batch) takes all
+their node locks first, sorted (``lock_nodes``), so it cannot deadlock
+with a put or another batch by holding the audit lock while it waits for
+a node.
+
 What serializes, then: writers of one node (by design: one head, one frame
 set), scan commits of one workspace, and the audit-append-to-commit tail of
 audited writes in one workspace. Nothing else takes a per-workspace lock.
@@ -92,6 +97,7 @@ from treeframe.storage.postgres.errors import mapped_errors
 from treeframe.storage.postgres.schema import MIGRATION_LOCK, MIGRATIONS, record, stored_version
 from treeframe.storage.values import (
     ANY_HEAD,
+    SUPERSEDED,
     AclEntry,
     AnyHead,
     Appended,
@@ -572,12 +578,26 @@ class PostgresStore(BatchDerivedStore):
             tx.execute(b"INSERT INTO scans (ws, token) VALUES (%s, %s)", (wid, token))
         return token
 
-    def _require_scan(self, tx: psycopg.Connection, wid: int, token: str) -> None:
+    def _require_scan(self, tx: psycopg.Connection, wid: int, token: str) -> bool:
+        """True for an open scan, False for one superseded (see :data:`SUPERSEDED`)."""
         found = tx.execute(
-            b"SELECT 1 FROM scans WHERE ws = %s AND token = %s", (wid, token)
+            b"SELECT token FROM scans WHERE ws = %s AND token IN (%s, %s)",
+            (wid, token, SUPERSEDED + token),
         ).fetchone()
         if found is None:
-            raise StorageError(f"unknown scan token {token!r}")
+            raise StorageError(
+                f"unknown scan token {token!r} (aborted, or dropped after other scans moved the root)"
+            )
+        return bool(found[0] == token)
+
+    def _supersede_scans(self, tx: psycopg.Connection, wid: int, token: str) -> None:
+        """Drop every other scan's staging area: the root moved under them (SUPERSEDED)."""
+        tx.execute(b"DELETE FROM scan_staging WHERE ws = %s AND token <> %s", (wid, token))
+        tx.execute(b"DELETE FROM scans WHERE ws = %s AND starts_with(token, %s)", (wid, SUPERSEDED))
+        tx.execute(
+            b"UPDATE scans SET token = %s || token WHERE ws = %s AND token <> %s",
+            (SUPERSEDED, wid, token),
+        )
 
     def stage_paths(
         self, ws: WorkspaceId, token: str, entries: Sequence[tuple[str, NodeId | None]]
@@ -589,7 +609,8 @@ class PostgresStore(BatchDerivedStore):
         }
         items = list(latest.items())
         with self._write() as tx:
-            self._require_scan(tx, wid, token)
+            if not self._require_scan(tx, wid, token):
+                return  # superseded: it can only lose, so what it stages is dropped
             for chunk in _chunks(items):
                 tx.execute(
                     b"INSERT INTO scan_staging (ws, token, path, node) SELECT %s, %s, p, n"
@@ -606,13 +627,13 @@ class PostgresStore(BatchDerivedStore):
         root_key = _key(root)
         with self._write() as tx:
             tx.execute(b"SELECT pg_advisory_xact_lock(%s)", (_lock_key(b"root", wid),))
-            self._require_scan(tx, wid, token)
+            open_ = self._require_scan(tx, wid, token)
             last = tx.execute(
                 b"SELECT seq, root FROM root_history WHERE ws = %s ORDER BY seq DESC LIMIT 1",
                 (wid,),
             ).fetchone()
             current = None if last is None else bytes(last[1]).hex()
-            if current != expected:
+            if current != expected or not open_:
                 raise ConcurrentUpdate(
                     "the workspace root moved during the scan; scan again",
                     expected=expected or "",
@@ -648,6 +669,7 @@ class PostgresStore(BatchDerivedStore):
             )
             tx.execute(b"DELETE FROM scan_staging WHERE ws = %s AND token = %s", (wid, token))
             tx.execute(b"DELETE FROM scans WHERE ws = %s AND token = %s", (wid, token))
+            self._supersede_scans(tx, wid, token)
             tx.execute(
                 b"INSERT INTO root_history (ws, seq, root, created_at) VALUES (%s, %s, %s, %s)",
                 (wid, seq, root_key, created_at),
@@ -659,7 +681,10 @@ class PostgresStore(BatchDerivedStore):
         wid = self._ws(ws)
         with self._write() as tx:
             tx.execute(b"DELETE FROM scan_staging WHERE ws = %s AND token = %s", (wid, token))
-            tx.execute(b"DELETE FROM scans WHERE ws = %s AND token = %s", (wid, token))
+            tx.execute(
+                b"DELETE FROM scans WHERE ws = %s AND token IN (%s, %s)",
+                (wid, token, SUPERSEDED + token),
+            )
 
     # -- agent registry -----------------------------------------------------
     def put_agent(self, ws: WorkspaceId, agent_id: str, record: bytes) -> None:
@@ -890,6 +915,25 @@ class PostgresStore(BatchDerivedStore):
     # -- frames -------------------------------------------------------------
     def _frame_at(self, record: bytes, put_seq: int) -> Frame:
         return replace(self._parse_frame(bytes(record)), put_seq=int(put_seq))
+
+    def lock_nodes(self, ws: WorkspaceId, node_ids: Sequence[NodeId]) -> None:
+        """Inside a unit of work, take the append locks of ``node_ids`` now, in one global order.
+
+        A unit that appends to several nodes would otherwise take their locks
+        one by one while holding the workspace's audit lock (taken by each
+        put's audit entry and held to commit), and deadlock with a put or
+        another batch on one of those nodes; taking them all first, sorted by
+        lock key, before any audit entry, leaves no cycle. The locks are
+        re-entrant, so the appends take them again at no cost. Outside a unit
+        of work it does nothing (the locks would end with the statement).
+        """
+        if getattr(self._local, "conn", None) is None or not node_ids:
+            return
+        wid = self._ws(ws)
+        keys = sorted({_lock_key(b"node", wid, _require(n, "NodeID")) for n in node_ids})
+        with self._write() as tx:
+            for key in keys:
+                tx.execute(b"SELECT pg_advisory_xact_lock(%s)", (key,))
 
     def append_frame(
         self,
