@@ -530,3 +530,32 @@ def test_a_store_from_before_tokens_reads_as_empty_and_gains_them_on_upgrade(
         upgraded.put_acl(WS, AclEntry("agent-b", ("read",), CREATED_AT, None))
         assert upgraded.get_token("0123456789abcdef") == token_record(scope=WS)
         assert [w.name for w in upgraded.list_workspaces_of_agent("agent-b")] == ["ws-a"]
+
+
+def _memory_pragmas(store: SqliteStore) -> tuple[int, int]:
+    conn = store._conn()
+    return conn.execute("PRAGMA cache_size").fetchone()[0], conn.execute(
+        "PRAGMA mmap_size"
+    ).fetchone()[0]
+
+
+@pytest.mark.parametrize("end", ["commit", "abort"])
+def test_a_scan_runs_with_a_small_cache_and_no_map_then_both_come_back(
+    store: SqliteStore, end: str
+) -> None:
+    # A scan's memory must not grow with the tree: no mapped pages, 8 MiB of cache.
+    normal = _memory_pragmas(store)
+    assert normal == (-32768, 268435456)
+    token = store.begin_scan(WS)
+    assert _memory_pragmas(store) == (-8192, 0)
+    other = store.begin_scan(WS)
+    store.abort_scan(WS, other)
+    assert _memory_pragmas(store) == (-8192, 0)  # the first scan is still open
+    store.abort_scan(WS, "unknown")  # an unknown token changes nothing either
+    assert _memory_pragmas(store) == (-8192, 0)
+    root = SHARED_NODES[0]
+    if end == "commit":
+        store.commit_scan(WS, token, root.node_id, None, CREATED_AT)
+    else:
+        store.abort_scan(WS, token)
+    assert _memory_pragmas(store) == normal

@@ -7,6 +7,8 @@ this boundary; digests enter the encoding as their raw 32 bytes.
 
 from __future__ import annotations
 
+import re
+import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -97,10 +99,32 @@ def symlink_node_id(path: str, target: str) -> NodeId:
     return NodeId(_digest(tagged(TAG_SYMLINK, text(path), text(target))).hex())
 
 
+_HEX_RUN = re.compile(r"[0-9a-f]*")
+_U32 = struct.Struct(">I")
+_DIR_PREFIX = blob(TAG_DIR)
+_DIGEST_LEN = _U32.pack(32)
+
+
 def dir_node_id(path: str, children: Sequence[tuple[str, NodeId]]) -> NodeId:
-    """NodeID of a directory; ``children`` must already be sorted by UTF-8 name bytes."""
-    entries = (text(name) + blob(_raw(child)) for name, child in children)
-    return NodeId(_digest(tagged(TAG_DIR, text(path), count(entries))).hex())
+    """NodeID of a directory; ``children`` must already be sorted by UTF-8 name bytes.
+
+    The bytes are exactly ``tagged(TAG_DIR, text(path), count(text(name) +
+    blob(raw child ID) ...))``; the child IDs are checked and decoded all at
+    once (a scan computes one per directory, over every child).
+    """
+    ids = [child for _, child in children]
+    joined = "".join(ids) if all(type(c) is str and len(c) == 64 for c in ids) else None
+    if joined is None or _HEX_RUN.fullmatch(joined) is None:
+        entries = (text(name) + blob(_raw(child)) for name, child in children)  # raises InvalidId
+        return NodeId(_digest(tagged(TAG_DIR, text(path), count(entries))).hex())
+    raw = bytes.fromhex(joined)
+    pack = _U32.pack
+    parts = [_DIR_PREFIX, text(path), pack(len(ids))]
+    for index, (name, _) in enumerate(children):
+        encoded = name.encode("utf-8")
+        start = index * 32
+        parts += (pack(len(encoded)), encoded, _DIGEST_LEN, raw[start : start + 32])
+    return NodeId(_digest(b"".join(parts)).hex())
 
 
 def basis_hash(

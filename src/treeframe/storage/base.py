@@ -89,6 +89,7 @@ __all__ = [
     "NodeSetState",
     "NodeStore",
     "RootEntry",
+    "ScanRows",
     "SetRootFn",
     "StorageBackend",
     "TokenRecord",
@@ -143,6 +144,28 @@ class NodeStore(Protocol):
 
     def abort_scan(self, ws: WorkspaceId, token: str) -> None:
         """Drop a scan's staging area; no pointer moves."""
+
+
+@runtime_checkable
+class ScanRows(Protocol):
+    """Optional: a scan's writes as ready rows, for a store that keeps records as their JSON.
+
+    A scanner that finds a store with these methods sends what it already
+    encoded (hashing workers build file records' canonical JSON, see
+    :mod:`treeframe.tree.filehash`) instead of :class:`NodeRecord` objects
+    the store would encode again. They mean exactly what :meth:`NodeStore.put_nodes`
+    and :meth:`NodeStore.stage_paths` mean; IDs are raw 32-byte digests and
+    nothing is re-validated, so only code that computed the rows itself (the
+    scanner) calls them.
+    """
+
+    def put_node_rows(self, ws: WorkspaceId, rows: Sequence[tuple[bytes, bytes]]) -> None:
+        """Store (raw NodeID, ``NodeRecord.to_json()`` bytes) rows in one transaction."""
+
+    def stage_path_rows(
+        self, ws: WorkspaceId, token: str, rows: Sequence[tuple[str, bytes | None]]
+    ) -> None:
+        """Stage (path, raw NodeID or None to delete) rows, as :meth:`NodeStore.stage_paths`."""
 
 
 @runtime_checkable

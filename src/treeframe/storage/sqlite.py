@@ -364,6 +364,9 @@ _PAGE = 256  # rows per page of the full-iteration methods
 _MAX_SEQ = 2**63 - 1
 _AUTOCHECKPOINT_PAGES = 8192  # 32 MiB of 4 KiB pages between checkpoints
 _JOURNAL_SIZE_LIMIT = 64 << 20  # bytes the WAL file is truncated back to
+_CACHE_KIB = 32768  # page cache per connection
+_MMAP_BYTES = 268435456  # reads served from the OS page cache
+_SCAN_CACHE_KIB = 8192  # page cache of a connection while it runs a scan (see begin_scan)
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 _READONLY_CODES = frozenset({sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN})
@@ -507,8 +510,8 @@ class SqliteStore(BatchDerivedStore):
             conn = self._open_connection()
             try:
                 conn.execute("PRAGMA synchronous = NORMAL")
-                conn.execute("PRAGMA cache_size = -32768")  # 32 MiB per connection
-                conn.execute("PRAGMA mmap_size = 268435456")  # reads served from the page cache
+                conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
+                conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
                 conn.execute(f"PRAGMA wal_autocheckpoint = {_AUTOCHECKPOINT_PAGES}")
                 conn.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT}")
                 if self._read_only:
@@ -878,6 +881,16 @@ class SqliteStore(BatchDerivedStore):
         with self._write() as tx:
             tx.executemany("INSERT OR IGNORE INTO nodes (ws, node, record) VALUES (?, ?, ?)", rows)
 
+    def put_node_rows(self, ws: WorkspaceId, rows: Sequence[tuple[bytes, bytes]]) -> None:
+        """The scanner's :meth:`put_nodes`: (raw NodeID, record JSON) rows it encoded itself."""
+        wid = self._ws(ws)
+        with self._write() as tx:
+            # The workspace key is an integer of ours, so it goes into the SQL:
+            # the rows are bound as they come, without a copy per row.
+            tx.executemany(
+                f"INSERT OR IGNORE INTO nodes (ws, node, record) VALUES ({wid:d}, ?, ?)", rows
+            )
+
     def get_nodes(self, ws: WorkspaceId, node_ids: Sequence[NodeId]) -> dict[NodeId, NodeRecord]:
         """Batch lookup; missing IDs are absent from the result."""
         wid = self._ws(ws)
@@ -913,12 +926,38 @@ class SqliteStore(BatchDerivedStore):
         return {p: found[p] for p in paths if p in found}
 
     def begin_scan(self, ws: WorkspaceId) -> str:
-        """Open a staging area; it lives in the store, so it survives until commit or abort."""
+        """Open a staging area; it lives in the store, so it survives until commit or abort.
+
+        Until this thread commits or aborts a scan, its connection reads
+        without the memory map and with an 8 MiB page cache: a scan touches
+        every page it writes once, so a large map and cache only make its
+        memory grow with the tree (mapped pages count as the process's) while
+        saving it nothing measurable.
+        """
         wid = self._ws(ws)
         token = uuid.uuid4().hex
         with self._write() as tx:
             tx.execute("INSERT INTO scans (ws, token) VALUES (?, ?)", (wid, token))
+        self._scan_memory(token, open_=True)
         return token
+
+    def _scan_memory(self, token: str, *, open_: bool) -> None:
+        """Track this thread's open scans; the first lowers its memory, the last restores it."""
+        scans: set[str] | None = getattr(self._local, "scans", None)
+        if scans is None:
+            scans = self._local.scans = set()
+        was = bool(scans)
+        if open_:
+            scans.add(token)
+        else:
+            scans.discard(token)
+        if was == bool(scans):
+            return
+        cache, mmap = (_SCAN_CACHE_KIB, 0) if scans else (_CACHE_KIB, _MMAP_BYTES)
+        with self._errors():
+            conn = self._conn()
+            conn.execute(f"PRAGMA cache_size = -{cache}")
+            conn.execute(f"PRAGMA mmap_size = {mmap}")
 
     def _require_scan(self, tx: sqlite3.Connection, wid: int, token: str) -> bool:
         """True for an open scan, False for one superseded (see :data:`SUPERSEDED`)."""
@@ -957,6 +996,27 @@ class SqliteStore(BatchDerivedStore):
                 "INSERT OR REPLACE INTO scan_staging (ws, token, path, node) VALUES (?, ?, ?, ?)",
                 rows,
             )
+
+    def stage_path_rows(
+        self, ws: WorkspaceId, token: str, rows: Sequence[tuple[str, bytes | None]]
+    ) -> None:
+        """The scanner's :meth:`stage_paths`: (path, raw NodeID or None) rows."""
+        wid = self._ws(ws)
+        with self._write() as tx:
+            if not self._require_scan(tx, wid, token):
+                return  # superseded: it can only lose, so what it stages is dropped
+            if token.isascii() and token.isalnum():  # begin_scan's hex: safe in the SQL
+                tx.executemany(
+                    "INSERT OR REPLACE INTO scan_staging (ws, token, path, node)"
+                    f" VALUES ({wid:d}, '{token}', ?, ?)",
+                    rows,
+                )
+            else:
+                tx.executemany(
+                    "INSERT OR REPLACE INTO scan_staging (ws, token, path, node)"
+                    " VALUES (?, ?, ?, ?)",
+                    [(wid, token, path, node) for path, node in rows],
+                )
 
     def commit_scan(
         self, ws: WorkspaceId, token: str, root: NodeId, expected: NodeId | None, created_at: str
@@ -1015,6 +1075,7 @@ class SqliteStore(BatchDerivedStore):
                 "INSERT INTO root_history (ws, seq, root, created_at) VALUES (?, ?, ?, ?)",
                 (wid, seq, root_key, created_at),
             )
+        self._scan_memory(token, open_=False)
         return RootEntry(seq, root, created_at)
 
     def abort_scan(self, ws: WorkspaceId, token: str) -> None:
@@ -1026,6 +1087,7 @@ class SqliteStore(BatchDerivedStore):
                 "DELETE FROM scans WHERE ws = ? AND token IN (?, ?)",
                 (wid, token, SUPERSEDED + token),
             )
+        self._scan_memory(token, open_=False)
 
     def workspace_counts(self, ws: WorkspaceId) -> tuple[int, int]:
         """Stored records and frames, counted on their (ws, ...) indexes."""

@@ -10,9 +10,11 @@ record content that never existed as a whole. A file that cannot be read
 (no permission, an I/O error) is not a failure: its result says so and the
 scan skips it.
 
-The file's NodeID is computed next to its content hash, in the worker: on a
-cold scan the walking process is the bottleneck, and the NodeID needs nothing
-the worker does not already have (path, content hash, executable bit).
+The file's NodeID and its record's canonical JSON are computed next to its
+content hash, in the worker: on a cold scan the walking process is the
+bottleneck, and neither needs anything the worker does not already have
+(path, content hash, size, executable bit), so the walking process only
+passes the encoded record on to the store.
 
 Why processes and not threads: reading many small files is dominated by
 per-call Python overhead under the GIL, so two threads are slower than one.
@@ -42,6 +44,7 @@ from multiprocessing.context import BaseContext
 from treeframe.errors import FileChangedDuringScan, ScanError, from_os_error, os_error_reason
 from treeframe.hashing.ids import content_hasher, file_node_id
 from treeframe.ids import ContentHash, NodeId
+from treeframe.tree.records import file_record_json
 
 __all__ = [
     "CHUNK_SIZE",
@@ -69,8 +72,8 @@ SLOW_START_FACTOR = 10
 HashJob = tuple[str, str, int, int, int, int]
 """(absolute path, workspace-relative path, size, mtime_ns, inode, mode) as seen by the walk."""
 
-Hashed = tuple[ContentHash, NodeId]
-"""A file's content hash and its NodeID."""
+Hashed = tuple[ContentHash, NodeId, bytes]
+"""A file's content hash, its NodeID and its record's canonical JSON (``NodeRecord.to_json``)."""
 
 Unreadable = tuple[None, str]
 """A file that could not be read: ``(None, reason)``, e.g. ``(None, "permission denied")``."""
@@ -162,7 +165,7 @@ def hash_file(job: HashJob) -> ContentHash:
 
 
 def hash_batch(jobs: Sequence[HashJob]) -> list[HashResult]:
-    """Hash several files and compute their NodeIDs; the default :data:`BatchHasher`.
+    """Hash several files, computing their NodeIDs and records; the default :data:`BatchHasher`.
 
     An unreadable file gives :data:`Unreadable` and the rest of the batch is
     still hashed; a changed file fails the whole batch.
@@ -174,7 +177,9 @@ def hash_batch(jobs: Sequence[HashJob]) -> list[HashResult]:
         except FileUnreadable as exc:
             out.append((None, exc.reason))
             continue
-        out.append((digest, file_node_id(job[1], digest, bool(job[5] & stat.S_IXUSR))))
+        executable = bool(job[5] & stat.S_IXUSR)
+        node_id = file_node_id(job[1], digest, executable)
+        out.append((digest, node_id, file_record_json(node_id, job[1], digest, job[2], executable)))
     return out
 
 

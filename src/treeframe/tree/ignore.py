@@ -33,6 +33,7 @@ deep walk costs one small object per directory that has ignore files.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -423,13 +424,25 @@ class _Layer:
     dirs: _Choice | None
 
 
+_FINGERPRINT_TAG = b"treeframe:ignore-rules:v1\0"
+"""Changes whenever this module would decide any path differently for the same lines."""
+
+
 class IgnoreRules:
     """The ignore rules in force for one directory during a walk (immutable)."""
 
-    __slots__ = ("_layers",)
+    __slots__ = ("_layers", "fingerprint")
 
-    def __init__(self, layers: tuple[_Layer, ...] = ()) -> None:
+    def __init__(self, layers: tuple[_Layer, ...] = (), fingerprint: bytes = bytes(32)) -> None:
         self._layers = layers
+        self.fingerprint = fingerprint
+        """32 bytes naming these rules: equal fingerprints decide every path the same way.
+
+        Built from each layer's directory and pattern lines, so it is stable
+        across scans and processes; all zeros when no pattern applies. The
+        scanner keeps it in a directory's stat-cache blob, and while it is
+        unchanged, names the blob lists need no second ignore check.
+        """
 
     @property
     def has_patterns(self) -> bool:
@@ -447,6 +460,7 @@ class IgnoreRules:
         ``warnings`` (if given).
         """
         patterns: list[_Pattern] = []
+        kept: list[str] = []
         for line in lines:
             try:
                 pattern = _compile_line(line)
@@ -459,6 +473,7 @@ class IgnoreRules:
                 continue
             if pattern is not None:
                 patterns.append(pattern)
+                kept.append(line)
         if not patterns:
             return self
         base = dir_path.encode("utf-8", "surrogateescape") + b"/" if dir_path else b""
@@ -466,7 +481,11 @@ class IgnoreRules:
         layer = _Layer(
             base, _choice([(i, p) for i, p in numbered if not p.dir_only]), _choice(numbered)
         )
-        return IgnoreRules((*self._layers, layer))
+        hasher = hashlib.blake2b(_FINGERPRINT_TAG + self.fingerprint, digest_size=32)
+        for part in (base, *(line.encode("utf-8", "surrogateescape") for line in kept)):
+            hasher.update(len(part).to_bytes(4, "big") + part)
+        digest = hasher.digest()
+        return IgnoreRules((*self._layers, layer), digest)
 
     def is_ignored(self, path: str, *, is_dir: bool) -> bool:
         """Whether the workspace-relative ``path`` is excluded from the scan.

@@ -13,7 +13,7 @@ from treeframe.hashing.canonical_json import canonical_json, load_record
 from treeframe.hashing.ids import dir_node_id, file_node_id, symlink_node_id
 from treeframe.ids import ContentHash, NodeId, parse_hex_id
 
-__all__ = ["NODE_SCHEMA", "NodeKind", "NodeRecord"]
+__all__ = ["NODE_SCHEMA", "NodeKind", "NodeRecord", "file_record_json"]
 
 NodeKind = Literal["file", "dir", "symlink"]
 NODE_SCHEMA = "node/1"
@@ -24,6 +24,20 @@ _FILE_JSON = (
     '{{"content_hash":"{}","executable":{},"kind":"file","node_id":"{}","path":{},'
     '"schema":"' + NODE_SCHEMA + '","size":{}}}'
 )
+
+
+def file_record_json(
+    node_id: str, path: str, content_hash: str, size: int, executable: bool
+) -> bytes:
+    """Canonical JSON of a file record from its fields (what :meth:`NodeRecord.to_json` gives).
+
+    Keys are already in sorted order, so no dict is built: the scanner's
+    hashing workers call it for every file they hash, and the property tests
+    hold it equal to the generic canonical encoding.
+    """
+    return _FILE_JSON.format(
+        content_hash, "true" if executable else "false", node_id, _json_string(path), size
+    ).encode("utf-8")
 
 
 def _typed(value: Any, kind: type, what: str) -> Any:
@@ -66,7 +80,9 @@ class NodeRecord:
 
         Raises InvalidPath when two children share a name.
         """
-        ordered = tuple(sorted(children, key=lambda entry: entry[0].encode("utf-8")))
+        # Code-point order is UTF-8 byte order, so the (name, ID) pairs sort as
+        # they are (C comparisons, no key function); equal names are refused below.
+        ordered = tuple(sorted(children))
         for (name, _), (following, _) in pairwise(ordered):
             if name == following:
                 # e.g. NFC and NFD spellings of one name side by side on disk
@@ -112,13 +128,10 @@ class NodeRecord:
         generic canonical encoding.
         """
         if self.kind == "file":
-            return _FILE_JSON.format(
-                self.content_hash,
-                "true" if self.executable else "false",
-                self.node_id,
-                _json_string(self.path),
-                self.size,
-            ).encode("utf-8")
+            assert self.content_hash is not None
+            return file_record_json(
+                self.node_id, self.path, self.content_hash, self.size, self.executable
+            )
         return canonical_json(self.to_dict(), checked=True)
 
     @classmethod

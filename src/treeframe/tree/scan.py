@@ -89,7 +89,7 @@ from treeframe.errors import (
 from treeframe.ids import ContentHash, NodeId, WorkspaceId
 from treeframe.observability import events
 from treeframe.observability.progress import ProgressFn
-from treeframe.storage.base import RootEntry, StorageBackend
+from treeframe.storage.base import RootEntry, ScanRows, StorageBackend
 from treeframe.tree.filehash import (
     SYSTEM_ERRNOS,
     Batch,
@@ -140,8 +140,8 @@ BATCH_FILES = 128
 BATCH_BYTES = 32 << 20
 """A hashing task is also closed once its files add up to this many bytes."""
 
-NODE_BATCH = 2000
-PATH_BATCH = 2000
+NODE_BATCH = 8192
+PATH_BATCH = 8192
 STAT_BATCH = 256
 PROGRESS_INTERVAL = 0.1
 
@@ -269,6 +269,8 @@ class _Dir:
         "name",
         "old",
         "old_children",
+        "old_dirs",
+        "old_id",
         "parent",
         "path",
         "rules",
@@ -286,13 +288,20 @@ class _Dir:
         old: NodeRecord | None,
         rules: IgnoreRules,
         focus: Focus | None = None,
+        old_id: NodeId | None = None,
     ) -> None:
         self.path = path
         self.abs = abs_path
         self.parent = parent
         self.name = name
+        # The directory at this path in the previous tree: its record, or only
+        # its NodeID (``old_id`` without ``old``) until the record is needed.
         self.old = old
+        self.old_id = old.node_id if old is not None else old_id
         self.old_children: dict[str, NodeId] = dict(old.children) if old is not None else {}
+        # The old subdirectories by name, from a stat-cache blob that names the
+        # old directory (set instead of loading ``old``; see Scanner.list_dir).
+        self.old_dirs: dict[str, str] | None = None
         self.rules = rules
         self.statdir: StatDir | None = None
         self.files: list[FileSlot] = []
@@ -350,20 +359,41 @@ class _Cache:
 
 
 class _Sink:
-    """Buffers a scan's writes and sends them to the store in batches."""
+    """Buffers a scan's writes and sends them to the store in batches.
+
+    A store with the :class:`~treeframe.storage.base.ScanRows` methods gets
+    rows (raw NodeIDs, record JSON): hashed files' records arrive encoded
+    from the hashing workers and are passed through untouched. Any other
+    store gets :class:`NodeRecord` objects.
+    """
 
     def __init__(self, store: StorageBackend, ws: WorkspaceId, token: str) -> None:
         self._store = store
+        self._rows: ScanRows | None = store if isinstance(store, ScanRows) else None
+        self.encoded = self._rows is not None
+        """Whether hashed files go in as :meth:`node_rows` (else as records)."""
         self._ws = ws
         self._token = token
         self._nodes: list[NodeRecord] = []
+        self._node_rows: list[tuple[bytes, bytes]] = []
         self._paths: list[tuple[str, NodeId | None]] = []
         self.nodes_written = 0
         self.paths_staged = 0
 
     def nodes(self, records: list[NodeRecord]) -> None:
-        self._nodes.extend(records)
-        if len(self._nodes) >= NODE_BATCH:
+        if self.encoded:
+            fromhex = bytes.fromhex
+            self._node_rows.extend((fromhex(r.node_id), r.to_json()) for r in records)
+        else:
+            self._nodes.extend(records)
+        if len(self._nodes) + len(self._node_rows) >= NODE_BATCH:
+            self._flush_nodes()
+
+    def node_rows(self, rows: list[tuple[NodeId, bytes]]) -> None:
+        """Hashed files' records as the workers encoded them (only when :attr:`encoded`)."""
+        fromhex = bytes.fromhex
+        self._node_rows.extend((fromhex(node_id), record) for node_id, record in rows)
+        if len(self._node_rows) >= NODE_BATCH:
             self._flush_nodes()
 
     def paths(self, entries: list[tuple[str, NodeId | None]]) -> None:
@@ -376,12 +406,23 @@ class _Sink:
             self._store.put_nodes(self._ws, self._nodes)
             self.nodes_written += len(self._nodes)
             self._nodes = []
+        if self._node_rows:
+            assert self._rows is not None
+            self._rows.put_node_rows(self._ws, self._node_rows)
+            self.nodes_written += len(self._node_rows)
+            self._node_rows = []
 
     def _flush_paths(self) -> None:
-        if self._paths:
+        if not self._paths:
+            return
+        if self._rows is not None:
+            fromhex = bytes.fromhex
+            rows = [(p, None if n is None else fromhex(n)) for p, n in self._paths]
+            self._rows.stage_path_rows(self._ws, self._token, rows)
+        else:
             self._store.stage_paths(self._ws, self._token, self._paths)
-            self.paths_staged += len(self._paths)
-            self._paths = []
+        self.paths_staged += len(self._paths)
+        self._paths = []
 
     def flush(self) -> None:
         self._flush_nodes()
@@ -408,6 +449,7 @@ _BY_NAME = operator.attrgetter("name")
 """Sort key of directory entries: raw byte order (every filesystem encoding preserves it)."""
 
 _EMPTY_DIR = NodeRecord.directory("", []).node_id
+_NOTHING: dict[str, str] = {}
 
 
 def _raw_path(prefix: str, abs_path: str) -> bytes:
@@ -519,14 +561,16 @@ class _Scanner:
             job = stack[-1]
             if job.todo:
                 name, abs_path = job.todo.pop()
+                focus = job.focus.get(name) if job.focus is not None else None
                 child = _Dir(
                     child_path(job.path, name),
                     abs_path,
                     job,
                     name,
-                    self.old_subdir(job, name),
+                    self.old_subdir(job, name, focus),
                     job.rules,
-                    job.focus.get(name) if job.focus is not None else None,
+                    focus,
+                    self.old_subdir_id(job, name),
                 )
                 try:
                     self.list_dir(child)
@@ -551,13 +595,41 @@ class _Scanner:
             )
         return self.root_id
 
-    def old_subdir(self, parent: _Dir, name: str) -> NodeRecord | None:
-        """The directory at the same path in the previous tree, if there was one."""
-        child_id = parent.old_children.get(name)
-        if child_id is None:
-            return None
-        record = self.store.get_node(self.ws, child_id)
+    def old_subdir(self, parent: _Dir, name: str, focus: Focus | None) -> NodeRecord | None:
+        """The directory at the same path in the previous tree, if there was one.
+
+        None also when the parent knows its old subdirectories from the stat
+        cache (``old_dirs``): the child then gets only the old NodeID and reads
+        its record when it turns out to be needed (a partial directory: now).
+        """
+        if parent.old_dirs is not None:
+            child_id = parent.old_dirs.get(name)
+            if child_id is None or focus is None:
+                return None
+        else:
+            child_id = parent.old_children.get(name)
+            if child_id is None:
+                return None
+        record = self.store.get_node(self.ws, NodeId(child_id))
         return record if record is not None and record.kind == "dir" else None
+
+    @staticmethod
+    def old_subdir_id(parent: _Dir, name: str) -> NodeId | None:
+        """The old NodeID of a subdirectory, when the parent knows it from the stat cache."""
+        if parent.old_dirs is None:
+            return None
+        child_id = parent.old_dirs.get(name)
+        return NodeId(child_id) if child_id is not None else None
+
+    def load_old(self, job: _Dir) -> None:
+        """Read the old record of a directory known so far only by its NodeID."""
+        if job.old is None and job.old_id is not None:
+            record = self.store.get_node(self.ws, job.old_id)
+            if record is None or record.kind != "dir":
+                job.old_id = None
+            else:
+                job.old = record
+                job.old_children = dict(record.children)
 
     def drain(self) -> None:
         """Finalize ready jobs in order: those whose hashes are in, or any when over the window."""
@@ -601,7 +673,28 @@ class _Scanner:
         prefix = job.path + "/" if job.path else ""
         statdir = self.cache.get(job.path)
         job.statdir = statdir
+        if job.old_id is not None:
+            if (
+                statdir is not None
+                and statdir.dirs is not None
+                and job.focus is None
+                and statdir.dir_id == bytes.fromhex(job.old_id)
+            ):
+                # The blob describes the old directory itself (its NodeID
+                # commits to every child): its subdirectories are the old
+                # ones, so the walk goes on without old records.
+                job.old_dirs = statdir.dirs
+            else:
+                self.load_old(job)
         cached = statdir.entries if statdir is not None else {}
+        # Names the blob lists were not ignored under the rules it was written
+        # with; while those rules are the same, they need no second check.
+        if patterns and statdir is not None and statdir.rules == rules.fingerprint:
+            known_files: dict[str, StatEntry] = cached
+            known_dirs = statdir.dirs or _NOTHING
+            known_links = statdir.links or _NOTHING
+        else:
+            known_files, known_dirs, known_links = {}, _NOTHING, _NOTHING
         # statcache.is_racy, hoisted: an entry is trusted only below this mtime.
         racy_limit = statdir.written_ns - RACY_MARGIN_NS if statdir is not None else 0
         hashes = self.hashes
@@ -642,7 +735,11 @@ class _Scanner:
             mode = st.st_mode
             kind = mode & _S_IFMT
             if kind == _S_IFREG:
-                if patterns and rules.is_ignored(prefix + name, is_dir=False):
+                if (
+                    patterns
+                    and name not in known_files
+                    and rules.is_ignored(prefix + name, is_dir=False)
+                ):
                     if name is not entry.name:
                         unusual.pop()
                     continue
@@ -671,13 +768,19 @@ class _Scanner:
                     self.tick()
             elif kind == _S_IFDIR:
                 if name in BUILTIN_IGNORED_DIRS or (
-                    patterns and rules.is_ignored(prefix + name, is_dir=True)
+                    patterns
+                    and name not in known_dirs
+                    and rules.is_ignored(prefix + name, is_dir=True)
                 ):
                     if name is not entry.name:
                         unusual.pop()
                     continue
                 todo.append((name, entry.path))
-            elif patterns and rules.is_ignored(prefix + name, is_dir=False):
+            elif (
+                patterns
+                and not (kind == _S_IFLNK and name in known_links)
+                and rules.is_ignored(prefix + name, is_dir=False)
+            ):
                 if name is not entry.name:
                     unusual.pop()
             elif kind == _S_IFLNK:
@@ -843,6 +946,14 @@ class _Scanner:
     # -- finalizing ---------------------------------------------------------
     def finalize(self, job: _Dir) -> None:
         """Build the directory's records, diff them against the old tree, emit and drop."""
+        if job.old is None and job.old_id is not None:  # known from the stat cache
+            if self.unchanged_cached(job):
+                if self.outdated(job.statdir, job):
+                    assert job.statdir is not None
+                    self.write_cache(job, job.old_id, list(job.statdir.entries.items()))
+                self.link(job, job.old_id)
+                return
+            self.load_old(job)
         sink = self.sink
         path = job.path
         prefix = path + "/" if path else ""
@@ -856,6 +967,9 @@ class _Scanner:
             old is not None and statdir is not None and statdir.dir_id == bytes.fromhex(old.node_id)
         )
         if old is not None and self.unchanged(job, trusted):
+            if self.outdated(statdir, job):
+                assert statdir is not None
+                self.write_cache(job, old.node_id, list(statdir.entries.items()))
             self.link(job, old.node_id)
             return
         same = old is not None
@@ -865,6 +979,8 @@ class _Scanner:
         staged: list[tuple[str, NodeId | None]] = []
         replaced: list[NodeId] = []
         cache: list[tuple[str, StatEntry]] = []
+        encoded = sink.encoded
+        new_rows: list[tuple[NodeId, bytes]] = []
 
         cached_entries = statdir.entries if statdir is not None else {}
         for name in job.hits:
@@ -896,12 +1012,15 @@ class _Scanner:
                     _raw_path(prefix, abs_path), "unreadable_file", f"cannot read: {result[1]}"
                 )
                 continue
-            content, node_id = result
+            content, node_id, record_json = result
             if node_id != old_children.get(name):
-                executable = bool(st.st_mode & _S_IXUSR)
-                new_records.append(
-                    NodeRecord(node_id, prefix + name, "file", content, st.st_size, executable)
-                )
+                if encoded:
+                    new_rows.append((node_id, record_json))
+                else:
+                    executable = bool(st.st_mode & _S_IXUSR)
+                    new_records.append(
+                        NodeRecord(node_id, prefix + name, "file", content, st.st_size, executable)
+                    )
             cache.append(
                 (
                     name,
@@ -918,15 +1037,19 @@ class _Scanner:
             )
             children.append((name, node_id))
 
-        for name, node_id in children:
-            old_id = old_children.get(name)
-            if old_id is not None:
-                matched += 1
-            if node_id != old_id:
-                same = False
-                staged.append((prefix + name, node_id))
+        if old_children:
+            for name, node_id in children:
+                old_id = old_children.get(name)
                 if old_id is not None:
-                    replaced.append(old_id)
+                    matched += 1
+                if node_id != old_id:
+                    same = False
+                    staged.append((prefix + name, node_id))
+                    if old_id is not None:
+                        replaced.append(old_id)
+        elif children:  # a new (or formerly empty) directory, as in a first scan: all new
+            same = False
+            staged = [(prefix + name, node_id) for name, node_id in children]
 
         for record in job.links:
             name = record.name
@@ -975,23 +1098,49 @@ class _Scanner:
             dir_record = NodeRecord.directory(path, children)
             dir_id = dir_record.node_id
             new_records.append(dir_record)
+        if new_rows:
+            sink.node_rows(new_rows)
         if new_records:
             sink.nodes(new_records)
 
-        dir_raw = bytes.fromhex(dir_id)
         # A partial directory saw only some files: no stat-cache blob is written for it
         # (the old one names the old directory, so a later scan does not trust it blindly).
-        if (cache or statdir is not None) and self.cache.enabled and job.focus is None:
+        if self.cache.enabled and job.focus is None:
             stale = (
                 statdir is None
+                or statdir.dirs is None
+                or statdir.rules != job.rules.fingerprint
                 or bool(job.files)
                 or len(statdir.entries) != len(job.hits)
-                or statdir.dir_id != dir_raw
+                or statdir.dir_id != bytes.fromhex(dir_id)
             )
             if stale:
-                self.cache.put(path, encode_stat_dir(self.started_ns, dir_raw, cache))
+                self.write_cache(job, dir_id, cache)
 
         self.link(job, dir_id)
+
+    def outdated(self, statdir: StatDir | None, job: _Dir) -> bool:
+        """Whether an unchanged directory's blob lacks what this format version keeps."""
+        return (
+            statdir is not None
+            and self.cache.enabled
+            and job.focus is None
+            and (statdir.dirs is None or statdir.rules != job.rules.fingerprint)
+        )
+
+    def write_cache(self, job: _Dir, dir_id: NodeId, entries: list[tuple[str, StatEntry]]) -> None:
+        """Queue the directory's stat-cache blob: its files, subdirectories and symlinks."""
+        self.cache.put(
+            job.path,
+            encode_stat_dir(
+                self.started_ns,
+                bytes.fromhex(dir_id),
+                entries,
+                job.subdirs,
+                [(record.name, record.node_id) for record in job.links],
+                job.rules.fingerprint,
+            ),
+        )
 
     def link(self, job: _Dir, dir_id: NodeId) -> None:
         """Hand a finalized directory's NodeID to its parent (or make it the root)."""
@@ -1029,6 +1178,26 @@ class _Scanner:
             if old_children.get(record.name) != record.node_id:
                 return False
         return all(old_children.get(name) == node_id for name, node_id in job.subdirs)
+
+    def unchanged_cached(self, job: _Dir) -> bool:
+        """:meth:`unchanged` for a directory whose old children are known from its blob only.
+
+        The blob names the old directory, so its entries, subdirectories and
+        symlinks are exactly the old children: every file a hit, the same
+        counts, the same NodeIDs for the rest.
+        """
+        statdir = job.statdir
+        assert statdir is not None
+        assert statdir.dirs is not None
+        assert statdir.links is not None
+        if job.files or len(job.hits) != len(statdir.entries):
+            return False
+        links, dirs = statdir.links, statdir.dirs
+        if len(job.links) != len(links) or len(job.subdirs) != len(dirs):
+            return False
+        if any(links.get(record.name) != record.node_id for record in job.links):
+            return False
+        return all(dirs.get(name) == node_id for name, node_id in job.subdirs)
 
     def delete_old_subtrees(self, old_ids: list[NodeId]) -> None:
         """Stage deletes for every path below old directories that left the tree.

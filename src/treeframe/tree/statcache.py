@@ -14,21 +14,34 @@ scanner reads and writes it through the :class:`StatCache` seam, kept by a
 workspace in a file of its own beside the tree
 (:class:`~treeframe.tree.statcache_sqlite.SqliteStatCache`) or in memory
 (:class:`MemoryStatCache`). Each directory's entries are one blob, keyed by
-the directory's workspace-relative path, format version 1, all integers
+the directory's workspace-relative path, format version 2, all integers
 big-endian::
 
-    header   magic "TFSC" | u8 version=1 | 3 zero bytes | i64 written_ns
+    header   magic "TFSC" | u8 version=2 | 3 zero bytes | i64 written_ns
              | 32 bytes dir NodeID (raw; zeros = unknown) | u32 count
     names    u32 byte length | the count names, UTF-8, joined by NUL
     entries  count x (u64 size | i64 mtime_ns | i64 ctime_ns | u64 ino
              | u64 dev | u32 mode | 32 bytes content hash), in name order
+    dirs     u32 n | u32 byte length | n subdirectory names joined by NUL
+             | n x 32 bytes NodeID (raw), in name order
+    links    the same for the symlinks
+    rules    32 bytes: the fingerprint of the ignore rules in force (zeros: none)
 
 ``written_ns`` is the wall-clock time (ns) the scan that wrote the blob
 started, i.e. no later than any ``lstat`` it recorded: the racy check's
 reference point. ``dir NodeID`` is the directory's NodeID computed from
-exactly these entries; when it equals the directory's NodeID in the previous
-tree, the cached hashes are known to be the ones that tree was built from, so
-the scanner may reuse that tree's file NodeIDs without rehashing anything.
+exactly these entries, subdirectories and symlinks; when it equals the
+directory's NodeID in the previous tree, the cached hashes are known to be
+the ones that tree was built from, so the scanner may reuse that tree's file
+NodeIDs without rehashing anything, and the ``dirs`` and ``links`` sections
+are that tree's children of those kinds: the scanner descends into an
+unchanged directory without reading its old record from the store. ``rules``
+is :attr:`~treeframe.tree.ignore.IgnoreRules.fingerprint` of the directory's
+ignore rules when the blob was written: while it is unchanged, every name the
+blob lists (with its kind) was not ignored then and is not now, so the scanner
+skips the ignore check for it. Version 1
+(no ``dirs`` and ``links`` sections) is still read; the scanner rewrites such
+a blob as version 2.
 A blob that does not parse is treated as absent: the cache can only cost
 a re-read, never a wrong hash.
 
@@ -42,6 +55,7 @@ skip a record that store lacks; at worst its entries save re-reading.
 
 from __future__ import annotations
 
+import operator
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,11 +77,14 @@ RACY_MARGIN_NS = 2_000_000_000
 """Entries whose mtime is this close to (or after) the cache write time are re-hashed."""
 
 _MAGIC = b"TFSC"
-_VERSION = 1
+_VERSION = 2
+_VERSIONS = (1, 2)
 _HEADER = struct.Struct(">4sB3xq32sI")
 _LEN = struct.Struct(">I")
+_PAIR = struct.Struct(">II")
 _ENTRY = struct.Struct(">QqqQQI32s")
 _NO_DIR = bytes(32)
+_NAME = operator.itemgetter(0)
 
 
 StatEntry = tuple[int, int, int, int, int, int, bytes]
@@ -80,18 +97,42 @@ building them in C (``struct.iter_unpack``) is several times cheaper.
 
 @dataclass(frozen=True, slots=True)
 class StatDir:
-    """One directory's decoded stat-cache blob."""
+    """One directory's decoded stat-cache blob.
+
+    ``dirs`` and ``links`` map the directory's subdirectories and symlinks to
+    their NodeIDs (hex) when the blob was written, ``rules`` is the ignore
+    rules' fingerprint then; all None in a version-1 blob.
+    """
 
     written_ns: int
     dir_id: bytes | None
     entries: dict[str, StatEntry]
+    dirs: dict[str, str] | None = None
+    links: dict[str, str] | None = None
+    rules: bytes | None = None
+
+
+def _named_ids(items: Sequence[tuple[str, str]]) -> list[bytes]:
+    ordered = sorted(items, key=_NAME)
+    names = "\0".join(name for name, _ in ordered).encode("utf-8")
+    raw = bytes.fromhex("".join(node_id for _, node_id in ordered))
+    return [_PAIR.pack(len(ordered), len(names)), names, raw]
 
 
 def encode_stat_dir(
-    written_ns: int, dir_id: bytes | None, entries: Sequence[tuple[str, StatEntry]]
+    written_ns: int,
+    dir_id: bytes | None,
+    entries: Sequence[tuple[str, StatEntry]],
+    dirs: Sequence[tuple[str, str]] = (),
+    links: Sequence[tuple[str, str]] = (),
+    rules: bytes = _NO_DIR,
 ) -> bytes:
-    """Encode a directory's entries (any order; stored sorted by name)."""
-    ordered = sorted(entries, key=lambda item: item[0])
+    """Encode a directory's entries, subdirectories and symlinks (any order; stored by name).
+
+    ``dirs`` and ``links`` are (name, hex NodeID) pairs; ``rules`` the 32-byte
+    fingerprint of the ignore rules they were listed under.
+    """
+    ordered = sorted(entries, key=_NAME)
     names = "\0".join(name for name, _ in ordered).encode("utf-8")
     parts = [
         _HEADER.pack(_MAGIC, _VERSION, written_ns, dir_id or _NO_DIR, len(ordered)),
@@ -100,30 +141,67 @@ def encode_stat_dir(
     ]
     pack = _ENTRY.pack
     parts.extend(pack(*entry) for _, entry in ordered)
+    parts += _named_ids(dirs)
+    parts += _named_ids(links)
+    parts.append(rules)
     return b"".join(parts)
 
 
+def _names(data: bytes, count: int) -> list[str] | None:
+    try:
+        names = data.decode("utf-8").split("\0") if count else []
+    except UnicodeDecodeError:
+        return None
+    return names if len(names) == count else None
+
+
+def _decode_named_ids(data: bytes, offset: int) -> tuple[dict[str, str], int] | None:
+    """A ``dirs`` or ``links`` section at ``offset``: the mapping and the offset after it."""
+    if len(data) < offset + _PAIR.size:
+        return None
+    count, names_len = _PAIR.unpack_from(data, offset)
+    offset += _PAIR.size
+    end = offset + names_len + 32 * count
+    if len(data) < end:
+        return None
+    names = _names(data[offset : offset + names_len], count)
+    if names is None:
+        return None
+    ids = data[offset + names_len : end].hex()
+    return {name: ids[64 * i : 64 * i + 64] for i, name in enumerate(names)}, end
+
+
 def decode_stat_dir(data: bytes | None) -> StatDir | None:
-    """Decode a blob from :func:`encode_stat_dir`; None when absent or malformed."""
+    """Decode a blob from :func:`encode_stat_dir` (or version 1); None when absent or malformed."""
     if not data or len(data) < _HEADER.size + _LEN.size:
         return None
     magic, version, written_ns, dir_id, count = _HEADER.unpack_from(data)
-    if magic != _MAGIC or version != _VERSION:
+    if magic != _MAGIC or version not in _VERSIONS:
         return None
     offset = _HEADER.size
     (names_len,) = _LEN.unpack_from(data, offset)
     offset += _LEN.size
     body = offset + names_len
-    if len(data) != body + count * _ENTRY.size:
+    end = body + count * _ENTRY.size
+    if len(data) < end or (version == 1 and len(data) != end):
         return None
-    try:
-        names = data[offset:body].decode("utf-8").split("\0") if count else []
-    except UnicodeDecodeError:
+    names = _names(data[offset:body], count)
+    if names is None:
         return None
-    if len(names) != count:
+    entries: dict[str, StatEntry] = dict(
+        zip(names, _ENTRY.iter_unpack(data[body:end]), strict=True)
+    )
+    if version == 1:
+        return StatDir(written_ns, None if dir_id == _NO_DIR else dir_id, entries)
+    dirs = _decode_named_ids(data, end)
+    if dirs is None:
         return None
-    entries: dict[str, StatEntry] = dict(zip(names, _ENTRY.iter_unpack(data[body:]), strict=True))
-    return StatDir(written_ns, None if dir_id == _NO_DIR else dir_id, entries)
+    links = _decode_named_ids(data, dirs[1])
+    if links is None or links[1] + 32 != len(data):
+        return None
+    rules = data[links[1] :]
+    known = None if dir_id == _NO_DIR else dir_id
+    return StatDir(written_ns, known, entries, dirs[0], links[0], rules)
 
 
 def is_racy(mtime_ns: int, written_ns: int) -> bool:

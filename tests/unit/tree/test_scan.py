@@ -24,6 +24,7 @@ from treeframe.storage.memory import MemoryStore
 from treeframe.storage.sqlite import SqliteStore
 from treeframe.testing.factories import workspace_info
 from treeframe.tree.filehash import HashJob, HashResult, hash_batch
+from treeframe.tree.ignore import IgnoreRules
 from treeframe.tree.scan import PHASES, ScanResult, Skipped, scan_tree
 from treeframe.tree.statcache import MemoryStatCache, StatCache
 from treeframe.tree.statcache_sqlite import SqliteStatCache
@@ -265,6 +266,67 @@ def test_rescan_opens_no_file_of_an_unchanged_tree(tmp_path, store, monkeypatch)
     assert result.files_hashed == 0
 
 
+def test_rescan_of_unchanged_tree_reads_only_the_root_record(tmp_path, store, monkeypatch):
+    # The stat-cache blobs name each old directory and list its subdirectories,
+    # so an unchanged rescan descends without reading old directory records.
+    root = make_tree(tmp_path / "t")
+    write(root, "src/util/deep/er/leaf.txt", b"leaf")
+    first = scan(root, store)
+    read: list[NodeId] = []
+    real = store.get_nodes
+
+    def counting(ws: WorkspaceId, node_ids: Sequence[NodeId]):  # type: ignore[no-untyped-def]
+        read.extend(node_ids)
+        return real(ws, node_ids)
+
+    monkeypatch.setattr(store, "get_nodes", counting)
+    second = scan(root, store)
+    assert second.root == first.root
+    assert read == [first.root]
+    # One changed file deep down: its ancestors' records are read, nothing else.
+    write(root, "src/util/deep/er/leaf.txt", b"LEAF")
+    read.clear()
+    third = scan(root, store)
+    assert third.root == fresh_root(root)
+    # The old root, the four old ancestors, and the replaced file's old record
+    # (looked up in case it was a directory whose paths must leave the index).
+    assert len(read) == len(set(read)) == 6
+    current = {
+        paths(store)[p] for p in ("", "src", "src/util", "src/util/deep", "src/util/deep/er")
+    }
+    assert current.isdisjoint(read)
+
+
+_MUTATIONS: list[tuple[str, Callable[[Path], None]]] = [
+    ("edit-deep", lambda r: write(r, "a/b/c/f.txt", b"changed")),
+    ("add-file", lambda r: write(r, "a/b/new.txt", b"new")),
+    ("remove-file", lambda r: (r / "a/b/c/g.txt").unlink()),
+    ("dir-to-file", lambda r: (shutil.rmtree(r / "a/x"), write(r, "a/x", b"now a file"))),
+    ("file-to-dir", lambda r: ((r / "a/y").unlink(), write(r, "a/y/inside.txt", b"in"))),
+    (
+        "retarget-link",
+        lambda r: ((r / "a/b/link").unlink(), os.symlink("elsewhere", r / "a/b/link")),
+    ),
+    ("link-to-dir", lambda r: ((r / "a/b/link").unlink(), write(r, "a/b/link/z.txt", b"z"))),
+    ("add-empty-dir", lambda r: (r / "a/b/c/empty").mkdir()),
+    ("remove-subtree", lambda r: shutil.rmtree(r / "a/b/c")),
+    ("nothing", lambda r: None),
+]
+
+
+def test_rescans_through_the_stat_cache_match_a_fresh_scan_after_each_change(tmp_path, store):
+    root = tmp_path / "t"
+    for rel in ("a/b/c/f.txt", "a/b/c/g.txt", "a/b/h.txt", "a/x/deep/i.txt", "a/y", "top.txt"):
+        write(root, rel, rel.encode())
+    os.symlink("h.txt", root / "a/b/link")
+    scan(root, store)
+    for name, mutate in _MUTATIONS:
+        mutate(root)
+        result = scan(root, store)
+        assert result.root == fresh_root(root), name
+        assert paths(store)[""] == result.root, name
+
+
 def test_chmod_is_a_stat_change_so_the_file_is_read_again(tmp_path, store):
     root = make_tree(tmp_path / "t")
     first = scan(root, store)
@@ -483,6 +545,49 @@ def test_changing_ignore_rules_changes_the_tree(tmp_path, store):
     scan(root, store)
     assert "b.tmp" not in paths(store)
     assert ".gitignore" in paths(store)
+
+
+def test_rescan_under_unchanged_rules_checks_only_new_names(tmp_path, store, monkeypatch):
+    root = tmp_path / "t"
+    write(root, ".gitignore", b"*.tmp\nbuild/\n")
+    for rel in ("a.txt", "b.tmp", "sub/c.txt", "sub/d.tmp", "build/out.o"):
+        write(root, rel)
+    os.symlink("a.txt", root / "sub" / "link")
+    first = scan(root, store)
+    checked: list[str] = []
+    real = IgnoreRules.is_ignored
+
+    def counting(self: IgnoreRules, path: str, *, is_dir: bool) -> bool:
+        checked.append(path)
+        return real(self, path, is_dir=is_dir)
+
+    monkeypatch.setattr(IgnoreRules, "is_ignored", counting)
+    second = scan(root, store)
+    assert second.root == first.root
+    # Kept names are listed in their directory's blob; only the ignored ones are judged again.
+    assert sorted(checked) == ["b.tmp", "build", "sub/d.tmp"]
+    checked.clear()
+    write(root, "sub/new.tmp")
+    scan(root, store)
+    assert sorted(checked) == ["b.tmp", "build", "sub/d.tmp", "sub/new.tmp"]
+    assert "sub/new.tmp" not in paths(store)
+
+
+def test_changed_parent_rules_apply_to_names_the_blob_lists(tmp_path, store):
+    # A child directory's rules include its parents' ignore files: a new root
+    # pattern must drop a file the child's blob still lists.
+    root = tmp_path / "t"
+    write(root, ".gitignore", b"*.tmp\n")
+    write(root, "sub/.gitignore", b"*.bak\n")
+    write(root, "sub/keep.txt")
+    write(root, "sub/drop.log")
+    scan(root, store)
+    scan(root, store)
+    assert "sub/drop.log" in paths(store)
+    write(root, ".gitignore", b"*.tmp\n*.log\n")
+    result = scan(root, store)
+    assert "sub/drop.log" not in paths(store)
+    assert result.root == fresh_root(root)
 
 
 # -- names ----------------------------------------------------------------

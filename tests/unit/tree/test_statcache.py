@@ -32,6 +32,31 @@ def test_roundtrip_of_empty_directory_without_dir_id():
     assert decoded.dir_id is None
 
 
+def test_roundtrip_keeps_subdirectories_and_symlinks():
+    dirs = [("src", "ab" * 32), ("docs", "cd" * 32)]
+    links = [("link", "ef" * 32)]
+    blob = encode_stat_dir(9, b"\x01" * 32, [("a", _entry(1))], dirs, links, b"\x05" * 32)
+    decoded = decode_stat_dir(blob)
+    assert decoded is not None
+    assert decoded.rules == b"\x05" * 32
+    assert decoded.entries == {"a": _entry(1)}
+    assert decoded.dirs == dict(dirs)
+    assert decoded.links == dict(links)
+
+
+def test_version_1_blob_still_decodes_without_subdirectories():
+    # Version 1: the same header and entries, nothing after them.
+    v2 = encode_stat_dir(7, b"\x02" * 32, [("a", _entry(1))])
+    v1 = v2[:4] + b"\x01" + v2[5:-48]  # drop two empty sections (8 bytes each), the rules
+    decoded = decode_stat_dir(v1)
+    assert decoded is not None
+    assert decoded.entries == {"a": _entry(1)}
+    assert decoded.dir_id == b"\x02" * 32
+    assert decoded.dirs is None
+    assert decoded.links is None
+    assert decoded.rules is None
+
+
 def test_encoding_is_independent_of_entry_order():
     entries = [("x", _entry(1)), ("y", _entry(2))]
     assert encode_stat_dir(1, None, entries) == encode_stat_dir(1, None, entries[::-1])
@@ -47,10 +72,20 @@ def test_encoding_is_independent_of_entry_order():
         encode_stat_dir(1, None, [("a", _entry(1))])[:-1],
         encode_stat_dir(1, None, [("a", _entry(1))]) + b"\x00",
         encode_stat_dir(1, None, [("a", _entry(1))])[:4]
-        + b"\x02"
+        + b"\x03"
         + encode_stat_dir(1, None, [("a", _entry(1))])[5:],
+        encode_stat_dir(1, None, [("a", _entry(1))], [("d", "ab" * 32)])[:-1],
     ],
-    ids=["none", "empty", "short", "bad-magic", "truncated", "trailing", "future-version"],
+    ids=[
+        "none",
+        "empty",
+        "short",
+        "bad-magic",
+        "truncated",
+        "trailing",
+        "future-version",
+        "truncated-dirs",
+    ],
 )
 def test_malformed_blob_decodes_as_absent(blob):
     assert decode_stat_dir(blob) is None

@@ -178,7 +178,7 @@ def test_workspace_scan_keeps_the_cache_in_dot_treeframe_and_none_in_the_store(
         again = ws.scan(workers=1)
     assert (again.root, again.files_hashed, again.files_reused) == (first.root, 0, 12)
     assert again.warnings == ()
-    assert cache_rows(cache_path(root)) == 3  # d0..d2 (the root holds no file)
+    assert cache_rows(cache_path(root)) == 4  # d0..d2 and the root (its subdirectories)
     with sqlite3.connect(store_file) as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         if "stat_dirs" in tables:

@@ -66,9 +66,18 @@ _READS = frozenset(
 )
 _READ_PREFIXES = ("get_", "iter_", "list_", "lookup_", "path_history")
 _INVISIBLE_WRITES = frozenset(
-    {"put_nodes", "begin_scan", "stage_paths", "abort_scan", "lock_nodes"}
+    {
+        "put_nodes",
+        "put_node_rows",
+        "begin_scan",
+        "stage_paths",
+        "stage_path_rows",
+        "abort_scan",
+        "lock_nodes",
+    }
 )
-"""Writes no cached answer depends on: new immutable records, a scan's private staging,
+"""Writes no cached answer depends on: new immutable records, a scan's private staging
+(``put_node_rows``/``stage_path_rows`` are the ScanRows forms of the same),
 the node locks a unit of work takes first (PostgresStore.lock_nodes: it changes nothing)."""
 _PASS = frozenset({"close", "url", "blobs"})
 
