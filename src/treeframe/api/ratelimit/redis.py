@@ -10,11 +10,10 @@ with one warning a minute in the log.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from typing import Any
 
 from treeframe.errors import BackendUnavailable
+from treeframe.observability.throttle import ThrottledWarning
 
 __all__ = ["KEY_PREFIX", "RedisBuckets"]
 
@@ -66,25 +65,16 @@ class RedisBuckets:
         )
         self._script: Any = self._client.register_script(_TAKE)
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
-        self._warned = 0.0
-        self._lock = threading.Lock()
+        self._warn = ThrottledWarning(_LOG, _WARN_EVERY)
 
     def take(self, agent: str) -> float | None:
         """None when a token was taken (or Redis cannot say); else the seconds until one is back."""
         try:
             wait = float(self._script(keys=[self.prefix + agent], args=[self.rate, self.burst]))
         except self._errors as exc:
-            self._warn(exc)
+            self._warn("rate limits are not enforced: Redis does not answer (%s)", exc)
             return None
         return wait if wait > 0 else None
-
-    def _warn(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._warned < _WARN_EVERY:
-                return
-            self._warned = now
-        _LOG.warning("rate limits are not enforced: Redis does not answer (%s)", exc)
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from treeframe.errors import BackendUnavailable
 from treeframe.ids import WorkspaceId
+from treeframe.observability.throttle import ThrottledWarning
 
 __all__ = ["KEY_PREFIX", "RedisCache"]
 
@@ -48,8 +47,7 @@ class RedisCache:
             url, socket_timeout=_TIMEOUT, socket_connect_timeout=_TIMEOUT
         )
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
-        self._warned = 0.0
-        self._lock = threading.Lock()
+        self._warn = ThrottledWarning(_LOG, _WARN_EVERY)
 
     # -- the shared tier -------------------------------------------------------
     def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
@@ -59,7 +57,7 @@ class RedisCache:
         try:
             values = self._client.mget([self._records + key for key in keys])
         except self._errors as exc:
-            self._warn(exc)
+            self._warn("the Redis cache does not answer, reading the store instead (%s)", exc)
             return {}
         return {key: value for key, value in zip(keys, values, strict=True) if value is not None}
 
@@ -73,7 +71,7 @@ class RedisCache:
                     pipe.set(self._records + key, value, ex=self.ttl_seconds)
                 pipe.execute()
         except self._errors as exc:
-            self._warn(exc)
+            self._warn("the Redis cache does not answer, reading the store instead (%s)", exc)
 
     def delete(self, keys: Sequence[str]) -> None:
         """Forget ``keys`` (best effort)."""
@@ -82,7 +80,7 @@ class RedisCache:
         try:
             self._client.delete(*(self._records + key for key in keys))
         except self._errors as exc:
-            self._warn(exc)
+            self._warn("the Redis cache does not answer, reading the store instead (%s)", exc)
 
     # -- stamps ----------------------------------------------------------------
     def current(self, ws: WorkspaceId) -> str | None:
@@ -94,7 +92,7 @@ class RedisCache:
                 self._client.set(key, secrets.token_hex(16), nx=True)
                 value = self._client.get(key)
         except self._errors as exc:
-            self._warn(exc)
+            self._warn("the Redis cache does not answer, reading the store instead (%s)", exc)
             return None
         return value.decode("ascii") if value is not None else None
 
@@ -103,17 +101,9 @@ class RedisCache:
         try:
             self._client.set(self._stamps + ws, secrets.token_hex(16))
         except self._errors as exc:
-            self._warn(exc)
+            self._warn("the Redis cache does not answer, reading the store instead (%s)", exc)
             return False
         return True
-
-    def _warn(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._warned < _WARN_EVERY:
-                return
-            self._warned = now
-        _LOG.warning("the Redis cache does not answer, reading the store instead (%s)", exc)
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -138,6 +138,57 @@ class _Shared:
         if self.observe is not None and (hits or misses):
             self.observe(cache, hits, misses)
 
+    def read_through(
+        self,
+        cache: str,
+        kind: str,
+        ws: WorkspaceId,
+        ids: Sequence[_K],
+        fetch: Callable[[WorkspaceId, list[_K]], dict[_K, _V]],
+        size: Callable[[_V], int],
+        encode: Callable[[_V], bytes],
+        decode: Callable[[_K, bytes], _V | None],
+        keep: Callable[[_V], bool] = lambda _: True,
+    ) -> dict[_K, _V]:
+        """Values by key: this process's LRU, then the shared tier (``decode`` checks), then ``fetch``.
+
+        Only what ``fetch`` returned outside a unit of work, and ``keep`` accepts, is kept.
+        """
+        records = self.records
+        if records is None:
+            return fetch(ws, list(ids))
+        found: dict[_K, _V] = {}
+        missing: list[_K] = []
+        for key in ids:
+            value = records.get((kind, ws, key))
+            if value is None:
+                missing.append(key)
+            else:
+                found[key] = value
+        hits = len(ids) - len(missing)
+        if missing and self.tier is not None:
+            names = {f"{kind}:{ws}:{key}": key for key in missing}
+            for name, data in self.tier.get_many(list(names)).items():
+                key = names[name]
+                value = decode(key, data)
+                if value is not None:
+                    found[key] = value
+                    records.put((kind, ws, key), value, size(value))
+            missing = [key for key in missing if key not in found]
+        if missing:
+            fetched = fetch(ws, missing)
+            found.update(fetched)
+            if not self.in_unit():
+                kept = {key: value for key, value in fetched.items() if keep(value)}
+                for key, value in kept.items():
+                    records.put((kind, ws, key), value, size(value))
+                if self.tier is not None:
+                    self.tier.put_many(
+                        {f"{kind}:{ws}:{key}": encode(value) for key, value in kept.items()}
+                    )
+        self.count(cache, hits, len(ids) - hits)
+        return {key: found[key] for key in ids if key in found}
+
 
 class CachedBlobs:
     """A blob store whose small contents are read through the cache (see the module docstring)."""
@@ -151,39 +202,9 @@ class CachedBlobs:
 
     def get_many(self, ws: WorkspaceId, digests: Sequence[ContentHash]) -> dict[ContentHash, bytes]:
         """Contents by hash: this process, then the shared tier (re-hashed), then the blob store."""
-        shared = self._shared
-        records = shared.records
-        if records is None:
-            result: dict[ContentHash, bytes] = self._inner.get_many(ws, digests)
-            return result
-        found: dict[ContentHash, bytes] = {}
-        missing: list[ContentHash] = []
-        for digest in digests:
-            data = records.get(("c", ws, digest))
-            if data is None:
-                missing.append(digest)
-            else:
-                found[digest] = data
-        hits = len(digests) - len(missing)
-        if missing and shared.tier is not None:
-            keys = {f"c:{ws}:{digest}": digest for digest in missing}
-            for key, data in shared.tier.get_many(list(keys)).items():
-                digest = keys[key]
-                if content_hash(data) == digest:
-                    found[digest] = data
-                    records.put(("c", ws, digest), data, len(data))
-            missing = [digest for digest in missing if digest not in found]
-        if missing:
-            fetched = self._inner.get_many(ws, missing)
-            found.update(fetched)
-            if not shared.in_unit():
-                small = {d: b for d, b in fetched.items() if len(b) <= MAX_CONTENT}
-                for digest, data in small.items():
-                    records.put(("c", ws, digest), data, len(data))
-                if shared.tier is not None:
-                    shared.tier.put_many({f"c:{ws}:{d}": b for d, b in small.items()})
-        shared.count("content", hits, len(digests) - hits)
-        return {digest: found[digest] for digest in digests if digest in found}
+        return self._shared.read_through(
+            "content", "c", ws, digests, self._inner.get_many, len, bytes, _content, _small_content
+        )
 
 
 class CachedStore:
@@ -316,55 +337,9 @@ class CachedStore:
         self.close()
 
     # -- immutable records --------------------------------------------------------
-    def _records(
-        self,
-        cache: str,
-        kind: str,
-        ws: WorkspaceId,
-        ids: Sequence[_K],
-        fetch: Callable[[WorkspaceId, list[_K]], dict[_K, _V]],
-        size: Callable[[_V], int],
-        encode: Callable[[_V], bytes],
-        decode: Callable[[_K, bytes], _V | None],
-    ) -> dict[_K, _V]:
-        shared = self._shared
-        records = shared.records
-        if records is None:
-            return fetch(ws, list(ids))
-        found: dict[_K, _V] = {}
-        missing: list[_K] = []
-        for key in ids:
-            value = records.get((kind, ws, key))
-            if value is None:
-                missing.append(key)
-            else:
-                found[key] = value
-        hits = len(ids) - len(missing)
-        if missing and shared.tier is not None:
-            names = {f"{kind}:{ws}:{key}": key for key in missing}
-            for name, data in shared.tier.get_many(list(names)).items():
-                key = names[name]
-                value = decode(key, data)
-                if value is not None:
-                    found[key] = value
-                    records.put((kind, ws, key), value, size(value))
-            missing = [key for key in missing if key not in found]
-        if missing:
-            fetched = fetch(ws, missing)
-            found.update(fetched)
-            if not shared.in_unit():
-                for key, value in fetched.items():
-                    records.put((kind, ws, key), value, size(value))
-                if shared.tier is not None:
-                    shared.tier.put_many(
-                        {f"{kind}:{ws}:{key}": encode(value) for key, value in fetched.items()}
-                    )
-        shared.count(cache, hits, len(ids) - hits)
-        return {key: found[key] for key in ids if key in found}
-
     def get_nodes(self, ws: WorkspaceId, node_ids: Sequence[NodeId]) -> dict[NodeId, NodeRecord]:
         """NodeRecords by ID, read through the cache."""
-        return self._records(
+        return self._shared.read_through(
             "node", "n", ws, node_ids, self._inner.get_nodes, _node_size, NodeRecord.to_json, _node
         )
 
@@ -374,7 +349,7 @@ class CachedStore:
 
     def get_frames(self, ws: WorkspaceId, frame_ids: Sequence[FrameId]) -> dict[FrameId, Frame]:
         """Frames by ID, read through the cache."""
-        return self._records(
+        return self._shared.read_through(
             "frame", "f", ws, frame_ids, self._inner.get_frames, _frame_size, _frame_bytes, _frame
         )
 
@@ -484,6 +459,15 @@ def _dict_size(value: dict[str, FrameId]) -> int:
 def _copy(value: Any) -> Any:
     """Callers may change what they get: a dict answer is a fresh dict every time."""
     return dict(value) if isinstance(value, dict) else value
+
+
+def _content(digest: ContentHash, data: bytes) -> bytes | None:
+    """A shared-tier content, if it hashes to its key."""
+    return data if content_hash(data) == digest else None
+
+
+def _small_content(data: bytes) -> bool:
+    return len(data) <= MAX_CONTENT
 
 
 def _node(node_id: NodeId, data: bytes) -> NodeRecord | None:
