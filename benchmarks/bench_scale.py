@@ -24,7 +24,8 @@ random over the whole workspace (cold-ish): ``get_node``,
 primary-key SELECT through the raw driver (``sqlite3`` / ``psycopg``, its
 own random keys) on the same database, so ratios to the raw floor come from
 the same moment. It also records the table sizes (``pg_total_relation_size``
-and ``pg_indexes_size``; SQLite's ``dbstat``) and row counts.
+and ``pg_indexes_size``; SQLite's ``dbstat``) and row counts. PostgreSQL
+gets an ``ANALYZE`` after each growth step, as autovacuum would.
 
 After the last checkpoint, ``--engine-frames`` frames go through the engine
 (``ContextAPI.put_frame``: blob, append, set root, head, basis index, audit
@@ -543,8 +544,12 @@ def estimate(result: dict[str, Any], frames: int, nodes: int) -> dict[str, Any]:
     )
     tree_bytes = nodes * 1.01 * (per_row["nodes"] + per_row["paths"])  # + directory records
     tree_index = nodes * 1.01 * (index_per_row["nodes"] + index_per_row["paths"])
-    last = result["checkpoints"][-1]
-    bulk_rate = last["frames"] / last["seconds"]["frames"] if last["seconds"]["frames"] else 0.0
+    # The rate of the last stretch between checkpoints: inserts slow down as the tables grow.
+    points = result["checkpoints"][-2:]
+    first = points[0] if len(points) == 2 else {"frames": 0, "seconds": {"frames": 0.0}}
+    last = points[-1]
+    spent = last["seconds"]["frames"] - first["seconds"]["frames"]
+    bulk_rate = (last["frames"] - first["frames"]) / spent if spent else 0.0
     engine_rate = (engine["new_node"]["frames_s"] + engine["replace_head"]["frames_s"]) / 2
     disk = frames * bytes_per_frame + pointer_bytes + tree_bytes
     return {
