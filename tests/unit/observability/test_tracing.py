@@ -68,7 +68,7 @@ def test_a_request_span_holds_the_engine_and_storage_spans(
     env = next(envs)
     try:
         tracing.enable_tracing(provider_tracer)
-        assert isinstance(env.app.state.store, InstrumentedStore)
+        assert isinstance(env.app.state.store.inner, InstrumentedStore)  # behind the cache
         for rel in ("src/app.py", "src/db/models.py", "src/db/pool.py"):
             assert env.put(rel, "note", rel).status_code == 201
         exporter.clear()
