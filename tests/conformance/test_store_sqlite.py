@@ -21,6 +21,7 @@ from treeframe.errors import (
     StorageError,
     StoreCorrupt,
     StoreLocked,
+    StoreNotFound,
     VersionNotSupported,
 )
 from treeframe.frames.frame import Frame
@@ -559,3 +560,15 @@ def test_a_scan_runs_with_a_small_cache_and_no_map_then_both_come_back(
     else:
         store.abort_scan(WS, token)
     assert _memory_pragmas(store) == normal
+
+
+def test_an_empty_file_is_a_store_not_found_that_create_completes(tmp_path: Path) -> None:
+    """What a creation killed before its schema committed leaves: nothing to lose, nothing to refuse."""
+    path = tmp_path / "interrupted.db"
+    path.write_bytes(b"")
+    with pytest.raises(StoreNotFound, match="empty"):
+        SqliteStore(path, create=False)
+    with SqliteStore(path, create=True) as store:
+        store.create_workspace(workspace_info(WS, "ws-a"))
+    with SqliteStore(path, create=False) as reopened:
+        assert reopened.get_workspace(WS) is not None

@@ -440,8 +440,8 @@ class SqliteStore(BatchDerivedStore):
         """Open (``create``: or create) the store file at ``path``.
 
         ``create=False`` raises :class:`~treeframe.errors.StoreNotFound` for a
-        missing file and :class:`~treeframe.errors.StoreCorrupt` for an empty
-        one instead of laying down a new schema. ``read_only`` never writes
+        missing file and for an empty one (no table at all: a creation killed
+        before its schema committed) instead of laying down a new schema. ``read_only`` never writes
         (every write raises ``storage_error``), so reads work on a read-only
         mount or without write permission. A writable store of an older schema
         version is migrated on open unless ``migrate=False`` (then only
@@ -590,9 +590,11 @@ class SqliteStore(BatchDerivedStore):
                 r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
         if not tables and not create:
-            raise StoreCorrupt(
-                f"store {self._path} is empty, not a treeframe store "
-                "(only 'treeframe init' creates a store)"
+            # Nothing in it, not even a foreign table: what a creation killed before
+            # its schema committed leaves. Not found, so whoever may create it does.
+            raise StoreNotFound(
+                f"store {self._path} is empty (its creation was interrupted?); "
+                "only 'treeframe init' creates a store"
             )
         if not self._read_only:
             with self._errors():
