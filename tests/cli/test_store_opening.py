@@ -124,12 +124,13 @@ def test_missing_store_is_an_error_and_is_not_recreated(workspace: Path, command
 
 
 def test_empty_store_file_is_refused(workspace: Path):
+    """An empty file (a creation killed before its schema committed) is not found, and left as it is."""
     db = workspace / ".treeframe" / "store.db"
     for suffix in ("-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     db.write_bytes(b"")
     result = run_cli(workspace, "verify")
-    assert_one_line_error(result, "store_corrupt")
+    assert_one_line_error(result, "store_not_found")
     assert "empty" in result.stderr
     assert db.read_bytes() == b""
 
