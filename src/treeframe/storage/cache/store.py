@@ -241,14 +241,10 @@ class CachedStore:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
-        if (
-            name.startswith("_")
-            or name in _PASS
-            or not callable(attr)
-            or name in _READS
-            or name in _INVISIBLE_WRITES
-            or name.startswith(_READ_PREFIXES)
-        ):
+        if name.startswith("_") or name in _PASS or not callable(attr):
+            return attr
+        if name in _READS or name in _INVISIBLE_WRITES or name.startswith(_READ_PREFIXES):
+            self.__dict__[name] = attr  # later look-ups skip __getattr__ (every request makes many)
             return attr
         wrapped = self._stamped_write(attr)
         self.__dict__[name] = wrapped
