@@ -41,6 +41,12 @@ class is part of the public contract and never changes once released
      +-- IntegrityError                 integrity_error             500
      |    +-- RecordMismatch            record_mismatch             422
      +-- ConfigError                    config_error                500
+     +-- ProviderError                  provider_failed             502
+     |    +-- ProviderRateLimited       provider_rate_limited       503
+     |    +-- ProviderAuthFailed        provider_auth_failed        502
+     |    +-- ProviderUnavailable       provider_unavailable        503
+     |    +-- ProviderRequestInvalid    provider_request_invalid    502
+     |    +-- ProviderResponseInvalid   provider_response_invalid   502
      +-- StorageError                   storage_error               500
           +-- StoreLocked               store_locked                503
           +-- StoreCorrupt              store_corrupt               500
@@ -85,6 +91,12 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PreconditionFailed",
+    "ProviderAuthFailed",
+    "ProviderError",
+    "ProviderRateLimited",
+    "ProviderRequestInvalid",
+    "ProviderResponseInvalid",
+    "ProviderUnavailable",
     "QueueFull",
     "RateLimited",
     "RecordMismatch",
@@ -360,6 +372,64 @@ class ConfigError(TreeframeError):
     """A configuration value or store URL is invalid."""
 
     code = "config_error"
+
+
+class ProviderError(TreeframeError):
+    """A model provider failed to produce a completion; ``provider`` names the configured one.
+
+    502 over HTTP: the request was fine, the model behind the server was not.
+    Subclasses say whether retrying later can help (rate limited, unavailable)
+    or the configuration must change (auth failed, request refused).
+    """
+
+    code = "provider_failed"
+    http_status = 502
+
+    def __init__(self, message: str, *, provider: str = "") -> None:
+        super().__init__(message)
+        self.provider = provider
+
+
+class ProviderRateLimited(ProviderError):
+    """The provider answered 429 on every retry; ``retry_after`` says when it may take more (s)."""
+
+    code = "provider_rate_limited"
+    http_status = 503
+    retry_after: float
+
+    def __init__(self, message: str, *, provider: str = "", retry_after: float = 1.0) -> None:
+        super().__init__(message, provider=provider)
+        self.retry_after = retry_after
+
+
+class ProviderAuthFailed(ProviderError):
+    """The provider refused the credentials (401/403), or none is configured where one is needed."""
+
+    code = "provider_auth_failed"
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider could not be reached, timed out, or answered 5xx on every retry."""
+
+    code = "provider_unavailable"
+    http_status = 503
+    retry_after: float
+
+    def __init__(self, message: str, *, provider: str = "", retry_after: float = 1.0) -> None:
+        super().__init__(message, provider=provider)
+        self.retry_after = retry_after
+
+
+class ProviderRequestInvalid(ProviderError):
+    """The provider refused the request itself (4xx: unknown model, prompt too long)."""
+
+    code = "provider_request_invalid"
+
+
+class ProviderResponseInvalid(ProviderError):
+    """The provider answered with something that is not a completion of its wire format."""
+
+    code = "provider_response_invalid"
 
 
 class StorageError(TreeframeError):

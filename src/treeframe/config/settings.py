@@ -33,6 +33,9 @@ __all__ = [
     "ENV_NESTED_DELIMITER",
     "ENV_PREFIX",
     "AgentSettings",
+    "GenerateSettings",
+    "PromptSettings",
+    "ProviderSettings",
     "CacheSettings",
     "LimitSettings",
     "LogSettings",
@@ -441,6 +444,74 @@ class CacheSettings(_Section):
         return None if self.url in ("memory", "off") else self.url
 
 
+class ProviderSettings(_Section):
+    """One model provider (``providers.<name>``); agents name it with ``agents.<id>.provider``.
+
+    The key itself is a secret: give it as ``api_key`` (best from the
+    environment, ``TREEFRAME_PROVIDERS__<NAME>__API_KEY``), or name where it
+    lives with ``key_env`` or ``key_file``; the loader reads those into
+    ``api_key``. It is redacted wherever settings are shown or logged and
+    never enters the store.
+    """
+
+    kind: Literal["offline", "openai", "anthropic"] = Field(
+        description="Wire format: `openai` (chat completions: OpenAI, Ollama, LM Studio, vLLM), `anthropic` (messages), or `offline` (required).",
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="API base URL (unset: `https://api.openai.com/v1` or `https://api.anthropic.com`); e.g. `http://127.0.0.1:11434/v1` for Ollama.",
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="The API key (prefer `key_env`/`key_file` or the environment; local servers often need none).",
+    )
+    key_env: str | None = Field(
+        default=None,
+        description="Name of an environment variable holding the API key (e.g. `OPENAI_API_KEY`).",
+    )
+    key_file: str | None = Field(
+        default=None,
+        description="Path of a file holding the API key (surrounding whitespace is dropped).",
+    )
+    timeout_seconds: float = Field(
+        default=120.0, gt=0, description="Longest wait for one response (and between two streamed chunks)."
+    )
+    connect_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Longest wait to connect."
+    )
+    max_retries: int = Field(
+        default=3, ge=0, le=20, description="Retries of a 429, a 5xx, a timeout or a dropped connection."
+    )
+    backoff_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="First retry delay, doubled per retry (with jitter, at most 30 s); a Retry-After header wins.",
+    )
+    stream: bool = Field(default=True, description="Stream completions (progress as text arrives).")
+    input_cost_per_mtok: float = Field(
+        default=0.0, ge=0, description="Price of a million input tokens, for the cost `generate` reports."
+    )
+    output_cost_per_mtok: float = Field(
+        default=0.0, ge=0, description="Price of a million output tokens, for the cost `generate` reports."
+    )
+
+
+class PromptSettings(_Section):
+    """An agent's prompt templates (``string.Template``: ``${path}``, ``${content}``, ...; see GENERATE.md)."""
+
+    system: str | None = Field(
+        default=None, description="System prompt (unset: the built-in one)."
+    )
+    file: str | None = Field(
+        default=None,
+        description="Template for a file's frame: `${path}`, `${content}`, `${size}`, `${truncated}`, `${frame_type}` (unset: the built-in one).",
+    )
+    directory: str | None = Field(
+        default=None,
+        description="Template for a directory's frame over its children's: `${path}`, `${children}`, `${frame_type}` (unset: the built-in one).",
+    )
+
+
 class AgentSettings(_Section):
     """One agent allowed to read or write frames."""
 
@@ -450,6 +521,41 @@ class AgentSettings(_Section):
     capabilities: list[str] = Field(
         default_factory=list,
         description="Free-form capability names granted to the agent (e.g. frame types it writes).",
+    )
+    provider: str = Field(
+        default="offline",
+        description="The model provider `generate` uses for this agent: `offline` (built-in, deterministic, no key) or a `providers.<name>`.",
+    )
+    model: str | None = Field(
+        default=None,
+        description="Model name sent to the provider (required for `openai`/`anthropic` providers).",
+    )
+    max_output_tokens: int = Field(
+        default=512, ge=1, le=1_000_000, description="Most tokens one completion may produce."
+    )
+    temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature.")
+    prompts: PromptSettings = Field(
+        default_factory=PromptSettings, description="Prompt templates."
+    )
+
+
+class GenerateSettings(_Section):
+    """``treeframe generate``: frames from each agent's model provider."""
+
+    frame_type: str = Field(
+        default="summary", description="Frame type written when `--type` is not given."
+    )
+    concurrency: int = Field(
+        default=4, ge=1, le=256, description="Completions in flight at once."
+    )
+    max_file_bytes: int = Field(
+        default=32 * 1024,
+        ge=1,
+        description="Most bytes of a file put into a prompt (the rest is cut and the prompt says so).",
+    )
+    directories: Literal["provider", "synthesis", "none"] = Field(
+        default="provider",
+        description="Directory frames: by the provider over the children's frames, by the `summary` synthesis policy, or none.",
     )
 
 
@@ -498,6 +604,13 @@ class Settings(BaseModel):
     agents: dict[AgentId, AgentSettings] = Field(
         default_factory=dict,
         description="Agents by ID (the frame agent alphabet: `[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}`).",
+    )
+    providers: dict[AgentId, ProviderSettings] = Field(
+        default_factory=dict,
+        description="Model providers by name (`offline` is built in and needs no entry).",
+    )
+    generate: GenerateSettings = Field(
+        default_factory=GenerateSettings, description="Generating frames with models."
     )
 
 
