@@ -164,7 +164,7 @@ def test_regenerate_reports_nodes_and_frames(tmp_path: Path, dry_run: bool) -> N
 
 def walk(store: MemoryStore) -> list[str]:
     """Every node of the current tree (the regeneration scope of the root, recursive)."""
-    from treeframe.engine.regeneration import walk_post_order
+    from treeframe.engine.walk import walk_post_order
 
     current = store.current_root(WS)
     assert current is not None

@@ -66,6 +66,7 @@ class Operation(StrEnum):
     FRAME_PUT = "frame.put"
     BRANCH_SYNTHESIZE = "branch.synthesize"
     FRAMES_REGENERATE = "frames.regenerate"
+    FRAMES_GENERATE = "frames.generate"
     AGENT_REGISTER = "agent.register"
     WORKSPACE_CREATE = "workspace.create"
     WORKSPACE_DELETE = "workspace.delete"

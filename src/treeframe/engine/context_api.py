@@ -44,6 +44,8 @@ from treeframe.engine.composition import ComposedContext, CompositionPolicy, com
 from treeframe.engine.contents import verified_contents
 from treeframe.engine.file_contents import FileContents, NoFileContents
 from treeframe.engine.freshness import INCOMPLETE_KEY, Freshness
+from treeframe.engine.generation import FrameGenerator, GenerateOptions, GenerateReport
+from treeframe.engine.models import ModelAgents
 from treeframe.engine.principal import Permission, Principal, authorize
 from treeframe.engine.regeneration import Regenerator, find_stale
 from treeframe.engine.runtime import Runtime, default_runtime
@@ -95,6 +97,8 @@ class EngineLimits:
     """Largest directory a synthesis reads (more children fail with ``synthesis_failed``)."""
     summary_max_bytes: int = 4096
     """``max_bytes`` of the ``summary`` policy when the request does not give one."""
+    max_prompt_file_bytes: int = 32 * 1024
+    """Most bytes of a file a model agent is shown (``generate.max_file_bytes``)."""
 
 
 class ContextAPI:
@@ -109,11 +113,14 @@ class ContextAPI:
         agents: Mapping[str, AgentRecord] | None = None,
         limits: EngineLimits | None = None,
         runtime: Runtime | None = None,
+        models: ModelAgents | None = None,
     ) -> None:
         self.store = store
         self.ws = ws
         self.files = files or NoFileContents()
         self.limits = limits or EngineLimits()
+        self.models = models or ModelAgents()
+        """Which provider and prompts each agent generates with (default: all offline)."""
         self.agents = AgentRegistry(store, ws, agents)
         self.runtime = runtime or default_runtime()
         self.auditor = Auditor(store, self.runtime.clock)
@@ -572,8 +579,13 @@ class ContextAPI:
         *,
         principal: Principal,
         progress: ProgressFn | None = None,
+        agents: bool = False,
     ) -> RegenerationReport:
         """Recompute the stale frames the engine can recompute, within the requested scope.
+
+        With ``agents``, frames model agents wrote (``generate``) are redone
+        too, by asking each one's provider again (a dry run asks none and
+        reports them); without it they are reported as needing their agent.
 
         Needs ``synthesize`` (a dry run only reads: ``read``). Each rebuilt frame
         keeps its author, so it is rebuilt only while that agent still holds
@@ -585,12 +597,12 @@ class ContextAPI:
         (:meth:`Regenerator.run <treeframe.engine.regeneration.Regenerator.run>`).
         """
         if dry_run:
-            return self._regenerate(node, recursive, True, principal, None, progress)
+            return self._regenerate(node, recursive, True, principal, None, progress, agents)
         with self.auditor.session(
             Operation.FRAMES_REGENERATE, principal, workspace=self.ws
         ) as audit:
             audit.node = node if _HEX64.fullmatch(node or "") else None
-            return self._regenerate(node, recursive, False, principal, audit, progress)
+            return self._regenerate(node, recursive, False, principal, audit, progress, agents)
 
     def _regenerate(
         self,
@@ -600,6 +612,7 @@ class ContextAPI:
         principal: Principal,
         audit: AuditSession | None,
         progress: ProgressFn | None,
+        agents: bool,
     ) -> RegenerationReport:
         self._authorize(principal, Permission.READ if dry_run else Permission.SYNTHESIZE)
         started = time.perf_counter()
@@ -616,6 +629,8 @@ class ContextAPI:
             runtime=self.runtime,
             max_children=self.limits.max_children,
             audit=audit,
+            models=self.models if agents else None,
+            max_file_bytes=self.limits.max_prompt_file_bytes,
         )
         with tracing.span("treeframe.regenerate", node=record.node_id, recursive=recursive):
             frame_ids, unrecomputable = regen.run(
@@ -644,6 +659,92 @@ class ContextAPI:
             dry_run=dry_run,
             regenerated=report.regenerated_count,
             needs_agent=len(unrecomputable),
+            duration_ms=report.duration_ms,
+        )
+        return report
+
+    def generate(
+        self,
+        node: str,
+        options: GenerateOptions,
+        *,
+        principal: Principal,
+        progress: ProgressFn | None = None,
+    ) -> GenerateReport:
+        """Frames from the principal's model agent for the node (its subtree when recursive).
+
+        Needs ``write`` (a dry run: ``read``), and ``synthesize`` for
+        directory frames (without it they are skipped and said so); the owner
+        authors nothing. Files need their bytes (``files``): a caller without
+        a tree gets them reported as failed. Audited as ``frames.generate``
+        (one entry per frame written); a dry run asks no model and writes
+        nothing. See :mod:`treeframe.engine.generation`.
+        """
+        if options.dry_run:
+            return self._generate(node, options, principal, None, progress)
+        with self.auditor.session(Operation.FRAMES_GENERATE, principal, workspace=self.ws) as audit:
+            audit.node = node if _HEX64.fullmatch(node or "") else None
+            return self._generate(node, options, principal, audit, progress)
+
+    def _generate(
+        self,
+        node: str,
+        options: GenerateOptions,
+        principal: Principal,
+        audit: AuditSession | None,
+        progress: ProgressFn | None,
+    ) -> GenerateReport:
+        author = self._author(principal, Permission.READ if options.dry_run else Permission.WRITE)
+        record = self._resolve(node)
+        if audit is not None:
+            audit.node = record.node_id
+        registered = self.agents.get(author)
+        model = self.models.resolve(author, registered.provider if registered else None)
+        synth = Synthesizer(
+            self.store,
+            self.ws,
+            self.limits.max_frame_bytes,
+            self.limits.max_children,
+            runtime=self.runtime,
+            audit=audit,
+        )
+
+        def summary(directory: NodeRecord) -> tuple[Frame, bytes] | None:
+            policy = self.runtime.policies.get("summary")
+            params = policy.check_params({"max_bytes": self.limits.summary_max_bytes})
+            frame, content, _ = synth.build(
+                directory, options.frame_type, options.frame_type, author, policy, params, "skip"
+            )
+            return None if directory.children and not frame.basis.child_frames else (frame, content)
+
+        generator = FrameGenerator(
+            self.store,
+            self.ws,
+            model,
+            self.files,
+            synth,
+            options,
+            may_synthesize=Permission.SYNTHESIZE in principal.permissions,
+            max_bytes=self.limits.max_frame_bytes,
+            summary=summary,
+        )
+        with tracing.span("treeframe.generate", node=record.node_id, recursive=options.recursive):
+            report = generator.run(record, progress)
+        events.emit(
+            "generation",
+            workspace=self.ws,
+            agent=author,
+            node=record.node_id,
+            path=record.path,
+            provider=report.provider,
+            model=report.model,
+            frame_type=options.frame_type,
+            recursive=options.recursive,
+            dry_run=options.dry_run,
+            generated=report.count("generated"),
+            failed=report.count("failed"),
+            input_tokens=report.input_tokens,
+            output_tokens=report.output_tokens,
             duration_ms=report.duration_ms,
         )
         return report

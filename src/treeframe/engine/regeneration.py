@@ -16,20 +16,31 @@ reproduce. A second run rebuilds nothing and reports what ``stale`` lists.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from treeframe.engine.agents import AgentRegistry
 from treeframe.engine.audit import AuditSession
 from treeframe.engine.file_contents import FileContents, NoFileContents, checked_file_bytes
 from treeframe.engine.freshness import Freshness, Selection
+from treeframe.engine.generation import (
+    PROVIDER_POLICY,
+    directory_frame,
+    directory_request,
+    file_frame,
+    file_request,
+    is_model_frame,
+)
+from treeframe.engine.models import ModelAgents
 from treeframe.engine.principal import Permission
 from treeframe.engine.runtime import Runtime
 from treeframe.engine.synthesis import Synthesizer
 from treeframe.engine.types import StaleFrame
+from treeframe.engine.walk import walk_post_order
 from treeframe.errors import (
     ConcurrentUpdate,
     InvalidFrame,
     InvalidPolicy,
+    ProviderError,
     RegenerationFailed,
     SynthesisFailed,
 )
@@ -41,36 +52,10 @@ from treeframe.storage.base import StorageBackend
 from treeframe.tree.paths import parent_path
 from treeframe.tree.records import NodeRecord
 
-__all__ = ["Regenerator", "find_stale", "walk_post_order"]
+__all__ = ["Regenerator", "find_stale"]
 
 DEPENDENTS_PAGE = 1000
 """Basis-index rows read per query when following dependents (every page is read)."""
-
-
-def walk_post_order(
-    store: StorageBackend,
-    ws: WorkspaceId,
-    record: NodeRecord,
-    on_children: Callable[[list[NodeRecord]], None] | None = None,
-) -> Iterator[NodeRecord]:
-    """Every node of the subtree, children before their directory, by name.
-
-    ``on_children`` sees each directory's children as the walk enters it, so
-    callers can fetch what they need for all of them in one query.
-    """
-    stack: list[tuple[NodeRecord, bool]] = [(record, False)]
-    while stack:
-        current, expanded = stack.pop()
-        if expanded or current.kind != "dir":
-            yield current
-            continue
-        stack.append((current, True))
-        ids = [child for _, child in current.children]
-        found = store.get_nodes(ws, ids)
-        children = [found[i] for i in ids if i in found]
-        if on_children is not None:
-            on_children(children)
-        stack.extend((child, False) for child in reversed(children))
 
 
 class Lookahead:
@@ -120,19 +105,24 @@ class Lookahead:
         return self.store.path_history(self.ws, node.path, self.history_limit)
 
 
-def _blocker(frame: Frame, agents: AgentRegistry) -> str | None:
+def _blocker(frame: Frame, agents: AgentRegistry, models: bool = False) -> str | None:
     """Why the engine may not recompute ``frame`` (None: it may).
 
     A rebuilt frame keeps its author, so the author must still be registered
     and still hold what authoring it needs today: ``write`` and ``synthesize``
     for a synthesis, ``write`` and a generator for anything else. Frames of
-    a removed or demoted agent are never rewritten under its name.
+    a removed or demoted agent are never rewritten under its name. A frame a
+    model agent wrote (``generate``) is redone only when ``models`` is on
+    (``regenerate --agents``), since that asks the agent's model again.
     """
     agent = agents.get(frame.agent_id)
     synthesis = frame.basis.kind == "synthesis"
     if agent is None:
         return f"its agent {frame.agent_id!r} is no longer registered, so it needs its agent"
-    if not synthesis and agent.generator is None:
+    if is_model_frame(frame):
+        if not models:
+            return "needs its agent (a model agent: regenerate --agents asks it again)"
+    elif not synthesis and agent.generator is None:
         return "needs its agent"
     needed = (Permission.WRITE, Permission.SYNTHESIZE) if synthesis else (Permission.WRITE,)
     lost = [p for p in needed if p not in agent.permissions]
@@ -333,10 +323,15 @@ class Regenerator:
         runtime: Runtime,
         max_children: int = 10_000,
         audit: AuditSession | None = None,
+        models: ModelAgents | None = None,
+        max_file_bytes: int = 32 * 1024,
     ) -> None:
         self.store = store
         self.ws = ws
         self.agents = agents
+        self.models = models
+        """Set (``regenerate --agents``): frames of model agents are redone by asking them again."""
+        self.max_file_bytes = max_file_bytes
         self.runtime = runtime
         self.history_limit = history_limit
         self.synth = Synthesizer(store, ws, max_bytes, max_children, runtime=runtime, audit=audit)
@@ -360,6 +355,7 @@ class Regenerator:
         when the walk ends, where each phase is reported with ``done == total``.
         """
         tick = throttled(progress)
+        self.dry_run = dry_run
         visited = 0
         regenerated: list[FrameId] = []
         unrecomputable: list[StaleFrame] = []
@@ -481,22 +477,38 @@ class Regenerator:
             reason = freshness.why_stale(frame)
             if reason is None:
                 continue
-            blocker = _blocker(frame, self.agents)
-            if blocker is None:
-                jobs.append((frame_type, frame))
-            else:
-                entry = _entry(self.store, self.ws, frame, f"{reason}; {blocker}", self.agents)
-                needs_agent.append(entry)
+            self._triage(frame_type, frame, reason, jobs, needs_agent)
         for frame in _previous_heads(
             self.store, self.ws, node, self.look.history(node), set(heads)
         ):
-            blocker = _blocker(frame, self.agents)
-            if blocker is None:
-                jobs.append((frame.frame_type, frame))
-            else:
-                entry = _entry(self.store, self.ws, frame, f"node changed; {blocker}", self.agents)
-                needs_agent.append(entry)
+            self._triage(frame.frame_type, frame, "node changed", jobs, needs_agent)
         return jobs, needs_agent
+
+    def _triage(
+        self,
+        frame_type: str,
+        frame: Frame,
+        reason: str,
+        jobs: list[tuple[str, Frame]],
+        needs_agent: list[StaleFrame],
+    ) -> None:
+        """Queue a stale frame for rebuilding, or report it as needing its agent.
+
+        A dry run asks no model: a model agent's frame it would redo is
+        reported (as recomputable) rather than predicted.
+        """
+        blocker = _blocker(frame, self.agents, self.models is not None)
+        if blocker is None and self.dry_run and is_model_frame(frame):
+            blocker = "its model agent would redo it (a dry run asks no model)"
+            needs_agent.append(
+                _entry(self.store, self.ws, frame, f"{reason}; {blocker}", self.agents, True)
+            )
+            return
+        if blocker is None:
+            jobs.append((frame_type, frame))
+        else:
+            entry = _entry(self.store, self.ws, frame, f"{reason}; {blocker}", self.agents)
+            needs_agent.append(entry)
 
     def recompute(
         self, node: NodeRecord, frame_type: str, template: Frame, dry_run: bool
@@ -533,10 +545,12 @@ class Regenerator:
 
     def _rebuild(self, node: NodeRecord, frame_type: str, template: Frame) -> tuple[Frame, bytes]:
         basis = template.basis
+        blocker = _blocker(template, self.agents, self.models is not None)
+        if blocker is not None:
+            raise RegenerationFailed(f"frame {template.frame_id}: {blocker}")
+        if is_model_frame(template):
+            return self._ask_model(node, frame_type, template)
         if basis.kind == "synthesis":
-            blocker = _blocker(template, self.agents)
-            if blocker is not None:
-                raise RegenerationFailed(f"frame {template.frame_id}: {blocker}")
             if node.kind != "dir":
                 raise RegenerationFailed(f"{node.path!r} is no longer a directory")
             params = basis.params
@@ -551,10 +565,9 @@ class Regenerator:
                 str(params.get("missing", "skip")),
             )
             return frame, content
-        blocker = _blocker(template, self.agents)
         agent = self.agents.get(template.agent_id)
-        if blocker is not None or agent is None or agent.generator is None:
-            raise RegenerationFailed(f"frame {template.frame_id}: {blocker or 'needs its agent'}")
+        if agent is None or agent.generator is None:
+            raise RegenerationFailed(f"frame {template.frame_id}: needs its agent")
         generator = self.runtime.generators.get(agent.generator)
         content = generator.generate(node, checked_file_bytes(self.files, node))
         frame = new_frame(
@@ -567,3 +580,32 @@ class Regenerator:
             max_content_bytes=self.max_bytes,
         )
         return frame, content
+
+    def _ask_model(self, node: NodeRecord, frame_type: str, template: Frame) -> tuple[Frame, bytes]:
+        """``template`` redone by its model agent on ``node`` today (its prompts as configured now).
+
+        Provider errors are the run's own failures (``RegenerationFailed``
+        naming them), never hidden: the frame stays stale and is reported.
+        """
+        assert self.models is not None
+        registered = self.agents.get(template.agent_id)
+        model = self.models.resolve(template.agent_id, registered.provider if registered else None)
+        try:
+            if template.basis.policy_id == PROVIDER_POLICY and template.basis.kind == "synthesis":
+                if node.kind != "dir":
+                    raise RegenerationFailed(f"{node.path!r} is no longer a directory")
+                input_type = str(template.basis.params.get("input_type", frame_type))
+                gathered = self.synth.gather(node, input_type, "skip")
+                request = directory_request(model, node, gathered, frame_type, self.max_file_bytes)
+                completion = model.provider.complete(request)
+                return directory_frame(
+                    self.synth, model, node, gathered, frame_type, request, completion
+                )
+            data = checked_file_bytes(self.files, node)
+            built = file_request(model, node, data, frame_type, self.max_file_bytes)
+            if built.request is None:
+                raise RegenerationFailed(f"{node.path!r}: {built.skip}")
+            completion = model.provider.complete(built.request)
+            return file_frame(model, node, frame_type, built.request, completion, self.max_bytes)
+        except ProviderError as exc:
+            raise RegenerationFailed(f"{node.path or '.'!r}: {exc.code}: {exc.message}") from exc

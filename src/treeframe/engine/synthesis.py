@@ -16,6 +16,7 @@ against the head seen before the inputs were read, retried on a lost race.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from treeframe.engine.contents import verified_contents
@@ -46,11 +47,24 @@ if TYPE_CHECKING:
     from treeframe.engine.audit import AuditSession
     from treeframe.engine.runtime import Runtime
 
-__all__ = ["MISSING_RULES", "Synthesizer", "synthesis_params"]
+__all__ = ["MISSING_RULES", "Gathered", "Synthesizer", "synthesis_params"]
 
 MISSING_RULES = ("skip", "fail")
 _RETRIES = 8
 _PROBE = 500  # children probed per query when checking that a scope has any input
+
+
+@dataclass(frozen=True, slots=True)
+class Gathered:
+    """A directory's synthesis inputs as read now: what the basis will name."""
+
+    input_type: str
+    missing: str
+    inputs: tuple[SynthesisInput, ...]
+    missed: list[str]
+    """Child paths without an input (skipped under ``skip``)."""
+    lacking: bool
+    """A child here or below lacks an input: the frame is marked incomplete."""
 
 
 def synthesis_params(input_type: str, missing: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -244,6 +258,38 @@ class Synthesizer:
         missing: str,
     ) -> tuple[Frame, bytes, list[str]]:
         """The frame a synthesis would append now (nothing is written)."""
+        gathered = self.gather(directory, input_type, missing)
+        try:
+            content = policy.synthesize(directory.path, gathered.inputs, params)
+        except TreeframeError:
+            raise
+        except Exception as exc:  # a plugin's bug becomes a clear, typed failure
+            raise SynthesisFailed(
+                f"policy {policy.policy_id!r} failed on {directory.path or '.'!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(content, bytes):
+            raise SynthesisFailed(
+                f"policy {policy.policy_id!r} returned {type(content).__name__}, not bytes"
+            )
+        frame = self.assemble(
+            directory,
+            gathered,
+            out_type,
+            agent,
+            policy.policy_id,
+            params,
+            content,
+            content_type=policy.content_type,
+        )
+        return frame, content, gathered.missed
+
+    def gather(self, directory: NodeRecord, input_type: str, missing: str) -> Gathered:
+        """The inputs a synthesis of ``directory`` takes today, with their verified contents.
+
+        Split from :meth:`build` so that a caller computing the content
+        elsewhere (a model, in ``generate``) builds the same basis.
+        """
         if len(directory.children) > self.max_children:
             raise SynthesisFailed(
                 f"cannot synthesize {directory.path or '.'!r}: {len(directory.children)} children, "
@@ -268,7 +314,7 @@ class Synthesizer:
         for fid, (frame, data) in predicted.items():
             frames[fid] = frame
             contents[frame.content_hash] = data
-        inputs = [
+        inputs = tuple(
             SynthesisInput(
                 name,
                 child_path(directory.path, name),
@@ -276,41 +322,46 @@ class Synthesizer:
                 contents[frames[fid].content_hash],
             )
             for name, fid in found
-        ]
-        try:
-            content = policy.synthesize(directory.path, inputs, params)
-        except TreeframeError:
-            raise
-        except Exception as exc:  # a plugin's bug becomes a clear, typed failure
-            raise SynthesisFailed(
-                f"policy {policy.policy_id!r} failed on {directory.path or '.'!r}: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
-        if not isinstance(content, bytes):
-            raise SynthesisFailed(
-                f"policy {policy.policy_id!r} returned {type(content).__name__}, not bytes"
-            )
+        )
+        # Marked when a child lacks an input here or below: a pure function of
+        # the basis (its inputs and their marks), so a rebuild gets the same mark.
+        lacking = bool(absent) or any(marked_incomplete(frames[fid]) for _, fid in found)
+        return Gathered(input_type, missing, inputs, missed, lacking)
+
+    def assemble(
+        self,
+        directory: NodeRecord,
+        gathered: Gathered,
+        out_type: str,
+        agent: str,
+        policy_id: str,
+        params: Mapping[str, Any],
+        content: bytes,
+        *,
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Frame:
+        """The synthesis frame of ``content`` over ``gathered`` (nothing is written)."""
         if len(content) > self.max_bytes:
             raise SynthesisFailed(
                 f"synthesis of {directory.path or '.'!r} is {len(content)} bytes, "
                 f"over the frame limit of {self.max_bytes}"
             )
         basis = Basis.synthesis(
-            [fid for _, fid in found],
-            policy.policy_id,
-            synthesis_params(input_type, missing, params),
+            [entry.frame.frame_id for entry in gathered.inputs],
+            policy_id,
+            synthesis_params(gathered.input_type, gathered.missing, params),
         )
-        # Marked when a child lacks an input here or below: a pure function of
-        # the basis (its inputs and their marks), so a rebuild gets the same mark.
-        lacking = absent or any(marked_incomplete(frames[fid]) for _, fid in found)
-        frame = new_frame(
+        meta = dict(metadata or {})
+        if gathered.lacking:
+            meta[INCOMPLETE_KEY] = "true"
+        return new_frame(
             directory.node_id,
             out_type,
             agent,
             content,
             basis=basis,
-            content_type=policy.content_type,
-            metadata={INCOMPLETE_KEY: "true"} if lacking else None,
+            content_type=content_type,
+            metadata=meta or None,
             max_content_bytes=self.max_bytes,
         )
-        return frame, content, missed

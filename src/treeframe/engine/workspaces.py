@@ -30,6 +30,7 @@ from treeframe.engine.agents import AgentRecord
 from treeframe.engine.audit import Auditor, Operation
 from treeframe.engine.context_api import ContextAPI, EngineLimits
 from treeframe.engine.file_contents import FileContents
+from treeframe.engine.models import ModelAgents
 from treeframe.engine.principal import Permission, Principal, authorize
 from treeframe.engine.runtime import Runtime, default_runtime
 from treeframe.errors import (
@@ -65,13 +66,24 @@ def engine_limits(settings: Settings) -> EngineLimits:
         path_history=settings.limits.path_history,
         max_children=settings.synthesis.max_children,
         summary_max_bytes=settings.synthesis.summary_max_bytes,
+        max_prompt_file_bytes=settings.generate.max_file_bytes,
     )
 
 
 def configured_agents(settings: Settings) -> dict[str, AgentRecord]:
-    """Agents declared in configuration (the store's registry overrides them per workspace)."""
+    """Agents declared in configuration (the store's registry overrides them per workspace).
+
+    Their ``provider`` mapping names the model provider and model they
+    generate with (names only: secrets stay in configuration).
+    """
     return {
-        agent_id: AgentRecord(agent_id, agent.role, tuple(sorted(agent.capabilities)))
+        agent_id: AgentRecord(
+            agent_id,
+            agent.role,
+            tuple(sorted(agent.capabilities)),
+            provider={"provider": agent.provider}
+            | ({"model": agent.model} if agent.model is not None else {}),
+        )
         for agent_id, agent in settings.agents.items()
     }
 
@@ -99,6 +111,7 @@ class WorkspaceService:
         runtime: Runtime | None = None,
         cache_size: int = 256,
         on_cache: Callable[[bool], None] | None = None,
+        models: ModelAgents | None = None,
     ) -> None:
         self.store = store
         self._on_cache = on_cache
@@ -106,6 +119,8 @@ class WorkspaceService:
         self.settings = settings or Settings()
         self.limits = engine_limits(self.settings)
         self.agents = configured_agents(self.settings)
+        self.models = models or ModelAgents(self.settings)
+        """Model agents of every workspace (providers are per process, not per workspace)."""
         self._files = files
         self._cache_size = max(1, cache_size)
         self._cache: OrderedDict[WorkspaceId, tuple[WorkspaceInfo, ContextAPI]] = OrderedDict()
@@ -235,6 +250,7 @@ class WorkspaceService:
             agents=self.agents,
             limits=self.limits,
             runtime=self.runtime,
+            models=self.models,
         )
         with self._lock:
             self._cache[info.workspace_id] = (info, api)

@@ -14,6 +14,7 @@ import pytest
 from tests.unit.engine.conftest import WS, Env
 from treeframe.engine.agents import AgentRecord
 from treeframe.engine.composition import CompositionPolicy
+from treeframe.engine.generation import GenerateOptions
 from treeframe.engine.principal import Permission, Principal
 from treeframe.engine.types import FrameInput
 from treeframe.errors import AccessDenied, TreeframeError, Unauthorized
@@ -177,6 +178,10 @@ CALLS: dict[str, Callable[[Env, Any], object]] = {
     "synthesize_branch": lambda env, p: env.api.synthesize_branch("src", "summary", principal=p),
     "audit_log": lambda env, p: env.api.audit_log(principal=p),
     "verify_audit": lambda env, p: env.api.verify_audit(principal=p),
+    "generate": lambda env, p: env.api.generate("src/app.py", GenerateOptions(), principal=p),
+    "generate_dry_run": lambda env, p: env.api.generate(
+        "src", GenerateOptions(recursive=True, dry_run=True), principal=p
+    ),
 }
 
 READ_OPS = set(READS) | {"resolve"}
@@ -190,6 +195,9 @@ ALLOWED: dict[str, set[str]] = {
     "synthesize_branch": {"capable", "synth"},
     "audit_log": {"owner"},
     "verify_audit": {"owner"},
+    # The owner authors nothing, so it cannot generate even in a dry run (whose model is the agent's).
+    "generate": {"writer", "capable", "synth"},
+    "generate_dry_run": {"reader", "writer", "capable", "synth"},
 }
 
 
@@ -202,7 +210,10 @@ def test_every_method_is_covered() -> None:
         if not name.startswith("_") and callable(getattr(ContextAPI, name))
     }
     # lock_for_puts only takes locks ahead of puts that are authorized (and audited) themselves
-    assert public - {"agent_principal", "lock_for_puts"} == set(CALLS) - {"regenerate_dry_run"}
+    assert public - {"agent_principal", "lock_for_puts"} == set(CALLS) - {
+        "regenerate_dry_run",
+        "generate_dry_run",
+    }
     assert set(CALLS) == set(ALLOWED)
 
 

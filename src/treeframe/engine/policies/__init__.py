@@ -19,12 +19,15 @@ from treeframe.frames.frame import Frame
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "RESERVED_POLICY",
     "PolicyRegistry",
     "SynthesisInput",
     "SynthesisPolicy",
 ]
 
 ENTRY_POINT_GROUP = "treeframe.synthesis_policies"
+RESERVED_POLICY = "provider"
+"""The policy ID of model-written directory frames (engine/generation.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +98,16 @@ class PolicyRegistry:
     def get(
         self, policy_id: str, extra: Mapping[str, SynthesisPolicy] | None = None
     ) -> SynthesisPolicy:
-        """The policy registered under ``policy_id`` (built-ins win over plugins of the same ID)."""
+        """The policy registered under ``policy_id`` (built-ins win over plugins of the same ID).
+
+        ``provider`` is reserved: it marks directory frames a model wrote
+        (``generate``), which no policy can rebuild.
+        """
+        if policy_id == RESERVED_POLICY:
+            raise InvalidPolicy(
+                f"policy {RESERVED_POLICY!r} is reserved for directory frames written by model "
+                "agents (treeframe generate); it cannot be run as a synthesis policy"
+            )
         if policy_id in self._builtins:
             return self._builtins[policy_id]
         if extra and policy_id in extra:
