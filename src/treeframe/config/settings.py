@@ -33,13 +33,13 @@ __all__ = [
     "ENV_NESTED_DELIMITER",
     "ENV_PREFIX",
     "AgentSettings",
-    "GenerateSettings",
-    "PromptSettings",
-    "ProviderSettings",
     "CacheSettings",
+    "GenerateSettings",
     "LimitSettings",
     "LogSettings",
     "MetricsSettings",
+    "PromptSettings",
+    "ProviderSettings",
     "RedisSettings",
     "ScanSettings",
     "ServerSettings",
@@ -474,13 +474,18 @@ class ProviderSettings(_Section):
         description="Path of a file holding the API key (surrounding whitespace is dropped).",
     )
     timeout_seconds: float = Field(
-        default=120.0, gt=0, description="Longest wait for one response (and between two streamed chunks)."
+        default=120.0,
+        gt=0,
+        description="Longest wait for one response (and between two streamed chunks).",
     )
     connect_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Longest wait to connect."
     )
     max_retries: int = Field(
-        default=3, ge=0, le=20, description="Retries of a 429, a 5xx, a timeout or a dropped connection."
+        default=3,
+        ge=0,
+        le=20,
+        description="Retries of a 429, a 5xx, a timeout or a dropped connection.",
     )
     backoff_seconds: float = Field(
         default=0.5,
@@ -489,19 +494,21 @@ class ProviderSettings(_Section):
     )
     stream: bool = Field(default=True, description="Stream completions (progress as text arrives).")
     input_cost_per_mtok: float = Field(
-        default=0.0, ge=0, description="Price of a million input tokens, for the cost `generate` reports."
+        default=0.0,
+        ge=0,
+        description="Price of a million input tokens, for the cost `generate` reports.",
     )
     output_cost_per_mtok: float = Field(
-        default=0.0, ge=0, description="Price of a million output tokens, for the cost `generate` reports."
+        default=0.0,
+        ge=0,
+        description="Price of a million output tokens, for the cost `generate` reports.",
     )
 
 
 class PromptSettings(_Section):
     """An agent's prompt templates (``string.Template``: ``${path}``, ``${content}``, ...; see GENERATE.md)."""
 
-    system: str | None = Field(
-        default=None, description="System prompt (unset: the built-in one)."
-    )
+    system: str | None = Field(default=None, description="System prompt (unset: the built-in one).")
     file: str | None = Field(
         default=None,
         description="Template for a file's frame: `${path}`, `${content}`, `${size}`, `${truncated}`, `${frame_type}` (unset: the built-in one).",
@@ -534,9 +541,7 @@ class AgentSettings(_Section):
         default=512, ge=1, le=1_000_000, description="Most tokens one completion may produce."
     )
     temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature.")
-    prompts: PromptSettings = Field(
-        default_factory=PromptSettings, description="Prompt templates."
-    )
+    prompts: PromptSettings = Field(default_factory=PromptSettings, description="Prompt templates.")
 
 
 class GenerateSettings(_Section):
@@ -545,9 +550,7 @@ class GenerateSettings(_Section):
     frame_type: str = Field(
         default="summary", description="Frame type written when `--type` is not given."
     )
-    concurrency: int = Field(
-        default=4, ge=1, le=256, description="Completions in flight at once."
-    )
+    concurrency: int = Field(default=4, ge=1, le=256, description="Completions in flight at once.")
     max_file_bytes: int = Field(
         default=32 * 1024,
         ge=1,

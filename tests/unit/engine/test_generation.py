@@ -96,20 +96,28 @@ def test_offline_generation_covers_the_tree_bottom_up_and_is_fresh(env: Env) -> 
     report = env.api.generate(
         ".", GenerateOptions(recursive=True), principal=env.principal("capable")
     )
-    assert report.provider == "offline" and report.model == OFFLINE_MODEL
-    assert {e.path: e.status for e in report.entries} == {p: "generated" for p in FILES + DIRS}
+    assert report.provider == "offline"
+    assert report.model == OFFLINE_MODEL
+    assert {e.path: e.status for e in report.entries} == dict.fromkeys(FILES + DIRS, "generated")
     app = env.store.get_frame(WS, _heads(env, "src/app.py")["summary"])
-    assert app is not None and app.agent_id == "capable" and app.basis.kind == "node"
+    assert app is not None
+    assert app.agent_id == "capable"
+    assert app.basis.kind == "node"
     meta = dict(app.metadata)
-    assert len(meta[META_PROMPT_HASH]) == 64 and len(meta[META_CONTEXT_HASH]) == 64
+    assert len(meta[META_PROMPT_HASH]) == 64
+    assert len(meta[META_CONTEXT_HASH]) == 64
     assert meta["generate.model"] == OFFLINE_MODEL
     content = env.store.blobs.get_many(WS, [app.content_hash])[app.content_hash]
     assert content.startswith(b"src/app.py: Python, 2 lines")
     db = env.store.get_frame(WS, _heads(env, "src/db")["summary"])
-    assert db is not None and db.basis.kind == "synthesis" and db.basis.policy_id == PROVIDER_POLICY
+    assert db is not None
+    assert db.basis.kind == "synthesis"
+    assert db.basis.policy_id == PROVIDER_POLICY
     assert len(db.basis.child_frames) == 2
     assert env.api.stale(".", recursive=True, principal=env.owner).frames == ()
-    assert report.input_tokens > 0 and report.output_tokens > 0 and report.cost == 0
+    assert report.input_tokens > 0
+    assert report.output_tokens > 0
+    assert report.cost == 0
 
 
 def test_a_second_run_on_the_same_inputs_asks_nothing_and_writes_nothing(env: Env) -> None:
@@ -120,11 +128,14 @@ def test_a_second_run_on_the_same_inputs_asks_nothing_and_writes_nothing(env: En
     calls, frames = len(provider.calls), _frames(env)
     again = env.api.generate(".", GenerateOptions(recursive=True), principal=who)
     assert {e.status for e in again.entries} == {"current"}
-    assert len(provider.calls) == calls and _frames(env) == frames
+    assert len(provider.calls) == calls
+    assert _frames(env) == frames
 
 
 def test_offline_frames_are_the_same_in_any_store(env: Env, tmp_path) -> None:
-    first = env.api.generate(".", GenerateOptions(recursive=True), principal=env.principal("capable"))
+    first = env.api.generate(
+        ".", GenerateOptions(recursive=True), principal=env.principal("capable")
+    )
     other = tmp_path / "again"
     write_tree(other, {p: (env.root / p).read_text() for p in FILES})
     from treeframe.engine.context_api import ContextAPI
@@ -140,7 +151,9 @@ def test_offline_frames_are_the_same_in_any_store(env: Env, tmp_path) -> None:
     for agent in env.api.agents.list():
         api.agents.register(agent)
     scan_tree(other, store, WS, workers=1)
-    second = api.generate(".", GenerateOptions(recursive=True), principal=api.agent_principal("capable"))
+    second = api.generate(
+        ".", GenerateOptions(recursive=True), principal=api.agent_principal("capable")
+    )
     assert [(e.path, e.frame_id) for e in first.entries] == [
         (e.path, e.frame_id) for e in second.entries
     ]
@@ -160,17 +173,21 @@ def test_an_edit_makes_the_chain_stale_and_regenerate_agents_redoes_exactly_it(e
     assert {f.frame_id for f in plain.stale_unrecomputable} == {f.frame_id for f in stale}
     calls = len(provider.calls)
     dry = env.api.regenerate(".", recursive=True, dry_run=True, agents=True, principal=env.owner)
-    assert dry.regenerated_count == 0 and len(provider.calls) == calls
+    assert dry.regenerated_count == 0
+    assert len(provider.calls) == calls
     assert all(f.recomputable for f in dry.stale_unrecomputable)
     report = env.api.regenerate(".", recursive=True, agents=True, principal=env.principal("synth"))
-    assert report.regenerated_count == 4 and report.stale_unrecomputable == ()
+    assert report.regenerated_count == 4
+    assert report.stale_unrecomputable == ()
     asked = [r.context["path"] for r in provider.calls[calls:]]
     assert asked == ["src/db/pool.py", "src/db", "src", "."]
     assert env.api.stale(".", recursive=True, principal=env.owner).frames == ()
     pool = env.store.get_frame(WS, _heads(env, "src/db/pool.py")["summary"])
-    assert pool is not None and pool.agent_id == "capable"  # the author is kept
+    assert pool is not None
+    assert pool.agent_id == "capable"
     again = env.api.regenerate(".", recursive=True, agents=True, principal=env.principal("synth"))
-    assert again.regenerated_count == 0 and len(provider.calls) == calls + 4
+    assert again.regenerated_count == 0
+    assert len(provider.calls) == calls + 4
 
 
 def test_generate_after_an_edit_redoes_only_what_changed(env: Env) -> None:
@@ -195,7 +212,8 @@ def test_a_dry_run_asks_no_model_and_writes_nothing(env: Env) -> None:
     )
     assert {e.status for e in report.entries} == {"would_generate"}
     assert len(report.entries) == len(FILES + DIRS)
-    assert provider.calls == [] and _frames(env) == frames
+    assert provider.calls == []
+    assert _frames(env) == frames
 
 
 def test_tokens_and_cost_are_reported_from_the_configured_prices(env: Env) -> None:
@@ -204,7 +222,8 @@ def test_tokens_and_cost_are_reported_from_the_configured_prices(env: Env) -> No
         "src", GenerateOptions(recursive=True), principal=env.principal("capable")
     )
     completions = 5  # src/app.py, src/db/models.py, src/db/pool.py, src/db, src
-    assert report.input_tokens == 100 * completions and report.output_tokens == 10 * completions
+    assert report.input_tokens == 100 * completions
+    assert report.output_tokens == 10 * completions
     assert report.cost == pytest.approx((500 * 2.0 + 50 * 8.0) / 1e6)
     app = env.store.get_frame(WS, _heads(env, "src/app.py")["summary"])
     assert app is not None
@@ -225,7 +244,8 @@ def test_one_failing_completion_fails_its_node_only(env: Env) -> None:
     assert "summary" not in _heads(env, "src/app.py")
     # The directory is built over the children that have frames; it is marked incomplete.
     src = env.store.get_frame(WS, _heads(env, "src")["summary"])
-    assert src is not None and ("treeframe.incomplete", "true") in src.metadata
+    assert src is not None
+    assert ("treeframe.incomplete", "true") in src.metadata
 
 
 def test_refused_credentials_stop_the_run_and_keep_what_was_written(env: Env) -> None:
@@ -233,7 +253,9 @@ def test_refused_credentials_stop_the_run_and_keep_what_was_written(env: Env) ->
     _use(env, provider)
     with pytest.raises(ProviderAuthFailed):
         env.api.generate(
-            "src", GenerateOptions(recursive=True, concurrency=1), principal=env.principal("capable")
+            "src",
+            GenerateOptions(recursive=True, concurrency=1),
+            principal=env.principal("capable"),
         )
     assert "summary" not in _heads(env, "src")  # directories never started
     audit = env.api.audit_log(principal=env.owner)
@@ -253,7 +275,9 @@ def test_completions_in_flight_never_exceed_the_concurrency(env: Env) -> None:
 
 
 def test_a_writer_without_synthesize_gets_file_frames_and_directories_are_skipped(env: Env) -> None:
-    report = env.api.generate(".", GenerateOptions(recursive=True), principal=env.principal("writer"))
+    report = env.api.generate(
+        ".", GenerateOptions(recursive=True), principal=env.principal("writer")
+    )
     by_path = {e.path: e for e in report.entries}
     assert all(by_path[p].status == "generated" for p in FILES)
     assert all(by_path[d].status == "skipped" and "synthesize" in by_path[d].reason for d in DIRS)
@@ -263,7 +287,8 @@ def test_a_fresh_head_by_another_agent_is_left_alone_unless_forced(env: Env) -> 
     mine = env.put("src/app.py", "summary", "written by hand")
     who = env.principal("capable")
     report = env.api.generate("src/app.py", GenerateOptions(), principal=who)
-    assert report.entries[0].status == "skipped" and "'writer'" in report.entries[0].reason
+    assert report.entries[0].status == "skipped"
+    assert "'writer'" in report.entries[0].reason
     assert _heads(env, "src/app.py")["summary"] == mine
     forced = env.api.generate("src/app.py", GenerateOptions(force=True), principal=who)
     assert forced.entries[0].status == "generated"
@@ -288,7 +313,8 @@ def test_directories_by_synthesis_use_the_summary_policy(env: Env) -> None:
     )
     assert all(e.status == "generated" for e in report.entries)
     db = env.store.get_frame(WS, _heads(env, "src/db")["summary"])
-    assert db is not None and db.basis.policy_id == "summary"
+    assert db is not None
+    assert db.basis.policy_id == "summary"
     again = env.api.generate(
         ".", GenerateOptions(recursive=True, directories="synthesis"), principal=who
     )
@@ -301,14 +327,16 @@ def test_binary_files_are_not_sent_to_a_model(env: Env) -> None:
     provider = ScriptedProvider()
     _use(env, provider)
     report = env.api.generate("src/logo.png", GenerateOptions(), principal=env.principal("capable"))
-    assert report.entries[0].status == "skipped" and "binary" in report.entries[0].reason
+    assert report.entries[0].status == "skipped"
+    assert "binary" in report.entries[0].reason
     assert provider.calls == []
 
 
 def test_a_file_edited_since_the_scan_is_refused(env: Env) -> None:
     (env.root / "src" / "app.py").write_text("changed on disk\n")
     report = env.api.generate("src/app.py", GenerateOptions(), principal=env.principal("capable"))
-    assert report.entries[0].status == "failed" and "scan first" in report.entries[0].reason
+    assert report.entries[0].status == "failed"
+    assert "scan first" in report.entries[0].reason
 
 
 def test_bad_options_and_unknown_providers_are_refused(env: Env) -> None:
