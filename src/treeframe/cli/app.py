@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "stale": "workflow",
     "regenerate": "workflow",
     "compose": "workflow",
+    "generate": "generate",
     "verify": "integrity",
     "diff": "diagnostics",
     "explain": "diagnostics",

@@ -49,6 +49,8 @@ from treeframe.wire.nodes import (
 from treeframe.wire.operations import (
     ComposeRequest,
     Composition,
+    GenerateRequest,
+    Generation,
     RegenerateRequest,
     Regeneration,
     Roots,
@@ -255,6 +257,17 @@ def regenerate(ws: str, request: RegenerateRequest) -> Call[Regeneration]:
         "POST",
         _ws(ws, "regenerate"),
         model(Regeneration),
+        json=body(request),
+        idempotent=request.dry_run,
+    )
+
+
+def generate(ws: str, request: GenerateRequest) -> Call[Generation]:
+    """``POST …/generate``: frames from the caller's model agent (``dry_run``: report only)."""
+    return Call(
+        "POST",
+        _ws(ws, "generate"),
+        model(Generation),
         json=body(request),
         idempotent=request.dry_run,
     )

@@ -31,6 +31,8 @@ from treeframe.client.client import Client
 from treeframe.client.convert import frame_context, frame_of, record_of, stale_frame
 from treeframe.config.settings import Settings
 from treeframe.engine.composition import ComposedContext, ComposedFrame, CompositionPolicy
+from treeframe.engine.file_contents import FileContents, GivenFileContents, checked_file_bytes
+from treeframe.engine.generation import GeneratedEntry, GenerateOptions, GenerateReport
 from treeframe.engine.principal import Principal
 from treeframe.engine.types import (
     FrameContext,
@@ -41,7 +43,7 @@ from treeframe.engine.types import (
     StaleReport,
     SynthesisResult,
 )
-from treeframe.errors import NodeNotFound, SchemaValidationFailed
+from treeframe.errors import NodeNotFound, RegenerationFailed, SchemaValidationFailed
 from treeframe.frames import merkle_set
 from treeframe.frames.frame import DEFAULT_CONTENT_TYPE
 from treeframe.frames.views import ViewPolicy
@@ -52,12 +54,20 @@ from treeframe.tree.paths import relative_path
 from treeframe.tree.records import NodeRecord
 from treeframe.wire.frames import FrameSpec
 from treeframe.wire.nodes import BasisRecord, FrameView, Heads, NodeView, ViewSpec
-from treeframe.wire.operations import ComposeRequest, RegenerateRequest, SynthesizeRequest
+from treeframe.wire.operations import (
+    ComposeRequest,
+    GenerateRequest,
+    RegenerateRequest,
+    SynthesizeRequest,
+)
+from treeframe.workspace.working_tree import WorkingTreeContents
 from treeframe.workspace.workspace import frame_input
 
 __all__ = ["RemoteContextAPI", "RemoteStoreView", "RemoteWorkspace", "view_spec"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+MAX_SENT_FILE = 8 << 20
+"""Largest file whose bytes a remote ``generate`` sends (bigger ones are reported by the server)."""
 _BATCH = 500
 M = TypeVar("M", bound=BaseModel)
 
@@ -229,14 +239,15 @@ class RemoteContextAPI:
         *,
         principal: Principal,
         progress: ProgressFn | None = None,
+        agents: bool = False,
     ) -> RegenerationReport:
-        """Regeneration by the server (``dry_run``: what it would do).
+        """Regeneration by the server (``dry_run``: what it would do; ``agents``: model agents too).
 
         ``progress`` (the local signature's) sees only the end of phase
         ``frames``, from the report: one synchronous request shows nothing
         in between.
         """
-        request = RegenerateRequest(node=node, recursive=recursive, dry_run=dry_run)
+        request = RegenerateRequest(node=node, recursive=recursive, dry_run=dry_run, agents=agents)
         answer = self.client.regenerate(self.ws, request)
         if progress is not None:
             progress("frames", answer.regenerated_count, answer.regenerated_count)
@@ -248,6 +259,60 @@ class RemoteContextAPI:
             duration_ms=answer.duration_ms,
             dry_run=answer.dry_run,
         )
+
+    def generate(
+        self,
+        node: str,
+        options: GenerateOptions,
+        *,
+        principal: Principal,
+        progress: ProgressFn | None = None,
+        files: FileContents | None = None,
+    ) -> GenerateReport:
+        """Generation by the server, as the token's agent, with its providers.
+
+        The server has no tree: ``files`` (a :class:`GivenFileContents`, see
+        :meth:`RemoteWorkspace.scope_contents`) are sent along. ``progress``
+        sees only the end of each phase.
+        """
+        given = files.contents if isinstance(files, GivenFileContents) else {}
+        request = GenerateRequest(
+            node=node,
+            frame_type=options.frame_type,
+            recursive=options.recursive,
+            dry_run=options.dry_run,
+            force=options.force,
+            directories=options.directories,  # type: ignore[arg-type]
+            contents={path: base64.b64encode(data).decode("ascii") for path, data in given.items()},
+        )
+        answer = self.client.generate(self.ws, request)
+        report = GenerateReport(
+            node_id=NodeId(answer.node_id),
+            agent_id=answer.agent_id,
+            provider=answer.provider,
+            model=answer.model,
+            frame_type=answer.frame_type,
+            dry_run=answer.dry_run,
+            entries=tuple(
+                GeneratedEntry(
+                    path=e.path,
+                    node_id=NodeId(e.node_id),
+                    kind=e.kind,
+                    status=e.status,
+                    frame_id=FrameId(e.frame_id) if e.frame_id else None,
+                    reason=e.reason,
+                    code=e.code or "",
+                    input_tokens=e.input_tokens,
+                    output_tokens=e.output_tokens,
+                )
+                for e in answer.entries
+            ),
+            cost=answer.cost,
+            duration_ms=answer.duration_ms,
+        )
+        if progress is not None:
+            progress("files", answer.generated, answer.generated)
+        return report
 
     def compose(
         self, node: str, policy: CompositionPolicy, *, principal: Principal
@@ -391,6 +456,31 @@ class RemoteWorkspace:
             if record is not None:
                 return record
         return self.api.resolve(self.path_of(ref, cwd), principal=self._owner)
+
+    def scope_contents(self, record: NodeRecord, recursive: bool) -> GivenFileContents:
+        """The local bytes of the scope's files that match the server's records (for ``generate``).
+
+        The server's tree says which files are in scope; a local file whose
+        bytes differ from the pushed record (or that is missing, or larger
+        than :data:`MAX_SENT_FILE`) is not sent, and the server reports it.
+        """
+        if self.root is None:
+            return GivenFileContents({})
+        local = WorkingTreeContents(self.root)
+        found: dict[str, bytes] = {}
+        pending = [record]
+        while pending:
+            current = pending.pop()
+            if current.kind == "dir" and (recursive or current is record):
+                pending.extend(self.children(current) if recursive else [])
+                continue
+            if current.kind != "file" or current.size > MAX_SENT_FILE:
+                continue
+            try:
+                found[current.path] = checked_file_bytes(local, current)
+            except RegenerationFailed:
+                continue
+        return GivenFileContents(found)
 
     def children(self, record: NodeRecord) -> list[NodeRecord]:
         """Child records of a directory in name order (batched reads)."""

@@ -670,21 +670,24 @@ class ContextAPI:
         *,
         principal: Principal,
         progress: ProgressFn | None = None,
+        files: FileContents | None = None,
     ) -> GenerateReport:
         """Frames from the principal's model agent for the node (its subtree when recursive).
 
         Needs ``write`` (a dry run: ``read``), and ``synthesize`` for
         directory frames (without it they are skipped and said so); the owner
-        authors nothing. Files need their bytes (``files``): a caller without
-        a tree gets them reported as failed. Audited as ``frames.generate``
-        (one entry per frame written); a dry run asks no model and writes
-        nothing. See :mod:`treeframe.engine.generation`.
+        authors nothing. Files need their bytes: ``files`` if given, else the
+        API's own (a caller without a tree gets them reported as failed).
+        Audited as ``frames.generate`` (one entry per frame written); a dry
+        run asks no model and writes nothing. See
+        :mod:`treeframe.engine.generation`.
         """
+        source = files or self.files
         if options.dry_run:
-            return self._generate(node, options, principal, None, progress)
+            return self._generate(node, options, principal, None, progress, source)
         with self.auditor.session(Operation.FRAMES_GENERATE, principal, workspace=self.ws) as audit:
             audit.node = node if _HEX64.fullmatch(node or "") else None
-            return self._generate(node, options, principal, audit, progress)
+            return self._generate(node, options, principal, audit, progress, source)
 
     def _generate(
         self,
@@ -693,6 +696,7 @@ class ContextAPI:
         principal: Principal,
         audit: AuditSession | None,
         progress: ProgressFn | None,
+        files: FileContents,
     ) -> GenerateReport:
         author = self._author(principal, Permission.READ if options.dry_run else Permission.WRITE)
         record = self._resolve(node)
@@ -721,7 +725,7 @@ class ContextAPI:
             self.store,
             self.ws,
             model,
-            self.files,
+            files,
             synth,
             options,
             may_synthesize=Permission.SYNTHESIZE in principal.permissions,

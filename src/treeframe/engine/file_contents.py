@@ -9,13 +9,14 @@ never produce a frame that claims the old content.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from treeframe.errors import RegenerationFailed
 from treeframe.hashing.ids import content_hash
 from treeframe.tree.records import NodeRecord
 
-__all__ = ["FileContents", "NoFileContents", "checked_file_bytes"]
+__all__ = ["FileContents", "GivenFileContents", "NoFileContents", "checked_file_bytes"]
 
 
 class FileContents(Protocol):
@@ -31,6 +32,20 @@ class NoFileContents:
     def read(self, record: NodeRecord) -> bytes:
         """Always fails: there is nothing to read from."""
         raise RegenerationFailed(f"no file content available for {record.path!r}")
+
+
+class GivenFileContents:
+    """Bytes a caller sent along by path (a REST ``generate`` request: the server has no tree)."""
+
+    def __init__(self, contents: Mapping[str, bytes]) -> None:
+        self.contents = dict(contents)
+
+    def read(self, record: NodeRecord) -> bytes:
+        """The bytes given for the record's path; RegenerationFailed when none were."""
+        found = self.contents.get(record.path)
+        if found is None:
+            raise RegenerationFailed(f"no content was sent for {record.path!r}")
+        return found
 
 
 def checked_file_bytes(source: FileContents, record: NodeRecord) -> bytes:

@@ -19,6 +19,9 @@ __all__ = [
     "ComposedFrameView",
     "Composition",
     "CompositionPolicyModel",
+    "GenerateRequest",
+    "GeneratedEntryModel",
+    "Generation",
     "RegenerateRequest",
     "Regeneration",
     "RootEntryModel",
@@ -77,6 +80,70 @@ class RegenerateRequest(BaseModel):
     node: str = Field(default="", description="NodeID or path ('' for the root).")
     recursive: bool = False
     dry_run: bool = False
+    agents: bool = Field(
+        default=False,
+        description="Also redo frames model agents wrote, by asking their providers again "
+        "(a dry run asks none and reports them).",
+    )
+
+
+class GenerateRequest(BaseModel):
+    """POST generate: frames from the caller's model agent for a node (its subtree when recursive).
+
+    A server holds no working tree: the bytes of the files to describe come
+    in ``contents`` (path -> base64), each checked against the file's scanned
+    content hash; a file without them is reported as failed. Defaults are
+    the server's ``generate.*`` settings.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    node: str = Field(default="", description="NodeID or path ('' for the root).")
+    frame_type: str | None = Field(
+        default=None, description="Frame type written (default: generate.frame_type)."
+    )
+    recursive: bool = False
+    dry_run: bool = False
+    force: bool = Field(default=False, description="Also replace fresh heads of other agents.")
+    directories: Literal["provider", "synthesis", "none"] | None = None
+    contents: dict[str, str] = Field(
+        default_factory=dict, description="File bytes by workspace path, base64-encoded."
+    )
+
+
+class GeneratedEntryModel(BaseModel):
+    """What became of one node of a generate call."""
+
+    path: str
+    node_id: str
+    kind: str
+    status: Literal["generated", "current", "would_generate", "skipped", "failed"]
+    frame_id: str | None
+    reason: str
+    code: str | None = Field(description="The error code of a failed node.")
+    input_tokens: int
+    output_tokens: int
+
+
+class Generation(ApiResponse):
+    """What ``generate`` did (or, with ``dry_run``, would do), with tokens and cost."""
+
+    node_id: str
+    agent_id: str
+    provider: str
+    model: str
+    frame_type: str
+    dry_run: bool
+    generated: int
+    current: int
+    would_generate: int
+    skipped: int
+    failed: int
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    duration_ms: int
+    entries: list[GeneratedEntryModel]
 
 
 class StaleFrameModel(BaseModel):

@@ -1,4 +1,4 @@
-"""Workspace operations: synthesize, regenerate, stale, compose, and the root history.
+"""Workspace operations: synthesize, regenerate, generate, stale, compose, and the root history.
 
 Each is its ContextAPI method one-to-one, authorized by the caller's
 principal, with the defaults the CLI takes from the settings (here the
@@ -8,6 +8,8 @@ command. None of them is cacheable: they report or change current state.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -20,11 +22,16 @@ from treeframe.api.jobs import JOB_RESPONSES, run_as_job
 from treeframe.api.work import WorkQueue
 from treeframe.config.settings import Settings
 from treeframe.engine.composition import CompositionPolicy
+from treeframe.engine.file_contents import GivenFileContents
+from treeframe.engine.generation import GenerateOptions
 from treeframe.engine.principal import Permission, authorize
+from treeframe.errors import InvalidRequest
 from treeframe.observability.progress import ProgressFn
 from treeframe.wire.operations import (
     ComposeRequest,
     Composition,
+    GenerateRequest,
+    Generation,
     RegenerateRequest,
     Regeneration,
     Roots,
@@ -44,6 +51,17 @@ router = APIRouter(prefix="/v1/workspaces/{ws}", tags=["operations"], responses=
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def decoded_contents(contents: dict[str, str]) -> dict[str, bytes]:
+    """``contents`` decoded from base64; a bad entry is a 400 naming its path."""
+    out: dict[str, bytes] = {}
+    for path, text in contents.items():
+        try:
+            out[path] = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequest(f"contents[{path!r}] is not base64") from None
+    return out
 
 
 def _work(request: Request) -> WorkQueue:
@@ -108,6 +126,7 @@ async def regenerate(
                 dry_run=body.dry_run,
                 principal=bound.principal,
                 progress=progress,
+                agents=body.agents,
             )
         return regeneration(report)
 
@@ -115,6 +134,49 @@ async def regenerate(
         return await run_as_job(request, "frames.regenerate", bound.info.workspace_id, work)
     except BaseException:
         ticket.cancel()  # failed before its work started (a no-op once it has)
+        raise
+
+
+@router.post(
+    "/generate",
+    summary="Frames from the caller's model agent, files first, then directories",
+    response_model=Generation,
+    responses=JOB_RESPONSES,
+)
+async def generate(bound: Bound, request: Request, body: GenerateRequest) -> Generation | Response:
+    """Needs write (a dry run only read), and synthesize for directory frames.
+
+    The files' bytes come in ``contents`` (base64 by path): the server has no
+    working tree. Nodes already current for the agent are skipped; a failed
+    completion fails its node only (``status: failed`` with its code).
+    ``Prefer: respond-async`` runs it as a job (phases ``files`` and
+    ``directories``). Admitted to the worker's bounded work queue first.
+    """
+    authorize(bound.principal, Permission.READ if body.dry_run else Permission.WRITE)
+    settings = _settings(request).generate
+    options = GenerateOptions(
+        frame_type=body.frame_type or settings.frame_type,
+        recursive=body.recursive,
+        dry_run=body.dry_run,
+        directories=body.directories or settings.directories,
+        concurrency=settings.concurrency,
+        max_file_bytes=settings.max_file_bytes,
+        force=body.force,
+    )
+    files = GivenFileContents(decoded_contents(body.contents))
+    ticket = _work(request).admit("generate")
+
+    def work(progress: ProgressFn | None) -> Generation:
+        with ticket.running():
+            report = bound.api.generate(
+                body.node, options, principal=bound.principal, progress=progress, files=files
+            )
+        return Generation.model_validate(report.to_dict())
+
+    try:
+        return await run_as_job(request, "frames.generate", bound.info.workspace_id, work)
+    except BaseException:
+        ticket.cancel()
         raise
 
 

@@ -179,6 +179,12 @@ def regenerate(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Report what would be regenerated; write nothing.")
     ] = False,
+    agents: Annotated[
+        bool,
+        typer.Option(
+            "--agents", help="Also redo frames model agents wrote (asks their providers again)."
+        ),
+    ] = False,
     as_agent: AsOpt = None,
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
@@ -186,7 +192,7 @@ def regenerate(
     token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Recompute stale synthesis and generator frames in scope; report the rest."""
+    """Recompute stale synthesis and generator frames in scope (--agents: model agents' too)."""
     with (
         open_session(store, workspace, server, token, read_only=dry_run) as ws,
         progress_bars(show_progress(False) and not json_out, transient=True) as progress,
@@ -198,6 +204,7 @@ def regenerate(
             dry_run=dry_run,
             principal=principal_for(ws, as_agent),
             progress=progress,
+            agents=agents,
         )
     if json_out:
         print_json(report.to_dict())
