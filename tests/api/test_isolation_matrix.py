@@ -131,6 +131,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/v1/workspaces/{ws}/push/commit"): _r(
         WRITE, audited=True, body=lambda t: {"root": t.root, "expected_root": t.root}
     ),
+    # The server has no tree: without contents the file is reported failed, nothing is written.
+    ("POST", "/v1/workspaces/{ws}/generate"): _r(
+        WRITE, audited=True, body=lambda t: {"node": "README.md"}
+    ),
     ("POST", "/v1/workspaces/{ws}/regenerate"): _r(
         SYNTH, audited=True, body=lambda t: {"node": "", "recursive": True}
     ),

@@ -147,12 +147,20 @@ def test_every_command_prints_its_documented_shape(workspace: Path, tmp_path: Pa
     check("heads", "heads", "src/app.py")
     check("proof", "proof", "src/app.py", first["frame_id"])
     check("synthesize", "synthesize", ".", "--type", "summary", "--agent", "a", "-r")
+    planned = check(
+        "generate", "generate", ".", "--agent", "a", "-r", "--type", "gist", "--dry-run"
+    )
+    assert planned["would_generate"] > 0
+    made = check("generate", "generate", ".", "--agent", "a", "-r", "--type", "gist")
+    assert made["generated"] == planned["would_generate"]
     (workspace / "src" / "app.py").write_text("print('changed')\n")
     _json(run_cli_in_process(workspace, "scan", "--json"))
     stale = check("stale", "stale", ".", "--recursive")
     assert stale["frames"]
     check("regenerate", "regenerate", ".", "--recursive", "--dry-run")
     check("regenerate", "regenerate", ".", "--recursive")
+    redone = check("regenerate", "regenerate", ".", "--recursive", "--agents")
+    assert redone["regenerated_count"] > 0  # the gist frames above src/app.py
     composed = check("compose", "compose", "src/app.py", "--source", "node", "--source", "parent")
     assert composed["frames"]
     check("verify", "verify")

@@ -1214,6 +1214,91 @@ def _audit_vectors() -> dict[str, Any]:
     }
 
 
+def _generated_vectors() -> dict[str, Any]:
+    """Prompt and context hashes (docs/SCHEMAS.md section 16) and the offline provider's frames."""
+    from treeframe.engine.generation import GenerateOptions
+    from treeframe.engine.prompts import PromptSet, context_hash
+
+    prompts = PromptSet()
+    chosen = {
+        "kind": "file",
+        "provider": "offline",
+        "model": "offline-1",
+        "max_output_tokens": 512,
+        "temperature": 0.0,
+    }
+    prompt = prompts.prompt_hash(
+        "file",
+        provider="offline",
+        model="offline-1",
+        max_output_tokens=512,
+        temperature=0.0,
+    )
+    document = {
+        "schema": "prompt/1",
+        "kind": "file",
+        "provider": "offline",
+        "model": "offline-1",
+        "system": prompts.system,
+        "template": prompts.file,
+        "max_output_tokens": 512,
+        "temperature": repr(0.0),
+    }
+    message = "Describe the file a.py.\n"
+    context = {"schema": "context/1", "system": prompts.system, "message": message}
+    tree = [
+        _entry(("src", "dir", None)),
+        _entry(("src/app.py", "file", b'"""The entry point."""\n\ndef main():\n    return 0\n')),
+        _entry(("README.md", "file", b"# Demo\n\nA demo tree.\n")),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "tree"
+        materialize(root, tree)
+        store = MemoryStore()
+        ws = h.workspace_id("vectors")
+        store.create_workspace(workspace_info(ws, "vectors"))
+        scan_tree(root, store, ws, workers=1)
+        api = ContextAPI(store, ws, files=WorkingTreeContents(root), limits=EngineLimits())
+        api.agents.register(AgentRecord("describer", "writer", ("synthesize",)))
+        report = api.generate(
+            ".", GenerateOptions(recursive=True), principal=api.agent_principal("describer")
+        )
+        frames = []
+        for entry in report.entries:
+            assert entry.frame_id is not None
+            frame = store.get_frame(ws, entry.frame_id)
+            assert frame is not None
+            content = store.blobs.get_many(ws, [frame.content_hash])[frame.content_hash]
+            frames.append(
+                {
+                    "path": entry.path,
+                    "node_id": entry.node_id,
+                    "frame_type": frame.frame_type,
+                    "agent_id": frame.agent_id,
+                    "basis": frame.basis.to_dict(),
+                    "content": content.decode("utf-8"),
+                    "metadata": dict(frame.metadata),
+                    "frame_id": frame.frame_id,
+                }
+            )
+    return {
+        "prompt_hash": {
+            "chosen": chosen,
+            "system": prompts.system,
+            "template": prompts.file,
+            "canonical_json": canonical_json(document).decode("utf-8"),
+            "prompt_hash": prompt,
+        },
+        "context_hash": {
+            "system": prompts.system,
+            "message": message,
+            "canonical_json": canonical_json(context).decode("utf-8"),
+            "context_hash": context_hash(prompts.system, message),
+        },
+        "offline": {"tree": tree, "agent_id": "describer", "frames": frames},
+    }
+
+
 def build() -> dict[str, Any]:
     """All vectors as one JSON-ready document."""
     return {
@@ -1250,6 +1335,7 @@ def build() -> dict[str, Any]:
         "ignore_rules": _ignore_vectors(),
         "synthesis": _synthesis_vectors(),
         "audit_chain": _audit_vectors(),
+        "generated": _generated_vectors(),
     }
 
 

@@ -103,11 +103,13 @@ def _describe_file(context: dict[str, str]) -> str:
 
 def _describe_directory(context: dict[str, str]) -> str:
     path = context.get("path", "") or "."
-    children = [line for line in context.get("children", "").splitlines() if line.strip()]
-    head = f"{path}/: {len(children)} described entries."
-    shown = children[:_MAX_CHILD_LINES]
-    more = [f"... and {len(children) - len(shown)} more."] if len(children) > len(shown) else []
-    return "\n".join([head, *shown, *more]) + "\n"
+    lines = context.get("children", "").splitlines()
+    # One entry per "- name: ..." line; the lines below it continue its description.
+    entries = [line for line in lines if line.startswith("- ")]
+    head = f"{path}/: {len(entries)} described {'entry' if len(entries) == 1 else 'entries'}."
+    firsts = entries[:_MAX_CHILD_LINES]
+    more = [f"... and {len(entries) - len(firsts)} more."] if len(entries) > len(firsts) else []
+    return "\n".join([head, *firsts, *more]) + "\n"
 
 
 def _words(text: str) -> int:

@@ -1154,3 +1154,49 @@ def test_synthesis_vector_reference(case):
         Ref.hash(Ref.frame(node, frame_type, case["agent_id"], basis, digest)) == case["frame_id"]
     )
     assert case["content_type"] == "text/markdown; charset=utf-8"
+
+
+# --------------------------------------------------------------------------
+# Generated frames (SCHEMAS.md section 16)
+# --------------------------------------------------------------------------
+
+
+def test_prompt_and_context_hashes_by_the_reference():
+    prompt = VECTORS["generated"]["prompt_hash"]
+    chosen = prompt["chosen"]
+    document = {
+        "schema": "prompt/1",
+        "kind": chosen["kind"],
+        "provider": chosen["provider"],
+        "model": chosen["model"],
+        "system": prompt["system"],
+        "template": prompt["template"],
+        "max_output_tokens": chosen["max_output_tokens"],
+        "temperature": repr(float(chosen["temperature"])),
+    }
+    assert ref_canonical_json(document).decode() == prompt["canonical_json"]
+    assert Ref.hash(Ref.content(ref_canonical_json(document))) == prompt["prompt_hash"]
+    context = VECTORS["generated"]["context_hash"]
+    body = {"schema": "context/1", "system": context["system"], "message": context["message"]}
+    assert ref_canonical_json(body).decode() == context["canonical_json"]
+    assert Ref.hash(Ref.content(ref_canonical_json(body))) == context["context_hash"]
+
+
+def test_offline_generated_frames_recompute_to_their_ids():
+    offline = VECTORS["generated"]["offline"]
+    prompt = VECTORS["generated"]["prompt_hash"]["prompt_hash"]
+    assert {f["path"] for f in offline["frames"]} == {"", "README.md", "src", "src/app.py"}
+    for vector in offline["frames"]:
+        frame = new_frame(
+            vector["node_id"],
+            vector["frame_type"],
+            vector["agent_id"],
+            vector["content"].encode(),
+            basis=Basis.from_dict(vector["basis"]),
+            metadata=vector["metadata"],
+        )
+        assert frame.frame_id == vector["frame_id"], vector["path"]
+        if vector["basis"]["kind"] == "node":
+            assert vector["metadata"]["generate.prompt_hash"] == prompt
+        else:
+            assert vector["basis"]["policy_id"] == "provider"
