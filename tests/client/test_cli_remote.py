@@ -220,6 +220,19 @@ def test_synthesize_remotely_then_locally_prints_the_same(remote: Remote):
     assert over_http == local
 
 
+def test_generate_remotely_sends_the_local_files_and_writes_the_local_frames(remote: Remote):
+    args = ("generate", "docs", "--agent", AGENT, "-r", "--type", "gist", "--json")
+    over_http = remote.remote(*args).json()
+    assert over_http["failed"] == 0
+    assert over_http["generated"] == 2  # docs/guide.md and docs
+    # The offline provider is deterministic: the local run finds exactly those frames current.
+    local = remote.local(*args).json()
+    assert local["generated"] == 0
+    assert [e["frame_id"] for e in local["entries"]] == [
+        e["frame_id"] for e in over_http["entries"]
+    ]
+
+
 _DURATION = re.compile(r'(in )\d+( ms)|("duration_ms": )\d+')
 
 
