@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import datetime
 import functools
+import io
 import logging
 import queue
 import re
@@ -31,7 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, MutableMapping
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, cast
 
 import structlog
 from pydantic import SecretStr
@@ -147,6 +148,24 @@ def _add_request_id(
     return event_dict
 
 
+class _CurrentStderr(io.TextIOBase):
+    """``sys.stderr`` as it is at each write, not as it was when logging was set up.
+
+    A CLI command run in-process (tests, embedding programs) redirects
+    ``sys.stderr`` for the call; a handler that kept the stream it saw would
+    write to a closed buffer ever after.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(
     level: str = "info", fmt: LogFormat = "auto", stream: TextIO | None = None
 ) -> None:
@@ -164,7 +183,7 @@ def configure_logging(
     """
     if level not in LOG_LEVELS:
         raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
-    out = stream if stream is not None else sys.stderr
+    out = stream if stream is not None else cast("TextIO", _CurrentStderr())
     if fmt == "auto":
         fmt = "console" if _isatty(out) else "json"
     shared: list[Any] = [
