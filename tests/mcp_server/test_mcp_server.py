@@ -221,6 +221,7 @@ def test_bad_inputs_are_tool_errors_with_their_stable_codes(workspace: Path) -> 
             ("put_frame", {"path": "README.md", "type": "t", "content": "x", "agent": "nobody"}),
             ("synthesize", {"path": "src", "type": "summary", "agent": AGENT, "policy": "nope"}),
             ("diff", {"root_a": "zzzz"}),
+            ("get_context", {"path": "README.md", "max_frames": 10**6}),
         ]
         codes = [error_code(await client.call_tool(name, args)) for name, args in calls]
         bad_schema = await client.call_tool("get_context", {"max_frames": 0})
@@ -239,9 +240,22 @@ def test_bad_inputs_are_tool_errors_with_their_stable_codes(workspace: Path) -> 
         "unauthorized",
         "invalid_policy",
         "invalid_id",
+        "invalid_view_policy",
     ]
     assert bad_schema.is_error  # refused by the tool's input schema, before treeframe
     assert data == {"code": "node_not_found"}
+
+
+def test_as_agent_is_the_default_author(workspace: Path) -> None:
+    async def scenario(client: Client) -> dict[str, Any]:
+        return ok(
+            await client.call_tool(
+                "put_frame", {"path": "README.md", "type": "note", "content": "read me"}
+            )
+        )
+
+    put = session(workspace, scenario, "--as", AGENT)
+    assert put["frame"]["agent_id"] == AGENT
 
 
 @pytest.fixture
@@ -292,16 +306,20 @@ def test_remote_mode_runs_the_tools_on_the_server(
         )
         context = ok(await client.call_tool("get_context", {"path": "docs/guide.md"}))
         diff = ok(await client.call_tool("diff", {"root_a": "HEAD"}))
+        listed = ok(await client.call_tool("list_stale", {"recursive": True}))
+        dry = ok(await client.call_tool("regenerate", {"recursive": True, "dry_run": True}))
         missing = error_code(await client.call_tool("get_context", {"path": "nope"}))
-        return put, context, diff, missing
+        return put, context, diff, (listed, dry), missing
 
-    put, context, diff, missing = session(
+    put, context, diff, (listed, dry), missing = session(
         elsewhere, scenario, "--server", server.url, "--token", token
     )
     assert put["frame"]["agent_id"] == AGENT  # the token's agent
     assert [f["frame_id"] for f in context["frames"]] == [put["frame"]["frame_id"]]
     assert context["stale"] == []
     assert diff["same"] is True
+    assert listed["stale"] == []
+    assert (dry["dry_run"], dry["stale"]) == (True, [])
     assert missing == "node_not_found"
 
 

@@ -27,7 +27,7 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, CallToolResult, TextConten
 from pydantic import Field
 
 from treeframe.engine.types import NodeContext, StaleFrame
-from treeframe.errors import InvalidViewPolicy, TreeframeError
+from treeframe.errors import TreeframeError
 from treeframe.frames.frame import DEFAULT_CONTENT_TYPE
 from treeframe.frames.views import ViewPolicy
 from treeframe.ids import FrameId
@@ -107,13 +107,9 @@ class _Tools:
         include_previous: bool = True,
     ) -> dict[str, Any]:
         view_settings = self.backend.settings.view
-        chosen = max_frames if max_frames is not None else view_settings.default_max_frames
-        if chosen > view_settings.hard_max_frames:
-            raise InvalidViewPolicy(
-                f"max_frames {chosen} is above view.hard_max_frames ({view_settings.hard_max_frames})"
-            )
         view = ViewPolicy(
-            max_frames=chosen,
+            # Above view.hard_max_frames the engine refuses (invalid_view_policy), never clips.
+            max_frames=max_frames if max_frames is not None else view_settings.default_max_frames,
             ordering=view_settings.default_ordering,
             types=tuple(types or ()),
             type_priority=tuple(types or ()),
