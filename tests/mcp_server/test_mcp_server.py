@@ -9,6 +9,7 @@ HTTP transport is exercised once. Every session is bounded by a deadline.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -358,6 +359,7 @@ def test_streamable_http_transport_serves_the_tools(workspace: Path, tmp_path: P
         log.close()
     assert names == TOOLS
     assert context["path"] == "README.md"
+    assert f"streamable HTTP at {url}" in (tmp_path / "mcp-http.log").read_text()
 
 
 @pytest.mark.parametrize(
@@ -377,6 +379,15 @@ def test_bad_options_are_one_line_before_serving(
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1
     assert needle in result.stderr
+
+
+def test_an_address_in_use_is_one_line(workspace: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run_cli_in_process(workspace, "mcp", "--transport", "http", "--port", str(port))
+    assert result.code == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "config_error" in result.stderr
 
 
 def test_without_the_sdk_it_names_the_extra(

@@ -9,6 +9,7 @@ SDK's and treeframe's logs go to stderr.
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated, Literal
 
 import typer
@@ -22,7 +23,7 @@ from treeframe.cli.common import (
     open_session,
     principal_for,
 )
-from treeframe.errors import BackendUnavailable, InvalidRequest
+from treeframe.errors import BackendUnavailable, ConfigError, InvalidRequest
 
 __all__ = ["register"]
 
@@ -37,6 +38,14 @@ def _require_mcp_extra() -> None:
         ) from exc
 
 
+def _check_listen(host: str, port: int) -> None:
+    """Refuse an address that cannot be bound in one line, before uvicorn exits on it."""
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def mcp(
     transport: Annotated[
         str, typer.Option("--transport", help="stdio (for a local agent) | http (streamable HTTP).")
@@ -45,7 +54,7 @@ def mcp(
         "127.0.0.1"
     ),
     port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="Port of the HTTP transport.")
+        int, typer.Option("--port", min=1, max=65535, help="Port of the HTTP transport.")
     ] = 8421,
     as_agent: AsOpt = None,
     store: StoreOpt = None,
@@ -60,6 +69,8 @@ def mcp(
     if server is not None and as_agent is not None:
         raise InvalidRequest("--as is local: over --server the token's agent acts")
     _require_mcp_extra()
+    if chosen == "http":
+        _check_listen(host, port)
     from treeframe.client.remote import RemoteWorkspace
     from treeframe.mcp.backend import Backend, LocalBackend, RemoteBackend
     from treeframe.mcp.server import build_server, run
@@ -74,6 +85,8 @@ def mcp(
     except BaseException:
         session.close()
         raise
+    if chosen == "http":
+        typer.echo(f"treeframe mcp: streamable HTTP at http://{host}:{port}/mcp", err=True)
     try:
         run(build_server(backend), chosen, host=host, port=port)
     finally:
