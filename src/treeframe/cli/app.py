@@ -52,6 +52,7 @@ COMMANDS: dict[str, str] = {
     "migrate-schema": "schema",
     "demo": "demo",
     "serve": "serve",
+    "mcp": "mcp",
     "push": "push",
     "keygen": "keys",
     "export": "export",
