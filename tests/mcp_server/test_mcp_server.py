@@ -212,6 +212,33 @@ def test_synthesize_and_regenerate_report_what_they_wrote(workspace: Path) -> No
     assert regen["stale"] == []
 
 
+def test_the_newcomer_loop_generate_edit_stale_regenerate_with_no_keys(workspace: Path) -> None:
+    """The issue's "done when": offline generation, an edit, stale, regenerated, read via MCP."""
+    made = cli(workspace, "generate", ".", "--agent", AGENT, "-r", "--json")
+    assert made is not None
+    assert made["failed"] == 0
+    (workspace / "src" / "app.py").write_text("print('edited')\n", encoding="utf-8")
+    cli(workspace, "scan")
+
+    async def scenario(client: Client) -> tuple[Any, ...]:
+        stale = ok(await client.call_tool("list_stale", {"path": ".", "recursive": True}))
+        plain = ok(await client.call_tool("regenerate", {"path": ".", "recursive": True}))
+        redone = ok(
+            await client.call_tool("regenerate", {"path": ".", "recursive": True, "agents": True})
+        )
+        context = ok(await client.call_tool("get_context", {"path": "src/app.py"}))
+        return stale, plain, redone, context
+
+    stale, plain, redone, context = session(workspace, scenario)
+    assert {s["path"] for s in stale["stale"]} == {"src/app.py", "src", ""}
+    assert plain["regenerated_count"] == 0  # model frames need --agents
+    assert redone["regenerated_count"] == 3
+    assert redone["stale"] == []
+    assert context["stale"] == []
+    head = next(f for f in context["frames"] if f["frame_type"] == "summary" and f["head"])
+    assert "src/app.py: Python, 1 line," in head["content"]
+
+
 def test_bad_inputs_are_tool_errors_with_their_stable_codes(workspace: Path) -> None:
     async def scenario(client: Client) -> tuple[Any, ...]:
         calls: list[tuple[str, dict[str, Any]]] = [

@@ -86,8 +86,10 @@ class Backend(Protocol):
         """A directory's synthesis from its children's heads (``recursive``: bottom-up)."""
         ...
 
-    def regenerate(self, node: str, *, recursive: bool, dry_run: bool) -> RegenerationReport:
-        """Recompute what the engine can of the stale frames in scope."""
+    def regenerate(
+        self, node: str, *, recursive: bool, dry_run: bool, agents: bool = False
+    ) -> RegenerationReport:
+        """Recompute what the engine can of the stale frames in scope (``agents``: model agents' too)."""
         ...
 
     def diff(self, root_a: str, root_b: str) -> dict[str, Any]:
@@ -170,10 +172,12 @@ class _SessionBackend:
             output_type=output_type,
         )
 
-    def regenerate(self, node: str, *, recursive: bool, dry_run: bool) -> RegenerationReport:
-        """Recompute what the engine can of the stale frames in scope."""
+    def regenerate(
+        self, node: str, *, recursive: bool, dry_run: bool, agents: bool = False
+    ) -> RegenerationReport:
+        """Recompute what the engine can of the stale frames in scope (``agents``: model agents' too)."""
         return self.api.regenerate(
-            node, recursive=recursive, dry_run=dry_run, principal=self.principal
+            node, recursive=recursive, dry_run=dry_run, principal=self.principal, agents=agents
         )
 
 

@@ -180,8 +180,10 @@ class _Tools:
         report = self.backend.stale(path, recursive=recursive)
         return result.to_dict() | {"stale": _stale(report.frames)}
 
-    def regenerate(self, path: str, recursive: bool, dry_run: bool) -> dict[str, Any]:
-        done = self.backend.regenerate(path, recursive=recursive, dry_run=dry_run)
+    def regenerate(
+        self, path: str, recursive: bool, dry_run: bool, agents: bool = False
+    ) -> dict[str, Any]:
+        done = self.backend.regenerate(path, recursive=recursive, dry_run=dry_run, agents=agents)
         report = self.backend.stale(done.node_id, recursive=recursive)
         return done.to_dict() | {"stale": _stale(report.frames)}
 
@@ -318,9 +320,16 @@ def build_server(backend: Backend) -> MCPServer:
         dry_run: Annotated[
             bool, Field(description="Report what would be regenerated; write nothing.")
         ] = False,
+        agents: Annotated[
+            bool,
+            Field(
+                description="Also redo stale frames that model agents wrote (treeframe generate), "
+                "by asking their providers again."
+            ),
+        ] = False,
     ) -> CallToolResult:
         """Recompute the stale synthesis and generator frames in scope; report the rest."""
-        return _answer(lambda: tools.regenerate(path, recursive, dry_run))
+        return _answer(lambda: tools.regenerate(path, recursive, dry_run, agents))
 
     @server.tool(annotations=_READ)
     def diff(

@@ -86,7 +86,8 @@ def _describe_file(context: dict[str, str]) -> str:
     if context.get("binary") == "true":
         return f"{path}: binary file, {size} bytes.\n"
     lines = content.count("\n") + (1 if content and not content.endswith("\n") else 0)
-    parts = [f"{path}: {_language(path)}, {lines} lines, {size} bytes."]
+    plural = "line" if lines == 1 else "lines"
+    parts = [f"{path}: {_language(path)}, {lines} {plural}, {size} bytes."]
     if context.get("truncated") == "true":
         parts[0] = parts[0][:-1] + " (read in part)."
     names = list(dict.fromkeys(_DEFINITION.findall(content)))
