@@ -319,3 +319,13 @@ def test_a_refused_connection_is_retried_then_unavailable(
         build(kind, base_url=base_url, max_retries=2).complete(REQUEST)
     assert len(sleeps) == 2
     assert f"127.0.0.1:{port}" in caught.value.message
+
+
+@KINDS
+def test_a_json_answer_to_a_stream_request_says_to_turn_streaming_off(
+    build: Build, fake_models: FakeModelServer, kind: str
+):
+    fake_models.script(Reply.raw(200, b'{"choices": []}'))
+    with pytest.raises(ProviderResponseInvalid, match=r"providers\.fake\.stream = false"):
+        build(kind, stream=True).complete(REQUEST)
+    assert len(fake_models.requests) == 1

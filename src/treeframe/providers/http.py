@@ -191,8 +191,6 @@ class HttpTransport:
         backoff_seconds: the first retry's delay, doubled per retry.
         secret: the API key, masked wherever a provider's message echoes it.
         sleep: how to wait between attempts (tests pass a recorder).
-        jitter: a number in [0, 1) per delay (tests pass a constant).
-        transport: an httpx transport to send through (default: the network).
     """
 
     def __init__(
@@ -205,8 +203,6 @@ class HttpTransport:
         backoff_seconds: float,
         secret: str | None = None,
         sleep: Sleep = time.sleep,
-        jitter: Callable[[], float] = random.random,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.provider = provider
         self.timeout_seconds = timeout_seconds
@@ -215,8 +211,6 @@ class HttpTransport:
         self.backoff_seconds = backoff_seconds
         self._secret = secret
         self._sleep = sleep
-        self._jitter = jitter
-        self._transport = transport
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
 
@@ -234,7 +228,7 @@ class HttpTransport:
             self._check(url, response)
             return self._decode(url, response.content)
 
-        return self._retrying(url, attempt, None)
+        return self._retrying(attempt, None)
 
     def post_stream(
         self,
@@ -260,11 +254,17 @@ class HttpTransport:
                     if not response.is_success:
                         response.read()
                         self._check(url, response)
+                    if response.headers.get("content-type", "").startswith("application/json"):
+                        raise self.invalid_response(
+                            url,
+                            "asked for a stream, got a JSON body "
+                            f"(set providers.{self.provider}.stream = false)",
+                        )
                     return consume(iter_sse(response.iter_lines()), sink)
             except httpx.HTTPError as exc:
                 raise self._transport_failure(url, exc, streaming=True) from exc
 
-        return self._retrying(url, attempt, sink)
+        return self._retrying(attempt, sink)
 
     def close(self) -> None:
         """Close the connection pool (idempotent; the next request opens a new one)."""
@@ -330,7 +330,6 @@ class HttpTransport:
                     timeout=httpx.Timeout(
                         self.timeout_seconds, connect=self.connect_timeout_seconds
                     ),
-                    transport=self._transport,
                 )
             return self._client
 
@@ -393,14 +392,14 @@ class HttpTransport:
         error = ProviderUnavailable(f"{where}: {what}", provider=self.provider)
         return Retryable(error, dropped=streaming)
 
-    def _retrying(self, url: str, attempt: Callable[[], T], sink: _TrackedSink | None) -> T:
+    def _retrying(self, attempt: Callable[[], T], sink: _TrackedSink | None) -> T:
         retry = 0
         while True:
             try:
                 return attempt()
             except Retryable as failure:
                 if sink is not None and sink.delivered:
-                    raise self._after_text(url, failure) from failure
+                    raise self._after_text(failure) from failure
                 if retry >= self.max_retries:
                     raise self._spent(failure, retry) from failure
                 self._sleep(self._delay(retry, failure.retry_after))
@@ -410,7 +409,7 @@ class HttpTransport:
         if retry_after is not None:
             return retry_after
         base = self._backoff(retry)
-        return base / 2 + base / 2 * self._jitter()  # "equal jitter": never less than half
+        return base / 2 + base / 2 * random.random()  # "equal jitter": never less than half
 
     def _backoff(self, retry: int) -> float:
         """The delay before retry number ``retry`` (from 0), before jitter."""
@@ -430,7 +429,7 @@ class HttpTransport:
             )
         return error
 
-    def _after_text(self, url: str, failure: Retryable) -> ProviderError:
+    def _after_text(self, failure: Retryable) -> ProviderError:
         """A failure once text was delivered: never retried, the caller already showed it."""
         if not failure.dropped:
             return failure.error

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from treeframe.config.loading import provider_api_key
 from treeframe.config.settings import Settings
@@ -22,9 +21,6 @@ from treeframe.providers.base import Provider
 from treeframe.providers.http import HttpTransport, Sleep, require_httpx
 from treeframe.providers.offline import OfflineProvider
 from treeframe.providers.openai import DEFAULT_OPENAI_URL, OpenAIProvider
-
-if TYPE_CHECKING:
-    import httpx
 
 __all__ = ["OFFLINE", "known_providers", "provider_for"]
 
@@ -43,7 +39,6 @@ def provider_for(
     *,
     env: Mapping[str, str] | None = None,
     sleep: Sleep = time.sleep,
-    transport: httpx.BaseTransport | None = None,
 ) -> Provider:
     """The provider named ``name`` (``offline`` or a ``providers.<name>`` entry), ready to use.
 
@@ -52,7 +47,6 @@ def provider_for(
         settings: the effective settings.
         env: where ``key_env`` variables are read (default: the process environment).
         sleep: how retries wait (tests pass a recorder).
-        transport: an httpx transport to send through (default: the network).
 
     Raises:
         ConfigError: the name is unknown (the message lists the known ones),
@@ -95,7 +89,6 @@ def provider_for(
         backoff_seconds=configured.backoff_seconds,
         secret=key,
         sleep=sleep,
-        transport=transport,
     )
     kind = OpenAIProvider if configured.kind == "openai" else AnthropicProvider
     return kind(name, http, base_url=base_url, api_key=key, stream=configured.stream)
