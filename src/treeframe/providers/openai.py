@@ -121,8 +121,8 @@ class OpenAIProvider:
             chunk = self._transport.decode_event(self.url, event)
             if not isinstance(chunk, Mapping):
                 raise self._transport.invalid_response(self.url, "a chunk is not an object")
-            if "error" in chunk:
-                error = chunk["error"]
+            error = chunk.get("error")
+            if error:  # a failure mid-stream, which compatible servers send as a chunk
                 kind = str(error.get("type") or "") if isinstance(error, Mapping) else ""
                 raise self._transport.error_event(self.url, kind, provider_message(chunk))
             model = answered_model(chunk, model)
