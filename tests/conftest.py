@@ -8,7 +8,7 @@ import pytest
 
 SERVICE_SKIP_PREFIX = "service unavailable:"
 
-pytest_plugins = ["tests.services", "tests.pgcluster"]
+pytest_plugins = ["tests.services", "tests.pgcluster", "tests.fakes.model_server"]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

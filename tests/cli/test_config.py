@@ -111,3 +111,48 @@ def test_bad_secret_is_redacted_in_the_error(ws: Path, env: dict[str, str]):
     assert as_json.code == 1
     assert '"code": "config_error"' in as_json.stderr
     assert SECRET not in as_json.stderr
+
+
+def test_provider_keys_are_redacted_from_env_and_files(ws: Path, env: dict[str, str]):
+    (ws / ".treeframe" / "config.toml").write_text(
+        "[providers.cloud]\nkind = 'anthropic'\n"
+        f"api_key = '{SECRET}-file'\n"
+        "[providers.local]\nkind = 'openai'\nbase_url = 'http://127.0.0.1:11434/v1'\n"
+        "key_env = 'LOCAL_MODEL_KEY'\n",
+        encoding="utf-8",
+    )
+    secret_env = {
+        **env,
+        "TREEFRAME_PROVIDERS__OPENAI__KIND": "openai",
+        "TREEFRAME_PROVIDERS__OPENAI__API_KEY": f"{SECRET}-env",
+        "LOCAL_MODEL_KEY": f"{SECRET}-key-env",
+    }
+    as_json = run_cli(ws, "config", "show", "--json", env=secret_env)
+    assert as_json.code == 0, as_json.stderr
+    providers = as_json.json()["settings"]["providers"]
+    assert providers["cloud"]["api_key"] == REDACTED
+    assert providers["openai"]["api_key"] == REDACTED
+    assert providers["local"]["api_key"] is None
+    assert providers["local"]["key_env"] == "LOCAL_MODEL_KEY"  # where the key lives, not the key
+    sources = as_json.json()["sources"]
+    assert sources["providers.openai.api_key"] == "env:TREEFRAME_PROVIDERS__OPENAI__API_KEY"
+    table = run_cli(ws, "config", "show", env=secret_env)
+    assert table.code == 0, table.stderr
+    for result in (as_json, table):
+        assert SECRET not in result.stdout + result.stderr
+    assert next(x for x in table.stdout.splitlines() if "providers.cloud.api_key" in x).split()[
+        :2
+    ] == ["providers.cloud.api_key", REDACTED]
+
+
+def test_an_invalid_provider_key_value_is_redacted_in_the_error(ws: Path, env: dict[str, str]):
+    result = run_cli(
+        ws,
+        "config",
+        "show",
+        env={**env, "TREEFRAME_PROVIDERS__X__API_KEY": SECRET},  # no kind: invalid
+    )
+    assert result.code == 1
+    assert_one_line_error(result, "config_error")
+    assert "providers.x.kind" in result.stderr
+    assert SECRET not in result.stderr

@@ -175,3 +175,15 @@ def test_the_rest_api_stays_at_the_edge():
         if dotted.startswith("treeframe.cli")
     ]
     assert offenders == []
+
+
+def test_providers_load_httpx_only_for_a_remote_provider():
+    code = (
+        "import sys;"
+        "from treeframe.config import Settings;"
+        "from treeframe.providers import provider_for;"
+        "provider_for('offline', Settings());"
+        "print('httpx' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

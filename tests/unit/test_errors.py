@@ -59,6 +59,12 @@ def test_every_class_has_its_own_code_and_an_http_status():
         (errors.RateLimited, "rate_limited", 429),
         (errors.QueueFull, "queue_full", 429),
         (errors.ServerBusy, "server_busy", 503),
+        (errors.ProviderError, "provider_failed", 502),
+        (errors.ProviderRateLimited, "provider_rate_limited", 503),
+        (errors.ProviderAuthFailed, "provider_auth_failed", 502),
+        (errors.ProviderUnavailable, "provider_unavailable", 503),
+        (errors.ProviderRequestInvalid, "provider_request_invalid", 502),
+        (errors.ProviderResponseInvalid, "provider_response_invalid", 502),
     ],
 )
 def test_codes_and_statuses_the_api_maps(cls: type[TreeframeError], code: str, status: int):
@@ -94,6 +100,9 @@ def test_every_subclass_keeps_the_status_family_of_its_parent_or_says_why():
         "RecordMismatch",  # a pushed record is wrong, not the store (422)
         "IncompleteTree",  # a push names nodes not stored yet (422)
         "SnapshotInvalid",  # a well-formed request whose archive fails verification (422)
+        "ProviderError",  # the model behind the request failed, not treeframe (502)
+        "ProviderRateLimited",  # the provider's limit: retry after retry_after (503)
+        "ProviderUnavailable",  # the provider is down or slow: retry after retry_after (503)
     }
 
 
@@ -140,3 +149,19 @@ def test_from_os_error_builds_the_requested_class_with_one_message():
         PermissionError(errno.EACCES, "Permission denied"), "cannot read a", ScanError
     )
     assert (scan.code, scan.message) == ("scan_failed", "cannot read a: permission denied")
+
+
+def test_provider_errors_name_the_provider_and_say_when_to_retry():
+    limited = errors.ProviderRateLimited("slow down", provider="openai", retry_after=7.5)
+    assert (limited.provider, limited.retry_after, limited.message) == ("openai", 7.5, "slow down")
+    down = errors.ProviderUnavailable("down", provider="local")
+    assert (down.provider, down.retry_after) == ("local", 1.0)
+    for cls in (
+        errors.ProviderRateLimited,
+        errors.ProviderAuthFailed,
+        errors.ProviderUnavailable,
+        errors.ProviderRequestInvalid,
+        errors.ProviderResponseInvalid,
+    ):
+        assert issubclass(cls, errors.ProviderError)
+    assert errors.ProviderAuthFailed("no", provider="x").provider == "x"

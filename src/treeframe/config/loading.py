@@ -33,8 +33,14 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from treeframe.config.display import REDACTED, is_secret_key, iter_leaves, redact, short_repr
-from treeframe.config.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, Settings, known_keys
-from treeframe.errors import ConfigError
+from treeframe.config.settings import (
+    ENV_NESTED_DELIMITER,
+    ENV_PREFIX,
+    ProviderSettings,
+    Settings,
+    known_keys,
+)
+from treeframe.errors import ConfigError, os_error_reason
 
 __all__ = [
     "CONFIG_ENV",
@@ -43,6 +49,7 @@ __all__ = [
     "ENV_IGNORED",
     "LoadedSettings",
     "load_settings",
+    "provider_api_key",
     "user_config_path",
     "workspace_config_path",
 ]
@@ -174,6 +181,47 @@ def load_settings(
         for path, _ in iter_leaves(settings.model_dump(mode="python"))
     }
     return LoadedSettings(settings=settings, sources=sources, files=tuple(files))
+
+
+def provider_api_key(
+    name: str, provider: ProviderSettings, env: Mapping[str, str] | None = None
+) -> str | None:
+    """The API key of ``providers.<name>``, or ``None`` when it has none (local servers).
+
+    ``api_key`` wins, then the variable ``key_env`` names (read from ``env``,
+    default ``os.environ``), then the content of ``key_file``, stripped. Read
+    when the provider is built, not at load time, so the key itself never
+    enters the loaded settings that ``config show`` prints.
+
+    Raises:
+        ConfigError: ``key_env`` names a variable that is unset or empty, or
+            ``key_file`` cannot be read or is empty; the message names the
+            variable or file, never a value.
+    """
+    if provider.api_key is not None and provider.api_key.get_secret_value():
+        return provider.api_key.get_secret_value()
+    if provider.key_env:
+        environ: Mapping[str, str] = os.environ if env is None else env
+        value = environ.get(provider.key_env, "").strip()
+        if not value:
+            raise ConfigError(
+                f"providers.{name}.key_env names {provider.key_env}, which is not set (or is empty)"
+            )
+        return value
+    if provider.key_file:
+        path = Path(provider.key_file).expanduser()
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read providers.{name}.key_file {path}: {os_error_reason(exc)}"
+            ) from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"providers.{name}.key_file {path} is not UTF-8 text") from None
+        if not value:
+            raise ConfigError(f"providers.{name}.key_file {path} is empty")
+        return value
+    return None
 
 
 class _Merged:

@@ -449,9 +449,9 @@ class ProviderSettings(_Section):
 
     The key itself is a secret: give it as ``api_key`` (best from the
     environment, ``TREEFRAME_PROVIDERS__<NAME>__API_KEY``), or name where it
-    lives with ``key_env`` or ``key_file``; the loader reads those into
-    ``api_key``. It is redacted wherever settings are shown or logged and
-    never enters the store.
+    lives with ``key_env`` or ``key_file``, which the loader's
+    ``provider_api_key`` reads when the provider is built. It is redacted
+    wherever settings are shown or logged and never enters the store.
     """
 
     kind: Literal["offline", "openai", "anthropic"] = Field(

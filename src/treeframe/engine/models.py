@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from treeframe.config.settings import AgentSettings, ProviderSettings, Settings
 from treeframe.engine.prompts import (
@@ -24,7 +25,8 @@ from treeframe.engine.prompts import (
 )
 from treeframe.errors import ConfigError
 from treeframe.providers.base import Provider
-from treeframe.providers.offline import OFFLINE_MODEL, OfflineProvider
+from treeframe.providers.offline import OFFLINE_MODEL
+from treeframe.providers.registry import provider_for
 
 __all__ = ["ModelAgent", "ModelAgents", "ProviderFactory"]
 
@@ -52,18 +54,12 @@ class ModelAgent:
         ) / 1_000_000
 
 
-def _offline_only(name: str) -> Provider:
-    if name == "offline":
-        return OfflineProvider()
-    raise ConfigError(f"model provider {name!r} is not configured (known: offline)")
-
-
 class ModelAgents:
     """Resolves agents to :class:`ModelAgent` from settings; shared providers, built lazily."""
 
     def __init__(self, settings: Settings | None = None, factory: ProviderFactory | None = None):
         self.settings = settings or Settings()
-        self._factory = factory or _offline_only
+        self._factory = factory or partial(provider_for, settings=self.settings)
         self._providers: dict[str, Provider] = {}
         self._lock = threading.Lock()
 

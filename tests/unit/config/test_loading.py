@@ -183,6 +183,8 @@ def test_sources_map_is_exact(home: Path, root: Path):
             "TREEFRAME_BLOB_INLINE_MAX": "1024",
             "TREEFRAME_LIMITS__MAX_BATCH": "10",
             "TREEFRAME_METRICS__TOKEN": "scrape-secret",
+            "TREEFRAME_PROVIDERS__LOCAL__KIND": "openai",
+            "TREEFRAME_PROVIDERS__LOCAL__API_KEY": "sk-local-secret",
             "TREEFRAME_DEBUG": "1",
         },
         cli={"synthesis.missing": "fail", "workspace": None},
@@ -241,6 +243,29 @@ def test_sources_map_is_exact(home: Path, root: Path):
         "server.max_in_flight": "default",
         "agents.summarizer.role": ws,
         "agents.summarizer.capabilities": "default",
+        "agents.summarizer.provider": "default",
+        "agents.summarizer.model": "default",
+        "agents.summarizer.max_output_tokens": "default",
+        "agents.summarizer.temperature": "default",
+        "agents.summarizer.prompts.system": "default",
+        "agents.summarizer.prompts.file": "default",
+        "agents.summarizer.prompts.directory": "default",
+        "providers.local.kind": "env:TREEFRAME_PROVIDERS__LOCAL__KIND",
+        "providers.local.base_url": "default",
+        "providers.local.api_key": "env:TREEFRAME_PROVIDERS__LOCAL__API_KEY",
+        "providers.local.key_env": "default",
+        "providers.local.key_file": "default",
+        "providers.local.timeout_seconds": "default",
+        "providers.local.connect_timeout_seconds": "default",
+        "providers.local.max_retries": "default",
+        "providers.local.backoff_seconds": "default",
+        "providers.local.stream": "default",
+        "providers.local.input_cost_per_mtok": "default",
+        "providers.local.output_cost_per_mtok": "default",
+        "generate.frame_type": "default",
+        "generate.concurrency": "default",
+        "generate.max_file_bytes": "default",
+        "generate.directories": "default",
     }
     assert loaded.files == (user_file(home), ws_file(root))
     assert loaded.settings.store.url == "memory://"
@@ -251,6 +276,7 @@ def test_sources_map_is_exact(home: Path, root: Path):
     assert loaded.settings.metrics.token is not None
     assert loaded.settings.metrics.token.get_secret_value() == "scrape-secret"
     assert "scrape-secret" not in repr(loaded.settings)
+    assert "sk-local-secret" not in repr(loaded.settings)
 
 
 def test_cli_flag_name_defaults_to_dashed_key(home: Path):

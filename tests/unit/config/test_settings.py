@@ -13,7 +13,9 @@ def test_unknown_keys_are_rejected_in_every_section():
         {"nope": 1},
         {"view": {"nope": 1}},
         {"agents": {"a": {"role": "reader", "nope": 1}}},
-        {"agents": {"a": {"role": "reader", "provider": {"kind": "offline"}}}},
+        {"agents": {"a": {"role": "reader", "prompts": {"nope": "x"}}}},
+        {"providers": {"p": {"kind": "openai", "nope": 1}}},
+        {"generate": {"nope": 1}},
     ):
         with pytest.raises(ValidationError, match="Extra inputs"):
             Settings.model_validate(data)
@@ -40,7 +42,8 @@ def test_setting_docs_cover_every_leaf():
     keys = [doc.key for doc in setting_docs()]
     assert keys[:3] == ["workspace", "store.url", "store.busy_timeout_ms"]
     assert "agents.<id>.role" in keys
-    assert not [key for key in keys if "provider" in key]  # until providers are implemented
+    assert "providers.<id>.api_key" in keys
+    assert "agents.<id>.prompts.system" in keys
     assert all(doc.description for doc in setting_docs())
     role = next(doc for doc in setting_docs() if doc.key == "agents.<id>.role")
     assert role.required
@@ -49,7 +52,16 @@ def test_setting_docs_cover_every_leaf():
 def test_known_keys():
     assert known_keys(()) == list(Settings.model_fields)
     assert known_keys(("view",)) == ["hard_max_frames", "default_max_frames", "default_ordering"]
-    assert known_keys(("agents", "any")) == ["role", "capabilities"]
+    assert known_keys(("agents", "any")) == [
+        "role",
+        "capabilities",
+        "provider",
+        "model",
+        "max_output_tokens",
+        "temperature",
+        "prompts",
+    ]
+    assert known_keys(("agents", "any", "prompts")) == ["system", "file", "directory"]
     assert known_keys(("agents", "any", "provider")) == []
     assert known_keys(("agents",)) == []
     assert known_keys(("nope",)) == []
