@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
 import re
 from collections.abc import Iterator
@@ -171,6 +172,24 @@ def test_syntheses_regenerations_and_root_moves_are_counted(synth_env: Env):
     assert value(found, "treeframe_regenerations_total", dry_run="false") == 1
     assert value(found, "treeframe_frames_regenerated_total") == rebuilt
     assert value(found, "treeframe_roots_committed_total", source="scan") == 1
+
+
+def test_generations_tokens_and_generated_frames_are_counted(synth_env: Env):
+    env = synth_env
+    contents = {
+        "src/app.py": base64.b64encode((env.root / "src/app.py").read_bytes()).decode()
+    }
+    made = env.http.post(f"{env.base}/generate", json={"node": "src/app.py", "contents": contents})
+    assert made.status_code == 200, made.text
+    report = made.json()
+    assert report["generated"] == 1
+    found = samples(scrape(env.app).text)
+    assert value(found, "treeframe_generations_total", dry_run="false") == 1
+    assert (
+        value(found, "treeframe_model_tokens_total", provider="offline", direction="input")
+        == report["input_tokens"]
+    )
+    assert value(found, "treeframe_frames_written_total", operation="frames.generate") == 1
 
 
 def test_workspace_gauges_are_recounted_after_writes_not_at_scrape(env: Env):

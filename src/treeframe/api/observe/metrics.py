@@ -55,7 +55,7 @@ _LOG = logging.getLogger("treeframe.api.metrics")
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
-FRAME_WRITES = frozenset({"frame.put", "branch.synthesize", "frames.regenerate"})
+FRAME_WRITES = frozenset({"frame.put", "branch.synthesize", "frames.regenerate", "frames.generate"})
 """Audit operations whose accepted entries each name one frame written."""
 
 _REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -132,6 +132,15 @@ class Metrics:
         self.frames_regenerated = Counter(
             "treeframe_frames_regenerated",
             "Frames rebuilt by regeneration (dry runs excluded).",
+            registry=r,
+        )
+        self.generations = Counter(
+            "treeframe_generations", "Completed generate requests.", ["dry_run"], registry=r
+        )
+        self.model_tokens = Counter(
+            "treeframe_model_tokens",
+            "Tokens model providers reported for generated frames, by provider and direction.",
+            ["provider", "direction"],
             registry=r,
         )
         self.roots_committed = Counter(
@@ -321,6 +330,15 @@ class Metrics:
             self._inc(self.regenerations, "true" if fields.get("dry_run") else "false")
         elif event == "frame.regenerated" and not fields.get("dry_run"):
             self._inc(self.frames_regenerated)
+        elif event == "generation":
+            self._inc(self.generations, "true" if fields.get("dry_run") else "false")
+            provider = str(fields.get("provider", ""))
+            for direction in ("input", "output"):
+                tokens = int(fields.get(f"{direction}_tokens") or 0)
+                if tokens:
+                    self._pending.append(
+                        (self.model_tokens.labels(provider, direction).inc, tokens)
+                    )
         elif event in ("push", "scan"):
             self._inc(self.roots_committed, event)
 
