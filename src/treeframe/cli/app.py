@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "stale": "workflow",
     "regenerate": "workflow",
     "compose": "workflow",
+    "watch": "watch",
     "verify": "integrity",
     "diff": "diagnostics",
     "explain": "diagnostics",
