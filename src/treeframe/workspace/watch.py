@@ -54,6 +54,7 @@ from treeframe.workspace.layout import STATE_DIR
 from treeframe.workspace.settings import store_url
 
 if TYPE_CHECKING:
+    from treeframe.engine.types import RegenerationReport, StaleFrame
     from treeframe.tree.scan import ScanResult
     from treeframe.workspace.workspace import Workspace
 
@@ -64,6 +65,7 @@ __all__ = [
     "WatchEvent",
     "WatchReport",
     "Watcher",
+    "common_scope",
     "own_paths",
     "parse_interval",
     "stop_on_signals",
@@ -168,18 +170,29 @@ class PathFilter:
     """
 
     def __init__(
-        self, root: Path, own_dirs: Iterable[Path] = (), own_files: Iterable[Path] = ()
+        self,
+        root: Path,
+        own_dirs: Iterable[Path] = (),
+        own_files: Iterable[Path] = (),
+        outputs: Iterable[int] = (),
     ) -> None:
+        """``outputs`` are file descriptors (stdout redirected into the tree) never rescanned."""
         self.root = os.path.normpath(os.path.abspath(root))
         self._own_dirs = tuple(os.path.normpath(os.path.abspath(d)) for d in own_dirs)
         self._own_files = frozenset(os.path.normpath(os.path.abspath(f)) for f in own_files)
+        self._own_inodes: set[tuple[int, int]] = set()
+        for fd in outputs:
+            with contextlib.suppress(OSError):
+                info = os.fstat(fd)
+                if stat.S_ISREG(info.st_mode):
+                    self._own_inodes.add((info.st_dev, info.st_ino))
         self._rules: dict[str, IgnoreRules] = {}
 
     @classmethod
-    def of(cls, workspace: Workspace) -> PathFilter:
-        """The filter of a workspace: its root, its state directory and its store's files."""
+    def of(cls, workspace: Workspace, outputs: Iterable[int] = ()) -> PathFilter:
+        """The filter of a workspace: its root, its state directory, its store's files, ``outputs``."""
         dirs, files = own_paths(workspace)
-        return cls(workspace.root, dirs, files)
+        return cls(workspace.root, dirs, files, outputs)
 
     def forget_rules(self) -> None:
         """Read the ignore files again on the next lookup (one of them changed)."""
@@ -211,7 +224,13 @@ class PathFilter:
             except InvalidPath:
                 return "/".join(names)
         rel = "/".join(names)
-        is_dir = self._is_dir(absolute)
+        try:
+            info = os.lstat(absolute)
+        except OSError:
+            info = None  # gone: a deletion
+        if info is not None and (info.st_dev, info.st_ino) in self._own_inodes:
+            return None
+        is_dir = None if info is None else stat.S_ISDIR(info.st_mode)
         if names[-1] in BUILTIN_IGNORED_DIRS and is_dir is not False:
             return None
         if self._ignored(names, is_dir):
@@ -219,14 +238,6 @@ class PathFilter:
         if names[-1] in IGNORE_FILE_NAMES and is_dir is not True:
             return parent_path(rel)
         return rel
-
-    @staticmethod
-    def _is_dir(absolute: str) -> bool | None:
-        """Whether the path is a directory now (None: it is gone)."""
-        try:
-            return stat.S_ISDIR(os.lstat(absolute).st_mode)
-        except OSError:
-            return None
 
     def _ignored(self, names: list[str], is_dir: bool | None) -> bool:
         """The scanner's decision; a vanished path is dropped only if ignored either way."""
@@ -352,8 +363,9 @@ class Watcher:
         result = self._rescan(sorted(wanted), full, events)
         if result is not None and result.changed:
             scope = self._scope(None if full else wanted)
-            if scope is not None and self._stale(scope, events) and self.regenerate:
-                self._regenerate(scope, events)
+            stale = self._stale(scope, events) if scope is not None else None
+            if scope is not None and stale and self.regenerate:
+                self._regenerate(scope, stale, events)
         self.report.batch(events)
         return events
 
@@ -401,30 +413,57 @@ class Watcher:
                 return None
             scope = parent_path(scope)
 
-    def _stale(self, scope: tuple[str, str], events: list[WatchEvent]) -> int:
-        """Report the stale frames in ``scope``; how many there are (0 after an error)."""
+    def _stale(self, scope: tuple[str, str], events: list[WatchEvent]) -> tuple[StaleFrame, ...]:
+        """Report the stale frames in ``scope`` and return them (none after an error)."""
         path, node_id = scope
         try:
             report = self.workspace.api.stale(node_id, recursive=True, principal=self.principal)
         except TreeframeError as exc:
             self._emit("error", self._error("stale", exc, retry=False), events)
-            return 0
+            return ()
         self._emit("stale", {"scope": path, **report.to_dict()}, events)
-        return len(report.frames)
+        return report.frames
 
-    def _regenerate(self, scope: tuple[str, str], events: list[WatchEvent]) -> None:
+    def _regenerate(
+        self, scope: tuple[str, str], stale: Sequence[StaleFrame], events: list[WatchEvent]
+    ) -> None:
+        """Regenerate ``scope`` recursively, then each node outside it that ``stale`` names.
+
+        Those are the ancestors' syntheses (and frames elsewhere built on a
+        stale one): regenerating the scope alone never reaches them, and the
+        whole tree would cost a walk of every node. Deepest first, so a
+        synthesis is rebuilt after its children.
+        """
         path, node_id = scope
+        below = f"{path}/" if path else ""
+        outside = {f.path for f in stale if f.path != path and not f.path.startswith(below)}
+        targets = [(node_id, True)]
+        for other in sorted(outside, key=lambda p: (-p.count("/") - bool(p), p)):
+            found = self.workspace.store.lookup_path(self.workspace.ws, other)
+            if found is not None:
+                targets.append((found, False))
+        reports: list[RegenerationReport] = []
         try:
-            # The one call site of regeneration: options of `regenerate` are passed on here.
-            report = self.workspace.api.regenerate(
-                node_id, recursive=True, principal=self.principal
-            )
+            for target, recursive in targets:
+                reports.append(self._regenerate_node(target, recursive))
         except TreeframeError as exc:
             self._emit("error", self._error("regenerate", exc, retry=False), events)
+        if not reports:
             return
-        data = {"scope": path, **report.to_dict()}
-        del data["dry_run"]
+        waiting = {f.frame_id: f for r in reports for f in r.stale_unrecomputable}
+        data = {
+            "scope": path,
+            "node_id": node_id,
+            "regenerated_count": sum(r.regenerated_count for r in reports),
+            "frame_ids": [fid for r in reports for fid in r.frame_ids],
+            "stale_unrecomputable": [f.to_dict() for f in waiting.values()],
+            "duration_ms": sum(r.duration_ms for r in reports),
+        }
         self._emit("regenerated", data, events)
+
+    def _regenerate_node(self, node_id: str, recursive: bool) -> RegenerationReport:
+        """The one call of the engine's regeneration: options of ``regenerate`` go here."""
+        return self.workspace.api.regenerate(node_id, recursive=recursive, principal=self.principal)
 
     # -- helpers ----------------------------------------------------------------
     def _absolute(self, rel: str) -> str:
@@ -487,8 +526,13 @@ def watch(
     regenerate: bool = False,
     principal: Principal,
     stop: threading.Event,
+    outputs: Iterable[int] = (),
 ) -> None:
     """Watch ``target`` (workspace-relative, "" for the whole tree) until ``stop`` is set.
+
+    ``outputs`` are the file descriptors the report writes to: a file they
+    name inside the tree (``watch > log``) is never rescanned, or every line
+    would cause the next.
 
     The notifier is watching before the first scan, so nothing changed
     during it is missed; ``ready`` is reported after that scan. A batch closes
@@ -502,6 +546,7 @@ def watch(
         regenerate=regenerate,
         debounce=debounce,
         max_paths=max_paths,
+        path_filter=PathFilter.of(workspace, outputs),
     )
     step_ms = max(1, round(debounce * 1000))
     with _notifier(workspace.root / target if target else workspace.root) as notifier:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -154,7 +156,17 @@ def watch(
                 regenerate=regenerate,
                 principal=principal_for(ws, as_agent),
                 stop=stop,
+                outputs=_output_fds(),
             )
+
+
+def _output_fds() -> list[int]:
+    """The file descriptors of stdout and stderr (none for streams without one)."""
+    found = []
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            found.append(stream.fileno())
+    return found
 
 
 def register(app: typer.Typer) -> None:
