@@ -178,6 +178,8 @@ class PathFilter:
     ) -> None:
         """``outputs`` are file descriptors (stdout redirected into the tree) never rescanned."""
         self.root = os.path.normpath(os.path.abspath(root))
+        # Some notifiers (FSEvents) report real paths: /private/var/... for /var/...
+        self._real_root = os.path.realpath(self.root)
         self._own_dirs = tuple(os.path.normpath(os.path.abspath(d)) for d in own_dirs)
         self._own_files = frozenset(os.path.normpath(os.path.abspath(f)) for f in own_files)
         self._own_inodes: set[tuple[int, int]] = set()
@@ -206,6 +208,9 @@ class PathFilter:
         membership it decides.
         """
         absolute = os.path.normpath(path)
+        real = self._real_root
+        if real != self.root and (absolute == real or absolute.startswith(real + os.sep)):
+            absolute = self.root + absolute[len(real) :]
         if absolute in self._own_files or any(
             absolute == d or absolute.startswith(d + os.sep) for d in self._own_dirs
         ):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
+import threading
 import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -11,7 +14,7 @@ import pytest
 
 from treeframe.engine.agents import AgentRecord
 from treeframe.engine.principal import Principal
-from treeframe.errors import FileChangedDuringScan, InvalidRequest
+from treeframe.errors import ConfigError, FileChangedDuringScan, InvalidRequest
 from treeframe.storage.urls import sqlite_url
 from treeframe.workspace import Workspace
 from treeframe.workspace.watch import (
@@ -21,6 +24,7 @@ from treeframe.workspace.watch import (
     common_scope,
     own_paths,
     parse_interval,
+    watch,
 )
 
 
@@ -113,6 +117,15 @@ def test_filter_keeps_what_a_scan_records(
 def test_filter_drops_paths_outside_the_tree(tree: Path, path_filter: PathFilter):
     assert path_filter.relative(str(tree.parent / "elsewhere")) is None
     assert path_filter.relative(str(tree) + "-sibling/file") is None
+
+
+def test_filter_takes_real_paths_of_a_root_reached_through_a_symlink(tree: Path):
+    link = tree.parent / "link"
+    link.symlink_to(tree)
+    path_filter = PathFilter(link, [link / ".treeframe"])
+    assert path_filter.relative(str(tree / "a.txt")) == "a.txt"
+    assert path_filter.relative(str(link / "a.txt")) == "a.txt"
+    assert path_filter.relative(str(tree / ".treeframe" / "store.db")) is None
 
 
 def test_filter_keeps_a_vanished_path_only_a_directory_rule_ignores(tree: Path):
@@ -278,3 +291,22 @@ def test_regenerate_also_rebuilds_the_syntheses_above_the_change(workspace: Work
     left = api.stale(current.node_id, recursive=True, principal=owner).frames
     # Only the syntheses' gaps (children without a stats frame) remain: nothing to recompute.
     assert [(f.recomputable, f.reason.split(":")[0]) for f in left] == [(False, "incomplete")] * 2
+
+
+def test_start_on_a_directory_scans_only_it(workspace: Workspace):
+    (workspace.root / "a.txt").write_text("outside the watched directory\n")
+    watcher, report = _watcher(workspace)
+    watcher.start("sub")
+    assert report.events[0].data["path"] == "sub"
+    assert report.events[0].data["changed"] is False
+    assert workspace.scan(workers=1).changed is True  # a.txt was left for a full scan
+
+
+def test_without_watchfiles_the_error_names_the_extra(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setitem(sys.modules, "watchfiles._rust_notify", None)  # import fails
+    report = Recorder()
+    with pytest.raises(ConfigError, match=re.escape("pip install 'treeframe[watch]'")):
+        watch(workspace, report, principal=Principal.owner(workspace.ws), stop=threading.Event())
+    assert report.events == []
