@@ -236,7 +236,7 @@ class PathFilter:
         if info is not None and (info.st_dev, info.st_ino) in self._own_inodes:
             return None
         is_dir = None if info is None else stat.S_ISDIR(info.st_mode)
-        if names[-1] in BUILTIN_IGNORED_DIRS and is_dir is not False:
+        if names[-1] in BUILTIN_IGNORED_DIRS and is_dir is True:
             return None
         if self._ignored(names, is_dir):
             return None
