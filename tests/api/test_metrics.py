@@ -176,9 +176,7 @@ def test_syntheses_regenerations_and_root_moves_are_counted(synth_env: Env):
 
 def test_generations_tokens_and_generated_frames_are_counted(synth_env: Env):
     env = synth_env
-    contents = {
-        "src/app.py": base64.b64encode((env.root / "src/app.py").read_bytes()).decode()
-    }
+    contents = {"src/app.py": base64.b64encode((env.root / "src/app.py").read_bytes()).decode()}
     made = env.http.post(f"{env.base}/generate", json={"node": "src/app.py", "contents": contents})
     assert made.status_code == 200, made.text
     report = made.json()

@@ -44,6 +44,7 @@ COMMANDS: dict[str, str] = {
     "regenerate": "workflow",
     "compose": "workflow",
     "generate": "generate",
+    "watch": "watch",
     "verify": "integrity",
     "diff": "diagnostics",
     "explain": "diagnostics",
