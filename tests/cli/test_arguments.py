@@ -13,8 +13,8 @@ import pytest
 import typer.main  # noqa: TID251 (the app's own command tree)
 
 from tests.cli.helpers import Result, assert_one_line_error, run_cli, store_state
-from treeframe import __version__
 from treeframe.cli.main import app
+from treeframe.release import version_line
 
 
 def run_bytes(cwd: Path | bytes, *args: bytes) -> Result:
@@ -130,7 +130,7 @@ def test_every_integer_option_has_a_lower_bound():
 
 def test_version_and_short_help(tmp_path: Path):
     version = run_cli(tmp_path, "--version")
-    assert (version.code, version.stdout) == (0, f"treeframe {__version__}\n")
+    assert (version.code, version.stdout) == (0, version_line() + "\n")
     top = run_cli(tmp_path, "-h")
     assert top.code == 0
     assert "Usage: treeframe" in top.stdout

@@ -22,7 +22,7 @@ import treeframe.cli.commands
 from tests.cli.helpers import run_cli
 from treeframe.cli import app as app_module
 from treeframe.cli.app import COMMANDS, MODULES, app
-from treeframe.release import VERSION
+from treeframe.release import version_line
 
 HEAVY = ("typer", "rich", "pydantic", "pydantic_core", "pydantic_settings", "structlog", "httpx")
 
@@ -132,7 +132,7 @@ def test_version_imports_no_cli_stack_and_no_engine(tmp_path, flag):
     assert heavy == []
     core = ("treeframe.engine", "treeframe.workspace", "treeframe.storage", "treeframe.config")
     assert sorted(n for n in names if n.startswith(core)) == []
-    assert run_cli(tmp_path, flag).stdout == f"treeframe {VERSION}\n"
+    assert run_cli(tmp_path, flag).stdout == version_line() + "\n"
 
 
 def test_version_in_other_arguments_goes_through_typer(tmp_path):

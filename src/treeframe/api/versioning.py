@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import Depends, Response
 
 from treeframe.errors import VersionNotSupported
+from treeframe.release import API_VERSION, SCHEMA_VERSION
 
 __all__ = [
     "API_VERSION",
@@ -28,13 +29,7 @@ __all__ = [
     "deprecated",
 ]
 
-API_VERSION = "1"
-"""The major API version this server speaks; additive changes only within it."""
-
 SUPPORTED_API_VERSIONS = (API_VERSION,)
-
-SCHEMA_VERSION = "1"
-"""The version of the record formats in docs/SCHEMAS.md (``node/1``, ``frame/1``) the responses use."""
 
 # One vendor media type per major version: application/vnd.treeframe.v1+json.
 _VENDOR_TYPE = re.compile(rb"application/vnd\.treeframe\.v([^+;,\s]*)\+json")

@@ -17,7 +17,7 @@ import typer
 import typer.core
 import typer.main
 
-from treeframe.release import VERSION
+from treeframe.release import version_line
 
 if TYPE_CHECKING:
     # typer vendors click; its Command class has no public name.
@@ -158,7 +158,7 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        typer.echo(f"treeframe {VERSION}")
+        typer.echo(version_line())
         raise typer.Exit(0)
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from treeframe.cli.output import print_error
 from treeframe.errors import TreeframeError
-from treeframe.release import VERSION
+from treeframe.release import version_line
 
 if TYPE_CHECKING:
     from treeframe.cli.app import app
@@ -76,7 +76,7 @@ def _run(args: list[str], *, as_json: bool, debug: bool) -> int:
         return EXIT_ERROR
     try:
         if args in _VERSION_ARGS:
-            sys.stdout.write(f"treeframe {VERSION}\n")
+            sys.stdout.write(version_line() + "\n")
             sys.stdout.flush()
             return 0
         code = _dispatch(args, as_json=as_json)
