@@ -392,6 +392,7 @@ class FrameGenerator:
         self.summary = summary
         """Builds a directory's ``summary`` synthesis (``directories="synthesis"``); None: off."""
         self.run_state = _Run()
+        self._phase_done: dict[str, int] = {}
 
     def run(self, record: NodeRecord, progress: ProgressFn | None = None) -> GenerateReport:
         """Generate for ``record`` (its whole subtree when recursive)."""
@@ -487,7 +488,9 @@ class FrameGenerator:
                 self._note(node, "would_generate")
                 continue
             jobs.append(_Job(node, head.frame_id if head else None, built.request))
-        self._complete(jobs, "files", self._write_file, progress)
+        self._complete(jobs, "files", self._write_file, progress, total=len(jobs))
+        if progress is not None:
+            progress("files", len(jobs), len(jobs))
 
     def _write_file(self, job: _Job, completion: Completion) -> None:
         frame, content = file_frame(
@@ -519,7 +522,10 @@ class FrameGenerator:
                     self._synthesize(node)
             else:
                 jobs = [job for node in batch if (job := self._directory_job(node)) is not None]
-                self._complete(jobs, "directories", self._write_directory, progress)
+                self._complete(jobs, "directories", self._write_directory, progress, total=None)
+        if progress is not None and self.options.directories == "provider":
+            done = self._phase_done.get("directories", 0)
+            progress("directories", done, done)
 
     def _pending_below(self, node: NodeRecord) -> bool:
         """In a dry run: a child of ``node`` would get a frame, so its inputs would change."""
@@ -623,11 +629,19 @@ class FrameGenerator:
         phase: str,
         write: Callable[[_Job, Completion], None],
         progress: ProgressFn | None,
-    ) -> None:
-        """Run the jobs' completions on worker threads; write each result here, as it arrives."""
+        *,
+        total: int | None,
+    ) -> int:
+        """Run the jobs' completions on worker threads; write each result here, as it arrives.
+
+        Returns how many completed. ``progress`` counts on from what earlier
+        batches of the phase did (directories come a level at a time, their
+        total unknown until the last level: ``total`` None).
+        """
         jobs = list(jobs)
+        base = self._phase_done.get(phase, 0)
         if not jobs:
-            return
+            return 0
         tick = throttled(progress)
         done = 0
         provider = self.model.provider
@@ -648,11 +662,11 @@ class FrameGenerator:
                     self._failed(job.node, exc)
                 done += 1
                 if tick is not None:
-                    tick(phase, done, len(jobs))
+                    tick(phase, base + done, total)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-        if progress is not None:
-            progress(phase, done, len(jobs))
+            self._phase_done[phase] = base + done
+        return done
 
     def _append(self, job: _Job, frame: Frame, content: bytes, completion: Completion) -> None:
         usage = completion.usage

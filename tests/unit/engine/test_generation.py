@@ -371,3 +371,20 @@ def test_the_provider_policy_is_reserved_for_model_agents(env: Env) -> None:
         env.api.synthesize_branch(
             "src", "summary", policy=PROVIDER_POLICY, principal=env.principal("synth")
         )
+
+
+def test_progress_reports_the_files_then_the_directories(env: Env) -> None:
+    seen: list[tuple[str, int, int | None]] = []
+    env.api.generate(
+        ".",
+        GenerateOptions(recursive=True),
+        principal=env.principal("capable"),
+        progress=lambda phase, done, total: seen.append((phase, done, total)),
+    )
+    assert seen[0][0] == "files"
+    assert ("files", len(FILES), len(FILES)) in seen
+    # Directories come a level at a time: counted on, the total known at the end.
+    assert seen[-1] == ("directories", len(DIRS), len(DIRS))
+    during = [(done, total) for phase, done, total in seen[:-1] if phase == "directories"]
+    assert all(total is None for _, total in during)
+    assert [done for done, _ in during] == sorted(done for done, _ in during)
