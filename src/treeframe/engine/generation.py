@@ -45,7 +45,7 @@ from treeframe.errors import (
 from treeframe.frames.frame import DEFAULT_CONTENT_TYPE, Basis, Frame, new_frame, validate_label
 from treeframe.ids import FrameId, NodeId, WorkspaceId
 from treeframe.observability.progress import ProgressFn, throttled
-from treeframe.providers.base import Completion, CompletionRequest, Message
+from treeframe.providers.base import Completion, CompletionRequest, Message, Provider, Usage
 from treeframe.storage.base import StorageBackend
 from treeframe.tree.records import NodeRecord
 
@@ -222,41 +222,55 @@ def prompt_hash(model: ModelAgent, kind: TemplateKind) -> str:
 
 @dataclass(frozen=True, slots=True)
 class FileRequest:
-    """A file's completion request, or why it gets none."""
+    """A file's completion request; ``local`` is the answer when no model is asked (binary files)."""
 
-    request: CompletionRequest | None
-    skip: str = ""
+    request: CompletionRequest
+    local: Completion | None = None
+
+    def answer(self, provider: Provider) -> Completion:
+        """The completion: the local one, else the provider's."""
+        return self.local if self.local is not None else provider.complete(self.request)
+
+
+BINARY_MODEL = "none"
+"""``generate.model`` of a binary file's frame: described from its size, no model asked."""
 
 
 def file_request(
     model: ModelAgent, node: NodeRecord, data: bytes, frame_type: str, max_file_bytes: int
 ) -> FileRequest:
-    """The request describing file ``node`` with content ``data`` (binary files get none)."""
-    if b"\0" in data[:_BINARY_PROBE]:
-        return FileRequest(None, "binary content is not sent to a model")
-    shown = data[:max_file_bytes]
+    """The request describing file ``node`` with content ``data``.
+
+    Binary content (a NUL in its first 8 KiB) is never sent to a model: the
+    file gets a one-line frame from its size instead, so directories above
+    it are not left incomplete.
+    """
+    binary = b"\0" in data[:_BINARY_PROBE]
+    shown = b"" if binary else data[:max_file_bytes]
     truncated = len(shown) < len(data)
     text = shown.decode("utf-8", errors="replace")
     note = f" Only its first {len(shown)} of {len(data)} bytes are shown." if truncated else ""
     values = {
         "path": node.path,
-        "content": text,
+        "content": "(binary content, not shown)" if binary else text,
         "size": str(len(data)),
         "truncated": note,
         "frame_type": frame_type,
     }
     message = render(model.prompts.file, "file", values)
     context = {**values, "kind": "file", "truncated": "true" if truncated else "false"}
-    return FileRequest(
-        CompletionRequest(
-            model=model.model,
-            messages=(Message("user", message),),
-            system=model.prompts.system,
-            max_output_tokens=model.max_output_tokens,
-            temperature=model.temperature,
-            context=context,
-        )
+    request = CompletionRequest(
+        model=model.model,
+        messages=(Message("user", message),),
+        system=model.prompts.system,
+        max_output_tokens=model.max_output_tokens,
+        temperature=model.temperature,
+        context=context,
     )
+    if not binary:
+        return FileRequest(request)
+    local = Completion(f"{node.path}: binary file, {len(data)} bytes.", BINARY_MODEL, Usage())
+    return FileRequest(request, local)
 
 
 def file_frame(
@@ -481,13 +495,17 @@ class FrameGenerator:
             except TreeframeError as exc:
                 self._failed(node, exc)
                 continue
-            if built.request is None:
-                self._note(node, "skipped", reason=built.skip)
-                continue
             if self.options.dry_run:
                 self._note(node, "would_generate")
                 continue
-            jobs.append(_Job(node, head.frame_id if head else None, built.request))
+            job = _Job(node, head.frame_id if head else None, built.request)
+            if built.local is not None:  # no model to ask: written at once
+                try:
+                    self._write_file(job, built.local)
+                except TreeframeError as exc:
+                    self._failed(node, exc)
+                continue
+            jobs.append(job)
         self._complete(jobs, "files", self._write_file, progress, total=len(jobs))
         if progress is not None:
             progress("files", len(jobs), len(jobs))

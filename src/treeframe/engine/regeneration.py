@@ -603,9 +603,7 @@ class Regenerator:
                 )
             data = checked_file_bytes(self.files, node)
             built = file_request(model, node, data, frame_type, self.max_file_bytes)
-            if built.request is None:
-                raise RegenerationFailed(f"{node.path!r}: {built.skip}")
-            completion = model.provider.complete(built.request)
+            completion = built.answer(model.provider)
             return file_frame(model, node, frame_type, built.request, completion, self.max_bytes)
         except ProviderError as exc:
             raise RegenerationFailed(f"{node.path or '.'!r}: {exc.code}: {exc.message}") from exc

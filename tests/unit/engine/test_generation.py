@@ -321,15 +321,26 @@ def test_directories_by_synthesis_use_the_summary_policy(env: Env) -> None:
     assert {e.status for e in again.entries} == {"current"}
 
 
-def test_binary_files_are_not_sent_to_a_model(env: Env) -> None:
+def test_binary_files_are_not_sent_to_a_model_but_described_by_size(env: Env) -> None:
     (env.root / "src" / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0")
     env.scan()
     provider = ScriptedProvider()
     _use(env, provider)
-    report = env.api.generate("src/logo.png", GenerateOptions(), principal=env.principal("capable"))
-    assert report.entries[0].status == "skipped"
-    assert "binary" in report.entries[0].reason
-    assert provider.calls == []
+    who = env.principal("capable")
+    report = env.api.generate("src", GenerateOptions(recursive=True), principal=who)
+    logo = next(e for e in report.entries if e.path == "src/logo.png")
+    assert logo.status == "generated"
+    assert logo.input_tokens == 0
+    assert all(r.context["path"] != "src/logo.png" for r in provider.calls)
+    frame = env.store.get_frame(WS, _heads(env, "src/logo.png")["summary"])
+    assert frame is not None
+    content = env.store.blobs.get_many(WS, [frame.content_hash])[frame.content_hash]
+    assert content == b"src/logo.png: binary file, 11 bytes.\n"
+    assert dict(frame.metadata)["generate.model"] == "none"
+    # Its directory is complete: every child has an input.
+    src = env.store.get_frame(WS, _heads(env, "src")["summary"])
+    assert src is not None
+    assert ("treeframe.incomplete", "true") not in src.metadata
 
 
 def test_a_file_edited_since_the_scan_is_refused(env: Env) -> None:
