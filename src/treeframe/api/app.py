@@ -17,6 +17,9 @@ app keeps its :class:`~treeframe.api.observe.metrics.Metrics` in
 :class:`~treeframe.observability.storage.InstrumentedStore` (also with
 tracing on), listens to engine events, and recounts written workspaces'
 gauges on a thread its lifespan starts and stops.
+
+With ``server.ui`` (the default) it also serves the web explorer's static
+files at ``/ui`` (:mod:`treeframe.api.ui`; EXPLORER.md).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from treeframe.api.ratelimit import rate_limiter
 from treeframe.api.readiness import close_readiness
 from treeframe.api.routes import ROUTERS
 from treeframe.api.routes.snapshots import IMPORT_PATH
+from treeframe.api.ui import router as ui_router
 from treeframe.api.versioning import API_VERSION
 from treeframe.api.work import WorkQueue
 from treeframe.config.settings import Settings
@@ -141,6 +145,8 @@ def create_app(
     for router in routers:
         app.include_router(router)
     app.include_router(metrics_route.router)
+    if settings.server.ui:
+        app.include_router(ui_router)
     # Request lines only where the process set up the pipeline (serve does; an embedding
     # program calls configure_logging): structlog's own default would print to stdout.
     log_requests = settings.log.requests and logging_configured()

@@ -293,6 +293,10 @@ class ServerSettings(_Section):
             "and `Retry-After` (health and metrics never are; 0: no limit)."
         ),
     )
+    ui: bool = Field(
+        default=True,
+        description="Serve the web explorer at `/ui` (static pages that call the public API with the user's token).",
+    )
 
 
 class LogSettings(_Section):

@@ -241,6 +241,7 @@ def test_sources_map_is_exact(home: Path, root: Path):
         "server.work_concurrency": "default",
         "server.work_queue": "default",
         "server.max_in_flight": "default",
+        "server.ui": "default",
         "agents.summarizer.role": ws,
         "agents.summarizer.capabilities": "default",
         "agents.summarizer.provider": "default",
