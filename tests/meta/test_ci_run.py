@@ -43,11 +43,23 @@ done
 """
 
 
-def _run(tmp_path: Path, **rcs: str) -> tuple[int, list[str], Path]:
+FAKE_APT_GET = """#!/usr/bin/env bash
+echo "apt-get $*" >> "$CI_LOG"
+"""
+
+
+def _run(
+    tmp_path: Path, *, chromium: bool = True, apt: bool = False, **rcs: str
+) -> tuple[int, list[str], Path]:
     tools = tmp_path / "tools"
     tools.mkdir()
     (tools / "python3").write_text(FAKE_PYTHON3)
     (tools / "python3").chmod(0o755)
+    if apt:
+        (tools / "apt-get").write_text(FAKE_APT_GET)
+        (tools / "apt-get").chmod(0o755)
+    # Any executable stands in for an installed Chromium; a missing path is no Chromium.
+    browser = tools / ("python3" if chromium else "no-chromium")
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     log = tmp_path / "log"
@@ -56,6 +68,7 @@ def _run(tmp_path: Path, **rcs: str) -> tuple[int, list[str], Path]:
         "TMPDIR": str(scratch),
         "CI_LOG": str(log),
         "HOME": str(tmp_path),
+        "TREEFRAME_TEST_CHROMIUM": str(browser),
         **rcs,
     }
     proc = subprocess.run(
@@ -93,3 +106,17 @@ def test_failing_run_is_non_zero_and_still_cleans_up(tmp_path: Path, rcs: dict[s
     code, _, scratch = _run(tmp_path, **rcs)
     assert code != 0
     assert list(scratch.iterdir()) == []
+
+
+def test_a_missing_chromium_is_installed_with_apt_get(tmp_path: Path):
+    code, calls, _ = _run(tmp_path, chromium=False, apt=True)
+    assert code == 0
+    installs = [c for c in calls if c.startswith("apt-get")]
+    assert installs == ["apt-get update -qq", "apt-get install -y -qq chromium"]
+    assert calls.index(installs[-1]) < calls.index(next(c for c in calls if c.startswith("venv")))
+
+
+def test_an_installed_chromium_is_left_alone(tmp_path: Path):
+    code, calls, _ = _run(tmp_path, apt=True)
+    assert code == 0
+    assert not [c for c in calls if c.startswith("apt-get")]

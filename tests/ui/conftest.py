@@ -3,15 +3,14 @@
 The workspace is made the way a user makes one: the CLI scans a tree and
 issues tokens, frames and a synthesis are written over the API (so they are
 audited), then a file is edited and rescanned: two roots, stale frames.
-Chromium is Debian's (``/usr/bin/chromium``); Playwright never downloads a
-browser. Without either, the browser tests skip as a missing service (which
+Chromium is Debian's (``/usr/bin/chromium``, or ``TREEFRAME_TEST_CHROMIUM``);
+Playwright never downloads a browser. Without either, the browser tests skip as a missing service (which
 fails CI, see tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,8 @@ from tests.conftest import SERVICE_SKIP_PREFIX
 from treeframe.hashing.ids import workspace_id
 
 WS = workspace_id("default")
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's package; TREEFRAME_TEST_CHROMIUM names another build (.ci/run installs the package).
+CHROMIUM = Path(os.environ.get("TREEFRAME_TEST_CHROMIUM", "/usr/bin/chromium"))
 HOSTILE = '<img src=x onerror="window.__pwned = true"><script>window.__pwned = true</script>'
 EDITED = "src/db/pool.py"
 
@@ -97,7 +97,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless Chromium, one per module (each test opens its own context)."""
-    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
+    if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{SERVICE_SKIP_PREFIX} no Chromium at {CHROMIUM} (apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright
