@@ -11,6 +11,7 @@ fails CI, see tests/conftest.py).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,16 @@ WS = workspace_id("default")
 CHROMIUM = Path(os.environ.get("TREEFRAME_TEST_CHROMIUM", "/usr/bin/chromium"))
 HOSTILE = '<img src=x onerror="window.__pwned = true"><script>window.__pwned = true</script>'
 EDITED = "src/db/pool.py"
+# The browser tests of a module together stay under a minute (they take about 10 s).
+BUDGET_SECONDS = 60.0
+
+
+@dataclass
+class Browser:
+    """A launched Chromium and when its module's budget runs out (``time.monotonic``)."""
+
+    chromium: Any
+    deadline: float
 
 
 @dataclass
@@ -95,7 +106,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser() -> Iterator[Browser]:
     """Headless Chromium, one per module (each test opens its own context)."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{SERVICE_SKIP_PREFIX} no Chromium at {CHROMIUM} (apt-get install chromium)")
@@ -106,16 +117,22 @@ def browser() -> Iterator[Any]:
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
         try:
-            yield launched
+            yield Browser(launched, time.monotonic() + BUDGET_SECONDS)
         finally:
             launched.close()
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh tab (empty sessionStorage) that fails the test on any script error it sees."""
-    context = browser.new_context(viewport={"width": 1100, "height": 720})
-    context.set_default_timeout(10_000)
+def page(browser: Browser) -> Iterator[Any]:
+    """A fresh tab (empty sessionStorage) that fails the test on any script error it sees.
+
+    Every wait is bounded by what is left of the module's budget (10 s at most).
+    """
+    left = browser.deadline - time.monotonic()
+    if left <= 0:
+        pytest.fail(f"the explorer's browser tests ran past their {BUDGET_SECONDS:.0f} s budget")
+    context = browser.chromium.new_context(viewport={"width": 1100, "height": 720})
+    context.set_default_timeout(min(10.0, left) * 1000)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -11,13 +11,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.ui.conftest import EDITED, HOSTILE, World, screenshots_wanted
 
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
-
-pytestmark = pytest.mark.usefixtures("browser")
 
 
 def expect(locator: Any) -> Any:
