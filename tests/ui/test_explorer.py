@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from tests.client.test_cli_remote import checked, in_process
 from tests.ui.conftest import EDITED, HOSTILE, World, screenshots_wanted
 
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
@@ -142,6 +143,19 @@ def test_a_bad_token_shows_the_unauthorized_error(page: Any, world: World) -> No
     expect(page.locator("#token")).to_be_visible()  # still at the login form
     assert page.evaluate("sessionStorage.length") == 0
     shoot(page, "login")
+
+
+def test_a_token_revoked_mid_session_returns_to_the_login(page: Any, world: World) -> None:
+    made = ("token", "create", "--workspace", "default", "--agent", "rita", "--perm", "read")
+    issued = checked(in_process(world.root, *made, "--json")).json()
+    log_in(page, world, issued["token"])
+    page.click("text=default")
+    expect(page.locator('tr[data-path="src"]')).to_be_visible()
+    checked(in_process(world.root, "token", "revoke", issued["token_id"]))
+    page.click("nav >> text=Stale")
+    expect(page.locator("#error")).to_have_attribute("data-code", "unauthorized")
+    expect(page.locator("#token")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
 
 
 def test_hostile_frame_content_is_shown_as_text(page: Any, world: World) -> None:

@@ -71,14 +71,29 @@ const treeHref = (ws, path) => href("w", ws, "tree", ...pathParts(path));
 const nodeHref = (ws, id) => href("w", ws, "node", id);
 const staleHref = (ws, path) => href("w", ws, "stale", ...pathParts(path));
 
-const short = (id) => (id ? h("code", { title: id }, id.slice(0, 12)) : h("span", { class: "muted" }, "—"));
-const when = (time) => h("span", { class: "time", title: time }, time.replace("T", " ").replace(/\.\d+Z$/, "Z"));
+const short = (id) =>
+  id ? h("code", { title: id }, id.slice(0, 12)) : h("span", { class: "muted" }, "—");
+const when = (time) =>
+  h("span", { class: "time", title: time }, time.replace("T", " ").replace(/\.\d+Z$/, "Z"));
 const badge = (text, kind = "") => h("span", { class: `badge ${kind}`.trim() }, text);
 const link = (target, ...children) => h("a", { href: target }, ...children);
-const facts = (pairs) => h("dl", { class: "facts" }, pairs.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+const ids = (list) => h("div", {}, list.map((id) => h("div", {}, short(id))));
+const facts = (pairs) =>
+  h("dl", { class: "facts" }, pairs.filter(Boolean).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+const row = (attrs, ...cells) => h("tr", attrs, cells.map((cell) => h("td", {}, cell)));
+const table = (headings, rows) =>
+  h("table", {}, h("thead", {}, h("tr", {}, headings.map((t) => h("th", {}, t)))), h("tbody", {}, rows));
 
-function table(headings, rows) {
-  return h("table", {}, h("thead", {}, h("tr", {}, headings.map((t) => h("th", {}, t)))), h("tbody", {}, rows));
+/** Every item of a keyset-paged listing; `fetchPage(after)` answers one page. */
+async function allPages(fetchPage, items, next) {
+  const out = [];
+  let after = null;
+  do {
+    const page = await fetchPage(after);
+    out.push(...page[items]);
+    after = page[next];
+  } while (after !== null && after !== undefined);
+  return out;
 }
 
 function showError(err) {
@@ -104,7 +119,7 @@ function crumbs(ws, path, to = treeHref) {
 }
 
 function setNav(ws) {
-  const items = [link("#/", "Workspaces")];
+  const items = token() ? [link("#/", "Workspaces")] : [];
   if (ws) {
     items.push(
       link(treeHref(ws, ""), "Tree"),
@@ -120,7 +135,14 @@ function setNav(ws) {
 // ---- views: each returns the element that becomes the page -------------------------------
 
 function loginView() {
-  const input = h("input", { type: "password", id: "token", name: "token", autocomplete: "off", required: true, placeholder: "tft_…" });
+  const input = h("input", {
+    type: "password",
+    id: "token",
+    name: "token",
+    autocomplete: "off",
+    required: true,
+    placeholder: "tft_…",
+  });
   const submit = async (event) => {
     event.preventDefault();
     sessionStorage.setItem(TOKEN_KEY, input.value.trim());
@@ -145,36 +167,25 @@ function loginView() {
 }
 
 async function workspacesView() {
-  const rows = [];
-  let after = null;
-  do {
-    const page = await api("/workspaces", { after, limit: 1000 });
-    rows.push(...page.workspaces);
-    after = page.next;
-  } while (after);
+  const workspaces = await allPages((after) => api("/workspaces", { after, limit: 1000 }), "workspaces", "next");
   return h(
     "section",
     {},
     h("h1", {}, "Workspaces"),
-    rows.length === 0 ? h("p", { class: "notice" }, "This token can read no workspace.") : null,
+    workspaces.length ? null : h("p", { class: "notice" }, "This token can read no workspace."),
     table(
       ["name", "description", "workspace ID", "owner"],
-      rows.map((w) =>
-        h("tr", { "data-ws": w.workspace_id }, h("td", {}, link(treeHref(w.workspace_id, ""), w.name)), h("td", {}, w.description || ""), h("td", {}, short(w.workspace_id)), h("td", {}, w.owner || "")),
+      workspaces.map((w) =>
+        row(
+          { "data-ws": w.workspace_id },
+          link(treeHref(w.workspace_id, ""), w.name),
+          w.description || "",
+          short(w.workspace_id),
+          w.owner || "",
+        ),
       ),
     ),
   );
-}
-
-async function children(ws, nodeId) {
-  const entries = [];
-  let after = null;
-  do {
-    const page = await wsApi(ws, `/nodes/${nodeId}/children`, { after, limit: 1000 });
-    entries.push(...page.entries);
-    after = page.next_after;
-  } while (after);
-  return entries;
 }
 
 /** How many stale frames lie at or under `path` ("" is the root: all of them). */
@@ -188,7 +199,7 @@ async function treeView(ws, path) {
     return null;
   }
   const [entries, stale] = await Promise.all([
-    children(ws, node.node_id),
+    allPages((after) => wsApi(ws, `/nodes/${node.node_id}/children`, { after, limit: 1000 }), "entries", "next_after"),
     wsApi(ws, "/stale", { node: node.node_id, recursive: true }),
   ]);
   const below = staleUnder(stale.frames, path);
@@ -221,16 +232,17 @@ async function treeView(ws, path) {
 }
 
 function basisView(ws, basis) {
-  const pairs = [["kind", basis.kind]];
-  if (basis.node_id) pairs.push(["node", link(nodeHref(ws, basis.node_id), short(basis.node_id))]);
-  if (basis.frame_id) pairs.push(["frame", short(basis.frame_id)]);
-  if (basis.policy_id) pairs.push(["policy", basis.policy_id]);
-  if (basis.params) pairs.push(["params", h("code", {}, JSON.stringify(basis.params))]);
-  if (basis.child_frames) pairs.push(["child frames", h("div", {}, basis.child_frames.map((id) => h("div", {}, short(id))))]);
-  return facts(pairs);
+  return facts([
+    ["kind", basis.kind],
+    basis.node_id && ["node", link(nodeHref(ws, basis.node_id), short(basis.node_id))],
+    basis.frame_id && ["frame", short(basis.frame_id)],
+    basis.policy_id && ["policy", basis.policy_id],
+    basis.params && ["params", h("code", {}, JSON.stringify(basis.params))],
+    basis.child_frames && ["child frames", ids(basis.child_frames)],
+  ]);
 }
 
-function proofButton(ws, frame) {
+function proofView(ws, frame) {
   const holder = h("div", { class: "proof" });
   const show = async () => {
     try {
@@ -241,17 +253,17 @@ function proofButton(ws, frame) {
           ["frame-set root", h("code", {}, proof.root)],
           ["steps", String(proof.steps.length)],
         ]),
-        h("ol", {}, proof.steps.map((s) => h("li", {}, `${s.side} `, h("code", {}, s.digest)))),
+        h("ol", {}, proof.steps.map((step) => h("li", {}, `${step.side} `, h("code", {}, step.digest)))),
       );
     } catch (err) {
       showError(err);
     }
   };
-  return [h("div", { class: "actions" }, h("button", { type: "button", class: "show-proof", onclick: show }, "Show proof")), holder];
+  const button = h("button", { type: "button", class: "show-proof", onclick: show }, "Show proof");
+  return [h("div", { class: "actions" }, button), holder];
 }
 
 function frameCard(ws, frame, headIds) {
-  const isHead = headIds.has(frame.frame_id);
   return h(
     "article",
     { class: frame.stale ? "frame stale" : "frame", "data-frame": frame.frame_id },
@@ -260,7 +272,7 @@ function frameCard(ws, frame, headIds) {
       {},
       frame.frame_type,
       h("span", { class: "muted" }, ` by ${frame.agent_id}`),
-      isHead ? badge("head", "head") : null,
+      headIds.has(frame.frame_id) ? badge("head", "head") : null,
       frame.stale ? badge("stale", "stale") : null,
       frame.previous ? badge("previous version") : null,
       frame.incomplete ? badge("incomplete", "stale") : null,
@@ -269,22 +281,24 @@ function frameCard(ws, frame, headIds) {
       ["frame", h("code", {}, frame.frame_id)],
       ["created", when(frame.created_at)],
       ["content", `${frame.content_type}, ${frame.size} bytes`],
-      frame.stale_inputs.length ? ["stale inputs", h("div", {}, frame.stale_inputs.map((id) => h("div", {}, short(id))))] : null,
-      frame.missing.length ? ["missing", h("div", {}, frame.missing.map((id) => h("div", {}, short(id))))] : null,
-    ].filter(Boolean)),
+      frame.stale_inputs.length && ["stale inputs", ids(frame.stale_inputs)],
+      frame.missing.length && ["missing", ids(frame.missing)],
+    ]),
     h("pre", { class: "content" }, frame.content),
     h("details", {}, h("summary", {}, "Basis"), basisView(ws, frame.basis)),
-    proofButton(ws, frame),
+    proofView(ws, frame),
   );
 }
 
-async function nodeView(ws, nodeId) {
+async function nodeView(ws, nodeId, maxFrames) {
+  // Without max_frames the server's view.default_max_frames applies; "more" asks for 100 more.
   const [node, heads] = await Promise.all([
-    wsApi(ws, `/nodes/${nodeId}`, { max_frames: 200, include_previous: true }),
+    wsApi(ws, `/nodes/${nodeId}`, { max_frames: maxFrames, include_previous: true }),
     wsApi(ws, `/nodes/${nodeId}/heads`),
   ]);
   const headIds = new Set(Object.values(heads.heads));
   const record = node.node_record;
+  const headList = Object.entries(heads.heads).map(([type, id]) => h("div", {}, `${type}: `, short(id)));
   return h(
     "section",
     {},
@@ -293,45 +307,62 @@ async function nodeView(ws, nodeId) {
     facts([
       ["node", h("code", {}, node.node_id)],
       ["kind", record.kind],
-      record.size !== null ? ["size", `${record.size} bytes`] : null,
-      record.target ? ["target", record.target] : null,
+      record.size !== null && ["size", `${record.size} bytes`],
+      record.target && ["target", record.target],
       ["frames", String(heads.frame_count)],
-      ["heads", Object.keys(heads.heads).length ? Object.entries(heads.heads).map(([t, id]) => h("div", {}, `${t}: `, short(id))) : "none"],
+      ["heads", headList.length ? headList : "none"],
       ["frame-set root", heads.frame_set_root ? h("code", {}, heads.frame_set_root) : "none"],
-    ].filter(Boolean)),
-    h("div", { class: "actions" }, record.kind === "dir" ? link(treeHref(ws, node.path), "Browse children") : null, link(staleHref(ws, node.path), "Stale frames here")),
-    h("h2", {}, `Frames (${node.frames.length}${node.truncated ? ", truncated" : ""})`),
+    ]),
+    h(
+      "div",
+      { class: "actions" },
+      record.kind === "dir" ? link(treeHref(ws, node.path), "Browse children") : null,
+      link(staleHref(ws, node.path), "Stale frames here"),
+    ),
+    h("h2", {}, `Frames (${node.frames.length})`),
     node.frames.length ? node.frames.map((f) => frameCard(ws, f, headIds)) : h("p", { class: "muted" }, "No frames."),
+    node.truncated
+      ? h("p", {}, link(href("w", ws, "node", nodeId, String(node.frames.length + 100)), "Show more frames"))
+      : null,
   );
 }
 
-async function rootsView(ws) {
-  const page = await wsApi(ws, "/roots", { limit: 100 });
+async function rootsView(ws, before) {
+  const page = await wsApi(ws, "/roots", { limit: 100, before });
   const roots = page.roots;
-  const radio = (name, r, checked) => h("input", { type: "radio", name, value: r.root, checked, "aria-label": `${name} ${r.seq}` });
-  const form = h(
-    "form",
-    {
-      onsubmit: (event) => {
-        event.preventDefault();
-        const data = new FormData(event.target);
-        location.hash = href("w", ws, "diff", data.get("from"), data.get("to"));
-      },
-    },
-    table(
-      ["seq", "root", "created", "from", "to"],
-      roots.map((r, i) =>
-        h("tr", { "data-seq": r.seq }, h("td", {}, String(r.seq)), h("td", {}, short(r.root)), h("td", {}, when(r.created_at)), h("td", {}, radio("from", r, i === Math.min(1, roots.length - 1))), h("td", {}, radio("to", r, i === 0))),
-      ),
+  const radio = (name, r, checked) =>
+    h("input", { type: "radio", name, value: r.root, checked, "aria-label": `${name} ${r.seq}` });
+  const diff = (event) => {
+    event.preventDefault();
+    const data = new FormData(event.target);
+    location.hash = href("w", ws, "diff", data.get("from"), data.get("to"));
+  };
+  const rows = roots.map((r, i) =>
+    row(
+      { "data-seq": r.seq },
+      String(r.seq),
+      short(r.root),
+      when(r.created_at),
+      radio("from", r, i === Math.min(1, roots.length - 1)),
+      radio("to", r, i === 0),
     ),
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", disabled: roots.length === 0 }, "Diff the two roots")),
   );
   return h(
     "section",
     {},
     h("h1", {}, "Root history"),
-    h("p", { class: "muted" }, "Newest first; the current root is ", short(page.current && page.current.root), page.next_before !== null ? " (older roots not shown)" : "", "."),
-    form,
+    h("p", { class: "muted" }, "Newest first; the current root is ", short(page.current && page.current.root), "."),
+    h(
+      "form",
+      { onsubmit: diff },
+      table(["seq", "root", "created", "from", "to"], rows),
+      h(
+        "div",
+        { class: "actions" },
+        h("button", { type: "submit", class: "primary", disabled: roots.length === 0 }, "Diff the two roots"),
+        page.next_before !== null ? link(href("w", ws, "roots", String(page.next_before)), "Older roots →") : null,
+      ),
+    ),
   );
 }
 
@@ -348,7 +379,9 @@ async function diffView(ws, from, to) {
     diff.entries.length
       ? table(
           ["path", "change", "old", "new"],
-          diff.entries.map((e) => h("tr", { class: `diff-${e.kind}`, "data-path": e.path }, h("td", {}, e.path || "/"), h("td", {}, e.kind), h("td", {}, side(e.old_id)), h("td", {}, side(e.new_id)))),
+          diff.entries.map((e) =>
+            row({ class: `diff-${e.kind}`, "data-path": e.path }, e.path || "/", e.kind, side(e.old_id), side(e.new_id)),
+          ),
         )
       : null,
   );
@@ -361,24 +394,35 @@ async function staleView(ws, path) {
     table(
       ["path", "type", "agent", "reason", "recomputable", "frame"],
       frames.map((f) =>
-        h("tr", { class: "stale", "data-path": f.path }, h("td", {}, link(nodeHref(ws, f.node_id), f.path || "/")), h("td", {}, f.frame_type), h("td", {}, f.agent_id), h("td", {}, f.reason), h("td", {}, f.recomputable ? "yes" : "no"), h("td", {}, short(f.frame_id))),
+        row(
+          { class: "stale", "data-path": f.path },
+          link(nodeHref(ws, f.node_id), f.path || "/"),
+          f.frame_type,
+          f.agent_id,
+          f.reason,
+          f.recomputable ? "yes" : "no",
+          short(f.frame_id),
+        ),
       ),
     );
   const within = stale.frames.filter(inside);
   const above = stale.frames.filter((f) => !inside(f));
+  const nothing = "Nothing stale here: every head frame in this subtree is built on what is current.";
   return h(
     "section",
     {},
     crumbs(ws, path, staleHref),
     h("h1", {}, `Stale frames under ${path || "/"}`),
     h("p", { class: "muted" }, "Head frames whose basis is no longer current (GET stale?recursive=true)."),
-    h(
-      "div",
-      { id: "stale-within" },
-      within.length ? rows(within) : h("p", { class: "notice" }, "Nothing stale here: every head frame in this subtree is built on what is current."),
-    ),
+    h("div", { id: "stale-within" }, within.length ? rows(within) : h("p", { class: "notice" }, nothing)),
     above.length
-      ? h("div", { id: "stale-above" }, h("h2", {}, "Stale up the chain"), h("p", { class: "muted" }, "Stale head frames of the directories above."), rows(above))
+      ? h(
+          "div",
+          { id: "stale-above" },
+          h("h2", {}, "Stale up the chain"),
+          h("p", { class: "muted" }, "Stale head frames of the directories above."),
+          rows(above),
+        )
       : null,
   );
 }
@@ -393,30 +437,33 @@ async function auditView(ws, after) {
       "section",
       {},
       h("h1", {}, "Audit log"),
-      h("p", { class: "notice", id: "audit-denied" }, "The audit log is for the workspace's admins: this token does not hold ", h("code", {}, "admin"), " here."),
+      h(
+        "p",
+        { class: "notice", id: "audit-denied" },
+        "The audit log is for the workspace's admins: this token does not hold ",
+        h("code", {}, "admin"),
+        " here.",
+      ),
     );
   }
+  const rows = page.entries.map((e) =>
+    row(
+      { "data-seq": e.seq, class: e.success ? null : "stale" },
+      String(e.seq),
+      when(e.time),
+      e.agent ?? h("span", { class: "muted" }, "local owner"),
+      e.operation,
+      e.node ? link(nodeHref(ws, e.node), short(e.node)) : short(null),
+      short(e.frame),
+      e.success ? "ok" : badge(e.error || "refused", "stale"),
+      short(e.request_id),
+    ),
+  );
   return h(
     "section",
     {},
     h("h1", {}, "Audit log"),
-    table(
-      ["seq", "time", "agent", "operation", "node", "frame", "outcome", "request"],
-      page.entries.map((e) =>
-        h(
-          "tr",
-          { "data-seq": e.seq, class: e.success ? null : "stale" },
-          h("td", {}, String(e.seq)),
-          h("td", {}, when(e.time)),
-          h("td", {}, e.agent ?? h("span", { class: "muted" }, "local owner")),
-          h("td", {}, e.operation),
-          h("td", {}, e.node ? link(nodeHref(ws, e.node), short(e.node)) : short(null)),
-          h("td", {}, short(e.frame)),
-          h("td", {}, e.success ? "ok" : badge(e.error || "refused", "stale")),
-          h("td", {}, short(e.request_id)),
-        ),
-      ),
-    ),
+    table(["seq", "time", "agent", "operation", "node", "frame", "outcome", "request"], rows),
     page.next_after !== null ? h("p", {}, link(href("w", ws, "audit", String(page.next_after)), "Next entries →")) : null,
   );
 }
@@ -425,10 +472,19 @@ async function auditView(ws, after) {
 
 let rendering = 0;
 
+/** A hash segment as text (a malformed escape, typed by hand, is kept as it is). */
+function decoded(segment) {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 async function render() {
   const mine = ++rendering;
   clearError();
-  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decoded);
   const [w, ws, view, ...rest] = parts;
   setNav(w === "w" ? ws : null);
   if (!token()) {
@@ -440,8 +496,8 @@ async function render() {
   let page;
   try {
     if (w !== "w") page = await workspacesView();
-    else if (view === "node") page = await nodeView(ws, rest[0]);
-    else if (view === "roots") page = await rootsView(ws);
+    else if (view === "node") page = await nodeView(ws, rest[0], rest[1]);
+    else if (view === "roots") page = await rootsView(ws, rest[0]);
     else if (view === "diff") page = await diffView(ws, rest[0], rest[1]);
     else if (view === "stale") page = await staleView(ws, rest.join("/"));
     else if (view === "audit") page = await auditView(ws, rest[0]);
