@@ -44,23 +44,23 @@ router = APIRouter(prefix=UI_PATH, include_in_schema=False)
 
 @cache
 def _asset(name: str) -> tuple[bytes, str]:
-    """The bytes of a packaged file and their ETag (read once per process)."""
+    """The bytes of a packaged file and their content hash, its ETag (read once per process)."""
     data = resources.files(__package__).joinpath(name).read_bytes()
-    return data, quoted(content_hash(data))
+    return data, content_hash(data)
 
 
 def _serve(name: str, if_none_match: str | None) -> Response:
     if name not in _TYPES:
         raise NotFound(f"no explorer file {name!r}")
-    data, etag = _asset(name)
+    data, digest = _asset(name)
     headers = {
-        "ETag": etag,
+        "ETag": quoted(digest),
         "Cache-Control": NO_CACHE,
         "Content-Security-Policy": CONTENT_SECURITY_POLICY,
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
     }
-    if matches(if_none_match, etag.strip('"')):
+    if matches(if_none_match, digest):
         return Response(status_code=304, headers=headers)
     return Response(data, media_type=_TYPES[name], headers=headers)
 
