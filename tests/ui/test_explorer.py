@@ -11,8 +11,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.client.test_cli_remote import checked, in_process
-from tests.ui.conftest import EDITED, HOSTILE, World, screenshots_wanted
+from tests.ui.conftest import EDITED, HOSTILE, WS, World, screenshots_wanted
 
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
@@ -167,3 +169,13 @@ def test_hostile_frame_content_is_shown_as_text(page: Any, world: World) -> None
     assert content.locator("img, script").count() == 0
     assert page.locator("main img").count() == 0
     assert page.evaluate("window.__pwned === undefined")
+
+
+@pytest.mark.parametrize("fragment", [f"w/{WS}/node/..", "w/../tree", f"w/{WS}/node/{'A' * 64}"])
+def test_an_id_in_the_url_must_be_hex_before_it_reaches_a_route(
+    page: Any, world: World, fragment: str
+) -> None:
+    log_in(page, world)
+    expect(page.locator("tr[data-ws]")).to_have_count(1)
+    page.goto(f"{world.server.url}/ui#/{fragment}")
+    expect(page.locator("#error")).to_have_attribute("data-code", "invalid_id")

@@ -62,6 +62,14 @@ async function api(path, params = {}) {
   return body;
 }
 
+// IDs from the URL become path segments of API calls: only 64 lowercase hex, never "..".
+const HEX64 = /^[0-9a-f]{64}$/;
+
+function checkedId(value, what) {
+  if (!HEX64.test(value || "")) throw new ApiError("invalid_id", `not a ${what} (64 lowercase hex): ${value}`, 400);
+  return value;
+}
+
 const wsApi = (ws, path, params) => api(`/workspaces/${encodeURIComponent(ws)}${path}`, params);
 
 // Hash routes: #/w/<ws>/<view>/<arg...>, each segment URI-encoded.
@@ -495,8 +503,9 @@ async function render() {
   main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
   let page;
   try {
+    if (w === "w") checkedId(ws, "workspace ID");
     if (w !== "w") page = await workspacesView();
-    else if (view === "node") page = await nodeView(ws, rest[0], rest[1]);
+    else if (view === "node") page = await nodeView(ws, checkedId(rest[0], "NodeID"), rest[1]);
     else if (view === "roots") page = await rootsView(ws, rest[0]);
     else if (view === "diff") page = await diffView(ws, rest[0], rest[1]);
     else if (view === "stale") page = await staleView(ws, rest.join("/"));
