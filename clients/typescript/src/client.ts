@@ -366,8 +366,19 @@ export class TreeframeClient {
     return result;
   }
 
+  /**
+   * Generates frames with the caller's model provider. The answer names FrameIDs only:
+   * `getFrame` each one to verify it (the model's text is whatever the model said).
+   */
   async generate(ws: string, request: api.GenerateRequest): Promise<api.Generation> {
-    return this.call("post", "/v1/workspaces/{ws}/generate", { path: { ws }, body: request });
+    const result = await this.call("post", "/v1/workspaces/{ws}/generate", { path: { ws }, body: request });
+    for (const entry of result.entries) {
+      check(isHexId(entry.node_id), `generated entry ${JSON.stringify(entry.path)}`, "a NodeID", entry.node_id);
+      if (entry.frame_id !== null && entry.frame_id !== undefined) {
+        check(isHexId(entry.frame_id), `generated entry ${JSON.stringify(entry.path)}`, "a FrameID", entry.frame_id);
+      }
+    }
+    return result;
   }
 
   async stale(ws: string, options: { node?: string; recursive?: boolean } = {}): Promise<api.StaleReport> {
