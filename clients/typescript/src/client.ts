@@ -71,18 +71,13 @@ export interface ViewOptions {
 export type FrameInput = Omit<api.FrameSpec, "content" | "content_b64"> &
   ({ content: string; bytes?: undefined } | { bytes: Uint8Array; content?: undefined });
 
-/** Lexical form of a workspace path as the server resolves it: `.`/empty parts dropped, NFC. */
+/**
+ * The path the server answers for a `by-path` request: empty and `.` names dropped, names
+ * NFC-normalized (§4); `undefined` for a path with `..`, which the server refuses anyway.
+ */
 function normalizePath(path: string): string | undefined {
-  const parts: string[] = [];
-  for (const name of path.split("/")) {
-    if (name === "" || name === ".") continue;
-    if (name === "..") {
-      if (parts.pop() === undefined) return undefined;
-      continue;
-    }
-    parts.push(name.normalize("NFC"));
-  }
-  return parts.join("/");
+  const names = path.split("/").filter((name) => name !== "" && name !== ".");
+  return names.includes("..") ? undefined : names.map((name) => name.normalize("NFC")).join("/");
 }
 
 function check(ok: boolean, what: string, expected: string, got: string): void {

@@ -57,11 +57,18 @@ export function contentHash(content: Uint8Array | string): string {
   return contentHasher().update(asBytes(content)).hex();
 }
 
+/** An incremental content hash (see `contentHasher`). */
+export interface ContentHasher {
+  update(chunk: Uint8Array): ContentHasher;
+  /** The content hash of everything fed so far, as 64 hex. */
+  hex(): string;
+}
+
 /** An incremental content hash, pre-fed the tag, for content that arrives in chunks. */
-export function contentHasher(): { update(chunk: Uint8Array): ReturnType<typeof contentHasher>; hex(): string } {
+export function contentHasher(): ContentHasher {
   const state = blake3.create();
   state.update(text(TAGS.content));
-  const hasher = {
+  const hasher: ContentHasher = {
     update(chunk: Uint8Array) {
       state.update(chunk);
       return hasher;
