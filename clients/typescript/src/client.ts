@@ -7,15 +7,18 @@
  * sends a hash its bytes do not have gets an `IntegrityError`, not a caller's trust.
  */
 
-import { BackendUnavailable, IntegrityError, errorFromResponse } from "./errors.js";
+import { BackendUnavailable, IntegrityError, InvalidFrame, errorFromResponse } from "./errors.js";
 import { isHexId, toBase64, utf8 } from "./encoding.js";
 import { EMPTY_ROOT } from "./frameSet.js";
 import { type Basis, basisHash, contentHash, frameId } from "./hashing.js";
+import { policyContent, type SynthesisInput } from "./synthesis.js";
 import type { BuiltTree } from "./tree.js";
 import type * as api from "./generated/openapi.js";
 import type { Paths } from "./generated/openapi.js";
 import {
+  type FrameRecordLike,
   parseBasis,
+  servedContentBytes,
   verifyContent,
   verifyFrameRecord,
   verifyFrameSetRoot,
@@ -353,6 +356,30 @@ export class TreeframeClient {
     const result = await this.call("post", "/v1/workspaces/{ws}/synthesize", { path: { ws }, body: request });
     result.frames.forEach(verifyFrameRecord);
     return result;
+  }
+
+  /**
+   * Recomputes a synthesis frame's content from its inputs (§8): each input frame is
+   * fetched and verified, its node's path read from the node's verified record, and the
+   * policy's bytes must hash to the frame's content hash. A valid FrameID alone does not
+   * show this: anyone can put a frame with a synthesis basis and any content.
+   */
+  async verifySynthesis(ws: string, frame: FrameRecordLike): Promise<Uint8Array> {
+    verifyFrameRecord(frame);
+    const basis = parseBasis(frame.basis);
+    if (basis.kind !== "synthesis") throw new InvalidFrame(`frame ${frame.frame_id} has a ${basis.kind} basis`);
+    const params = basis.params["params"];
+    if (typeof params !== "object" || params === null || Array.isArray(params)) {
+      throw new IntegrityError(`frame ${frame.frame_id}: its basis params carry no policy params object`);
+    }
+    const inputs: SynthesisInput[] = [];
+    for (const id of basis.child_frames) {
+      const input = await this.getFrame(ws, id);
+      const record = await this.getNodeRecord(ws, input.node_id);
+      inputs.push({ ...input, child_path: record.path, content: servedContentBytes(input) });
+    }
+    const bytes = policyContent(basis.policy_id, params as Record<string, unknown>, inputs);
+    return verifyContent(bytes, frame.content_hash, frame.size);
   }
 
   async regenerate(ws: string, request: api.RegenerateRequest): Promise<api.Regeneration> {

@@ -12,6 +12,7 @@ export * from "./encoding.js";
 export * from "./errors.js";
 export * from "./frameSet.js";
 export * from "./hashing.js";
+export * from "./synthesis.js";
 export * from "./tree.js";
 export * from "./verify.js";
 export type * as api from "./generated/openapi.js";

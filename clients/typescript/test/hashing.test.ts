@@ -11,6 +11,7 @@ import {
   type Basis,
   InvalidFrame,
   InvalidId,
+  InvalidPolicy,
   InvalidPath,
   InvalidRequest,
   auditEntryHash,
@@ -37,6 +38,7 @@ import {
   leaf,
   leafBytes,
   parseBasis,
+  policyContent,
   prove,
   proofRoot,
   recomputeFrameId,
@@ -269,8 +271,14 @@ describe("trees", () => {
 });
 
 describe("synthesis cases", () => {
+  const frames = new Map((vectors.synthesis.frames as Vector[]).map((f) => [f.frame_id, f]));
   for (const v of vectors.synthesis.cases as Vector[]) {
     test(v.name, () => {
+      const inputs = (v.inputs_in_basis_order as Vector[]).map((i) => {
+        const f = frames.get(i.frame_id);
+        return { ...f, child_path: i.child_path, content: fromHex(f.content_hex) };
+      });
+      assert.equal(toHex(policyContent(v.policy_id, v.basis.params.params, inputs)), v.content_hex);
       const basis = parseBasis(v.basis);
       assert.deepEqual((basis as { child_frames: readonly string[] }).child_frames, v.inputs_in_basis_order.map((i: Vector) => i.frame_id));
       assert.equal(canonicalJson(v.basis.params), v.params_json);
@@ -280,6 +288,16 @@ describe("synthesis cases", () => {
       assert.equal(frameId(fields), v.frame_id);
     });
   }
+});
+
+test("a policy the client does not know, or bad summary params, are invalid_policy", () => {
+  assert.throws(() => policyContent("provider", {}, []), InvalidPolicy);
+  assert.throws(() => policyContent("summary", { max_line: 0, max_bytes: 10 }, []), InvalidPolicy);
+});
+
+test("an input's byte-order mark is kept, as Python's utf-8 codec keeps it", () => {
+  const input = { child_path: "a", frame_type: "t", agent_id: "x", content_type: "text/plain", metadata: {}, content: Uint8Array.of(0xef, 0xbb, 0xbf, 0x23, 0x20, 0x54) };
+  assert.equal(new TextDecoder().decode(policyContent("summary", { max_line: 120, max_bytes: 100 }, [input])), "- a: \uFEFF# T\n");
 });
 
 describe("generated", () => {

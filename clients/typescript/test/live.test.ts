@@ -146,6 +146,15 @@ describe("live server", { skip }, () => {
     assert.equal(synthesis.frames[0]?.node_id, node("src"));
     const heads = await client.getHeads(ws, node("src"));
     assert.equal(heads.heads["summary"], synthesis.frames[0]?.frame_id);
+    const concat = new TextDecoder().decode(await client.verifySynthesis(ws, synthesis.frames[0] as any));
+    assert.match(concat, /^## src\/app\.py \(summary by /);
+    const summary = await client.synthesize(ws, { node: "src", frame_type: "summary", policy: "summary", output_type: "digest" });
+    await client.verifySynthesis(ws, summary.frames[0] as any);
+
+    // A frame may claim a synthesis basis with any content: its FrameID is valid all the same.
+    const basis = summary.frames[0]?.basis as any;
+    const forged = await client.putFrame(ws, node("src"), { frame_type: "digest", content: "- all is well\n", basis });
+    await assert.rejects(client.verifySynthesis(ws, forged.frame), IntegrityError);
 
     const composed = await client.compose(ws, { node: "src/app.py" });
     assert.ok(composed.frames.length >= 1);
