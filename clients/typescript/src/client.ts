@@ -39,7 +39,7 @@ type Op<P extends keyof Paths, M extends Method<P>> = Paths[P][M] & {
 /** What a route call sends besides its method and path template. */
 interface CallArgs<P extends keyof Paths, M extends Method<P>> {
   path?: Op<P, M>["path"];
-  query?: Partial<Record<keyof Op<P, M>["query"], unknown>>;
+  query?: Op<P, M>["query"];
   body?: Op<P, M>["body"];
   headers?: Record<string, string>;
   binary?: boolean;
@@ -59,16 +59,8 @@ export interface ClientOptions {
   headers?: Record<string, string>;
 }
 
-/** View options of a node read (docs/API.md "Nodes"). */
-export interface ViewOptions {
-  max_frames?: number;
-  ordering?: "recent" | "type" | "agent";
-  type?: string[];
-  agent?: string[];
-  priority?: string[];
-  max_bytes?: number;
-  include_previous?: boolean;
-}
+/** View options of a node read (docs/API.md "Nodes"), as the generated route types give them. */
+export type ViewOptions = Paths["/v1/workspaces/{ws}/nodes/{node_id}"]["get"]["query"];
 
 /** The frame to put: text in `content`, or bytes (sent base64). */
 export type FrameInput = Omit<api.FrameSpec, "content" | "content_b64"> &
