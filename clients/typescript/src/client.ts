@@ -303,6 +303,11 @@ export class TreeframeClient {
       headers,
     });
     if (isHexId(node)) check(result.node_id === node, "put node", node, result.node_id);
+    else {
+      const asked = normalizePath(node);
+      const record = await this.getNodeRecord(ws, result.node_id);
+      if (asked !== undefined) check(record.path === asked, "put node path", asked, record.path);
+    }
     const agent = this.agentId ?? result.frame.agent_id;
     const basis: Basis = frame.basis ? parseBasis(frame.basis) : { kind: "node", node_id: result.node_id };
     const expected = frameId({

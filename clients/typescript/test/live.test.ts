@@ -17,8 +17,10 @@ import {
   PreconditionFailed,
   TreeframeClient,
   WorkspaceNotFound,
+  basisHash,
   buildTree,
   contentHash,
+  frameId,
   frameSetRoot,
   workspaceId,
 } from "../src/index.js";
@@ -201,6 +203,11 @@ describe("live server", { skip }, () => {
       ["a proof step", /\/proof\//, (b) => (b.steps[0].digest = "0".repeat(64)), (c) => c.getProof(ws, readme, summary)],
       ["a proof's root", /\/proof\//, (b) => (b.root = frameSetRoot([summary])), (c) => c.getProof(ws, readme, summary, heads.frame_set_root ?? "")],
       ["a child's NodeID", /\/children/, (b) => (b.entries[0].node_id = tree.root), (c) => c.getChildren(ws, node("src"))],
+      // Consistent all through (the FrameID is recomputed too): only the path gives it away.
+      ["a put onto another node than the path", /\/frames$/, (b) => {
+        b.node_id = b.frame.node_id = b.frame.basis.node_id = node("src/app.py");
+        b.frame_id = b.frame.frame_id = frameId({ ...b.frame, basis_hash: basisHash({ kind: "node", node_id: b.node_id }) });
+      }, (c) => c.putFrame(ws, "README.md", { frame_type: "summary", content: "Honest." })],
       ["a put's FrameID", /\/frames$/, (b) => (b.frame_id = b.frame.frame_id = summary), (c) => c.putFrame(ws, readme, { frame_type: "summary", content: "Honest." })],
       ["a workspace ID", /\/workspaces\/[0-9a-f]{64}$/, (b) => (b.name = "other"), (c) => c.getWorkspace(ws)],
       ["a node served for another path", /by-path/, (b) => Object.assign(b, { path: "src/app.py" }), (c) => c.getNodeByPath(ws, "README.md")],
