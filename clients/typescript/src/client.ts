@@ -19,6 +19,7 @@ import {
   type FrameRecordLike,
   parseBasis,
   servedContentBytes,
+  verifyAuditChain,
   verifyContent,
   verifyFrameRecord,
   verifyFrameSetRoot,
@@ -277,6 +278,39 @@ export class TreeframeClient {
     const frameIds = view.frames.map((f) => f.frame_id);
     const claimed = heads.frame_set_root ?? (heads.frame_count === 0 ? EMPTY_ROOT : "");
     return { root: verifyFrameSetRoot(frameIds, claimed), frameIds };
+  }
+
+  /**
+   * The node's heads, each proven: its frame fetched and verified (it is of that node and
+   * type) and shown by a proof to be in the frame set whose root the heads name.
+   */
+  async verifyHeads(ws: string, nodeId: string): Promise<api.Heads> {
+    const heads = await this.getHeads(ws, nodeId);
+    for (const [type, id] of Object.entries(heads.heads)) {
+      const frame = await this.getFrame(ws, id);
+      check(frame.node_id === nodeId && frame.frame_type === type, `head of ${type}`, `a ${type} frame of ${nodeId}`, `a ${frame.frame_type} frame of ${frame.node_id}`);
+      await this.getProof(ws, nodeId, id, heads.frame_set_root ?? "");
+    }
+    return heads;
+  }
+
+  // -- audit ---------------------------------------------------------------------------
+
+  /**
+   * The workspace's whole audit log (admin), its hash chain verified here (§14); `head`
+   * (by default the newest `X-Audit-Head` this client saw) must still be in it.
+   */
+  async verifyAuditLog(ws: string, head: string | undefined = this.auditHead): Promise<api.AuditEntryModel[]> {
+    const entries: api.AuditEntryModel[] = [];
+    let after = 0;
+    for (;;) {
+      const page = await this.call("get", "/v1/workspaces/{ws}/audit", { path: { ws }, query: { after, limit: 1000 } });
+      entries.push(...page.entries);
+      if (page.next_after === null) break;
+      after = page.next_after;
+    }
+    verifyAuditChain(entries, head);
+    return entries;
   }
 
   // -- frames --------------------------------------------------------------------------

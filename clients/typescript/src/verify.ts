@@ -12,6 +12,7 @@ import { IntegrityError, TreeframeError } from "./errors.js";
 import { compareBytes, fromBase64, isHexId, utf8 } from "./encoding.js";
 import {
   type Basis,
+  auditEntryHash,
   basisHash,
   contentHash,
   dirNodeId,
@@ -287,4 +288,41 @@ export function verifyWorkspace<W extends { workspace_id: string; name: string }
     throw mismatch(`workspace ID of ${JSON.stringify(workspace.name)}`, expected, workspace.workspace_id);
   }
   return workspace;
+}
+
+/** The 64 zeros an audit chain's first entry names as its `prev_hash` (§14). */
+export const GENESIS_PREV_HASH = "0".repeat(64);
+
+/** An audit entry as served: its 11 hashed fields (all of them) plus `entry_hash`. */
+export interface AuditEntryLike {
+  seq: number;
+  prev_hash: string;
+  entry_hash: string;
+}
+
+/**
+ * A whole audit chain, once every entry's hash is recomputed (§14), `seq` runs 1, 2, …
+ * without gaps and each `prev_hash` is the entry before's; with `head` (`<seq>:<hash>`,
+ * kept from an earlier `X-Audit-Head`) the chain must still hold that entry, so a chain
+ * cut short or rewritten after it is refused too.
+ */
+export function verifyAuditChain<E extends AuditEntryLike>(entries: readonly E[], head?: string): readonly E[] {
+  let prev = GENESIS_PREV_HASH;
+  entries.forEach((entry, index) => {
+    const what = `audit entry ${entry.seq}`;
+    if (entry.seq !== index + 1) throw new IntegrityError(`${what} is at position ${index + 1}: an entry is missing or out of order`);
+    if (entry.prev_hash !== prev) throw mismatch(`${what} prev_hash`, prev, entry.prev_hash);
+    const { entry_hash: claimed, ...fields } = entry;
+    const expected = recompute(what, () => auditEntryHash(fields));
+    if (expected !== claimed) throw mismatch(`${what} hash`, expected, claimed);
+    prev = claimed;
+  });
+  if (head !== undefined) {
+    const match = /^(\d+):([0-9a-f]{64})$/.exec(head);
+    if (match === null) throw malformed("audit head", `not <seq>:<64 hex>: ${JSON.stringify(head)}`);
+    const entry = entries[Number(match[1]) - 1];
+    if (entry === undefined) throw new IntegrityError(`the audit chain has ${entries.length} entries, the kept head is ${head}: it was cut short`);
+    if (entry.entry_hash !== match[2]) throw mismatch(`audit entry ${match[1]} (the kept head)`, String(match[2]), entry.entry_hash);
+  }
+  return entries;
 }

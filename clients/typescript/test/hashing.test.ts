@@ -9,6 +9,7 @@ import { describe, test } from "node:test";
 import {
   EMPTY_ROOT,
   type Basis,
+  IntegrityError,
   InvalidFrame,
   InvalidId,
   InvalidPolicy,
@@ -48,6 +49,7 @@ import {
   symlinkNodeIdBytes,
   toHex,
   type TreeEntry,
+  verifyAuditChain,
   verifyProof,
   workspaceId,
   workspaceIdBytes,
@@ -224,6 +226,17 @@ describe("audit_chain", () => {
       const prev = i === 0 ? chain.genesis_prev_hash : chain.entries[i - 1].entry_hash;
       assert.equal(v.fields.prev_hash, prev);
     });
+  });
+  const served = chain.entries.map((v: Vector) => ({ ...v.fields, entry_hash: v.entry_hash }));
+  test("the chain verifies, up to a kept head", () => {
+    verifyAuditChain(served, chain.entries.at(-1).head);
+    verifyAuditChain(served, `1:${served[0].entry_hash}`);
+  });
+  test("an edited, removed, reordered or cut entry is refused", () => {
+    assert.throws(() => verifyAuditChain([{ ...served[0], operation: "frame.put" === served[0].operation ? "acl.grant" : "frame.put" }, ...served.slice(1)]), IntegrityError);
+    assert.throws(() => verifyAuditChain([served[0], ...served.slice(2)]), IntegrityError);
+    assert.throws(() => verifyAuditChain([served[1], served[0], ...served.slice(2)]), IntegrityError);
+    assert.throws(() => verifyAuditChain(served.slice(0, -1), chain.entries.at(-1).head), IntegrityError);
   });
 });
 

@@ -181,6 +181,15 @@ describe("live server", { skip }, () => {
     assert.deepEqual([frame.node_id, frame.agent_id, frame.basis.kind], [app, AGENT, "node"]);
   });
 
+  test("heads are proven and the audit log's chain verifies up to the last head seen", async () => {
+    const heads = await client.verifyHeads(ws, node("README.md"));
+    assert.deepEqual(Object.keys(heads.heads).sort(), ["note", "summary"]);
+    const head = client.auditHead as string;
+    const entries = await client.verifyAuditLog(ws);
+    assert.ok(entries.some((e) => e.operation === "tree.push"));
+    assert.ok(entries.length >= Number(head.split(":")[0]));
+  });
+
   test("errors arrive as their classes", async () => {
     await assert.rejects(client.getNode(ws, "0".repeat(64)), (e: unknown) => e instanceof NodeNotFound && e.status === 404 && typeof e.requestId === "string");
     await assert.rejects(client.getFrame(ws, "A".repeat(64)), InvalidId);
@@ -208,6 +217,8 @@ describe("live server", { skip }, () => {
         b.node_id = b.frame.node_id = b.frame.basis.node_id = node("src/app.py");
         b.frame_id = b.frame.frame_id = frameId({ ...b.frame, basis_hash: basisHash({ kind: "node", node_id: b.node_id }) });
       }, (c) => c.putFrame(ws, "README.md", { frame_type: "summary", content: "Honest." })],
+      ["an audit entry", /\/audit\?/, (b) => (b.entries[1].success = !b.entries[1].success), (c) => c.verifyAuditLog(ws)],
+      ["a head of another type", /\/heads$/, (b) => (b.heads.note = b.heads.summary), (c) => c.verifyHeads(ws, readme)],
       ["a put's FrameID", /\/frames$/, (b) => (b.frame_id = b.frame.frame_id = summary), (c) => c.putFrame(ws, readme, { frame_type: "summary", content: "Honest." })],
       ["a workspace ID", /\/workspaces\/[0-9a-f]{64}$/, (b) => (b.name = "other"), (c) => c.getWorkspace(ws)],
       ["a node served for another path", /by-path/, (b) => Object.assign(b, { path: "src/app.py" }), (c) => c.getNodeByPath(ws, "README.md")],
