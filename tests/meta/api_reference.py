@@ -104,7 +104,10 @@ def _operation(path: str, method: str, op: dict[str, Any]) -> list[str]:
         out += ["**Deprecated.**", ""]
     params = op.get("parameters", [])
     if params:
-        out += ["| parameter | in | required | type | description |", "| --- | --- | --- | --- | --- |"]
+        out += [
+            "| parameter | in | required | type | description |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for p in params:
             schema = p.get("schema", {})
             described = _describe({**schema, "description": p.get("description", "")})
