@@ -84,3 +84,12 @@ def test_every_setting_is_documented():
     assert "view.hard_max_frames" in keys
     missing = [key for key in keys if f"`{key}`" not in text]
     assert missing == []
+
+
+def test_troubleshooting_has_a_section_for_exactly_the_error_codes():
+    text = (DOCS / "TROUBLESHOOTING.md").read_text(encoding="utf-8")
+    listed = re.findall(r"^### `([a-z_]+)`$", text, flags=re.MULTILINE)
+    assert len(listed) == len(set(listed)), "a code has two sections"
+    in_code = {cls.code for cls in _error_classes()}
+    assert sorted(in_code - set(listed)) == [], "codes without a troubleshooting section"
+    assert sorted(set(listed) - in_code) == [], "sections for codes errors.py does not have"
