@@ -24,6 +24,7 @@ from treeframe.providers.http import (
     provider_message,
     token_count,
 )
+from treeframe.providers.wire import WireProvider
 from treeframe.release import VERSION
 
 __all__ = ["ANTHROPIC_VERSION", "DEFAULT_ANTHROPIC_URL", "AnthropicProvider"]
@@ -32,7 +33,7 @@ DEFAULT_ANTHROPIC_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
 
 
-class AnthropicProvider:
+class AnthropicProvider(WireProvider):
     """A provider speaking Anthropic's messages API (see the module docstring)."""
 
     kind: ProviderKind = "anthropic"
@@ -56,31 +57,6 @@ class AnthropicProvider:
         }
         if api_key:
             self._headers["x-api-key"] = api_key
-
-    def __repr__(self) -> str:
-        return f"AnthropicProvider(name={self.name!r}, url={self.url!r})"
-
-    def complete(self, request: CompletionRequest, on_text: TextSink | None = None) -> Completion:
-        """The completion of ``request``, streamed to ``on_text`` when streaming is configured."""
-        body = self.body(request)
-        if not self.stream:
-            answer = self._transport.post_json(self.url, self._headers, body)
-            completion = self._parse(answer, request.model)
-            if on_text is not None and completion.text:
-                on_text(completion.text)
-            return completion
-        headers = {**self._headers, "Accept": "text/event-stream"}
-        return self._transport.post_stream(
-            self.url,
-            headers,
-            body,
-            lambda events, sink: self._consume(events, sink, request.model),
-            on_text,
-        )
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._transport.close()
 
     def body(self, request: CompletionRequest) -> dict[str, Any]:
         """The JSON body of ``request`` (``system`` left out when empty: Anthropic refuses an empty one)."""

@@ -27,6 +27,7 @@ from treeframe.providers.http import (
     provider_message,
     token_count,
 )
+from treeframe.providers.wire import WireProvider
 from treeframe.release import VERSION
 
 __all__ = ["DEFAULT_OPENAI_URL", "OpenAIProvider"]
@@ -34,7 +35,7 @@ __all__ = ["DEFAULT_OPENAI_URL", "OpenAIProvider"]
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 
 
-class OpenAIProvider:
+class OpenAIProvider(WireProvider):
     """A provider speaking OpenAI's chat completions (see the module docstring)."""
 
     kind: ProviderKind = "openai"
@@ -55,31 +56,6 @@ class OpenAIProvider:
         self._headers = {"User-Agent": f"treeframe/{VERSION}"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
-
-    def __repr__(self) -> str:
-        return f"OpenAIProvider(name={self.name!r}, url={self.url!r})"
-
-    def complete(self, request: CompletionRequest, on_text: TextSink | None = None) -> Completion:
-        """The completion of ``request``, streamed to ``on_text`` when streaming is configured."""
-        body = self.body(request)
-        if not self.stream:
-            answer = self._transport.post_json(self.url, self._headers, body)
-            completion = self._parse(answer, request.model)
-            if on_text is not None and completion.text:
-                on_text(completion.text)
-            return completion
-        headers = {**self._headers, "Accept": "text/event-stream"}
-        return self._transport.post_stream(
-            self.url,
-            headers,
-            body,
-            lambda events, sink: self._consume(events, sink, request.model),
-            on_text,
-        )
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._transport.close()
 
     def body(self, request: CompletionRequest) -> dict[str, Any]:
         """The JSON body of ``request``: the system prompt first, as a ``system`` message."""
