@@ -189,13 +189,14 @@ def is_model_frame(frame: Frame) -> bool:
 
 
 def _metadata(
-    model: ModelAgent, completion: Completion, prompt: str, context: str
+    model: ModelAgent, kind: TemplateKind, request: CompletionRequest, completion: Completion
 ) -> dict[str, str]:
+    """What produced a generated frame (SCHEMAS.md §16); not hashed."""
     return {
         META_PROVIDER: model.provider.name,
         META_MODEL: completion.model or model.model,
-        META_PROMPT_HASH: prompt,
-        META_CONTEXT_HASH: context,
+        META_PROMPT_HASH: prompt_hash(model, kind),
+        META_CONTEXT_HASH: context_hash(request.system, request.messages[-1].content),
         META_INPUT_TOKENS: str(completion.usage.input_tokens),
         META_OUTPUT_TOKENS: str(completion.usage.output_tokens),
         META_FINISH: completion.finish_reason or "unknown",
@@ -283,12 +284,7 @@ def file_frame(
 ) -> tuple[Frame, bytes]:
     """The frame of ``completion`` on file ``node`` (based on the node, hashes in its metadata)."""
     content = _text(completion, model.provider.name)
-    meta = _metadata(
-        model,
-        completion,
-        prompt_hash(model, "file"),
-        context_hash(request.system, request.messages[-1].content),
-    )
+    meta = _metadata(model, "file", request, completion)
     frame = new_frame(
         node.node_id,
         frame_type,
@@ -345,12 +341,7 @@ def directory_frame(
 ) -> tuple[Frame, bytes]:
     """The frame of ``completion`` on directory ``node``: a synthesis basis with policy ``provider``."""
     content = _text(completion, model.provider.name)
-    meta = _metadata(
-        model,
-        completion,
-        prompt_hash(model, "directory"),
-        context_hash(request.system, request.messages[-1].content),
-    )
+    meta = _metadata(model, "directory", request, completion)
     frame = synth.assemble(
         node,
         gathered,
