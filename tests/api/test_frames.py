@@ -311,6 +311,9 @@ def test_content_is_the_raw_bytes_with_its_type_and_etag(env: Env):
     assert got.headers["content-type"] == "image/png"
     assert got.headers["etag"] == f'"{content_hash(data)}"'
     assert got.headers["cache-control"] == IMMUTABLE
+    # Untrusted bytes: never sniffed, never run in the server's origin.
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert got.headers["content-security-policy"].startswith("sandbox")
     assert (
         env.http.get(url, headers={"If-None-Match": f'"{content_hash(data)}"'}).status_code == 304
     )

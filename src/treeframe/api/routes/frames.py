@@ -233,4 +233,8 @@ def get_frame_content(
     data = verified_contents(bound.api.store, bound.api.ws, [frame])[frame.content_hash]
     headers = immutable_headers(frame.content_hash)
     headers["Content-Length"] = str(len(data))
+    # Frame content is untrusted and its type the writer's: a browser must never run it
+    # in the server's origin (where the explorer keeps its token), nor sniff another type.
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     return StreamingResponse(_chunks(data), media_type=frame.content_type, headers=headers)
