@@ -145,6 +145,24 @@ def test_provider_keys_are_redacted_from_env_and_files(ws: Path, env: dict[str, 
     ] == ["providers.cloud.api_key", REDACTED]
 
 
+def test_passwords_in_store_and_redis_urls_are_redacted(ws: Path, env: dict[str, str]):
+    secret_env = {
+        **env,
+        "TREEFRAME_STORE": f"postgresql://tf:{SECRET}@127.0.0.1:5432/tf",
+        "TREEFRAME_REDIS__URL": f"redis://:{SECRET}@127.0.0.1:6379/0",
+    }
+    as_json = run_cli(ws, "config", "show", "--json", env=secret_env)
+    assert as_json.code == 0, as_json.stderr
+    settings = as_json.json()["settings"]
+    assert settings["store"]["url"] == f"postgresql://tf:{REDACTED}@127.0.0.1:5432/tf"
+    assert settings["redis"]["url"] == f"redis://:{REDACTED}@127.0.0.1:6379/0"
+    table = run_cli(ws, "config", "show", env=secret_env)
+    assert table.code == 0, table.stderr
+    assert f"postgresql://tf:{REDACTED}@" in table.stdout
+    for result in (as_json, table):
+        assert SECRET not in result.stdout + result.stderr
+
+
 def test_an_invalid_provider_key_value_is_redacted_in_the_error(ws: Path, env: dict[str, str]):
     result = run_cli(
         ws,

@@ -37,7 +37,7 @@ from typing import Any, Literal, TextIO, cast
 import structlog
 from pydantic import SecretStr
 
-from treeframe.config.display import REDACTED, is_secret_key
+from treeframe.config.display import REDACTED, is_secret_key, redact_url
 from treeframe.observability import events
 from treeframe.observability.context import REQUEST_ID
 
@@ -101,17 +101,24 @@ def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> 
         if _secret(key) or isinstance(value, SecretStr):
             event_dict[key] = REDACTED
         elif value.__class__ is str:
-            if "tft_" in value:
-                event_dict[key] = _BEARER.sub("tft_" + REDACTED, value)
+            if "tft_" in value or "://" in value:
+                event_dict[key] = _masked(value)
         elif key != "exc_info" and isinstance(value, Mapping | list | tuple | str):
             event_dict[key] = _redacted(value)  # exc_info is rendered (and masked) later
     return event_dict
 
 
+def _masked(text: str) -> str:
+    """``text`` with bearer tokens and URL passwords masked."""
+    if "tft_" in text:
+        text = _BEARER.sub("tft_" + REDACTED, text)
+    return redact_url(text)
+
+
 def _redacted(value: Any) -> Any:
     """``value`` with secret-named keys replaced and tokens masked, however deeply nested."""
     if isinstance(value, str):
-        return _BEARER.sub("tft_" + REDACTED, value) if "tft_" in value else value
+        return _masked(value)
     if isinstance(value, SecretStr):
         return REDACTED
     if isinstance(value, Mapping):

@@ -93,6 +93,22 @@ def test_redact_nested():
     }
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:pw@h/db", f"postgresql://u:{REDACTED}@h/db"),
+        ("redis://:pw@h:6379/0", f"redis://:{REDACTED}@h:6379/0"),
+        ("s3://bucket/prefix", "s3://bucket/prefix"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("sqlite:///a:b@c/store.db", "sqlite:///a:b@c/store.db"),
+        ("not a url u:pw@h", "not a url u:pw@h"),
+    ],
+)
+def test_redact_masks_url_passwords_only(url: str, shown: str):
+    assert redact(url) == shown
+    assert redact({"url": url}) == {"url": shown}
+
+
 def test_iter_leaves_keeps_lists_and_empty_tables():
     data = {"a": {"b": 1, "c": [1, 2]}, "d": {}}
     assert list(iter_leaves(data)) == [(("a", "b"), 1), (("a", "c"), [1, 2]), (("d",), {})]

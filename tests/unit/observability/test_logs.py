@@ -78,7 +78,23 @@ def test_secrets_and_contents_are_redacted_by_name_and_tokens_by_shape(stream: i
     assert line["note"] == "called with tft_********** inside"
     assert line["token_id"] == "0123456789abcdef"  # public IDs stay readable
     assert line["content_hash"] == "ab" * 32
+
     assert foreign["event"] == "header was tft_**********"
+
+
+def test_url_passwords_are_masked_in_any_field_or_message(stream: io.StringIO):
+    get_logger("t").info(
+        "store",
+        url="postgresql://tf:hunter2@db:5432/tf",
+        error="cannot reach redis://:hunter2@cache:6379/0 (refused)",
+        nested={"urls": ["s3://bucket/p", "postgresql://u:hunter2@h/d"]},
+    )
+    logging.getLogger("uvicorn.error").warning("connecting to %s", "postgresql://u:hunter2@h/d")
+    flush_logs()
+    assert "hunter2" not in stream.getvalue()
+    line = {record["event"]: record for record in lines(stream)}["store"]
+    assert line["url"] == "postgresql://tf:**********@db:5432/tf"
+    assert line["nested"]["urls"][0] == "s3://bucket/p"
 
 
 def test_standard_library_loggers_share_the_pipeline_and_the_level(stream: io.StringIO):

@@ -50,6 +50,7 @@ def show(
     """Print every setting's effective value and source; secrets are redacted."""
     # Imported here: pydantic adds a quarter second to every CLI start otherwise.
     from treeframe.config import load_settings
+    from treeframe.config.display import redact_url
 
     try:
         root: Path | None = find_root(Path(os.getcwd()))
@@ -63,6 +64,7 @@ def show(
     settings = loaded.redacted()
     # The store actually used: unset store.url means the workspace's embedded store.
     in_use = loaded.settings.store.url or (default_store_url(root) if root else None)
+    in_use = redact_url(in_use) if in_use is not None else None
     settings["store"]["url"] = in_use
     if json_out:
         print_json({"settings": settings, "sources": loaded.sources})
