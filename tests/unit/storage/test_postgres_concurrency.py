@@ -46,11 +46,17 @@ def store(pg_database: str) -> Iterator[PostgresStore]:
 def _cas_worker(
     url: str, worker: int, barrier: multiprocessing.synchronize.Barrier, out: multiprocessing.Queue
 ) -> None:
-    """Each round: wait for all, read the head, CAS-append a frame of its own against it."""
+    """Each round: wait for all, read the head, wait for all reads, CAS-append against it.
+
+    The second wait makes every read of a round come before any put of it:
+    without it a slow worker could read the round's winner and rightly win a
+    CAS against it too (two winners, both correct).
+    """
     with PostgresStore(url, url=url, pool_max=2) as store:
         for round_no in range(ROUNDS):
             barrier.wait(timeout=60)
             head = store.get_head(WS, NODE.node_id, "note")
+            barrier.wait(timeout=60)  # every worker has read the head before anyone puts
             frame, content = make_frame(NODE, f"round {round_no} worker {worker}".encode())
             try:
                 put_frame(store, WS, frame, content, root_of_raw, CREATED_AT, expected_head=head)
