@@ -96,7 +96,11 @@ def test_the_clean_install_runs_the_cli_and_the_embedded_default(installed: Path
     version = subprocess.run([str(tf), "--version"], capture_output=True, text=True, check=True)
     assert version.stdout == version_line() + "\n"
     demo = subprocess.run(
-        [str(tf), "demo"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+        [str(tf), "demo", str(tmp_path / "demo")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert demo.returncode == 0, demo.stderr
     (tmp_path / "proj").mkdir()
