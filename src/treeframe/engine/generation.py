@@ -23,8 +23,8 @@ A dry run asks no model and writes nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -411,7 +411,7 @@ class FrameGenerator:
         dirs = [n for n in scope if n.kind == "dir"]
         self._files(files, progress)
         if self.options.directories != "none":
-            self._directories(dirs, record, progress)
+            self._directories(dirs, progress)
         entries = tuple(sorted(self.run_state.entries.values(), key=lambda e: (e.path, e.kind)))
         return GenerateReport(
             node_id=record.node_id,
@@ -463,7 +463,7 @@ class FrameGenerator:
         heads, frames = self._heads(nodes)
         freshness = Freshness(self.store, self.ws)
         wanted = prompt_hash(self.model, "file")
-        jobs: list[_Job] = []
+        planned: list[tuple[NodeRecord, FrameId | None]] = []
         for node in nodes:
             head = frames.get(heads[node.node_id]) if node.node_id in heads else None
             fresh = head is not None and freshness.why_stale(head) is None
@@ -478,6 +478,21 @@ class FrameGenerator:
             ):
                 self._note(node, "current", frame_id=head.frame_id)
                 continue
+            planned.append((node, head.frame_id if head else None))
+        self._complete(
+            self._file_jobs(planned), "files", self._write_file, progress, total=len(planned)
+        )
+        if progress is not None:
+            progress("files", len(planned), len(planned))
+
+    def _file_jobs(self, planned: list[tuple[NodeRecord, FrameId | None]]) -> Iterator[_Job]:
+        """The completion jobs of the planned files, each built (its file read) only when due.
+
+        Built lazily, so a tree of any size holds no more prompts in memory
+        than the completions in flight; a file that cannot be read fails
+        alone, a binary one is written at once (no model), a dry run only notes.
+        """
+        for node, expected in planned:
             try:
                 data = checked_file_bytes(self.files, node)
                 built = file_request(
@@ -489,17 +504,14 @@ class FrameGenerator:
             if self.options.dry_run:
                 self._note(node, "would_generate")
                 continue
-            job = _Job(node, head.frame_id if head else None, built.request)
-            if built.local is not None:  # no model to ask: written at once
-                try:
-                    self._write_file(job, built.local)
-                except TreeframeError as exc:
-                    self._failed(node, exc)
+            job = _Job(node, expected, built.request)
+            if built.local is None:
+                yield job
                 continue
-            jobs.append(job)
-        self._complete(jobs, "files", self._write_file, progress, total=len(jobs))
-        if progress is not None:
-            progress("files", len(jobs), len(jobs))
+            try:  # no model to ask: written at once
+                self._write_file(job, built.local)
+            except TreeframeError as exc:
+                self._failed(node, exc)
 
     def _write_file(self, job: _Job, completion: Completion) -> None:
         frame, content = file_frame(
@@ -508,9 +520,7 @@ class FrameGenerator:
         self._append(job, frame, content, completion)
 
     # -- directories -------------------------------------------------------------
-    def _directories(
-        self, dirs: list[NodeRecord], record: NodeRecord, progress: ProgressFn | None
-    ) -> None:
+    def _directories(self, dirs: list[NodeRecord], progress: ProgressFn | None) -> None:
         if not dirs:
             return
         if not self.may_synthesize:
@@ -530,7 +540,7 @@ class FrameGenerator:
                 for node in batch:
                     self._synthesize(node)
             else:
-                jobs = [job for node in batch if (job := self._directory_job(node)) is not None]
+                jobs = (job for node in batch if (job := self._directory_job(node)) is not None)
                 self._complete(jobs, "directories", self._write_directory, progress, total=None)
         if progress is not None and self.options.directories == "provider":
             done = self._phase_done.get("directories", 0)
@@ -538,11 +548,10 @@ class FrameGenerator:
 
     def _pending_below(self, node: NodeRecord) -> bool:
         """In a dry run: a child of ``node`` would get a frame, so its inputs would change."""
-        children = {child for _, child in node.children}
+        entries = self.run_state.entries
         return any(
-            e.status == "would_generate"
-            for nid, e in self.run_state.entries.items()
-            if nid in children
+            (entry := entries.get(child)) is not None and entry.status == "would_generate"
+            for _, child in node.children
         )
 
     def _directory_job(self, node: NodeRecord) -> _Job | None:
@@ -643,35 +652,45 @@ class FrameGenerator:
     ) -> int:
         """Run the jobs' completions on worker threads; write each result here, as it arrives.
 
-        Returns how many completed. ``progress`` counts on from what earlier
+        At most twice ``concurrency`` jobs are taken from ``jobs`` ahead of
+        their completion (the rest are not built yet). Returns how many completed. ``progress`` counts on from what earlier
         batches of the phase did (directories come a level at a time, their
         total unknown until the last level: ``total`` None).
         """
-        jobs = list(jobs)
         base = self._phase_done.get(phase, 0)
-        if not jobs:
-            return 0
         tick = throttled(progress)
         done = 0
         provider = self.model.provider
+        pending = iter(jobs)
+        window = 2 * self.options.concurrency
+        in_flight: dict[Future[Completion], _Job] = {}
         pool = ThreadPoolExecutor(
-            max_workers=min(self.options.concurrency, len(jobs)), thread_name_prefix="generate"
+            max_workers=self.options.concurrency, thread_name_prefix="generate"
         )
-        futures: dict[Future[Completion], _Job] = {
-            pool.submit(provider.complete, job.request): job for job in jobs
-        }
+
+        def refill() -> None:
+            while len(in_flight) < window:
+                job = next(pending, None)
+                if job is None:
+                    return
+                in_flight[pool.submit(provider.complete, job.request)] = job
+
         try:
-            for future in as_completed(futures):
-                job = futures[future]
-                try:
-                    write(job, future.result())
-                except ProviderAuthFailed:
-                    raise  # every later call would fail the same way
-                except TreeframeError as exc:
-                    self._failed(job.node, exc)
-                done += 1
-                if tick is not None:
-                    tick(phase, base + done, total)
+            refill()
+            while in_flight:
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    job = in_flight.pop(future)
+                    try:
+                        write(job, future.result())
+                    except ProviderAuthFailed:
+                        raise  # every later call would fail the same way
+                    except TreeframeError as exc:
+                        self._failed(job.node, exc)
+                    done += 1
+                    if tick is not None:
+                        tick(phase, base + done, total)
+                refill()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             self._phase_done[phase] = base + done

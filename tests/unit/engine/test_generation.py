@@ -399,3 +399,41 @@ def test_progress_reports_the_files_then_the_directories(env: Env) -> None:
     during = [(done, total) for phase, done, total in seen[:-1] if phase == "directories"]
     assert all(total is None for _, total in during)
     assert [done for done, _ in during] == sorted(done for done, _ in during)
+
+
+class CountingContents:
+    """The working tree, counting reads (a file is read when its prompt is built)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.reads = 0
+
+    def read(self, record: Any) -> bytes:
+        self.reads += 1
+        return bytes(self.inner.read(record))
+
+
+def test_prompts_are_built_only_a_window_ahead_of_the_completions(env: Env) -> None:
+    write_tree(env.root, {f"many/f{i:02}.txt": f"file {i}\n" for i in range(20)})
+    env.scan()
+    counting = CountingContents(env.api.files)
+    reads_at_call: list[int] = []
+    provider = ScriptedProvider()
+    original = provider.complete
+
+    def complete(request: CompletionRequest, on_text: TextSink | None = None) -> Completion:
+        reads_at_call.append(counting.reads)
+        return original(request, on_text)
+
+    provider.complete = complete  # type: ignore[method-assign]
+    _use(env, provider)
+    report = env.api.generate(
+        "many",
+        GenerateOptions(recursive=True, concurrency=1, directories="none"),
+        principal=env.principal("capable"),
+        files=counting,
+    )
+    assert report.count("generated") == 20
+    assert counting.reads == 20
+    # Concurrency 1 keeps at most 2 jobs ahead: the k-th completion saw at most k + 2 files read.
+    assert all(reads <= k + 2 for k, reads in enumerate(reads_at_call))
