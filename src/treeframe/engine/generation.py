@@ -258,7 +258,7 @@ def file_request(
         "truncated": note,
         "frame_type": frame_type,
     }
-    message = render(model.prompts.file, "file", values)
+    message = render(model.prompts.file, values)
     context = {**values, "kind": "file", "truncated": "true" if truncated else "false"}
     request = CompletionRequest(
         model=model.model,
@@ -314,7 +314,7 @@ def directory_request(
         lines.append(line)
     children = "\n".join(lines)
     values = {"path": node.path or ".", "children": children, "frame_type": frame_type}
-    message = render(model.prompts.directory, "directory", values)
+    message = render(model.prompts.directory, values)
     return CompletionRequest(
         model=model.model,
         messages=(Message("user", message),),

@@ -111,9 +111,12 @@ class PromptSet:
         return content_hash(canonical_json(chosen))
 
 
-def render(template: str, kind: TemplateKind, values: Mapping[str, str]) -> str:
-    """``template`` with the documented names substituted (each given value is inserted verbatim)."""
-    return _checked(template, kind).substitute(values)
+def render(template: str, values: Mapping[str, str]) -> str:
+    """``template`` (checked when its :class:`PromptSet` was made) with the names substituted.
+
+    Each value is inserted verbatim: a ``$`` or brace in file content is text.
+    """
+    return Template(template).substitute(values)
 
 
 def context_hash(system: str, message: str) -> str:

@@ -437,3 +437,13 @@ def test_prompts_are_built_only_a_window_ahead_of_the_completions(env: Env) -> N
     assert counting.reads == 20
     # Concurrency 1 keeps at most 2 jobs ahead: the k-th completion saw at most k + 2 files read.
     assert all(reads <= k + 2 for k, reads in enumerate(reads_at_call))
+
+
+def test_file_content_with_dollars_and_braces_reaches_the_model_verbatim(env: Env) -> None:
+    text = "price = '$5'  # ${path} {x} $$\n"
+    (env.root / "src" / "app.py").write_text(text)
+    env.scan()
+    provider = ScriptedProvider()
+    _use(env, provider)
+    env.api.generate("src/app.py", GenerateOptions(), principal=env.principal("capable"))
+    assert text in provider.calls[0].messages[-1].content
