@@ -40,6 +40,7 @@ from treeframe.errors import (
     ConcurrentUpdate,
     InvalidFrame,
     InvalidPolicy,
+    ProviderAuthFailed,
     ProviderError,
     RegenerationFailed,
     SynthesisFailed,
@@ -586,6 +587,8 @@ class Regenerator:
 
         Provider errors are the run's own failures (``RegenerationFailed``
         naming them), never hidden: the frame stays stale and is reported.
+        Refused credentials stop the run instead, as in ``generate``: every
+        later frame would fail the same way.
         """
         assert self.models is not None
         registered = self.agents.get(template.agent_id)
@@ -605,5 +608,7 @@ class Regenerator:
             built = file_request(model, node, data, frame_type, self.max_file_bytes)
             completion = built.answer(model.provider)
             return file_frame(model, node, frame_type, built.request, completion, self.max_bytes)
+        except ProviderAuthFailed:
+            raise
         except ProviderError as exc:
             raise RegenerationFailed(f"{node.path or '.'!r}: {exc.code}: {exc.message}") from exc

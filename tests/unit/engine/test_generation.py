@@ -447,3 +447,19 @@ def test_file_content_with_dollars_and_braces_reaches_the_model_verbatim(env: En
     _use(env, provider)
     env.api.generate("src/app.py", GenerateOptions(), principal=env.principal("capable"))
     assert text in provider.calls[0].messages[-1].content
+
+
+def test_regenerate_agents_reports_an_unavailable_provider_and_stops_on_refused_keys(
+    env: Env,
+) -> None:
+    provider = ScriptedProvider()
+    _use(env, provider)
+    env.api.generate("src", GenerateOptions(recursive=True), principal=env.principal("capable"))
+    env.edit("src/app.py", "print('v2')\n")
+    provider.fail = {"src/app.py": ProviderUnavailable("down", provider="fake")}
+    report = env.api.regenerate("src", recursive=True, agents=True, principal=env.owner)
+    reasons = {f.path: f.reason for f in report.stale_unrecomputable}
+    assert "provider_unavailable" in reasons["src/app.py"]
+    provider.fail = {"src/app.py": ProviderAuthFailed("bad key", provider="fake")}
+    with pytest.raises(ProviderAuthFailed):
+        env.api.regenerate("src", recursive=True, agents=True, principal=env.owner)
